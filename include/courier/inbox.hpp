@@ -1,0 +1,191 @@
+// courier/inbox.hpp — an endpoint's receiving side: 16 lanes, the non-empty
+// bitmap, the futex word, and the rules that make producers and a sleeping
+// receiver meet without a lost wake-up and without a syscall per message.
+//
+// The invariant: a lane holding a committed record has its bit set in
+// `nonempty`. Producers set it after committing (only if it looks clear, so a
+// busy lane costs one load of a shared line, not an RMW). The receiver clears
+// bits of lanes it finds empty only when idle (tidy), and re-checks the lane
+// after clearing. Both pairs (commit / bitmap, bitmap / parked) are store-then-
+// load on each side, so both sides use seq_cst (Dekker).
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+
+#include "courier/clock.hpp"
+#include "courier/futex.hpp"
+#include "courier/lane_reader.hpp"
+#include "courier/lane_writer.hpp"
+#include "courier/segment.hpp"
+
+namespace courier {
+
+// Producer side, after a successful commit on lane p.
+inline void inbox_notify(InboxData& in, unsigned p) noexcept {
+  const std::uint32_t bit = 1u << p;
+  // seq_cst: after the seq_cst commit, partner of tidy()'s fetch_and + fence.
+  if ((in.nonempty.load(std::memory_order_seq_cst) & bit) == 0) in.nonempty.fetch_or(bit, std::memory_order_seq_cst);
+  // seq_cst: partner of park()'s store of parked = 1 followed by its load of nonempty.
+  if (in.parked.load(std::memory_order_seq_cst) != 0 && in.parked.exchange(0, std::memory_order_seq_cst) != 0)
+    futex_wake_all(in.parked);
+}
+
+// How an idle receiver waits: spin (lowest latency, burns a core) for spin_ns,
+// then park on the futex (a producer then pays one wake syscall).
+struct IdleStrategy {
+  std::uint64_t spin_ns = 50'000;  // 0: park at once
+  bool park = true;                // false: never sleep (busy-spin until the timeout)
+};
+
+struct InboxTaken {
+  LaneRecord record;
+  unsigned lane = 0;
+  explicit operator bool() const noexcept { return static_cast<bool>(record); }
+};
+
+// The receiver's view of its inbox. Only the lease holder builds one.
+class InboxReader {
+ public:
+  static constexpr std::uint32_t tidy_every = 4096;  // empty polls between idle tidies
+
+  InboxReader() = default;
+  InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease_since_ns) noexcept
+      : in_(&seg.inbox(slot)), self_(self), lease_since_ns_(lease_since_ns) {
+    const std::uint64_t timeout = seg.header().claim_timeout_ns;
+    for (unsigned p = 0; p < priority_levels; ++p) lanes_[p] = LaneReader(seg.lane(slot, p), timeout);
+  }
+
+  // The highest-priority deliverable record, or an empty InboxTaken. Drops
+  // (and counts) records that expired, real-time records meant for an earlier
+  // receiver, and records addressed to an earlier endpoint of this slot.
+  InboxTaken poll() noexcept {
+    // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
+    std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed);
+    while (bm != 0) {
+      const unsigned p = static_cast<unsigned>(std::countr_zero(bm));
+      bm &= bm - 1;
+      LaneReader& r = lanes_[p];
+      for (;;) {
+        LaneRecord rec = r.peek();
+        if (!rec) break;
+        if (!deliverable(*rec.header)) {
+          r.release(rec);
+          continue;
+        }
+        r.mark_handed(rec);
+        bump(in_->received);
+        if (rec.redelivered) bump(in_->redelivered);
+        empty_polls_ = 0;
+        return InboxTaken{rec, p};
+      }
+    }
+    if (++empty_polls_ >= tidy_every) {
+      empty_polls_ = 0;
+      tidy(monotonic_ns());
+    }
+    return {};
+  }
+
+  void release(const InboxTaken& t) noexcept { lanes_[t.lane].release(t.record); }
+
+  // Called when idle: clear the bits of empty lanes (re-checking each), step
+  // over claims held past the timeout. Returns the earliest time (monotonic
+  // ns) at which an outstanding claim must be looked at again, or ~0.
+  std::uint64_t tidy(std::uint64_t now_mono) noexcept {
+    std::uint64_t earliest = ~0ull;
+    for (unsigned p = 0; p < priority_levels; ++p) {
+      LaneReader& r = lanes_[p];
+      const std::uint32_t bit = 1u << p;
+      if (r.peek()) continue;
+      // Relaxed: only decides whether a clear is needed; the RMW below is the sync point.
+      if ((in_->nonempty.load(std::memory_order_relaxed) & bit) != 0) {
+        // seq_cst RMW + fence, then re-check: partner of inbox_notify.
+        in_->nonempty.fetch_and(~bit, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (r.peek()) {
+          in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);  // seq_cst: restores the invariant
+          continue;
+        }
+      }
+      if (r.check_stalled(now_mono)) {
+        const std::uint64_t d = r.stall_deadline_ns();
+        earliest = d < earliest ? d : earliest;
+        if (r.peek()) {  // the stall check may have revoked the head: more may be waiting behind it
+          in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);  // seq_cst: restores the invariant
+        }
+      }
+    }
+    flush_counters();
+    return earliest;
+  }
+
+  // Sleep until a producer commits, an outstanding claim needs a look, or the
+  // deadline (monotonic ns; ~0 = none) passes. Returns at once if anything is
+  // waiting. Callers poll again afterwards.
+  void park(std::uint64_t deadline_mono) noexcept {
+    std::uint64_t now = monotonic_ns();
+    std::uint64_t wake = tidy(now);
+    if (deadline_mono < wake) wake = deadline_mono;
+    if (now >= wake) return;
+    // SYNC POINT WRITE: parked, then load nonempty (seq_cst both): a producer
+    // that committed before we store sees parked = 1 and wakes us; one that
+    // committed after we load has set a bit we would have seen.
+    in_->parked.store(1, std::memory_order_seq_cst);
+    if (in_->nonempty.load(std::memory_order_seq_cst) != 0) {
+      in_->parked.store(0, std::memory_order_relaxed);  // relaxed: only ever cancels our own park
+      return;
+    }
+    futex_wait(in_->parked, 1, wake == ~0ull ? ~0ull : wake - now);
+    in_->parked.store(0, std::memory_order_relaxed);  // relaxed: as above
+  }
+
+  InboxData& data() const noexcept { return *in_; }
+  std::uint64_t lease_since_ns() const noexcept { return lease_since_ns_; }
+
+  void flush_counters() noexcept {
+    std::uint64_t rv = 0, cr = 0;
+    for (const LaneReader& r : lanes_) {
+      rv += r.counters().revoked;
+      cr += r.counters().corrupt;
+    }
+    add(in_->revoked, rv - flushed_revoked_);
+    add(in_->corrupt, cr - flushed_corrupt_);
+    flushed_revoked_ = rv;
+    flushed_corrupt_ = cr;
+  }
+
+ private:
+  bool deliverable(const RecordHeader& h) noexcept {
+    if (h.to != self_) {
+      bump(in_->stale);
+      return false;
+    }
+    if (h.expires_ns != 0) {
+      if (realtime_ns() >= h.expires_ns) {
+        bump(in_->expired);
+        return false;
+      }
+    } else if (h.timestamp_ns < lease_since_ns_) {
+      bump(in_->stale);  // real-time message sent to an earlier receiver
+      return false;
+    }
+    return true;
+  }
+  // Single writer (the lease holder): a relaxed load + store, no locked RMW.
+  static void bump(std::atomic<std::uint64_t>& c) noexcept { add(c, 1); }
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    if (n != 0) c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  InboxData* in_ = nullptr;
+  EndpointId self_ = no_endpoint;
+  std::uint64_t lease_since_ns_ = 0;
+  std::uint32_t empty_polls_ = 0;
+  std::uint64_t flushed_revoked_ = 0;
+  std::uint64_t flushed_corrupt_ = 0;
+  LaneReader lanes_[priority_levels];
+};
+
+}  // namespace courier

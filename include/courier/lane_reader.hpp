@@ -1,0 +1,179 @@
+// courier/lane_reader.hpp — the receiver's side of a lane: find the committed
+// record at head, hand it out, release it. Only the holder of the endpoint's
+// receiver lease uses a LaneReader, so head has one writer.
+//
+// A record never blocks the lane for good: a claim that stays unfinished (its
+// producer died or stalled) for longer than the claim timeout is revoked and
+// stepped over, including the hole left by a producer that died after moving
+// tail but before writing its frame word.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "courier/clock.hpp"
+#include "courier/lane_data.hpp"
+
+namespace courier {
+
+struct LaneRecord {
+  const RecordHeader* header = nullptr;
+  std::uint64_t pos = 0;
+  std::uint64_t units = 0;
+  bool redelivered = false;
+  explicit operator bool() const noexcept { return header != nullptr; }
+  const std::byte* payload() const noexcept { return reinterpret_cast<const std::byte*>(header + 1); }
+};
+
+struct LaneReaderCounters {
+  std::uint64_t revoked = 0;  // claims stepped over after the timeout
+  std::uint64_t corrupt = 0;  // frames or headers that failed validation and were skipped
+};
+
+class LaneReader {
+ public:
+  LaneReader() = default;
+  LaneReader(LaneView v, std::uint64_t claim_timeout_ns) noexcept : v_(v), claim_timeout_ns_(claim_timeout_ns) {
+    // Acquire: pairs with the previous receiver's release of head (it may have
+    // been another process that held the lease before us).
+    head_ = v_.ctl->head.load(std::memory_order_acquire);
+    // Relaxed: handed is a hint written by the previous lease holder; the lease
+    // CAS (acq_rel) already ordered everything it wrote before us.
+    const std::uint64_t handed = v_.ctl->handed.load(std::memory_order_relaxed);
+    redeliver_until_ = (handed > head_ && handed - head_ <= v_.capacity) ? handed : head_;
+  }
+
+  // The committed record at head, or an empty LaneRecord when there is none
+  // (yet). Steps over padding, revoked claims and records that fail checks.
+  LaneRecord peek() noexcept {
+    for (;;) {
+      // SYNC POINT READ: the frame, partner of LaneWriter::commit (seq_cst CAS):
+      // once committed is seen, header and payload are visible.
+      const std::uint64_t f = v_.frame_at(head_).load(std::memory_order_acquire);
+      if (!frame::belongs_to(f, head_) || frame::state(f) == frame::claimed) return {};
+      const std::uint64_t units = frame::units(f);
+      const std::uint64_t idx = head_ & v_.mask();
+      if (units == 0 || idx + units * record_unit > v_.capacity) {
+        // Written by no correct producer: count it, step one unit; the hole
+        // check (check_stalled) resynchronises on the next real frame.
+        ++counters_.corrupt;
+        advance(record_unit);
+        continue;
+      }
+      const std::uint64_t st = frame::state(f);
+      if (st == frame::padding || st == frame::revoked) {
+        advance(units * record_unit);
+        continue;
+      }
+      if (st != frame::committed) {
+        ++counters_.corrupt;
+        advance(units * record_unit);
+        continue;
+      }
+      const RecordHeader* h = v_.header_at(head_);
+      if (h->payload_len > units * record_unit - sizeof(RecordHeader) || h->priority >= priority_levels) {
+        ++counters_.corrupt;
+        advance(units * record_unit);
+        continue;
+      }
+      stalled_pos_ = ~0ull;
+      return LaneRecord{h, head_, units, head_ < redeliver_until_};
+    }
+  }
+
+  // Note that r was given to the application: if we die before release, the
+  // next receiver sees it flagged redelivered.
+  void mark_handed(const LaneRecord& r) noexcept {
+    // Relaxed: read only by a later lease holder, after the lease CAS.
+    v_.ctl->handed.store(r.pos + r.units * record_unit, std::memory_order_relaxed);
+  }
+
+  // Done with r (it must be the record peek returned): its space goes back to producers.
+  void release(const LaneRecord& r) noexcept { advance(r.units * record_unit); }
+
+  // Called when peek found nothing. Returns true when a claim is outstanding at
+  // head (the caller should not sleep past `stall_deadline_ns()`), false when
+  // the lane is simply empty. Revokes a claim held longer than the timeout.
+  bool check_stalled(std::uint64_t now_mono_ns) noexcept {
+    // Relaxed: compared only, to know whether someone reserved space.
+    const std::uint64_t t = v_.ctl->tail.load(std::memory_order_relaxed);
+    if (t == head_) {
+      stalled_pos_ = ~0ull;
+      return false;
+    }
+    if (t < head_ || t - head_ > v_.capacity) {
+      // tail is not a value any producer could have written: nothing to wait for.
+      ++counters_.corrupt;
+      stalled_pos_ = ~0ull;
+      return false;
+    }
+    if (stalled_pos_ != head_) {
+      stalled_pos_ = head_;
+      stalled_since_ = now_mono_ns;
+      return true;
+    }
+    if (now_mono_ns - stalled_since_ < claim_timeout_ns_) return true;
+    revoke_at_head(t);
+    stalled_pos_ = ~0ull;
+    return true;
+  }
+  std::uint64_t stall_deadline_ns() const noexcept {
+    return stalled_pos_ == ~0ull ? ~0ull : stalled_since_ + claim_timeout_ns_;
+  }
+
+  std::uint64_t head() const noexcept { return head_; }
+  const LaneReaderCounters& counters() const noexcept { return counters_; }
+  const LaneView& view() const noexcept { return v_; }
+
+ private:
+  void advance(std::uint64_t bytes) noexcept {
+    head_ += bytes;
+    // SYNC POINT WRITE: head, partner of LaneWriter::try_claim's acquire load:
+    // we no longer read anything before head_.
+    v_.ctl->head.store(head_, std::memory_order_release);
+  }
+
+  void revoke_at_head(std::uint64_t tail) noexcept {
+    auto fh = v_.frame_at(head_);
+    std::uint64_t f = fh.load(std::memory_order_acquire);
+    if (frame::belongs_to(f, head_)) {
+      if (frame::state(f) == frame::claimed) {
+        // Relaxed: revoked carries no data; if the producer commits first the
+        // CAS fails and peek hands the record out normally.
+        if (fh.compare_exchange_strong(f, frame::make(frame::revoked, frame::units(f), head_),
+                                       std::memory_order_relaxed, std::memory_order_relaxed))
+          ++counters_.revoked;
+      }
+      return;
+    }
+    // A hole: a producer moved tail but never staked its frame. It ends at the
+    // first position that holds a frame of its own, or at tail.
+    std::uint64_t end = head_ + record_unit;
+    while (end < tail && !frame::belongs_to(v_.frame_at(end).load(std::memory_order_acquire), end)) end += record_unit;
+    // Revoke every unit of the hole with its own tag, so that a producer still
+    // about to stake one of these positions fails instead of writing unseen.
+    for (std::uint64_t q = head_; q < end; q += record_unit) {
+      auto fq = v_.frame_at(q);
+      std::uint64_t cur = fq.load(std::memory_order_relaxed);
+      bool staked = false;
+      while (!(staked = frame::belongs_to(cur, q))) {
+        // Relaxed: see above; a concurrent stake makes this fail and we stop.
+        if (fq.compare_exchange_weak(cur, frame::make(frame::revoked, 1, q), std::memory_order_relaxed,
+                                     std::memory_order_relaxed))
+          break;
+      }
+      if (staked) break;
+    }
+    ++counters_.revoked;
+  }
+
+  LaneView v_{};
+  std::uint64_t claim_timeout_ns_ = 0;
+  std::uint64_t head_ = 0;
+  std::uint64_t redeliver_until_ = 0;
+  std::uint64_t stalled_pos_ = ~0ull;
+  std::uint64_t stalled_since_ = 0;
+  LaneReaderCounters counters_{};
+};
+
+}  // namespace courier

@@ -1,0 +1,135 @@
+// courier/message.hpp — the message: its fixed 64-byte header, identical in the
+// lanes and (later) in the log, and the status vocabulary of DESIGN.md §1.
+//
+// Record header, little-endian, 64 bytes, 8-byte aligned (records start on a
+// 64-byte boundary in a lane, so the header is one cache line):
+//
+//   0                   1                   2                   3
+//   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//  +---------------------------------------------------------------+
+//  |              frame word (lane framing, see lane_data.hpp)    | 0
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |                 identifier (u64, 0 = untracked)               | 8
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |            timestamp_ns (u64, CLOCK_REALTIME, set by bus)     | 16
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |       expires_ns (u64, absolute CLOCK_REALTIME; 0 = real-time)| 24
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |                  from (u32 endpoint id)                       | 32
+//  +---------------------------------------------------------------+
+//  |                  to   (u32 endpoint id)                       | 36
+//  +---------------------------------------------------------------+
+//  |                  group (u32 group id, 0 = none)               | 40
+//  +---------------------------------------------------------------+
+//  |                  type (u32, user-defined)                     | 44
+//  +---------------------------------------------------------------+
+//  |                  payload_len (u32)                            | 48
+//  +---------------+---------------+-------------------------------+
+//  |  priority u8  |   flags u8    |        reserved (u16, 0)      | 52
+//  +---------------+---------------+-------------------------------+
+//  |                  reserved (u64, 0)                            | 56
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |                  payload (payload_len bytes) ...              | 64
+//
+// Endpoint ids are (generation << 16) | slot: a slot reused by a new endpoint
+// gets a new generation, so a stale id never reaches the wrong endpoint.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+namespace courier {
+
+inline constexpr std::size_t cache_line = 64;  // fixed: not hardware_destructive_interference_size (STYLE.md)
+inline constexpr unsigned priority_levels = 16;  // 0 highest .. 15 lowest
+inline constexpr std::uint8_t default_priority = 8;
+
+using EndpointId = std::uint32_t;  // (generation << 16) | slot; 0 is never a valid id
+inline constexpr EndpointId no_endpoint = 0;
+inline constexpr std::uint32_t endpoint_slot(EndpointId id) noexcept { return id & 0xffffu; }
+inline constexpr std::uint32_t endpoint_generation(EndpointId id) noexcept { return id >> 16; }
+inline constexpr EndpointId make_endpoint_id(std::uint32_t slot, std::uint32_t generation) noexcept {
+  return (generation << 16) | (slot & 0xffffu);
+}
+
+namespace record_flag {
+inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
+}
+
+struct RecordHeader {
+  std::uint64_t frame;  // owned by the lane: state, length and position tag
+  std::uint64_t id;
+  std::uint64_t timestamp_ns;
+  std::uint64_t expires_ns;
+  std::uint32_t from;
+  std::uint32_t to;
+  std::uint32_t group;
+  std::uint32_t type;
+  std::uint32_t payload_len;
+  std::uint8_t priority;
+  std::uint8_t flags;
+  std::uint16_t reserved0;
+  std::uint64_t reserved1;
+};
+static_assert(sizeof(RecordHeader) == 64);
+static_assert(offsetof(RecordHeader, frame) == 0);
+static_assert(offsetof(RecordHeader, id) == 8);
+static_assert(offsetof(RecordHeader, timestamp_ns) == 16);
+static_assert(offsetof(RecordHeader, expires_ns) == 24);
+static_assert(offsetof(RecordHeader, from) == 32);
+static_assert(offsetof(RecordHeader, to) == 36);
+static_assert(offsetof(RecordHeader, group) == 40);
+static_assert(offsetof(RecordHeader, type) == 44);
+static_assert(offsetof(RecordHeader, payload_len) == 48);
+static_assert(offsetof(RecordHeader, priority) == 52);
+static_assert(offsetof(RecordHeader, flags) == 53);
+static_assert(offsetof(RecordHeader, reserved0) == 54);
+static_assert(offsetof(RecordHeader, reserved1) == 56);
+static_assert(std::is_trivially_copyable_v<RecordHeader>);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "courier's shared-memory and log layouts are little-endian; big-endian hosts are not supported"
+#endif
+
+// The status of a message (DESIGN.md §1). The hot path returns one of these
+// from send; later issues report the same words through status events.
+enum class Status : std::uint8_t {
+  sent = 0,             // accepted onto the destination's lane
+  outbox,               // tracked, not yet accepted
+  delivered,            // the receiver took (acknowledged) it
+  read,                 // the receiver marked it read
+  full,                 // the destination lane had no room (within the timeout, if one was given)
+  offline,              // real-time message (expiry 0) and no receiver attached
+  invalid_destination,  // no such endpoint (never registered, or removed)
+  too_large,            // payload larger than the bus's max_payload
+  invalid_argument,     // priority > 15, or another bad field
+  expired,              // deadline passed before delivery
+  revoked,              // the claim was held past claim_timeout and the receiver stepped over it
+  tracker_full,         // (issue 3) the dedup table is full
+};
+
+constexpr std::string_view status_name(Status s) noexcept {
+  switch (s) {
+    case Status::sent: return "sent";
+    case Status::outbox: return "outbox";
+    case Status::delivered: return "delivered";
+    case Status::read: return "read";
+    case Status::full: return "full";
+    case Status::offline: return "offline";
+    case Status::invalid_destination: return "invalid_destination";
+    case Status::too_large: return "too_large";
+    case Status::invalid_argument: return "invalid_argument";
+    case Status::expired: return "expired";
+    case Status::revoked: return "revoked";
+    case Status::tracker_full: return "tracker_full";
+  }
+  return "unknown";
+}
+
+}  // namespace courier

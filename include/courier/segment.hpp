@@ -1,0 +1,81 @@
+// courier/segment.hpp — a bus's shared-memory object: create it (published
+// only once fully initialised), attach to it (every header field checked),
+// remove it. Compiled in src/segment.cpp.
+//
+// Why POSIX shm_open/mmap and not Boost.Interprocess here: we need O_EXCL
+// creation, fchmod to the exact mode whatever the umask, fstat of the size an
+// attacher is about to trust, and a takeover when a creator died mid-way; the
+// raw calls say all of that in a few lines (see docs/design.md).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "courier/layout.hpp"
+#include "courier/result.hpp"
+
+namespace courier {
+
+struct SegmentOptions {
+  Geometry geometry{};
+  std::uint64_t claim_timeout_ns = 0;
+  mode_t mode = 0600;
+  bool create = true;                     // create when missing
+  std::uint64_t open_timeout_ns = 2'000'000'000ull;  // wait this long for a segment being created
+};
+
+class Segment {
+ public:
+  Segment() = default;
+  Segment(Segment&& o) noexcept { swap(o); }
+  Segment& operator=(Segment&& o) noexcept {
+    Segment tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+  ~Segment();
+
+  // Create or attach the segment of bus `name`.
+  static Result<Segment> open(std::string_view name, const SegmentOptions& options);
+  // Unlink the bus's shared-memory object (processes that have it mapped keep it).
+  static Result<void> remove(std::string_view name);
+  static bool exists(std::string_view name);
+  static std::string shm_name(std::string_view bus_name) { return "/courier." + std::string(bus_name); }
+
+  SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
+  const Geometry& geometry() const noexcept { return geometry_; }
+  bool created() const noexcept { return created_; }
+  std::uint64_t size() const noexcept { return size_; }
+  std::byte* base() const noexcept { return base_; }
+
+  EndpointSlot& slot(std::uint32_t i) const noexcept {
+    return reinterpret_cast<EndpointSlot*>(base_ + geometry_.dir_offset())[i];
+  }
+  InboxData& inbox(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<InboxData*>(base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride());
+  }
+  LaneView lane(std::uint32_t i, unsigned priority) const noexcept {
+    std::byte* l = base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride() + sizeof(InboxData) +
+                   std::uint64_t(priority) * geometry_.lane_stride();
+    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity};
+  }
+
+ private:
+  void swap(Segment& o) noexcept {
+    std::swap(base_, o.base_);
+    std::swap(size_, o.size_);
+    std::swap(geometry_, o.geometry_);
+    std::swap(created_, o.created_);
+  }
+  std::byte* base_ = nullptr;
+  std::uint64_t size_ = 0;
+  Geometry geometry_{};
+  bool created_ = false;
+};
+
+}  // namespace courier

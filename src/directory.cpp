@@ -1,0 +1,172 @@
+#include "courier/directory.hpp"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "courier/clock.hpp"
+#include "courier/names.hpp"
+#include "courier/process.hpp"
+
+namespace courier {
+
+// Holds the directory mutex; repairs after a holder that died.
+class Directory::Lock {
+ public:
+  explicit Lock(const Segment& seg) : m_(&seg.header().dir_mutex) {
+    // Bounded: a holder that is alive but stopped (SIGSTOP, a debugger) must
+    // not hang every other process's directory call.
+    timespec deadline{};
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    int r = pthread_mutex_timedlock(m_, &deadline);
+    if (r == EOWNERDEAD) {
+      // The previous holder died inside a change. Each change is published by
+      // one final store, so the slots are consistent as they are.
+      pthread_mutex_consistent(m_);
+      r = 0;
+    }
+    ok_ = r == 0;
+    err_ = r;
+  }
+  ~Lock() {
+    if (ok_) pthread_mutex_unlock(m_);
+  }
+  bool ok() const { return ok_; }
+  Error error() const {
+    if (err_ == ETIMEDOUT)
+      return Error(Errc::timeout, "the directory lock has been held for over 5 s by a process that is alive but not "
+                                  "running (stopped?)");
+    return Error(Errc::system, std::string("directory lock: ") + std::strerror(err_));
+  }
+
+ private:
+  pthread_mutex_t* m_;
+  bool ok_ = false;
+  int err_ = 0;
+};
+
+namespace {
+
+bool slot_has_name(const EndpointSlot& s, std::string_view name) {
+  return s.name_len == name.size() && s.name_len <= max_name_len && std::memcmp(s.name, name.data(), name.size()) == 0;
+}
+
+// Test seam for crash tests: stop forever inside a change, after writing half of it.
+void maybe_pause_mid_change() {
+  const char* v = std::getenv("COURIER_TEST_PAUSE_IN_DIRECTORY");
+  if (v == nullptr || *v == '\0') return;
+  const char msg[] = "paused-in-directory\n";
+  (void)!::write(STDOUT_FILENO, msg, sizeof msg - 1);
+  for (;;) ::pause();
+}
+
+}  // namespace
+
+Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  const std::uint32_t n = seg_->geometry().max_endpoints;
+  std::uint32_t free_slot = n;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    EndpointSlot& s = seg_->slot(i);
+    // Relaxed: we hold the lock; every writer of id does too.
+    const EndpointId id = s.id.load(std::memory_order_relaxed);
+    if (id == no_endpoint) {
+      if (free_slot == n) free_slot = i;
+      continue;
+    }
+    if (slot_has_name(s, name)) {
+      if (exist_ok) return id;
+      return Error(Errc::already_exists, "endpoint '" + std::string(name) + "' already exists");
+    }
+  }
+  if (free_slot == n)
+    return Error(Errc::capacity, "the bus has no room for another endpoint (max_endpoints = " + std::to_string(n) + ")");
+  EndpointSlot& s = seg_->slot(free_slot);
+  std::uint32_t gen = (s.generation % 0xffffu) + 1;  // 1..65535: ids are never 0
+  s.generation = gen;
+  std::memset(s.name, 0, sizeof s.name);
+  std::memcpy(s.name, name.data(), name.size());
+  s.name_len = static_cast<std::uint32_t>(name.size());
+  maybe_pause_mid_change();
+  s.created_ns = realtime_ns();
+  InboxData& in = seg_->inbox(free_slot);
+  // A lease left by a dead receiver of the slot's previous endpoint is dropped.
+  // Relaxed: the new endpoint is not visible until the release store of id.
+  const std::uint64_t lease = in.lease.load(std::memory_order_relaxed);
+  if (lease != 0 && !lease_holder_alive(lease)) in.lease.store(0, std::memory_order_relaxed);
+  const EndpointId id = make_endpoint_id(free_slot, gen);
+  // SYNC POINT WRITE: the slot's name and generation, partner of the senders'
+  // and find()'s acquire loads of id. This one store is the whole change.
+  s.id.store(id, std::memory_order_release);
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: readers of dir_changes re-read slots
+  return id;
+}
+
+Result<EndpointId> Directory::find(std::string_view name) const {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
+    const EndpointSlot& s = seg_->slot(i);
+    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id != no_endpoint && slot_has_name(s, name)) return id;
+  }
+  return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+}
+
+Result<void> Directory::remove(std::string_view name) {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
+    EndpointSlot& s = seg_->slot(i);
+    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id == no_endpoint || !slot_has_name(s, name)) continue;
+    // Acquire: pairs with the lease CAS of a receiver attaching right now.
+    const std::uint64_t lease = seg_->inbox(i).lease.load(std::memory_order_acquire);
+    if (lease != 0 && lease_holder_alive(lease))
+      return Error(Errc::busy, "endpoint '" + std::string(name) + "' has a receiver attached (pid " +
+                                   std::to_string(lease_pid(lease)) + "); stop it first");
+    maybe_pause_mid_change();
+    // Release: the one store of the change; senders holding the old id see it
+    // differ and report invalid_destination.
+    s.id.store(no_endpoint, std::memory_order_release);
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+    return {};
+  }
+  return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+}
+
+std::vector<EndpointEntry> Directory::list() const {
+  std::vector<EndpointEntry> out;
+  Lock lock(*seg_);
+  if (!lock.ok()) return out;
+  for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
+    const EndpointSlot& s = seg_->slot(i);
+    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id == no_endpoint) continue;
+    const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
+    out.push_back(EndpointEntry{std::string(s.name, len), id, s.created_ns});
+  }
+  return out;
+}
+
+std::string Directory::name_of(EndpointId id) const {
+  const std::uint32_t slot = endpoint_slot(id);
+  if (id == no_endpoint || slot >= seg_->geometry().max_endpoints) return {};
+  Lock lock(*seg_);
+  if (!lock.ok()) return {};
+  const EndpointSlot& s = seg_->slot(slot);
+  if (s.id.load(std::memory_order_relaxed) != id) return {};  // relaxed: under the lock
+  const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
+  return std::string(s.name, len);
+}
+
+}  // namespace courier

@@ -1,0 +1,231 @@
+#include "courier/segment.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "courier/clock.hpp"
+#include "courier/names.hpp"
+#include "courier/process.hpp"
+
+namespace courier {
+namespace {
+
+Error sys_error(const std::string& what) { return Error(Errc::system, what + ": " + std::strerror(errno)); }
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void sleep_ms(int ms) {
+  timespec ts{0, ms * 1'000'000L};
+  nanosleep(&ts, nullptr);
+}
+
+// Zero what initialisation writes and lay the header. Lane record space is left
+// alone: nothing can have been written there before the segment was published,
+// and stale bytes never carry a frame of their own position anyway.
+void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o) {
+  std::memset(base, 0, g.inbox_offset());
+  for (std::uint32_t i = 0; i < g.max_endpoints; ++i) {
+    std::byte* inbox = base + g.inbox_offset() + std::uint64_t(i) * g.inbox_stride();
+    std::memset(inbox, 0, sizeof(InboxData));
+    for (unsigned p = 0; p < priority_levels; ++p) std::memset(inbox + sizeof(InboxData) + p * g.lane_stride(), 0, sizeof(LaneData));
+  }
+  auto& h = *reinterpret_cast<SegmentHeader*>(base);
+  h.layout_version = layout_version;
+  h.header_size = sizeof(SegmentHeader);
+  h.layout_hash = layout_hash();
+  h.total_size = g.total_size();
+  h.max_endpoints = g.max_endpoints;
+  h.lane_count = priority_levels;
+  h.lane_capacity = g.lane_capacity;
+  h.max_payload = g.max_payload;
+  h.mode = static_cast<std::uint32_t>(o.mode);
+  h.dir_offset = g.dir_offset();
+  h.inbox_offset = g.inbox_offset();
+  h.inbox_stride = g.inbox_stride();
+  h.claim_timeout_ns = o.claim_timeout_ns;
+  h.created_ns = realtime_ns();
+  // Relaxed: published by the magic store below.
+  h.next_id.store(h.created_ns, std::memory_order_relaxed);
+  h.dir_changes.store(0, std::memory_order_relaxed);
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&h.dir_mutex, &attr);
+  pthread_mutexattr_destroy(&attr);
+  // SYNC POINT WRITE: everything above, partner of the attacher's acquire load of magic.
+  h.magic.store(segment_magic, std::memory_order_release);
+}
+
+// Checks a published header against this build and the file's real size.
+Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
+  if (h.layout_version != layout_version)
+    return Error(Errc::incompatible, "segment has layout version " + std::to_string(h.layout_version) +
+                                         ", this build speaks version " + std::to_string(layout_version) +
+                                         " (rebuild the other side, or remove the bus)");
+  if (h.layout_hash != layout_hash())
+    return Error(Errc::incompatible, "segment layout hash differs from this build's (built with another layout of "
+                                     "the same version; rebuild both sides from one source)");
+  if (h.header_size != sizeof(SegmentHeader)) return Error(Errc::corrupt, "header_size is " + std::to_string(h.header_size));
+  if (h.lane_count != priority_levels) return Error(Errc::corrupt, "lane_count is " + std::to_string(h.lane_count));
+  Geometry g{h.max_endpoints, h.lane_capacity, h.max_payload};
+  if (const char* why = check_geometry(g)) return Error(Errc::corrupt, std::string("bad geometry in header: ") + why);
+  if (h.dir_offset != g.dir_offset() || h.inbox_offset != g.inbox_offset() || h.inbox_stride != g.inbox_stride() ||
+      h.total_size != g.total_size())
+    return Error(Errc::corrupt, "header offsets disagree with its geometry");
+  if (h.total_size != file_size)
+    return Error(Errc::corrupt, "segment is " + std::to_string(file_size) + " bytes but its header says " +
+                                    std::to_string(h.total_size) + " (truncated or overwritten)");
+  if (h.claim_timeout_ns < 1'000'000ull || h.claim_timeout_ns > 3'600'000'000'000ull)
+    return Error(Errc::corrupt, "claim_timeout_ns out of range: " + std::to_string(h.claim_timeout_ns));
+  return g;
+}
+
+Result<std::byte*> map(int fd, std::uint64_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return sys_error("mmap of " + std::to_string(size) + " bytes");
+  return static_cast<std::byte*>(p);
+}
+
+}  // namespace
+
+Segment::~Segment() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+}
+
+bool Segment::exists(std::string_view name) {
+  if (!bus_name_problem(name).empty()) return false;
+  struct stat st {};
+  std::string path = "/dev/shm" + shm_name(name);
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Result<void> Segment::remove(std::string_view name) {
+  if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  if (::shm_unlink(shm_name(name).c_str()) != 0) {
+    if (errno == ENOENT) return Error(Errc::not_found, "no bus named '" + std::string(name) + "'");
+    return sys_error("shm_unlink " + shm_name(name));
+  }
+  return {};
+}
+
+Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
+  if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  if (o.create) {
+    if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
+    if (o.claim_timeout_ns < 1'000'000ull || o.claim_timeout_ns > 3'600'000'000'000ull)
+      return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
+  }
+  const std::string shm = shm_name(name);
+  const std::uint64_t deadline = monotonic_ns() + o.open_timeout_ns;
+  const std::uint64_t me = lease_word(self_identity());
+
+  for (;;) {
+    Fd fd;
+    bool creator = false;
+    if (o.create) {
+      fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
+      if (fd.fd >= 0) creator = true;
+      else if (errno != EEXIST) return sys_error("creating shared memory " + shm);
+    }
+    if (!creator) {
+      fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
+      if (fd.fd < 0) {
+        if (errno == ENOENT) {
+          if (o.create) continue;  // removed between our two calls: try to create again
+          return Error(Errc::not_found, "no bus named '" + std::string(name) + "' (" + shm + " does not exist)");
+        }
+        return sys_error("opening shared memory " + shm);
+      }
+    }
+
+    Segment seg;
+    auto init_as_owner = [&](const Geometry& g) -> Result<Segment> {
+      Segment seg;
+      if (::fchmod(fd.fd, o.mode) != 0) return sys_error("fchmod " + shm);
+      if (::ftruncate(fd.fd, static_cast<off_t>(g.total_size())) != 0)
+        return sys_error("sizing " + shm + " to " + std::to_string(g.total_size()) + " bytes");
+      auto m = map(fd.fd, g.total_size());
+      if (!m) return std::move(m).error();
+      seg.base_ = *m;
+      seg.size_ = g.total_size();
+      seg.geometry_ = g;
+      seg.created_ = true;
+      auto& h = seg.header();
+      std::uint64_t prev = h.init_owner.load(std::memory_order_acquire);
+      if (h.magic.load(std::memory_order_acquire) != 0) return Error(Errc::timeout, "lost a creation race");
+      // acq_rel: we own initialisation only if nobody else took it since we looked.
+      if (!h.init_owner.compare_exchange_strong(prev, me, std::memory_order_acq_rel))
+        return Error(Errc::timeout, "lost a creation race");
+      initialise(seg.base_, g, o);
+      return seg;
+    };
+
+    if (creator) {
+      auto r = init_as_owner(o.geometry);
+      if (!r) return std::move(r).error().with_context("creating bus '" + std::string(name) + "'");
+      return r;
+    }
+
+    // Attach: wait until the creator has published the segment.
+    for (;;) {
+      struct stat st {};
+      if (::fstat(fd.fd, &st) != 0) return sys_error("fstat " + shm);
+      const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+      bool creator_dead = false;
+      if (size >= sizeof(SegmentHeader)) {
+        auto m = map(fd.fd, sizeof(SegmentHeader));
+        if (!m) return std::move(m).error();
+        const auto& h = *reinterpret_cast<const SegmentHeader*>(*m);
+        // SYNC POINT READ: partner of initialise's release store of magic.
+        const std::uint64_t magic = h.magic.load(std::memory_order_acquire);
+        const std::uint64_t owner = h.init_owner.load(std::memory_order_acquire);
+        Result<Geometry> g = Error(Errc::timeout, "");
+        if (magic == segment_magic) g = validate(h, size);
+        ::munmap(*m, sizeof(SegmentHeader));
+        if (magic == segment_magic) {
+          if (!g) return std::move(g).error().with_context("attaching bus '" + std::string(name) + "' (" + shm + ")");
+          auto full = map(fd.fd, size);
+          if (!full) return std::move(full).error();
+          seg.base_ = *full;
+          seg.size_ = size;
+          seg.geometry_ = *g;
+          return seg;
+        }
+        if (magic != 0)
+          return Error(Errc::corrupt, "attaching bus '" + std::string(name) + "': " + shm +
+                                          " is not a courier segment (bad magic); remove it with 'courier rm " +
+                                          std::string(name) + "'");
+        creator_dead = owner != 0 && !lease_holder_alive(owner);
+      }
+      const bool timed_out = monotonic_ns() >= deadline;
+      if (creator_dead || timed_out) {
+        if (!o.create)
+          return Error(Errc::timeout, "attaching bus '" + std::string(name) + "': " + shm +
+                                          (creator_dead ? " was left half-created by a process that died"
+                                                        : " is still being created after the open timeout") +
+                                          "; open it with creation allowed, or remove it with 'courier rm'");
+        // Take the creation over: the creator died (or never sized the file).
+        auto r = init_as_owner(o.geometry);
+        if (r) return r;
+        if (r.error().code != Errc::timeout) return std::move(r).error().with_context("re-creating bus '" + std::string(name) + "'");
+        if (timed_out && monotonic_ns() >= deadline + o.open_timeout_ns)
+          return Error(Errc::timeout, "bus '" + std::string(name) + "' could not be created or attached in time");
+      }
+      sleep_ms(1);
+    }
+  }
+}
+
+}  // namespace courier
