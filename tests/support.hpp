@@ -1,0 +1,207 @@
+// Test support: unique bus names, and child processes that re-execute the test
+// binary (so multi-process tests use real processes, boost.unordered-style).
+//
+//   COURIER_CHILD(sender) { ...; return 0; }           // runs in the child
+//   auto c = Child::spawn("sender", {"arg1", "arg2"});  // parent side
+//   c.expect_line("ready");  c.kill9();  c.wait();
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "courier/bus.hpp"
+
+extern char** environ;
+
+namespace courier::test {
+
+inline std::string unique_bus_name(const std::string& prefix = "t") {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 1000000000ull);
+}
+
+// Removes the bus's shared memory when the test ends, whatever happens.
+struct BusName {
+  std::string name = unique_bus_name();
+  ~BusName() { (void)Bus::remove(name); }
+  operator std::string_view() const { return name; }  // NOLINT
+};
+
+// Small geometry for tests: 64 KiB lanes, 16 KiB payloads.
+inline Options small_options() {
+  Options o;
+  o.max_endpoints = 16;
+  o.lane_capacity = 64 * 1024;
+  o.max_payload = 16 * 1024;
+  o.claim_timeout = std::chrono::milliseconds(100);
+  return o;
+}
+
+using ChildMain = std::function<int(const std::vector<std::string>&)>;
+inline std::map<std::string, ChildMain>& child_registry() {
+  static std::map<std::string, ChildMain> r;
+  return r;
+}
+struct ChildRegistrar {
+  ChildRegistrar(const char* name, ChildMain f) { child_registry()[name] = std::move(f); }
+};
+#define COURIER_CHILD(name)                                                                    \
+  static int courier_child_##name(const std::vector<std::string>& args);                     \
+  static ::courier::test::ChildRegistrar courier_child_reg_##name(#name, courier_child_##name); \
+  static int courier_child_##name([[maybe_unused]] const std::vector<std::string>& args)
+
+// In a child: one line to the parent (stdout is a pipe), flushed.
+inline void tell_parent(const std::string& line) {
+  std::string l = line + "\n";
+  (void)!::write(STDOUT_FILENO, l.data(), l.size());
+}
+
+class Child {
+ public:
+  static Child spawn(const std::string& role, const std::vector<std::string>& args = {},
+                     const std::vector<std::string>& extra_env = {}) {
+    Child c;
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) std::abort();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    std::vector<std::string> argv_s = {"/proc/self/exe", "--courier-child", role};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) env_s.emplace_back(*e);
+    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) std::abort();
+    exe[n] = '\0';
+    if (posix_spawn(&c.pid_, exe, &fa, nullptr, argv.data(), envp.data()) != 0) std::abort();
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    c.out_ = out[0];
+    return c;
+  }
+
+  Child() = default;
+  Child(Child&& o) noexcept : pid_(o.pid_), out_(o.out_), buf_(std::move(o.buf_)), status_(o.status_) {
+    o.pid_ = -1;
+    o.out_ = -1;
+  }
+  Child& operator=(Child&& o) noexcept {
+    std::swap(pid_, o.pid_);
+    std::swap(out_, o.out_);
+    std::swap(buf_, o.buf_);
+    std::swap(status_, o.status_);
+    return *this;
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) ::close(out_);
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // Next line from the child's stdout, or "" on EOF / timeout.
+  std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return {};
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return {};
+      char tmp[4096];
+      ssize_t n = ::read(out_, tmp, sizeof tmp);
+      if (n <= 0) return {};
+      buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+  void expect_line(const std::string& want) {
+    std::string got = read_line();
+    ASSERT_EQ(got, want) << "child " << pid_ << " said something else";
+  }
+
+  void kill9() {
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+  }
+  // Exit code, or 128 + signal; waits at most `timeout` then kills.
+  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    if (pid_ <= 0) return status_;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int st = 0;
+    for (;;) {
+      pid_t r = ::waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &st, 0);
+        ADD_FAILURE() << "child " << pid_ << " did not exit in time";
+        break;
+      }
+      pollfd p{out_, POLLIN, 0};  // wait on the pipe (EOF when the child exits) rather than sleeping blindly
+      if (::poll(&p, 1, 10) > 0) {
+        char tmp[4096];
+        ssize_t n = ::read(out_, tmp, sizeof tmp);
+        if (n > 0) buf_.append(tmp, static_cast<std::size_t>(n));
+      }
+    }
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buf_;
+  int status_ = -1;
+};
+
+// main() of every test binary: dispatches to a child role, or runs gtest.
+inline int test_main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--courier-child") {
+    auto it = child_registry().find(argv[2]);
+    if (it == child_registry().end()) {
+      std::fprintf(stderr, "unknown child role %s\n", argv[2]);
+      return 99;
+    }
+    std::vector<std::string> args(argv + 3, argv + argc);
+    return it->second(args);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
+
+}  // namespace courier::test
+
+#define COURIER_TEST_MAIN \
+  int main(int argc, char** argv) { return ::courier::test::test_main(argc, argv); }
