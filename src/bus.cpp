@@ -207,11 +207,11 @@ int Receiver::notification_fd() {
         fired = false;
       }
       // seq_cst: same protocol as InboxReader::park (we are a second sleeper on parked).
-      if (in.nonempty.load(std::memory_order_seq_cst) == 0) {
+      if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0) {
         in.parked.store(1, std::memory_order_seq_cst);
-        if (in.nonempty.load(std::memory_order_seq_cst) == 0 && !np->stop.load(std::memory_order_acquire))
+        if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0 && !np->stop.load(std::memory_order_acquire))
           futex_wait(in.parked, 1, 100'000'000ull);
-        if (in.nonempty.load(std::memory_order_seq_cst) == 0 && !lanes_busy()) continue;
+        if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0 && !lanes_busy()) continue;
       }
       np->announced.store(true, std::memory_order_release);  // release: before the app can see the fd readable
       std::uint64_t one = 1;

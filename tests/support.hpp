@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "courier/bus.hpp"
+#include "courier/process.hpp"
 
 extern char** environ;
 

@@ -49,6 +49,8 @@ struct InboxTaken {
 class InboxReader {
  public:
   static constexpr std::uint32_t tidy_every = 4096;  // empty polls between idle tidies
+  static constexpr std::uint32_t all_lanes = (1u << priority_levels) - 1;
+  static_assert(priority_levels <= 32);
 
   InboxReader() = default;
   InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease_since_ns) noexcept
@@ -62,7 +64,8 @@ class InboxReader {
   // receiver, and records addressed to an earlier endpoint of this slot.
   InboxTaken poll() noexcept {
     // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
-    std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed);
+    // Masked: bits above the 16 lanes can only come from a damaged inbox.
+    std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed) & all_lanes;
     while (bm != 0) {
       const unsigned p = static_cast<unsigned>(std::countr_zero(bm));
       bm &= bm - 1;
@@ -95,6 +98,10 @@ class InboxReader {
   // ns) at which an outstanding claim must be looked at again, or ~0.
   std::uint64_t tidy(std::uint64_t now_mono) noexcept {
     std::uint64_t earliest = ~0ull;
+    // Bits beyond the lanes can only come from a damaged inbox: drop them.
+    // Relaxed load / seq_cst RMW: as for the lane bits below.
+    if ((in_->nonempty.load(std::memory_order_relaxed) & ~all_lanes) != 0)
+      in_->nonempty.fetch_and(all_lanes, std::memory_order_seq_cst);
     for (unsigned p = 0; p < priority_levels; ++p) {
       LaneReader& r = lanes_[p];
       const std::uint32_t bit = 1u << p;
@@ -133,7 +140,7 @@ class InboxReader {
     // that committed before we store sees parked = 1 and wakes us; one that
     // committed after we load has set a bit we would have seen.
     in_->parked.store(1, std::memory_order_seq_cst);
-    if (in_->nonempty.load(std::memory_order_seq_cst) != 0) {
+    if ((in_->nonempty.load(std::memory_order_seq_cst) & all_lanes) != 0) {
       in_->parked.store(0, std::memory_order_relaxed);  // relaxed: only ever cancels our own park
       return;
     }

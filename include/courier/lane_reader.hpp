@@ -37,6 +37,12 @@ class LaneReader {
     // Acquire: pairs with the previous receiver's release of head (it may have
     // been another process that held the lease before us).
     head_ = v_.ctl->head.load(std::memory_order_acquire);
+    if (head_ % record_unit != 0) {
+      // No receiver writes an unaligned head: the control block was damaged.
+      // Realign so that every frame we read is an aligned word inside the ring.
+      ++counters_.corrupt;
+      advance(record_unit - head_ % record_unit);
+    }
     // Relaxed: handed is a hint written by the previous lease holder; the lease
     // CAS (acq_rel) already ordered everything it wrote before us.
     const std::uint64_t handed = v_.ctl->handed.load(std::memory_order_relaxed);

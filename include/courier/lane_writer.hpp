@@ -44,6 +44,9 @@ class LaneWriter {
     std::uint64_t t = v_.ctl->tail.load(std::memory_order_relaxed);
     std::uint64_t pad = 0;
     for (;;) {
+      // Every position a correct producer writes is 64-byte aligned; anything
+      // else in tail means the control block was damaged.
+      if (t % record_unit != 0) return ClaimResult::corrupt;
       const std::uint64_t to_end = cap - (t & v_.mask());
       pad = bytes > to_end ? to_end : 0;
       const std::uint64_t need = pad + bytes;

@@ -1,0 +1,577 @@
+// Tests of the `courier` command-line tool: the real binary (COURIER_CLI_PATH),
+// run as child processes on a bus of its own per test.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "courier/bus.hpp"
+#include "courier/clock.hpp"
+
+#ifndef COURIER_CLI_PATH
+#error "define COURIER_CLI_PATH as the path of the courier binary"
+#endif
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto patience = 10s;  // bound of every wait for another process
+
+struct Output {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+// A running `courier ARGS...` with pipes on stdin, stdout and stderr.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    static const bool sigpipe_ignored = [] { return ::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+    (void)sigpipe_ignored;
+    int in[2], out[2], err[2];
+    // O_CLOEXEC: a child gets only its own three ends (dup2 clears the flag on them).
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+      throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+    std::vector<std::string> argv_s{COURIER_CLI_PATH};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawn(&pid_, COURIER_CLI_PATH, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    in_ = in[1];
+    out_ = out[0];
+    err_ = err[0];
+    if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
+    ::fcntl(in_, F_SETFL, O_NONBLOCK);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {in_, out_, err_})
+      if (fd >= 0) ::close(fd);
+  }
+
+  pid_t pid() const { return pid_; }
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  // The next line of stdout (without '\n'), or nothing when stdout ended or
+  // `patience` passed first.
+  std::optional<std::string> read_line() {
+    const auto deadline = Clock::now() + patience;
+    for (;;) {
+      if (auto nl = out_buf_.find('\n'); nl != std::string::npos) {
+        std::string line = out_buf_.substr(0, nl);
+        out_buf_.erase(0, nl + 1);
+        return line;
+      }
+      if (out_ < 0 || Clock::now() >= deadline || !pump(deadline)) return std::nullopt;
+    }
+  }
+
+  // Feed `input` to stdin and close it, read stdout and stderr to their end,
+  // and reap the process.
+  Output finish(std::string_view input = {}) {
+    input_ = input;
+    if (input_.empty()) close_fd(in_);
+    const auto deadline = Clock::now() + patience;
+    while ((out_ >= 0 || err_ >= 0) && pump(deadline)) {
+    }
+    Output o;
+    int status = 0;
+    if (out_ >= 0 || err_ >= 0) ::kill(pid_, SIGKILL);  // it outlived our patience
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    o.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    o.out = std::move(out_buf_);
+    o.err = std::move(err_buf_);
+    return o;
+  }
+
+ private:
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+
+  // One round of poll: write pending input, read what is there. False when
+  // the deadline passed.
+  bool pump(Clock::time_point deadline) {
+    pollfd fds[3] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}, {input_.empty() ? -1 : in_, POLLOUT, 0}};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    const int n = ::poll(fds, 3, static_cast<int>(left));
+    if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+    if (n <= 0) return n < 0;
+    if (fds[2].revents != 0) {
+      const ssize_t w = ::write(in_, input_.data(), input_.size());
+      if (w > 0) input_.remove_prefix(static_cast<std::size_t>(w));
+      if (w < 0 && errno != EAGAIN) input_ = {};  // EPIPE: it stopped reading, as it may
+      if (input_.empty()) close_fd(in_);
+    }
+    drain(fds[0], out_, out_buf_);
+    drain(fds[1], err_, err_buf_);
+    return true;
+  }
+  static void drain(const pollfd& p, int& fd, std::string& buf) {
+    if (p.revents == 0) return;
+    char chunk[65536];
+    const ssize_t r = ::read(fd, chunk, sizeof chunk);
+    if (r > 0) buf.append(chunk, static_cast<std::size_t>(r));
+    else if (r == 0 || errno != EINTR) close_fd(fd);
+  }
+
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+  std::string_view input_;
+  std::string out_buf_, err_buf_;
+};
+
+Output run(const std::vector<std::string>& args, std::string_view input = {}) { return Child(args).finish(input); }
+
+// The raw JSON text of `key`'s value in a flat object line: "\"text\"", "42", "null".
+std::string json_field(const std::string& line, const std::string& key) {
+  const std::string k = "\"" + key + "\":";
+  const std::size_t at = line.find(k);
+  if (at == std::string::npos) return "<absent>";
+  std::size_t i = at + k.size(), end = i;
+  if (line[i] == '"') {
+    for (end = i + 1; end < line.size() && line[end] != '"'; ++end)
+      if (line[end] == '\\') ++end;
+    ++end;
+  } else {
+    end = line.find_first_of(",}]", i);
+  }
+  return line.substr(i, end - i);
+}
+
+std::uint64_t json_number(const std::string& line, const std::string& key) {
+  return std::stoull(json_field(line, key));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() {
+    std::random_device rd;
+    bus_ = "cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+  }
+  ~CliTest() override { (void)courier::Bus::remove(bus_); }
+
+  // `courier send BUS --from alice --to TO EXTRA... [DATA]`.
+  Output send(const std::string& to, std::vector<std::string> extra, std::optional<std::string> data = std::nullopt,
+              std::string_view input = {}) {
+    std::vector<std::string> args{"send", bus_, "--from", "alice", "--to", to};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (data) args.push_back(*data);
+    return run(args, input);
+  }
+
+  void add_endpoint(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"endpoint", "add", bus_, name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Output o = run(args);
+    ASSERT_EQ(o.status, 0) << o.err;
+  }
+
+  // This endpoint's object in `courier stat --json`, or "" (no bus, no endpoint).
+  std::string endpoint_stat(const std::string& name) {
+    const Output o = run({"stat", bus_, "--json"});
+    const std::size_t at = o.out.find("{\"name\":\"" + name + "\"");
+    if (o.status != 0 || at == std::string::npos) return {};
+    return o.out.substr(at, o.out.find('}', at) + 1 - at);
+  }
+
+  // Poll `courier stat` until `name` has (or has not) a receiver attached.
+  bool wait_receiver(const std::string& name, bool attached = true) {
+    const std::string want = attached ? "\"receiver_attached\":true" : "\"receiver_attached\":false";
+    for (const auto deadline = Clock::now() + patience; Clock::now() < deadline;)
+      if (endpoint_stat(name).find(want) != std::string::npos) return true;
+    return false;
+  }
+
+  std::string bus_;
+};
+
+// ------------------------------------------------------------ send and recv
+
+TEST_F(CliTest, twoProcessesExchangeARealTimeMessage) {
+  Child receiver({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_TRUE(wait_receiver("bob"));
+  const std::uint64_t before = courier::realtime_ns();
+  const Output sent = send("bob", {"--id", "42", "--type", "7", "--priority", "3"}, "hello");
+  const std::uint64_t after = courier::realtime_ns();
+  EXPECT_EQ(sent.status, 0) << sent.err;
+  EXPECT_EQ(sent.out, "42 sent\n");
+  EXPECT_EQ(sent.err, "");
+
+  const std::optional<std::string> line = receiver.read_line();
+  ASSERT_TRUE(line);
+  EXPECT_EQ(json_field(*line, "id"), "42");
+  EXPECT_EQ(json_field(*line, "from"), "\"alice\"");
+  EXPECT_EQ(json_field(*line, "to"), "\"bob\"");
+  EXPECT_EQ(json_field(*line, "group"), "null");
+  EXPECT_EQ(json_field(*line, "priority"), "3");
+  EXPECT_EQ(json_field(*line, "type"), "7");
+  EXPECT_EQ(json_field(*line, "expires_ns"), "0");
+  EXPECT_EQ(json_field(*line, "redelivered"), "false");
+  EXPECT_EQ(json_field(*line, "data"), "\"hello\"");
+  EXPECT_EQ(json_field(*line, "data_b64"), "<absent>");
+  const std::uint64_t ts = json_number(*line, "timestamp_ns");
+  EXPECT_GE(ts, before);
+  EXPECT_LE(ts, after);
+  EXPECT_EQ(line->front(), '{');
+  EXPECT_EQ(line->back(), '}');
+
+  const Output done = receiver.finish();
+  EXPECT_EQ(done.status, 0) << done.err;
+  EXPECT_EQ(done.out, "");  // exactly one line
+  EXPECT_TRUE(wait_receiver("bob", false));  // the lease was given back
+}
+
+TEST_F(CliTest, highestPriorityComesFirstAndOrderIsKeptWithinAPriority) {
+  add_endpoint("bob");
+  const std::pair<const char*, const char*> messages[] = {{"5", "a"}, {"1", "b"}, {"5", "c"},
+                                                          {"0", "d"}, {"15", "e"}, {"1", "f"}};
+  for (auto [priority, data] : messages) {
+    const Output o = send("bob", {"--expiry", "1m", "--priority", priority}, data);
+    ASSERT_EQ(o.status, 0) << o.err;
+  }
+  const Output got = run({"recv", bus_, "bob", "--count", "6", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  std::vector<std::string> order;
+  for (const std::string& l : lines_of(got.out)) order.push_back(json_field(l, "data"));
+  EXPECT_EQ(order, (std::vector<std::string>{"\"d\"", "\"b\"", "\"f\"", "\"a\"", "\"c\"", "\"e\""}));
+}
+
+TEST_F(CliTest, storedMessageWaitsForAReceiverThatAttachesLater) {
+  add_endpoint("bob");
+  const Output sent = send("bob", {"--expiry", "10m"}, "stored");
+  ASSERT_EQ(sent.status, 0) << sent.err;
+  ASSERT_TRUE(sent.out.ends_with(" sent\n")) << sent.out;
+  const std::string id = sent.out.substr(0, sent.out.find(' '));
+  EXPECT_NE(id, "0");  // generated: the message is tracked
+
+  const Output got = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  const std::vector<std::string> lines = lines_of(got.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(json_field(lines[0], "id"), id);
+  EXPECT_EQ(json_field(lines[0], "data"), "\"stored\"");
+  EXPECT_EQ(json_field(lines[0], "priority"), "8");  // courier::default_priority
+  EXPECT_EQ(json_number(lines[0], "expires_ns") - json_number(lines[0], "timestamp_ns"), 600'000'000'000ull);
+}
+
+TEST_F(CliTest, realTimeMessageToAnEndpointWithoutReceiverIsOffline) {
+  add_endpoint("bob");
+  const Output o = send("bob", {}, "now or never");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_EQ(o.out, "0 offline\n");
+  EXPECT_NE(o.err.find("offline"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_NE(endpoint_stat("bob").find("\"offline\":1"), std::string::npos);
+}
+
+TEST_F(CliTest, unknownDestinationIsInvalidAndNotRegistered) {
+  const Output o = send("nobody", {"--expiry", "1m"}, "x");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_TRUE(o.out.ends_with(" invalid_destination\n")) << o.out;
+  EXPECT_NE(o.err.find("nobody"), std::string::npos) << o.err;
+  const Output ls = run({"endpoint", "ls", bus_});
+  EXPECT_EQ(ls.out, "alice\n");  // the sender was registered, the destination not
+}
+
+TEST_F(CliTest, binaryPayloadComesOutAsBase64) {
+  add_endpoint("bob");
+  const std::string bytes("\x00\xff\xfe\x01", 4);
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, std::nullopt, bytes).status, 0);
+  const Output got = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_EQ(json_field(got.out, "data_b64"), "\"AP/+AQ==\"");
+  EXPECT_EQ(json_field(got.out, "data"), "<absent>");
+}
+
+TEST_F(CliTest, payloadIsReadFromStdinWithoutDataOrWithDash) {
+  add_endpoint("bob");
+  const std::string text = "line one\nline two \"quoted\" \\ \x01 \xC3\xA9\n";
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, std::nullopt, text).status, 0);
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, "-", text).status, 0);
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, std::nullopt, "").status, 0);  // empty payload
+  const Output got = run({"recv", bus_, "bob", "--count", "3", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  const std::vector<std::string> lines = lines_of(got.out);
+  ASSERT_EQ(lines.size(), 3u);
+  const std::string escaped = "\"line one\\nline two \\\"quoted\\\" \\\\ \\u0001 \xC3\xA9\\n\"";
+  EXPECT_EQ(json_field(lines[0], "data"), escaped);
+  EXPECT_EQ(json_field(lines[1], "data"), escaped);
+  EXPECT_EQ(json_field(lines[2], "data"), "\"\"");
+}
+
+TEST_F(CliTest, tooLargePayloadIsRefused) {
+  add_endpoint("bob", {"--lane-capacity", "64KiB", "--max-payload", "1000"});
+  const Output big = send("bob", {"--expiry", "1m"}, std::string(1001, 'x'));
+  EXPECT_EQ(big.status, 1);
+  EXPECT_TRUE(big.out.ends_with(" too_large\n")) << big.out;
+  EXPECT_NE(big.err.find("max_payload"), std::string::npos) << big.err;
+  // From stdin: refused after reading max_payload + 1 bytes, not all of them.
+  const Output piped = send("bob", {"--expiry", "1m"}, std::nullopt, std::string(1 << 20, 'y'));
+  EXPECT_EQ(piped.status, 1);
+  EXPECT_TRUE(piped.out.ends_with(" too_large\n")) << piped.out;
+  const Output fits = send("bob", {"--expiry", "1m"}, std::string(1000, 'x'));
+  EXPECT_EQ(fits.status, 0) << fits.err;
+}
+
+TEST_F(CliTest, sendWaitsForRoomInAFullLaneUpToTheTimeout) {
+  add_endpoint("bob", {"--lane-capacity", "4KiB"});
+  const std::string kilobyte(1000, 'k');
+  int stored = 0;
+  Output o;
+  while ((o = send("bob", {"--expiry", "1m"}, kilobyte)).status == 0 && stored < 100) ++stored;
+  ASSERT_TRUE(o.out.ends_with(" full\n")) << o.out;
+  ASSERT_GT(stored, 0);
+
+  const Output full = send("bob", {"--expiry", "1m", "--timeout", "20ms"}, kilobyte);
+  EXPECT_EQ(full.status, 1);
+  EXPECT_TRUE(full.out.ends_with(" full\n")) << full.out;
+  EXPECT_NE(full.err.find("waited 20ms"), std::string::npos) << full.err;
+
+  // A patient sender gets in once a receiver makes room.
+  Child patient({"send", bus_, "--from", "alice", "--to", "bob", "--expiry", "1m", "--timeout", "10s", "last"});
+  const Output got = run({"recv", bus_, "bob", "--count", std::to_string(stored + 1), "--timeout", "10s"});
+  EXPECT_EQ(got.status, 0) << got.err;
+  EXPECT_EQ(json_field(lines_of(got.out).back(), "data"), "\"last\"");
+  const Output p = patient.finish();
+  EXPECT_EQ(p.status, 0) << p.err;
+  EXPECT_TRUE(p.out.ends_with(" sent\n")) << p.out;
+}
+
+TEST_F(CliTest, recvWithCountFailsWhenTheTimeoutPassesFirst) {
+  const Output o = run({"recv", bus_, "bob", "--count", "2", "--timeout", "50ms"});
+  EXPECT_EQ(o.status, 1);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err, "courier: timeout: received 0 of 2\n");
+  const Output plain = run({"recv", bus_, "bob", "--timeout", "50ms"});  // no count: the timeout is the end
+  EXPECT_EQ(plain.status, 0) << plain.err;
+}
+
+TEST_F(CliTest, recvStopsCleanlyOnSigtermAndSigint) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    Child receiver({"recv", bus_, "bob"});
+    ASSERT_TRUE(wait_receiver("bob"));
+    receiver.signal(sig);
+    const Output o = receiver.finish();
+    EXPECT_EQ(o.status, 0) << strsignal(sig) << ": " << o.err;
+    EXPECT_NE(endpoint_stat("bob").find("\"receiver_attached\":false"), std::string::npos);  // lease released
+  }
+}
+
+TEST_F(CliTest, secondReceiverOfAnEndpointIsRefused) {
+  Child first({"recv", bus_, "bob", "--timeout", "10s"});
+  ASSERT_TRUE(wait_receiver("bob"));
+  const Output second = run({"recv", bus_, "bob", "--count", "1", "--timeout", "1s"});
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.err.find("already has a receiver (pid " + std::to_string(first.pid()) + ")"), std::string::npos)
+      << second.err;
+  first.signal(SIGTERM);
+  EXPECT_EQ(first.finish().status, 0);
+}
+
+// ------------------------------------------------------------ bad arguments
+
+TEST_F(CliTest, badArgumentsExitWith2AndNameTheArgument) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string said;
+  };
+  const std::string b = bus_;
+  const Case cases[] = {
+      {{"send", b, "--from", "a", "--to", "b", "--priority", "16", "x"}, "courier: --priority: must be 0..15, got 16"},
+      {{"send", b, "--from", "a", "--to", "b", "--expiry", "10parsecs", "x"}, "courier: --expiry: bad duration"},
+      {{"send", b, "--from", "a", "--to", "b", "--expiry", "10", "x"}, "--expiry: bad duration '10': missing unit"},
+      {{"send", b, "--from", "a", "--to", "b", "--timeout", "-1s", "x"}, "--timeout: bad duration"},
+      {{"send", b, "--from", "a", "--to", "b", "--type", "seven", "x"}, "--type: not a non-negative integer"},
+      {{"send", b, "--from", "a", "--to", "b", "--type", "4294967296", "x"}, "--type: must be"},
+      {{"send", b, "--from", "a", "--to", "b", "--id", "-1", "x"}, "--id: not a non-negative integer"},
+      {{"send", "a/b", "--from", "a", "--to", "b", "x"}, "BUS 'a/b': bus name has a character outside"},
+      {{"send", "..", "--from", "a", "--to", "b", "x"}, "BUS '..': bus name may not be"},
+      {{"stat", std::string(65, 'n')}, "longer than 64"},
+      {{"send", b, "--from", "a b", "--to", "b", "x"}, "--from 'a b': endpoint name has a character outside"},
+      {{"send", b, "--from", "a", "--to", "b/c", "x"}, "--to 'b/c': endpoint name"},
+      {{"recv", b, "x/y"}, "NAME 'x/y': endpoint name"},
+      {{"send", b, "--to", "b", "x"}, "--from: required"},
+      {{"send", b, "--from", "a", "--to", "b", "--bogus", "x"}, "--bogus: unknown option"},
+      {{"send", b, "--from", "a", "--to", "b", "--priority"}, "--priority: missing value"},
+      {{"send", b, "--from", "a", "--to", "b", "--priority", "1", "--priority", "2"}, "--priority: given more than once"},
+      {{"send", b, "--from", "a", "--to", "b", "x", "y"}, "send: unexpected argument 'y'"},
+      {{"stat", b, "--count", "1"}, "--count: not an option of 'stat'"},
+      {{"stat", b, "--json=yes"}, "--json: takes no value"},
+      {{"recv", b}, "recv: missing NAME"},
+      {{"recv", b, "bob", "--count", "0"}, "--count: must be at least 1, got 0"},
+      {{"endpoint", "add", b, "x", "--lane-capacity", "5000"}, "--lane-capacity: must be a power of two"},
+      {{"endpoint", "add", b, "x", "--lane-capacity", "4 KiB"}, "--lane-capacity: not a size"},
+      {{"endpoint", "add", b, "x", "--max-payload", "1GiB"}, "--max-payload: must fit in half a lane"},
+      {{"endpoint", "add", b, "x", "--max-endpoints", "0"}, "--max-endpoints: must be 1..4096, got 0"},
+      {{"endpoint", "add", b, "x", "--claim-timeout", "2h"}, "--claim-timeout: must be 1ms..1h"},
+      {{"endpoint", "frob", b, "x"}, "endpoint: unknown subcommand 'frob'"},
+      {{"frob", b}, "unknown command 'frob'"},
+  };
+  for (const Case& c : cases) {
+    const Output o = run(c.args);
+    std::string cmdline;
+    for (const std::string& a : c.args) cmdline += " " + a;
+    EXPECT_EQ(o.status, 2) << cmdline;
+    EXPECT_NE(o.err.find(c.said), std::string::npos) << cmdline << "\n  stderr: " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << cmdline << "\n  stderr: " << o.err;
+    EXPECT_EQ(o.out, "") << cmdline;
+  }
+  EXPECT_EQ(run({"stat", bus_}).status, 1);  // none of them created the bus
+}
+
+TEST_F(CliTest, helpAndVersion) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--help"}, {"help"}}) {
+    const Output o = run(args);
+    EXPECT_EQ(o.status, 0);
+    EXPECT_TRUE(o.out.starts_with("usage: courier")) << o.out;
+    for (const char* cmd : {"send BUS", "recv BUS NAME", "endpoint add", "endpoint rm", "endpoint ls", "stat BUS", "rm BUS"})
+      EXPECT_NE(o.out.find(cmd), std::string::npos) << cmd;
+  }
+  const Output one = run({"help", "recv"});
+  EXPECT_EQ(one.status, 0);
+  EXPECT_TRUE(one.out.starts_with("  recv BUS NAME")) << one.out;
+  EXPECT_EQ(run({"send", "--help"}).status, 0);
+  const Output version = run({"--version"});
+  EXPECT_EQ(version.status, 0);
+  EXPECT_TRUE(version.out.starts_with("courier ")) << version.out;
+  const Output none = run({});
+  EXPECT_EQ(none.status, 2);
+  EXPECT_NE(none.err.find("missing command"), std::string::npos);
+}
+
+// ------------------------------------------------------------ endpoints, stat, rm
+
+TEST_F(CliTest, commandsThatOnlyLookDoNotCreateAMissingBus) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"stat", bus_}, {"stat", bus_, "--json"},
+                                               {"endpoint", "ls", bus_}, {"endpoint", "rm", bus_, "bob"}, {"rm", bus_}}) {
+    const Output o = run(args);
+    EXPECT_EQ(o.status, 1) << args[0];
+    EXPECT_NE(o.err.find("no bus named '" + bus_ + "'"), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  }
+  EXPECT_EQ(run({"stat", bus_}).status, 1);
+}
+
+TEST_F(CliTest, endpointsAreAddedListedAndRemoved) {
+  add_endpoint("alice");
+  add_endpoint("bob");
+  const Output again = run({"endpoint", "add", bus_, "alice"});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+
+  std::vector<std::string> names = lines_of(run({"endpoint", "ls", bus_}).out);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"alice", "bob"}));
+
+  EXPECT_EQ(run({"endpoint", "rm", bus_, "alice"}).status, 0);
+  EXPECT_EQ(run({"endpoint", "ls", bus_}).out, "bob\n");
+  const Output gone = run({"endpoint", "rm", bus_, "alice"});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_NE(gone.err.find("no endpoint named 'alice'"), std::string::npos) << gone.err;
+
+  const std::vector<std::string> table = lines_of(run({"endpoint", "ls", bus_, "--long"}).out);
+  ASSERT_EQ(table.size(), 2u);
+  EXPECT_TRUE(table[0].starts_with("NAME")) << table[0];
+  EXPECT_TRUE(table[1].starts_with("bob ")) << table[1];
+}
+
+TEST_F(CliTest, endpointWithAReceiverCannotBeRemoved) {
+  Child receiver({"recv", bus_, "bob", "--timeout", "10s"});
+  ASSERT_TRUE(wait_receiver("bob"));
+  const Output o = run({"endpoint", "rm", bus_, "bob"});
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find("has a receiver attached"), std::string::npos) << o.err;
+  receiver.signal(SIGTERM);
+  EXPECT_EQ(receiver.finish().status, 0);
+  EXPECT_EQ(run({"endpoint", "rm", bus_, "bob"}).status, 0);
+}
+
+TEST_F(CliTest, statShowsGeometryWaitingMessagesAndCounters) {
+  // Options before the command are the bus's geometry when it is created.
+  const Output created = run({"--lane-capacity", "64K", "--max-payload", "1KiB", "--max-endpoints", "8",
+                              "--claim-timeout", "50ms", "endpoint", "add", bus_, "bob"});
+  ASSERT_EQ(created.status, 0) << created.err;
+  ASSERT_EQ(send("bob", {"--expiry", "1m", "--priority", "2"}, "x").status, 0);
+  ASSERT_EQ(send("bob", {"--expiry", "1m", "--priority", "2"}, "y").status, 0);
+  ASSERT_EQ(send("bob", {"--expiry", "1m", "--priority", "9"}, "z").status, 0);
+
+  const Output json = run({"stat", bus_, "--json"});
+  ASSERT_EQ(json.status, 0) << json.err;
+  EXPECT_EQ(lines_of(json.out).size(), 1u);
+  EXPECT_NE(json.out.find("\"geometry\":{\"max_endpoints\":8,\"lane_capacity\":65536,\"max_payload\":1024,"
+                          "\"claim_timeout_ns\":50000000}"),
+            std::string::npos)
+      << json.out;
+  const std::string bob = endpoint_stat("bob");
+  EXPECT_NE(bob.find("\"waiting_total\":3,\"waiting\":[0,0,2,0,0,0,0,0,0,1,0,0,0,0,0,0]"), std::string::npos) << bob;
+  EXPECT_NE(bob.find("\"receiver_attached\":false,\"receiver_pid\":null"), std::string::npos) << bob;
+
+  const Output table = run({"stat", bus_});
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("lane capacity:  64 KiB"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("p2:2 p9:1"), std::string::npos) << table.out;
+  for (const char* column : {"ENDPOINT", "RECEIVER", "RECEIVED", "EXPIRED", "STALE", "REVOKED", "CORRUPT", "REDELIVERED",
+                             "FULL", "OFFLINE"})
+    EXPECT_NE(table.out.find(column), std::string::npos) << column;
+
+  // Creation options given for an existing bus of another geometry are ignored, with a note.
+  const Output later = run({"endpoint", "add", bus_, "carol", "--lane-capacity", "1MiB"});
+  EXPECT_EQ(later.status, 0) << later.err;
+  EXPECT_NE(later.err.find("--lane-capacity ignored"), std::string::npos) << later.err;
+}
+
+TEST_F(CliTest, rmRemovesTheBus) {
+  add_endpoint("bob");
+  const Output rm = run({"rm", bus_});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  EXPECT_EQ(run({"stat", bus_}).status, 1);
+  const Output again = run({"rm", bus_});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("no bus named"), std::string::npos) << again.err;
+}
+
+}  // namespace
