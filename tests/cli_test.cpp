@@ -84,6 +84,7 @@ class Child {
 
   pid_t pid() const { return pid_; }
   void signal(int sig) { ::kill(pid_, sig); }
+  void close_stdout() { close_fd(out_); }
 
   // The next line of stdout (without '\n'), or nothing when stdout ended or
   // `patience` passed first.
@@ -401,6 +402,21 @@ TEST_F(CliTest, recvStopsCleanlyOnSigtermAndSigint) {
   }
 }
 
+TEST_F(CliTest, messageThatCouldNotBeWrittenIsRedeliveredToTheNextReceiver) {
+  Child receiver({"recv", bus_, "bob", "--timeout", "10s"});
+  receiver.close_stdout();  // its first line will meet a broken pipe
+  ASSERT_TRUE(wait_receiver("bob"));
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, "precious").status, 0);
+  const Output broken = receiver.finish();
+  EXPECT_EQ(broken.status, 1);
+  EXPECT_NE(broken.err.find("writing to stdout"), std::string::npos) << broken.err;
+
+  const Output again = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(json_field(again.out, "data"), "\"precious\"");
+  EXPECT_EQ(json_field(again.out, "redelivered"), "true");
+}
+
 TEST_F(CliTest, secondReceiverOfAnEndpointIsRefused) {
   Child first({"recv", bus_, "bob", "--timeout", "10s"});
   ASSERT_TRUE(wait_receiver("bob"));
@@ -450,6 +466,8 @@ TEST_F(CliTest, badArgumentsExitWith2AndNameTheArgument) {
       {{"endpoint", "add", b, "x", "--claim-timeout", "2h"}, "--claim-timeout: must be 1ms..1h"},
       {{"endpoint", "frob", b, "x"}, "endpoint: unknown subcommand 'frob'"},
       {{"frob", b}, "unknown command 'frob'"},
+      {{"send", b, "-p", "3"}, "-p: unknown option"},
+      {{"help", "frob"}, "help: unknown command 'frob'"},
   };
   for (const Case& c : cases) {
     const Output o = run(c.args);
@@ -474,7 +492,11 @@ TEST_F(CliTest, helpAndVersion) {
   const Output one = run({"help", "recv"});
   EXPECT_EQ(one.status, 0);
   EXPECT_TRUE(one.out.starts_with("  recv BUS NAME")) << one.out;
-  EXPECT_EQ(run({"send", "--help"}).status, 0);
+  EXPECT_TRUE(run({"send", "-h"}).out.starts_with("  send BUS")) << run({"send", "-h"}).out;
+  const Output endpoint = run({"endpoint", "--help"});
+  EXPECT_EQ(endpoint.status, 0);
+  for (const char* cmd : {"endpoint add", "endpoint rm", "endpoint ls"})
+    EXPECT_NE(endpoint.out.find(cmd), std::string::npos) << cmd;
   const Output version = run({"--version"});
   EXPECT_EQ(version.status, 0);
   EXPECT_TRUE(version.out.starts_with("courier ")) << version.out;

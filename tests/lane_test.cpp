@@ -21,7 +21,7 @@ constexpr std::uint64_t ms = 1'000'000;
 
 struct PrivateLane {
   explicit PrivateLane(std::uint64_t capacity) : capacity(capacity) {
-    mem = static_cast<std::byte*>(std::aligned_alloc(4096, sizeof(LaneData) + capacity));
+    mem = static_cast<std::byte*>(std::aligned_alloc(4096, (sizeof(LaneData) + capacity + 4095) / 4096 * 4096));
     std::memset(mem, 0, sizeof(LaneData) + capacity);
   }
   ~PrivateLane() { std::free(mem); }
