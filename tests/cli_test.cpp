@@ -1,13 +1,12 @@
 // Tests of the `courier` command-line tool: the real binary (COURIER_CLI_PATH),
 // run as child processes on a bus of its own per test.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -148,8 +147,10 @@ class Child {
     if (p.revents == 0) return;
     char chunk[65536];
     const ssize_t r = ::read(fd, chunk, sizeof chunk);
-    if (r > 0) buf.append(chunk, static_cast<std::size_t>(r));
-    else if (r == 0 || errno != EINTR) close_fd(fd);
+    if (r > 0)
+      buf.append(chunk, static_cast<std::size_t>(r));
+    else if (r == 0 || errno != EINTR)
+      close_fd(fd);
   }
 
   pid_t pid_ = -1;
@@ -262,13 +263,13 @@ TEST_F(CliTest, twoProcessesExchangeARealTimeMessage) {
 
   const Output done = receiver.finish();
   EXPECT_EQ(done.status, 0) << done.err;
-  EXPECT_EQ(done.out, "");  // exactly one line
+  EXPECT_EQ(done.out, "");                   // exactly one line
   EXPECT_TRUE(wait_receiver("bob", false));  // the lease was given back
 }
 
 TEST_F(CliTest, highestPriorityComesFirstAndOrderIsKeptWithinAPriority) {
   add_endpoint("bob");
-  const std::pair<const char*, const char*> messages[] = {{"5", "a"}, {"1", "b"}, {"5", "c"},
+  const std::pair<const char*, const char*> messages[] = {{"5", "a"}, {"1", "b"},  {"5", "c"},
                                                           {"0", "d"}, {"15", "e"}, {"1", "f"}};
   for (auto [priority, data] : messages) {
     const Output o = send("bob", {"--expiry", "1m", "--priority", priority}, data);
@@ -349,11 +350,14 @@ TEST_F(CliTest, tooLargePayloadIsRefused) {
   const Output big = send("bob", {"--expiry", "1m"}, std::string(1001, 'x'));
   EXPECT_EQ(big.status, 1);
   EXPECT_TRUE(big.out.ends_with(" too_large\n")) << big.out;
-  EXPECT_NE(big.err.find("max_payload"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find("the payload (1001 bytes) is larger than the bus's max_payload (1000 bytes)"),
+            std::string::npos)
+      << big.err;
   // From stdin: refused after reading max_payload + 1 bytes, not all of them.
   const Output piped = send("bob", {"--expiry", "1m"}, std::nullopt, std::string(1 << 20, 'y'));
   EXPECT_EQ(piped.status, 1);
   EXPECT_TRUE(piped.out.ends_with(" too_large\n")) << piped.out;
+  EXPECT_NE(piped.err.find("the payload (over 1000 bytes)"), std::string::npos) << piped.err;
   const Output fits = send("bob", {"--expiry", "1m"}, std::string(1000, 'x'));
   EXPECT_EQ(fits.status, 0) << fits.err;
 }
@@ -453,7 +457,8 @@ TEST_F(CliTest, badArgumentsExitWith2AndNameTheArgument) {
       {{"send", b, "--to", "b", "x"}, "--from: required"},
       {{"send", b, "--from", "a", "--to", "b", "--bogus", "x"}, "--bogus: unknown option"},
       {{"send", b, "--from", "a", "--to", "b", "--priority"}, "--priority: missing value"},
-      {{"send", b, "--from", "a", "--to", "b", "--priority", "1", "--priority", "2"}, "--priority: given more than once"},
+      {{"send", b, "--from", "a", "--to", "b", "--priority", "1", "--priority", "2"},
+       "--priority: given more than once"},
       {{"send", b, "--from", "a", "--to", "b", "x", "y"}, "send: unexpected argument 'y'"},
       {{"stat", b, "--count", "1"}, "--count: not an option of 'stat'"},
       {{"stat", b, "--json=yes"}, "--json: takes no value"},
@@ -486,7 +491,8 @@ TEST_F(CliTest, helpAndVersion) {
     const Output o = run(args);
     EXPECT_EQ(o.status, 0);
     EXPECT_TRUE(o.out.starts_with("usage: courier")) << o.out;
-    for (const char* cmd : {"send BUS", "recv BUS NAME", "endpoint add", "endpoint rm", "endpoint ls", "stat BUS", "rm BUS"})
+    for (const char* cmd :
+         {"send BUS", "recv BUS NAME", "endpoint add", "endpoint rm", "endpoint ls", "stat BUS", "rm BUS"})
       EXPECT_NE(o.out.find(cmd), std::string::npos) << cmd;
   }
   const Output one = run({"help", "recv"});
@@ -508,8 +514,11 @@ TEST_F(CliTest, helpAndVersion) {
 // ------------------------------------------------------------ endpoints, stat, rm
 
 TEST_F(CliTest, commandsThatOnlyLookDoNotCreateAMissingBus) {
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"stat", bus_}, {"stat", bus_, "--json"},
-                                               {"endpoint", "ls", bus_}, {"endpoint", "rm", bus_, "bob"}, {"rm", bus_}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"stat", bus_},
+                                               {"stat", bus_, "--json"},
+                                               {"endpoint", "ls", bus_},
+                                               {"endpoint", "rm", bus_, "bob"},
+                                               {"rm", bus_}}) {
     const Output o = run(args);
     EXPECT_EQ(o.status, 1) << args[0];
     EXPECT_NE(o.err.find("no bus named '" + bus_ + "'"), std::string::npos) << o.err;
@@ -576,8 +585,8 @@ TEST_F(CliTest, statShowsGeometryWaitingMessagesAndCounters) {
   ASSERT_EQ(table.status, 0) << table.err;
   EXPECT_NE(table.out.find("lane capacity:  64 KiB"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("p2:2 p9:1"), std::string::npos) << table.out;
-  for (const char* column : {"ENDPOINT", "RECEIVER", "RECEIVED", "EXPIRED", "STALE", "REVOKED", "CORRUPT", "REDELIVERED",
-                             "FULL", "OFFLINE"})
+  for (const char* column :
+       {"ENDPOINT", "RECEIVER", "RECEIVED", "EXPIRED", "STALE", "REVOKED", "CORRUPT", "REDELIVERED", "FULL", "OFFLINE"})
     EXPECT_NE(table.out.find(column), std::string::npos) << column;
 
   // Creation options given for an existing bus of another geometry are ignored, with a note.

@@ -88,11 +88,11 @@ TEST(ParseDuration, refusesMalformedInput) {
 TEST(ParseDuration, refusesWhatDoesNotFitInNanoseconds) {
   EXPECT_NE(refusal("9223372036854775808ns").find("too long"), std::string::npos);
   refusal("99999999999999999999999999s");
-  refusal("106752d");                       // 106752 days > 2^63 ns
+  refusal("106752d");  // 106752 days > 2^63 ns
   EXPECT_EQ(parsed("106751d"), 106751 * 24h);
-  refusal("106751d1d");                     // each part fits, the sum does not
+  refusal("106751d1d");  // each part fits, the sum does not
   refusal("9223372036854775807ns1ns");
-  refusal("2562048h");                      // 2562048 h > 2^63 ns
+  refusal("2562048h");  // 2562048 h > 2^63 ns
 }
 
 TEST(FormatDuration, writesTheShortestExactForm) {
@@ -107,8 +107,8 @@ TEST(FormatDuration, writesTheShortestExactForm) {
 }
 
 TEST(FormatDuration, roundTripsThroughParse) {
-  const nanoseconds samples[] = {0ns, 1ns, 999ns, 1us, 1001us, 59s, 60s, 61s, 3599s, 86'400s, 86'401s,
-                                 123'456'789'012ns, nanoseconds::max()};
+  const nanoseconds samples[] = {
+      0ns, 1ns, 999ns, 1us, 1001us, 59s, 60s, 61s, 3599s, 86'400s, 86'401s, 123'456'789'012ns, nanoseconds::max()};
   for (nanoseconds d : samples) EXPECT_EQ(parsed(format_duration(d)), d) << format_duration(d);
 }
 

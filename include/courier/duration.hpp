@@ -67,13 +67,16 @@ inline Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     bool overflow = false;
     for (; i < text.size() && is_digit(text[i]); ++i) {
       const int digit = text[i] - '0';
-      if (n > (max - digit) / 10) overflow = true;
-      else n = n * 10 + digit;
+      if (n > (max - digit) / 10)
+        overflow = true;
+      else
+        n = n * 10 + digit;
     }
     const std::size_t unit_start = i;
     while (i < text.size() && !is_digit(text[i])) ++i;
     const std::string_view unit = text.substr(unit_start, i - unit_start);
-    if (unit.empty()) return bad("missing unit after '" + std::string(text.substr(number_start)) + "' (ns, us, ms, s, m, h or d)");
+    if (unit.empty())
+      return bad("missing unit after '" + std::string(text.substr(number_start)) + "' (ns, us, ms, s, m, h or d)");
     if (unit[0] == '.') return bad("fractions are not supported (write 1s500ms, not 1.5s)");
     std::int64_t scale = 0;
     for (const detail::DurationUnit& u : detail::duration_units)
