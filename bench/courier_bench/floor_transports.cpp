@@ -1,0 +1,331 @@
+// bench/courier_bench/floor_transports.cpp — the floors: what the hardware and
+// the kernel cost before any library does anything.
+//
+//   floor.cacheline  one 64-byte line bounced between the processes: a sequence
+//                    number and up to 56 payload bytes; each side spins until the
+//                    number moves. Nothing can be faster across two cores.
+//   floor.spsc       a minimal single-producer / single-consumer copying ring of
+//                    variable-length records (length word + payload, 64-byte
+//                    aligned, padding at the wrap); one ring per direction;
+//                    head and tail on their own lines, each side caching the
+//                    other's index (rigtorp's SPSCQueue idea). Busy-spin.
+//   floor.futex      the same ring with a parked consumer: it sleeps in
+//                    FUTEX_WAIT as soon as its ring is empty; the producer wakes
+//                    it (FUTEX_WAKE) only when it is parked. No spinning.
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstring>
+
+#include "transports.hpp"
+
+namespace cbench {
+namespace {
+
+constexpr std::size_t line = 64;
+
+void futex_wait(std::atomic<std::uint32_t>& w, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000ull), static_cast<long>(timeout_ns % 1'000'000'000ull)};
+  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+void futex_wake(std::atomic<std::uint32_t>& w) noexcept {
+  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+// ------------------------------------------------------------ floor.cacheline
+struct alignas(line) Line {
+  std::atomic<std::uint64_t> seq;  // odd: a ping is in the line; even: the pong is
+  std::byte payload[line - 8];
+};
+static_assert(sizeof(Line) == line);
+
+class CacheLineFloor {
+ public:
+  const char* name() const noexcept { return "floor.cacheline"; }
+  const char* description() const noexcept { return "one 64-byte cache line bounced (sequence number + <= 56 bytes)"; }
+  std::size_t max_payload() const noexcept { return sizeof(Line::payload); }
+
+  bool setup(const RunConfig& cfg, std::string& err) { return owner_.create(shm_name(cfg), 4096, err); }
+  bool parent_attach(std::string&) {
+    line_ = reinterpret_cast<Line*>(owner_.data());
+    seq_ = 0;
+    return true;
+  }
+  bool child_attach(const RunConfig& cfg, std::string& err) {
+    if (!mine_.open(shm_name(cfg), 4096, err)) return false;
+    line_ = reinterpret_cast<Line*>(mine_.data());
+    seq_ = 0;
+    return true;
+  }
+  void child_detach() noexcept { mine_.unmap(); }
+  void teardown() noexcept {
+    owner_.unmap();
+    owner_.remove();
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string&) {
+    std::memcpy(line_->payload, msg, n);
+    // SYNC POINT WRITE: payload, partner of pong's acquire load of seq.
+    line_->seq.store(++seq_, std::memory_order_release);
+    wd.begin();
+    // SYNC POINT READ: the echoed payload, partner of pong's release store.
+    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
+      cpu_relax();
+      if (!wd.spin_ok()) return false;
+    }
+    ++seq_;
+    std::memcpy(reply, line_->payload, n);
+    return true;
+  }
+
+  bool pong(Watchdog& wd, std::string&) {
+    wd.begin();
+    // Acquire: partner of ping's release store (the payload is visible).
+    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
+      cpu_relax();
+      if (!wd.spin_ok()) return false;
+    }
+    std::byte buf[sizeof(Line::payload)];
+    std::memcpy(buf, line_->payload, sizeof buf);  // receive: copy out
+    std::memcpy(line_->payload, buf, sizeof buf);  // send: copy in
+    seq_ += 2;
+    // Release: publishes the echoed payload to ping's acquire load.
+    line_->seq.store(seq_, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  static std::string shm_name(const RunConfig& cfg) { return "/cbench." + cfg.tag + ".line"; }
+  ShmRegion owner_, mine_;
+  Line* line_ = nullptr;
+  std::uint64_t seq_ = 0;
+};
+
+// ------------------------------------------------------------ the SPSC ring
+// Control block (3 lines), then `ring_capacity` bytes of records:
+//   tail   u64 (line 0): bytes ever written; producer stores (release / seq_cst)
+//   head   u64 (line 1): bytes ever consumed; consumer stores (release)
+//   parked u32 (line 2): futex word, 1 while the consumer sleeps or is about to
+// Record: u64 length (or pad_marker: skip to the ring's start), payload,
+// rounded up to 64 bytes; never wraps.
+struct RingCtl {
+  alignas(line) std::atomic<std::uint64_t> tail;
+  alignas(line) std::atomic<std::uint64_t> head;
+  alignas(line) std::atomic<std::uint32_t> parked;
+};
+static_assert(sizeof(RingCtl) == 3 * line);
+constexpr std::uint64_t pad_marker = ~0ull;
+constexpr std::size_t ring_stride = (sizeof(RingCtl) + ring_capacity + 4095) & ~std::size_t(4095);
+
+constexpr std::uint64_t record_size(std::size_t n) noexcept { return (8 + n + line - 1) & ~std::uint64_t(line - 1); }
+
+template <bool Park>
+class RingProducer {
+ public:
+  RingProducer() = default;
+  explicit RingProducer(std::byte* base) noexcept
+      : ctl_(reinterpret_cast<RingCtl*>(base)), data_(base + sizeof(RingCtl)) {}
+
+  // Copy n bytes in as one record. false: no room (the caller waits).
+  bool try_push(const std::byte* p, std::size_t n) noexcept {
+    const std::uint64_t rec = record_size(n);
+    const std::uint64_t to_end = ring_capacity - (tail_ & (ring_capacity - 1));
+    const std::uint64_t need = rec > to_end ? rec + to_end : rec;
+    if (tail_ + need - cached_head_ > ring_capacity) {
+      // SYNC POINT READ: head, partner of the consumer's release store: it
+      // is done with every byte before head.
+      cached_head_ = ctl_->head.load(std::memory_order_acquire);
+      if (tail_ + need - cached_head_ > ring_capacity) return false;
+    }
+    if (rec > to_end) {
+      std::memcpy(data_ + (tail_ & (ring_capacity - 1)), &pad_marker, 8);
+      tail_ += to_end;
+    }
+    std::byte* r = data_ + (tail_ & (ring_capacity - 1));
+    const std::uint64_t len = n;
+    std::memcpy(r, &len, 8);
+    std::memcpy(r + 8, p, n);
+    tail_ += rec;
+    if constexpr (Park) {
+      // SYNC POINT WRITE: records up to tail. seq_cst: the store must not pass
+      // the load of parked below (Dekker with the consumer going to sleep).
+      ctl_->tail.store(tail_, std::memory_order_seq_cst);
+      if (ctl_->parked.load(std::memory_order_seq_cst) != 0 &&
+          ctl_->parked.exchange(0, std::memory_order_seq_cst) != 0)
+        futex_wake(ctl_->parked);
+    } else {
+      // SYNC POINT WRITE: records up to tail, partner of the consumer's acquire load.
+      ctl_->tail.store(tail_, std::memory_order_release);
+    }
+    return true;
+  }
+
+ private:
+  RingCtl* ctl_ = nullptr;
+  std::byte* data_ = nullptr;
+  std::uint64_t tail_ = 0;
+  std::uint64_t cached_head_ = 0;
+};
+
+template <bool Park>
+class RingConsumer {
+ public:
+  RingConsumer() = default;
+  explicit RingConsumer(std::byte* base) noexcept
+      : ctl_(reinterpret_cast<RingCtl*>(base)), data_(base + sizeof(RingCtl)) {}
+
+  // The next record's payload (n = its length), or nullptr when empty. A
+  // length that no producer could have written is reported as corrupt.
+  const std::byte* peek(std::size_t& n, bool& corrupt) noexcept {
+    for (;;) {
+      if (head_ == cached_tail_) {
+        // SYNC POINT READ: tail, partner of the producer's store (records are visible).
+        cached_tail_ = ctl_->tail.load(std::memory_order_acquire);
+        if (head_ == cached_tail_) return nullptr;
+      }
+      const std::byte* r = data_ + (head_ & (ring_capacity - 1));
+      std::uint64_t len = 0;
+      std::memcpy(&len, r, 8);
+      if (len == pad_marker) {
+        head_ += ring_capacity - (head_ & (ring_capacity - 1));
+        continue;
+      }
+      if (len > ring_capacity / 2) {
+        corrupt = true;
+        return nullptr;
+      }
+      n = static_cast<std::size_t>(len);
+      return r + 8;
+    }
+  }
+  void pop(std::size_t n) noexcept {
+    head_ += record_size(n);
+    // SYNC POINT WRITE: head, partner of the producer's acquire load.
+    ctl_->head.store(head_, std::memory_order_release);
+  }
+
+  // Wait until a record is there: spin (Park = false) or sleep on the futex.
+  bool wait(Watchdog& wd, std::string& err) noexcept {
+    wd.begin();
+    for (;;) {
+      std::size_t n = 0;
+      bool corrupt = false;
+      if (peek(n, corrupt) != nullptr) return true;
+      if (corrupt) {
+        err = "corrupt record length in the ring";
+        return false;
+      }
+      if constexpr (Park) {
+        // SYNC POINT WRITE: parked, then re-check tail (seq_cst both): a
+        // producer that published before our store sees parked = 1 and wakes
+        // us; one that publishes after our load is seen by this load.
+        ctl_->parked.store(1, std::memory_order_seq_cst);
+        if (ctl_->tail.load(std::memory_order_seq_cst) == head_) futex_wait(ctl_->parked, 1, 100'000'000ull);
+        ctl_->parked.store(0, std::memory_order_relaxed);  // relaxed: only ever cancels our own park
+        if (ctl_->tail.load(std::memory_order_acquire) == head_ && !wd.check()) return false;
+      } else {
+        cpu_relax();
+        if (!wd.spin_ok()) return false;
+      }
+    }
+  }
+
+ private:
+  RingCtl* ctl_ = nullptr;
+  const std::byte* data_ = nullptr;
+  std::uint64_t head_ = 0;
+  std::uint64_t cached_tail_ = 0;
+};
+
+template <bool Park>
+class RingFloor {
+ public:
+  const char* name() const noexcept { return Park ? "floor.futex" : "floor.spsc"; }
+  const char* description() const noexcept {
+    return Park ? "SPSC copying ring, consumer parked in FUTEX_WAIT (no spinning)" : "SPSC copying ring, busy-spin";
+  }
+  std::size_t max_payload() const noexcept { return ring_capacity / 2 - line; }
+
+  // Ring 0 carries parent -> child, ring 1 child -> parent.
+  bool setup(const RunConfig& cfg, std::string& err) { return owner_.create(shm_name(cfg), 2 * ring_stride, err); }
+  bool parent_attach(std::string&) {
+    out_ = RingProducer<Park>(owner_.data());
+    in_ = RingConsumer<Park>(owner_.data() + ring_stride);
+    return true;
+  }
+  bool child_attach(const RunConfig& cfg, std::string& err) {
+    if (!mine_.open(shm_name(cfg), 2 * ring_stride, err)) return false;
+    in_ = RingConsumer<Park>(mine_.data());
+    out_ = RingProducer<Park>(mine_.data() + ring_stride);
+    return true;
+  }
+  void child_detach() noexcept { mine_.unmap(); }
+  void teardown() noexcept {
+    owner_.unmap();
+    owner_.remove();
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!push(msg, n, wd)) return false;
+    if (!in_.wait(wd, err)) return false;
+    std::size_t len = 0;
+    bool corrupt = false;
+    const std::byte* p = in_.peek(len, corrupt);
+    if (len != n) {
+      err = "reply of " + std::to_string(len) + " bytes, expected " + std::to_string(n);
+      return false;
+    }
+    std::memcpy(reply, p, n);
+    in_.pop(len);
+    return true;
+  }
+
+  bool pong(Watchdog& wd, std::string& err) {
+    if (!in_.wait(wd, err)) return false;
+    std::size_t len = 0;
+    bool corrupt = false;
+    const std::byte* p = in_.peek(len, corrupt);
+    if (!push(p, len, wd)) return false;  // echo: one copy, ring to ring
+    in_.pop(len);
+    return true;
+  }
+
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string&) { return push(msg, n, wd); }
+
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!in_.wait(wd, err)) return false;
+    std::size_t len = 0;
+    bool corrupt = false;
+    const std::byte* p = in_.peek(len, corrupt);
+    std::memcpy(into, p, len < n ? len : n);
+    in_.pop(len);
+    return true;
+  }
+
+ private:
+  bool push(const std::byte* p, std::size_t n, Watchdog& wd) {
+    if (out_.try_push(p, n)) return true;
+    wd.begin();
+    while (!out_.try_push(p, n)) {
+      cpu_relax();
+      if (!wd.spin_ok()) return false;
+    }
+    return true;
+  }
+  static std::string shm_name(const RunConfig& cfg) { return "/cbench." + cfg.tag + ".ring"; }
+
+  ShmRegion owner_, mine_;
+  RingProducer<Park> out_;
+  RingConsumer<Park> in_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_floor_cacheline() { return std::make_unique<Adapter<CacheLineFloor>>(); }
+std::unique_ptr<Transport> make_floor_spsc() { return std::make_unique<Adapter<RingFloor<false>>>(); }
+std::unique_ptr<Transport> make_floor_futex() { return std::make_unique<Adapter<RingFloor<true>>>(); }
+
+}  // namespace cbench

@@ -1,0 +1,267 @@
+// bench/courier_bench/harness.cpp — watchdog, cleanup registry, shared memory
+// regions and the timer's calibration.
+#include "harness.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+namespace cbench {
+
+// ------------------------------------------------------------ timer
+void Timer::init() {
+  bool tsc = false;
+#if defined(__x86_64__) || defined(__i386__)
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      tsc = line.find(" constant_tsc") != std::string::npos && line.find(" nonstop_tsc") != std::string::npos;
+      break;
+    }
+  }
+  if (const char* e = std::getenv("CBENCH_NO_TSC"); e != nullptr && *e == '1') tsc = false;
+#endif
+  use_tsc_ = tsc;
+  if (use_tsc_) {
+#if defined(__x86_64__) || defined(__i386__)
+    // Calibrate: ~50 ms of TSC against CLOCK_MONOTONIC (best of 3).
+    double best = 0;
+    for (int k = 0; k < 3; ++k) {
+      const std::uint64_t m0 = mono_ns(), t0 = __rdtsc();
+      std::uint64_t m1 = m0;
+      while (m1 - m0 < 20'000'000ull) m1 = mono_ns();
+      const std::uint64_t t1 = __rdtsc();
+      const double r = static_cast<double>(m1 - m0) / static_cast<double>(t1 - t0);
+      best = (best == 0 || r < best) ? r : best;
+    }
+    ns_per_tick_ = best;
+#endif
+  } else {
+    ns_per_tick_ = 1.0;
+  }
+  // What one stamp costs (it is inside every sample once).
+  constexpr int n = 200'000;
+  std::uint64_t sink = 0;
+  const std::uint64_t a = mono_ns();
+  for (int i = 0; i < n; ++i) sink += now();
+  const std::uint64_t b = mono_ns();
+  read_cost_ns_ = static_cast<double>(b - a) / n + (sink == 1 ? 1e-9 : 0.0);
+}
+
+// ------------------------------------------------------------ watchdog
+bool Watchdog::peer_alive() noexcept {
+  if (peer_is_parent_) {
+    if (::getppid() != peer_) {
+      reason_ = "the parent process is gone";
+      return false;
+    }
+    return true;
+  }
+  if (ctrl_ != nullptr && ctrl_->state.load(std::memory_order_acquire) == Control::failed) {
+    reason_ = std::string("the child failed: ") + ctrl_->error;
+    return false;
+  }
+  if (reaped_) {
+    reason_ = "the child exited";
+    return false;
+  }
+  int st = 0;
+  const pid_t r = ::waitpid(peer_, &st, WNOHANG);
+  if (r == peer_) {
+    reaped_ = true;
+    status_ = st;
+    if (WIFSIGNALED(st))
+      reason_ = "the child died of signal " + std::to_string(WTERMSIG(st)) + " (" + strsignal(WTERMSIG(st)) + ")";
+    else
+      reason_ = "the child exited with status " + std::to_string(WEXITSTATUS(st));
+    if (ctrl_ != nullptr && ctrl_->state.load(std::memory_order_acquire) == Control::failed)
+      reason_ += std::string(": ") + ctrl_->error;
+    return false;
+  }
+  return true;
+}
+
+bool Watchdog::check() noexcept {
+  const std::uint64_t now = mono_ns();
+  if (wait_start_ == 0) wait_start_ = now;
+  if (now - wait_start_ > timeout_ns_) {
+    reason_ = "no progress for " + std::to_string(timeout_ns_ / 1'000'000ull) + " ms";
+    return false;
+  }
+  if (now - last_peer_check_ >= 2'000'000ull) {  // look at the peer every 2 ms of waiting
+    last_peer_check_ = now;
+    if (!peer_alive()) return false;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------ cleanup
+namespace cleanup {
+namespace {
+constexpr int max_entries = 32;
+constexpr std::size_t path_len = 160;
+enum Kind : int { unused = 0, file = 1, mqueue = 2 };
+char g_paths[max_entries][path_len];  // file: a path to unlink; mqueue: a name for mq_unlink
+volatile sig_atomic_t g_kind[max_entries];
+volatile sig_atomic_t g_child = 0;
+
+void on_signal(int sig) {
+  const pid_t c = static_cast<pid_t>(g_child);
+  if (c > 0) ::kill(c, SIGKILL);
+  for (int i = 0; i < max_entries; ++i) {
+    // unlink is async-signal-safe (shm_unlink is unlink in /dev/shm); mq_unlink is one system call.
+    if (g_kind[i] == file) ::unlink(g_paths[i]);
+    else if (g_kind[i] == mqueue) ::mq_unlink(g_paths[i]);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+constexpr int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+
+void add(Kind k, const std::string& p) {
+  if (p.size() >= path_len) {
+    std::fprintf(stderr, "courier-bench: %s: name too long for the cleanup registry\n", p.c_str());
+    return;
+  }
+  for (int i = 0; i < max_entries; ++i) {
+    if (g_kind[i] == unused) {
+      std::memcpy(g_paths[i], p.c_str(), p.size() + 1);
+      g_kind[i] = k;
+      return;
+    }
+  }
+  std::fprintf(stderr, "courier-bench: cleanup registry full; %s is not protected against signals\n", p.c_str());
+}
+void remove_entry(Kind k, const std::string& p) {
+  for (int i = 0; i < max_entries; ++i)
+    if (g_kind[i] == k && p == g_paths[i]) g_kind[i] = unused;
+}
+}  // namespace
+
+void install_handlers() {
+  for (int s : signals) {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    ::sigaction(s, &sa, nullptr);
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+void reset_handlers_in_child() {
+  for (int s : signals) ::signal(s, SIG_DFL);
+  for (int i = 0; i < max_entries; ++i) g_kind[i] = unused;  // the child never removes anything
+  g_child = 0;
+}
+
+void register_shm(const std::string& shm_name) { add(file, "/dev/shm" + shm_name); }
+void unregister_shm(const std::string& shm_name) { remove_entry(file, "/dev/shm" + shm_name); }
+void register_path(const std::string& path) { add(file, path); }
+void unregister_path(const std::string& path) { remove_entry(file, path); }
+void register_mq(const std::string& mq_name) { add(mqueue, mq_name); }
+void unregister_mq(const std::string& mq_name) { remove_entry(mqueue, mq_name); }
+
+void set_child(pid_t pid) { g_child = pid; }
+
+void sweep_stale() {
+  // Our names: "cbench.<pid>.<...>" (floors, peers) and "courier.cbench-<pid>-<...>" (buses).
+  for (const char* dir : {"/dev/shm", "/tmp"}) {
+    DIR* d = ::opendir(dir);
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      std::size_t at = std::string::npos;
+      if (n.rfind("cbench.", 0) == 0) at = 7;
+      else if (n.rfind("courier.cbench-", 0) == 0) at = 15;
+      if (at == std::string::npos) continue;
+      const long pid = std::strtol(n.c_str() + at, nullptr, 10);
+      if (pid <= 0) continue;
+      if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+      const std::string path = std::string(dir) + "/" + n;
+      if (::unlink(path.c_str()) == 0)
+        std::fprintf(stderr, "courier-bench: removed %s left by dead process %ld\n", path.c_str(), pid);
+    }
+    ::closedir(d);
+  }
+}
+}  // namespace cleanup
+
+// ------------------------------------------------------------ shared memory
+bool ShmRegion::create(const std::string& name, std::size_t size, std::string& err) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err = "shm_open(" + name + ", O_CREAT|O_EXCL): " + std::strerror(errno);
+    return false;
+  }
+  name_ = name;
+  owner_ = true;
+  cleanup::register_shm(name);
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    err = "ftruncate(" + name + ", " + std::to_string(size) + "): " + std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    err = "mmap(" + name + "): " + std::strerror(errno);
+    return false;
+  }
+  base_ = static_cast<std::byte*>(p);
+  size_ = size;
+  std::memset(base_, 0, size_);  // fault every page in now, not during the measurement
+  return true;
+}
+
+bool ShmRegion::open(const std::string& name, std::size_t size, std::string& err) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) {
+    err = "shm_open(" + name + "): " + std::strerror(errno);
+    return false;
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    err = "mmap(" + name + "): " + std::strerror(errno);
+    return false;
+  }
+  name_ = name;
+  owner_ = false;
+  base_ = static_cast<std::byte*>(p);
+  size_ = size;
+  return true;
+}
+
+void ShmRegion::unmap() noexcept {
+  if (base_ != nullptr) ::munmap(base_, size_);
+  base_ = nullptr;
+  size_ = 0;
+}
+
+void ShmRegion::remove() noexcept {
+  if (owner_ && !name_.empty()) {
+    ::shm_unlink(name_.c_str());
+    cleanup::unregister_shm(name_);
+  }
+  owner_ = false;
+  name_.clear();
+}
+
+std::string unique_tag() {
+  static unsigned n = 0;
+  return std::to_string(::getpid()) + "." + std::to_string(++n);
+}
+
+}  // namespace cbench

@@ -1,0 +1,649 @@
+// bench/courier_bench/peer_transports.cpp — what a user might use instead of
+// courier between two processes: kernel IPC and two libraries. Not part of a
+// default run (select them with --only or --all). All of them block in the
+// kernel while waiting, so compare them with floor.futex and courier.park.
+//
+//   pipe              two pipes (one per direction), read()/write()
+//   unix.seqpacket    a socketpair(AF_UNIX, SOCK_SEQPACKET): one message per send
+//   posix.mq          two POSIX message queues (mq_send / mq_receive); payloads up
+//                     to /proc/sys/fs/mqueue/msgsize_max (8 KiB by default)
+//   zmq.ipc           ZeroMQ PAIR sockets over ipc:// (libzmq; its I/O thread
+//                     sits between the application and the socket)
+//   boost.mq          boost::interprocess::message_queue (mutex + condition
+//                     variables in shared memory)
+//
+// Every blocking call wakes at least every 100 ms so the watchdog can look:
+// the fd-based ones through a SIGALRM ticker (no SA_RESTART: the call returns
+// EINTR), the others through their own timeouts.
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "transports.hpp"
+
+#if COURIER_BENCH_HAVE_ZMQ
+#include <zmq.h>
+#endif
+#if COURIER_BENCH_HAVE_BOOST
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/interprocess/ipc/message_queue.hpp>
+#endif
+
+namespace cbench {
+namespace {
+
+constexpr std::size_t peer_max = 65536;
+
+// SIGALRM every 100 ms while alive; blocking system calls return EINTR.
+class AlarmTicker {
+ public:
+  void start() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART
+    ::sigaction(SIGALRM, &sa, nullptr);
+    itimerval it{{0, 100'000}, {0, 100'000}};
+    ::setitimer(ITIMER_REAL, &it, nullptr);
+    on_ = true;
+  }
+  void stop() {
+    if (!on_) return;
+    itimerval it{};
+    ::setitimer(ITIMER_REAL, &it, nullptr);
+    ::signal(SIGALRM, SIG_IGN);
+    on_ = false;
+  }
+  ~AlarmTicker() { stop(); }
+
+ private:
+  bool on_ = false;
+};
+
+std::string sys(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Read exactly n bytes (a stream), waking for the watchdog on EINTR.
+bool read_full(int fd, std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+  wd.begin();
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, p + got, n - got);
+    if (r > 0) {
+      got += static_cast<std::size_t>(r);
+    } else if (r == 0) {
+      err = "the peer closed the pipe";
+      return false;
+    } else if (errno == EINTR) {
+      if (!wd.check()) return false;
+    } else {
+      err = sys("read");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool write_full(int fd, const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+  wd.begin();
+  std::size_t put = 0;
+  while (put < n) {
+    const ssize_t r = ::write(fd, p + put, n - put);
+    if (r >= 0) {
+      put += static_cast<std::size_t>(r);
+    } else if (errno == EINTR) {
+      if (!wd.check()) return false;
+    } else {
+      err = sys("write");
+      return false;
+    }
+  }
+  return true;
+}
+
+// ------------------------------------------------------------ pipe
+// Pipes are anonymous: made in setup(), inherited by the forked child (a
+// re-exec'd child would receive them as open descriptors).
+class PipePeer {
+ public:
+  const char* name() const noexcept { return "pipe"; }
+  const char* description() const noexcept { return "two pipes, read()/write()"; }
+  std::size_t max_payload() const noexcept { return peer_max; }
+
+  bool setup(const RunConfig&, std::string& err) {
+    if (::pipe2(down_, O_CLOEXEC) != 0 || ::pipe2(up_, O_CLOEXEC) != 0) {
+      err = sys("pipe2");
+      return false;
+    }
+    (void)::fcntl(down_[1], F_SETPIPE_SZ, 1 << 20);
+    (void)::fcntl(up_[1], F_SETPIPE_SZ, 1 << 20);
+    return true;
+  }
+  bool parent_attach(std::string&) {
+    close_fd(down_[0]);
+    close_fd(up_[1]);
+    out_ = down_[1];
+    in_ = up_[0];
+    alarm_.start();
+    return true;
+  }
+  bool child_attach(const RunConfig& cfg, std::string&) {
+    close_fd(down_[1]);
+    close_fd(up_[0]);
+    out_ = up_[1];
+    in_ = down_[0];
+    n_ = cfg.payload;  // a pipe has no message boundaries: the size comes from the configuration
+    buf_.resize(peer_max);
+    alarm_.start();
+    return true;
+  }
+  void child_detach() noexcept { alarm_.stop(); }
+  void teardown() noexcept {
+    alarm_.stop();
+    for (int* fd : {&down_[0], &down_[1], &up_[0], &up_[1]}) close_fd(*fd);
+    in_ = out_ = -1;
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    return write_full(out_, msg, n, wd, err) && read_full(in_, reply, n, wd, err);
+  }
+  bool pong(Watchdog& wd, std::string& err) {
+    return read_full(in_, buf_.data(), n_, wd, err) && write_full(out_, buf_.data(), n_, wd, err);
+  }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) {
+    return write_full(out_, msg, n, wd, err);
+  }
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    return read_full(in_, into, n, wd, err);
+  }
+
+ private:
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  int down_[2] = {-1, -1}, up_[2] = {-1, -1};
+  int in_ = -1, out_ = -1;
+  std::size_t n_ = 0;
+  std::vector<std::byte> buf_;
+  AlarmTicker alarm_;
+};
+
+// ------------------------------------------------------------ unix seqpacket
+class SeqpacketPeer {
+ public:
+  const char* name() const noexcept { return "unix.seqpacket"; }
+  const char* description() const noexcept { return "socketpair(AF_UNIX, SOCK_SEQPACKET), send()/recv()"; }
+  std::size_t max_payload() const noexcept { return peer_max; }
+
+  bool setup(const RunConfig&, std::string& err) {
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv_) != 0) {
+      err = sys("socketpair");
+      return false;
+    }
+    const int sz = 4 << 20;
+    for (int fd : sv_) {
+      (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+      (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    }
+    return true;
+  }
+  bool parent_attach(std::string&) {
+    close_fd(sv_[1]);
+    fd_ = sv_[0];
+    alarm_.start();
+    return true;
+  }
+  bool child_attach(const RunConfig&, std::string&) {
+    close_fd(sv_[0]);
+    fd_ = sv_[1];
+    buf_.resize(peer_max);
+    alarm_.start();
+    return true;
+  }
+  void child_detach() noexcept { alarm_.stop(); }
+  void teardown() noexcept {
+    alarm_.stop();
+    close_fd(sv_[0]);
+    close_fd(sv_[1]);
+    fd_ = -1;
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!send_msg(msg, n, wd, err)) return false;
+    std::size_t got = 0;
+    if (!recv_msg(reply, n, got, wd, err)) return false;
+    if (got != n) {
+      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
+      return false;
+    }
+    return true;
+  }
+  bool pong(Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
+  }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(into, n, got, wd, err);
+  }
+
+ private:
+  bool send_msg(const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      if (::send(fd_, p, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n)) return true;
+      if (errno != EINTR) {
+        err = sys("send");
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  bool recv_msg(std::byte* p, std::size_t cap, std::size_t& got, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      const ssize_t r = ::recv(fd_, p, cap, 0);
+      if (r > 0) {
+        got = static_cast<std::size_t>(r);
+        return true;
+      }
+      if (r == 0) {
+        err = "the peer closed the socket";
+        return false;
+      }
+      if (errno != EINTR) {
+        err = sys("recv");
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  int sv_[2] = {-1, -1};
+  int fd_ = -1;
+  std::vector<std::byte> buf_;
+  AlarmTicker alarm_;
+};
+
+// ------------------------------------------------------------ POSIX message queues
+std::size_t mq_msgsize_max() {
+  std::ifstream f("/proc/sys/fs/mqueue/msgsize_max");
+  std::size_t v = 8192;
+  f >> v;
+  return v;
+}
+
+class PosixMqPeer {
+ public:
+  const char* name() const noexcept { return "posix.mq"; }
+  const char* description() const noexcept { return "two POSIX message queues, mq_send()/mq_receive()"; }
+  std::size_t max_payload() const noexcept { return std::min(mq_msgsize_max(), peer_max); }
+
+  bool setup(const RunConfig& cfg, std::string& err) {
+    size_ = std::min(max_payload(), std::max<std::size_t>(cfg.payload, 8));
+    for (int k = 0; k < 2; ++k) {
+      const std::string n = mq_name(cfg, k);
+      mq_attr a{};
+      a.mq_maxmsg = 8;
+      a.mq_msgsize = static_cast<long>(size_);
+      const mqd_t q = ::mq_open(n.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &a);
+      if (q == static_cast<mqd_t>(-1)) {
+        err = sys(("mq_open(" + n + ")").c_str());
+        return false;
+      }
+      ::mq_close(q);
+      names_[k] = n;
+      cleanup::register_mq(n);
+    }
+    return true;
+  }
+  bool parent_attach(std::string& err) { return open_pair(names_[0], names_[1], err); }
+  bool child_attach(const RunConfig& cfg, std::string& err) {
+    buf_.resize(max_payload());
+    return open_pair(mq_name(cfg, 1), mq_name(cfg, 0), err);
+  }
+  void child_detach() noexcept { close_pair(); }
+  void teardown() noexcept {
+    close_pair();
+    for (std::string& n : names_) {
+      if (n.empty()) continue;
+      ::mq_unlink(n.c_str());
+      cleanup::unregister_mq(n);
+      n.clear();
+    }
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!send_msg(msg, n, wd, err)) return false;
+    std::size_t got = 0;
+    buf_.resize(max_payload());
+    if (!recv_msg(buf_.data(), buf_.size(), got, wd, err)) return false;
+    if (got != n) {
+      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
+      return false;
+    }
+    std::memcpy(reply, buf_.data(), n);
+    return true;
+  }
+  bool pong(Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
+  }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    buf_.resize(max_payload());
+    if (!recv_msg(buf_.data(), buf_.size(), got, wd, err)) return false;
+    std::memcpy(into, buf_.data(), std::min(got, n));
+    return true;
+  }
+
+ private:
+  static std::string mq_name(const RunConfig& cfg, int k) { return "/cbench." + cfg.tag + (k == 0 ? ".down" : ".up"); }
+  bool open_pair(const std::string& out, const std::string& in, std::string& err) {
+    out_ = ::mq_open(out.c_str(), O_WRONLY | O_CLOEXEC);
+    in_ = ::mq_open(in.c_str(), O_RDONLY | O_CLOEXEC);
+    if (out_ == static_cast<mqd_t>(-1) || in_ == static_cast<mqd_t>(-1)) {
+      err = sys("mq_open");
+      return false;
+    }
+    alarm_.start();
+    return true;
+  }
+  void close_pair() noexcept {
+    alarm_.stop();
+    if (out_ != static_cast<mqd_t>(-1)) ::mq_close(out_);
+    if (in_ != static_cast<mqd_t>(-1)) ::mq_close(in_);
+    out_ = in_ = static_cast<mqd_t>(-1);
+  }
+  bool send_msg(const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      if (::mq_send(out_, reinterpret_cast<const char*>(p), n, 0) == 0) return true;
+      if (errno != EINTR) {
+        err = sys("mq_send");
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  bool recv_msg(std::byte* p, std::size_t cap, std::size_t& got, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      const ssize_t r = ::mq_receive(in_, reinterpret_cast<char*>(p), cap, nullptr);
+      if (r >= 0) {
+        got = static_cast<std::size_t>(r);
+        return true;
+      }
+      if (errno != EINTR) {
+        err = sys("mq_receive");
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  std::string names_[2];
+  std::size_t size_ = 0;
+  mqd_t out_ = static_cast<mqd_t>(-1), in_ = static_cast<mqd_t>(-1);
+  std::vector<std::byte> buf_;
+  AlarmTicker alarm_;
+};
+
+// ------------------------------------------------------------ ZeroMQ
+#if COURIER_BENCH_HAVE_ZMQ
+// libzmq is not fork-safe: contexts are made after the fork, in attach.
+class ZmqPeer {
+ public:
+  const char* name() const noexcept { return "zmq.ipc"; }
+  const char* description() const noexcept { return "ZeroMQ PAIR sockets over ipc://"; }
+  std::size_t max_payload() const noexcept { return peer_max; }
+
+  bool setup(const RunConfig& cfg, std::string&) {
+    path_ = path(cfg);
+    cleanup::register_path(path_);
+    return true;
+  }
+  bool parent_attach(std::string& err) { return open(path_, true, err); }
+  bool child_attach(const RunConfig& cfg, std::string& err) {
+    buf_.resize(peer_max);
+    return open(path(cfg), false, err);
+  }
+  void child_detach() noexcept { close(); }
+  void teardown() noexcept {
+    close();
+    if (!path_.empty()) {
+      ::unlink(path_.c_str());
+      cleanup::unregister_path(path_);
+      path_.clear();
+    }
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!send_msg(msg, n, wd, err)) return false;
+    std::size_t got = 0;
+    if (!recv_msg(reply, n, got, wd, err)) return false;
+    if (got != n) {
+      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
+      return false;
+    }
+    return true;
+  }
+  bool pong(Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
+  }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(into, n, got, wd, err);
+  }
+
+ private:
+  static std::string path(const RunConfig& cfg) { return "/tmp/cbench." + cfg.tag + ".zmq"; }
+  bool open(const std::string& p, bool bind, std::string& err) {
+    ctx_ = zmq_ctx_new();
+    sock_ = ctx_ ? zmq_socket(ctx_, ZMQ_PAIR) : nullptr;
+    if (sock_ == nullptr) {
+      err = std::string("zmq_socket: ") + zmq_strerror(zmq_errno());
+      return false;
+    }
+    const int timeout_ms = 100, linger = 0, hwm = 100'000;
+    zmq_setsockopt(sock_, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    zmq_setsockopt(sock_, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock_, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock_, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    const std::string ep = "ipc://" + p;
+    if ((bind ? zmq_bind(sock_, ep.c_str()) : zmq_connect(sock_, ep.c_str())) != 0) {
+      err = std::string(bind ? "zmq_bind(" : "zmq_connect(") + ep + "): " + zmq_strerror(zmq_errno());
+      return false;
+    }
+    return true;
+  }
+  void close() noexcept {
+    if (sock_ != nullptr) zmq_close(sock_);
+    if (ctx_ != nullptr) zmq_ctx_term(ctx_);
+    sock_ = ctx_ = nullptr;
+  }
+  bool send_msg(const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      if (zmq_send(sock_, p, n, 0) >= 0) return true;
+      if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+        err = std::string("zmq_send: ") + zmq_strerror(zmq_errno());
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  bool recv_msg(std::byte* p, std::size_t cap, std::size_t& got, Watchdog& wd, std::string& err) {
+    wd.begin();
+    for (;;) {
+      const int r = zmq_recv(sock_, p, cap, 0);
+      if (r >= 0) {
+        got = std::min(static_cast<std::size_t>(r), cap);
+        return true;
+      }
+      if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+        err = std::string("zmq_recv: ") + zmq_strerror(zmq_errno());
+        return false;
+      }
+      if (!wd.check()) return false;
+    }
+  }
+  std::string path_;
+  void* ctx_ = nullptr;
+  void* sock_ = nullptr;
+  std::vector<std::byte> buf_;
+};
+
+#endif  // COURIER_BENCH_HAVE_ZMQ
+
+// ------------------------------------------------------------ Boost.Interprocess
+#if COURIER_BENCH_HAVE_BOOST
+namespace bip = boost::interprocess;
+
+class BoostMqPeer {
+ public:
+  const char* name() const noexcept { return "boost.mq"; }
+  const char* description() const noexcept { return "boost::interprocess::message_queue (mutex + condvars in shm)"; }
+  std::size_t max_payload() const noexcept { return peer_max; }
+
+  bool setup(const RunConfig& cfg, std::string& err) {
+    try {
+      for (int k = 0; k < 2; ++k) {
+        const std::string n = queue_name(cfg, k);
+        bip::message_queue::remove(n.c_str());
+        cleanup::register_shm("/" + n);
+        bip::message_queue q(bip::create_only, n.c_str(), 16, std::max<std::size_t>(cfg.payload, 8));
+        names_[k] = n;
+      }
+    } catch (const std::exception& e) {
+      err = std::string("message_queue: ") + e.what();
+      return false;
+    }
+    return true;
+  }
+  bool parent_attach(std::string& err) { return open_pair(names_[0], names_[1], err); }
+  bool child_attach(const RunConfig& cfg, std::string& err) {
+    buf_.resize(std::max<std::size_t>(cfg.payload, 8));
+    return open_pair(queue_name(cfg, 1), queue_name(cfg, 0), err);
+  }
+  void child_detach() noexcept {
+    out_.reset();
+    in_.reset();
+  }
+  void teardown() noexcept {
+    out_.reset();
+    in_.reset();
+    for (std::string& n : names_) {
+      if (n.empty()) continue;
+      bip::message_queue::remove(n.c_str());
+      cleanup::unregister_shm("/" + n);
+      n.clear();
+    }
+  }
+
+  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!send_msg(msg, n, wd, err)) return false;
+    std::size_t got = 0;
+    if (!recv_msg(reply, n, got, wd, err)) return false;
+    if (got != n) {
+      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
+      return false;
+    }
+    return true;
+  }
+  bool pong(Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
+  }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
+  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
+    std::size_t got = 0;
+    return recv_msg(into, n, got, wd, err);
+  }
+
+ private:
+  static std::string queue_name(const RunConfig& cfg, int k) { return "cbench." + cfg.tag + (k == 0 ? ".bmq-down" : ".bmq-up"); }
+  bool open_pair(const std::string& out, const std::string& in, std::string& err) {
+    try {
+      out_.emplace(bip::open_only, out.c_str());
+      in_.emplace(bip::open_only, in.c_str());
+    } catch (const std::exception& e) {
+      err = std::string("message_queue: ") + e.what();
+      return false;
+    }
+    return true;
+  }
+  static boost::posix_time::ptime soon() {
+    return boost::posix_time::microsec_clock::universal_time() + boost::posix_time::milliseconds(100);
+  }
+  bool send_msg(const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+    wd.begin();
+    try {
+      if (out_->try_send(p, n, 0)) return true;
+      while (!out_->timed_send(p, n, 0, soon()))
+        if (!wd.check()) return false;
+    } catch (const std::exception& e) {
+      err = std::string("send: ") + e.what();
+      return false;
+    }
+    return true;
+  }
+  bool recv_msg(std::byte* p, std::size_t cap, std::size_t& got, Watchdog& wd, std::string& err) {
+    wd.begin();
+    unsigned prio = 0;
+    bip::message_queue::size_type r = 0;
+    try {
+      // timed_receive needs the time of day for its deadline; a plain receive
+      // first keeps that off the common path only if a message is waiting.
+      if (in_->try_receive(p, cap, r, prio)) {
+        got = r;
+        return true;
+      }
+      while (!in_->timed_receive(p, cap, r, prio, soon()))
+        if (!wd.check()) return false;
+    } catch (const std::exception& e) {
+      err = std::string("receive: ") + e.what();
+      return false;
+    }
+    got = r;
+    return true;
+  }
+  std::string names_[2];
+  std::optional<bip::message_queue> out_, in_;
+  std::vector<std::byte> buf_;
+};
+#endif  // COURIER_BENCH_HAVE_BOOST
+
+}  // namespace
+
+std::unique_ptr<Transport> make_pipe() { return std::make_unique<Adapter<PipePeer>>(); }
+std::unique_ptr<Transport> make_unix_seqpacket() { return std::make_unique<Adapter<SeqpacketPeer>>(); }
+std::unique_ptr<Transport> make_posix_mq() { return std::make_unique<Adapter<PosixMqPeer>>(); }
+#if COURIER_BENCH_HAVE_ZMQ
+std::unique_ptr<Transport> make_zmq_ipc() { return std::make_unique<Adapter<ZmqPeer>>(); }
+#else
+std::unique_ptr<Transport> make_zmq_ipc() { return nullptr; }
+#endif
+#if COURIER_BENCH_HAVE_BOOST
+std::unique_ptr<Transport> make_boost_mq() { return std::make_unique<Adapter<BoostMqPeer>>(); }
+#else
+std::unique_ptr<Transport> make_boost_mq() { return nullptr; }
+#endif
+
+}  // namespace cbench

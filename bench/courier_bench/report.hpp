@@ -1,0 +1,77 @@
+// bench/courier_bench/report.hpp — percentiles (exact, by sorting every
+// sample), the machine line, and the three outputs: markdown, JSON lines, plot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace cbench {
+
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
+  std::uint64_t count = 0;
+};
+
+// The latency curve is kept at fixed points q = 1 - 10^-x, x = 0, 0.05, ... 6
+// ("nines"), so rounds can be combined point by point without keeping samples.
+const std::vector<double>& curve_nines();
+
+// Sorts `ticks`, converts to ns; nearest-rank percentiles: the smallest sample
+// with at least q of all samples <= it. curve gets one value per curve_nines().
+Percentiles summarize(std::vector<std::uint64_t>& ticks, std::vector<double>& curve);
+
+double median(std::vector<double> v);
+
+struct Machine {
+  std::string cpu;       // model name (family/model/stepping, MHz)
+  unsigned cores = 0;    // online CPUs
+  std::string kernel;    // uname: sysname release machine
+  bool virtualized = false;
+  double loadavg = -1;   // 1-minute load average when the run started (other work on the host)
+  std::string line() const;   // one line for humans
+  std::string json() const;   // a JSON object
+};
+Machine probe_machine();
+
+// One transport at one payload in one mode, over all rounds.
+struct ItemResult {
+  std::string transport;
+  std::size_t payload = 0;
+  Mode mode = Mode::pingpong;
+  std::vector<Percentiles> rounds;         // successful rounds
+  std::vector<std::vector<double>> curves; // per successful round
+  std::vector<double> ratios;              // p50 / adjacent floor p50 (ping-pong) or msgs/s / floor.spsc (stream)
+  std::vector<double> msgs_per_s;          // stream mode, per successful round: median over 1% windows
+  std::vector<double> msgs_per_s_wall;     // stream mode, per successful round: whole run
+  std::vector<double> preemptions;         // involuntary context switches (both processes) per successful round
+  std::vector<std::string> errors;         // failed rounds
+
+  // Aggregates over rounds.
+  Percentiles agg() const;                 // median of rounds for p50..p99.9, max of max
+  double ratio() const { return median(ratios); }
+  double ratio_lo() const;
+  double ratio_hi() const;
+  double rate() const { return median(msgs_per_s); }
+  double rate_wall() const { return median(msgs_per_s_wall); }
+  std::vector<double> curve() const;       // point-wise median
+};
+
+struct Report {
+  Machine machine;
+  std::string date;          // ISO 8601, local time
+  std::string settings;      // rounds, iterations, sizes, timer
+  std::vector<ItemResult> latency;     // floor.cacheline first
+  std::vector<ItemResult> throughput;
+
+  std::string markdown() const;
+  std::vector<std::string> json_lines() const;
+};
+
+// Write a PNG of the latency percentile distribution (ping-pong items at
+// `payload`). Returns false with a reason when gnuplot is missing or fails.
+bool plot(const Report& r, std::size_t payload, const std::string& png, std::string& why);
+
+}  // namespace cbench

@@ -1,0 +1,29 @@
+// bench/courier_bench/transports.hpp — factories of the transports courier-bench
+// knows. Add a peer: write a class with the Adapter concept (harness.hpp) in
+// its own .cpp, a factory here, and a line in transports() (transports.cpp).
+#pragma once
+
+#include <memory>
+
+#include "harness.hpp"
+
+namespace cbench {
+
+std::unique_ptr<Transport> make_floor_cacheline();
+std::unique_ptr<Transport> make_floor_spsc();
+std::unique_ptr<Transport> make_floor_futex();
+std::unique_ptr<Transport> make_courier_spin();
+std::unique_ptr<Transport> make_courier_park();
+std::unique_ptr<Transport> make_courier_poll();
+// Peers (peer_transports.cpp); nullptr when built without the library they need.
+std::unique_ptr<Transport> make_pipe();
+std::unique_ptr<Transport> make_unix_seqpacket();
+std::unique_ptr<Transport> make_posix_mq();
+std::unique_ptr<Transport> make_zmq_ipc();
+std::unique_ptr<Transport> make_boost_mq();
+
+// The shared-memory geometry the ring transports use (floor rings and courier
+// lanes alike, so both cycle through the same amount of memory).
+inline constexpr std::size_t ring_capacity = 256 * 1024;
+
+}  // namespace cbench
