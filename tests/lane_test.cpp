@@ -70,7 +70,7 @@ TEST(Lane, ShouldNotReadRecordPartWayThroughWriting) {
   LaneReader r(l.view(), 100 * ms);
   LaneClaim c;
   ASSERT_EQ(w.try_claim(record_bytes(10), c), ClaimResult::ok);
-  EXPECT_FALSE(r.peek()) << "a claimed record is not visible";
+  EXPECT_FALSE(r.peek()) << "a reserved, uncommitted record is not visible";
   c.header->payload_len = 10;
   c.header->priority = 0;
   ASSERT_TRUE(w.commit(c));

@@ -20,8 +20,9 @@ TEST(Layout, HashOfThisLayoutIsPinned) {
 }
 
 TEST(Layout, FrameWordBits) {
-  EXPECT_EQ(frame::make(frame::committed, 3, 64 * 5), (5ull << 27) | (3ull << 3) | 2ull);
-  EXPECT_EQ(frame::make(frame::claimed, 1, 0), 1ull << 3 | 1ull);
+  EXPECT_EQ(frame::make(frame::committed, 3, 64 * 5), (5ull << 27) | (3ull << 3) | 1ull);
+  EXPECT_EQ(frame::make(frame::padding, 1, 0), 1ull << 3 | 2ull);
+  EXPECT_EQ(frame::make(frame::revoked, 1, 64), 1ull << 27 | 1ull << 3 | 3ull);
   EXPECT_EQ(record_bytes(0), 64u);
   EXPECT_EQ(record_bytes(1), 128u);
   EXPECT_EQ(record_bytes(64), 128u);

@@ -438,10 +438,12 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
   const std::uint64_t deadline = span > ~0ull - start ? ~0ull : start + span;
   const IdleStrategy& idle = st_->options.idle;
   const std::uint64_t spin_until = idle.park ? (idle.spin_ns < deadline - start ? start + idle.spin_ns : deadline) : deadline;
-  for (unsigned i = 1;; ++i) {
-    if (auto m = try_receive()) return m;
-    cpu_relax();
-    if ((i & 63) == 0 && monotonic_ns() >= spin_until) break;  // the clock costs ~25 ns: read it every 64 polls
+  if (!idle.park || idle.spin_ns != 0) {  // spin_ns == 0 with park: sleep at once
+    for (unsigned i = 1;; ++i) {
+      if (auto m = try_receive()) return m;
+      cpu_relax();
+      if ((i & 63) == 0 && monotonic_ns() >= spin_until) break;  // the clock costs ~25 ns: read it every 64 polls
+    }
   }
   if (!idle.park) return std::nullopt;
   for (;;) {

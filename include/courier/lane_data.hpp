@@ -25,15 +25,16 @@
 //   | tag = (position >> 6) mod 2^37 | units (24 bits)   | state |
 //   +----------------------------+-----------------------+-------+
 //
-//   state: 0 none, 1 claimed (being written), 2 committed, 3 padding (skip;
-//          also an aborted claim), 4 revoked (the receiver stepped over a claim
-//          held past the claim timeout).
+//   state: 0 none, 1 committed, 2 padding (skip; also an aborted claim),
+//          3 revoked (the receiver stepped over space reserved but not
+//          committed within the claim timeout).
 //
 // A frame word counts only when its tag equals the tag of the position it sits
 // at; anything else is stale bytes from an earlier lap. So the receiver never
-// has to zero space it consumed, and a producer that was revoked (its claim
-// taken away while it was stalled or dead) finds a revoked frame with its own
-// tag and reports `revoked` instead of writing into reused space.
+// has to zero space it consumed; a reserved record is invisible until its one
+// commit CAS (stale -> committed); and a producer whose reservation was
+// revoked (it stalled or died past the timeout) fails that CAS and reports
+// `revoked` instead of publishing into space the receiver has passed.
 #pragma once
 
 #include <atomic>
@@ -49,7 +50,7 @@ inline constexpr std::uint64_t min_lane_capacity = 4096;
 inline constexpr std::uint64_t max_lane_capacity = 1ull << 30;
 
 namespace frame {
-enum State : std::uint64_t { none = 0, claimed = 1, committed = 2, padding = 3, revoked = 4 };
+enum State : std::uint64_t { none = 0, committed = 1, padding = 2, revoked = 3 };
 inline constexpr unsigned state_bits = 3;
 inline constexpr unsigned units_bits = 24;
 inline constexpr unsigned tag_shift = state_bits + units_bits;  // 27

@@ -2,10 +2,9 @@
 // record at head, hand it out, release it. Only the holder of the endpoint's
 // receiver lease uses a LaneReader, so head has one writer.
 //
-// A record never blocks the lane for good: a claim that stays unfinished (its
-// producer died or stalled) for longer than the claim timeout is revoked and
-// stepped over, including the hole left by a producer that died after moving
-// tail but before writing its frame word.
+// A record never blocks the lane for good: space reserved but not committed
+// (its producer died or stalled) for longer than the claim timeout is revoked
+// and stepped over.
 #pragma once
 
 #include <atomic>
@@ -56,7 +55,7 @@ class LaneReader {
       // SYNC POINT READ: the frame, partner of LaneWriter::commit (seq_cst CAS):
       // once committed is seen, header and payload are visible.
       const std::uint64_t f = v_.frame_at(head_).load(std::memory_order_acquire);
-      if (!frame::belongs_to(f, head_) || frame::state(f) == frame::claimed) return {};
+      if (!frame::belongs_to(f, head_)) return {};
       const std::uint64_t units = frame::units(f);
       const std::uint64_t idx = head_ & v_.mask();
       if (units == 0 || idx + units * record_unit > v_.capacity) {
@@ -140,30 +139,21 @@ class LaneReader {
   }
 
   void revoke_at_head(std::uint64_t tail) noexcept {
-    auto fh = v_.frame_at(head_);
-    std::uint64_t f = fh.load(std::memory_order_acquire);
-    if (frame::belongs_to(f, head_)) {
-      if (frame::state(f) == frame::claimed) {
-        // Relaxed: revoked carries no data; if the producer commits first the
-        // CAS fails and peek hands the record out normally.
-        if (fh.compare_exchange_strong(f, frame::make(frame::revoked, frame::units(f), head_),
-                                       std::memory_order_relaxed, std::memory_order_relaxed))
-          ++counters_.revoked;
-      }
-      return;
-    }
-    // A hole: a producer moved tail but never staked its frame. It ends at the
-    // first position that holds a frame of its own, or at tail.
+    if (frame::belongs_to(v_.frame_at(head_).load(std::memory_order_acquire), head_)) return;  // peek handles it
+    // A hole: a producer moved tail but never committed (it died, or stalled
+    // past the timeout). It ends at the first position that holds a frame of
+    // its own, or at tail.
     std::uint64_t end = head_ + record_unit;
     while (end < tail && !frame::belongs_to(v_.frame_at(end).load(std::memory_order_acquire), end)) end += record_unit;
     // Revoke every unit of the hole with its own tag, so that a producer still
-    // about to stake one of these positions fails instead of writing unseen.
+    // about to commit at one of these positions fails instead of publishing unseen.
     for (std::uint64_t q = head_; q < end; q += record_unit) {
       auto fq = v_.frame_at(q);
       std::uint64_t cur = fq.load(std::memory_order_relaxed);
       bool staked = false;
       while (!(staked = frame::belongs_to(cur, q))) {
-        // Relaxed: see above; a concurrent stake makes this fail and we stop.
+        // Relaxed: revoked carries no data; a concurrent commit makes this
+        // fail and we stop there (peek hands that record out).
         if (fq.compare_exchange_weak(cur, frame::make(frame::revoked, 1, q), std::memory_order_relaxed,
                                      std::memory_order_relaxed))
           break;

@@ -2,12 +2,16 @@
 // the record in place, commit (or abort). Lock-free; no syscall, no allocation.
 //
 //   claim:  CAS tail forward by the record (plus padding to the ring's end when
-//           the record would not fit before it), then stake the frame word
-//           (CAS stale -> claimed). A producer that dies between the two leaves
-//           a hole the reader steps over after the claim timeout.
-//   commit: CAS claimed -> committed (release): publishes header and payload.
-//           Fails only when the reader revoked the claim (held past the
-//           timeout): the caller is told `revoked`, never a silent loss.
+//           the record would not fit before it; the padding frame is CASed in
+//           at once), and note the stale frame word now at the record's place.
+//   commit: one CAS of the frame, stale -> committed (seq_cst, so release):
+//           publishes header and payload. Fails only when the reader revoked
+//           the reservation (not committed within the claim timeout): the
+//           caller is told `revoked`, never a silent loss.
+// One locked instruction on the record's line per message: the spinning
+// receiver reads that line, and every extra write to it before the commit
+// would hand the line back and forth once more (measured: a separate "claimed"
+// stake cost ~1.5x in round-trip latency, docs/design.md).
 #pragma once
 
 #include <atomic>
@@ -27,6 +31,7 @@ enum class ClaimResult : std::uint8_t {
 struct LaneClaim {
   std::uint64_t pos = 0;    // position of the record (after any padding)
   std::uint64_t units = 0;  // record length in 64-byte units
+  std::uint64_t prior = 0;  // the stale frame word the commit CAS replaces
   RecordHeader* header = nullptr;
   std::byte* payload() const noexcept { return reinterpret_cast<std::byte*>(header + 1); }
 };
@@ -73,17 +78,20 @@ class LaneWriter {
     }
     if (pad != 0 && !stake(t, frame::make(frame::padding, pad / record_unit, t))) return ClaimResult::revoked;
     const std::uint64_t pos = t + pad;
-    const std::uint64_t units = bytes / record_unit;
-    if (!stake(pos, frame::make(frame::claimed, units, pos))) return ClaimResult::revoked;
+    // Relaxed: we own [pos, pos + bytes) now; only a revoking reader may write
+    // this word, and the commit CAS catches that.
+    const std::uint64_t prior = v_.frame_at(pos).load(std::memory_order_relaxed);
+    if (frame::belongs_to(prior, pos)) return ClaimResult::revoked;  // revoked before we got here
     out.pos = pos;
-    out.units = units;
+    out.units = bytes / record_unit;
+    out.prior = prior;
     out.header = v_.header_at(pos);
     return ClaimResult::ok;
   }
 
   // Publish a claimed record. false: the reader revoked it (held too long).
   [[nodiscard]] bool commit(const LaneClaim& c) noexcept {
-    std::uint64_t expected = frame::make(frame::claimed, c.units, c.pos);
+    std::uint64_t expected = c.prior;
     // SYNC POINT WRITE: header fields and payload, partner of LaneReader's
     // acquire load of the frame. seq_cst (not just release) because the
     // producer next loads the inbox's bitmap and parked words: the store->load
@@ -95,7 +103,7 @@ class LaneWriter {
 
   // Give a claim back: the reader skips it as padding.
   void abort(const LaneClaim& c) noexcept {
-    std::uint64_t expected = frame::make(frame::claimed, c.units, c.pos);
+    std::uint64_t expected = c.prior;
     // Release: nothing to publish but keep it symmetric with commit; failure
     // means it was revoked already, which is the same outcome.
     (void)v_.frame_at(c.pos).compare_exchange_strong(expected, frame::make(frame::padding, c.units, c.pos),
@@ -105,12 +113,11 @@ class LaneWriter {
   const LaneView& view() const noexcept { return v_; }
 
  private:
-  // CAS the frame at pos from stale bytes to `word`. false when the reader has
-  // already revoked this position (a frame of our own tag is there).
+  // CAS the frame at pos from stale bytes to `word` (used for padding). false
+  // when the reader has already revoked this position (our own tag is there).
   bool stake(std::uint64_t pos, std::uint64_t word) noexcept {
     auto f = v_.frame_at(pos);
-    // Relaxed: staking publishes no data (claimed/padding carry none); the
-    // reader only learns the length from it, and length is in the word itself.
+    // Relaxed: padding publishes no data; its length is in the word itself.
     std::uint64_t cur = f.load(std::memory_order_relaxed);
     for (;;) {
       if (frame::belongs_to(cur, pos)) return false;  // revoked while we were between CAS and stake
