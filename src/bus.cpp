@@ -44,15 +44,15 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   if (!id) return std::move(id).error().with_context(where);
   const std::uint32_t slot = endpoint_slot(*id);
   InboxData& in = s_->seg.inbox(slot);
-  const std::uint64_t me = lease_word(self_identity());
-  // Taken before the lease: a sender that sees our lease stamps its real-time
-  // message later than this, so we never drop a message meant for us.
+  static std::atomic<std::uint16_t> attach_nonce{0};  // relaxed: only needs to differ between attaches
+  const std::uint64_t me = lease_word(self_identity(), attach_nonce.fetch_add(1, std::memory_order_relaxed));
   const std::uint64_t since = realtime_ns();
   for (;;) {
     // Acquire: pairs with the previous holder's release of the lease (its head
     // and handed stores happen-before our reads of them).
     std::uint64_t cur = in.lease.load(std::memory_order_acquire);
-    if (cur == me) return Error(Errc::busy, "this process already holds the receiver lease").with_context(where);
+    if (cur != 0 && same_process(cur, me))
+      return Error(Errc::busy, "this process already holds the receiver lease").with_context(where);
     if (cur != 0 && lease_holder_alive(cur))
       return Error(Errc::busy, "endpoint already has a receiver (pid " + std::to_string(lease_pid(cur)) + ")")
           .with_context(where);
@@ -74,7 +74,7 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   st->name = std::string(name);
   st->lease = me;
   st->options = options;
-  st->reader = InboxReader(s_->seg, slot, *id, since);
+  st->reader = InboxReader(s_->seg, slot, *id, me);
   return Receiver(std::move(st));
 }
 

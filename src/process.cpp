@@ -71,7 +71,7 @@ bool lease_holder_alive(std::uint64_t word) noexcept {
   if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
   std::uint64_t start = process_start_ticks(pid);
   if (start == 0) return false;
-  return (start & 0xffffffffu) == (word >> 32);
+  return (start & lease_start_mask) == ((word >> 22) & lease_start_mask);
 }
 
 }  // namespace courier

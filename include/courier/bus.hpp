@@ -366,7 +366,10 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   if (t == nullptr) return {Status::invalid_destination, o.id};
   InboxData& in = s_->seg.inbox(endpoint_slot(t->id));
   // Acquire: pairs with the receiver's lease CAS; real-time messages need one.
-  if (o.expiry.count() == 0 && in.lease.load(std::memory_order_acquire) == 0) {
+  // Real-time messages carry the lease word they were sent to: a receiver that
+  // takes over from a dead one drops them (no clock involved).
+  const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+  if (o.expiry.count() == 0 && lease == 0) {
     in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     return {Status::offline, o.id};
   }
@@ -390,7 +393,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
     in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     return {Status::full, o.id};
   }
-  const std::uint64_t now = realtime_ns();
+  const std::uint64_t now = fast_realtime_ns();
   const std::uint64_t id = o.id != 0 ? o.id : (o.expiry.count() > 0 ? next_id() : 0);
   RecordHeader& h = *c.lc_.header;
   h.id = id;
@@ -404,7 +407,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   h.priority = o.priority;
   h.flags = 0;
   h.reserved0 = 0;
-  h.reserved1 = 0;
+  h.lease = lease;
   c.writer_ = &w;
   c.inbox_ = &in;
   c.capacity_ = len;

@@ -53,8 +53,8 @@ class InboxReader {
   static_assert(priority_levels <= 32);
 
   InboxReader() = default;
-  InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease_since_ns) noexcept
-      : in_(&seg.inbox(slot)), self_(self), lease_since_ns_(lease_since_ns) {
+  InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease) noexcept
+      : in_(&seg.inbox(slot)), self_(self), lease_(lease) {
     const std::uint64_t timeout = seg.header().claim_timeout_ns;
     for (unsigned p = 0; p < priority_levels; ++p) lanes_[p] = LaneReader(seg.lane(slot, p), timeout);
   }
@@ -149,7 +149,6 @@ class InboxReader {
   }
 
   InboxData& data() const noexcept { return *in_; }
-  std::uint64_t lease_since_ns() const noexcept { return lease_since_ns_; }
 
   void flush_counters() noexcept {
     std::uint64_t rv = 0, cr = 0;
@@ -170,12 +169,12 @@ class InboxReader {
       return false;
     }
     if (h.expires_ns != 0) {
-      if (realtime_ns() >= h.expires_ns) {
+      if (fast_realtime_ns() >= h.expires_ns) {
         bump(in_->expired);
         return false;
       }
-    } else if (h.timestamp_ns < lease_since_ns_) {
-      bump(in_->stale);  // real-time message sent to an earlier receiver
+    } else if (h.lease != lease_) {
+      bump(in_->stale);  // real-time message sent to an earlier receiver (another process)
       return false;
     }
     return true;
@@ -188,7 +187,7 @@ class InboxReader {
 
   InboxData* in_ = nullptr;
   EndpointId self_ = no_endpoint;
-  std::uint64_t lease_since_ns_ = 0;
+  std::uint64_t lease_ = 0;  // our lease word
   std::uint32_t empty_polls_ = 0;
   std::uint64_t flushed_revoked_ = 0;
   std::uint64_t flushed_corrupt_ = 0;

@@ -190,7 +190,7 @@ constexpr std::uint64_t layout_hash() noexcept {
       sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),
       offsetof(InboxData, full), sizeof(LaneData),              offsetof(LaneData, head),
       offsetof(LaneData, handed), sizeof(RecordHeader),         offsetof(RecordHeader, payload_len),
-      offsetof(RecordHeader, priority), offsetof(RecordHeader, reserved1), frame::tag_shift,
+      offsetof(RecordHeader, priority), offsetof(RecordHeader, lease), frame::tag_shift,
       frame::units_bits,        record_unit,                    priority_levels,
   };
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the 8-byte values

@@ -31,7 +31,8 @@
 //  +---------------+---------------+-------------------------------+
 //  |  priority u8  |   flags u8    |        reserved (u16, 0)      | 52
 //  +---------------+---------------+-------------------------------+
-//  |                  reserved (u64, 0)                            | 56
+//  |   lease (u64): real-time messages only, the receiver lease    | 56
+//  |   word the sender saw; 0 for messages with an expiry          |
 //  |                                                               |
 //  +---------------------------------------------------------------+
 //  |                  payload (payload_len bytes) ...              | 64
@@ -76,7 +77,7 @@ struct RecordHeader {
   std::uint8_t priority;
   std::uint8_t flags;
   std::uint16_t reserved0;
-  std::uint64_t reserved1;
+  std::uint64_t lease;  // real-time messages: the lease word of the receiver they were sent to
 };
 static_assert(sizeof(RecordHeader) == 64);
 static_assert(offsetof(RecordHeader, frame) == 0);
@@ -91,7 +92,7 @@ static_assert(offsetof(RecordHeader, payload_len) == 48);
 static_assert(offsetof(RecordHeader, priority) == 52);
 static_assert(offsetof(RecordHeader, flags) == 53);
 static_assert(offsetof(RecordHeader, reserved0) == 54);
-static_assert(offsetof(RecordHeader, reserved1) == 56);
+static_assert(offsetof(RecordHeader, lease) == 56);
 static_assert(std::is_trivially_copyable_v<RecordHeader>);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "courier's shared-memory and log layouts are little-endian; big-endian hosts are not supported"
