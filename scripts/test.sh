@@ -10,7 +10,7 @@
 #   asan     build-asan/  -DCOURIER_SANITIZE=address,undefined, every test,
 #                         halting on the first report (ASan, UBSan, LSan)
 #   tsan     build-tsan/  -DCOURIER_SANITIZE=thread, only the tests labelled
-#                         "concurrency", halting on the first report
+#                         "concurrency" or "multiprocess", halting on the first report
 # The sanitizer builds skip bench/ and examples/. A failing stage does not stop
 # the next one; the script exits non-zero if any stage failed, after a summary
 # whose last line is "total: N passed, N failed".
@@ -166,7 +166,7 @@ stage() {
       dir=build-tsan
       args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DCOURIER_SANITIZE=thread
             -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF)
-      filter=(-L '^concurrency$')
+      filter=(-L '^(concurrency|multiprocess)$')
       no_tests=warn
       local how=
       case ${TSAN_SETARCH:-auto} in
