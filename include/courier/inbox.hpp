@@ -66,6 +66,7 @@ class InboxReader {
     // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
     // Masked: bits above the 16 lanes can only come from a damaged inbox.
     std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed) & all_lanes;
+    std::uint32_t skipped = 0;  // flagged lanes found empty on the way down
     while (bm != 0) {
       const unsigned p = static_cast<unsigned>(std::countr_zero(bm));
       bm &= bm - 1;
@@ -81,8 +82,17 @@ class InboxReader {
         bump(in_->received);
         if (rec.redelivered) bump(in_->redelivered);
         empty_polls_ = 0;
+        // Stale bits above the lane we deliver from would be scanned again on
+        // every receive: clear them now (cost grows with traffic, not with the
+        // number of idle lanes). A lane drained to empty keeps its own bit
+        // until idle, so a busy lane costs no RMW per message.
+        while (skipped != 0) {
+          clear_if_empty(static_cast<unsigned>(std::countr_zero(skipped)));
+          skipped &= skipped - 1;
+        }
         return InboxTaken{rec, p};
       }
+      skipped |= 1u << p;
     }
     if (++empty_polls_ >= tidy_every) {
       empty_polls_ = 0;
@@ -105,17 +115,7 @@ class InboxReader {
     for (unsigned p = 0; p < priority_levels; ++p) {
       LaneReader& r = lanes_[p];
       const std::uint32_t bit = 1u << p;
-      if (r.peek()) continue;
-      // Relaxed: only decides whether a clear is needed; the RMW below is the sync point.
-      if ((in_->nonempty.load(std::memory_order_relaxed) & bit) != 0) {
-        // seq_cst RMW + fence, then re-check: partner of inbox_notify.
-        in_->nonempty.fetch_and(~bit, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (r.peek()) {
-          in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);  // seq_cst: restores the invariant
-          continue;
-        }
-      }
+      if (!clear_if_empty(p)) continue;
       if (r.check_stalled(now_mono)) {
         const std::uint64_t d = r.stall_deadline_ns();
         earliest = d < earliest ? d : earliest;
@@ -146,6 +146,22 @@ class InboxReader {
     }
     futex_wait(in_->parked, 1, wake == ~0ull ? ~0ull : wake - now);
     in_->parked.store(0, std::memory_order_relaxed);  // relaxed: as above
+  }
+
+  // Clear lane p's bit if the lane holds nothing; true when it is empty (and
+  // its bit clear). The re-check after the clear closes the race with a
+  // producer committing meanwhile (seq_cst RMW + fence, partner of inbox_notify).
+  bool clear_if_empty(unsigned p) noexcept {
+    LaneReader& r = lanes_[p];
+    const std::uint32_t bit = 1u << p;
+    if (r.peek()) return false;
+    // Relaxed: only decides whether a clear is needed; the RMW below is the sync point.
+    if ((in_->nonempty.load(std::memory_order_relaxed) & bit) == 0) return true;
+    in_->nonempty.fetch_and(~bit, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!r.peek()) return true;
+    in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);  // seq_cst: restores the invariant
+    return false;
   }
 
   InboxData& data() const noexcept { return *in_; }
