@@ -12,6 +12,9 @@
 //                 the receiver sleeps on the inbox futex; the producer wakes it
 //   courier.poll  (diagnostic, not in the default run) try_receive() in a
 //                 busy loop: what receive()'s own bookkeeping costs
+//   inproc.courier the bus used by two threads of one process: one Bus object
+//                 (made in setup, shared through inproc::publish), an Endpoint
+//                 + Receiver per thread, receive() busy-spinning as courier.spin
 #include <optional>
 
 #include "courier/bus.hpp"
@@ -22,13 +25,17 @@ namespace {
 
 enum class Wait { spin, park, poll };
 
-template <Wait W>
+// Threads: both sides in one process (the inproc.* topology), one Bus object.
+template <Wait W, bool Threads = false>
 class CourierTransport {
  public:
+  static constexpr bool in_process = Threads;
   const char* name() const noexcept {
+    if constexpr (Threads) return "inproc.courier";
     return W == Wait::spin ? "courier.spin" : W == Wait::park ? "courier.park" : "courier.poll";
   }
   const char* description() const noexcept {
+    if constexpr (Threads) return "courier bus shared by two threads of one process, receive() busy-spinning";
     return W == Wait::spin   ? "courier bus, receive() busy-spinning (IdleStrategy park = false)"
            : W == Wait::park ? "courier bus, receive() parked on the inbox futex (spin_ns = 0)"
                              : "courier bus, try_receive() polled in a loop (diagnostic)";
@@ -62,12 +69,25 @@ class CourierTransport {
       }
     }
     bus_.emplace(std::move(*bus));
+    if constexpr (Threads) {
+      tag_ = cfg.tag;
+      inproc::publish(tag_, std::make_shared<courier::Bus>(*bus_));  // a copy shares the one mapping
+    }
     return true;
   }
 
   bool parent_attach(std::string& err) { return attach(*bus_, "ping", "pong", err); }
 
   bool child_attach(const RunConfig& cfg, std::string& err) {
+    if constexpr (Threads) {
+      std::shared_ptr<courier::Bus> b = inproc::find_as<courier::Bus>(cfg.tag);
+      if (!b) {
+        err = "no bus published under " + cfg.tag;
+        return false;
+      }
+      child_bus_.emplace(*b);
+      return attach(*child_bus_, "pong", "ping", err);
+    }
     courier::Options o;
     o.create = false;
     auto bus = courier::Bus::open(bus_name(cfg), o);
@@ -88,6 +108,8 @@ class CourierTransport {
   void teardown() noexcept {
     rx_.reset();
     tx_.reset();
+    if (!tag_.empty()) inproc::withdraw(tag_);
+    tag_.clear();
     bus_.reset();
     if (!name_.empty()) {
       (void)courier::Bus::remove(name_);
@@ -209,6 +231,7 @@ class CourierTransport {
   }
 
   std::string name_;
+  std::string tag_;  // Threads: the run's tag, under which the Bus is published
   std::optional<courier::Bus> bus_, child_bus_;
   std::optional<courier::Receiver> rx_;
   std::optional<courier::Endpoint> tx_;
@@ -220,5 +243,8 @@ class CourierTransport {
 std::unique_ptr<Transport> make_courier_spin() { return std::make_unique<Adapter<CourierTransport<Wait::spin>>>(); }
 std::unique_ptr<Transport> make_courier_park() { return std::make_unique<Adapter<CourierTransport<Wait::park>>>(); }
 std::unique_ptr<Transport> make_courier_poll() { return std::make_unique<Adapter<CourierTransport<Wait::poll>>>(); }
+std::unique_ptr<Transport> make_inproc_courier() {
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, true>>>();
+}
 
 }  // namespace cbench

@@ -3,6 +3,7 @@
 #include "harness.hpp"
 
 #include <dirent.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 namespace cbench {
 
@@ -61,6 +64,18 @@ void Timer::init() {
 
 // ------------------------------------------------------------ watchdog
 bool Watchdog::peer_alive() noexcept {
+  if (thread_gone_ != nullptr) {
+    if (ctrl_ != nullptr && ctrl_->state.load(std::memory_order_acquire) == Control::failed) {
+      reason_ = std::string("the other thread failed: ") + ctrl_->error;
+      return false;
+    }
+    // Acquire: partner of the release store that raises the flag.
+    if (thread_gone_->load(std::memory_order_acquire) != 0) {
+      reason_ = std::string(thread_name_) + " is gone";
+      return false;
+    }
+    return true;
+  }
   if (peer_is_parent_) {
     if (::getppid() != peer_) {
       reason_ = "the parent process is gone";
@@ -257,6 +272,38 @@ void ShmRegion::remove() noexcept {
   }
   owner_ = false;
   name_.clear();
+}
+
+// ------------------------------------------------------------ in-process registry
+namespace inproc {
+namespace {
+std::mutex g_mutex;
+std::map<std::string, std::shared_ptr<void>>& registry() {
+  static std::map<std::string, std::shared_ptr<void>> m;
+  return m;
+}
+}  // namespace
+
+void publish(const std::string& tag, std::shared_ptr<void> state) {
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  registry()[tag] = std::move(state);
+}
+std::shared_ptr<void> find(const std::string& tag) {
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = registry().find(tag);
+  return it == registry().end() ? nullptr : it->second;
+}
+void withdraw(const std::string& tag) {
+  const std::lock_guard<std::mutex> lock(g_mutex);
+  registry().erase(tag);
+}
+}  // namespace inproc
+
+bool pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;  // 0: the calling thread
 }
 
 std::string unique_tag() {

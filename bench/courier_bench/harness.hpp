@@ -16,6 +16,11 @@
 //   wait for the child to exit             child_detach(), _exit
 //   teardown()     remove shared objects (also after any error or signal)
 //
+// An in-process transport (T::in_process, inproc_transports.cpp) runs the same
+// script in two threads of this process instead: the child's side is a second
+// instance of the transport, attached from cfg alone (it finds what setup()
+// made through inproc::find(cfg.tag)) and driven on a thread pinned to CPU B.
+//
 // A concrete transport is a plain class with non-virtual ping/pong (see
 // floor_transports.cpp); Adapter<T> wraps it so the measured loops are
 // instantiated per transport and inlined — no virtual call per round trip.
@@ -29,6 +34,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "timer.hpp"
@@ -63,6 +69,7 @@ struct Control {
   std::atomic<std::uint64_t> t_end_ns;    // stream mode: CLOCK_MONOTONIC when the last message arrived
   std::atomic<std::uint64_t> received;    // stream mode: messages counted by the child
   std::atomic<std::uint32_t> dismissed;   // parent: the child may exit now (it waits for this after `done`)
+  std::atomic<std::uint64_t> counters[4]; // free-form figures a child reports (scale.cpp), published by `done`
   static constexpr unsigned max_windows = 256;
   std::uint64_t window_end_ns[max_windows];  // stream mode: CLOCK_MONOTONIC after every RunConfig::window messages
   char error[480];
@@ -72,6 +79,7 @@ struct Control {
     t_end_ns.store(0, std::memory_order_relaxed);
     received.store(0, std::memory_order_relaxed);
     dismissed.store(0, std::memory_order_relaxed);
+    for (auto& c : counters) c.store(0, std::memory_order_relaxed);
     std::memset(error, 0, sizeof error);
   }
   void fail(const std::string& why) noexcept {
@@ -107,6 +115,18 @@ class Watchdog {
     w.timeout_ns_ = timeout_ns;
     return w;
   }
+  // In-process runs: the peer is a thread of this process. It is gone when
+  // `gone` becomes non-zero (the main thread: the worker's exit flag; the
+  // worker: Control::dismissed) or, with ctrl, when it reported failure.
+  static Watchdog for_thread(const std::atomic<std::uint32_t>* gone, const char* who, Control* ctrl,
+                             std::uint64_t timeout_ns) {
+    Watchdog w;
+    w.thread_gone_ = gone;
+    w.thread_name_ = who;
+    w.ctrl_ = ctrl;
+    w.timeout_ns_ = timeout_ns;
+    return w;
+  }
 
   void begin() noexcept {
     spins_ = 0;
@@ -126,6 +146,8 @@ class Watchdog {
 
   pid_t peer_ = 0;
   bool peer_is_parent_ = false;
+  const std::atomic<std::uint32_t>* thread_gone_ = nullptr;  // in-process runs (peer_ is 0)
+  const char* thread_name_ = "";
   Control* ctrl_ = nullptr;
   std::uint64_t timeout_ns_ = 5'000'000'000ull;
   std::uint32_t spins_ = 0;
@@ -184,6 +206,21 @@ class ShmRegion {
   bool owner_ = false;
 };
 
+// ------------------------------------------------------------ in-process runs
+// What the two threads of an in-process run share (a queue, a line, a Bus):
+// setup() publishes it under the run's tag, the other side's child_attach(cfg)
+// finds it by cfg.tag alone (as a forked child finds shared memory by name),
+// teardown() withdraws it. The object lives while either side holds it.
+namespace inproc {
+void publish(const std::string& tag, std::shared_ptr<void> state);
+std::shared_ptr<void> find(const std::string& tag);
+void withdraw(const std::string& tag);
+template <class S>
+std::shared_ptr<S> find_as(const std::string& tag) {
+  return std::static_pointer_cast<S>(find(tag));
+}
+}  // namespace inproc
+
 // ------------------------------------------------------------ transport interface
 class Transport {
  public:
@@ -192,6 +229,8 @@ class Transport {
   virtual const char* describe() const noexcept = 0;
   virtual std::size_t max_payload() const noexcept = 0;
   virtual bool supports_stream() const noexcept = 0;
+  // Two threads of this process instead of two processes (see the top of this file).
+  virtual bool in_process() const noexcept = 0;
 
   // Parent, before fork: create the shared objects for this run.
   virtual bool setup(const RunConfig& cfg, std::string& err) = 0;
@@ -225,6 +264,8 @@ class Transport {
 //   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog&, std::string&);
 //   // wait for one message and send the same bytes back
 //   bool pong(Watchdog&, std::string&);
+// and optionally:
+//   static constexpr bool in_process = true;   // two threads, not two processes
 // and optionally, for stream mode:
 //   bool send_one(const std::byte* msg, std::size_t n, Watchdog&, std::string&);   // waits for room
 //   bool recv_one(std::byte* into, std::size_t n, Watchdog&, std::string&);        // copies the payload out
@@ -233,6 +274,9 @@ concept Streaming = requires(T t, const std::byte* c, std::byte* b, std::size_t 
   { t.send_one(c, n, w, e) } -> std::same_as<bool>;
   { t.recv_one(b, n, w, e) } -> std::same_as<bool>;
 };
+
+template <class T>
+concept InProcess = requires { requires T::in_process; };
 
 template <class T>
 class Adapter final : public Transport {
@@ -244,6 +288,7 @@ class Adapter final : public Transport {
   const char* describe() const noexcept override { return t_.description(); }
   std::size_t max_payload() const noexcept override { return t_.max_payload(); }
   bool supports_stream() const noexcept override { return Streaming<T>; }
+  bool in_process() const noexcept override { return InProcess<T>; }
   bool setup(const RunConfig& cfg, std::string& err) override { return t_.setup(cfg, err); }
   bool parent_attach(std::string& err) override { return t_.parent_attach(err); }
   bool child_attach(const RunConfig& cfg, std::string& err) override { return t_.child_attach(cfg, err); }
@@ -350,10 +395,14 @@ struct TransportInfo {
   bool selected_by_default = true;
   bool stream_by_default = false;   // one-way throughput measured in a default run
   std::unique_ptr<Transport> (*make)() = nullptr;
+  bool peer = false;                // blocks in the kernel (microseconds): --quick measures fewer round trips
 };
 const std::vector<TransportInfo>& transports();
 
 // Names for this process's shared objects: "<prefix><pid>.<n>" style, unique per run.
 std::string unique_tag();
+
+// Pin the calling thread to one CPU. false: not allowed (errno says why).
+bool pin_to_cpu(int cpu);
 
 }  // namespace cbench

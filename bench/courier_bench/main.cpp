@@ -1,16 +1,20 @@
 // courier-bench — round-trip latency and one-way throughput between two
-// processes pinned to two CPUs, courier against the floors under it.
+// processes (or two threads of one process) pinned to two CPUs, courier
+// against the floors under it and against its peers; then the scale section.
 //
 //   courier-bench [--quick] [--only REGEX] [--rounds N] [--iterations N]
-//                 [--sizes 16,64,1024,65536] [--stream-messages N]
+//                 [--peer-iterations N] [--sizes 16,64,1024,65536]
+//                 [--stream-messages N] [--peer-stream-messages N] [--no-scale]
 //                 [--json FILE] [--plot FILE.png] [--plot-payload N]
 //                 [--cpus A,B] [--timeout SEC] [--results-dir DIR | --no-save] [--list]
 //
 // The floor moves minute to minute on a shared VM, so transports run
 // interleaved: floor, A, floor, B, floor, ... in every round (the order rotates
 // from round to round), and each transport's ratio is its p50 over the
-// geometric mean of the two floor runs around it. The table reports the
-// median over rounds. See bench/README.md.
+// geometric mean of the two floor runs around it. Two-process transports run
+// against floor.cacheline, in-process ones (two threads) against
+// inproc.floor.cacheline. The table reports the median over rounds. See
+// bench/README.md.
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -32,10 +36,12 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
 #include "report.hpp"
+#include "scale.hpp"
 #include "transports.hpp"
 
 #ifndef COURIER_BENCH_RESULTS_DIR
@@ -48,13 +54,17 @@ namespace {
 struct Options {
   bool quick = false;
   std::string only;
-  bool all = false;  // every transport this build knows, peers included
+  bool all = false;  // every transport this build knows, the diagnostic ones (courier.poll) too
   unsigned rounds = 0;             // 0: default for the mode
   std::uint64_t iterations = 0;    // 0: default for the mode
+  std::uint64_t peer_iterations = 0;  // round trips of the peers (kernel IPC, microseconds each); 0: default
   std::uint64_t warmup = ~0ull;    // ~0: iterations / 10, 1,000..20,000
+  std::uint64_t peer_warmup = ~0ull;
   std::vector<std::size_t> sizes;  // empty: default for the mode
   std::uint64_t stream_messages = ~0ull;  // ~0: default for the mode; 0: no throughput runs
+  std::uint64_t peer_stream_messages = ~0ull;  // ~0: stream_messages / 20
   std::size_t stream_payload = 64;
+  bool scale = true;               // the scale section (endpoints, lanes, urgent under a flood)
   std::string json, plot;
   std::size_t plot_payload = 64;
   int cpu_parent = 0, cpu_child = 1;
@@ -68,16 +78,21 @@ struct Options {
   std::fprintf(rc == 0 ? stdout : stderr,
                "usage: courier-bench [options]\n"
                "  --quick              fewer rounds and iterations, 64 B only (about a minute at most)\n"
-               "  --only REGEX         run the transports whose name matches (floor.cacheline always runs:\n"
-               "                       it is the reference); --list shows them\n"
-               "  --all                run every transport, the peers (pipe, sockets, queues, ZeroMQ) too\n"
+               "  --only REGEX         run the transports whose name matches (their floor always runs: it is\n"
+               "                       the reference); 'scale' selects the scale section; --list shows them\n"
+               "  --all                also the diagnostic transports (courier.poll)\n"
                "  --rounds N           interleaved rounds (default 5; quick 3)\n"
                "  --iterations N       measured round trips per transport, size and round (default 200000; quick 20000)\n"
+               "  --peer-iterations N  the same for the peers (pipe, sockets, queues, ZeroMQ, Boost)\n"
+               "                       (default: --iterations; quick 5000)\n"
                "  --warmup N           round trips before measuring (default iterations/10, 1000..20000)\n"
                "  --sizes LIST         payload sizes in bytes (default 16,64,1024,65536; quick 64)\n"
                "  --stream-messages N  messages per one-way throughput run (default 5000000; quick 1000000; 0: none)\n"
+               "  --peer-stream-messages N  the same for the peers (default stream-messages / 20)\n"
+               "  --no-scale           skip the scale section (endpoints, lanes, urgent message under a flood)\n"
                "  --json FILE          write JSON lines (one object per transport and payload)\n"
-               "  --plot FILE.png      plot the latency percentiles per transport (gnuplot)\n"
+               "  --plot FILE.png      plot the latency percentiles per transport (gnuplot; default: latest.png\n"
+               "                       in the results directory unless --no-save)\n"
                "  --plot-payload N     payload of the plot (default 64)\n"
                "  --cpus A,B           CPUs of the parent and the child (default 0,1)\n"
                "  --timeout SEC        give up on a transport whose wait lasts longer (default 5)\n"
@@ -124,8 +139,11 @@ Options parse(int argc, char** argv) {
     else if (a == "--all") o.all = true;
     else if (a == "--rounds") o.rounds = static_cast<unsigned>(parse_u64(a, value()));
     else if (a == "--iterations") o.iterations = parse_u64(a, value());
-    else if (a == "--warmup") o.warmup = parse_u64(a, value());
+    else if (a == "--peer-iterations") o.peer_iterations = parse_u64(a, value());
+    else if (a == "--warmup") o.warmup = o.peer_warmup = parse_u64(a, value());
     else if (a == "--stream-messages") o.stream_messages = parse_u64(a, value());
+    else if (a == "--peer-stream-messages") o.peer_stream_messages = parse_u64(a, value());
+    else if (a == "--no-scale") o.scale = false;
     else if (a == "--json") o.json = value();
     else if (a == "--plot") o.plot = value();
     else if (a == "--plot-payload") o.plot_payload = parse_u64(a, value());
@@ -151,19 +169,17 @@ Options parse(int argc, char** argv) {
   }
   if (o.rounds == 0) o.rounds = o.quick ? 3 : 5;
   if (o.iterations == 0) o.iterations = o.quick ? 20'000 : 200'000;
+  if (o.peer_iterations == 0) o.peer_iterations = o.quick ? std::min<std::uint64_t>(o.iterations, 5'000) : o.iterations;
   if (o.warmup == ~0ull) o.warmup = std::clamp<std::uint64_t>(o.iterations / 10, 1'000, 20'000);
+  if (o.peer_warmup == ~0ull) o.peer_warmup = std::clamp<std::uint64_t>(o.peer_iterations / 10, 1'000, 20'000);
   if (o.sizes.empty()) o.sizes = o.quick ? std::vector<std::size_t>{64} : std::vector<std::size_t>{16, 64, 1024, 65536};
   if (o.stream_messages == ~0ull) o.stream_messages = o.quick ? 1'000'000 : 5'000'000;
+  if (o.peer_stream_messages == ~0ull) o.peer_stream_messages = o.stream_messages / 20;
   if (o.timeout_s <= 0) o.timeout_s = 5.0;
   return o;
 }
 
-bool pin_to(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::sched_setaffinity(0, sizeof set, &set) == 0;
-}
+bool pin_to(int cpu) { return pin_to_cpu(cpu); }
 
 std::string thousands(std::uint64_t v) {
   std::string s = std::to_string(v), o;
@@ -200,24 +216,155 @@ int child_main(Transport& t, Mode mode, const RunConfig& cfg, Control* ctrl, pid
   ctrl->state.store(Control::ready, std::memory_order_release);  // release: after everything attach wrote
   Watchdog wd = Watchdog::for_child(parent, static_cast<std::uint64_t>(o.timeout_s * 1e9));
   const bool ok = mode == Mode::pingpong ? t.serve_pingpong(cfg, wd, err) : t.stream_receive(cfg, wd, *ctrl, err);
-  t.child_detach();
   if (!ok) {
+    t.child_detach();
     ctrl->fail(err.empty() ? wd.reason() : err);
     return 2;
   }
   ctrl->state.store(Control::done, std::memory_order_release);  // release: t_end_ns / received are visible
   // Stay until dismissed, so that the parent never sees us gone while it is
-  // still waiting for something (an exit is a failure to its watchdog).
+  // still waiting for something (an exit is a failure to its watchdog), and
+  // keep our side open until then: the last echo may still be on its way
+  // (ZeroMQ's I/O thread drops what it has not sent when its socket closes).
   wd.begin();
   while (ctrl->dismissed.load(std::memory_order_acquire) == 0) {  // acquire: partner of the parent's store
     timespec ts{0, 50'000};
     ::nanosleep(&ts, nullptr);
     if (!wd.check()) break;
   }
+  t.child_detach();
   return 0;
 }
 
-RunOutcome run_one(Transport& t, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
+// Turn the samples (ping-pong) or the consumer's window stamps (stream) of a
+// finished run into its outcome.
+void finish(RunOutcome& out, Mode mode, const RunConfig& cfg, std::vector<std::uint64_t>& ticks, std::uint64_t t0,
+            Control* ctrl) {
+  if (mode == Mode::pingpong) {
+    out.pct = summarize(ticks, out.curve);
+  } else {
+    const std::uint64_t t1 = ctrl->t_end_ns.load(std::memory_order_relaxed);
+    if (t1 <= t0) {
+      out.error = "no end time from the consumer";
+      return;
+    }
+    out.msgs_per_s_wall = static_cast<double>(cfg.iterations) * 1e9 / static_cast<double>(t1 - t0);
+    std::vector<double> rates;
+    if (cfg.window != 0) {
+      const std::uint64_t windows = std::min<std::uint64_t>((cfg.iterations - 1) / cfg.window, Control::max_windows);
+      for (std::uint64_t w = 1; w < windows; ++w) {  // window 0 includes the start: skipped
+        const std::uint64_t d = ctrl->window_end_ns[w] - ctrl->window_end_ns[w - 1];
+        if (d > 0) rates.push_back(static_cast<double>(cfg.window) * 1e9 / static_cast<double>(d));
+      }
+    }
+    out.msgs_per_s = rates.empty() ? out.msgs_per_s_wall : median(rates);
+  }
+  out.ok = true;
+}
+
+// ------------------------------------------------------------ one run, two threads
+// The in-process topology: the other side is a second instance of the
+// transport (`side`) on a thread pinned to CPU B, doing what a forked child
+// does (child_main); `exited` tells the main thread's watchdog it is gone.
+void thread_main(Transport& side, Mode mode, const RunConfig& cfg, Control* ctrl, std::atomic<std::uint32_t>* exited,
+                 const Options& o) {
+  (void)pin_to(o.cpu_child);  // not fatal, as for the child process
+  std::string err;
+  const auto timeout_ns = static_cast<std::uint64_t>(o.timeout_s * 1e9);
+  // The main thread is gone for us once it dismisses us (done, or gave up).
+  Watchdog wd = Watchdog::for_thread(&ctrl->dismissed, "the measuring thread", nullptr, timeout_ns);
+  if (!side.child_attach(cfg, err)) {
+    ctrl->fail("attach: " + err);
+  } else {
+    ctrl->state.store(Control::ready, std::memory_order_release);  // release: after everything attach wrote
+    const bool ok =
+        mode == Mode::pingpong ? side.serve_pingpong(cfg, wd, err) : side.stream_receive(cfg, wd, *ctrl, err);
+    if (!ok) {
+      ctrl->fail(err.empty() ? wd.reason() : err);
+    } else {
+      ctrl->state.store(Control::done, std::memory_order_release);  // release: t_end_ns / received are visible
+      wd.begin();
+      // Acquire: partner of the main thread's release store.
+      while (ctrl->dismissed.load(std::memory_order_acquire) == 0) {
+        timespec ts{0, 50'000};
+        ::nanosleep(&ts, nullptr);
+        if (!wd.check()) break;
+      }
+    }
+    side.child_detach();  // as a child process: only once dismissed (or failed)
+  }
+  exited->store(1, std::memory_order_release);  // release: after every store of this thread
+}
+
+RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
+  RunOutcome out;
+  cfg.tag = unique_tag();
+  struct Teardown {
+    Transport& t;
+    ~Teardown() { t.teardown(); }
+  } teardown{t};
+  std::string err;
+  if (!t.setup(cfg, err)) {
+    out.error = "setup: " + err;
+    return out;
+  }
+  ctrl->reset();
+  std::atomic<std::uint32_t> exited{0};
+  std::thread th(thread_main, std::ref(side), mode, std::cref(cfg), ctrl, &exited, std::cref(o));
+  const auto timeout_ns = static_cast<std::uint64_t>(o.timeout_s * 1e9);
+  Watchdog wd = Watchdog::for_thread(&exited, "the echoing thread", ctrl, timeout_ns);
+  bool ok = t.parent_attach(err);
+  if (!ok) err = "attach: " + err;
+  auto wait_for = [&](Control::State st, const char* what) {
+    wd.begin();
+    while (ctrl->state.load(std::memory_order_acquire) != st) {  // acquire: partner of the thread's release
+      timespec ts{0, 20'000};
+      ::nanosleep(&ts, nullptr);
+      if (!wd.check()) {
+        err = std::string(what) + ": " + wd.reason();
+        return false;
+      }
+    }
+    return true;
+  };
+  if (ok) ok = wait_for(Control::ready, "waiting for the thread to attach");
+  std::vector<std::uint64_t> ticks;
+  std::uint64_t t0 = 0;
+  rusage ru0{}, ru1{};
+  ::getrusage(RUSAGE_SELF, &ru0);  // both threads
+  if (ok) {
+    if (mode == Mode::pingpong) {
+      ok = t.measure_pingpong(cfg, ticks, wd, err);
+    } else {
+      t0 = mono_ns();
+      ok = t.stream_send(cfg, wd, err);
+    }
+  }
+  if (ok) ok = wait_for(Control::done, "waiting for the thread to finish");
+  ::getrusage(RUSAGE_SELF, &ru1);
+  ctrl->dismissed.store(1, std::memory_order_release);  // release: the thread may leave (or give up) now
+  th.join();  // bounded: the thread's every wait gives up within the timeout once dismissed
+  if (!ok) {
+    if (ctrl->state.load(std::memory_order_acquire) == Control::failed && err.find(ctrl->error) == std::string::npos)
+      err += std::string(" [thread: ") + ctrl->error + "]";
+    out.error = err;
+    return out;
+  }
+  out.preemptions = ru1.ru_nivcsw - ru0.ru_nivcsw;
+  finish(out, mode, cfg, ticks, t0, ctrl);
+  return out;
+}
+
+// ------------------------------------------------------------ one run, two processes
+RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
+  if (t.in_process()) {
+    if (side == nullptr) {
+      RunOutcome out;
+      out.error = "in-process transport without its other side";
+      return out;
+    }
+    return run_threads(t, *side, mode, std::move(cfg), ctrl, o);
+  }
   RunOutcome out;
   cfg.tag = unique_tag();
   struct Teardown {
@@ -318,26 +465,7 @@ RunOutcome run_one(Transport& t, Mode mode, RunConfig cfg, Control* ctrl, const 
     return out;
   }
   if (have_child_usage) out.preemptions = (ru1.ru_nivcsw - ru0.ru_nivcsw) + ruc.ru_nivcsw;
-  if (mode == Mode::pingpong) {
-    out.pct = summarize(ticks, out.curve);
-  } else {
-    const std::uint64_t t1 = ctrl->t_end_ns.load(std::memory_order_relaxed);
-    if (t1 <= t0) {
-      out.error = "no end time from the consumer";
-      return out;
-    }
-    out.msgs_per_s_wall = static_cast<double>(cfg.iterations) * 1e9 / static_cast<double>(t1 - t0);
-    std::vector<double> rates;
-    if (cfg.window != 0) {
-      const std::uint64_t windows = std::min<std::uint64_t>((cfg.iterations - 1) / cfg.window, Control::max_windows);
-      for (std::uint64_t w = 1; w < windows; ++w) {  // window 0 includes the start: skipped
-        const std::uint64_t d = ctrl->window_end_ns[w] - ctrl->window_end_ns[w - 1];
-        if (d > 0) rates.push_back(static_cast<double>(cfg.window) * 1e9 / static_cast<double>(d));
-      }
-    }
-    out.msgs_per_s = rates.empty() ? out.msgs_per_s_wall : median(rates);
-  }
-  out.ok = true;
+  finish(out, mode, cfg, ticks, t0, ctrl);
   return out;
 }
 
@@ -368,10 +496,28 @@ ItemResult new_result(const std::string& transport, std::size_t payload, Mode mo
 struct Item {
   const TransportInfo* info;
   std::unique_ptr<Transport> t;
+  std::unique_ptr<Transport> side;  // in-process transports: the other thread's instance
   std::size_t payload;
   Mode mode;
   ItemResult* result;
+  std::uint64_t warmup = 0, iterations = 0;  // ping-pong: per item (the peers measure fewer in --quick)
 };
+
+// The transports measured against one floor: two processes against
+// floor.cacheline, two threads against inproc.floor.cacheline.
+struct Block {
+  const TransportInfo* floor_info = nullptr;
+  std::unique_ptr<Transport> floor, floor_side;
+  ItemResult* floor_res = nullptr;
+  std::vector<Item> items;
+  bool active = false;
+};
+
+const TransportInfo* find_info(const std::string& name) {
+  for (const TransportInfo& t : transports())
+    if (t.name == name) return &t;
+  return nullptr;
+}
 
 int run(const Options& o) {
   const Machine machine = probe_machine();
@@ -415,39 +561,62 @@ int run(const Options& o) {
   std::size_t max_size = 0;
   for (std::size_t s : o.sizes) max_size = std::max(max_size, s);
 
-  // Plan: the floor, then every selected transport x size (ping-pong), then streams.
-  const TransportInfo* floor_info = &transports().front();
-  std::unique_ptr<Transport> floor = floor_info->make();
-  const std::size_t floor_payload = floor->max_payload();
-  rep.latency.reserve(1 + transports().size() * o.sizes.size());
+  // Plan: per block (processes, threads) its floor, then every selected
+  // transport x size (ping-pong); then the streams; then the scale section.
+  Block blocks[2];
+  blocks[0].floor_info = find_info("floor.cacheline");
+  blocks[1].floor_info = find_info("inproc.floor.cacheline");
+  rep.latency.reserve(2 + transports().size() * o.sizes.size());  // Items point into it: no reallocation
   rep.throughput.reserve(transports().size());
-  rep.latency.push_back(new_result(floor_info->name, floor_payload, Mode::pingpong));
-  ItemResult* floor_res = &rep.latency.back();
-
-  std::vector<Item> items, streams;
-  for (std::size_t s : o.sizes) {
-    for (const TransportInfo& ti : transports()) {
-      if (&ti == floor_info || !selected(ti)) continue;
-      auto t = ti.make();
-      if (t == nullptr) continue;
-      if (s > t->max_payload()) {
-        std::fprintf(stderr, "courier-bench: %s carries at most %zu B; skipping %zu B\n", ti.name.c_str(),
-                     t->max_payload(), s);
-        continue;
+  for (Block& bl : blocks) {
+    bl.floor = bl.floor_info->make();
+    if (bl.floor->in_process()) bl.floor_side = bl.floor_info->make();
+    const bool threads = bl.floor->in_process();
+    for (std::size_t s : o.sizes) {
+      for (const TransportInfo& ti : transports()) {
+        if (&ti == blocks[0].floor_info || &ti == blocks[1].floor_info || !selected(ti)) continue;
+        auto t = ti.make();
+        if (t == nullptr || t->in_process() != threads) continue;
+        if (s > t->max_payload()) {
+          std::fprintf(stderr, "courier-bench: %s carries at most %zu B; skipping %zu B\n", ti.name.c_str(),
+                       t->max_payload(), s);
+          continue;
+        }
+        Item it{&ti, std::move(t), nullptr, s, Mode::pingpong, nullptr};
+        if (threads) it.side = ti.make();
+        it.warmup = ti.peer ? o.peer_warmup : o.warmup;
+        it.iterations = ti.peer ? o.peer_iterations : o.iterations;
+        bl.items.push_back(std::move(it));
       }
-      rep.latency.push_back(new_result(ti.name, s, Mode::pingpong));
-      items.push_back(Item{&ti, std::move(t), s, Mode::pingpong, &rep.latency.back()});
+    }
+    bl.active = !bl.items.empty() || (!o.only.empty() && selected(*bl.floor_info));
+    if (!bl.active) continue;
+    rep.latency.push_back(new_result(bl.floor_info->name, bl.floor->max_payload(), Mode::pingpong));
+    rep.latency.back().threads = threads;
+    bl.floor_res = &rep.latency.back();
+    for (Item& it : bl.items) {
+      rep.latency.push_back(new_result(it.info->name, it.payload, Mode::pingpong));
+      rep.latency.back().threads = threads;
+      it.result = &rep.latency.back();
     }
   }
+
+  std::vector<Item> streams;
   if (o.stream_messages > 0) {
     for (const TransportInfo& ti : transports()) {
       if (!ti.stream_by_default || !(o.only.empty() || std::regex_search(ti.name, only))) continue;
       auto t = ti.make();
       if (t == nullptr || !t->supports_stream()) continue;
       rep.throughput.push_back(new_result(ti.name, o.stream_payload, Mode::stream));
-      streams.push_back(Item{&ti, std::move(t), o.stream_payload, Mode::stream, &rep.throughput.back()});
+      rep.throughput.back().threads = t->in_process();
+      Item it{&ti, std::move(t), nullptr, o.stream_payload, Mode::stream, &rep.throughput.back()};
+      if (it.t->in_process()) it.side = ti.make();
+      it.iterations = ti.peer ? o.peer_stream_messages : o.stream_messages;
+      if (it.iterations > 0) streams.push_back(std::move(it));
+      else rep.throughput.pop_back();
     }
   }
+  const bool run_scale = o.scale && (o.only.empty() || std::regex_search(std::string("scale"), only));
 
   {
     std::ostringstream s;
@@ -458,80 +627,121 @@ int run(const Options& o) {
                   Timer::tsc_mhz() > 0 ? (" @ " + std::to_string(std::lround(Timer::tsc_mhz())) + " MHz").c_str() : "",
                   Timer::read_cost_ns());
     s << "settings: " << (o.quick ? "--quick, " : "") << o.rounds << " rounds x " << thousands(o.iterations)
-      << " round trips (+" << thousands(o.warmup) << " warm-up) per transport and size; payloads " << sizes
-      << " B; one-way " << thousands(o.stream_messages) << " msgs at " << o.stream_payload << " B; CPUs "
-      << o.cpu_parent << " (parent) and " << o.cpu_child << " (child); " << timer;
+      << " round trips (+" << thousands(o.warmup) << " warm-up) per transport and size, peers "
+      << thousands(o.peer_iterations) << " (+" << thousands(o.peer_warmup) << "); payloads " << sizes
+      << " B; one-way " << thousands(o.stream_messages) << " msgs at " << o.stream_payload << " B (peers "
+      << thousands(o.peer_stream_messages) << "); CPUs " << o.cpu_parent << " (parent) and " << o.cpu_child
+      << " (child); " << timer;
     rep.settings = s.str();
   }
   std::fprintf(stderr, "%s\n%s\n", machine.line().c_str(), rep.settings.c_str());
 
   bool failures = false;
-  auto run_floor = [&](unsigned round) -> double {
-    RunConfig cfg{floor_payload, o.warmup, o.iterations, {}, max_size, 0};
-    RunOutcome r = run_one(*floor, Mode::pingpong, cfg, ctrl, o);
+  // One run of a block's floor: its p50 and p99 (NaN when it failed).
+  auto run_floor = [&](Block& bl, unsigned round) -> std::pair<double, double> {
+    RunConfig cfg{bl.floor->max_payload(), o.warmup, o.iterations, {}, max_size, 0};
+    RunOutcome r = run_one(*bl.floor, bl.floor_side.get(), Mode::pingpong, cfg, ctrl, o);
+    const char* name = bl.floor_info->name.c_str();
     if (!r.ok) {
       failures = true;
-      floor_res->errors.push_back(r.error);
-      std::fprintf(stderr, "  round %u  %-16s FAILED: %s\n", round, "floor.cacheline", r.error.c_str());
-      return std::nan("");
+      bl.floor_res->errors.push_back(r.error);
+      std::fprintf(stderr, "  round %u  %-22s FAILED: %s\n", round, name, r.error.c_str());
+      return {std::nan(""), std::nan("")};
     }
-    floor_res->rounds.push_back(r.pct);
-    floor_res->curves.push_back(std::move(r.curve));
-    if (r.preemptions >= 0) floor_res->preemptions.push_back(static_cast<double>(r.preemptions));
-    std::fprintf(stderr, "  round %u  %-16s %6zu B  p50 %8.0f ns\n", round, "floor.cacheline", floor_payload,
-                 r.pct.p50);
-    return r.pct.p50;
+    bl.floor_res->rounds.push_back(r.pct);
+    bl.floor_res->curves.push_back(std::move(r.curve));
+    if (r.preemptions >= 0) bl.floor_res->preemptions.push_back(static_cast<double>(r.preemptions));
+    std::fprintf(stderr, "  round %u  %-22s %6zu B  p50 %8.0f ns\n", round, name, bl.floor->max_payload(), r.pct.p50);
+    return {r.pct.p50, r.pct.p99};
+  };
+  // The reference of a run: the geometric mean of the floor runs before and after it.
+  auto reference = [](double before, double after) {
+    if (std::isfinite(before) && std::isfinite(after)) return std::sqrt(before * after);
+    if (std::isfinite(before)) return before;
+    return after;  // NaN when both failed
   };
 
   for (unsigned round = 1; round <= o.rounds; ++round) {
     std::fprintf(stderr, "round %u/%u\n", round, o.rounds);
-    double before = run_floor(round);
-    const std::size_t n = items.size();
-    for (std::size_t k = 0; k < n; ++k) {
-      Item& it = items[(k + round - 1) % n];  // rotate the order from round to round
-      RunConfig cfg{it.payload, o.warmup, o.iterations, {}, max_size, 0};
-      RunOutcome r = run_one(*it.t, it.mode, cfg, ctrl, o);
-      if (!r.ok) {
-        failures = true;
-        it.result->errors.push_back(r.error);
-        std::fprintf(stderr, "  round %u  %-16s %6zu B  FAILED: %s\n", round, it.info->name.c_str(), it.payload,
-                     r.error.c_str());
+    for (Block& bl : blocks) {
+      if (!bl.active) continue;
+      auto before = run_floor(bl, round);
+      const std::size_t n = bl.items.size();
+      for (std::size_t k = 0; k < n; ++k) {
+        Item& it = bl.items[(k + round - 1) % n];  // rotate the order from round to round
+        RunConfig cfg{it.payload, it.warmup, it.iterations, {}, max_size, 0};
+        RunOutcome r = run_one(*it.t, it.side.get(), it.mode, cfg, ctrl, o);
+        if (!r.ok) {
+          failures = true;
+          it.result->errors.push_back(r.error);
+          std::fprintf(stderr, "  round %u  %-22s %6zu B  FAILED: %s\n", round, it.info->name.c_str(), it.payload,
+                       r.error.c_str());
+        }
+        const auto after = run_floor(bl, round);  // the floor after this transport (its ratio needs it)
+        double ratio = std::nan("");
+        if (r.ok) {
+          const double ref = reference(before.first, after.first), ref99 = reference(before.second, after.second);
+          it.result->rounds.push_back(r.pct);
+          it.result->curves.push_back(std::move(r.curve));
+          if (r.preemptions >= 0) it.result->preemptions.push_back(static_cast<double>(r.preemptions));
+          if (std::isfinite(ref)) it.result->ratios.push_back(ratio = r.pct.p50 / ref);
+          if (std::isfinite(ref99)) it.result->ratios_p99.push_back(r.pct.p99 / ref99);
+          std::fprintf(stderr, "  round %u  %-22s %6zu B  p50 %8.0f ns  %.2fx floor  (%ld preemptions)\n", round,
+                       it.info->name.c_str(), it.payload, r.pct.p50, ratio, r.preemptions);
+        }
+        it.result->ratio_by_round.push_back(ratio);
+        before = after;
       }
-      const double after = run_floor(round);  // the floor after this transport (its ratio needs it)
-      if (r.ok) {
-        double ref = std::nan("");
-        if (std::isfinite(before) && std::isfinite(after)) ref = std::sqrt(before * after);
-        else if (std::isfinite(before)) ref = before;
-        else if (std::isfinite(after)) ref = after;
-        it.result->rounds.push_back(r.pct);
-        it.result->curves.push_back(std::move(r.curve));
-        if (r.preemptions >= 0) it.result->preemptions.push_back(static_cast<double>(r.preemptions));
-        if (std::isfinite(ref)) it.result->ratios.push_back(r.pct.p50 / ref);
-        std::fprintf(stderr, "  round %u  %-16s %6zu B  p50 %8.0f ns  %.2fx floor  (%ld preemptions)\n", round,
-                     it.info->name.c_str(), it.payload, r.pct.p50, std::isfinite(ref) ? r.pct.p50 / ref : std::nan(""),
-                     r.preemptions);
-      }
-      before = after;
     }
-    double spsc_rate = std::nan("");
-    for (Item& it : streams) {
-      RunConfig cfg{it.payload, 0, o.stream_messages, {}, max_size, std::max<std::uint64_t>(o.stream_messages / 100, 1)};
-      RunOutcome r = run_one(*it.t, it.mode, cfg, ctrl, o);
+    // Streams: interleaved with floor.spsc as the round trips are with their
+    // floor (spsc, A, spsc, B, spsc, ...; the order rotates), each ratio
+    // against the geometric mean of the spsc runs around it.
+    auto run_stream = [&](Item& it) -> double {
+      RunConfig cfg{it.payload, 0, it.iterations, {}, max_size, std::max<std::uint64_t>(it.iterations / 100, 1)};
+      RunOutcome r = run_one(*it.t, it.side.get(), it.mode, cfg, ctrl, o);
       if (!r.ok) {
         failures = true;
         it.result->errors.push_back(r.error);
-        std::fprintf(stderr, "  round %u  %-16s %6zu B  one-way FAILED: %s\n", round, it.info->name.c_str(),
+        std::fprintf(stderr, "  round %u  %-22s %6zu B  one-way FAILED: %s\n", round, it.info->name.c_str(),
                      it.payload, r.error.c_str());
-        continue;
+        return std::nan("");
       }
-      if (it.info->name == "floor.spsc") spsc_rate = r.msgs_per_s;
       it.result->msgs_per_s.push_back(r.msgs_per_s);
       it.result->msgs_per_s_wall.push_back(r.msgs_per_s_wall);
       if (r.preemptions >= 0) it.result->preemptions.push_back(static_cast<double>(r.preemptions));
-      if (std::isfinite(spsc_rate)) it.result->ratios.push_back(r.msgs_per_s / spsc_rate);
-      std::fprintf(stderr, "  round %u  %-16s %6zu B  one-way %.2f M msgs/s (median window; whole run %.2f M)  (%ld preemptions)\n",
+      std::fprintf(stderr, "  round %u  %-22s %6zu B  one-way %.2f M msgs/s (median window; whole run %.2f M)  (%ld preemptions)\n",
                    round, it.info->name.c_str(), it.payload, r.msgs_per_s / 1e6, r.msgs_per_s_wall / 1e6, r.preemptions);
+      return r.msgs_per_s;
+    };
+    Item* spsc = nullptr;
+    std::vector<Item*> others;
+    for (Item& it : streams) {
+      if (it.info->name == "floor.spsc") spsc = &it;
+      else others.push_back(&it);
     }
+    double before = spsc != nullptr ? run_stream(*spsc) : std::nan("");
+    for (std::size_t k = 0; k < others.size(); ++k) {
+      Item& it = *others[(k + round - 1) % others.size()];
+      const double rate = run_stream(it);
+      const double after = spsc != nullptr ? run_stream(*spsc) : std::nan("");
+      const double ratio = rate / reference(before, after);
+      if (std::isfinite(ratio)) it.result->ratios.push_back(ratio);
+      it.result->ratio_by_round.push_back(ratio);
+      before = after;
+    }
+  }
+
+  if (run_scale) {
+    ScaleOptions so;
+    so.quick = o.quick;
+    so.cpu_child = o.cpu_child;
+    so.timeout_ns = static_cast<std::uint64_t>(o.timeout_s * 1e9);
+    so.ctrl = ctrl;
+    std::fprintf(stderr, "scale\n");
+    ScaleOutcome sc = run_scale_section(so);
+    rep.scale = std::move(sc.rows);
+    rep.scale_settings = sc.settings;
+    if (!sc.ok) failures = true;
   }
 
   const std::string md = rep.markdown();
@@ -558,9 +768,11 @@ int run(const Options& o) {
     else
       std::fprintf(stderr, "courier-bench: warning: cannot append to %s.{md,jsonl}\n", base.c_str());
   }
-  if (!o.plot.empty()) {
+  // The plot: where --plot says, else latest.png in the results directory.
+  const std::string png = !o.plot.empty() ? o.plot : (o.save ? o.results_dir + "/latest.png" : std::string());
+  if (!png.empty()) {
     std::string why;
-    if (plot(rep, o.plot_payload, o.plot, why)) std::fprintf(stderr, "wrote %s\n", o.plot.c_str());
+    if (plot(rep, o.plot_payload, png, why)) std::fprintf(stderr, "wrote %s\n", png.c_str());
     else std::fprintf(stderr, "courier-bench: plot skipped: %s\n", why.c_str());
   }
   ::munmap(m, 4096);

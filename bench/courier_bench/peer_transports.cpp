@@ -1,7 +1,8 @@
 // bench/courier_bench/peer_transports.cpp — what a user might use instead of
-// courier between two processes: kernel IPC and two libraries. Not part of a
-// default run (select them with --only or --all). All of them block in the
-// kernel while waiting, so compare them with floor.futex and courier.park.
+// courier between two processes: kernel IPC and two libraries. Part of every
+// run (--quick measures fewer round trips of them: they are slow). All of them
+// block in the kernel while waiting, so compare them with floor.futex and
+// courier.park as well as with courier.spin.
 //
 //   pipe              two pipes (one per direction), read()/write()
 //   unix.seqpacket    a socketpair(AF_UNIX, SOCK_SEQPACKET): one message per send

@@ -59,6 +59,27 @@ Percentiles summarize(std::vector<std::uint64_t>& ticks, std::vector<double>& cu
   return p;
 }
 
+Percentiles summarize_ns(std::vector<double>& ns) {
+  Percentiles p;
+  if (ns.empty()) return p;
+  std::sort(ns.begin(), ns.end());
+  const std::size_t n = ns.size();
+  auto at = [&](double q) {
+    std::size_t rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(n)));
+    return ns[std::clamp<std::size_t>(rank, 1, n) - 1];
+  };
+  p.count = n;
+  p.p50 = at(0.5);
+  p.p90 = at(0.9);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = ns.back();
+  double sum = 0;
+  for (double v : ns) sum += v;
+  p.mean = sum / static_cast<double>(n);
+  return p;
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");
   std::sort(v.begin(), v.end());
@@ -192,26 +213,109 @@ std::string Machine::json() const {
          ",\"virtualized\":" + (virtualized ? "true" : "false") + ",\"loadavg_1min\":" + jnum(loadavg, 2) + "}";
 }
 
+bool is_floor_reference(const std::string& transport) {
+  return transport == "floor.cacheline" || transport == "inproc.floor.cacheline";
+}
+
+// ------------------------------------------------------------ targets
+std::vector<Target> Report::targets(std::size_t payload) const {
+  auto find = [payload](const std::vector<ItemResult>& v, const std::string& name) -> const ItemResult* {
+    for (const ItemResult& r : v)
+      if (r.transport == name && r.payload == payload) return &r;
+    return nullptr;
+  };
+  // a / b per round, both normalised by the floor next to them in that round
+  // (so the drift of the machine between the two runs cancels); the median.
+  auto paired = [](const ItemResult* a, const ItemResult* b) {
+    if (a == nullptr || b == nullptr) return std::nan("");
+    std::vector<double> q;
+    for (std::size_t i = 0; i < a->ratio_by_round.size() && i < b->ratio_by_round.size(); ++i)
+      if (std::isfinite(a->ratio_by_round[i]) && std::isfinite(b->ratio_by_round[i]) && b->ratio_by_round[i] > 0)
+        q.push_back(a->ratio_by_round[i] / b->ratio_by_round[i]);
+    return median(q);
+  };
+  const std::string at = " (" + std::to_string(payload) + " B)";
+  std::vector<Target> t;
+  auto add = [&](std::string what, bool at_most, double limit, double measured, std::string how) {
+    Target x;
+    x.what = std::move(what) + at;
+    char b[32];
+    std::snprintf(b, sizeof b, "%s %.2f×", at_most ? "≤" : "≥", limit);
+    x.limit = b;
+    x.limit_value = limit;
+    x.at_most = at_most;
+    x.measured = measured;
+    x.met = std::isfinite(measured) && (at_most ? measured <= limit : measured >= limit);
+    x.how = std::move(how);
+    t.push_back(std::move(x));
+  };
+  const ItemResult* spin = find(latency, "courier.spin");
+  const ItemResult* park = find(latency, "courier.park");
+  const ItemResult* futex = find(latency, "floor.futex");
+  add("courier.spin round trip p50 / floor.cacheline p50", true, 1.1, spin ? spin->ratio() : std::nan(""),
+      "median over rounds of p50 / geometric mean of the two floor runs around it");
+  add("courier.spin round trip p99 / floor.cacheline p99", true, 2.0, spin ? spin->ratio_p99() : std::nan(""),
+      "the same with p99");
+  for (const char* peer : {"boost.mq", "posix.mq", "unix.seqpacket", "zmq.ipc"})
+    add(std::string(peer) + " p50 / courier.spin p50", false, 20.0, paired(find(latency, peer), spin),
+        "median over rounds of the two floor-normalised p50s' quotient");
+  const ItemResult* spin_stream = find(throughput, "courier.spin");
+  add("courier.spin one-way msgs/s / floor.spsc msgs/s", false, 0.8,
+      spin_stream && !spin_stream->ratios.empty() ? spin_stream->ratio() : std::nan(""),
+      "median over rounds; both streams in the same round");
+  add("courier.park round trip p50 / floor.futex p50", true, 1.2, paired(park, futex),
+      "median over rounds of the two floor-normalised p50s' quotient");
+  // The scale section (64 B too): costs that must not grow, an urgent message that must overtake.
+  auto scale_p50 = [&](const char* test, const char* label_start, const char* metric) {
+    for (const ScaleRow& r : scale)
+      if (r.test == test && r.label.rfind(label_start, 0) == 0 && r.metric == metric && r.pct.count != 0)
+        return r.pct.p50;
+    return std::nan("");
+  };
+  if (!scale.empty()) {
+    add("receive ns/msg, 1,000 / 1 endpoints registered", true, 1.1,
+        scale_p50("endpoints", "1000 ", "receive ns/msg") / scale_p50("endpoints", "1 endpoint", "receive ns/msg"),
+        "scale: quotient of the p50s (must not grow; 10% for noise)");
+    add("receive ns/msg, 1 lane under 15 empty lanes still flagged / with the bitmap exact", true, 1.1,
+        scale_p50("lanes", "1 lane holding messages (lane 15) right after", "receive ns/msg") /
+            scale_p50("lanes", "1 lane holding messages (lane 15), 15 empty", "receive ns/msg"),
+        "scale: quotient of the p50s (must not grow with empty lanes; 10% for noise)");
+    add("urgent message p50 during a priority-15 flood / without", true, 2.0,
+        scale_p50("urgent", "urgent (priority 0) during", "send→receive ns") /
+            scale_p50("urgent", "urgent (priority 0), no flood", "send→receive ns"),
+        "scale: quotient of the p50s (it must overtake the backlog; our limit, the issue names none)");
+  }
+  return t;
+}
+
 // ------------------------------------------------------------ markdown
 std::string Report::markdown() const {
   std::ostringstream o;
   o << "## courier-bench " << date << "\n\n";
   o << machine.line() << "\n\n";
   o << settings << "\n\n";
-  o << "### Round trip between two processes (median of rounds; ratio = p50 / floor.cacheline p50 of the same round)\n\n";
-  o << "| transport | payload B | ratio to floor | ratio range | p50 ns | p90 ns | p99 ns | p99.9 ns | max ns | rounds "
-       "| preempted/run |\n";
-  o << "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  o << "### Round trip (median of rounds; ratio = p50 / p50 of the floor runs next to it in the same round: "
+       "floor.cacheline for two processes, inproc.floor.cacheline for two threads)\n\n";
+  o << "| transport | payload B | ratio to floor | ratio range | p99 ratio | p50 ns | p90 ns | p99 ns | p99.9 ns "
+       "| max ns | rounds | preempted/run |\n";
+  o << "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  bool threads_header = false;
   for (const ItemResult& r : latency) {
+    if (r.threads && !threads_header) {
+      o << "| *two threads of one process* | | | | | | | | | | | |\n";
+      threads_header = true;
+    }
     if (r.rounds.empty()) {
       o << "| " << r.transport << " | " << r.payload << " | FAILED | " << (r.errors.empty() ? "" : r.errors.front())
-        << " | | | | | | 0 | |\n";
+        << " | | | | | | | 0 | |\n";
       continue;
     }
     const Percentiles a = r.agg();
     std::string ratio = fmt(r.ratio(), 2) + "×", range = fmt(r.ratio_lo(), 2) + "–" + fmt(r.ratio_hi(), 2);
-    if (r.transport == "floor.cacheline") {
+    std::string ratio99 = r.ratios_p99.empty() ? "–" : fmt(r.ratio_p99(), 2) + "×";
+    if (is_floor_reference(r.transport)) {
       ratio = "1.00×";
+      ratio99 = "1.00×";
       double lo = 1e300, hi = 0;
       for (const Percentiles& p : r.rounds) {
         lo = std::min(lo, p.p50);
@@ -219,18 +323,29 @@ std::string Report::markdown() const {
       }
       range = "p50 " + fmt(lo) + "–" + fmt(hi) + " ns over " + std::to_string(r.rounds.size()) + " runs";
     }
-    o << "| " << r.transport << " | " << r.payload << " | " << ratio << " | " << range << " | " << fmt(a.p50) << " | "
-      << fmt(a.p90) << " | " << fmt(a.p99) << " | " << fmt(a.p999) << " | " << fmt(a.max) << " | "
-      << r.rounds.size() << (r.errors.empty() ? "" : " (" + std::to_string(r.errors.size()) + " failed)") << " | "
-      << fmt(median(r.preemptions)) << " |\n";
+    o << "| " << r.transport << " | " << r.payload << " | " << ratio << " | " << range << " | " << ratio99 << " | "
+      << fmt(a.p50) << " | " << fmt(a.p90) << " | " << fmt(a.p99) << " | " << fmt(a.p999) << " | " << fmt(a.max)
+      << " | " << r.rounds.size() << (r.errors.empty() ? "" : " (" + std::to_string(r.errors.size()) + " failed)")
+      << " | " << fmt(median(r.preemptions)) << " |\n";
   }
   if (!throughput.empty()) {
     o << "\n### One-way throughput (producer streams, consumer counts; msgs/s = median over 1% windows of the run, "
-         "median of rounds; whole run = all messages over the whole run)\n\n";
+         "median of rounds; whole run = all messages over the whole run; ratio = msgs/s / msgs/s of the floor.spsc "
+         "runs next to it in the same round, also for the inproc.* rows)\n\n";
     o << "| transport | payload B | msgs/s | MB/s | whole run msgs/s | ratio to floor.spsc | ratio range | rounds "
          "| preempted/run |\n";
     o << "|---|---:|---:|---:|---:|---:|---|---:|---:|\n";
     for (const ItemResult& r : throughput) {
+      if (r.transport == "floor.spsc" && !r.msgs_per_s.empty()) {  // the reference: ran around every other stream
+        const auto [lo, hi] = std::minmax_element(r.msgs_per_s.begin(), r.msgs_per_s.end());
+        o << "| " << r.transport << " | " << r.payload << " | " << grouped(r.rate()) << " | "
+          << fmt(r.rate() * static_cast<double>(r.payload) / 1e6, 1) << " | " << grouped(r.rate_wall())
+          << " | 1.00× | " << grouped(*lo) << "–" << grouped(*hi) << " msgs/s over " << r.msgs_per_s.size()
+          << " runs | " << r.msgs_per_s.size()
+          << (r.errors.empty() ? "" : " (" + std::to_string(r.errors.size()) + " failed)") << " | "
+          << fmt(median(r.preemptions)) << " |\n";
+        continue;
+      }
       if (r.msgs_per_s.empty()) {
         o << "| " << r.transport << " | " << r.payload << " | FAILED | " << (r.errors.empty() ? "" : r.errors.front())
           << " | | | | 0 | |\n";
@@ -244,8 +359,43 @@ std::string Report::markdown() const {
         << fmt(median(r.preemptions)) << " |\n";
     }
   }
-  o << "\npreempted/run: involuntary context switches of both processes during one run (median of rounds); "
-       "each is a stall of up to a scheduler slice, and what p99.9 and max mostly measure on a shared host.\n";
+  o << "\npreempted/run: involuntary context switches of both processes (threads) during one run (median of "
+       "rounds); each is a stall of up to a scheduler slice, and what p99.9 and max mostly measure on a shared host.\n";
+  if (!scale.empty()) {
+    o << "\n### Scale (" << scale_settings << ")\n\n";
+    o << "| test | case | sample | p50 ns | p90 ns | p99 ns | p99.9 ns | max ns | samples | note |\n";
+    o << "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n";
+    for (const ScaleRow& r : scale) {
+      if (r.pct.count == 0) {
+        o << "| " << r.test << " | " << r.label << " | " << r.metric << " | FAILED | | | | | 0 | " << r.note << " |\n";
+        continue;
+      }
+      const int prec = r.pct.p50 < 100 ? 1 : 0;
+      o << "| " << r.test << " | " << r.label << " | " << r.metric << " | " << fmt(r.pct.p50, prec) << " | "
+        << fmt(r.pct.p90, prec) << " | " << fmt(r.pct.p99, prec) << " | " << fmt(r.pct.p999, prec) << " | "
+        << fmt(r.pct.max, prec) << " | " << grouped(static_cast<double>(r.pct.count)) << " | " << r.note << " |\n";
+    }
+  }
+  const std::vector<Target> ts = targets();
+  bool any = false;
+  for (const Target& t : ts) any = any || std::isfinite(t.measured);
+  if (any) {
+    o << "\n### Targets (64 B, ratios from the same rounds)\n\n";
+    o << "| target | limit | measured | result | how |\n|---|---|---:|---|---|\n";
+    for (const Target& t : ts) {
+      std::string res = "not measured";
+      if (std::isfinite(t.measured)) {
+        if (t.met) {
+          res = "met";
+        } else {
+          const double by = t.at_most ? t.measured / t.limit_value - 1 : t.limit_value / t.measured - 1;
+          res = "**missed** by " + fmt(by * 100, 0) + "%";
+        }
+      }
+      o << "| " << t.what << " | " << t.limit << " | " << (std::isfinite(t.measured) ? fmt(t.measured, 2) + "×" : "–")
+        << " | " << res << " | " << t.how << " |\n";
+    }
+  }
   o << "\n" << machine.line() << "\n";
   return o.str();
 }
@@ -258,14 +408,31 @@ std::vector<std::string> Report::json_lines() const {
       if (t.transport == l.transport && t.payload == l.payload) return &t;
     return nullptr;
   };
-  auto stream_fields = [](const ItemResult* t) {
+  auto nums = [](const std::vector<double>& v, int prec) {
+    std::string a = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i != 0) a += ',';
+      a += jnum(v[i], prec);
+    }
+    return a + "]";
+  };
+  auto stream_fields = [&](const ItemResult* t) {
     if (t == nullptr || t->msgs_per_s.empty())
       return std::string(
           ",\"msgs_per_s\":null,\"msgs_per_s_whole_run\":null,\"bytes_per_s\":null,"
           "\"throughput_ratio_to_floor_spsc\":null");
     return ",\"msgs_per_s\":" + jnum(t->rate(), 0) + ",\"msgs_per_s_whole_run\":" + jnum(t->rate_wall(), 0) +
            ",\"bytes_per_s\":" + jnum(t->rate() * static_cast<double>(t->payload), 0) +
-           ",\"throughput_ratio_to_floor_spsc\":" + (t->ratios.empty() ? std::string("null") : jnum(t->ratio(), 3));
+           ",\"throughput_ratio_to_floor_spsc\":" +
+           (t->transport == "floor.spsc" ? std::string("1.000")
+                                         : (t->ratios.empty() ? std::string("null") : jnum(t->ratio(), 3))) +
+           ",\"throughput_ratio_by_round\":" + nums(t->ratio_by_round, 3) +
+           ",\"msgs_per_s_by_run\":" + nums(t->msgs_per_s, 0);
+  };
+  auto p50s = [&](const ItemResult& r) {
+    std::vector<double> v;
+    for (const Percentiles& p : r.rounds) v.push_back(p.p50);
+    return nums(v, 0);
   };
   auto errors = [](const ItemResult& r) {
     std::string e = "[";
@@ -278,8 +445,10 @@ std::vector<std::string> Report::json_lines() const {
   for (const ItemResult& r : latency) {
     const Percentiles a = r.agg();
     const bool ok = !r.rounds.empty();
-    const bool floor = r.transport == "floor.cacheline";
-    std::string j = "{\"date\":" + jstr(date) + ",\"transport\":" + jstr(r.transport) +
+    const bool floor = is_floor_reference(r.transport);
+    std::string j = "{\"section\":\"round_trip\",\"date\":" + jstr(date) + ",\"transport\":" + jstr(r.transport) +
+                    ",\"topology\":" + (r.threads ? "\"threads\"" : "\"processes\"") +
+                    ",\"floor\":" + (r.threads ? "\"inproc.floor.cacheline\"" : "\"floor.cacheline\"") +
                     ",\"payload\":" + std::to_string(r.payload) + ",\"rounds\":" + std::to_string(r.rounds.size()) +
                     ",\"samples\":" + std::to_string(a.count) + ",\"p50_ns\":" + (ok ? jnum(a.p50) : "null") +
                     ",\"p90_ns\":" + (ok ? jnum(a.p90) : "null") + ",\"p99_ns\":" + (ok ? jnum(a.p99) : "null") +
@@ -288,8 +457,11 @@ std::vector<std::string> Report::json_lines() const {
                     ",\"round_trips_per_s\":" + (ok && a.mean > 0 ? jnum(1e9 / a.mean, 0) : "null") +
                     stream_fields(find_stream(r)) + ",\"ratio_to_floor\":" +
                     (floor ? std::string("1.000") : (r.ratios.empty() ? "null" : jnum(r.ratio(), 3))) +
+                    ",\"ratio_p99_to_floor\":" +
+                    (floor ? std::string("1.000") : (r.ratios_p99.empty() ? "null" : jnum(r.ratio_p99(), 3))) +
                     ",\"ratio_min\":" + (floor || r.ratios.empty() ? "null" : jnum(r.ratio_lo(), 3)) +
                     ",\"ratio_max\":" + (floor || r.ratios.empty() ? "null" : jnum(r.ratio_hi(), 3)) +
+                    ",\"ratio_by_round\":" + nums(r.ratio_by_round, 3) + ",\"p50_ns_by_run\":" + p50s(r) +
                     ",\"preemptions_per_run\":" + jnum(median(r.preemptions), 0) +
                     ",\"errors\":" + errors(r) + ",\"settings\":" + jstr(settings) +
                     ",\"machine\":" + machine.json() + "}";
@@ -300,11 +472,29 @@ std::vector<std::string> Report::json_lines() const {
     bool merged = false;
     for (const ItemResult& l : latency) merged = merged || (l.transport == t.transport && l.payload == t.payload);
     if (merged) continue;
-    out.push_back("{\"date\":" + jstr(date) + ",\"transport\":" + jstr(t.transport) +
+    out.push_back("{\"section\":\"throughput\",\"date\":" + jstr(date) + ",\"transport\":" + jstr(t.transport) +
+                  ",\"topology\":" + (t.threads ? "\"threads\"" : "\"processes\"") +
                   ",\"payload\":" + std::to_string(t.payload) + ",\"rounds\":" + std::to_string(t.msgs_per_s.size()) +
                   ",\"p50_ns\":null,\"p90_ns\":null,\"p99_ns\":null,\"p999_ns\":null,\"max_ns\":null" +
                   stream_fields(&t) + ",\"ratio_to_floor\":null,\"errors\":" + errors(t) +
                   ",\"settings\":" + jstr(settings) + ",\"machine\":" + machine.json() + "}");
+  }
+  for (const ScaleRow& r : scale) {
+    const bool ok = r.pct.count != 0;
+    out.push_back("{\"section\":\"scale\",\"date\":" + jstr(date) + ",\"test\":" + jstr(r.test) +
+                  ",\"case\":" + jstr(r.label) + ",\"sample\":" + jstr(r.metric) +
+                  ",\"samples\":" + std::to_string(r.pct.count) + ",\"p50_ns\":" + (ok ? jnum(r.pct.p50) : "null") +
+                  ",\"p90_ns\":" + (ok ? jnum(r.pct.p90) : "null") + ",\"p99_ns\":" + (ok ? jnum(r.pct.p99) : "null") +
+                  ",\"p999_ns\":" + (ok ? jnum(r.pct.p999) : "null") + ",\"max_ns\":" + (ok ? jnum(r.pct.max) : "null") +
+                  ",\"note\":" + jstr(r.note) + ",\"settings\":" + jstr(scale_settings) +
+                  ",\"machine\":" + machine.json() + "}");
+  }
+  for (const Target& t : targets()) {
+    out.push_back("{\"section\":\"target\",\"date\":" + jstr(date) + ",\"target\":" + jstr(t.what) +
+                  ",\"limit\":" + jnum(t.limit_value, 2) + ",\"at_most\":" + (t.at_most ? "true" : "false") +
+                  ",\"measured\":" + jnum(t.measured, 3) +
+                  ",\"met\":" + (std::isfinite(t.measured) ? (t.met ? "true" : "false") : "null") +
+                  ",\"how\":" + jstr(t.how) + ",\"machine\":" + machine.json() + "}");
   }
   return out;
 }
@@ -336,6 +526,34 @@ std::string gp_dquote(const std::string& s) {
   }
   return o + "\"";
 }
+// Line style per transport: floors dashed, peers thin, courier thick and red;
+// in-process rows dotted in the colour of their two-process counterpart.
+std::string line_style(const std::string& t, std::size_t k) {
+  struct S {
+    const char* name;
+    const char* colour;
+    int dash;
+    double width;
+  };
+  static const S styles[] = {
+      {"floor.cacheline", "#000000", 2, 2.0},        {"floor.spsc", "#7f7f7f", 2, 2.0},
+      {"floor.futex", "#1f77b4", 2, 2.0},            {"courier.spin", "#d62728", 1, 3.0},
+      {"courier.park", "#ff7f0e", 1, 3.0},           {"courier.poll", "#8c564b", 1, 2.0},
+      {"pipe", "#2ca02c", 1, 1.5},                   {"unix.seqpacket", "#17becf", 1, 1.5},
+      {"posix.mq", "#9467bd", 1, 1.5},               {"zmq.ipc", "#bcbd22", 1, 1.5},
+      {"boost.mq", "#e377c2", 1, 1.5},               {"inproc.floor.cacheline", "#000000", 3, 2.0},
+      {"inproc.moodycamel", "#8c564b", 3, 2.5},      {"inproc.courier", "#d62728", 3, 3.0},
+  };
+  static const char* spare[] = {"#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"};
+  char b[96];
+  for (const S& st : styles)
+    if (t == st.name) {
+      std::snprintf(b, sizeof b, "lc rgb '%s' dt %d lw %.1f", st.colour, st.dash, st.width);
+      return b;
+    }
+  std::snprintf(b, sizeof b, "lc rgb '%s' dt 1 lw 1.5", spare[k % (sizeof spare / sizeof spare[0])]);
+  return b;
+}
 }  // namespace
 
 bool plot(const Report& r, std::size_t payload, const std::string& png, std::string& why) {
@@ -344,6 +562,7 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
     return false;
   }
   struct Series {
+    std::string name;
     std::string title;
     std::vector<double> curve;
     std::uint64_t samples;
@@ -351,11 +570,11 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
   std::vector<Series> series;
   for (const ItemResult& it : r.latency) {
     if (it.rounds.empty()) continue;
-    const bool floor = it.transport == "floor.cacheline";
+    const bool floor = is_floor_reference(it.transport);
     if (!floor && it.payload != payload) continue;
     std::uint64_t min_n = ~0ull;
     for (const Percentiles& p : it.rounds) min_n = std::min(min_n, p.count);
-    series.push_back({it.transport + (floor ? " (56 B)" : ""), it.curve(), min_n});
+    series.push_back({it.transport, it.transport + (floor ? " (56 B)" : ""), it.curve(), min_n});
   }
   if (series.empty()) {
     why = "no round-trip results at " + std::to_string(payload) + " B to plot";
@@ -367,14 +586,18 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
     return false;
   }
   std::ostringstream s;
-  s << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1100,700 font ',10' } "
-       "else { set terminal png size 1100,700 }\n";
+  s << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1200,720 font ',10' } "
+       "else { set terminal png size 1200,720 }\n";
   s << "set output " << gp_quote(png) << "\n";
-  s << "set title " << gp_dquote("courier-bench round trip, two processes, " + std::to_string(payload) +
+  s << "set title " << gp_dquote("courier-bench round trip, two processes (inproc.*: two threads), " + std::to_string(payload) +
                                  " B payload (median of rounds per percentile)") << " . \"\\n\" . "
     << gp_dquote(r.machine.line()) << " noenhanced\n";
-  s << "set logscale y\nset grid xtics ytics mytics\nset key top left noenhanced\n";
-  s << "set xlabel 'percentile'\nset ylabel 'round-trip latency (ns)'\n";
+  s << "set logscale y\nset grid xtics ytics mytics\n";
+  s << "set ytics ('10 ns' 10, '100 ns' 100, '1 µs' 1000, '10 µs' 1e4, '100 µs' 1e5, '1 ms' 1e6, '10 ms' 1e7, "
+       "'100 ms' 1e8)\n";
+  s << "set key outside right top vertical Left reverse noenhanced spacing 1.2\n";
+  s << "set yrange [10 < * < 100 : *]\n";  // the lowest tick (100 ns) always shows
+  s << "set xlabel 'percentile (log scale of 1 / (1 - q))'\nset ylabel 'round-trip latency (log scale)'\n";
   const auto& x = curve_nines();
   double x_hi = 0;  // the most nines any series can resolve (log10 of its sample count)
   for (const Series& se : series) x_hi = std::max(x_hi, std::min(x.back(), std::log10(static_cast<double>(se.samples))));
@@ -392,7 +615,8 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
   }
   s << "plot ";
   for (std::size_t k = 0; k < series.size(); ++k)
-    s << (k ? ", " : "") << "$d" << k << " using 1:2 with lines lw 2 title " << gp_quote(series[k].title);
+    s << (k ? ", " : "") << "$d" << k << " using 1:2 with lines " << line_style(series[k].name, k) << " title "
+      << gp_quote(series[k].title);
   s << "\n";
   const std::string script = s.str();
   std::fwrite(script.data(), 1, script.size(), gp);

@@ -4,9 +4,11 @@
 namespace cbench {
 
 const std::vector<TransportInfo>& transports() {
-  // name, description, in a default run, one-way throughput in a default run, factory
+  // name, description, in a default run, one-way throughput in a default run, factory, peer.
+  // floor.cacheline comes first (the reference of the two-process rows),
+  // inproc.floor.cacheline first of the in-process ones (main.cpp finds both by name).
   static const std::vector<TransportInfo> list = {
-      {"floor.cacheline", "one 64-byte cache line bounced (the hardware floor; reference of every ratio)", true, false,
+      {"floor.cacheline", "one 64-byte cache line bounced (the hardware floor; reference of the two-process ratios)", true, false,
        make_floor_cacheline},
       {"floor.spsc", "minimal SPSC copying ring in shared memory, busy-spin", true, true, make_floor_spsc},
       {"floor.futex", "the same ring, consumer parked in FUTEX_WAIT (no spinning)", true, false, make_floor_futex},
@@ -14,15 +16,25 @@ const std::vector<TransportInfo>& transports() {
       {"courier.park", "courier bus, receive() parked on the inbox futex (spin_ns = 0)", true, false, make_courier_park},
       {"courier.poll", "courier bus, try_receive() polled in a loop (diagnostic)", false, false, make_courier_poll},
       // Peers: what one would use instead of courier (all block in the kernel or a library).
-      {"pipe", "two pipes, read()/write()", false, false, make_pipe},
-      {"unix.seqpacket", "socketpair(AF_UNIX, SOCK_SEQPACKET)", false, false, make_unix_seqpacket},
-      {"posix.mq", "two POSIX message queues (payloads up to fs.mqueue.msgsize_max)", false, false, make_posix_mq},
+      // Every run measures them (the 20x comparison); --quick with fewer round trips.
+      {"pipe", "two pipes, read()/write()", true, true, make_pipe, true},
+      {"unix.seqpacket", "socketpair(AF_UNIX, SOCK_SEQPACKET)", true, true, make_unix_seqpacket, true},
+      {"posix.mq", "two POSIX message queues (payloads up to fs.mqueue.msgsize_max)", true, true, make_posix_mq, true},
 #if COURIER_BENCH_HAVE_ZMQ
-      {"zmq.ipc", "ZeroMQ PAIR sockets over ipc://", false, false, make_zmq_ipc},
+      {"zmq.ipc", "ZeroMQ PAIR sockets over ipc://", true, true, make_zmq_ipc, true},
 #endif
 #if COURIER_BENCH_HAVE_BOOST
-      {"boost.mq", "boost::interprocess::message_queue", false, false, make_boost_mq},
+      {"boost.mq", "boost::interprocess::message_queue", true, true, make_boost_mq, true},
 #endif
+      // Two threads of one process, pinned to the same two CPUs.
+      {"inproc.floor.cacheline", "one 64-byte cache line bounced between two threads (reference of the inproc.* ratios)",
+       true, false, make_inproc_floor_cacheline},
+#if COURIER_BENCH_HAVE_MOODYCAMEL
+      {"inproc.moodycamel", "moodycamel::ConcurrentQueue between two threads, try_dequeue spinning", true, true,
+       make_inproc_moodycamel},
+#endif
+      {"inproc.courier", "courier bus shared by two threads of one process, receive() busy-spinning", true, true,
+       make_inproc_courier},
   };
   return list;
 }

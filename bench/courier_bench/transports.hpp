@@ -21,6 +21,10 @@ std::unique_ptr<Transport> make_unix_seqpacket();
 std::unique_ptr<Transport> make_posix_mq();
 std::unique_ptr<Transport> make_zmq_ipc();
 std::unique_ptr<Transport> make_boost_mq();
+// Two threads of one process (inproc_transports.cpp, courier_transports.cpp).
+std::unique_ptr<Transport> make_inproc_floor_cacheline();
+std::unique_ptr<Transport> make_inproc_moodycamel();  // nullptr without moodycamel's header
+std::unique_ptr<Transport> make_inproc_courier();
 
 // The shared-memory geometry the ring transports use (floor rings and courier
 // lanes alike, so both cycle through the same amount of memory).

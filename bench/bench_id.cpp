@@ -1,0 +1,191 @@
+// bench/bench_id.cpp — micro-benchmarks of message identifiers (Google Benchmark).
+//
+//   BM_Id_Generate/block:B/threads:N  the generator's pattern: every thread
+//                                  (as every Endpoint) takes a block of B ids
+//                                  with one relaxed fetch_add on a shared
+//                                  counter and hands them out one by one.
+//                                  Endpoint::next_id is private; this is its
+//                                  body on a counter of our own (B = 4096 is
+//                                  what Endpoint uses; B = 1 is one shared RMW
+//                                  per id, for contrast)
+//   BM_Bus_SendTracked             send of 64 B with expiry > 0 and id 0: the
+//                                  bus generates the id (checked non-zero) and
+//                                  stamps a deadline
+//   BM_Bus_SendUntracked           send of 64 B with expiry 0 and id 0:
+//                                  fire-and-forget (checked: id stays 0)
+//
+// The sends are timed in batches of 256 to an attached receiver that drains
+// them untimed between batches (manual time), one thread. The tracker and the
+// journal (what a tracked message will cost on top) do not exist yet: when
+// they do, BM_Bus_SendTracked is where their cost shows.
+#include <benchmark/benchmark.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "courier/bus.hpp"
+
+namespace {
+
+// ------------------------------------------------------------ the generator's pattern
+struct alignas(64) SharedCounter {
+  std::atomic<std::uint64_t> next{1};
+};
+SharedCounter g_counter;
+
+class BlockIds {
+ public:
+  explicit BlockIds(std::uint64_t block) : block_(block) {}
+  std::uint64_t next() noexcept {
+    if (next_ == end_) {
+      // Relaxed: uniqueness comes from the RMW itself; nothing else is published (as Endpoint::next_id).
+      next_ = g_counter.next.fetch_add(block_, std::memory_order_relaxed);
+      end_ = next_ + block_;
+    }
+    return next_++;
+  }
+
+ private:
+  std::uint64_t block_;
+  std::uint64_t next_ = 0, end_ = 0;
+};
+
+void BM_Id_Generate(benchmark::State& state) {
+  BlockIds ids(static_cast<std::uint64_t>(state.range(0)));
+  std::uint64_t last = 0;
+  for (auto _ : state) {
+    const std::uint64_t id = ids.next();
+    benchmark::DoNotOptimize(id);
+    last = id;
+  }
+  benchmark::DoNotOptimize(last);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Id_Generate)->ArgName("block")->Arg(1)->Arg(4096)->ThreadRange(1, 2)->UseRealTime();
+
+// ------------------------------------------------------------ the bus in one process
+struct IdBus {
+  std::string name;
+  std::optional<courier::Bus> bus;
+  std::optional<courier::Endpoint> tx;
+  std::optional<courier::Receiver> rx;
+  courier::Destination to;
+
+  static IdBus& get() {
+    static IdBus b;
+    return b;
+  }
+  bool open(std::string& err) {
+    if (bus) return true;
+    name = "bench-id-" + std::to_string(::getpid());
+    courier::Options o;
+    o.max_endpoints = 2;
+    o.lane_capacity = 256 * 1024;
+    o.max_payload = 4096;
+    auto b = courier::Bus::open(name, o);
+    if (!b) {
+      err = b.error().message;
+      return false;
+    }
+    bus.emplace(std::move(*b));
+    courier::ReceiverOptions ro;
+    ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = false};
+    auto r = bus->attach("dst", ro);
+    auto t = bus->endpoint("src");
+    if (!r || !t) {
+      err = !r ? r.error().message : t.error().message;
+      return false;
+    }
+    rx.emplace(std::move(*r));
+    tx.emplace(std::move(*t));
+    auto d = tx->resolve("dst");
+    if (!d) {
+      err = d.error().message;
+      return false;
+    }
+    to = *d;
+    return true;
+  }
+  void close() {
+    rx.reset();
+    tx.reset();
+    bus.reset();
+    if (!name.empty()) (void)courier::Bus::remove(name);
+    name.clear();
+  }
+};
+
+void send_batches(benchmark::State& state, std::chrono::nanoseconds expiry) {
+  IdBus& b = IdBus::get();
+  std::string err;
+  if (!b.open(err)) {
+    state.SkipWithError(err.c_str());
+    return;
+  }
+  constexpr unsigned batch = 256;  // 256 records of 128 B: an eighth of the lane
+  std::byte msg[64] = {};
+  const std::span<const std::byte> data(msg, sizeof msg);
+  courier::SendOptions so;
+  so.to = b.to;
+  so.expiry = expiry;
+  const bool tracked = expiry.count() > 0;
+  std::uint64_t last_id = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (unsigned i = 0; i < batch; ++i) {
+      const courier::SendResult r = b.tx->send(so, data);
+      if (!r) {
+        state.SkipWithError("send failed");
+        return;
+      }
+      last_id = r.id;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+    if (tracked != (last_id != 0)) {
+      state.SkipWithError(tracked ? "a tracked send got no id" : "a fire-and-forget send got an id");
+      return;
+    }
+    for (unsigned i = 0; i < batch; ++i)  // drain (not timed)
+      if (!b.rx->try_receive()) {
+        state.SkipWithError("message missing");
+        return;
+      }
+    b.rx->release();
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["ns_per_send"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate |
+                                                                              benchmark::Counter::kInvert);
+}
+
+void BM_Bus_SendTracked(benchmark::State& state) { send_batches(state, std::chrono::seconds(30)); }
+void BM_Bus_SendUntracked(benchmark::State& state) { send_batches(state, std::chrono::nanoseconds(0)); }
+BENCHMARK(BM_Bus_SendTracked)->UseManualTime();
+BENCHMARK(BM_Bus_SendUntracked)->UseManualTime();
+
+void remove_bus_on_signal(int sig) {
+  const std::string& n = IdBus::get().name;  // set before any benchmark runs; read only here
+  if (!n.empty()) {
+    const std::string path = "/dev/shm/courier." + n;
+    ::unlink(path.c_str());
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) ::signal(s, remove_bus_on_signal);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  IdBus::get().close();
+  return 0;
+}
