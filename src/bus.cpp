@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <thread>
 
 #include "courier/names.hpp"
@@ -10,16 +11,49 @@
 
 namespace courier {
 
+namespace {
+// In-process buses by name: a second open of the same name in this process
+// gets the same bus while the first is alive.
+struct InProcessRegistry {
+  std::mutex mu;
+  std::unordered_map<std::string, std::weak_ptr<detail::BusState>> buses;
+};
+InProcessRegistry& in_process_registry() {
+  static InProcessRegistry r;
+  return r;
+}
+}  // namespace
+
 Result<Bus> Bus::open(std::string_view name, const Options& o) {
   const std::string where = "opening bus '" + std::string(name) + "'";
   if (o.claim_timeout.count() <= 0) return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
   if (o.open_timeout.count() < 0) return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
+  if (o.status_retention.count() < 0 || o.status_retention > std::chrono::hours(24 * 30))
+    return Error(Errc::invalid_argument, "status_retention must be 0..30 days").with_context(where);
   SegmentOptions so;
-  so.geometry = Geometry{o.max_endpoints, o.lane_capacity, o.max_payload};
+  so.geometry = Geometry{o.max_endpoints,     o.lane_capacity,    o.max_payload,    o.max_groups,
+                         o.max_group_members, o.tracker_capacity, o.status_capacity};
   so.claim_timeout_ns = static_cast<std::uint64_t>(o.claim_timeout.count());
+  so.status_retention_ns = static_cast<std::uint64_t>(o.status_retention.count());
   so.mode = o.group_access ? 0660 : 0600;
   so.create = o.create;
   so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
+  if (o.in_process) {
+    if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why).with_context(where);
+    InProcessRegistry& reg = in_process_registry();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    auto it = reg.buses.find(std::string(name));
+    if (it != reg.buses.end()) {
+      if (auto live = it->second.lock()) return Bus(std::move(live));
+    }
+    if (!o.create) return Error(Errc::not_found, "no in-process bus named '" + std::string(name) + "'").with_context(where);
+    auto seg = Segment::open_private(so);
+    if (!seg) return std::move(seg).error().with_context(where);
+    auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
+    st->in_process = true;
+    reg.buses[std::string(name)] = st;
+    return Bus(std::move(st));
+  }
   auto seg = Segment::open(name, so);
   if (!seg) {
     Error e = std::move(seg).error();
@@ -31,6 +65,133 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
 }
 
 Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
+
+// ------------------------------------------------------------ statuses
+
+void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
+  const std::uint32_t slot = endpoint_slot(sender);
+  if (sender == no_endpoint || slot >= seg.geometry().max_endpoints) return;
+  // Acquire: the sender endpoint still exists (a removed one gets no events).
+  if (seg.slot(slot).id.load(std::memory_order_acquire) != sender) return;
+  if (!post_status(seg.status_lane(slot), sender, e))
+    seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+}
+
+void detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
+  if (h.id == 0) return;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t slot = tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint});
+  if (slot == Tracker::no_slot || !tracker.advance(slot, status, now)) return;  // unknown, retired, or already there
+  post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
+  if (h.group == 0) return;
+  // The group total: count this member, and move the total when every member got there.
+  const std::uint64_t total = tracker.find(TrackerKey{h.from, h.id, no_endpoint});
+  if (total == Tracker::no_slot) return;
+  TrackerEntry& t = tracker.entry(total);
+  // Relaxed counts; the status CAS in advance() is the synchronising step.
+  const std::uint32_t n = t.recipients.load(std::memory_order_relaxed);
+  if (status == Status::delivered || status == Status::read) {
+    std::uint32_t d = 0;
+    if (status == Status::read) {
+      d = t.read.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (d + t.failed.load(std::memory_order_relaxed) >= n && tracker.advance(total, Status::read, now))
+        post(h.from, StatusEvent{h.id, no_endpoint, h.group, Status::read, now});
+      return;
+    }
+    d = t.delivered.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (d + t.failed.load(std::memory_order_relaxed) >= n && tracker.advance(total, Status::delivered, now))
+      post(h.from, StatusEvent{h.id, no_endpoint, h.group, Status::delivered, now});
+    return;
+  }
+  t.failed.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<StatusReport> Bus::status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id) {
+  const std::uint64_t slot = s.tracker.find(TrackerKey{sender, id, no_endpoint});
+  if (slot == Tracker::no_slot)
+    return Error(Errc::not_found, "no tracked message " + std::to_string(id) +
+                                      " from this sender (never tracked, or retired after its expiry + retention)");
+  const TrackerEntry& e = s.tracker.entry(slot);
+  StatusReport r;
+  r.id = id;
+  // Acquire: partner of advance()'s release; counts below are relaxed snapshots.
+  r.status = static_cast<Status>(e.status.load(std::memory_order_acquire));
+  r.recipients = e.recipients.load(std::memory_order_relaxed);
+  r.delivered = e.delivered.load(std::memory_order_relaxed);
+  r.read = e.read.load(std::memory_order_relaxed);
+  r.failed = e.failed.load(std::memory_order_relaxed);
+  r.expires_ns = e.expires_ns;
+  r.updated_ns = e.updated_ns.load(std::memory_order_relaxed);
+  if (e.role == tracker_role::group) {
+    r.group = e.dest;
+    std::vector<EndpointId> members;
+    s.dir.members(e.dest, members);
+    for (EndpointId m : members) {
+      const std::uint64_t ms = s.tracker.find(TrackerKey{sender, id, m});
+      if (ms == Tracker::no_slot) continue;  // joined after the send
+      r.members.push_back({m, static_cast<Status>(s.tracker.entry(ms).status.load(std::memory_order_acquire))});
+    }
+  } else {
+    r.dest = e.dest;
+    r.delivered = r.status == Status::delivered || r.status == Status::read;
+    r.read = r.status == Status::read;
+    r.failed = status_rank(r.status) >= 4;
+  }
+  return r;
+}
+
+Result<StatusReport> Bus::status(std::string_view sender, std::uint64_t id) const {
+  auto from = s_->dir.find(sender);
+  if (!from) return std::move(from).error();
+  return status_of(*s_, *from, id);
+}
+
+// The endpoint's status lease: one process consumes its status ring.
+struct Endpoint::StatusConsumer {
+  std::shared_ptr<detail::BusState> bus;
+  std::uint32_t slot = 0;
+  std::uint64_t lease = 0;
+  StatusRingReader reader;
+  ~StatusConsumer() {
+    std::uint64_t expected = lease;
+    // Release: our head stores happen-before the next consumer's acquire of the lease.
+    bus->seg.inbox(slot).status_lease.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                                              std::memory_order_relaxed);
+  }
+};
+
+Result<std::size_t> Endpoint::poll_status(const std::function<void(const StatusEvent&)>& f) {
+  if (!status_) {
+    const std::uint32_t slot = endpoint_slot(self_);
+    InboxData& in = s_->seg.inbox(slot);
+    static std::atomic<std::uint16_t> nonce{0x8000};  // relaxed: only needs to differ between leases
+    const std::uint64_t me = lease_word(self_identity(), nonce.fetch_add(1, std::memory_order_relaxed));
+    for (;;) {
+      // Acquire: partner of the previous consumer's release (its ring head).
+      std::uint64_t cur = in.status_lease.load(std::memory_order_acquire);
+      if (cur != 0 && lease_holder_alive(cur))
+        return Error(Errc::busy, "the status events of '" + name_ + "' are consumed by " +
+                                     (same_process(cur, me) ? std::string("another handle in this process")
+                                                            : "pid " + std::to_string(lease_pid(cur))));
+      // acq_rel: acquire as above; release publishes our identity.
+      if (in.status_lease.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    }
+    auto c = std::make_shared<StatusConsumer>();
+    c->bus = s_;
+    c->slot = slot;
+    c->lease = me;
+    c->reader = StatusRingReader(s_->seg.status_lane(slot), s_->seg.header().claim_timeout_ns);
+    status_ = std::move(c);
+  }
+  std::size_t n = 0;
+  StatusEvent e;
+  while (status_->reader.next(e)) {
+    ++n;
+    if (f) f(e);
+    else if (on_status_) on_status_(e);
+  }
+  return n;
+}
 
 Result<Endpoint> Bus::endpoint(std::string_view name) {
   auto id = s_->dir.add(name, true);
@@ -75,7 +236,34 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   st->lease = me;
   st->options = options;
   st->reader = InboxReader(s_->seg, slot, *id, me);
+  st->reader.on_drop(
+      [](void* ctx, const RecordHeader& h, Status why) {
+        static_cast<detail::BusState*>(ctx)->report(h, h.to, why);
+      },
+      s_.get());
   return Receiver(std::move(st));
+}
+
+Result<void> Bus::add_member(std::string_view group, std::string_view endpoint) {
+  const std::string where = "adding '" + std::string(endpoint) + "' to group '" + std::string(group) + "'";
+  auto g = s_->dir.find_group(group);
+  if (!g) return std::move(g).error().with_context(where);
+  auto e = s_->dir.add(endpoint, true);
+  if (!e) return std::move(e).error().with_context(where);
+  auto r = s_->dir.add_member(*g, *e);
+  if (!r) return std::move(r).error().with_context(where);
+  return {};
+}
+
+Result<void> Bus::remove_member(std::string_view group, std::string_view endpoint) {
+  const std::string where = "removing '" + std::string(endpoint) + "' from group '" + std::string(group) + "'";
+  auto g = s_->dir.find_group(group);
+  if (!g) return std::move(g).error().with_context(where);
+  auto e = s_->dir.find(endpoint);
+  if (!e) return std::move(e).error().with_context(where);
+  auto r = s_->dir.remove_member(*g, *e);
+  if (!r) return std::move(r).error().with_context(where);
+  return {};
 }
 
 namespace {
@@ -99,7 +287,71 @@ std::uint64_t lane_waiting(const LaneView& v) noexcept {
   return n;
 }
 
+// Visit the committed records waiting in a lane, read-only (no lease needed):
+// f(header copy). Every field is read with relaxed atomic loads and the frame
+// is re-checked afterwards, so a record consumed and overwritten meanwhile is
+// not reported.
+template <class F>
+void walk_lane(const LaneView& v, F&& f) noexcept {
+  // Acquire: partner of the receiver's release of head and producers' commits.
+  std::uint64_t h = v.ctl->head.load(std::memory_order_acquire);
+  const std::uint64_t t = v.ctl->tail.load(std::memory_order_acquire);
+  if (t < h || t - h > v.capacity || h % record_unit != 0) return;
+  while (h < t) {
+    const std::uint64_t f0 = v.frame_at(h).load(std::memory_order_acquire);
+    const std::uint64_t units = frame::units(f0);
+    if (!frame::belongs_to(f0, h) || units == 0 || (h & v.mask()) + units * record_unit > v.capacity) {
+      h += record_unit;
+      continue;
+    }
+    if (frame::state(f0) == frame::committed) {
+      RecordHeader c{};
+      auto* raw = reinterpret_cast<std::uint64_t*>(v.header_at(h));
+      auto* out = reinterpret_cast<std::uint64_t*>(&c);
+      for (unsigned i = 1; i < sizeof(RecordHeader) / 8; ++i)
+        out[i] = std::atomic_ref<std::uint64_t>(raw[i]).load(std::memory_order_relaxed);  // relaxed: checked below
+      // Acquire: the record is still the one we read (not consumed and reused).
+      if (v.frame_at(h).load(std::memory_order_acquire) == f0 && v.ctl->head.load(std::memory_order_acquire) <= h) f(c);
+    }
+    h += units * record_unit;
+  }
+}
+
 }  // namespace
+
+Result<void> Bus::remove_endpoint(std::string_view name) {
+  auto id = s_->dir.find(name);
+  auto r = s_->dir.remove(name);
+  if (!r) return r;
+  if (id) {
+    const std::uint32_t slot = endpoint_slot(*id);
+    for (unsigned p = 0; p < priority_levels; ++p)
+      walk_lane(s_->seg.lane(slot, p), [&](const RecordHeader& h) {
+        if (h.id != 0 && h.to == *id) s_->report(h, *id, Status::invalid_destination);
+      });
+  }
+  return {};
+}
+
+SweepResult Bus::sweep() {
+  SweepResult r;
+  const std::uint64_t now = realtime_ns();
+  for (const EndpointEntry& e : s_->dir.list()) {
+    const std::uint32_t slot = endpoint_slot(e.id);
+    for (unsigned p = 0; p < priority_levels; ++p)
+      walk_lane(s_->seg.lane(slot, p), [&](const RecordHeader& h) {
+        if (h.id == 0 || h.expires_ns == 0 || now < h.expires_ns) return;
+        const std::uint64_t ts = s_->tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
+        if (ts == Tracker::no_slot) return;
+        const auto st = static_cast<Status>(s_->tracker.entry(ts).status.load(std::memory_order_acquire));
+        if (status_rank(st) >= 2) return;  // delivered already (a receiver holds it), or settled
+        s_->report(h, h.to, Status::expired);
+        ++r.expired;
+      });
+  }
+  r.retired = s_->tracker.sweep(now);
+  return r;
+}
 
 BusStats Bus::stat() const {
   BusStats s;
@@ -129,8 +381,17 @@ BusStats Bus::stat() const {
     es.redelivered = in.redelivered.load(std::memory_order_relaxed);
     es.full = in.full.load(std::memory_order_relaxed);
     es.offline = in.offline.load(std::memory_order_relaxed);
+    es.delivered = in.delivered.load(std::memory_order_relaxed);
+    es.read = in.read.load(std::memory_order_relaxed);
+    es.sent = in.sent.load(std::memory_order_relaxed);
+    es.duplicates = in.duplicates.load(std::memory_order_relaxed);
+    es.tracker_full = in.tracker_full.load(std::memory_order_relaxed);
+    es.status_dropped = in.status_dropped.load(std::memory_order_relaxed);
     s.endpoints.push_back(std::move(es));
   }
+  s.groups = s_->dir.list_groups();
+  s.tracker = s_->tracker.usage();
+  s.in_process = s_->in_process;
   return s;
 }
 

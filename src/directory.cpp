@@ -173,4 +173,173 @@ std::string Directory::name_of(EndpointId id) const {
   return std::string(s.name, len);
 }
 
+// ------------------------------------------------------------------ groups
+
+namespace {
+bool group_has_name(const GroupSlot& s, std::string_view name) {
+  return s.name_len == name.size() && s.name_len <= max_name_len && std::memcmp(s.name, name.data(), name.size()) == 0;
+}
+}  // namespace
+
+Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  const Geometry& g = seg_->geometry();
+  std::uint32_t free_slot = g.max_groups;
+  for (std::uint32_t i = 0; i < g.max_groups; ++i) {
+    GroupSlot& s = seg_->group(i);
+    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id == 0) {
+      if (free_slot == g.max_groups) free_slot = i;
+      continue;
+    }
+    if (group_has_name(s, name)) {
+      if (exist_ok) return id;
+      return Error(Errc::already_exists, "group '" + std::string(name) + "' already exists");
+    }
+  }
+  if (free_slot == g.max_groups)
+    return Error(Errc::capacity, "the bus has no room for another group (max_groups = " + std::to_string(g.max_groups) + ")");
+  GroupSlot& s = seg_->group(free_slot);
+  const std::uint32_t gen = (s.generation % 0xffffu) + 1;
+  s.generation = gen;
+  std::memset(s.name, 0, sizeof s.name);
+  std::memcpy(s.name, name.data(), name.size());
+  s.name_len = static_cast<std::uint32_t>(name.size());
+  std::atomic<std::uint32_t>* m = seg_->group_members(free_slot);
+  for (std::uint32_t i = 0; i < g.max_group_members; ++i) m[i].store(0, std::memory_order_relaxed);  // unpublished yet
+  maybe_pause_mid_change();
+  s.created_ns = realtime_ns();
+  const GroupId id = make_endpoint_id(free_slot, gen);
+  // SYNC POINT WRITE: name, generation and the emptied member list, partner of
+  // senders' acquire loads of id. The one store of the change.
+  s.id.store(id, std::memory_order_release);
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+  return id;
+}
+
+Result<GroupId> Directory::find_group(std::string_view name) const {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
+    const GroupSlot& s = seg_->group(i);
+    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id != 0 && group_has_name(s, name)) return id;
+  }
+  return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+}
+
+Result<void> Directory::remove_group(std::string_view name) {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
+    GroupSlot& s = seg_->group(i);
+    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id == 0 || !group_has_name(s, name)) continue;
+    maybe_pause_mid_change();
+    s.id.store(0, std::memory_order_release);  // release: the one store of the change
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+    return {};
+  }
+  return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+}
+
+Result<void> Directory::add_member(GroupId group, EndpointId member) {
+  const std::uint32_t slot = endpoint_slot(group);
+  const Geometry& g = seg_->geometry();
+  if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group) return Error(Errc::not_found, "the group was removed");
+  const std::uint32_t es = endpoint_slot(member);
+  if (member == no_endpoint || es >= g.max_endpoints || seg_->slot(es).id.load(std::memory_order_relaxed) != member)
+    return Error(Errc::not_found, "the endpoint was removed");
+  std::atomic<std::uint32_t>* m = seg_->group_members(slot);
+  std::uint32_t free_word = g.max_group_members;
+  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
+    const std::uint32_t v = m[i].load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (v == member) return {};                                      // already a member: one copy each
+    const std::uint32_t vs = endpoint_slot(v);
+    const bool dead = v != 0 && (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_relaxed) != v);
+    if ((v == 0 || dead) && free_word == g.max_group_members) free_word = i;  // a removed endpoint's word is reused
+  }
+  if (free_word == g.max_group_members)
+    return Error(Errc::capacity, "the group is full (max_group_members = " + std::to_string(g.max_group_members) + ")");
+  maybe_pause_mid_change();
+  m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+  return {};
+}
+
+Result<void> Directory::remove_member(GroupId group, EndpointId member) {
+  const std::uint32_t slot = endpoint_slot(group);
+  const Geometry& g = seg_->geometry();
+  if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group) return Error(Errc::not_found, "the group was removed");
+  std::atomic<std::uint32_t>* m = seg_->group_members(slot);
+  bool found = false;
+  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
+    if (m[i].load(std::memory_order_relaxed) != member) continue;  // relaxed: under the lock
+    maybe_pause_mid_change();
+    m[i].store(0, std::memory_order_release);  // release: one store per word
+    found = true;
+  }
+  if (!found) return Error(Errc::not_found, "not a member");
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+  return {};
+}
+
+bool Directory::members(GroupId group, std::vector<EndpointId>& out) const noexcept {
+  out.clear();
+  const std::uint32_t slot = endpoint_slot(group);
+  const Geometry& g = seg_->geometry();
+  if (group == 0 || slot >= g.max_groups) return false;
+  // Acquire: partner of add_group's release store (the emptied list is visible).
+  if (seg_->group(slot).id.load(std::memory_order_acquire) != group) return false;
+  const std::atomic<std::uint32_t>* m = seg_->group_members(slot);
+  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
+    const std::uint32_t v = m[i].load(std::memory_order_acquire);  // acquire: partner of add_member's store
+    if (v == 0) continue;
+    const std::uint32_t vs = endpoint_slot(v);
+    if (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_acquire) != v) continue;  // removed endpoint
+    bool seen = false;
+    for (EndpointId e : out) seen |= e == v;
+    if (!seen) out.push_back(v);
+  }
+  // A remove_group racing with us: the snapshot belongs to a group that is gone.
+  return seg_->group(slot).id.load(std::memory_order_acquire) == group;
+}
+
+std::vector<GroupEntry> Directory::list_groups() const {
+  std::vector<GroupEntry> out;
+  Lock lock(*seg_);
+  if (!lock.ok()) return out;
+  for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
+    const GroupSlot& s = seg_->group(i);
+    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    if (id == 0) continue;
+    const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
+    GroupEntry e{std::string(s.name, len), id, s.created_ns, {}};
+    members(id, e.members);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string Directory::group_name_of(GroupId id) const {
+  const std::uint32_t slot = endpoint_slot(id);
+  if (id == 0 || slot >= seg_->geometry().max_groups) return {};
+  Lock lock(*seg_);
+  if (!lock.ok()) return {};
+  const GroupSlot& s = seg_->group(slot);
+  if (s.id.load(std::memory_order_relaxed) != id) return {};  // relaxed: under the lock
+  const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
+  return std::string(s.name, len);
+}
+
 }  // namespace courier

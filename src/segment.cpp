@@ -39,7 +39,9 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o) {
     std::byte* inbox = base + g.inbox_offset() + std::uint64_t(i) * g.inbox_stride();
     std::memset(inbox, 0, sizeof(InboxData));
     for (unsigned p = 0; p < priority_levels; ++p) std::memset(inbox + sizeof(InboxData) + p * g.lane_stride(), 0, sizeof(LaneData));
+    std::memset(inbox + g.status_offset_in_inbox(), 0, sizeof(LaneData));
   }
+  reinterpret_cast<TrackerHeader*>(base + g.tracker_offset())->capacity = g.tracker_capacity;
   auto& h = *reinterpret_cast<SegmentHeader*>(base);
   h.layout_version = layout_version;
   h.header_size = sizeof(SegmentHeader);
@@ -54,6 +56,14 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o) {
   h.inbox_offset = g.inbox_offset();
   h.inbox_stride = g.inbox_stride();
   h.claim_timeout_ns = o.claim_timeout_ns;
+  h.group_offset = g.group_offset();
+  h.tracker_offset = g.tracker_offset();
+  h.max_groups = g.max_groups;
+  h.max_group_members = g.max_group_members;
+  h.group_stride = g.group_stride();
+  h.tracker_capacity = g.tracker_capacity;
+  h.status_capacity = g.status_capacity;
+  h.status_retention_ns = o.status_retention_ns;
   h.created_ns = realtime_ns();
   // Relaxed: published by the magic store below.
   h.next_id.store(h.created_ns, std::memory_order_relaxed);
@@ -79,16 +89,20 @@ Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
                                      "the same version; rebuild both sides from one source)");
   if (h.header_size != sizeof(SegmentHeader)) return Error(Errc::corrupt, "header_size is " + std::to_string(h.header_size));
   if (h.lane_count != priority_levels) return Error(Errc::corrupt, "lane_count is " + std::to_string(h.lane_count));
-  Geometry g{h.max_endpoints, h.lane_capacity, h.max_payload};
+  Geometry g{h.max_endpoints, h.lane_capacity, h.max_payload, h.max_groups, h.max_group_members, h.tracker_capacity,
+             h.status_capacity};
   if (const char* why = check_geometry(g)) return Error(Errc::corrupt, std::string("bad geometry in header: ") + why);
   if (h.dir_offset != g.dir_offset() || h.inbox_offset != g.inbox_offset() || h.inbox_stride != g.inbox_stride() ||
-      h.total_size != g.total_size())
+      h.group_offset != g.group_offset() || h.group_stride != g.group_stride() ||
+      h.tracker_offset != g.tracker_offset() || h.total_size != g.total_size())
     return Error(Errc::corrupt, "header offsets disagree with its geometry");
   if (h.total_size != file_size)
     return Error(Errc::corrupt, "segment is " + std::to_string(file_size) + " bytes but its header says " +
                                     std::to_string(h.total_size) + " (truncated or overwritten)");
   if (h.claim_timeout_ns < 1'000'000ull || h.claim_timeout_ns > 3'600'000'000'000ull)
     return Error(Errc::corrupt, "claim_timeout_ns out of range: " + std::to_string(h.claim_timeout_ns));
+  if (h.status_retention_ns > 30ull * 86'400'000'000'000ull)
+    return Error(Errc::corrupt, "status_retention_ns out of range: " + std::to_string(h.status_retention_ns));
   return g;
 }
 
@@ -118,6 +132,23 @@ Result<void> Segment::remove(std::string_view name) {
     return sys_error("shm_unlink " + shm_name(name));
   }
   return {};
+}
+
+Result<Segment> Segment::open_private(const SegmentOptions& o) {
+  if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
+  if (o.claim_timeout_ns < 1'000'000ull || o.claim_timeout_ns > 3'600'000'000'000ull)
+    return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
+  const Geometry& g = o.geometry;
+  // MAP_NORESERVE: like tmpfs, pages are allocated only when touched.
+  void* p = ::mmap(nullptr, g.total_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return sys_error("mmap of " + std::to_string(g.total_size()) + " bytes (in-process bus)");
+  Segment seg;
+  seg.base_ = static_cast<std::byte*>(p);
+  seg.size_ = g.total_size();
+  seg.geometry_ = g;
+  seg.created_ = true;
+  initialise(seg.base_, g, o);
+  return seg;
 }
 
 Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {

@@ -15,8 +15,8 @@ using test::small_options;
 TEST(Layout, HashOfThisLayoutIsPinned) {
   // If this fails you changed a shared structure: bump layout_version, update
   // docs/layout.md, then this constant.
-  EXPECT_EQ(layout_version, 1u);
-  EXPECT_EQ(layout_hash(), 0x28265711886fd395ull) << std::hex << layout_hash();
+  EXPECT_EQ(layout_version, 2u);
+  EXPECT_EQ(layout_hash(), 0xe320f87e98418c44ull) << std::hex << layout_hash();
 }
 
 TEST(Layout, FrameWordBits) {
@@ -33,10 +33,15 @@ TEST(Layout, GeometryOfADefaultBus) {
   Geometry g{64, 4ull << 20, 1u << 20};
   EXPECT_EQ(check_geometry(g), nullptr);
   EXPECT_EQ(g.dir_offset(), 512u);
-  EXPECT_EQ(g.inbox_offset(), 12288u);  // 512 + 64 * 128, page aligned
+  EXPECT_EQ(g.group_offset(), 12288u);    // 512 + 64 * 128, page aligned
+  EXPECT_EQ(g.group_stride(), 384u);      // 128 + 64 members * 4
+  EXPECT_EQ(g.tracker_offset(), 20480u);  // 12288 + 16 groups * 384, page aligned
+  EXPECT_EQ(g.tracker_bytes(), 128u + 65536u * 8 + 65536u * 64);
+  EXPECT_EQ(g.inbox_offset(), 4743168u);  // 20480 + tracker bytes, page aligned
   EXPECT_EQ(g.lane_stride(), (4ull << 20) + 128);
-  EXPECT_EQ(g.inbox_stride(), 67112960u);  // 256 + 16 * lane_stride, page aligned
-  EXPECT_EQ(g.total_size(), 12288u + 64ull * 67112960u);
+  EXPECT_EQ(g.status_offset_in_inbox(), 320u + 16 * ((4ull << 20) + 128));
+  EXPECT_EQ(g.inbox_stride(), 67178496u);  // 320 + 16 * lane_stride + 128 + 64 KiB status ring, page aligned
+  EXPECT_EQ(g.total_size(), 4743168u + 64ull * 67178496u);
 }
 
 // The bytes of a real segment and of a real record, read through the file.
@@ -49,6 +54,8 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   ASSERT_TRUE(alice->send({.to = peer("bob"), .priority = 3, .expiry = std::chrono::seconds(9), .type = 0x11223344,
                            .id = 0x0102030405060708ull},
                           "hi"));
+  ASSERT_TRUE(bus->add_group("team"));
+  ASSERT_TRUE(bus->add_member("team", "bob"));
   int fd = ::open(("/dev/shm/courier." + name.name).c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
   const Geometry& g = bus->geometry();
@@ -72,7 +79,41 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(u32(slot1 + 8), 3u);       // name_len
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[slot1 + 16]), 3), "bob");
   // bob's lane 3: control block, then the record at position 0.
-  const std::size_t lane = g.inbox_offset() + g.inbox_stride() + 256 + 3 * g.lane_stride();
+  // Group slot 0 is team, with bob in member word 0.
+  const std::size_t grp = g.group_offset();
+  EXPECT_EQ(u64(104), grp);           // header: group_offset
+  EXPECT_EQ(u64(112), g.tracker_offset());
+  EXPECT_EQ(u32(120), 16u);           // max_groups
+  EXPECT_EQ(u32(124), 64u);           // max_group_members
+  EXPECT_EQ(u64(384), g.group_stride());
+  EXPECT_EQ(u64(392), g.tracker_capacity);
+  EXPECT_EQ(u32(grp) & 0xffff, 0u);
+  EXPECT_EQ(u32(grp + 8), 4u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[grp + 16]), 4), "team");
+  EXPECT_EQ(u32(grp + 128), *bus->find_endpoint("bob"));
+  // The tracker holds one ready entry: alice's message.
+  const std::size_t trk = g.tracker_offset();
+  EXPECT_EQ(u64(trk), g.tracker_capacity);
+  std::size_t ready = 0, at = 0;
+  for (std::size_t i = 0; i < g.tracker_capacity; ++i) {
+    const std::uint64_t t = u64(trk + 128 + i * 8);
+    if (t != 0) {
+      ++ready;
+      at = i;
+      EXPECT_EQ(t & 3u, 2u);                               // ready
+      EXPECT_EQ((t >> 2) & ((1u << 22) - 1), static_cast<std::uint64_t>(::getpid()));
+    }
+  }
+  ASSERT_EQ(ready, 1u);
+  const std::size_t ent = trk + 128 + g.tracker_capacity * 8 + at * 64;
+  EXPECT_EQ(u64(ent), 0x0102030405060708ull);  // id
+  EXPECT_EQ(u32(ent + 8), alice->id());        // sender
+  EXPECT_EQ(u32(ent + 12), 0u);                // recipient: the message itself
+  EXPECT_EQ(u32(ent + 16), *bus->find_endpoint("bob"));
+  EXPECT_EQ(seg[ent + 20], 1);                 // role endpoint
+  EXPECT_EQ(seg[ent + 21], static_cast<unsigned char>(Status::sent));
+  EXPECT_EQ(u64(ent + 48) - u64(ent + 40), 0u - 10'000'000'000ull);  // deadline = expiry + 10 s retention
+  const std::size_t lane = g.inbox_offset() + g.inbox_stride() + 320 + 3 * g.lane_stride();
   EXPECT_EQ(u64(lane + 0), 128u);  // tail: one 128-byte record
   EXPECT_EQ(u64(lane + 64), 0u);   // head
   const std::size_t rec = lane + 128;

@@ -25,8 +25,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include <functional>
+
 #include "courier/clock.hpp"
 #include "courier/directory.hpp"
+#include "courier/status_ring.hpp"
+#include "courier/tracker.hpp"
 #include "courier/inbox.hpp"
 #include "courier/message.hpp"
 #include "courier/result.hpp"
@@ -46,14 +50,26 @@ struct Options {
   std::chrono::nanoseconds open_timeout = 2s;      // wait this long for a segment another process is creating
   bool create = true;                         // create the bus when it does not exist
   bool group_access = false;                  // mode 0660 instead of 0600
+  std::uint32_t max_groups = 16;              // 0..4096 groups
+  std::uint32_t max_group_members = 64;       // 1..4096 members per group
+  std::uint64_t tracker_capacity = 1u << 16;  // tracked messages in flight (entries, power of two, 64..2^26)
+  std::uint64_t status_capacity = 64u << 10;  // bytes of each endpoint's status ring (64 bytes per event)
+  std::chrono::nanoseconds status_retention = 10s;  // a tracked message's status is kept this long past its expiry
+  // In-process mode: the bus lives in this process's memory (no /dev/shm), for
+  // threads of one process; same API and semantics. Opening the same name again
+  // in this process returns the same bus.
+  bool in_process = false;
 };
 
 struct Destination {
-  std::string name;                // endpoint name, or empty when id is given
+  std::string name;                // endpoint or group name, or empty when id is given
   EndpointId id = no_endpoint;     // a resolved id (Endpoint::resolve) skips the name lookup
+  bool is_group = false;           // id/name name a group: fan out to every member once
 };
-inline Destination peer(std::string_view name) { return Destination{std::string(name), no_endpoint}; }
-inline Destination peer(EndpointId id) { return Destination{{}, id}; }
+inline Destination peer(std::string_view name) { return Destination{std::string(name), no_endpoint, false}; }
+inline Destination peer(EndpointId id) { return Destination{{}, id, false}; }
+inline Destination group(std::string_view name) { return Destination{std::string(name), 0, true}; }
+inline Destination group(GroupId id) { return Destination{{}, id, true}; }
 
 struct SendOptions {
   Destination to;
@@ -67,22 +83,56 @@ struct SendOptions {
 struct SendResult {
   Status status = Status::sent;
   std::uint64_t id = 0;
-  bool ok() const noexcept { return status == Status::sent; }
+  bool duplicate = false;       // a resend of a tracked (sender, id): not enqueued again; status is the original's
+  std::uint32_t recipients = 1;  // group sends: members addressed
+  std::uint32_t accepted = 0;    // group sends: members whose lane took it
+  // Accepted now or before (a duplicate whose original is on its way or done).
+  bool ok() const noexcept {
+    return status == Status::sent || (duplicate && (status == Status::outbox || status == Status::delivered ||
+                                                    status == Status::read));
+  }
   explicit operator bool() const noexcept { return ok(); }
 };
 
 struct ReceiverOptions {
   IdleStrategy idle{};
+  bool auto_ack = true;  // acknowledge (status delivered) as each message is taken; false: call ack()
+};
+
+// The status of a tracked message, as the tracker has it (Endpoint::status).
+struct RecipientStatus {
+  EndpointId recipient = no_endpoint;
+  Status status = Status::outbox;
+};
+struct StatusReport {
+  std::uint64_t id = 0;
+  Status status = Status::outbox;  // the message (for groups: sent until every member delivered/read)
+  GroupId group = 0;
+  EndpointId dest = no_endpoint;   // endpoint sends: the destination
+  std::uint32_t recipients = 1, delivered = 0, read = 0, failed = 0;
+  std::uint64_t expires_ns = 0, updated_ns = 0;
+  std::vector<RecipientStatus> members;  // group sends: each current member that was addressed
 };
 
 namespace detail {
 struct BusState {
   Segment seg;
   Directory dir;
+  Tracker tracker;
   std::string name;
-  explicit BusState(Segment s, std::string n) : seg(std::move(s)), dir(seg), name(std::move(n)) {}
+  std::uint64_t retention_ns = 0;
+  bool in_process = false;
+  explicit BusState(Segment s, std::string n)
+      : seg(std::move(s)), dir(seg), tracker(seg.tracker(), seg.geometry().tracker_capacity), name(std::move(n)),
+        retention_ns(seg.header().status_retention_ns) {}
   BusState(const BusState&) = delete;
   BusState& operator=(const BusState&) = delete;
+
+  // A tracked message reached `status` for `recipient` (the receiver, a
+  // sweeper or a remover saw it). Moves the tracker entry forward, updates the
+  // group total, and posts the event to the sender's status ring.
+  void report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
+  void post(EndpointId sender, const StatusEvent& e) noexcept;
 };
 }  // namespace detail
 
@@ -97,6 +147,10 @@ struct EndpointStats {
   std::uint64_t waiting[priority_levels] = {};  // committed records waiting per lane
   std::uint64_t waiting_total = 0;
   std::uint64_t received = 0, expired = 0, stale = 0, revoked = 0, corrupt = 0, redelivered = 0, full = 0, offline = 0;
+  // as a receiver: acknowledged, marked read
+  std::uint64_t delivered = 0, read = 0;
+  // as a sender
+  std::uint64_t sent = 0, duplicates = 0, tracker_full = 0, status_dropped = 0;
 };
 
 struct BusStats {
@@ -104,7 +158,15 @@ struct BusStats {
   Geometry geometry{};
   std::uint64_t segment_bytes = 0;
   std::uint64_t created_ns = 0;
+  bool in_process = false;
   std::vector<EndpointStats> endpoints;
+  std::vector<GroupEntry> groups;
+  Tracker::Usage tracker{};
+};
+
+struct SweepResult {
+  std::uint64_t expired = 0;  // tracked messages found past their deadline in a lane (senders told `expired`)
+  std::uint64_t retired = 0;  // tracker entries retired past their deadline
 };
 
 class Bus {
@@ -119,8 +181,26 @@ class Bus {
 
   Result<EndpointId> add_endpoint(std::string_view name) { return s_->dir.add(name, false); }
   Result<EndpointId> find_endpoint(std::string_view name) const { return s_->dir.find(name); }
-  Result<void> remove_endpoint(std::string_view name) { return s_->dir.remove(name); }
+  // Remove an endpoint (refused while a receiver is attached). Tracked
+  // messages still waiting for it are reported invalid_destination to their senders.
+  Result<void> remove_endpoint(std::string_view name);
   std::vector<EndpointEntry> endpoints() const { return s_->dir.list(); }
+  std::string endpoint_name(EndpointId id) const { return s_->dir.name_of(id); }
+
+  // Groups. add_member registers the endpoint when missing.
+  Result<GroupId> add_group(std::string_view name) { return s_->dir.add_group(name, true); }
+  Result<GroupId> find_group(std::string_view name) const { return s_->dir.find_group(name); }
+  Result<void> remove_group(std::string_view name) { return s_->dir.remove_group(name); }
+  Result<void> add_member(std::string_view group, std::string_view endpoint);
+  Result<void> remove_member(std::string_view group, std::string_view endpoint);
+  std::vector<GroupEntry> groups() const { return s_->dir.list_groups(); }
+  std::string group_name(GroupId id) const { return s_->dir.group_name_of(id); }
+
+  // Report tracked messages that expired waiting in any lane (their senders
+  // are told `expired`) and retire tracker entries past their deadline.
+  SweepResult sweep();
+  // Status of a tracked message sent by `sender`.
+  Result<StatusReport> status(std::string_view sender, std::uint64_t id) const;
 
   // A handle to send as `name` (registered if missing).
   Result<Endpoint> endpoint(std::string_view name);
@@ -130,8 +210,11 @@ class Bus {
 
   BusStats stat() const;
   const Segment& segment() const noexcept { return s_->seg; }
+  bool in_process() const noexcept { return s_->in_process; }
 
  private:
+  friend class Endpoint;
+  static Result<StatusReport> status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id);
   explicit Bus(std::shared_ptr<detail::BusState> s) : s_(std::move(s)) {}
   std::shared_ptr<detail::BusState> s_;
 };
@@ -150,6 +233,7 @@ class Claim {
   InboxData* inbox_ = nullptr;
   std::size_t capacity_ = 0;
   std::uint64_t id_ = 0;
+  std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
 };
 
@@ -159,8 +243,10 @@ class Endpoint {
   EndpointId id() const noexcept { return self_; }
   const std::string& name() const noexcept { return name_; }
 
-  // Copy `data` into the destination's lane for `o.priority`.
+  // Copy `data` into the destination's lane for `o.priority` (for a group:
+  // into each member's, once per member).
   SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
+    if (o.to.is_group) return send_group(o, data);
     Claim c;
     SendResult r = claim(o, data.size(), c);
     if (!r) return r;
@@ -178,6 +264,8 @@ class Endpoint {
   SendResult commit(Claim& c, std::size_t len) noexcept;
   void abort(Claim& c) noexcept {
     if (c.active()) c.writer_->abort(c.lc_);
+    if (c.track_ != Tracker::no_slot) s_->tracker.release(c.track_);
+    c.track_ = Tracker::no_slot;
     c.lc_ = {};
   }
 
@@ -185,8 +273,25 @@ class Endpoint {
   Result<Destination> resolve(std::string_view name) {
     auto id = s_->dir.find(name);
     if (!id) return std::move(id).error();
-    return Destination{std::string(name), *id};
+    return Destination{std::string(name), *id, false};
   }
+  Result<Destination> resolve_group(std::string_view name) {
+    auto id = s_->dir.find_group(name);
+    if (!id) return std::move(id).error();
+    return Destination{std::string(name), *id, true};
+  }
+
+  // The status of a message this endpoint sent (the tracker's view).
+  Result<StatusReport> status(std::uint64_t id) const { return Bus::status_of(*s_, self_, id); }
+
+  // Called for every status change of this endpoint's tracked messages: the
+  // result of each tracked send (sent, or the error) at once, and the events
+  // that come back (delivered, read, expired, ...) from poll_status.
+  void on_status(std::function<void(const StatusEvent&)> f) { on_status_ = std::move(f); }
+  // Drain the endpoint's status ring: f(event) (or the on_status callback when
+  // f is empty) for each event. Takes the endpoint's status lease the first
+  // time (one consuming process per endpoint; busy while another lives).
+  Result<std::size_t> poll_status(const std::function<void(const StatusEvent&)>& f = {});
 
  private:
   friend class Bus;
@@ -197,14 +302,49 @@ class Endpoint {
   Endpoint(std::shared_ptr<detail::BusState> s, EndpointId self, std::string name)
       : s_(std::move(s)), self_(self), name_(std::move(name)), targets_(s_->seg.geometry().max_endpoints) {}
 
+  SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
+  // Insert the tracker entry of a tracked send; on failure r is the result to return.
+  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+             std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
+  void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept;
+  void fill(RecordHeader& h, const SendOptions& o, std::uint64_t id, std::uint64_t now, EndpointId to, GroupId group,
+            std::size_t len, std::uint64_t lease) const noexcept {
+    h.id = id;
+    h.timestamp_ns = now;
+    h.expires_ns = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+    h.from = self_;
+    h.to = to;
+    h.group = group;
+    h.type = o.type;
+    h.payload_len = static_cast<std::uint32_t>(len);
+    h.priority = o.priority;
+    h.flags = 0;
+    h.reserved0 = 0;
+    h.lease = lease;
+  }
+  InboxData& own() const noexcept { return s_->seg.inbox(endpoint_slot(self_)); }
+  static void count(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }  // relaxed: a statistic
+
   Target* target(const Destination& d) noexcept;
   Target* target_by_id(EndpointId id) noexcept;
+  // Ids come in blocks from the segment's counter, which never falls behind
+  // the wall clock in ns: a bus removed and created again starts above every id
+  // its predecessor handed out unless that one ran ahead of the clock (more
+  // than one id per ns, sustained). The log (issue 4) also raises it past
+  // every id it holds when it rebuilds a bus.
   std::uint64_t next_id() noexcept {
     if (id_next_ == id_end_) {
       constexpr std::uint64_t block = 4096;
+      std::atomic<std::uint64_t>& c = s_->seg.header().next_id;
+      const std::uint64_t now = realtime_ns();
       // Relaxed: uniqueness comes from the RMW itself; nothing else is published.
-      id_next_ = s_->seg.header().next_id.fetch_add(block, std::memory_order_relaxed);
-      id_end_ = id_next_ + block;
+      std::uint64_t cur = c.load(std::memory_order_relaxed);
+      std::uint64_t start;
+      do {
+        start = cur > now ? cur : now;
+      } while (!c.compare_exchange_weak(cur, start + block, std::memory_order_relaxed, std::memory_order_relaxed));
+      id_next_ = start == 0 ? 1 : start;
+      id_end_ = start + block;
     }
     return id_next_++;
   }
@@ -214,7 +354,12 @@ class Endpoint {
   std::string name_;
   std::vector<std::unique_ptr<Target>> targets_;  // by slot, made on first send
   std::unordered_map<std::string, EndpointId> names_;
+  std::unordered_map<std::string, GroupId> group_names_;
+  std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
+  std::function<void(const StatusEvent&)> on_status_;
+  struct StatusConsumer;
+  std::shared_ptr<StatusConsumer> status_;  // the status lease, once taken
 };
 
 // A received message: a view into the lane, valid until the next receive (or
@@ -230,6 +375,8 @@ class Message {
   std::uint64_t timestamp_ns() const noexcept { return h_.timestamp_ns; }
   std::uint64_t expires_ns() const noexcept { return h_.expires_ns; }
   bool redelivered() const noexcept { return redelivered_; }
+  bool tracked() const noexcept { return h_.id != 0; }
+  Incoming status() const noexcept { return (h_.flags & record_flag::read) != 0 ? Incoming::read : Incoming::fresh; }
   std::span<const std::byte> payload() const noexcept { return {payload_, h_.payload_len}; }
   std::string_view text() const noexcept { return {reinterpret_cast<const char*>(payload_), h_.payload_len}; }
 
@@ -238,6 +385,7 @@ class Message {
   RecordHeader h_{};
   const std::byte* payload_ = nullptr;
   bool redelivered_ = false;
+  std::uint64_t pos_ = 0;  // where it sits in its lane (ack/mark_read check it is still the one in hand)
 };
 
 // The receiving side of one endpoint. Holds the endpoint's lease until
@@ -267,7 +415,30 @@ class Receiver {
                            ? t.record.header->payload_len : 0;  // re-checked on the copy: the lane is shared
     m.payload_ = t.record.payload();
     m.redelivered_ = t.record.redelivered;
+    m.pos_ = t.record.pos;
+    if (m.h_.id != 0 && st_->options.auto_ack) acknowledge(m.h_);
     return m;
+  }
+
+  // Acknowledge a message taken with auto_ack off: its sender sees `delivered`.
+  // `m` must be the message in hand. False when it is not (or is untracked).
+  bool ack(const Message& m) noexcept {
+    if (m.h_.id == 0 || !holds(m)) return false;
+    acknowledge(m.h_);
+    return true;
+  }
+  // Mark the message in hand read: its sender sees `read`; a redelivery of it
+  // shows status read.
+  bool mark_read(Message& m) noexcept {
+    if (!holds(m)) return false;
+    // The receiver owns the record while it is in hand; flags is ours to write.
+    // Relaxed: read back only by a later receiver of this lane (after the lease CAS) or a statistics walk.
+    std::atomic_ref<std::uint8_t>(const_cast<RecordHeader*>(st_->in_hand.record.header)->flags)
+        .store(static_cast<std::uint8_t>(m.h_.flags | record_flag::read), std::memory_order_relaxed);
+    m.h_.flags |= record_flag::read;
+    if (m.h_.id != 0) st_->bus->report(m.h_, st_->self, Status::read);
+    bump(st_->reader.data().read);
+    return true;
   }
 
   // Wait up to `timeout` for a message: spin, then park (per IdleStrategy).
@@ -326,6 +497,17 @@ class Receiver {
   };
   explicit Receiver(std::unique_ptr<State> st) : st_(std::move(st)) {}
   void rearm_notifier() noexcept;
+  void acknowledge(const RecordHeader& h) noexcept {
+    st_->bus->report(h, st_->self, Status::delivered);
+    bump(st_->reader.data().delivered);
+  }
+  // Receiver counters have one writer (the lease holder): relaxed load + store.
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  bool holds(const Message& m) const noexcept {
+    return st_->in_hand && st_->in_hand.record.pos == m.pos_ && st_->in_hand.record.header->id == m.h_.id;
+  }
   std::unique_ptr<State> st_;
 };
 
@@ -358,20 +540,72 @@ inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
   return target_by_id(*id);
 }
 
+inline bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+                            std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+  const std::uint64_t base = expires > now ? expires : now;
+  const std::uint64_t deadline = base + s_->retention_ns;
+  Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) {
+    e.dest = dest;
+    e.role = role;
+    e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);  // published by the ready CAS
+    e.recipients.store(recipients, std::memory_order_relaxed);
+    e.delivered.store(0, std::memory_order_relaxed);
+    e.read.store(0, std::memory_order_relaxed);
+    e.failed.store(0, std::memory_order_relaxed);
+    e.deadline_ns = deadline;
+    e.expires_ns = expires;
+    e.updated_ns.store(now, std::memory_order_relaxed);
+  });
+  if (ins.result == Tracker::Insert::inserted) {
+    slot = ins.slot;
+    return true;
+  }
+  if (ins.result == Tracker::Insert::duplicate) {
+    count(own().duplicates);
+    // Acquire: the status the original's sender (or its receivers) published.
+    r = {static_cast<Status>(s_->tracker.entry(ins.slot).status.load(std::memory_order_acquire)), key.id, true,
+         s_->tracker.entry(ins.slot).recipients.load(std::memory_order_relaxed), 0};
+    return false;
+  }
+  count(own().tracker_full);
+  r = {Status::tracker_full, key.id};
+  if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
+  return false;
+}
+
+// The send-time outcome of a tracked message (per recipient for groups).
+inline void Endpoint::settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept {
+  if (slot == Tracker::no_slot) return;
+  s_->tracker.advance(slot, st, fast_realtime_ns());
+  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
+}
+
 inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c) noexcept {
   c.lc_ = {};
+  c.track_ = Tracker::no_slot;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
   if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
   Target* t = target(o.to);
   if (t == nullptr) return {Status::invalid_destination, o.id};
   InboxData& in = s_->seg.inbox(endpoint_slot(t->id));
+  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  std::uint64_t slot = Tracker::no_slot;
+  if (tracked) {
+    SendResult r;
+    const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r)) return r;
+  }
   // Acquire: pairs with the receiver's lease CAS; real-time messages need one.
   // Real-time messages carry the lease word they were sent to: a receiver that
   // takes over from a dead one drops them (no clock involved).
   const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
   if (o.expiry.count() == 0 && lease == 0) {
     in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    return {Status::offline, o.id};
+    settle(slot, id, t->id, 0, Status::offline);
+    return {Status::offline, id};
   }
   LaneWriter& w = t->lanes[o.priority];
   const std::uint64_t bytes = record_bytes(len);
@@ -389,30 +623,18 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
     }
   }
   if (cr != ClaimResult::ok) {
-    if (cr == ClaimResult::revoked) return {Status::revoked, o.id};
-    in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    return {Status::full, o.id};
+    const Status st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+    if (st == Status::full) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    settle(slot, id, t->id, 0, st);
+    return {st, id};
   }
-  const std::uint64_t now = fast_realtime_ns();
-  const std::uint64_t id = o.id != 0 ? o.id : (o.expiry.count() > 0 ? next_id() : 0);
-  RecordHeader& h = *c.lc_.header;
-  h.id = id;
-  h.timestamp_ns = now;
-  h.expires_ns = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
-  h.from = self_;
-  h.to = t->id;
-  h.group = 0;
-  h.type = o.type;
-  h.payload_len = static_cast<std::uint32_t>(len);
-  h.priority = o.priority;
-  h.flags = 0;
-  h.reserved0 = 0;
-  h.lease = lease;
+  fill(*c.lc_.header, o, id, now, t->id, 0, len, lease);
   c.writer_ = &w;
   c.inbox_ = &in;
   c.capacity_ = len;
   c.id_ = id;
   c.lane_ = o.priority;
+  c.track_ = slot;
   return {Status::sent, id};
 }
 
@@ -423,11 +645,99 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
     return {Status::too_large, c.id_};
   }
   c.lc_.header->payload_len = static_cast<std::uint32_t>(len);
+  const EndpointId to = c.lc_.header->to;
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};
-  if (!ok) return {Status::revoked, c.id_};
+  const std::uint64_t slot = c.track_;
+  c.track_ = Tracker::no_slot;
+  if (!ok) {
+    settle(slot, c.id_, to, 0, Status::revoked);
+    return {Status::revoked, c.id_};
+  }
   inbox_notify(*c.inbox_, c.lane_);
+  count(own().sent);
+  settle(slot, c.id_, to, 0, Status::sent);
   return {Status::sent, c.id_};
+}
+
+inline SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  GroupId gid = o.to.id;
+  if (gid == 0) {
+    auto it = group_names_.find(o.to.name);
+    if (it != group_names_.end()) gid = it->second;
+  }
+  bool live = gid != 0 && s_->dir.members(gid, members_);
+  if (!live && o.to.id == 0) {  // unknown or cached id gone stale: look the name up
+    auto g = s_->dir.find_group(o.to.name);
+    if (!g) return {Status::invalid_destination, o.id, false, 0, 0};
+    gid = *g;
+    group_names_[o.to.name] = gid;
+    live = s_->dir.members(gid, members_);
+  }
+  if (!live || members_.empty()) return {Status::invalid_destination, o.id, false, 0, 0};
+  const std::uint32_t n = static_cast<std::uint32_t>(members_.size());
+  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+  std::uint64_t total = Tracker::no_slot;
+  if (tracked) {
+    SendResult r;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, n, now, expires, total, r)) {
+      r.recipients = n;
+      return r;
+    }
+  }
+  std::uint32_t accepted = 0;
+  Status first_error = Status::sent;
+  for (EndpointId m : members_) {
+    std::uint64_t slot = Tracker::no_slot;
+    Status st = Status::sent;
+    Target* t = target_by_id(m);
+    if (t == nullptr) {
+      st = Status::invalid_destination;
+    } else if (tracked) {
+      SendResult r;
+      if (!track(TrackerKey{self_, id, m}, tracker_role::member, m, 1, now, expires, slot, r))
+        st = r.duplicate ? Status::sent : Status::tracker_full;  // a member entry left by an earlier send of this id
+    }
+    if (t != nullptr && st == Status::sent) {
+      InboxData& in = s_->seg.inbox(endpoint_slot(m));
+      // Acquire: as in claim() (real-time messages carry the receiver's lease word).
+      const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+      LaneWriter& w = t->lanes[o.priority];
+      LaneClaim lc;
+      ClaimResult cr = ClaimResult::full;
+      if (o.expiry.count() == 0 && lease == 0) {
+        in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = Status::offline;
+      } else if ((cr = w.try_claim(record_bytes(data.size()), lc)) != ClaimResult::ok) {
+        if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+      } else {
+        fill(*lc.header, o, id, now, m, gid, data.size(), lease);
+        if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+        if (w.commit(lc)) {
+          inbox_notify(in, o.priority);
+          count(own().sent);
+        } else {
+          st = Status::revoked;
+        }
+      }
+    }
+    if (st == Status::sent) {
+      ++accepted;
+    } else {
+      if (first_error == Status::sent) first_error = st;
+      if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
+    }
+    settle(slot, id, m, gid, st);
+  }
+  const Status overall = accepted > 0 ? Status::sent : first_error;
+  settle(total, id, no_endpoint, gid, overall);
+  return {overall, id, false, n, accepted};
 }
 
 }  // namespace courier

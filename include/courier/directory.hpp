@@ -22,6 +22,13 @@ struct EndpointEntry {
   std::uint64_t created_ns = 0;
 };
 
+struct GroupEntry {
+  std::string name;
+  GroupId id = 0;
+  std::uint64_t created_ns = 0;
+  std::vector<EndpointId> members;  // live members, in slot order
+};
+
 class Directory {
  public:
   explicit Directory(const Segment& seg) noexcept : seg_(&seg) {}
@@ -34,6 +41,21 @@ class Directory {
   std::vector<EndpointEntry> list() const;
   // Name of a live endpoint id, or empty when the id is stale or unknown.
   std::string name_of(EndpointId id) const;
+
+  // Groups: same name rules and crash rules as endpoints. A member is an
+  // endpoint id; adding one twice is a no-op (one copy per member).
+  Result<GroupId> add_group(std::string_view name, bool exist_ok);
+  Result<GroupId> find_group(std::string_view name) const;
+  Result<void> remove_group(std::string_view name);
+  Result<void> add_member(GroupId group, EndpointId member);
+  // Ok when the member was there; not_found otherwise.
+  Result<void> remove_member(GroupId group, EndpointId member);
+  std::vector<GroupEntry> list_groups() const;
+  std::string group_name_of(GroupId id) const;
+  // Lock-free snapshot of a group's members into out (cleared first). Skips
+  // empty words, duplicates and ids that are not live endpoints. false when the
+  // group id is stale.
+  bool members(GroupId group, std::vector<EndpointId>& out) const noexcept;
 
  private:
   class Lock;

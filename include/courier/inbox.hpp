@@ -45,9 +45,18 @@ struct InboxTaken {
   explicit operator bool() const noexcept { return static_cast<bool>(record); }
 };
 
+// Told about each tracked record the reader drops unseen, with the status its
+// sender should get (expired, invalid_destination, offline).
+using DropHook = void (*)(void* ctx, const RecordHeader& h, Status why);
+
 // The receiver's view of its inbox. Only the lease holder builds one.
 class InboxReader {
  public:
+  void on_drop(DropHook f, void* ctx) noexcept {
+    drop_ = f;
+    drop_ctx_ = ctx;
+  }
+
   static constexpr std::uint32_t tidy_every = 4096;  // empty polls between idle tidies
   static constexpr std::uint32_t all_lanes = (1u << priority_levels) - 1;
   static_assert(priority_levels <= 32);
@@ -182,18 +191,27 @@ class InboxReader {
   bool deliverable(const RecordHeader& h) noexcept {
     if (h.to != self_) {
       bump(in_->stale);
+      dropped(h, Status::invalid_destination);  // addressed to an endpoint removed since
       return false;
     }
     if (h.expires_ns != 0) {
       if (fast_realtime_ns() >= h.expires_ns) {
         bump(in_->expired);
+        dropped(h, Status::expired);
         return false;
       }
     } else if (h.lease != lease_) {
       bump(in_->stale);  // real-time message sent to an earlier receiver (another process)
+      dropped(h, Status::offline);
       return false;
     }
     return true;
+  }
+  void dropped(const RecordHeader& h, Status why) noexcept {
+    if (h.id != 0 && drop_ != nullptr) {
+      const RecordHeader copy = h;  // the hook may take its time; the lane is shared
+      drop_(drop_ctx_, copy, why);
+    }
   }
   // Single writer (the lease holder): a relaxed load + store, no locked RMW.
   static void bump(std::atomic<std::uint64_t>& c) noexcept { add(c, 1); }
@@ -202,6 +220,8 @@ class InboxReader {
   }
 
   InboxData* in_ = nullptr;
+  DropHook drop_ = nullptr;
+  void* drop_ctx_ = nullptr;
   EndpointId self_ = no_endpoint;
   std::uint64_t lease_ = 0;  // our lease word
   std::uint32_t empty_polls_ = 0;

@@ -7,9 +7,14 @@
 //
 //   0                      SegmentHeader (512 bytes)
 //   dir_offset             EndpointSlot[max_endpoints]        (128 bytes each)
+//   group_offset           GroupSlot[max_groups], group_stride bytes each (page aligned start):
+//                            128-byte slot + u32 members[max_group_members] (64-byte rounded)
+//   tracker_offset         Tracker (page aligned): TrackerHeader (128 bytes),
+//                            u64 tags[tracker_capacity], TrackerEntry[tracker_capacity] (64 bytes each)
 //   inbox_offset           Inbox[max_endpoints], inbox_stride bytes each, page aligned:
-//                            InboxData (256 bytes)
+//                            InboxData (320 bytes)
 //                            16 x { LaneData (128 bytes), record space (lane_capacity bytes) }
+//                            status ring: LaneData (128 bytes), record space (status_capacity bytes)
 //
 // Shared memory holds offsets and indices, never pointers. Everything an
 // attacher reads from the header is checked (check_geometry) before any offset
@@ -28,9 +33,14 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t layout_version = 2;
 inline constexpr std::size_t max_name_len = 63;  // endpoint names: [A-Za-z0-9._@:-]{1,63}
 inline constexpr std::uint32_t max_endpoints_limit = 4096;
+inline constexpr std::uint32_t max_groups_limit = 4096;
+inline constexpr std::uint32_t max_group_members_limit = 4096;
+inline constexpr std::uint64_t min_tracker_capacity = 64;          // entries; power of two
+inline constexpr std::uint64_t max_tracker_capacity = 1ull << 26;
+inline constexpr unsigned tracker_bucket_slots = 8;               // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 
 // ---------------------------------------------------------------- header
@@ -53,7 +63,10 @@ struct SegmentHeader {
   std::uint64_t inbox_stride;
   std::uint64_t claim_timeout_ns;
   std::uint64_t created_ns;               // CLOCK_REALTIME at creation
-  std::uint64_t reserved1[3];
+  std::uint64_t group_offset;
+  std::uint64_t tracker_offset;
+  std::uint32_t max_groups;
+  std::uint32_t max_group_members;
   // line 2: identifier blocks (ids are handed out in blocks to processes)
   std::atomic<std::uint64_t> next_id;     // starts at the creation time in ns: a recreated bus never reuses ids
   std::uint8_t pad2[cache_line - 8];
@@ -62,7 +75,12 @@ struct SegmentHeader {
   std::uint8_t pad3[128 - sizeof(pthread_mutex_t)];
   std::atomic<std::uint64_t> dir_changes;  // bumped on every directory change (cache invalidation)
   std::uint8_t pad4[cache_line - 8];
-  std::uint8_t reserved_tail[512 - 5 * cache_line - 64];
+  // line 6: geometry of groups, tracker and status rings
+  std::uint64_t group_stride;
+  std::uint64_t tracker_capacity;        // entries (power of two)
+  std::uint64_t status_capacity;         // bytes of each endpoint's status ring (power of two)
+  std::uint64_t status_retention_ns;     // a settled tracker entry is kept this long past its deadline
+  std::uint8_t reserved_tail[512 - 6 * cache_line - 32];
 };
 static_assert(sizeof(pthread_mutex_t) <= 128);
 static_assert(offsetof(SegmentHeader, magic) == 0);
@@ -81,6 +99,14 @@ static_assert(offsetof(SegmentHeader, inbox_offset) == 72);
 static_assert(offsetof(SegmentHeader, inbox_stride) == 80);
 static_assert(offsetof(SegmentHeader, claim_timeout_ns) == 88);
 static_assert(offsetof(SegmentHeader, created_ns) == 96);
+static_assert(offsetof(SegmentHeader, group_offset) == 104);
+static_assert(offsetof(SegmentHeader, tracker_offset) == 112);
+static_assert(offsetof(SegmentHeader, max_groups) == 120);
+static_assert(offsetof(SegmentHeader, max_group_members) == 124);
+static_assert(offsetof(SegmentHeader, group_stride) == 384);
+static_assert(offsetof(SegmentHeader, tracker_capacity) == 392);
+static_assert(offsetof(SegmentHeader, status_capacity) == 400);
+static_assert(offsetof(SegmentHeader, status_retention_ns) == 408);
 static_assert(offsetof(SegmentHeader, next_id) == 128);
 static_assert(offsetof(SegmentHeader, dir_mutex) == 192);
 static_assert(offsetof(SegmentHeader, dir_changes) == 320);
@@ -107,6 +133,86 @@ static_assert(offsetof(EndpointSlot, name) == 16);
 static_assert(offsetof(EndpointSlot, created_ns) == 80);
 static_assert(sizeof(EndpointSlot) == 128);
 
+// One slot per group, same publication rules as EndpointSlot (id is the one
+// final store of a create or remove). Followed by max_group_members u32 member
+// words: 0 = empty, else an endpoint id. Adding or removing a member is one
+// store to one word, so a process killed mid-change leaves a valid list;
+// senders read the words without the lock (acquire) and skip zeros and
+// duplicates.
+using GroupId = std::uint32_t;  // (generation << 16) | slot, like endpoint ids; 0 = no group
+struct GroupSlot {
+  std::atomic<std::uint32_t> id;
+  std::uint32_t generation;
+  std::uint32_t name_len;
+  std::uint32_t reserved0;
+  char name[max_name_len + 1];
+  std::uint64_t created_ns;
+  std::uint8_t reserved1[128 - 88];
+  // followed by std::atomic<std::uint32_t> members[max_group_members]
+};
+static_assert(offsetof(GroupSlot, id) == 0);
+static_assert(offsetof(GroupSlot, generation) == 4);
+static_assert(offsetof(GroupSlot, name_len) == 8);
+static_assert(offsetof(GroupSlot, name) == 16);
+static_assert(offsetof(GroupSlot, created_ns) == 80);
+static_assert(sizeof(GroupSlot) == 128);
+
+// ---------------------------------------------------------------- tracker
+// A bounded hash table of tracked messages (tracker.hpp has the protocol).
+// tags[i] is slot i's state word: 0 free, else
+//   bits 0..1 state (1 claiming, 2 ready, 3 killed) | bits 2..23 owner pid | bits 24..63 key hash (40 bits)
+// entries[i] holds the key and the status; written by its owner while claiming,
+// read by others only after they see the tag ready (acquire).
+struct TrackerHeader {
+  std::uint64_t capacity;   // entries (power of two; buckets of 8)
+  std::uint64_t reserved0[7];
+  std::atomic<std::uint64_t> full_events;  // tracked sends refused: both buckets full (relaxed)
+  std::atomic<std::uint64_t> retired;      // entries retired past their deadline (relaxed)
+  std::uint8_t pad1[cache_line - 16];
+};
+static_assert(offsetof(TrackerHeader, capacity) == 0);
+static_assert(offsetof(TrackerHeader, full_events) == 64);
+static_assert(offsetof(TrackerHeader, retired) == 72);
+static_assert(sizeof(TrackerHeader) == 128);
+
+namespace tracker_role {
+inline constexpr std::uint8_t endpoint = 1;  // a message to one endpoint
+inline constexpr std::uint8_t group = 2;     // the total of a group send (recipients, counts)
+inline constexpr std::uint8_t member = 3;    // one recipient of a group send
+}  // namespace tracker_role
+
+struct TrackerEntry {
+  std::uint64_t id;                       // key: message identifier
+  std::uint32_t sender;                   // key: sending endpoint id
+  std::uint32_t recipient;                // key: 0 for endpoint/group entries, the member's id for member entries
+  std::uint32_t dest;                     // endpoint id (endpoint, member) or group id (group)
+  std::uint8_t role;                      // tracker_role
+  std::atomic<std::uint8_t> status;       // Status; only moves forward (CAS)
+  std::uint16_t reserved0;
+  std::atomic<std::uint32_t> recipients;  // group: members addressed; else 1
+  std::atomic<std::uint32_t> delivered;   // group: members that acknowledged
+  std::atomic<std::uint32_t> read;        // group: members that marked it read
+  std::atomic<std::uint32_t> failed;      // group: members that got an error (full, offline, expired, ...)
+  std::uint64_t deadline_ns;              // CLOCK_REALTIME after which the entry may retire (expiry + retention)
+  std::uint64_t expires_ns;               // the message's own deadline (0 = real-time)
+  std::atomic<std::uint64_t> updated_ns;  // last status change (relaxed)
+};
+static_assert(offsetof(TrackerEntry, id) == 0);
+static_assert(offsetof(TrackerEntry, sender) == 8);
+static_assert(offsetof(TrackerEntry, recipient) == 12);
+static_assert(offsetof(TrackerEntry, dest) == 16);
+static_assert(offsetof(TrackerEntry, role) == 20);
+static_assert(offsetof(TrackerEntry, status) == 21);
+static_assert(offsetof(TrackerEntry, recipients) == 24);
+static_assert(offsetof(TrackerEntry, delivered) == 28);
+static_assert(offsetof(TrackerEntry, read) == 32);
+static_assert(offsetof(TrackerEntry, failed) == 36);
+static_assert(offsetof(TrackerEntry, deadline_ns) == 40);
+static_assert(offsetof(TrackerEntry, expires_ns) == 48);
+static_assert(offsetof(TrackerEntry, updated_ns) == 56);
+static_assert(sizeof(TrackerEntry) == 64);
+static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
+
 // ---------------------------------------------------------------- inbox
 // An endpoint's receiving side: the signal line (non-empty bitmap and the
 // futex word producers look at after each commit), the receiver lease, counters.
@@ -132,6 +238,16 @@ struct InboxData {
   std::atomic<std::uint64_t> full;
   std::atomic<std::uint64_t> offline;
   std::uint8_t pad3[cache_line - 16];
+  // line 4: this endpoint as a sender (fetch_add relaxed by processes sending
+  // as it; nobody else writes this line, so it stays in the sender's cache)
+  std::atomic<std::uint64_t> sent;            // messages accepted onto a lane (a group send counts each member)
+  std::atomic<std::uint64_t> duplicates;      // tracked resends not enqueued again
+  std::atomic<std::uint64_t> tracker_full;    // tracked sends refused: tracker full
+  std::atomic<std::uint64_t> status_dropped;  // status events not posted: this endpoint's status ring was full
+  std::atomic<std::uint64_t> status_lease;    // lease word of the process consuming this endpoint's status ring
+  std::atomic<std::uint64_t> delivered;       // receiver counter (lease holder only): messages acknowledged
+  std::atomic<std::uint64_t> read;            // receiver counter (lease holder only): messages marked read
+  std::uint8_t pad4[cache_line - 56];
 };
 static_assert(offsetof(InboxData, nonempty) == 0);
 static_assert(offsetof(InboxData, parked) == 4);
@@ -146,7 +262,14 @@ static_assert(offsetof(InboxData, corrupt) == 160);
 static_assert(offsetof(InboxData, redelivered) == 168);
 static_assert(offsetof(InboxData, full) == 192);
 static_assert(offsetof(InboxData, offline) == 200);
-static_assert(sizeof(InboxData) == 256);
+static_assert(offsetof(InboxData, sent) == 256);
+static_assert(offsetof(InboxData, duplicates) == 264);
+static_assert(offsetof(InboxData, tracker_full) == 272);
+static_assert(offsetof(InboxData, status_dropped) == 280);
+static_assert(offsetof(InboxData, status_lease) == 288);
+static_assert(offsetof(InboxData, delivered) == 296);
+static_assert(offsetof(InboxData, read) == 304);
+static_assert(sizeof(InboxData) == 320);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
@@ -155,15 +278,31 @@ struct Geometry {
   std::uint32_t max_endpoints = 0;
   std::uint64_t lane_capacity = 0;
   std::uint32_t max_payload = 0;
+  std::uint32_t max_groups = 16;
+  std::uint32_t max_group_members = 64;
+  std::uint64_t tracker_capacity = 1u << 16;
+  std::uint64_t status_capacity = 64u << 10;
 
+  static constexpr std::uint64_t page_up(std::uint64_t v) noexcept { return (v + page_size - 1) & ~(page_size - 1); }
   std::uint64_t lane_stride() const noexcept { return sizeof(LaneData) + lane_capacity; }
+  std::uint64_t status_offset_in_inbox() const noexcept { return sizeof(InboxData) + priority_levels * lane_stride(); }
   std::uint64_t inbox_stride() const noexcept {
-    return (sizeof(InboxData) + priority_levels * lane_stride() + page_size - 1) & ~(page_size - 1);
+    return page_up(status_offset_in_inbox() + sizeof(LaneData) + status_capacity);
   }
   std::uint64_t dir_offset() const noexcept { return sizeof(SegmentHeader); }
-  std::uint64_t inbox_offset() const noexcept {
-    return (dir_offset() + std::uint64_t(max_endpoints) * sizeof(EndpointSlot) + page_size - 1) & ~(page_size - 1);
+  std::uint64_t group_stride() const noexcept {
+    return sizeof(GroupSlot) + ((std::uint64_t(max_group_members) * 4 + cache_line - 1) & ~std::uint64_t(cache_line - 1));
   }
+  std::uint64_t group_offset() const noexcept {
+    return page_up(dir_offset() + std::uint64_t(max_endpoints) * sizeof(EndpointSlot));
+  }
+  std::uint64_t tracker_offset() const noexcept {
+    return page_up(group_offset() + std::uint64_t(max_groups) * group_stride());
+  }
+  std::uint64_t tracker_bytes() const noexcept {
+    return sizeof(TrackerHeader) + tracker_capacity * 8 + tracker_capacity * sizeof(TrackerEntry);
+  }
+  std::uint64_t inbox_offset() const noexcept { return page_up(tracker_offset() + tracker_bytes()); }
   std::uint64_t total_size() const noexcept { return inbox_offset() + std::uint64_t(max_endpoints) * inbox_stride(); }
 };
 
@@ -176,6 +315,15 @@ inline const char* check_geometry(const Geometry& g) noexcept {
     return "lane_capacity must be a power of two from 4 KiB to 1 GiB";
   if (record_bytes(g.max_payload) > g.lane_capacity / 2)
     return "max_payload must fit in half a lane (max_payload + 64 <= lane_capacity / 2)";
+  if (g.max_groups > max_groups_limit) return "max_groups must be 0..4096";
+  if (g.max_group_members == 0 || g.max_group_members > max_group_members_limit)
+    return "max_group_members must be 1..4096";
+  if (g.tracker_capacity < min_tracker_capacity || g.tracker_capacity > max_tracker_capacity ||
+      (g.tracker_capacity & (g.tracker_capacity - 1)) != 0)
+    return "tracker_capacity must be a power of two from 64 to 2^26 entries";
+  if (g.status_capacity < min_lane_capacity || g.status_capacity > (64ull << 20) ||
+      (g.status_capacity & (g.status_capacity - 1)) != 0)
+    return "status_capacity must be a power of two from 4 KiB to 64 MiB";
   return nullptr;
 }
 
@@ -188,7 +336,11 @@ constexpr std::uint64_t layout_hash() noexcept {
       offsetof(SegmentHeader, dir_mutex), sizeof(pthread_mutex_t), offsetof(SegmentHeader, dir_changes),
       sizeof(EndpointSlot),     offsetof(EndpointSlot, name),   offsetof(EndpointSlot, created_ns),
       sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),
-      offsetof(InboxData, full), sizeof(LaneData),              offsetof(LaneData, head),
+      offsetof(InboxData, full), offsetof(InboxData, sent),     offsetof(InboxData, status_lease),
+      sizeof(GroupSlot),        sizeof(TrackerHeader),          sizeof(TrackerEntry),
+      offsetof(TrackerEntry, status), offsetof(TrackerEntry, deadline_ns), tracker_bucket_slots,
+      offsetof(SegmentHeader, group_offset), offsetof(SegmentHeader, group_stride),
+      sizeof(LaneData),              offsetof(LaneData, head),
       offsetof(LaneData, handed), sizeof(RecordHeader),         offsetof(RecordHeader, payload_len),
       offsetof(RecordHeader, priority), offsetof(RecordHeader, lease), frame::tag_shift,
       frame::units_bits,        record_unit,                    priority_levels,

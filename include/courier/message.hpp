@@ -62,6 +62,7 @@ inline constexpr EndpointId make_endpoint_id(std::uint32_t slot, std::uint32_t g
 
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
+inline constexpr std::uint8_t read = 1u << 1;         // the receiver marked it read (survives redelivery)
 }
 
 struct RecordHeader {
@@ -112,8 +113,13 @@ enum class Status : std::uint8_t {
   invalid_argument,     // priority > 15, or another bad field
   expired,              // deadline passed before delivery
   revoked,              // the claim was held past claim_timeout and the receiver stepped over it
-  tracker_full,         // (issue 3) the dedup table is full
+  tracker_full,         // the dedup table is full: the tracked send was refused
 };
+inline constexpr unsigned status_count = 12;
+
+// The status of an incoming message (DESIGN.md §1).
+enum class Incoming : std::uint8_t { fresh, read };
+constexpr std::string_view incoming_name(Incoming s) noexcept { return s == Incoming::read ? "read" : "new"; }
 
 constexpr std::string_view status_name(Status s) noexcept {
   switch (s) {
@@ -131,6 +137,17 @@ constexpr std::string_view status_name(Status s) noexcept {
     case Status::tracker_full: return "tracker_full";
   }
   return "unknown";
+}
+
+// The status word as a Status, for CLI arguments and parsing.
+constexpr bool status_from_name(std::string_view n, Status& out) noexcept {
+  for (unsigned i = 0; i < status_count; ++i) {
+    if (status_name(static_cast<Status>(i)) == n) {
+      out = static_cast<Status>(i);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace courier

@@ -22,6 +22,7 @@ namespace courier {
 struct SegmentOptions {
   Geometry geometry{};
   std::uint64_t claim_timeout_ns = 0;
+  std::uint64_t status_retention_ns = 10'000'000'000ull;
   mode_t mode = 0600;
   bool create = true;                     // create when missing
   std::uint64_t open_timeout_ns = 2'000'000'000ull;  // wait this long for a segment being created
@@ -45,6 +46,8 @@ class Segment {
   // Unlink the bus's shared-memory object (processes that have it mapped keep it).
   static Result<void> remove(std::string_view name);
   static bool exists(std::string_view name);
+  // A segment in this process's private memory (in-process mode: no /dev/shm).
+  static Result<Segment> open_private(const SegmentOptions& options);
   static std::string shm_name(std::string_view bus_name) { return "/courier." + std::string(bus_name); }
 
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
@@ -55,6 +58,18 @@ class Segment {
 
   EndpointSlot& slot(std::uint32_t i) const noexcept {
     return reinterpret_cast<EndpointSlot*>(base_ + geometry_.dir_offset())[i];
+  }
+  GroupSlot& group(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<GroupSlot*>(base_ + geometry_.group_offset() + std::uint64_t(i) * geometry_.group_stride());
+  }
+  std::atomic<std::uint32_t>* group_members(std::uint32_t i) const noexcept {
+    return reinterpret_cast<std::atomic<std::uint32_t>*>(reinterpret_cast<std::byte*>(&group(i)) + sizeof(GroupSlot));
+  }
+  TrackerHeader* tracker() const noexcept { return reinterpret_cast<TrackerHeader*>(base_ + geometry_.tracker_offset()); }
+  LaneView status_lane(std::uint32_t i) const noexcept {
+    std::byte* l = base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride() +
+                   geometry_.status_offset_in_inbox();
+    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.status_capacity};
   }
   InboxData& inbox(std::uint32_t i) const noexcept {
     return *reinterpret_cast<InboxData*>(base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride());

@@ -1,0 +1,337 @@
+// courier/tracker.hpp — tracked messages in shared memory: duplicate detection
+// keyed by (sender, id), and the status of every tracked message (per
+// recipient for groups). Bounded; lock-free for distinct keys.
+//
+// Table: capacity slots in buckets of 8. Each slot has a 64-bit tag word (one
+// cache line of tags per bucket) and a 64-byte entry (layout.hpp). A key may
+// live in either of two buckets chosen by its hash; an insert goes to the less
+// loaded one. A lookup reads two tag lines and touches an entry line only when
+// the 40-bit key hash in a tag matches.
+//
+// Insert protocol (two senders may insert the same key at once: a resend from
+// another process racing the original):
+//   1. claim a free slot: CAS tag 0 -> claiming(pid, hash); write the entry.
+//   2. scan both buckets for other slots with the same hash:
+//        ready + same key (and not a failed send) -> we are a duplicate: free
+//            our slot, report the original;
+//        claiming at a lower slot index -> wait until it decides (if its
+//            owner died, free it) and look again;
+//        claiming at a higher slot index -> kill it (CAS claiming -> killed);
+//            if that fails it became ready: look again.
+//   3. CAS our tag claiming -> ready. If we were killed meanwhile, free the
+//      slot and start over (the killer, or the entry it defers to, wins).
+// No two entries of one key both become ready: of two concurrent inserters,
+// the later claimer's scan sees the earlier one, and either waits for it
+// (it is lower), kills it before it decides (it is higher), or finds it ready.
+// Waiting happens only between inserts of the same key hash, never between
+// unrelated senders.
+//
+// Entries retire after their deadline (message expiry + status retention):
+// an insert that finds both buckets full first retires what is past its
+// deadline there; `sweep` retires everywhere. A full table refuses the insert
+// (Status::tracker_full): dedup is never silently lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "courier/clock.hpp"
+#include "courier/layout.hpp"
+#include "courier/message.hpp"
+#include "courier/process.hpp"
+
+namespace courier {
+
+struct TrackerKey {
+  EndpointId sender = no_endpoint;
+  std::uint64_t id = 0;
+  EndpointId recipient = no_endpoint;  // 0: the message (endpoint or group total); else one group member
+  bool operator==(const TrackerKey&) const = default;
+};
+
+namespace tag {
+inline constexpr std::uint64_t claiming = 1, ready = 2, killed = 3;
+inline constexpr std::uint64_t state(std::uint64_t t) noexcept { return t & 3u; }
+inline constexpr std::uint64_t pid_bits(std::uint64_t t) noexcept { return (t >> 2) & ((1ull << 22) - 1); }
+inline constexpr std::uint64_t hash_bits(std::uint64_t t) noexcept { return t >> 24; }
+inline constexpr std::uint64_t make(std::uint64_t state, std::uint64_t pid, std::uint64_t hash40) noexcept {
+  return (hash40 << 24) | ((pid & ((1ull << 22) - 1)) << 2) | state;
+}
+}  // namespace tag
+
+// A status reached at send time that a resend may replace (the message never
+// got onto a lane): full, offline.
+constexpr bool status_is_failed_send(Status s) noexcept { return s == Status::full || s == Status::offline; }
+
+// Rank for "only moves forward": outbox < sent < delivered < read; errors end it.
+constexpr int status_rank(Status s) noexcept {
+  switch (s) {
+    case Status::outbox: return 0;
+    case Status::sent: return 1;
+    case Status::delivered: return 2;
+    case Status::read: return 3;
+    default: return 4;  // errors are final
+  }
+}
+
+class Tracker {
+ public:
+  enum class Insert : std::uint8_t { inserted, duplicate, full };
+  struct InsertResult {
+    Insert result = Insert::full;
+    std::uint64_t slot = 0;  // ours (inserted) or the original's (duplicate)
+  };
+
+  Tracker() = default;
+  Tracker(TrackerHeader* h, std::uint64_t capacity) noexcept
+      : h_(h),
+        tags_(reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<std::byte*>(h) + sizeof(TrackerHeader))),
+        entries_(reinterpret_cast<TrackerEntry*>(reinterpret_cast<std::byte*>(h) + sizeof(TrackerHeader) + capacity * 8)),
+        capacity_(capacity),
+        buckets_(capacity / tracker_bucket_slots) {}
+
+  bool valid() const noexcept { return h_ != nullptr; }
+  std::uint64_t capacity() const noexcept { return capacity_; }
+  TrackerEntry& entry(std::uint64_t slot) const noexcept { return entries_[slot]; }
+  TrackerHeader& header() const noexcept { return *h_; }
+
+  static std::uint64_t hash(const TrackerKey& k) noexcept {
+    std::uint64_t x = k.id ^ (static_cast<std::uint64_t>(k.sender) << 32 | k.recipient) * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 32;
+    return x;
+  }
+
+  // Insert `key`; `init` fills the entry (key fields are set here). On
+  // duplicate, slot is the original (its status may still be outbox).
+  template <class Init>
+  InsertResult insert(const TrackerKey& key, std::uint64_t now_ns, Init&& init) noexcept {
+    const std::uint64_t hv = hash(key);
+    const std::uint64_t h40 = hv >> 24;
+    const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
+    const std::uint64_t me = tag::make(tag::claiming, static_cast<std::uint64_t>(self_identity().pid), h40);
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      // 1. claim a free slot in the less loaded bucket (retire dead entries if both are full)
+      std::uint64_t slot = claim_slot(b1, b2, me, now_ns);
+      if (slot == no_slot) {
+        // Before reporting full, make sure the key is not already here.
+        if (std::uint64_t orig = find(key); orig != no_slot) return {Insert::duplicate, orig};
+        h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        return {Insert::full, 0};
+      }
+      TrackerEntry& e = entries_[slot];
+      e.id = key.id;
+      e.sender = key.sender;
+      e.recipient = key.recipient;
+      init(e);
+      // 2. look for the same key elsewhere in our two buckets
+      std::uint64_t dup = no_slot;
+      const std::uint64_t nb = b1 == b2 ? 1 : 2;
+      for (std::uint64_t k = 0; k < nb * tracker_bucket_slots && dup == no_slot; ++k) {
+        const std::uint64_t other = (k < tracker_bucket_slots ? b1 : b2) * tracker_bucket_slots + k % tracker_bucket_slots;
+        if (other == slot) continue;
+        for (;;) {
+          // seq_cst: after our seq_cst claim, so that of two racing inserters
+          // the later one sees the earlier (store -> load across slots).
+          std::uint64_t t = tags_[other].load(std::memory_order_seq_cst);
+          if (t == 0 || tag::hash_bits(t) != h40 || tag::state(t) == tag::killed) break;
+          if (tag::state(t) == tag::ready) {
+            if (same_key(other, key)) {
+              // Acquire: the status written before the entry's last advance.
+              const auto st = static_cast<Status>(entries_[other].status.load(std::memory_order_acquire));
+              if (status_is_failed_send(st)) {
+                release(other);  // a send that never reached a lane: this resend replaces it
+              } else {
+                dup = other;
+              }
+            }
+            break;
+          }
+          // claiming
+          if (other < slot) {
+            wait_decided(other, t);
+            continue;  // look at it again
+          }
+          // Higher slot, undecided: kill it. seq_cst: partner of its own CAS to ready.
+          if (tags_[other].compare_exchange_strong(t, (t & ~3ull) | tag::killed, std::memory_order_seq_cst)) break;
+          // it changed (became ready, or was freed): look again
+        }
+      }
+      if (dup != no_slot) {
+        tags_[slot].store(0, std::memory_order_release);  // release: nobody reads a freed entry
+        return {Insert::duplicate, dup};
+      }
+      // 3. decide. seq_cst: partner of a killer's CAS and of other inserters' scans.
+      std::uint64_t expected = me;
+      if (tags_[slot].compare_exchange_strong(expected, (me & ~3ull) | tag::ready, std::memory_order_seq_cst))
+        return {Insert::inserted, slot};
+      // Killed by a lower-slot inserter of the same hash: give the slot back, try again.
+      tags_[slot].store(0, std::memory_order_release);
+    }
+    return {Insert::full, 0};
+  }
+
+  // The ready slot of `key`, or no_slot.
+  std::uint64_t find(const TrackerKey& key) const noexcept {
+    const std::uint64_t hv = hash(key);
+    const std::uint64_t h40 = hv >> 24;
+    std::uint64_t failed = no_slot;
+    for (std::uint64_t b : {bucket_a(hv), bucket_b(hv)}) {
+      for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
+        const std::uint64_t s = b * tracker_bucket_slots + i;
+        // SYNC POINT READ: the entry, partner of insert's seq_cst CAS to ready.
+        const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
+        if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) continue;
+        // A failed send (full/offline) may sit beside its successful resend: prefer the latter.
+        if (!status_is_failed_send(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
+        failed = s;
+      }
+    }
+    return failed;
+  }
+
+  // Move the status of `slot` forward to `to` (never backwards, never out of
+  // an error). Returns true when this call made the change.
+  bool advance(std::uint64_t slot, Status to, std::uint64_t now_ns) noexcept {
+    std::atomic<std::uint8_t>& st = entries_[slot].status;
+    // Acquire: pairs with the previous advance's release.
+    std::uint8_t cur = st.load(std::memory_order_acquire);
+    for (;;) {
+      const Status c = static_cast<Status>(cur);
+      if (status_rank(c) >= 4 || status_rank(to) <= status_rank(c)) return false;
+      // Release: publishes the counters updated before it; acquire on failure as above.
+      if (st.compare_exchange_weak(cur, static_cast<std::uint8_t>(to), std::memory_order_acq_rel,
+                                   std::memory_order_acquire))
+        break;
+    }
+    entries_[slot].updated_ns.store(now_ns, std::memory_order_relaxed);  // relaxed: informational
+    return true;
+  }
+
+  // Free `slot` now (an aborted claim, a retired entry). Only for slots this
+  // process inserted or found ready.
+  void release(std::uint64_t slot) noexcept {
+    std::uint64_t t = tags_[slot].load(std::memory_order_acquire);
+    // Release: a later claimer's entry writes come after ours.
+    if (tag::state(t) == tag::ready) tags_[slot].compare_exchange_strong(t, 0, std::memory_order_release);
+  }
+
+  // Retire every entry past its deadline (and free slots left claiming or
+  // killed by processes that died). Returns the number retired.
+  std::uint64_t sweep(std::uint64_t now_ns) noexcept {
+    std::uint64_t n = 0;
+    for (std::uint64_t b = 0; b < buckets_; ++b) n += retire_bucket(b, now_ns);
+    return n;
+  }
+
+  struct Usage {
+    std::uint64_t used = 0, capacity = 0, full_events = 0, retired = 0;
+  };
+  Usage usage() const noexcept {
+    Usage u;
+    u.capacity = capacity_;
+    for (std::uint64_t s = 0; s < capacity_; ++s)
+      if (tags_[s].load(std::memory_order_relaxed) != 0) ++u.used;  // relaxed: a statistic
+    u.full_events = h_->full_events.load(std::memory_order_relaxed);
+    u.retired = h_->retired.load(std::memory_order_relaxed);
+    return u;
+  }
+
+  static constexpr std::uint64_t no_slot = ~0ull;
+
+ private:
+  std::uint64_t bucket_a(std::uint64_t hv) const noexcept { return hv & (buckets_ - 1); }
+  std::uint64_t bucket_b(std::uint64_t hv) const noexcept { return ((hv >> 24) * 0x9e3779b97f4a7c15ull >> 40) & (buckets_ - 1); }
+
+  bool same_key(std::uint64_t s, const TrackerKey& k) const noexcept {
+    const TrackerEntry& e = entries_[s];
+    return e.id == k.id && e.sender == k.sender && e.recipient == k.recipient;
+  }
+
+  unsigned load_of(std::uint64_t b) const noexcept {
+    unsigned n = 0;
+    for (unsigned i = 0; i < tracker_bucket_slots; ++i)
+      n += tags_[b * tracker_bucket_slots + i].load(std::memory_order_relaxed) != 0;  // relaxed: a placement hint
+    return n;
+  }
+
+  std::uint64_t try_claim_in(std::uint64_t b, std::uint64_t me) noexcept {
+    for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
+      const std::uint64_t s = b * tracker_bucket_slots + i;
+      std::uint64_t zero = 0;
+      // seq_cst: the claim is the store half of the store->load pair with the scan.
+      if (tags_[s].load(std::memory_order_relaxed) == 0 &&
+          tags_[s].compare_exchange_strong(zero, me, std::memory_order_seq_cst))
+        return s;
+    }
+    return no_slot;
+  }
+
+  std::uint64_t claim_slot(std::uint64_t b1, std::uint64_t b2, std::uint64_t me, std::uint64_t now_ns) noexcept {
+    const bool first_a = load_of(b1) <= load_of(b2);
+    for (int pass = 0; pass < 2; ++pass) {
+      std::uint64_t s = try_claim_in(first_a ? b1 : b2, me);
+      if (s == no_slot) s = try_claim_in(first_a ? b2 : b1, me);
+      if (s != no_slot) return s;
+      if (pass == 0 && retire_bucket(b1, now_ns) + (b1 != b2 ? retire_bucket(b2, now_ns) : 0) == 0) break;
+    }
+    return no_slot;
+  }
+
+  std::uint64_t retire_bucket(std::uint64_t b, std::uint64_t now_ns) noexcept {
+    std::uint64_t n = 0;
+    for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
+      const std::uint64_t s = b * tracker_bucket_slots + i;
+      std::uint64_t t = tags_[s].load(std::memory_order_acquire);  // acquire: we read the entry next
+      if (t == 0) continue;
+      if (tag::state(t) == tag::ready) {
+        if (now_ns < entries_[s].deadline_ns) continue;
+        // Release: the slot's next owner writes after this.
+        if (tags_[s].compare_exchange_strong(t, 0, std::memory_order_release)) {
+          ++n;
+          h_->retired.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        }
+      } else if (!pid_alive(tag::pid_bits(t))) {
+        // claiming or killed, and its owner died: nobody will finish it.
+        if (tags_[s].compare_exchange_strong(t, 0, std::memory_order_release)) ++n;
+      }
+    }
+    return n;
+  }
+
+  static bool pid_alive(std::uint64_t pid) noexcept;
+
+  // Wait for the claiming slot s (tag t) to be decided. An owner that takes
+  // longer than a second (dead, stopped, or its pid reused) is killed: if it is
+  // alive it fails its CAS to ready and starts over, so nothing is lost.
+  void wait_decided(std::uint64_t s, std::uint64_t t) noexcept {
+    const std::uint64_t give_up = monotonic_ns() + 1'000'000'000ull;
+    for (unsigned spins = 0;; ++spins) {
+      // Acquire: partner of the owner's CAS to ready (we read its entry next).
+      if (tags_[s].load(std::memory_order_acquire) != t) return;
+      if (spins < 256) {
+        cpu_relax();
+        continue;
+      }
+      if ((spins & 63) == 0 && (!pid_alive(tag::pid_bits(t)) || monotonic_ns() >= give_up)) {
+        std::uint64_t e = t;
+        // seq_cst: as the kill in insert().
+        tags_[s].compare_exchange_strong(e, (t & ~3ull) | tag::killed, std::memory_order_seq_cst);
+        return;
+      }
+      sched_yield_now();
+    }
+  }
+  static void sched_yield_now() noexcept;
+
+  TrackerHeader* h_ = nullptr;
+  std::atomic<std::uint64_t>* tags_ = nullptr;
+  TrackerEntry* entries_ = nullptr;
+  std::uint64_t capacity_ = 0;
+  std::uint64_t buckets_ = 0;
+};
+
+}  // namespace courier
