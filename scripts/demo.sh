@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # courier in a minute: install what is missing, build Release into build/,
-# then show two processes talking through the CLI, the priority example and
-# the latency table of the benchmark.
+# then show two processes talking through the CLI, the priority and chat
+# examples and the latency table of the benchmark.
 #
 #   bash scripts/demo.sh            # courier-bench --quick
 #   bash scripts/demo.sh --full     # courier-bench without --quick (minutes)
@@ -167,6 +167,16 @@ if [ -z "$example" ]; then
 else
   echo "\$ $example"
   timeout 60 "$example" || problem "$example exited with $?"
+fi
+
+# --------------------------------------------------------- the chat example
+step "the chat example: sent, delivered, read"
+chat=build/examples/chat/example_chat
+if [ ! -x "$chat" ]; then
+  skip "no $chat yet (examples/chat/)"
+else
+  echo "\$ $chat"
+  timeout 30 "$chat" || problem "$chat exited with $?"
 fi
 
 # ------------------------------------------------------------ the benchmark

@@ -77,33 +77,50 @@ void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
     seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
 }
 
-void detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
-  if (h.id == 0) return;
+bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
+  if (h.id == 0) return false;
   const std::uint64_t now = fast_realtime_ns();
   const std::uint64_t slot = tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint});
-  if (slot == Tracker::no_slot || !tracker.advance(slot, status, now)) return;  // unknown, retired, or already there
+  // Unknown, retired, made by another send of this id, or already there.
+  if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now)) return false;
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
-  if (h.group == 0) return;
+  if (h.group == 0) return true;
   // The group total: count this member, and move the total when every member got there.
   const std::uint64_t total = tracker.find(TrackerKey{h.from, h.id, no_endpoint});
-  if (total == Tracker::no_slot) return;
+  if (total == Tracker::no_slot || !same_send(tracker.entry(total), h)) return true;
   TrackerEntry& t = tracker.entry(total);
-  // Relaxed counts; the status CAS in advance() is the synchronising step.
+  // seq_cst: two members settling at once bump different counters, then read
+  // them all (settle_total): store->load on both sides, so at least one of
+  // them sees both counts.
+  if (status == Status::read) {
+    t.read.fetch_add(1, std::memory_order_seq_cst);
+  } else if (status == Status::delivered) {
+    t.delivered.fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    t.failed.fetch_add(1, std::memory_order_seq_cst);
+  }
+  settle_total(h.from, h.id, h.group, total, status, now);
+  return true;
+}
+
+void detail::BusState::settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total,
+                                    Status last, std::uint64_t now) noexcept {
+  TrackerEntry& t = tracker.entry(total);
+  // Relaxed: written before the entry was published. seq_cst counts: see report().
   const std::uint32_t n = t.recipients.load(std::memory_order_relaxed);
-  if (status == Status::delivered || status == Status::read) {
-    std::uint32_t d = 0;
-    if (status == Status::read) {
-      d = t.read.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (d + t.failed.load(std::memory_order_relaxed) >= n && tracker.advance(total, Status::read, now))
-        post(h.from, StatusEvent{h.id, no_endpoint, h.group, Status::read, now});
-      return;
-    }
-    d = t.delivered.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (d + t.failed.load(std::memory_order_relaxed) >= n && tracker.advance(total, Status::delivered, now))
-      post(h.from, StatusEvent{h.id, no_endpoint, h.group, Status::delivered, now});
+  const std::uint32_t failed = t.failed.load(std::memory_order_seq_cst);
+  const std::uint32_t delivered = t.delivered.load(std::memory_order_seq_cst);
+  const std::uint32_t read = t.read.load(std::memory_order_seq_cst);
+  // advance() makes each transition once, whoever gets here first.
+  if (failed >= n) {
+    if (status_rank(last) >= 4 && tracker.advance(total, last, now))
+      post(sender, StatusEvent{id, no_endpoint, group, last, now});
     return;
   }
-  t.failed.fetch_add(1, std::memory_order_relaxed);
+  if (delivered > 0 && delivered + failed >= n && tracker.advance(total, Status::delivered, now))
+    post(sender, StatusEvent{id, no_endpoint, group, Status::delivered, now});
+  if (read > 0 && read + failed >= n && tracker.advance(total, Status::read, now))
+    post(sender, StatusEvent{id, no_endpoint, group, Status::read, now});
 }
 
 Result<StatusReport> Bus::status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id) {
@@ -120,19 +137,20 @@ Result<StatusReport> Bus::status_of(const detail::BusState& s, EndpointId sender
   r.delivered = e.delivered.load(std::memory_order_relaxed);
   r.read = e.read.load(std::memory_order_relaxed);
   r.failed = e.failed.load(std::memory_order_relaxed);
-  r.expires_ns = e.expires_ns;
+  r.expires_ns = e.expires_ns.load(std::memory_order_relaxed);
   r.updated_ns = e.updated_ns.load(std::memory_order_relaxed);
-  if (e.role == tracker_role::group) {
-    r.group = e.dest;
+  const EndpointId dest = e.dest.load(std::memory_order_relaxed);
+  if (e.role.load(std::memory_order_relaxed) == tracker_role::group) {
+    r.group = dest;
     std::vector<EndpointId> members;
-    s.dir.members(e.dest, members);
+    s.dir.members(dest, members);
     for (EndpointId m : members) {
       const std::uint64_t ms = s.tracker.find(TrackerKey{sender, id, m});
       if (ms == Tracker::no_slot) continue;  // joined after the send
       r.members.push_back({m, static_cast<Status>(s.tracker.entry(ms).status.load(std::memory_order_acquire))});
     }
   } else {
-    r.dest = e.dest;
+    r.dest = dest;
     r.delivered = r.status == Status::delivered || r.status == Status::read;
     r.read = r.status == Status::read;
     r.failed = status_rank(r.status) >= 4;
@@ -341,12 +359,9 @@ SweepResult Bus::sweep() {
     for (unsigned p = 0; p < priority_levels; ++p)
       walk_lane(s_->seg.lane(slot, p), [&](const RecordHeader& h) {
         if (h.id == 0 || h.expires_ns == 0 || now < h.expires_ns) return;
-        const std::uint64_t ts = s_->tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
-        if (ts == Tracker::no_slot) return;
-        const auto st = static_cast<Status>(s_->tracker.entry(ts).status.load(std::memory_order_acquire));
-        if (status_rank(st) >= 2) return;  // delivered already (a receiver holds it), or settled
-        s_->report(h, h.to, Status::expired);
-        ++r.expired;
+        // Counted when it changed the status: not when delivered already (a
+        // receiver holds it), settled, retired, or the id was sent again since.
+        if (s_->report(h, h.to, Status::expired)) ++r.expired;
       });
   }
   r.retired = s_->tracker.sweep(now);

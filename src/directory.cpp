@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -209,6 +210,7 @@ Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
   s.name_len = static_cast<std::uint32_t>(name.size());
   std::atomic<std::uint32_t>* m = seg_->group_members(free_slot);
   for (std::uint32_t i = 0; i < g.max_group_members; ++i) m[i].store(0, std::memory_order_relaxed);  // unpublished yet
+  s.used_words.store(0, std::memory_order_relaxed);                                                 // unpublished yet
   maybe_pause_mid_change();
   s.created_ns = realtime_ns();
   const GroupId id = make_endpoint_id(free_slot, gen);
@@ -269,6 +271,12 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
   if (free_word == g.max_group_members)
     return Error(Errc::capacity, "the group is full (max_group_members = " + std::to_string(g.max_group_members) + ")");
   maybe_pause_mid_change();
+  GroupSlot& gs = seg_->group(slot);
+  // Release, before the member word: a sender that sees the word within its
+  // scan range sees it; one that read the old range sees the group as it was
+  // before this add. A crash between the two stores leaves an empty word in range.
+  if (gs.used_words.load(std::memory_order_relaxed) < free_word + 1)
+    gs.used_words.store(free_word + 1, std::memory_order_release);
   m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
   seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
   return {};
@@ -302,14 +310,29 @@ bool Directory::members(GroupId group, std::vector<EndpointId>& out) const noexc
   // Acquire: partner of add_group's release store (the emptied list is visible).
   if (seg_->group(slot).id.load(std::memory_order_acquire) != group) return false;
   const std::atomic<std::uint32_t>* m = seg_->group_members(slot);
-  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
+  // Acquire: partner of add_member's release store of used_words. Clamped: it is read from shared memory.
+  std::uint32_t used = seg_->group(slot).used_words.load(std::memory_order_acquire);
+  if (used > g.max_group_members) used = g.max_group_members;
+  for (std::uint32_t i = 0; i < used; ++i) {
     const std::uint32_t v = m[i].load(std::memory_order_acquire);  // acquire: partner of add_member's store
     if (v == 0) continue;
     const std::uint32_t vs = endpoint_slot(v);
     if (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_acquire) != v) continue;  // removed endpoint
-    bool seen = false;
-    for (EndpointId e : out) seen |= e == v;
-    if (!seen) out.push_back(v);
+    out.push_back(v);
+  }
+  // One copy per member even if a word was duplicated (add_member never does
+  // it; a damaged segment might): quadratic for small groups, sort beyond.
+  if (out.size() <= 32) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      bool seen = false;
+      for (std::size_t j = 0; j < n && !seen; ++j) seen = out[j] == out[i];
+      if (!seen) out[n++] = out[i];
+    }
+    out.resize(n);
+  } else {
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
   }
   // A remove_group racing with us: the snapshot belongs to a group that is gone.
   return seg_->group(slot).id.load(std::memory_order_acquire) == group;

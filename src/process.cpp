@@ -1,5 +1,7 @@
 #include "courier/process.hpp"
 
+#include <pthread.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -49,18 +51,23 @@ std::uint64_t process_start_ticks(pid_t pid) noexcept {
   return start == 0 ? 1 : start;
 }
 
+namespace {
+// relaxed: an idempotent cache of a pure function of the process; a fork()ed
+// child clears it in the atfork handler (before any of its threads runs).
+std::atomic<std::uint64_t> identity_cache{0};
+extern "C" void courier_forget_identity() { identity_cache.store(0, std::memory_order_relaxed); }
+}  // namespace
+
 ProcessIdentity self_identity() noexcept {
-  // Cached per pid: a forked child computes its own.
-  static std::atomic<std::uint64_t> cached{0};  // relaxed: an idempotent cache of a pure function of getpid()
-  pid_t pid = ::getpid();
-  std::uint64_t c = cached.load(std::memory_order_relaxed);
-  if (c != 0 && static_cast<pid_t>(c & 0xffffffffu) == pid) {
-    return ProcessIdentity{pid, c >> 32};
-  }
-  ProcessIdentity me{pid, process_start_ticks(pid)};
-  cached.store((static_cast<std::uint64_t>(me.start_ticks & 0xffffffffu) << 32) | static_cast<std::uint32_t>(pid),
-               std::memory_order_relaxed);
-  me.start_ticks &= 0xffffffffu;
+  // No syscall once cached: getpid() is a real syscall on this glibc (~1 us on
+  // a KVM guest), and tracked sends ask for the pid on every tracker insert.
+  std::uint64_t c = identity_cache.load(std::memory_order_relaxed);
+  if (c != 0) return ProcessIdentity{static_cast<pid_t>(c & 0xffffffffu), c >> 32};
+  static const bool registered = [] { return ::pthread_atfork(nullptr, nullptr, courier_forget_identity) == 0; }();
+  const pid_t pid = ::getpid();
+  ProcessIdentity me{pid, process_start_ticks(pid) & 0xffffffffu};
+  if (registered)
+    identity_cache.store((me.start_ticks << 32) | static_cast<std::uint32_t>(pid), std::memory_order_relaxed);
   return me;
 }
 

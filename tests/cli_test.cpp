@@ -432,6 +432,263 @@ TEST_F(CliTest, secondReceiverOfAnEndpointIsRefused) {
   EXPECT_EQ(first.finish().status, 0);
 }
 
+// ------------------------------------------------------------ groups, tracked messages, statuses
+
+TEST_F(CliTest, groupsAreCreatedListedAndRemoved) {
+  const Output created = run({"group", "add", bus_, "team", "bob", "carol"});
+  ASSERT_EQ(created.status, 0) << created.err;
+  EXPECT_EQ(created.out, "");
+  EXPECT_EQ(run({"group", "ls", bus_}).out, "team: bob carol\n");
+  std::vector<std::string> endpoints = lines_of(run({"endpoint", "ls", bus_}).out);
+  std::sort(endpoints.begin(), endpoints.end());
+  EXPECT_EQ(endpoints, (std::vector<std::string>{"bob", "carol"}));  // registered by group add
+
+  ASSERT_EQ(run({"group", "add", bus_, "team", "bob"}).status, 0);  // a member twice: no-op
+  ASSERT_EQ(run({"group", "add", bus_, "ops", "alice"}).status, 0);
+  EXPECT_EQ(run({"group", "ls", bus_}).out, "team: bob carol\nops: alice\n");
+  const std::vector<std::string> json = lines_of(run({"group", "ls", bus_, "--json"}).out);
+  ASSERT_EQ(json.size(), 2u);
+  EXPECT_EQ(json_field(json[0], "name"), "\"team\"");
+  EXPECT_NE(json[0].find("\"members\":[\"bob\",\"carol\"]"), std::string::npos) << json[0];
+  EXPECT_NE(json[1].find("\"members\":[\"alice\"]"), std::string::npos) << json[1];
+
+  EXPECT_EQ(run({"group", "rm", bus_, "team", "carol"}).status, 0);
+  EXPECT_EQ(run({"group", "ls", bus_}).out, "team: bob\nops: alice\n");
+  const Output not_member = run({"group", "rm", bus_, "team", "carol"});
+  EXPECT_EQ(not_member.status, 1);
+  EXPECT_NE(not_member.err.find("not a member"), std::string::npos) << not_member.err;
+  EXPECT_EQ(run({"group", "rm", bus_, "ops"}).status, 0);
+  EXPECT_EQ(run({"group", "ls", bus_}).out, "team: bob\n");
+  const Output gone = run({"group", "rm", bus_, "ops"});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_NE(gone.err.find("no group named 'ops'"), std::string::npos) << gone.err;
+  EXPECT_EQ(std::count(gone.err.begin(), gone.err.end(), '\n'), 1) << gone.err;
+  EXPECT_EQ(lines_of(run({"endpoint", "ls", bus_}).out).size(), 3u);  // members stay endpoints
+}
+
+TEST_F(CliTest, groupSendReachesEveryMemberExactlyOnce) {
+  ASSERT_EQ(run({"group", "add", bus_, "team", "bob", "carol"}).status, 0);
+  const Output sent = run({"send", bus_, "--from", "alice", "--group", "team", "--expiry", "1m", "hello"});
+  ASSERT_EQ(sent.status, 0) << sent.err;
+  ASSERT_TRUE(sent.out.ends_with(" sent\n")) << sent.out;
+  EXPECT_EQ(sent.err, "");  // every member took it: no note
+  const std::string id = sent.out.substr(0, sent.out.find(' '));
+  // A marker sent afterwards to each member comes right after the one copy.
+  for (const std::string member : {"bob", "carol"})
+    ASSERT_EQ(send(member, {"--expiry", "1m"}, "marker").status, 0);
+
+  for (const std::string member : {"bob", "carol"}) {
+    const Output got = run({"recv", bus_, member, "--count", "2", "--timeout", "10s"});
+    ASSERT_EQ(got.status, 0) << member << ": " << got.err;
+    const std::vector<std::string> lines = lines_of(got.out);
+    ASSERT_EQ(lines.size(), 2u) << got.out;
+    EXPECT_EQ(json_field(lines[0], "id"), id) << member;
+    EXPECT_EQ(json_field(lines[0], "group"), "\"team\"") << member;
+    EXPECT_EQ(json_field(lines[0], "to"), "\"" + member + "\"");
+    EXPECT_EQ(json_field(lines[0], "data"), "\"hello\"");
+    EXPECT_EQ(json_field(lines[1], "group"), "null") << member;
+    EXPECT_EQ(json_field(lines[1], "data"), "\"marker\"") << member;
+  }
+  const Output status = run({"status", bus_, "--from", "alice", id});
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_EQ(status.out, "delivered\nbob delivered\ncarol delivered\n");
+}
+
+TEST_F(CliTest, groupSendNotesHowManyMembersTookIt) {
+  ASSERT_EQ(run({"group", "add", bus_, "team", "bob", "carol"}).status, 0);
+  // Real-time: nobody attached, nobody takes it.
+  const Output none = run({"send", bus_, "--from", "alice", "--group", "team", "now"});
+  EXPECT_EQ(none.status, 1);
+  EXPECT_EQ(none.out, "0 offline\n");
+  EXPECT_NE(none.err.find("no member of group 'team' has a receiver attached"), std::string::npos) << none.err;
+
+  Child bob({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_TRUE(wait_receiver("bob"));
+  const Output some = run({"send", bus_, "--from", "alice", "--group", "team", "now"});
+  EXPECT_EQ(some.status, 0) << some.err;
+  EXPECT_EQ(some.out, "0 sent\n");
+  EXPECT_EQ(some.err, "courier: note: delivered to lanes of 1 of 2 members\n");
+  const std::optional<std::string> line = bob.read_line();
+  ASSERT_TRUE(line);
+  EXPECT_EQ(json_field(*line, "group"), "\"team\"");
+  EXPECT_EQ(bob.finish().status, 0);
+
+  const Output unknown = run({"send", bus_, "--from", "alice", "--group", "nobody", "--expiry", "1m", "x"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_TRUE(unknown.out.ends_with(" invalid_destination\n")) << unknown.out;
+  EXPECT_NE(unknown.err.find("no group named 'nobody'"), std::string::npos) << unknown.err;
+}
+
+TEST_F(CliTest, resendOfATrackedIdIsADuplicateAndIsNotEnqueuedAgain) {
+  add_endpoint("bob");
+  const Output first = send("bob", {"--id", "77", "--expiry", "1m"}, "first");
+  ASSERT_EQ(first.status, 0) << first.err;
+  EXPECT_EQ(first.out, "77 sent\n");
+  EXPECT_EQ(first.err, "");
+  const Output again = send("bob", {"--id", "77", "--expiry", "1m"}, "second");
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.out, "77 sent\n");  // the original's status
+  EXPECT_EQ(again.err, "courier: note: duplicate of an earlier send: not enqueued again\n");
+  ASSERT_EQ(send("bob", {"--expiry", "1m"}, "marker").status, 0);
+
+  const Output got = run({"recv", bus_, "bob", "--count", "2", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  const std::vector<std::string> lines = lines_of(got.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(json_field(lines[0], "data"), "\"first\"");
+  EXPECT_EQ(json_field(lines[1], "data"), "\"marker\"");  // no second copy in between
+  EXPECT_NE(endpoint_stat("alice").find("\"duplicates\":1"), std::string::npos) << endpoint_stat("alice");
+
+  const Output delivered = send("bob", {"--id", "77", "--expiry", "1m"}, "third");
+  EXPECT_EQ(delivered.status, 0) << delivered.err;
+  EXPECT_EQ(delivered.out, "77 delivered\n");  // the original's status now
+}
+
+TEST_F(CliTest, sendWaitsUntilAConcurrentReceiverTookTheMessage) {
+  add_endpoint("bob");
+  Child sender({"send", bus_, "--from", "alice", "--to", "bob", "--expiry", "30s", "--wait", "delivered", "--timeout",
+                "10s", "waited for"});
+  const Output got = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  const Output s = sender.finish();
+  EXPECT_EQ(s.status, 0) << s.err;
+  EXPECT_EQ(s.out, json_field(got.out, "id") + " delivered\n");
+  EXPECT_EQ(s.err, "");
+}
+
+TEST_F(CliTest, sendWaitingForReadIsSatisfiedByRecvRead) {
+  add_endpoint("bob");
+  Child sender({"send", bus_, "--from", "alice", "--to", "bob", "--id", "5", "--expiry", "30s", "--wait", "read", "x"});
+  const Output got = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s", "--read"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  const Output s = sender.finish();
+  EXPECT_EQ(s.status, 0) << s.err;
+  EXPECT_EQ(s.out, "5 read\n");
+}
+
+TEST_F(CliTest, sendWaitTimesOutWithoutAReceiver) {
+  add_endpoint("bob");
+  const auto start = Clock::now();
+  const Output o = send("bob", {"--expiry", "30s", "--wait", "delivered", "--timeout", "100ms"}, "x");
+  EXPECT_GE(Clock::now() - start, 100ms);  // it did wait
+  EXPECT_EQ(o.status, 1);
+  EXPECT_TRUE(o.out.ends_with(" sent\n")) << o.out;  // the last status
+  EXPECT_NE(o.out, "0 sent\n");
+  EXPECT_NE(o.err.find("timeout: the message is still sent after 100ms (--wait delivered)"), std::string::npos)
+      << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  // --wait sent is reached as soon as the message is in the lane.
+  const Output sent = send("bob", {"--expiry", "30s", "--wait", "sent", "--timeout", "0"}, "y");
+  EXPECT_EQ(sent.status, 0) << sent.err;
+  EXPECT_TRUE(sent.out.ends_with(" sent\n")) << sent.out;
+}
+
+TEST_F(CliTest, sendWaitEndsWithAnErrorStatus) {
+  add_endpoint("bob");
+  Child sender({"send", bus_, "--from", "alice", "--to", "bob", "--id", "9", "--expiry", "30s", "--wait", "delivered",
+                "--timeout", "10s", "x"});
+  bool waiting = false;
+  for (const auto deadline = Clock::now() + patience; !waiting && Clock::now() < deadline;)
+    waiting = endpoint_stat("bob").find("\"waiting_total\":1") != std::string::npos;
+  ASSERT_TRUE(waiting);
+  ASSERT_EQ(run({"endpoint", "rm", bus_, "bob"}).status, 0);  // tracked messages waiting for bob: invalid_destination
+  const Output s = sender.finish();
+  EXPECT_EQ(s.status, 1);
+  EXPECT_EQ(s.out, "9 invalid_destination\n");
+  EXPECT_NE(s.err.find("ended invalid_destination before it was delivered"), std::string::npos) << s.err;
+}
+
+TEST_F(CliTest, recvReadAndNoAckShowInTheSendersStatus) {
+  add_endpoint("bob");
+  ASSERT_EQ(send("bob", {"--id", "5", "--expiry", "1m"}, "a").status, 0);
+  EXPECT_EQ(run({"status", bus_, "--from", "alice", "5"}).out, "sent\n");
+  const Output read = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s", "--read"});
+  ASSERT_EQ(read.status, 0) << read.err;
+  EXPECT_EQ(json_field(read.out, "status"), "\"read\"");
+  const Output status = run({"status", bus_, "--from", "alice", "5"});
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_EQ(status.out, "read\n");
+
+  ASSERT_EQ(send("bob", {"--id", "6", "--expiry", "1m"}, "b").status, 0);
+  const Output unacked = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s", "--no-ack"});
+  ASSERT_EQ(unacked.status, 0) << unacked.err;
+  EXPECT_EQ(json_field(unacked.out, "status"), "\"new\"");
+  EXPECT_EQ(run({"status", bus_, "--from", "alice", "6"}).out, "sent\n");  // taken, not acknowledged
+
+  ASSERT_EQ(send("bob", {"--id", "7", "--expiry", "1m"}, "c").status, 0);
+  ASSERT_EQ(run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"}).status, 0);
+  EXPECT_EQ(run({"status", bus_, "--from", "alice", "7"}).out, "delivered\n");
+  const Output json = run({"status", bus_, "--from", "alice", "7", "--json"});
+  EXPECT_EQ(json_field(json.out, "status"), "\"delivered\"");
+  EXPECT_EQ(json_field(json.out, "to"), "\"bob\"");
+  EXPECT_EQ(json_field(json.out, "group"), "null");
+}
+
+TEST_F(CliTest, statusOfAnUnknownMessageOrSenderFails) {
+  add_endpoint("bob");
+  ASSERT_EQ(send("bob", {"--id", "5", "--expiry", "1m"}, "a").status, 0);
+  const Output unknown = run({"status", bus_, "--from", "alice", "12345"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_NE(unknown.err.find("no status of message 12345 from 'alice'"), std::string::npos) << unknown.err;
+  EXPECT_EQ(std::count(unknown.err.begin(), unknown.err.end(), '\n'), 1) << unknown.err;
+  const Output other = run({"status", bus_, "--from", "bob", "5"});  // the id, but another sender
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.err.find("no status of message 5 from 'bob'"), std::string::npos) << other.err;
+  const Output nobody = run({"status", bus_, "--from", "nobody", "5"});
+  EXPECT_EQ(nobody.status, 1);
+  EXPECT_NE(nobody.err.find("no endpoint named 'nobody'"), std::string::npos) << nobody.err;
+}
+
+TEST_F(CliTest, sweepReportsMessagesThatExpiredInALane) {
+  add_endpoint("bob");
+  ASSERT_EQ(send("bob", {"--id", "3", "--expiry", "1ms"}, "short-lived").status, 0);
+  // Poll until the expiry has passed and the sweep has found it.
+  Output swept;
+  for (const auto deadline = Clock::now() + patience; Clock::now() < deadline;)
+    if ((swept = run({"sweep", bus_})).out != "expired 0 retired 0\n") break;
+  EXPECT_EQ(swept.status, 0) << swept.err;
+  EXPECT_EQ(swept.out, "expired 1 retired 0\n");
+  EXPECT_EQ(run({"status", bus_, "--from", "alice", "3"}).out, "expired\n");
+  EXPECT_EQ(run({"sweep", bus_}).out, "expired 0 retired 0\n");  // reported once
+  EXPECT_EQ(run({"sweep", bus_ + "-none"}).status, 1);             // does not create a bus
+}
+
+TEST_F(CliTest, statShowsTrackedTrafficCountersTrackerAndGroups) {
+  const Output created =
+      run({"group", "add", bus_, "team", "bob", "carol", "--tracker-capacity", "128", "--max-groups", "4"});
+  ASSERT_EQ(created.status, 0) << created.err;
+  ASSERT_EQ(send("bob", {"--id", "1", "--expiry", "1m"}, "a").status, 0);
+  ASSERT_EQ(send("bob", {"--id", "1", "--expiry", "1m"}, "a").status, 0);  // a duplicate
+  ASSERT_EQ(run({"send", bus_, "--from", "alice", "--group", "team", "--expiry", "1m", "b"}).status, 0);
+  ASSERT_EQ(run({"recv", bus_, "bob", "--count", "2", "--timeout", "10s", "--read"}).status, 0);
+
+  const Output json = run({"stat", bus_, "--json"});
+  ASSERT_EQ(json.status, 0) << json.err;
+  EXPECT_NE(json.out.find("\"max_groups\":4"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"tracker_capacity\":128"), std::string::npos) << json.out;
+  // Entries: alice's id 1, and the group send's total and one per member.
+  EXPECT_NE(json.out.find("\"tracker\":{\"used\":4,\"capacity\":128,\"full_events\":0,\"retired\":0}"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"groups\":[{\"name\":\"team\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"member_count\":2,\"members\":[\"bob\",\"carol\"]"), std::string::npos) << json.out;
+  const std::string alice = endpoint_stat("alice");
+  for (const char* counter : {"\"sent\":3", "\"duplicates\":1", "\"tracker_full\":0", "\"status_dropped\":0"})
+    EXPECT_NE(alice.find(counter), std::string::npos) << counter << " in " << alice;
+  const std::string bob = endpoint_stat("bob");
+  for (const char* counter : {"\"received\":2", "\"delivered\":2", "\"read\":2", "\"expired\":0", "\"full\":0"})
+    EXPECT_NE(bob.find(counter), std::string::npos) << counter << " in " << bob;
+  EXPECT_NE(endpoint_stat("carol").find("\"delivered\":0"), std::string::npos);
+
+  const Output table = run({"stat", bus_});
+  ASSERT_EQ(table.status, 0) << table.err;
+  for (const char* text : {"DELIVERED", "READ", "SENDER", "SENT", "DUPLICATES", "TRACKER_FULL", "STATUS_DROPPED",
+                           "tracker:        4 of 128 entries used, 0 full events, 0 retired", "GROUP",
+                           "team         2  bob carol"})
+    EXPECT_NE(table.out.find(text), std::string::npos) << text << " in\n" << table.out;
+}
+
 // ------------------------------------------------------------ bad arguments
 
 TEST_F(CliTest, badArgumentsExitWith2AndNameTheArgument) {
@@ -473,6 +730,33 @@ TEST_F(CliTest, badArgumentsExitWith2AndNameTheArgument) {
       {{"frob", b}, "unknown command 'frob'"},
       {{"send", b, "-p", "3"}, "-p: unknown option"},
       {{"help", "frob"}, "help: unknown command 'frob'"},
+      {{"send", b, "--from", "a", "--to", "b", "--group", "g", "x"}, "--to, --group: give one of them, not both"},
+      {{"send", b, "--from", "a", "x"}, "--to or --group: required"},
+      {{"send", b, "--from", "a", "--group", "g/h", "x"}, "--group 'g/h': group name has a character outside"},
+      {{"send", b, "--from", "a", "--to", "b", "--id", "3", "--wait", "bogus", "x"},
+       "--wait: must be sent, delivered or read, got 'bogus'"},
+      {{"send", b, "--from", "a", "--to", "b", "--id", "3", "--wait", "expired", "x"}, "--wait: must be"},
+      {{"send", b, "--from", "a", "--to", "b", "--wait", "delivered", "x"},
+       "--wait needs a tracked message: give --expiry or --id"},
+      {{"send", b, "--from", "a", "--to", "b", "--id", "3", "--wait", "read", "--timeout", "1", "x"},
+       "--timeout: bad duration"},
+      {{"recv", b, "bob", "--wait", "read"}, "--wait: not an option of 'recv'"},
+      {{"status", b, "--from", "a", "abc"}, "ID: not a positive integer: 'abc'"},
+      {{"status", b, "--from", "a", "0"}, "ID: not a positive integer: '0'"},
+      {{"status", b, "--from", "a", "-5"}, "-5: unknown option"},
+      {{"status", b, "5"}, "--from: required"},
+      {{"status", b, "--from", "a"}, "status: missing ID"},
+      {{"group", "add", b, "team"}, "group add: missing MEMBER"},
+      {{"group", "add", b, "te/am", "x"}, "GROUP 'te/am': group name"},
+      {{"group", "add", b, "team", "x", "y/z"}, "MEMBER 'y/z': endpoint name"},
+      {{"group", "add", b, "team", "x", "--max-groups", "5000"}, "--max-groups: must be 0..4096, got 5000"},
+      {{"group", "add", b, "team", "x", "--tracker-capacity", "100"}, "--tracker-capacity: must be a power of two"},
+      {{"group", "add", b, "team", "x", "--tracker-capacity", "32"}, "--tracker-capacity: must be 64..67108864"},
+      {{"group", "add", b, "team", "x", "--max-group-members", "0"}, "--max-group-members: must be 1..4096"},
+      {{"group", "ls", b, "--long"}, "--long: not an option of 'group ls'"},
+      {{"group", "frob", b}, "group: unknown subcommand 'frob'"},
+      {{"group"}, "group: missing subcommand"},
+      {{"sweep", b, "extra"}, "sweep: unexpected argument 'extra'"},
   };
   for (const Case& c : cases) {
     const Output o = run(c.args);
@@ -492,9 +776,15 @@ TEST_F(CliTest, helpAndVersion) {
     EXPECT_EQ(o.status, 0);
     EXPECT_TRUE(o.out.starts_with("usage: courier")) << o.out;
     for (const char* cmd :
-         {"send BUS", "recv BUS NAME", "endpoint add", "endpoint rm", "endpoint ls", "stat BUS", "rm BUS"})
+         {"send BUS", "recv BUS NAME", "endpoint add", "endpoint rm", "endpoint ls", "stat BUS", "rm BUS",
+          "status BUS --from NAME ID", "group add BUS GROUP MEMBER", "group rm BUS GROUP", "group ls BUS", "sweep BUS",
+          "--group GROUP", "--wait sent|delivered|read", "--no-ack", "--read", "--max-groups", "--tracker-capacity"})
       EXPECT_NE(o.out.find(cmd), std::string::npos) << cmd;
   }
+  const Output group = run({"help", "group"});
+  EXPECT_EQ(group.status, 0);
+  for (const char* cmd : {"group add", "group rm", "group ls"}) EXPECT_NE(group.out.find(cmd), std::string::npos) << cmd;
+  EXPECT_EQ(group.out.find("  endpoint add BUS"), std::string::npos);
   const Output one = run({"help", "recv"});
   EXPECT_EQ(one.status, 0);
   EXPECT_TRUE(one.out.starts_with("  recv BUS NAME")) << one.out;
@@ -574,7 +864,8 @@ TEST_F(CliTest, statShowsGeometryWaitingMessagesAndCounters) {
   ASSERT_EQ(json.status, 0) << json.err;
   EXPECT_EQ(lines_of(json.out).size(), 1u);
   EXPECT_NE(json.out.find("\"geometry\":{\"max_endpoints\":8,\"lane_capacity\":65536,\"max_payload\":1024,"
-                          "\"claim_timeout_ns\":50000000}"),
+                          "\"claim_timeout_ns\":50000000,\"max_groups\":16,\"max_group_members\":64,"
+                          "\"tracker_capacity\":65536,"),
             std::string::npos)
       << json.out;
   const std::string bob = endpoint_stat("bob");

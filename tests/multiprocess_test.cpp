@@ -1,9 +1,13 @@
 // Behaviour across real processes (children re-execute this binary), including
 // kill -9 of producers, receivers and a process inside a directory change.
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sched.h>
 
 #include <map>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "support.hpp"
@@ -13,11 +17,15 @@ namespace {
 
 using test::BusName;
 using test::Child;
+using test::eventually;
+using test::read_stdin_line;
 using test::small_options;
 using test::tell_parent;
 
-Bus open_bus(const std::string& name) {
-  auto b = Bus::open(name, small_options());
+using namespace std::chrono_literals;
+
+Bus open_bus(const std::string& name, const Options& o = small_options()) {
+  auto b = Bus::open(name, o);
   if (!b) {
     std::fprintf(stderr, "open: %s\n", b.error().message.c_str());
     std::exit(3);
@@ -90,6 +98,16 @@ COURIER_CHILD(claim_and_hang) {
   for (;;) ::pause();
 }
 
+// args: bus, sender, id. A tracked claim (id) for bob on lane 5, never committed.
+COURIER_CHILD(claim_id_and_hang) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  Claim c;
+  if (!ep->claim({.to = peer("bob"), .priority = 5, .expiry = 60s, .id = std::stoull(args[2])}, 100, c)) return 4;
+  tell_parent("claimed");
+  for (;;) ::pause();
+}
+
 // args: bus. Takes one message as bob and holds it (never releases), then hangs.
 COURIER_CHILD(take_and_hang) {
   Bus bus = open_bus(args[0]);
@@ -116,6 +134,184 @@ COURIER_CHILD(send_one) {
   auto r = ep->send({.to = peer("bob"), .priority = 2, .expiry = std::chrono::seconds(30)}, args[2]);
   tell_parent(std::string(status_name(r.status)));
   return r ? 0 : 1;
+}
+
+// ------------------------------------------------------------ tracked messages
+
+// args: bus, sender, id, text. One tracked message to bob; says "<status> new|dup".
+COURIER_CHILD(send_tracked_id) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  if (!ep) return 4;
+  auto r = ep->send({.to = peer("bob"), .priority = 2, .expiry = 60s, .id = std::stoull(args[2])}, args[3]);
+  tell_parent(std::string(status_name(r.status)) + (r.duplicate ? " dup" : " new"));
+  return 0;
+}
+
+// args: bus, sender, text. One tracked message to bob with a generated id; says "sent <id>".
+COURIER_CHILD(send_tracked) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  if (!ep) return 4;
+  auto r = ep->send({.to = peer("bob"), .priority = 2, .expiry = 60s}, args[2]);
+  tell_parent(std::string(status_name(r.status)) + " " + std::to_string(r.id));
+  return r ? 0 : 1;
+}
+
+// args: bus, name. Takes one message as `name`, says its text, detaches.
+COURIER_CHILD(receive_one) {
+  Bus bus = open_bus(args[0]);
+  auto rx = bus.attach(args[1]);
+  if (!rx) return 4;
+  auto m = rx->receive(20s);
+  if (!m) return 5;
+  tell_parent(std::string(m->text()));
+  return 0;
+}
+
+// args: bus, sender, id. Says the tracker's status of the sender's message.
+COURIER_CHILD(query_status) {
+  Bus bus = open_bus(args[0]);
+  auto r = bus.status(args[1], std::stoull(args[2]));
+  tell_parent(r ? std::string(status_name(r->status)) : "error: " + r.error().message);
+  return 0;
+}
+
+// args: bus, sender. Drains the sender's status ring: "<id> <recipient> <status>" each, then "end".
+COURIER_CHILD(poll_events) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  if (!ep) return 4;
+  auto n = ep->poll_status([](const StatusEvent& e) {
+    tell_parent(std::to_string(e.id) + " " + std::to_string(e.recipient) + " " + std::string(status_name(e.status)));
+  });
+  if (!n) return 5;
+  tell_parent("end");
+  return 0;
+}
+
+// args: bus. Bob's receiver without auto-ack: takes one message, then acks and
+// marks it read when the parent says so, reporting each step.
+COURIER_CHILD(ack_when_told) {
+  Bus bus = open_bus(args[0]);
+  auto bob = bus.attach("bob", {.auto_ack = false});
+  if (!bob) return 4;
+  tell_parent("attached");
+  auto m = bob->receive(20s);
+  if (!m) return 5;
+  tell_parent("took " + std::string(m->text()));
+  if (read_stdin_line() != "ack") return 6;
+  tell_parent(bob->ack(*m) ? "acked" : "ack failed");
+  if (read_stdin_line() != "read") return 7;
+  tell_parent(bob->mark_read(*m) ? "marked read" : "mark_read failed");
+  return 0;
+}
+
+// args: bus. Takes one message as bob, marks it read if asked ("read" as
+// args[1]), then hangs holding it.
+COURIER_CHILD(take_hold_and_hang) {
+  Bus bus = open_bus(args[0]);
+  auto bob = bus.attach("bob");
+  if (!bob) return 4;
+  auto m = bob->receive(20s);
+  if (!m) return 5;
+  if (args.size() > 1 && args[1] == "read" && !bob->mark_read(*m)) return 6;
+  tell_parent("took " + std::string(m->text()));
+  for (;;) ::pause();
+}
+
+// args: bus, name. A group member: receives until a message "end", saying
+// "got <text>" for each group message and "end" at the end.
+COURIER_CHILD(group_member) {
+  Bus bus = open_bus(args[0]);
+  auto rx = bus.attach(args[1]);
+  if (!rx) return 4;
+  tell_parent("attached");
+  for (;;) {
+    auto m = rx->receive(20s);
+    if (!m) return 5;
+    if (m->text() == "end") break;
+    tell_parent("got " + std::string(m->text()) + (m->group() != 0 ? "" : " (not via the group)"));
+  }
+  tell_parent("end");
+  return 0;
+}
+
+// A word in a shared memory object of its own: releases child processes
+// together (they spin on it; a pipe wakes them too far apart to race).
+class SharedWord {
+ public:
+  SharedWord() : SharedWord("/courier-test-word-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()), true) {}
+  SharedWord(std::string name, bool create) : name_(std::move(name)), owner_(create) {
+    const int fd = ::shm_open(name_.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0 || (create && ::ftruncate(fd, 64) != 0)) std::abort();
+    void* p = ::mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) std::abort();
+    word_ = static_cast<std::atomic<std::uint64_t>*>(p);
+  }
+  ~SharedWord() {
+    ::munmap(word_, 64);
+    if (owner_) ::shm_unlink(name_.c_str());
+  }
+  SharedWord(const SharedWord&) = delete;
+  SharedWord& operator=(const SharedWord&) = delete;
+  const std::string& name() const { return name_; }
+  std::atomic<std::uint64_t>& operator*() { return *word_; }
+
+ private:
+  std::string name_;
+  bool owner_;
+  std::atomic<std::uint64_t>* word_ = nullptr;
+};
+
+// args: bus, sender, per_round, shared word. On each line "<round>" from the
+// parent says "armed", waits for the word to become round + 1, then sends ids
+// round*per_round+1 .. +per_round to bob as `sender` and says
+// "done <new> <dup> <other>". Ends on EOF.
+COURIER_CHILD(race_sender) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  if (!ep) return 4;
+  const std::uint64_t per_round = std::stoull(args[2]);
+  SharedWord go(args[3], false);
+  tell_parent("ready");
+  for (;;) {
+    const std::string line = read_stdin_line();
+    if (line.empty()) return 0;
+    const std::uint64_t round = std::stoull(line);
+    tell_parent("armed");
+    for (unsigned spins = 0; (*go).load() != round + 1; ++spins) {
+      if (spins % 256 == 255) sched_yield();  // the parent needs a core to flip it
+      else cpu_relax();
+    }
+    std::uint64_t fresh = 0, dup = 0, other = 0;
+    for (std::uint64_t i = 1; i <= per_round; ++i) {
+      auto r = ep->send({.to = peer("bob"), .priority = 6, .expiry = 60s, .id = round * per_round + i,
+                         .timeout = 10s}, std::to_string(round * per_round + i));
+      if (r.duplicate && r.ok()) ++dup;
+      else if (!r.duplicate && r.status == Status::sent) ++fresh;
+      else ++other;
+    }
+    tell_parent("done " + std::to_string(fresh) + " " + std::to_string(dup) + " " + std::to_string(other));
+  }
+}
+
+// args: bus, sender, ids. Tracked sends without end as `sender` (ids cycling
+// over 1..ids): real-time to the group "crowd" (no member has a receiver: each
+// send is offline, so every resend replaces the last one's entries) and to
+// the endpoint "sink" with an expiry.
+COURIER_CHILD(tracked_flood) {
+  Bus bus = open_bus(args[0]);
+  auto ep = bus.endpoint(args[1]);
+  if (!ep) return 4;
+  const std::uint64_t ids = std::stoull(args[2]);
+  tell_parent("ready");
+  for (std::uint64_t i = 0;; ++i) {
+    const std::uint64_t id = i % ids + 1;
+    (void)ep->send({.to = group("crowd"), .priority = 1, .id = id}, "flood");
+    (void)ep->send({.to = peer("sink"), .priority = 1, .expiry = 20ms, .id = id + ids}, "flood");
+  }
 }
 
 TEST(MultiProcess, TwoProcessesExchangeMessagesInPriorityOrder) {
@@ -321,6 +517,283 @@ TEST(MultiProcess, ManyProcessesOpeningANewBusAtOnceAllGetTheSameBus) {
   }
   Bus bus = open_bus(name.name);
   EXPECT_EQ(bus.endpoints().size(), 6u);
+}
+
+
+// ------------------------------------------------------------ tracked messages
+
+TEST(MultiProcessTracked, ResendOfATrackedIdFromAnotherProcessIsEnqueuedOnce) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_endpoint("bob"));
+  ASSERT_EQ(alice->send({.to = peer("bob"), .priority = 2, .expiry = 60s, .id = 1001}, "original")
+                .status, Status::sent);
+  Child other = Child::spawn("send_tracked_id", {name.name, "alice", "1001", "resent elsewhere"});
+  EXPECT_EQ(other.read_line(), "sent dup") << "the original is waiting in bob's lane";
+  EXPECT_EQ(other.wait(), 0);
+  // And the other way round: first sent by another process, resent here.
+  Child first = Child::spawn("send_tracked_id", {name.name, "alice", "1002", "sent elsewhere"});
+  EXPECT_EQ(first.read_line(), "sent new");
+  EXPECT_EQ(first.wait(), 0);
+  auto again = alice->send({.to = peer("bob"), .priority = 2, .expiry = 60s, .id = 1002}, "resent here");
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.status, Status::sent);
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  std::vector<std::string> got;
+  while (auto m = bob->try_receive()) got.emplace_back(m->text());
+  EXPECT_EQ(got, (std::vector<std::string>{"original", "sent elsewhere"}));
+}
+
+TEST(MultiProcessTracked, GroupFanOutGivesEachMemberProcessExactlyOneCopy) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_group("crew"));
+  for (const char* m : {"m0", "m1", "m2", "m1", "gone"}) ASSERT_TRUE(bus.add_member("crew", m));  // m1 twice
+  ASSERT_TRUE(bus.remove_member("crew", "gone"));
+  std::vector<Child> members;
+  for (int i = 0; i < 3; ++i) members.push_back(Child::spawn("group_member", {name.name, "m" + std::to_string(i)}));
+  for (auto& m : members) m.expect_line("attached");
+  auto r = alice->send({.to = group("crew"), .priority = 4, .expiry = 60s}, "tracked");
+  EXPECT_EQ(r.status, Status::sent);
+  EXPECT_EQ(r.recipients, 3u);
+  EXPECT_EQ(r.accepted, 3u);
+  auto rt = alice->send({.to = group("crew"), .priority = 4}, "real-time");
+  EXPECT_EQ(rt.accepted, 3u);
+  // Same sender, same priority: "end" comes after both copies in each lane.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(alice->send({.to = peer("m" + std::to_string(i)), .priority = 4}, "end"));
+  for (auto& m : members) {
+    EXPECT_EQ(m.read_line(), "got tracked");
+    EXPECT_EQ(m.read_line(), "got real-time");
+    EXPECT_EQ(m.read_line(), "end") << "one copy each";
+    EXPECT_EQ(m.wait(), 0);
+  }
+  auto gone = bus.attach("gone");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->try_receive()) << "removed before the send";
+  auto st = alice->status(r.id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, Status::delivered);
+  EXPECT_EQ(st->delivered, 3u);
+  ASSERT_EQ(st->members.size(), 3u);
+  for (const RecipientStatus& m : st->members) EXPECT_EQ(m.status, Status::delivered);
+}
+
+TEST(MultiProcessTracked, ReceiverInAnotherProcessAcksAndMarksReadAndTheSenderSeesBoth) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  Child bob = Child::spawn("ack_when_told", {name.name});
+  bob.expect_line("attached");
+  auto r = alice->send({.to = peer("bob"), .priority = 2, .expiry = 60s}, "please read");
+  ASSERT_EQ(r.status, Status::sent);
+  const EndpointId bob_id = *bus.find_endpoint("bob");
+  std::vector<std::pair<EndpointId, Status>> events;
+  auto poll = [&] {
+    events.clear();
+    auto n = alice->poll_status([&](const StatusEvent& e) {
+      EXPECT_EQ(e.id, r.id);
+      events.emplace_back(e.recipient, e.status);
+    });
+    ASSERT_TRUE(n);
+  };
+  bob.expect_line("took please read");
+  EXPECT_EQ(alice->status(r.id)->status, Status::sent) << "taken, not acknowledged yet";
+  poll();
+  EXPECT_TRUE(events.empty());
+  ASSERT_TRUE(bob.send_line("ack"));
+  bob.expect_line("acked");
+  EXPECT_EQ(alice->status(r.id)->status, Status::delivered);
+  poll();
+  EXPECT_EQ(events, (std::vector<std::pair<EndpointId, Status>>{{bob_id, Status::delivered}}));
+  ASSERT_TRUE(bob.send_line("read"));
+  bob.expect_line("marked read");
+  EXPECT_EQ(bus.status("alice", r.id)->status, Status::read);
+  poll();
+  EXPECT_EQ(events, (std::vector<std::pair<EndpointId, Status>>{{bob_id, Status::read}}));
+  EXPECT_EQ(bob.wait(), 0);
+}
+
+TEST(MultiProcessTracked, SenderThatExitedBeforeDeliveryStillHasItsStatusAndEvents) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  ASSERT_TRUE(bus.add_endpoint("bob"));
+  Child ghost = Child::spawn("send_tracked", {name.name, "ghost", "from beyond"});
+  const std::string said = ghost.read_line();
+  ASSERT_EQ(said.rfind("sent ", 0), 0u) << said;
+  EXPECT_EQ(ghost.wait(), 0);
+  const std::string id = said.substr(5);
+  Child bob = Child::spawn("receive_one", {name.name, "bob"});
+  EXPECT_EQ(bob.read_line(), "from beyond");
+  EXPECT_EQ(bob.wait(), 0);
+  auto st = bus.status("ghost", std::stoull(id));
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(st->status, Status::delivered);
+  Child query = Child::spawn("query_status", {name.name, "ghost", id});
+  EXPECT_EQ(query.read_line(), "delivered");
+  EXPECT_EQ(query.wait(), 0);
+  // The sender's status ring belongs to the endpoint: a new process finds the event.
+  Child events = Child::spawn("poll_events", {name.name, "ghost"});
+  EXPECT_EQ(events.read_line(), id + " " + std::to_string(*bus.find_endpoint("bob")) + " delivered");
+  EXPECT_EQ(events.read_line(), "end");
+  EXPECT_EQ(events.wait(), 0);
+}
+
+TEST(MultiProcessTracked, SendLeftUnfinishedByAKilledSenderIsSentAgainByItsResend) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  // The sender dies between its tracker entry (outbox) and its commit.
+  Child stuck = Child::spawn("claim_id_and_hang", {name.name, "restarts", "555"});
+  stuck.expect_line("claimed");
+  stuck.kill9();
+  stuck.wait();
+  auto restarted = bus.endpoint("restarts");  // the sender, restarted, resends
+  auto r = restarted->send({.to = peer("bob"), .priority = 5, .expiry = 60s, .id = 555}, "resent");
+  EXPECT_EQ(r.status, Status::sent);
+  EXPECT_FALSE(r.duplicate) << "the original never left: deduplicating against it would lose the message";
+  auto m = bob->receive(5s);  // steps over the dead claim after claim_timeout
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text(), "resent");
+  EXPECT_EQ(m->id(), 555u);
+  EXPECT_EQ(restarted->status(555)->status, Status::delivered);
+}
+
+TEST(MultiProcessTracked, MessageReadByAReceiverThatDiedIsRedeliveredAsRead) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_endpoint("bob"));
+  auto r = alice->send({.to = peer("bob"), .priority = 3, .expiry = 60s}, "read me");
+  ASSERT_TRUE(r);
+  Child holder = Child::spawn("take_hold_and_hang", {name.name, "read"});
+  holder.expect_line("took read me");
+  holder.kill9();
+  holder.wait();
+  EXPECT_EQ(alice->status(r.id)->status, Status::read);
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  auto m = bob->try_receive();
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(m->redelivered());
+  EXPECT_EQ(m->status(), Incoming::read) << "read survives the redelivery";
+  EXPECT_EQ(alice->status(r.id)->status, Status::read);
+}
+
+TEST(MultiProcessTracked, DeliveredMessageRedeliveredAfterItsExpiryStaysDelivered) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_endpoint("bob"));
+  auto r = alice->send({.to = peer("bob"), .priority = 3, .expiry = 300ms}, "short-lived");
+  ASSERT_TRUE(r);
+  Child holder = Child::spawn("take_hold_and_hang", {name.name});
+  holder.expect_line("took short-lived");
+  holder.kill9();
+  holder.wait();
+  ASSERT_EQ(alice->status(r.id)->status, Status::delivered);
+  const std::uint64_t expires = alice->status(r.id)->expires_ns;
+  ASSERT_TRUE(eventually([&] { return realtime_ns() > expires + 1'000'000; }));  // time is the subject
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  EXPECT_FALSE(bob->try_receive()) << "expired: not handed out again";
+  EXPECT_EQ(alice->status(r.id)->status, Status::delivered) << "it was delivered before it expired";
+  EXPECT_EQ(bus.sweep().expired, 0u);
+  std::vector<Status> events;
+  ASSERT_TRUE(alice->poll_status([&](const StatusEvent& e) { events.push_back(e.status); }));
+  EXPECT_EQ(events, (std::vector<Status>{Status::delivered}));
+}
+
+TEST(MultiProcessConcurrency, TwoProcessesRacingToSendTheSameIdsGetEachOneDeliveredOnce) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  constexpr std::uint64_t per_round = 100, rounds = 40;
+  SharedWord go;
+  Child a = Child::spawn("race_sender", {name.name, "twin", std::to_string(per_round), go.name()});
+  Child b = Child::spawn("race_sender", {name.name, "twin", std::to_string(per_round), go.name()});
+  a.expect_line("ready");
+  b.expect_line("ready");
+  std::map<std::uint64_t, int> copies;
+  std::uint64_t fresh = 0, dup = 0;
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    ASSERT_TRUE(a.send_line(std::to_string(round)));
+    ASSERT_TRUE(b.send_line(std::to_string(round)));
+    a.expect_line("armed");
+    b.expect_line("armed");
+    (*go).store(round + 1);  // both start the same ids at the same moment
+    for (Child* c : {&a, &b}) {
+      std::istringstream done(c->read_line());
+      std::string word;
+      std::uint64_t f = 0, d = 0, other = 0;
+      done >> word >> f >> d >> other;
+      ASSERT_EQ(word, "done");
+      EXPECT_EQ(other, 0u) << "round " << round << ": neither new nor a duplicate";
+      fresh += f;
+      dup += d;
+    }
+    while (auto m = bob->try_receive()) {
+      ++copies[m->id()];
+      EXPECT_EQ(m->text(), std::to_string(m->id()));
+    }
+  }
+  EXPECT_EQ(fresh, per_round * rounds) << "exactly one of the two sends of each id went out";
+  EXPECT_EQ(dup, per_round * rounds);
+  EXPECT_EQ(copies.size(), per_round * rounds);
+  int extra = 0;
+  for (auto& [id, n] : copies) extra += n - 1;
+  EXPECT_EQ(extra, 0) << "ids delivered more than once";
+  for (Child* c : {&a, &b}) {
+    c->close_input();
+    EXPECT_EQ(c->wait(), 0);
+  }
+}
+
+TEST(MultiProcessConcurrency, SenderKilledInTheMiddleOfTrackedSendsLeavesNoSlotStuck) {
+  BusName name;
+  Options o = small_options();
+  o.status_retention = 100ms;
+  o.tracker_capacity = 1u << 12;
+  Bus bus = open_bus(name.name, o);
+  ASSERT_TRUE(bus.add_group("crowd"));
+  for (const char* m : {"c0", "c1", "c2"}) ASSERT_TRUE(bus.add_member("crowd", m));
+  ASSERT_TRUE(bus.add_endpoint("sink"));
+  constexpr std::uint64_t ids = 64;
+  std::mt19937 rng(std::random_device{}());
+  auto flood = bus.endpoint("flood");
+  for (int round = 0; round < 20; ++round) {
+    Child p = Child::spawn("tracked_flood", {name.name, "flood", std::to_string(ids)});
+    p.expect_line("ready");
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));  // the kill lands at a random moment
+    p.kill9();
+    EXPECT_EQ(p.wait(), 128 + SIGKILL);
+    // The same sender carries on from this process, with the very ids the
+    // dead one was sending: never refused, never stuck behind its claims.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::uint64_t id = 1; id <= ids; ++id) {
+      auto g = flood->send({.to = group("crowd"), .priority = 1, .id = id}, "after");
+      ASSERT_EQ(g.status, Status::offline) << "round " << round << " id " << id << ": " << status_name(g.status);
+      EXPECT_FALSE(g.duplicate) << "an offline send is no original";
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "waited on claims of a dead process";
+  }
+  // Every entry retires after expiry + retention; claims the dead left are freed.
+  std::uint64_t used = 0;
+  EXPECT_TRUE(eventually([&] {
+    bus.sweep();
+    used = bus.stat().tracker.used;
+    return used == 0;
+  })) << used << " tracker slots still in use";
+  // Fresh tracked sends go through.
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(flood->send({.to = peer("bob"), .expiry = 60s}, "fresh").status, Status::sent);
+  EXPECT_EQ(bus.stat().tracker.used, 200u);
+  EXPECT_EQ(bus.stat().tracker.full_events, 0u);
 }
 
 }  // namespace

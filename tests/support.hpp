@@ -4,6 +4,10 @@
 //   COURIER_CHILD(sender) { ...; return 0; }           // runs in the child
 //   auto c = Child::spawn("sender", {"arg1", "arg2"});  // parent side
 //   c.expect_line("ready");  c.kill9();  c.wait();
+//   c.send_line("go");                                  // to the child's stdin (read_stdin_line there)
+//
+// Bus modes: tests parameterised over shared memory and in-process buses
+// (BusMode, options_for, INSTANTIATE_TEST_SUITE_P(..., ::testing::ValuesIn(all_bus_modes), bus_mode_name)).
 #pragma once
 
 #include <fcntl.h>
@@ -13,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +25,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -53,6 +59,31 @@ inline Options small_options() {
   return o;
 }
 
+// Where a test's bus lives: a shared-memory segment, or this process's memory
+// (Options::in_process). Behaviour must be the same in both.
+enum class BusMode { shared_memory, in_process };
+inline constexpr BusMode all_bus_modes[] = {BusMode::shared_memory, BusMode::in_process};
+inline std::string bus_mode_name(const ::testing::TestParamInfo<BusMode>& i) {
+  return i.param == BusMode::in_process ? "InProcess" : "SharedMemory";
+}
+inline Options options_for(BusMode mode, Options o = small_options()) {
+  o.in_process = mode == BusMode::in_process;
+  return o;
+}
+
+// Poll `done` until it holds or `timeout` passes; for conditions that only time
+// can bring about (an expiry, a retention), never for another thread's or
+// process's progress (wait on its line or its exit instead).
+template <class Pred>
+bool eventually(Pred&& done, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 using ChildMain = std::function<int(const std::vector<std::string>&)>;
 inline std::map<std::string, ChildMain>& child_registry() {
   static std::map<std::string, ChildMain> r;
@@ -72,16 +103,30 @@ inline void tell_parent(const std::string& line) {
   (void)!::write(STDOUT_FILENO, l.data(), l.size());
 }
 
+// In a child: the next line the parent sent (Child::send_line), "" on EOF.
+// Unbuffered (one byte per read) so nothing is read ahead of the line.
+inline std::string read_stdin_line() {
+  std::string line;
+  char c = 0;
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n') return line;
+    line.push_back(c);
+  }
+}
+
 class Child {
  public:
   static Child spawn(const std::string& role, const std::vector<std::string>& args = {},
                      const std::vector<std::string>& extra_env = {}) {
     Child c;
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) std::abort();
+    int out[2], in[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) std::abort();
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
     std::vector<std::string> argv_s = {"/proc/self/exe", "--courier-child", role};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -100,18 +145,22 @@ class Child {
     if (posix_spawn(&c.pid_, exe, &fa, nullptr, argv.data(), envp.data()) != 0) std::abort();
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
+    ::close(in[0]);
     c.out_ = out[0];
+    c.in_ = in[1];
     return c;
   }
 
   Child() = default;
-  Child(Child&& o) noexcept : pid_(o.pid_), out_(o.out_), buf_(std::move(o.buf_)), status_(o.status_) {
+  Child(Child&& o) noexcept : pid_(o.pid_), out_(o.out_), in_(o.in_), buf_(std::move(o.buf_)), status_(o.status_) {
     o.pid_ = -1;
     o.out_ = -1;
+    o.in_ = -1;
   }
   Child& operator=(Child&& o) noexcept {
     std::swap(pid_, o.pid_);
     std::swap(out_, o.out_);
+    std::swap(in_, o.in_);
     std::swap(buf_, o.buf_);
     std::swap(status_, o.status_);
     return *this;
@@ -122,9 +171,27 @@ class Child {
       ::waitpid(pid_, nullptr, 0);
     }
     if (out_ >= 0) ::close(out_);
+    if (in_ >= 0) ::close(in_);
   }
 
   pid_t pid() const { return pid_; }
+
+  // EOF on the child's stdin.
+  void close_input() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+  }
+  // One line to the child's stdin (it reads it with read_stdin_line).
+  bool send_line(const std::string& line) {
+    std::string l = line + "\n";
+    // A child that died has closed its end: report it, do not die of SIGPIPE.
+    struct sigaction ign {}, old {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, &old);
+    const bool ok = in_ >= 0 && ::write(in_, l.data(), l.size()) == static_cast<ssize_t>(l.size());
+    ::sigaction(SIGPIPE, &old, nullptr);
+    return ok;
+  }
 
   // Next line from the child's stdout, or "" on EOF / timeout.
   std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
@@ -183,6 +250,7 @@ class Child {
  private:
   pid_t pid_ = -1;
   int out_ = -1;
+  int in_ = -1;  // the child's stdin
   std::string buf_;
   int status_ = -1;
 };

@@ -12,9 +12,13 @@
 //                 the receiver sleeps on the inbox futex; the producer wakes it
 //   courier.poll  (diagnostic, not in the default run) try_receive() in a
 //                 busy loop: what receive()'s own bookkeeping costs
-//   inproc.courier the bus used by two threads of one process: one Bus object
-//                 (made in setup, shared through inproc::publish), an Endpoint
-//                 + Receiver per thread, receive() busy-spinning as courier.spin
+//   inproc.courier the bus used by two threads of one process, opened with
+//                 Options::in_process (the process's private memory, no
+//                 /dev/shm): one Bus object (made in setup, shared through
+//                 inproc::publish), an Endpoint + Receiver per thread,
+//                 receive() busy-spinning as courier.spin
+//   inproc.courier.shm  (not in the default run) the same two threads on a
+//                 /dev/shm bus, as inproc.courier was before in-process buses
 #include <optional>
 
 #include "courier/bus.hpp"
@@ -24,18 +28,27 @@ namespace cbench {
 namespace {
 
 enum class Wait { spin, park, poll };
+// Where the two sides run: two processes on a /dev/shm bus, or two threads of
+// one process (the inproc.* topology, one Bus object) on a /dev/shm bus or on
+// an in-process bus (Options::in_process).
+enum class Where { processes, threads_shm, threads_private };
 
-// Threads: both sides in one process (the inproc.* topology), one Bus object.
-template <Wait W, bool Threads = false>
+template <Wait W, Where P = Where::processes>
 class CourierTransport {
+  static constexpr bool Threads = P != Where::processes;
+  static constexpr bool Private = P == Where::threads_private;
+
  public:
   static constexpr bool in_process = Threads;
   const char* name() const noexcept {
-    if constexpr (Threads) return "inproc.courier";
+    if constexpr (Private) return "inproc.courier";
+    if constexpr (Threads) return "inproc.courier.shm";
     return W == Wait::spin ? "courier.spin" : W == Wait::park ? "courier.park" : "courier.poll";
   }
   const char* description() const noexcept {
-    if constexpr (Threads) return "courier bus shared by two threads of one process, receive() busy-spinning";
+    if constexpr (Private)
+      return "courier in-process bus (Options::in_process) shared by two threads, receive() busy-spinning";
+    if constexpr (Threads) return "courier /dev/shm bus shared by two threads of one process, receive() busy-spinning";
     return W == Wait::spin   ? "courier bus, receive() busy-spinning (IdleStrategy park = false)"
            : W == Wait::park ? "courier bus, receive() parked on the inbox futex (spin_ns = 0)"
                              : "courier bus, try_receive() polled in a loop (diagnostic)";
@@ -49,13 +62,16 @@ class CourierTransport {
     o.lane_capacity = ring_capacity;
     o.max_payload = static_cast<std::uint32_t>(max_payload());
     o.create = true;
-    // A bus of this name must not exist: we would measure (and remove) someone else's.
-    if (courier::Segment::exists(name_)) {
-      err = "bus '" + name_ + "' exists already";
-      name_.clear();
-      return false;
+    o.in_process = Private;
+    if constexpr (!Private) {
+      // A bus of this name must not exist: we would measure (and remove) someone else's.
+      if (courier::Segment::exists(name_)) {
+        err = "bus '" + name_ + "' exists already";
+        name_.clear();
+        return false;
+      }
+      cleanup::register_shm(courier::Segment::shm_name(name_));
     }
-    cleanup::register_shm(courier::Segment::shm_name(name_));
     auto bus = courier::Bus::open(name_, o);
     if (!bus) {
       err = bus.error().message;
@@ -111,11 +127,11 @@ class CourierTransport {
     if (!tag_.empty()) inproc::withdraw(tag_);
     tag_.clear();
     bus_.reset();
-    if (!name_.empty()) {
+    if (!name_.empty() && !Private) {  // an in-process bus goes with its last Bus object
       (void)courier::Bus::remove(name_);
       cleanup::unregister_shm(courier::Segment::shm_name(name_));
-      name_.clear();
     }
+    name_.clear();
   }
 
   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
@@ -244,7 +260,10 @@ std::unique_ptr<Transport> make_courier_spin() { return std::make_unique<Adapter
 std::unique_ptr<Transport> make_courier_park() { return std::make_unique<Adapter<CourierTransport<Wait::park>>>(); }
 std::unique_ptr<Transport> make_courier_poll() { return std::make_unique<Adapter<CourierTransport<Wait::poll>>>(); }
 std::unique_ptr<Transport> make_inproc_courier() {
-  return std::make_unique<Adapter<CourierTransport<Wait::spin, true>>>();
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::threads_private>>>();
+}
+std::unique_ptr<Transport> make_inproc_courier_shm() {
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::threads_shm>>>();
 }
 
 }  // namespace cbench

@@ -64,7 +64,7 @@ struct Options {
   std::uint64_t stream_messages = ~0ull;  // ~0: default for the mode; 0: no throughput runs
   std::uint64_t peer_stream_messages = ~0ull;  // ~0: stream_messages / 20
   std::size_t stream_payload = 64;
-  bool scale = true;               // the scale section (endpoints, lanes, urgent under a flood)
+  bool scale = true;               // the scale section (endpoints, lanes, tracked, groups, inproc, urgent)
   std::string json, plot;
   std::size_t plot_payload = 64;
   int cpu_parent = 0, cpu_child = 1;
@@ -89,7 +89,8 @@ struct Options {
                "  --sizes LIST         payload sizes in bytes (default 16,64,1024,65536; quick 64)\n"
                "  --stream-messages N  messages per one-way throughput run (default 5000000; quick 1000000; 0: none)\n"
                "  --peer-stream-messages N  the same for the peers (default stream-messages / 20)\n"
-               "  --no-scale           skip the scale section (endpoints, lanes, urgent message under a flood)\n"
+               "  --no-scale           skip the scale section (endpoints, lanes, tracked sends, group fan-out,\n"
+               "                       in-process round trip, urgent message under a flood)\n"
                "  --json FILE          write JSON lines (one object per transport and payload)\n"
                "  --plot FILE.png      plot the latency percentiles per transport (gnuplot; default: latest.png\n"
                "                       in the results directory unless --no-save)\n"

@@ -284,6 +284,34 @@ std::vector<Target> Report::targets(std::size_t payload) const {
         scale_p50("urgent", "urgent (priority 0) during", "send→receive ns") /
             scale_p50("urgent", "urgent (priority 0), no flood", "send→receive ns"),
         "scale: quotient of the p50s (it must overtake the backlog; our limit, the issue names none)");
+    // Tracking, group fan-out, in-process round trip.
+    auto info = [&](std::string what, double measured, std::string how) {
+      Target x;
+      x.what = std::move(what) + at;
+      x.limit = "–";
+      x.limit_value = std::nan("");
+      x.measured = measured;
+      x.how = std::move(how);
+      x.informational = true;
+      t.push_back(std::move(x));
+    };
+    info("tracked send / fire-and-forget send, ns/msg",
+         scale_p50("tracked", "tracked", "send ns/msg") / scale_p50("tracked", "fire-and-forget", "send ns/msg"),
+         "scale: quotient of the p50s (expiry 30 s vs 0); what tracking costs the sender");
+    info("tracked / fire-and-forget, send + receive + status ns/msg",
+         scale_p50("tracked", "tracked", "send+receive+status ns/msg") /
+             scale_p50("tracked", "fire-and-forget", "send+receive+status ns/msg"),
+         "scale: quotient of the p50s; the receiver's ack and the sender's status poll included");
+    for (const char* kind : {"fire-and-forget", "tracked"})
+      for (const char* n : {"1 member", "4 members", "16 members", "64 members"})
+        add(std::string("group fan-out send ns per member / a single send, ") + n + ", " + kind, true, 1.5,
+            scale_p50("groups", (std::string("group of ") + n + ", " + kind).c_str(), "send ns/member") /
+                scale_p50("groups", (std::string("single send to 1 endpoint, ") + kind).c_str(), "send ns/msg"),
+            "scale: quotient of the p50s (batch of 16 group sends / 16 x members, vs 16 sends to one endpoint)");
+    info("inproc.courier (Options.in_process) round trip p50 / inproc.floor.cacheline p50",
+         scale_p50("inproc", "inproc.courier:", "round trip ns") /
+             scale_p50("inproc", "inproc.floor.cacheline", "round trip ns"),
+         "scale: quotient of the pooled p50s (two threads on CPUs A and B, runs interleaved)");
   }
   return t;
 }
@@ -385,7 +413,9 @@ std::string Report::markdown() const {
     for (const Target& t : ts) {
       std::string res = "not measured";
       if (std::isfinite(t.measured)) {
-        if (t.met) {
+        if (t.informational) {
+          res = "shown (no limit)";
+        } else if (t.met) {
           res = "met";
         } else {
           const double by = t.at_most ? t.measured / t.limit_value - 1 : t.limit_value / t.measured - 1;
@@ -493,7 +523,7 @@ std::vector<std::string> Report::json_lines() const {
     out.push_back("{\"section\":\"target\",\"date\":" + jstr(date) + ",\"target\":" + jstr(t.what) +
                   ",\"limit\":" + jnum(t.limit_value, 2) + ",\"at_most\":" + (t.at_most ? "true" : "false") +
                   ",\"measured\":" + jnum(t.measured, 3) +
-                  ",\"met\":" + (std::isfinite(t.measured) ? (t.met ? "true" : "false") : "null") +
+                  ",\"met\":" + (std::isfinite(t.measured) && !t.informational ? (t.met ? "true" : "false") : "null") +
                   ",\"how\":" + jstr(t.how) + ",\"machine\":" + machine.json() + "}");
   }
   return out;
@@ -543,6 +573,7 @@ std::string line_style(const std::string& t, std::size_t k) {
       {"posix.mq", "#9467bd", 1, 1.5},               {"zmq.ipc", "#bcbd22", 1, 1.5},
       {"boost.mq", "#e377c2", 1, 1.5},               {"inproc.floor.cacheline", "#000000", 3, 2.0},
       {"inproc.moodycamel", "#8c564b", 3, 2.5},      {"inproc.courier", "#d62728", 3, 3.0},
+      {"inproc.courier.shm", "#ff9896", 3, 2.0},
   };
   static const char* spare[] = {"#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"};
   char b[96];

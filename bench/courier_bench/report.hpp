@@ -85,6 +85,7 @@ struct Target {
   double measured = 0;  // NaN: not measured in this run
   bool met = false;
   std::string how;      // how the measured value was formed
+  bool informational = false;  // no limit: the ratio is shown, not judged (limit_value NaN)
 };
 
 struct Report {

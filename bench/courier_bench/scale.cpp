@@ -1,7 +1,10 @@
 // bench/courier_bench/scale.cpp — the scale section (see scale.hpp): receive
-// cost against the number of endpoints and of lanes holding messages, and the
-// latency of an urgent message with and without a flood, through the public
-// API only (courier/bus.hpp).
+// cost against the number of endpoints and of lanes holding messages, what
+// tracking a message costs, group fan-out per member against a single send,
+// the in-process round trip beside the cache-line floor of two threads, and
+// the latency of an urgent message with and without a flood, through the
+// public API (courier/bus.hpp; the tracker's own header to empty it between
+// batches, see retire_all).
 //
 // Every case runs in rounds, the cases interleaved within each round (the
 // machine drifts); the samples of all rounds are kept and pooled.
@@ -12,11 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "courier/bus.hpp"
+#include "transports.hpp"
 
 namespace cbench {
 namespace {
@@ -296,6 +304,413 @@ void lanes_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
   }
 }
 
+
+// ------------------------------------------------------------ tracked
+// A benchmark sends far more tracked messages than a tracker keeps: an entry
+// lives until the message's expiry + status retention (30 s + 10 s here), so a
+// table of 65,536 entries holds 1,638 tracked messages a second (docs/design.md).
+// Between batches, with nothing in flight, the table is emptied as if every
+// deadline had passed (Tracker::sweep at the end of time), untimed, whenever
+// the next batch would take it past half full: the timed sends see a table
+// between 0 and 50% full.
+void retire_all(const courier::Bus& bus) {
+  courier::Tracker t(bus.segment().tracker(), bus.geometry().tracker_capacity);
+  (void)t.sweep(~0ull);
+}
+
+struct TrackState {
+  std::uint64_t in_tracker = 0;  // entries inserted since the table was last emptied
+  std::uint64_t retired_runs = 0;
+  void make_room(const courier::Bus& bus, std::uint64_t need) {
+    if (in_tracker + need <= bus.geometry().tracker_capacity / 2) return;
+    retire_all(bus);
+    in_tracker = 0;
+    ++retired_runs;
+  }
+};
+
+constexpr unsigned track_batch = 64;  // 64 records of 128 B per batch
+constexpr auto tracked_expiry = std::chrono::seconds(30);
+
+// One batch: `track_batch` timed sends (send ns/msg), then the receives (the
+// receiver acknowledges tracked ones: auto_ack) and the sender's status poll;
+// the whole cycle is timed too (send + receive + ack + status ns/msg).
+bool track_batches(courier::Bus& bus, Loop& l, bool tracked, TrackState& ts, unsigned batches,
+                   std::vector<double>* send_keep, std::vector<double>* cycle_keep, std::string& err) {
+  std::byte msg[payload] = {};
+  const std::span<const std::byte> data(msg, sizeof msg);
+  l.so.expiry = tracked ? std::chrono::nanoseconds(tracked_expiry) : std::chrono::nanoseconds(0);
+  for (unsigned b = 0; b < batches; ++b) {
+    if (tracked) ts.make_room(bus, track_batch);
+    const std::uint64_t t0 = Timer::now();
+    for (unsigned i = 0; i < track_batch; ++i) {
+      const courier::SendResult r = l.tx->send(l.so, data);
+      if (!r) {
+        err = std::string("send: ") + std::string(courier::status_name(r.status));
+        return false;
+      }
+      if ((r.id != 0) != tracked) {
+        err = tracked ? "a tracked send got no id" : "a fire-and-forget send got an id";
+        return false;
+      }
+    }
+    const std::uint64_t t1 = Timer::now();
+    for (unsigned i = 0; i < track_batch; ++i)
+      if (!l.rx->try_receive()) {
+        err = "a sent message is missing";
+        return false;
+      }
+    l.rx->release();
+    auto events = l.tx->poll_status();
+    const std::uint64_t t2 = Timer::now();
+    if (!events) {
+      err = "poll_status: " + events.error().message;
+      return false;
+    }
+    if (*events != (tracked ? track_batch : 0u)) {
+      err = "expected " + std::to_string(tracked ? track_batch : 0u) + " delivered events, got " +
+            std::to_string(*events);
+      return false;
+    }
+    if (tracked) ts.in_tracker += track_batch;
+    if (send_keep != nullptr) send_keep->push_back(Timer::to_ns(t1 - t0) / track_batch);
+    if (cycle_keep != nullptr) cycle_keep->push_back(Timer::to_ns(t2 - t0) / track_batch);
+  }
+  return true;
+}
+
+void tracked_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
+  const unsigned batches = so.quick ? 1'000 : 5'000;  // per case and round
+  ScratchBus bus;
+  Loop loop;
+  courier::Options o;
+  o.max_endpoints = 2;
+  o.lane_capacity = 256 * 1024;
+  o.max_payload = 1024;
+  std::string err;
+  bool ok = bus.create("track", o, err) && loop.open(bus.bus(), "dst", "src", err);
+  TrackState ts;
+  std::vector<double> send_ns[2], cycle_ns[2];  // [0] fire-and-forget, [1] tracked
+  for (unsigned k = 0; ok && k < 2; ++k) ok = track_batches(bus.bus(), loop, k == 1, ts, 50, nullptr, nullptr, err);
+  for (unsigned i = 0; ok && i < rounds * batches; ++i)
+    for (unsigned k = 0; ok && k < 2; ++k)
+      ok = track_batches(bus.bus(), loop, k == 1, ts, 1, &send_ns[k], &cycle_ns[k], err);
+  if (!ok) {
+    out.ok = false;
+    out.rows.push_back(failed_row("tracked", "tracked vs fire-and-forget", "send ns/msg", err));
+    return;
+  }
+  const char* labels[] = {"fire-and-forget (expiry 0, id 0)", "tracked (expiry 30 s, id from the bus)"};
+  char note[200];
+  std::snprintf(note, sizeof note,
+                "batch of %u / %u; tracker %llu entries, emptied untimed %llu times (kept <= 50%% full)", track_batch,
+                track_batch, static_cast<unsigned long long>(bus.bus().geometry().tracker_capacity),
+                static_cast<unsigned long long>(ts.retired_runs));
+  for (unsigned k = 0; k < 2; ++k) {
+    out.rows.push_back(ScaleRow{"tracked", labels[k], "send ns/msg", summarize_ns(send_ns[k]),
+                                k == 0 ? std::string("batch of 64 / 64; receiver attached (real-time)") : note});
+    out.rows.push_back(ScaleRow{"tracked", labels[k], "send+receive+status ns/msg", summarize_ns(cycle_ns[k]),
+                                k == 0 ? std::string("send, receive, poll_status (no events)")
+                                       : std::string("send, receive (auto-ack: delivered), poll_status (one event each)")});
+    std::fprintf(stderr, "  %-40s send %6.1f ns/msg  send+receive+status %6.1f ns/msg (p50)\n", labels[k],
+                 out.rows.end()[-2].pct.p50, out.rows.back().pct.p50);
+  }
+}
+
+// ------------------------------------------------------------ groups
+// Fan-out: one send to a group of N members (N = 1, 4, 16, 64) puts one copy
+// in each member's lane. A sample is ns per member of a timed batch of 16
+// group sends (time / (16 N)); the reference is ns per message of a batch of
+// 16 sends to one endpoint. Fire-and-forget and tracked (expiry 30 s: a group
+// send makes N + 1 tracker entries, one per member and the group's total).
+constexpr unsigned group_sizes[] = {1, 4, 16, 64};
+constexpr unsigned group_batch = 16;
+
+struct GroupBench {
+  ScratchBus bus;
+  std::optional<courier::Endpoint> tx;
+  std::vector<courier::Receiver> rx;  // m0 .. m63, every one attached (real-time sends need a receiver)
+  courier::Destination single;         // m0
+  courier::Destination groups[4];      // g1, g4, g16, g64: the first N members
+  TrackState ts;
+
+  bool open(std::string& err) {
+    courier::Options o;
+    o.max_endpoints = 66;
+    o.lane_capacity = 8192;  // 16 records of 128 B per batch and member
+    o.max_payload = 1024;
+    o.max_groups = 4;
+    o.max_group_members = 64;
+    o.status_capacity = 128 * 1024;  // 2,048 events: a tracked batch to 64 members posts 16 x 65
+    if (!bus.create("groups", o, err)) return false;
+    courier::Bus& b = bus.bus();
+    courier::ReceiverOptions ro;
+    ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = false};
+    for (unsigned i = 0; i < 64; ++i) {
+      std::string name = std::to_string(i);
+      name.insert(name.begin(), 'm');
+      auto r = b.attach(name, ro);
+      if (!r) {
+        err = r.error().message;
+        return false;
+      }
+      rx.push_back(std::move(*r));
+    }
+    for (unsigned k = 0; k < 4; ++k) {
+      std::string g = std::to_string(group_sizes[k]);
+      g.insert(g.begin(), 'g');
+      if (auto id = b.add_group(g); !id) {
+        err = id.error().message;
+        return false;
+      }
+      for (unsigned i = 0; i < group_sizes[k]; ++i) {
+        std::string name = std::to_string(i);
+        name.insert(name.begin(), 'm');
+        if (auto r = b.add_member(g, name); !r) {
+          err = r.error().message;
+          return false;
+        }
+      }
+    }
+    auto t = b.endpoint("src");
+    if (!t) {
+      err = t.error().message;
+      return false;
+    }
+    tx.emplace(std::move(*t));
+    auto d = tx->resolve("m0");
+    if (!d) {
+      err = d.error().message;
+      return false;
+    }
+    single = *d;
+    for (unsigned k = 0; k < 4; ++k) {
+      std::string g = std::to_string(group_sizes[k]);
+      g.insert(g.begin(), 'g');
+      auto gd = tx->resolve_group(g);
+      if (!gd) {
+        err = gd.error().message;
+        return false;
+      }
+      groups[k] = *gd;
+    }
+    return true;
+  }
+};
+
+// members 0: the single send to m0; else the group of that many members.
+bool group_batches(GroupBench& g, unsigned members, bool tracked, unsigned batches, std::vector<double>* keep,
+                   std::string& err) {
+  std::byte msg[payload] = {};
+  const std::span<const std::byte> data(msg, sizeof msg);
+  courier::SendOptions so;
+  unsigned k = 0;
+  while (members != 0 && group_sizes[k] != members) ++k;
+  so.to = members == 0 ? g.single : g.groups[k];
+  so.expiry = tracked ? std::chrono::nanoseconds(tracked_expiry) : std::chrono::nanoseconds(0);
+  const unsigned copies = members == 0 ? 1 : members;                  // messages per send
+  const unsigned entries = members == 0 ? 1 : members + 1;             // tracker entries (and events) per send
+  for (unsigned b = 0; b < batches; ++b) {
+    if (tracked) g.ts.make_room(g.bus.bus(), group_batch * entries);
+    const std::uint64_t t0 = Timer::now();
+    for (unsigned i = 0; i < group_batch; ++i) {
+      const courier::SendResult r = g.tx->send(so, data);
+      if (!r || (members != 0 && r.accepted != members)) {
+        err = std::string("send: ") + std::string(courier::status_name(r.status)) + " (" +
+              std::to_string(r.accepted) + " of " + std::to_string(r.recipients) + " members accepted)";
+        return false;
+      }
+    }
+    const std::uint64_t t1 = Timer::now();
+    for (unsigned m = 0; m < copies; ++m) {
+      for (unsigned i = 0; i < group_batch; ++i)
+        if (!g.rx[m].try_receive()) {
+          err = "member m" + std::to_string(m) + " is missing a message";
+          return false;
+        }
+      g.rx[m].release();
+    }
+    auto events = g.tx->poll_status();
+    if (!events) {
+      err = "poll_status: " + events.error().message;
+      return false;
+    }
+    if (*events != (tracked ? group_batch * entries : 0u)) {
+      err = "expected " + std::to_string(tracked ? group_batch * entries : 0u) + " status events, got " +
+            std::to_string(*events);
+      return false;
+    }
+    if (tracked) g.ts.in_tracker += group_batch * entries;
+    if (keep != nullptr) keep->push_back(Timer::to_ns(t1 - t0) / (group_batch * copies));
+  }
+  return true;
+}
+
+void groups_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
+  const unsigned batches = so.quick ? 300 : 2'000;  // per case and round
+  GroupBench g;
+  std::string err;
+  bool ok = g.open(err);
+  // Cases: [tracked][0] the single send, [tracked][1..4] groups of 1, 4, 16, 64.
+  constexpr unsigned cases = 5;
+  std::vector<double> ns[2][cases];
+  auto members_of = [](unsigned c) { return c == 0 ? 0u : group_sizes[c - 1]; };
+  for (unsigned t = 0; ok && t < 2; ++t)
+    for (unsigned c = 0; ok && c < cases; ++c) ok = group_batches(g, members_of(c), t == 1, 20, nullptr, err);
+  for (unsigned i = 0; ok && i < rounds * batches; ++i)
+    for (unsigned t = 0; ok && t < 2; ++t)
+      for (unsigned c = 0; ok && c < cases; ++c) ok = group_batches(g, members_of(c), t == 1, 1, &ns[t][c], err);
+  if (!ok) {
+    out.ok = false;
+    out.rows.push_back(failed_row("groups", "group fan-out", "send ns/member", err));
+    return;
+  }
+  double single_p50 = 0;
+  for (unsigned t = 0; t < 2; ++t) {
+    const char* kind = t == 0 ? "fire-and-forget" : "tracked";
+    for (unsigned c = 0; c < cases; ++c) {
+      std::string label, metric, note;
+      if (c == 0) {
+        label = std::string("single send to 1 endpoint, ") + kind;
+        metric = "send ns/msg";
+        note = "batch of 16 / 16 (the reference of the fan-out ratios)";
+      } else {
+        label = "group of " + std::to_string(members_of(c)) + (members_of(c) == 1 ? " member, " : " members, ") + kind;
+        metric = "send ns/member";
+        note = "batch of 16 group sends / (16 x members)";
+      }
+      if (t == 1) note += c == 0 ? "; 1 tracker entry per send" : "; members + 1 tracker entries per send";
+      out.rows.push_back(ScaleRow{"groups", label, metric, summarize_ns(ns[t][c]), note});
+      const double p50 = out.rows.back().pct.p50;
+      if (c == 0) {
+        single_p50 = p50;
+        std::fprintf(stderr, "  %-44s %6.1f ns/msg (p50)\n", label.c_str(), p50);
+      } else {
+        std::fprintf(stderr, "  %-44s %6.1f ns/member (p50) = %.2fx a single send\n", label.c_str(), p50,
+                     p50 / single_p50);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------ in-process round trip
+// inproc.courier (a bus opened with Options::in_process, two threads) beside
+// inproc.floor.cacheline (one cache line bounced between the same two
+// threads) and inproc.courier.shm (the same threads on a /dev/shm bus), 64 B,
+// each run interleaved with the floor: floor, A, floor, B, floor, ... The
+// transports are those of the round-trip table, driven by a small runner of
+// our own (main.cpp's is for whole rows).
+bool inproc_run(Transport& t, Transport& side, std::uint64_t iterations, const ScaleOptions& so,
+                std::vector<std::uint64_t>& ticks, std::string& err) {
+  RunConfig cfg{payload, std::clamp<std::uint64_t>(iterations / 10, 1'000, 20'000), iterations, unique_tag(), payload, 0};
+  struct Teardown {
+    Transport& t;
+    ~Teardown() { t.teardown(); }
+  } teardown{t};
+  if (!t.setup(cfg, err)) {
+    err = "setup: " + err;
+    return false;
+  }
+  Control* ctrl = so.ctrl;
+  ctrl->reset();
+  std::atomic<std::uint32_t> exited{0};
+  std::thread th([&] {
+    (void)pin_to_cpu(so.cpu_child);
+    Watchdog wd = Watchdog::for_thread(&ctrl->dismissed, "the measuring thread", nullptr, so.timeout_ns);
+    std::string e;
+    if (!side.child_attach(cfg, e)) {
+      ctrl->fail("attach: " + e);
+    } else {
+      ctrl->state.store(Control::ready, std::memory_order_release);  // release: after everything attach wrote
+      if (!side.serve_pingpong(cfg, wd, e)) ctrl->fail(e.empty() ? wd.reason() : e);
+      else ctrl->state.store(Control::done, std::memory_order_release);
+      wd.begin();
+      // Acquire: partner of the main thread's release store.
+      while (ctrl->dismissed.load(std::memory_order_acquire) == 0) {
+        timespec ts{0, 50'000};
+        ::nanosleep(&ts, nullptr);
+        if (!wd.check()) break;
+      }
+      side.child_detach();
+    }
+    exited.store(1, std::memory_order_release);  // release: after every store of this thread
+  });
+  Watchdog wd = Watchdog::for_thread(&exited, "the echoing thread", ctrl, so.timeout_ns);
+  auto wait_for = [&](Control::State st, const char* what) {
+    wd.begin();
+    while (ctrl->state.load(std::memory_order_acquire) != st) {  // acquire: partner of the thread's release
+      timespec ts{0, 20'000};
+      ::nanosleep(&ts, nullptr);
+      if (!wd.check()) {
+        err = std::string(what) + ": " + wd.reason();
+        return false;
+      }
+    }
+    return true;
+  };
+  bool ok = t.parent_attach(err);
+  if (!ok) err = "attach: " + err;
+  if (ok) ok = wait_for(Control::ready, "waiting for the thread to attach");
+  if (ok) ok = t.measure_pingpong(cfg, ticks, wd, err);
+  if (ok) ok = wait_for(Control::done, "waiting for the thread to finish");
+  ctrl->dismissed.store(1, std::memory_order_release);  // release: the thread may leave now
+  th.join();
+  if (!ok && ctrl->state.load(std::memory_order_acquire) == Control::failed)
+    err += std::string(" [thread: ") + ctrl->error + "]";
+  return ok;
+}
+
+void inproc_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
+  const std::uint64_t iterations = so.quick ? 20'000 : 100'000;  // round trips per run
+  struct Case {
+    const char* label;
+    std::unique_ptr<Transport> (*make)();
+    std::unique_ptr<Transport> t, side;
+    std::vector<double> ns;
+    std::string error;
+  };
+  Case cases[] = {
+      {"inproc.floor.cacheline: one cache line, two threads", make_inproc_floor_cacheline, {}, {}, {}, {}},
+      {"inproc.courier: Options.in_process bus, two threads", make_inproc_courier, {}, {}, {}, {}},
+      {"inproc.courier.shm: /dev/shm bus, two threads", make_inproc_courier_shm, {}, {}, {}, {}},
+  };
+  for (Case& c : cases) {
+    c.t = c.make();
+    c.side = c.make();
+  }
+  auto run = [&](Case& c) {
+    if (!c.error.empty()) return;
+    std::vector<std::uint64_t> ticks;
+    std::string err;
+    if (!inproc_run(*c.t, *c.side, iterations, so, ticks, err)) {
+      c.error = err;
+      return;
+    }
+    for (std::uint64_t x : ticks) c.ns.push_back(Timer::to_ns(x));
+  };
+  Case& floor = cases[0];
+  for (unsigned round = 0; round < rounds; ++round) {
+    run(floor);
+    for (unsigned k = 1; k < 3; ++k) {
+      run(cases[1 + (k - 1 + round) % 2]);  // the order rotates from round to round
+      run(floor);
+    }
+  }
+  for (Case& c : cases) {
+    if (!c.error.empty()) {
+      out.ok = false;
+      out.rows.push_back(failed_row("inproc", c.label, "round trip ns", c.error));
+      continue;
+    }
+    out.rows.push_back(ScaleRow{"inproc", c.label, "round trip ns", summarize_ns(c.ns),
+                                &c == &floor ? "64 B payload (the line carries up to 56 B), run before and after each "
+                                               "courier run; all runs pooled"
+                                             : "64 B, receive() busy-spinning; runs interleaved with the floor, pooled"});
+    std::fprintf(stderr, "  %-56s p50 %6.0f ns  p99 %6.0f ns\n", c.label, out.rows.back().pct.p50,
+                 out.rows.back().pct.p99);
+  }
+}
+
 // ------------------------------------------------------------ urgent
 enum class Flood { none, below, same_lane };
 constexpr std::uint64_t pace_ns = 20'000;      // one urgent message every 20 us
@@ -544,14 +959,21 @@ ScaleOutcome run_scale_section(const ScaleOptions& so) {
   const unsigned urgent_rounds = so.quick ? 2 : 3;
   endpoints_part(so, rounds, out);
   lanes_part(so, rounds, out);
+  tracked_part(so, rounds, out);
+  groups_part(so, rounds, out);
+  inproc_part(so, rounds, out);
   urgent_part(so, urgent_rounds, out);
-  char b[600];
+  char b[1200];
   std::snprintf(b, sizeof b,
                 "64 B messages, one thread unless said; endpoints: a bus of 1,001 endpoints x 16 lanes x 4 KiB, "
-                "%u rounds x %u batches per case; lanes: 256 KiB lanes, %u rounds x %u drains of 1,024; urgent: "
-                "another process on CPU %d sends one every %llu us (%u rounds x %llu), the receiver spends %llu ns "
-                "on each flood message, stamps from the TSC",
-                rounds, so.quick ? 1'000u : 10'000u, rounds, so.quick ? 100u : 1'000u, so.cpu_child,
+                "%u rounds x %u batches per case; lanes: 256 KiB lanes, %u rounds x %u drains of 1,024; tracked: "
+                "%u rounds x %u batches of 64 per case; groups: 64 attached members, 8 KiB lanes, %u rounds x %u "
+                "batches of 16 sends per case; inproc: threads on CPUs A and B, %u rounds x %llu round trips per "
+                "case; urgent: another process on CPU %d sends one every %llu us (%u rounds x %llu), the receiver "
+                "spends %llu ns on each flood message, stamps from the TSC",
+                rounds, so.quick ? 1'000u : 10'000u, rounds, so.quick ? 100u : 1'000u, rounds,
+                so.quick ? 1'000u : 5'000u, rounds, so.quick ? 300u : 2'000u, rounds,
+                static_cast<unsigned long long>(so.quick ? 20'000 : 100'000), so.cpu_child,
                 static_cast<unsigned long long>(pace_ns / 1000), urgent_rounds,
                 static_cast<unsigned long long>(so.quick ? 5'000 : 30'000), static_cast<unsigned long long>(work_ns));
   out.settings = b;

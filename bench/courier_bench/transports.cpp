@@ -33,8 +33,10 @@ const std::vector<TransportInfo>& transports() {
       {"inproc.moodycamel", "moodycamel::ConcurrentQueue between two threads, try_dequeue spinning", true, true,
        make_inproc_moodycamel},
 #endif
-      {"inproc.courier", "courier bus shared by two threads of one process, receive() busy-spinning", true, true,
-       make_inproc_courier},
+      {"inproc.courier", "courier in-process bus (Options::in_process) shared by two threads, receive() busy-spinning",
+       true, true, make_inproc_courier},
+      {"inproc.courier.shm", "the same two threads on a /dev/shm bus (contrast to inproc.courier)", false, false,
+       make_inproc_courier_shm},
   };
   return list;
 }

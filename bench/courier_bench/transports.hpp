@@ -24,7 +24,8 @@ std::unique_ptr<Transport> make_boost_mq();
 // Two threads of one process (inproc_transports.cpp, courier_transports.cpp).
 std::unique_ptr<Transport> make_inproc_floor_cacheline();
 std::unique_ptr<Transport> make_inproc_moodycamel();  // nullptr without moodycamel's header
-std::unique_ptr<Transport> make_inproc_courier();
+std::unique_ptr<Transport> make_inproc_courier();      // Options::in_process bus
+std::unique_ptr<Transport> make_inproc_courier_shm();  // the same threads on a /dev/shm bus
 
 // The shared-memory geometry the ring transports use (floor rings and courier
 // lanes alike, so both cycle through the same amount of memory).

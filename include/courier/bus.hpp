@@ -130,8 +130,21 @@ struct BusState {
 
   // A tracked message reached `status` for `recipient` (the receiver, a
   // sweeper or a remover saw it). Moves the tracker entry forward, updates the
-  // group total, and posts the event to the sender's status ring.
-  void report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
+  // group total, and posts the event to the sender's status ring. True when
+  // this call changed the status.
+  bool report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
+  // A group member's outcome was counted in the total entry `total`: move the
+  // total once every member is settled (delivered / read when every member
+  // that did not fail is; `last` when every member failed).
+  void settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total, Status last,
+                    std::uint64_t now) noexcept;
+  // Whether tracker entry e was made by the send of record h, not by another
+  // send of the same id (an id may be sent again once its entry has retired,
+  // while a copy of the old send still waits in a lane).
+  bool same_send(const TrackerEntry& e, const RecordHeader& h) const noexcept {
+    const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
+    return e.deadline_ns == base + retention_ns;  // as Endpoint::track computes it, from the same clock reading
+  }
   void post(EndpointId sender, const StatusEvent& e) noexcept;
 };
 }  // namespace detail
@@ -222,7 +235,10 @@ class Bus {
 // A zero-copy send in progress: write the payload in place, then commit.
 class Claim {
  public:
-  std::span<std::byte> payload() const noexcept { return {lc_.payload(), capacity_}; }
+  // Empty when there is no claim (refused, or a duplicate of a tracked id: ok() but nothing to write).
+  std::span<std::byte> payload() const noexcept {
+    return active() ? std::span<std::byte>{lc_.payload(), capacity_} : std::span<std::byte>{};
+  }
   std::uint64_t id() const noexcept { return id_; }
   bool active() const noexcept { return lc_.header != nullptr; }
 
@@ -249,7 +265,7 @@ class Endpoint {
     if (o.to.is_group) return send_group(o, data);
     Claim c;
     SendResult r = claim(o, data.size(), c);
-    if (!r) return r;
+    if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
     if (!data.empty()) std::memcpy(c.lc_.payload(), data.data(), data.size());
     return commit(c, data.size());
   }
@@ -542,18 +558,20 @@ inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
 
 inline bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
                             std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+  // BusState::same_send recognises the records of this send by this deadline.
   const std::uint64_t base = expires > now ? expires : now;
   const std::uint64_t deadline = base + s_->retention_ns;
   Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) {
-    e.dest = dest;
-    e.role = role;
+    // Relaxed stores: the tracker's CAS to ready publishes the entry.
+    e.dest.store(dest, std::memory_order_relaxed);
+    e.role.store(role, std::memory_order_relaxed);
     e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);  // published by the ready CAS
     e.recipients.store(recipients, std::memory_order_relaxed);
     e.delivered.store(0, std::memory_order_relaxed);
     e.read.store(0, std::memory_order_relaxed);
     e.failed.store(0, std::memory_order_relaxed);
-    e.deadline_ns = deadline;
-    e.expires_ns = expires;
+    e.deadline_ns.store(deadline, std::memory_order_relaxed);
+    e.expires_ns.store(expires, std::memory_order_relaxed);
     e.updated_ns.store(now, std::memory_order_relaxed);
   });
   if (ins.result == Tracker::Insert::inserted) {
@@ -731,12 +749,17 @@ inline SendResult Endpoint::send_group(const SendOptions& o, std::span<const std
       ++accepted;
     } else {
       if (first_error == Status::sent) first_error = st;
-      if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
+      // seq_cst: against a member's receiver counting its delivery at the same time (settle_total).
+      if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
     }
     settle(slot, id, m, gid, st);
   }
   const Status overall = accepted > 0 ? Status::sent : first_error;
   settle(total, id, no_endpoint, gid, overall);
+  // Members that took their copy may all have reported before the failures
+  // above were counted: then it is up to us to complete the total.
+  if (total != Tracker::no_slot && accepted > 0 && accepted < n)
+    s_->settle_total(self_, id, gid, total, first_error, fast_realtime_ns());
   return {overall, id, false, n, accepted};
 }
 

@@ -144,7 +144,7 @@ struct GroupSlot {
   std::atomic<std::uint32_t> id;
   std::uint32_t generation;
   std::uint32_t name_len;
-  std::uint32_t reserved0;
+  std::atomic<std::uint32_t> used_words;  // member words [0, used_words) may be non-zero (senders scan only those)
   char name[max_name_len + 1];
   std::uint64_t created_ns;
   std::uint8_t reserved1[128 - 88];
@@ -153,6 +153,7 @@ struct GroupSlot {
 static_assert(offsetof(GroupSlot, id) == 0);
 static_assert(offsetof(GroupSlot, generation) == 4);
 static_assert(offsetof(GroupSlot, name_len) == 8);
+static_assert(offsetof(GroupSlot, used_words) == 12);
 static_assert(offsetof(GroupSlot, name) == 16);
 static_assert(offsetof(GroupSlot, created_ns) == 80);
 static_assert(sizeof(GroupSlot) == 128);
@@ -181,21 +182,24 @@ inline constexpr std::uint8_t group = 2;     // the total of a group send (recip
 inline constexpr std::uint8_t member = 3;    // one recipient of a group send
 }  // namespace tracker_role
 
+// Every field is atomic: a slot may be freed and claimed again while another
+// process is still comparing its key; such a reader re-checks the tag, and
+// relaxed atomics keep the overlap well defined. Ordering comes from the tag.
 struct TrackerEntry {
-  std::uint64_t id;                       // key: message identifier
-  std::uint32_t sender;                   // key: sending endpoint id
-  std::uint32_t recipient;                // key: 0 for endpoint/group entries, the member's id for member entries
-  std::uint32_t dest;                     // endpoint id (endpoint, member) or group id (group)
-  std::uint8_t role;                      // tracker_role
+  std::atomic<std::uint64_t> id;          // key: message identifier
+  std::atomic<std::uint32_t> sender;      // key: sending endpoint id
+  std::atomic<std::uint32_t> recipient;   // key: 0 for endpoint/group entries, the member's id for member entries
+  std::atomic<std::uint32_t> dest;        // endpoint id (endpoint, member) or group id (group)
+  std::atomic<std::uint8_t> role;         // tracker_role
   std::atomic<std::uint8_t> status;       // Status; only moves forward (CAS)
   std::uint16_t reserved0;
   std::atomic<std::uint32_t> recipients;  // group: members addressed; else 1
   std::atomic<std::uint32_t> delivered;   // group: members that acknowledged
   std::atomic<std::uint32_t> read;        // group: members that marked it read
   std::atomic<std::uint32_t> failed;      // group: members that got an error (full, offline, expired, ...)
-  std::uint64_t deadline_ns;              // CLOCK_REALTIME after which the entry may retire (expiry + retention)
-  std::uint64_t expires_ns;               // the message's own deadline (0 = real-time)
-  std::atomic<std::uint64_t> updated_ns;  // last status change (relaxed)
+  std::atomic<std::uint64_t> deadline_ns;  // CLOCK_REALTIME after which the entry may retire (expiry + retention)
+  std::atomic<std::uint64_t> expires_ns;   // the message's own deadline (0 = real-time)
+  std::atomic<std::uint64_t> updated_ns;   // last status change (relaxed)
 };
 static_assert(offsetof(TrackerEntry, id) == 0);
 static_assert(offsetof(TrackerEntry, sender) == 8);

@@ -12,8 +12,9 @@
 // another process racing the original):
 //   1. claim a free slot: CAS tag 0 -> claiming(pid, hash); write the entry.
 //   2. scan both buckets for other slots with the same hash:
-//        ready + same key (and not a failed send) -> we are a duplicate: free
-//            our slot, report the original;
+//        ready + same key -> we are a duplicate: free our slot, report the
+//            original; unless it is no original (a failed send, or left in
+//            outbox by a sender that died): free it, go on;
 //        claiming at a lower slot index -> wait until it decides (if its
 //            owner died, free it) and look again;
 //        claiming at a higher slot index -> kill it (CAS claiming -> killed);
@@ -60,8 +61,11 @@ inline constexpr std::uint64_t make(std::uint64_t state, std::uint64_t pid, std:
 }  // namespace tag
 
 // A status reached at send time that a resend may replace (the message never
-// got onto a lane): full, offline.
-constexpr bool status_is_failed_send(Status s) noexcept { return s == Status::full || s == Status::offline; }
+// got onto a lane): full, offline, revoked (the claim was stepped over before
+// its commit).
+constexpr bool status_is_failed_send(Status s) noexcept {
+  return s == Status::full || s == Status::offline || s == Status::revoked;
+}
 
 // Rank for "only moves forward": outbox < sent < delivered < read; errors end it.
 constexpr int status_rank(Status s) noexcept {
@@ -118,14 +122,23 @@ class Tracker {
       std::uint64_t slot = claim_slot(b1, b2, me, now_ns);
       if (slot == no_slot) {
         // Before reporting full, make sure the key is not already here.
-        if (std::uint64_t orig = find(key); orig != no_slot) return {Insert::duplicate, orig};
+        if (std::uint64_t orig = find(key); orig != no_slot) {
+          // A failed send is no original (find returns one only when no other
+          // entry of the key is ready): its slot is the room for this resend.
+          if (replaceable(orig, tags_[orig].load(std::memory_order_acquire))) {  // acquire: as find()
+            release(orig);
+            continue;
+          }
+          return {Insert::duplicate, orig};
+        }
         h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         return {Insert::full, 0};
       }
       TrackerEntry& e = entries_[slot];
-      e.id = key.id;
-      e.sender = key.sender;
-      e.recipient = key.recipient;
+      // Relaxed: published by the CAS to ready below.
+      e.id.store(key.id, std::memory_order_relaxed);
+      e.sender.store(key.sender, std::memory_order_relaxed);
+      e.recipient.store(key.recipient, std::memory_order_relaxed);
       init(e);
       // 2. look for the same key elsewhere in our two buckets
       std::uint64_t dup = no_slot;
@@ -140,9 +153,7 @@ class Tracker {
           if (t == 0 || tag::hash_bits(t) != h40 || tag::state(t) == tag::killed) break;
           if (tag::state(t) == tag::ready) {
             if (same_key(other, key)) {
-              // Acquire: the status written before the entry's last advance.
-              const auto st = static_cast<Status>(entries_[other].status.load(std::memory_order_acquire));
-              if (status_is_failed_send(st)) {
+              if (replaceable(other, t)) {
                 release(other);  // a send that never reached a lane: this resend replaces it
               } else {
                 dup = other;
@@ -194,7 +205,9 @@ class Tracker {
   }
 
   // Move the status of `slot` forward to `to` (never backwards, never out of
-  // an error). Returns true when this call made the change.
+  // an error, never from delivered/read to an error: a redelivery found
+  // expired, or a removal, comes after the delivery and changes nothing).
+  // Returns true when this call made the change.
   bool advance(std::uint64_t slot, Status to, std::uint64_t now_ns) noexcept {
     std::atomic<std::uint8_t>& st = entries_[slot].status;
     // Acquire: pairs with the previous advance's release.
@@ -202,6 +215,7 @@ class Tracker {
     for (;;) {
       const Status c = static_cast<Status>(cur);
       if (status_rank(c) >= 4 || status_rank(to) <= status_rank(c)) return false;
+      if (status_rank(to) >= 4 && status_rank(c) >= 2) return false;
       // Release: publishes the counters updated before it; acquire on failure as above.
       if (st.compare_exchange_weak(cur, static_cast<std::uint8_t>(to), std::memory_order_acq_rel,
                                    std::memory_order_acquire))
@@ -246,9 +260,22 @@ class Tracker {
   std::uint64_t bucket_a(std::uint64_t hv) const noexcept { return hv & (buckets_ - 1); }
   std::uint64_t bucket_b(std::uint64_t hv) const noexcept { return ((hv >> 24) * 0x9e3779b97f4a7c15ull >> 40) & (buckets_ - 1); }
 
+  // Whether the ready entry in slot s (tag t) of our key is no original, so
+  // that a resend replaces it: a send that never reached a lane (failed at
+  // send time), or one whose sender died before it got there (still outbox
+  // and the process that inserted it is gone; the tag keeps its pid).
+  bool replaceable(std::uint64_t s, std::uint64_t t) const noexcept {
+    // Acquire: the status written before the entry's last advance.
+    const auto st = static_cast<Status>(entries_[s].status.load(std::memory_order_acquire));
+    if (status_is_failed_send(st)) return true;
+    return st == Status::outbox && tag::state(t) == tag::ready && !pid_alive(tag::pid_bits(t));
+  }
+
   bool same_key(std::uint64_t s, const TrackerKey& k) const noexcept {
     const TrackerEntry& e = entries_[s];
-    return e.id == k.id && e.sender == k.sender && e.recipient == k.recipient;
+    // Relaxed: the caller saw the tag ready (acquire) before.
+    return e.id.load(std::memory_order_relaxed) == k.id && e.sender.load(std::memory_order_relaxed) == k.sender &&
+           e.recipient.load(std::memory_order_relaxed) == k.recipient;
   }
 
   unsigned load_of(std::uint64_t b) const noexcept {
@@ -288,7 +315,7 @@ class Tracker {
       std::uint64_t t = tags_[s].load(std::memory_order_acquire);  // acquire: we read the entry next
       if (t == 0) continue;
       if (tag::state(t) == tag::ready) {
-        if (now_ns < entries_[s].deadline_ns) continue;
+        if (now_ns < entries_[s].deadline_ns.load(std::memory_order_relaxed)) continue;  // relaxed: tag acquired
         // Release: the slot's next owner writes after this.
         if (tags_[s].compare_exchange_strong(t, 0, std::memory_order_release)) {
           ++n;

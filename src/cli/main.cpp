@@ -1,6 +1,7 @@
 // cli/main.cpp — `courier`, the command-line tool: send and receive messages,
-// manage endpoints, inspect and remove buses (courier --help). It uses the
-// public API only (courier/bus.hpp).
+// follow the status of tracked ones, manage endpoints and groups, inspect,
+// sweep and remove buses (courier --help). It uses the public API only
+// (courier/bus.hpp).
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the
 // library's error message, or why a message was not sent); 2 a bad command
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +21,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "args.hpp"
@@ -45,6 +48,11 @@ enum : unsigned {
   cmd_endpoint_ls = 1u << 4,
   cmd_stat = 1u << 5,
   cmd_rm = 1u << 6,
+  cmd_status = 1u << 7,
+  cmd_group_add = 1u << 8,
+  cmd_group_rm = 1u << 9,
+  cmd_group_ls = 1u << 10,
+  cmd_sweep = 1u << 11,
   cmd_any = ~0u,
 };
 
@@ -56,17 +64,27 @@ constexpr OptionSpec option_specs[] = {
     {"lane-capacity", true, cmd_any},
     {"max-payload", true, cmd_any},
     {"claim-timeout", true, cmd_any},
-    {"from", true, cmd_send},
+    {"max-groups", true, cmd_any},
+    {"max-group-members", true, cmd_any},
+    {"tracker-capacity", true, cmd_any},
+    {"from", true, cmd_send | cmd_status},
     {"to", true, cmd_send},
+    {"group", true, cmd_send},
     {"priority", true, cmd_send},
     {"expiry", true, cmd_send},
     {"type", true, cmd_send},
     {"id", true, cmd_send},
+    {"wait", true, cmd_send},
     {"timeout", true, cmd_send | cmd_recv},
     {"count", true, cmd_recv},
-    {"json", false, cmd_stat},
+    {"no-ack", false, cmd_recv},
+    {"read", false, cmd_recv},
+    {"json", false, cmd_stat | cmd_status | cmd_group_ls},
     {"long", false, cmd_endpoint_ls},
 };
+
+// Operands after the required ones: no limit (group add/rm MEMBER...).
+constexpr std::size_t any_number = ~std::size_t{0};
 
 struct Invocation {
   const Args& args;
@@ -85,54 +103,100 @@ struct Command {
 constexpr std::string_view usage_head = "usage: courier COMMAND [OPTION...]\n\ncommands:\n";
 
 constexpr std::string_view usage_tail = R"(
-options of the commands that create a missing bus (send, recv, endpoint add;
-the others never create one), ignored when the bus exists:
+options of the commands that create a missing bus (send, recv, endpoint add,
+group add; the others never create one), ignored when the bus exists:
   --max-endpoints N         1..4096 (default 64)
   --lane-capacity BYTES     per priority lane, a power of two from 4K to 1G
                             (default 4MiB; suffixes K KiB M MiB G GiB, all binary)
   --max-payload BYTES       largest payload (default 1MiB, or the largest that
                             fits in half a lane when --lane-capacity is smaller)
   --claim-timeout DURATION  a send unfinished this long is stepped over (default 200ms)
+  --max-groups N            0..4096 (default 16)
+  --max-group-members N     members per group, 1..4096 (default 64)
+  --tracker-capacity N      tracked messages in flight (entries), a power of two
+                            from 64 to 67108864 (default 65536)
 
 Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.
 DURATION: a number and a unit, ns us ms s m h d, parts may be joined: 250ms,
   10s, 5m, 2h, 3d, 1h30m. A plain number other than 0 is refused.
-names: BUS [A-Za-z0-9._-]{1,64} (not . or ..); endpoint NAME [A-Za-z0-9._@:-]{1,63}
+names: BUS [A-Za-z0-9._-]{1,64} (not . or ..); endpoint NAME and GROUP
+  [A-Za-z0-9._@:-]{1,63}
+tracked messages: those sent with --expiry or --id. The bus keeps their status
+  (outbox, sent, delivered, read, or an error such as expired, offline, full)
+  until their expiry plus the bus's status retention (default 10s), and does
+  not enqueue a second send of the same --from and --id (a duplicate) unless
+  the first was refused (full, offline).
 exit status: 0 success, 1 failure (reason on stderr), 2 bad command line.
   courier --version prints the version.
 )";
 
 int run_send(const Invocation&);
 int run_recv(const Invocation&);
+int run_status(const Invocation&);
 int run_endpoint_add(const Invocation&);
 int run_endpoint_rm(const Invocation&);
 int run_endpoint_ls(const Invocation&);
+int run_group_add(const Invocation&);
+int run_group_rm(const Invocation&);
+int run_group_ls(const Invocation&);
 int run_stat(const Invocation&);
+int run_sweep(const Invocation&);
 int run_rm(const Invocation&);
 
 constexpr Command commands[] = {
-    {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME --to NAME [--priority 0-15] [--expiry DURATION]
-       [--type N] [--id N] [--timeout DURATION] [DATA | -]
-      Send one message as NAME (registered if missing) to an existing endpoint;
-      prints "<id> <status>". Without DATA, or with "-", the payload is stdin.
+    {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME (--to NAME | --group GROUP) [--priority 0-15]
+       [--expiry DURATION] [--type N] [--id N] [--wait sent|delivered|read]
+       [--timeout DURATION] [DATA | -]
+      Send one message as NAME (registered if missing) to an existing endpoint,
+      or to every member of an existing group (one copy each); prints
+      "<id> <status>". Without DATA, or with "-", the payload is stdin.
+      --to         the destination endpoint
+      --group      the destination group (give --to or --group, not both); when
+                   some members' lanes refused it, a note on stderr says how
+                   many of the members took it (exit status 0 if any did)
       --priority   0 is the highest (default 8)
       --expiry     how long the bus may hold the message for delivery (default 0:
                    real-time, delivered now to an attached receiver or "offline")
       --type       user-defined number, 0..4294967295 (default 0)
-      --id         identifier (default: generated when --expiry is given, else 0)
-      --timeout    when the destination's lane is full, wait this long for room
-      Exit status 1 unless the status is "sent".
+      --id         identifier (default: generated when --expiry is given, else 0).
+                   A message with --expiry or --id is tracked; sending an --id
+                   again from the same NAME while it is tracked prints the first
+                   send's id and status and a note: it is not enqueued again
+      --wait       after sending, wait until the message reaches this status
+                   (sent < delivered < read; for a group, every member that took
+                   it) and print that instead of "sent". Needs a tracked
+                   message. Exit status 1 when it ends in an error status (the
+                   word is printed) or on timeout (the last status is printed)
+      --timeout    when the destination endpoint's lane is full, wait this long
+                   for room (--to only: a group member's full lane is skipped);
+                   with --wait, the limit of sending and waiting together
+                   (default with --wait: 10s)
+      Exit status 1 unless the status is "sent" (or the --wait status).
 )",
      run_send},
-    {"recv", cmd_recv, "BUS NAME", 2, R"(  recv BUS NAME [--count N] [--timeout DURATION]
+    {"recv", cmd_recv, "BUS NAME", 2, R"(  recv BUS NAME [--count N] [--timeout DURATION] [--no-ack] [--read]
       Receive as NAME (registered if missing; one receiver per endpoint). Prints
-      one JSON object per message and line: id, from, to, group, priority, type,
-      timestamp_ns, expires_ns, redelivered, and "data" (UTF-8 text) or
-      "data_b64" (base64). Stops after N messages, when DURATION has passed, or
-      on SIGINT/SIGTERM. Exit status 1 when N was given and not reached.
+      one JSON object per message and line: id, from, to, group (the group's
+      name for a group message, else null), priority, type, timestamp_ns,
+      expires_ns, redelivered, status ("new", or "read" once marked read), and
+      "data" (UTF-8 text) or "data_b64" (base64). Stops after N messages, when
+      DURATION has passed, or on SIGINT/SIGTERM. Exit status 1 when N was given
+      and not reached.
+      --no-ack     do not acknowledge: senders of tracked messages do not see
+                   them "delivered"
+      --read       mark each message read: its sender sees "read"
 )",
      run_recv},
+    {"status", cmd_status, "BUS ID", 2, R"(  status BUS --from NAME ID [--json]
+      The status of tracked message ID sent by NAME: one word (outbox, sent,
+      delivered, read, or an error: expired, offline, full, invalid_destination,
+      too_large, revoked, tracker_full, invalid_argument). For a group message,
+      the total first, then one line per member it was sent to:
+      "<member> <status>". --json: one JSON object instead. Exit status 1 when
+      the bus keeps no status for it (never tracked, or retired).
+)",
+     run_status},
     {"endpoint add", cmd_endpoint_add, "BUS NAME", 2, "  endpoint add BUS NAME\n      Register an endpoint.\n",
      run_endpoint_add},
     {"endpoint rm", cmd_endpoint_rm, "BUS NAME", 2,
@@ -141,11 +205,35 @@ constexpr Command commands[] = {
      "  endpoint ls BUS [--long]\n      List endpoint names, one per line; --long adds receiver and waiting "
      "messages.\n",
      run_endpoint_ls},
+    {"group add", cmd_group_add, "BUS GROUP MEMBER", any_number, R"(  group add BUS GROUP MEMBER...
+      Add endpoints to a group, creating the group when missing and
+      registering the endpoints that are missing. Adding a member twice does
+      nothing.
+)",
+     run_group_add},
+    {"group rm", cmd_group_rm, "BUS GROUP", any_number, R"(  group rm BUS GROUP [MEMBER...]
+      Remove members from a group, or without MEMBER the group itself (its
+      endpoints stay).
+)",
+     run_group_rm},
+    {"group ls", cmd_group_ls, "BUS", 1, R"(  group ls BUS [--json]
+      List groups, one per line: "GROUP: MEMBER MEMBER...". --json: one JSON
+      object per group and line: name, id, created_ns, members (names).
+)",
+     run_group_ls},
     {"stat", cmd_stat, "BUS", 1, R"(  stat BUS [--json]
-      Geometry, endpoints, receivers, messages waiting per priority and counters,
-      as a table or as one JSON object.
+      Geometry, endpoints, receivers, messages waiting per priority, counters
+      per endpoint (as receiver: received, delivered, read, expired, ...; as
+      sender: sent, duplicates, tracker_full, status_dropped), the tracker's
+      use and the groups, as tables or as one JSON object.
 )",
      run_stat},
+    {"sweep", cmd_sweep, "BUS", 1, R"(  sweep BUS
+      Report tracked messages that expired waiting in a lane to their senders
+      (status "expired") and retire tracker entries past their expiry plus
+      retention; prints "expired N retired M".
+)",
+     run_sweep},
     {"rm", cmd_rm, "BUS", 1,
      "  rm BUS\n      Remove the bus's shared memory (processes using it keep it until they exit).\n", run_rm},
 };
@@ -203,6 +291,15 @@ std::string_view checked_endpoint(std::string_view name, std::string_view what) 
 
 std::string name_operand(const Invocation& inv) { return std::string(checked_endpoint(inv.operands[1], "NAME")); }
 
+// `name` as a group name (the rules of endpoint names).
+std::string checked_group(std::string_view name, std::string_view what) {
+  if (std::string why = endpoint_name_problem(name); !why.empty()) {
+    if (why.starts_with("endpoint name")) why.replace(0, 8, "group");
+    throw UsageError(std::string(what) + " " + quoted(name) + ": " + why);
+  }
+  return std::string(name);
+}
+
 std::string required_endpoint_option(const Args& args, std::string_view option) {
   const std::string what = "--" + std::string(option);
   auto v = args.value(option);
@@ -235,6 +332,14 @@ Options bus_options(const Args& args, bool create) {
     if (*t < 1ms || *t > 1h) throw UsageError("--claim-timeout: must be 1ms..1h, got " + format_duration(*t));
     o.claim_timeout = *t;
   }
+  if (auto n = args.uint<std::uint32_t>("max-groups", 0, max_groups_limit)) o.max_groups = *n;
+  if (auto n = args.uint<std::uint32_t>("max-group-members", 1, max_group_members_limit)) o.max_group_members = *n;
+  if (auto n = args.uint<std::uint64_t>("tracker-capacity", min_tracker_capacity, max_tracker_capacity)) {
+    if ((*n & (*n - 1)) != 0)
+      throw UsageError("--tracker-capacity: must be a power of two from " + std::to_string(min_tracker_capacity) +
+                       " to " + std::to_string(max_tracker_capacity) + ", got " + std::to_string(*n));
+    o.tracker_capacity = *n;
+  }
   return o;
 }
 
@@ -249,6 +354,9 @@ void note_ignored_options(const Bus& bus, const Args& args, const Options& o) {
   check("max-endpoints", o.max_endpoints != g.max_endpoints);
   check("lane-capacity", o.lane_capacity != g.lane_capacity);
   check("max-payload", o.max_payload != g.max_payload);
+  check("max-groups", o.max_groups != g.max_groups);
+  check("max-group-members", o.max_group_members != g.max_group_members);
+  check("tracker-capacity", o.tracker_capacity != g.tracker_capacity);
   check("claim-timeout",
         static_cast<std::uint64_t>(o.claim_timeout.count()) != bus.segment().header().claim_timeout_ns);
   if (!ignored.empty())
@@ -323,9 +431,10 @@ std::string utc_text(std::uint64_t ns) {
   return buf;
 }
 
-// Columns padded to their widest cell; numeric columns (index >= first_numeric)
-// aligned right.
-std::string table_text(const std::vector<std::vector<std::string>>& rows, std::size_t first_numeric) {
+// Columns padded to their widest cell; numeric columns (first_numeric <= index
+// < end_numeric) aligned right.
+std::string table_text(const std::vector<std::vector<std::string>>& rows, std::size_t first_numeric,
+                       std::size_t end_numeric = ~std::size_t{0}) {
   std::vector<std::size_t> width;
   for (const auto& row : rows) {
     width.resize(std::max(width.size(), row.size()));
@@ -337,7 +446,7 @@ std::string table_text(const std::vector<std::vector<std::string>>& rows, std::s
     for (std::size_t c = 0; c < row.size(); ++c) {
       const std::string pad(width[c] - row[c].size(), ' ');
       if (c > 0) line += "  ";
-      line += c >= first_numeric ? pad + row[c] : row[c] + pad;
+      line += c >= first_numeric && c < end_numeric ? pad + row[c] : row[c] + pad;
     }
     line.erase(line.find_last_not_of(' ') + 1);
     out += line + '\n';
@@ -349,8 +458,28 @@ std::string table_text(const std::vector<std::vector<std::string>>& rows, std::s
 
 // `size` describes the payload: "1001 bytes", or "over 1000 bytes" when stdin
 // was not read to its end.
-std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_view size, const Bus& bus) {
+std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_view size, Bus& bus) {
   const std::string to = quoted(o.to.name);
+  if (r.duplicate)
+    return "a duplicate of an earlier send of id " + std::to_string(r.id) + " (not enqueued again), which ended " +
+           std::string(status_name(r.status));
+  if (o.to.is_group) {
+    switch (r.status) {
+      case Status::invalid_destination:
+        return bus.find_group(o.to.name) ? "group " + to + " has no members"
+                                         : "no group named " + to + " on bus " + quoted(bus.name());
+      case Status::offline:
+        return "no member of group " + to +
+               " has a receiver attached (a real-time message, --expiry 0, is delivered now or not at all)";
+      case Status::full:
+        return "the priority " + std::to_string(o.priority) + " lanes of the members of group " + to + " are full";
+      case Status::too_large:
+        break;  // as for an endpoint
+      default:
+        return "no member of group " + to + " took the message (the first refusal: " +
+               std::string(status_name(r.status)) + ")";
+    }
+  }
   switch (r.status) {
     case Status::offline:
       return to + " has no receiver attached (a real-time message, --expiry 0, is delivered now or not at all)";
@@ -364,34 +493,111 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
              std::to_string(bus.geometry().max_payload) + " bytes)";
     case Status::revoked:
       return "the message was not committed within the bus's claim timeout and was stepped over";
+    case Status::tracker_full:
+      return "the bus's tracker of messages in flight is full (a tracked message is refused rather than "
+             "sent without duplicate detection; see courier stat, courier sweep)";
     default:
       return "the bus refused the message";
   }
 }
 
+// --wait's status: sent, delivered or read.
+std::optional<Status> wait_option(const Args& a) {
+  auto v = a.value("wait");
+  if (!v) return std::nullopt;
+  Status s{};
+  if (!status_from_name(*v, s) || status_rank(s) < status_rank(Status::sent) ||
+      status_rank(s) > status_rank(Status::read))
+    throw UsageError("--wait: must be sent, delivered or read, got " + quoted(*v));
+  return s;
+}
+
+constexpr std::chrono::nanoseconds default_wait_timeout = 10s;
+
+void note(std::string_view text) { std::cerr << "courier: note: " << text << '\n'; }
+
+// Poll the tracker until message `id` of `me` reaches `target` (by rank:
+// outbox < sent < delivered < read), ends in an error status, or `deadline`
+// (monotonic ns) passes. Polls every 1 ms at first, slowing to every 10 ms.
+// Returns the last report, or nothing when the tracker forgot the message
+// (`why` says why).
+std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id, Status target,
+                                            std::uint64_t deadline, std::string& why) {
+  std::uint64_t interval_ns = 1'000'000;
+  for (;;) {
+    auto r = me.status(id);
+    if (!r) {
+      why = r.error().message;
+      return std::nullopt;
+    }
+    const int rank = status_rank(r->status);
+    const std::uint64_t now = monotonic_ns();
+    if (rank >= status_rank(target) || now >= deadline) return std::move(*r);  // reached, an error (rank 4), or time
+    const std::uint64_t nap = std::min(interval_ns, deadline - now);
+    timespec ts{static_cast<std::time_t>(nap / 1'000'000'000ull), static_cast<long>(nap % 1'000'000'000ull)};
+    ::nanosleep(&ts, nullptr);
+    interval_ns = std::min<std::uint64_t>(interval_ns + 1'000'000, 10'000'000);
+  }
+}
+
+void write_result(std::uint64_t id, Status s) { write_out(std::to_string(id) + " " + std::string(status_name(s)) + "\n"); }
+
 int run_send(const Invocation& inv) {
   const Args& a = inv.args;
   const std::string from = required_endpoint_option(a, "from");
+  const bool to_given = a.value("to").has_value(), group_given = a.value("group").has_value();
+  if (to_given && group_given) throw UsageError("--to, --group: give one of them, not both");
+  if (!to_given && !group_given) throw UsageError("--to or --group: required (the destination)");
   SendOptions o;
-  o.to = peer(required_endpoint_option(a, "to"));
+  o.to = to_given ? peer(required_endpoint_option(a, "to")) : group(checked_group(*a.value("group"), "--group"));
   o.priority = a.uint<std::uint8_t>("priority", 0, priority_levels - 1).value_or(default_priority);
   o.expiry = a.duration("expiry").value_or(0ns);
   o.type = a.uint<std::uint32_t>("type").value_or(0);
   o.id = a.uint<std::uint64_t>("id").value_or(0);
-  o.timeout = a.duration("timeout").value_or(0ns);
+  const std::optional<Status> wait = wait_option(a);
+  if (wait && o.expiry.count() == 0 && o.id == 0)
+    throw UsageError("--wait needs a tracked message: give --expiry or --id");
+  o.timeout = a.duration("timeout").value_or(wait ? default_wait_timeout : 0ns);
   const bool from_stdin = inv.operands.size() < 2 || inv.operands[1] == "-";
 
   Bus bus = open_bus(inv, true);
   Endpoint me = or_fail(bus.endpoint(from));
   const std::size_t max = bus.geometry().max_payload;
   const std::string payload = from_stdin ? read_stdin(max + 1) : inv.operands[1];
+  const std::uint64_t start = monotonic_ns();
   const SendResult r = me.send(o, payload);
-  write_out(std::to_string(r.id) + " " + std::string(status_name(r.status)) + "\n");
   if (!r) {
+    write_result(r.id, r.status);
     const std::string size = from_stdin && payload.size() > max ? "over " + std::to_string(max) + " bytes"
                                                                 : std::to_string(payload.size()) + " bytes";
     throw Failure("not sent (" + std::string(status_name(r.status)) + "): " + why_not_sent(r, o, size, bus));
   }
+  if (r.duplicate)
+    note("duplicate of an earlier send: not enqueued again");
+  else if (o.to.is_group && r.accepted < r.recipients)
+    note("delivered to lanes of " + std::to_string(r.accepted) + " of " + std::to_string(r.recipients) + " members");
+  if (!wait) {
+    write_result(r.id, r.status);
+    return 0;
+  }
+
+  std::string why;
+  const std::optional<StatusReport> last =
+      wait_for_status(me, r.id, *wait, start + static_cast<std::uint64_t>(o.timeout.count()), why);
+  if (!last) {
+    write_result(r.id, r.status);
+    throw Failure("waiting for " + std::string(status_name(*wait)) + ": " + why);
+  }
+  write_result(r.id, last->status);
+  const std::string target(status_name(*wait)), now(status_name(last->status));
+  if (status_rank(last->status) > status_rank(Status::read))
+    throw Failure("the message ended " + now + " before it was " + target);
+  if (status_rank(last->status) < status_rank(*wait))
+    throw Failure("timeout: the message is still " + now + " after " + format_duration(o.timeout) + " (--wait " +
+                  target + ")");
+  if (last->group != 0 && last->failed > 0)
+    note(std::to_string(last->failed) + " of " + std::to_string(last->recipients) +
+         " members did not get it (see courier status)");
   return 0;
 }
 
@@ -424,31 +630,47 @@ class StopSignals {
   struct sigaction old_term_ = {};
 };
 
-void append_message_json(std::string& out, const Message& m, Receiver& rx) {
+// Group names by id, looked up once each (the lookup takes the directory lock).
+class GroupNames {
+ public:
+  explicit GroupNames(const Bus& bus) : bus_(bus) {}
+  // The name, or "" when the group has been removed since.
+  const std::string& operator()(GroupId id) {
+    auto it = names_.find(id);
+    if (it == names_.end()) it = names_.emplace(id, bus_.group_name(id)).first;
+    return it->second;
+  }
+
+ private:
+  const Bus& bus_;
+  std::unordered_map<GroupId, std::string> names_;
+};
+
+void append_message_json(std::string& out, const Message& m, Receiver& rx, GroupNames& groups) {
   JsonWriter j(out);
-  auto name = [&](EndpointId id) {
-    const std::string& n = rx.name_of(id);
+  auto name = [&](const std::string& n) {
     if (n.empty())
-      j.null();  // the endpoint was removed since
+      j.null();  // the endpoint (group) was removed since
     else
       j.value(n);
   };
   j.begin_object();
   j.key("id").value(m.id());
   j.key("from");
-  name(m.from());
+  name(rx.name_of(m.from()));
   j.key("to");
-  name(m.to());
+  name(rx.name_of(m.to()));
   j.key("group");
   if (m.group() == 0)
     j.null();
   else
-    j.value(m.group());
+    name(groups(m.group()));
   j.key("priority").value(m.priority());
   j.key("type").value(m.type());
   j.key("timestamp_ns").value(m.timestamp_ns());
   j.key("expires_ns").value(m.expires_ns());
   j.key("redelivered").value(m.redelivered());
+  j.key("status").value(incoming_name(m.status()));
   if (valid_utf8(m.text()))
     j.key("data").value(m.text());
   else
@@ -459,10 +681,12 @@ void append_message_json(std::string& out, const Message& m, Receiver& rx) {
 int run_recv(const Invocation& inv) {
   const std::optional<std::uint64_t> count = inv.args.uint<std::uint64_t>("count", 1);
   const std::optional<std::chrono::nanoseconds> timeout = inv.args.duration("timeout");
+  const bool mark_read = inv.args.flag("read");
   const std::string name = name_operand(inv);
 
   Bus bus = open_bus(inv, true);
-  Receiver rx = or_fail(bus.attach(name));
+  Receiver rx = or_fail(bus.attach(name, ReceiverOptions{.idle = {}, .auto_ack = !inv.args.flag("no-ack")}));
+  GroupNames groups(bus);
   const StopSignals stop;
   const std::uint64_t start = monotonic_ns();
   const std::uint64_t deadline = timeout ? start + static_cast<std::uint64_t>(timeout->count()) : ~0ull;
@@ -473,8 +697,9 @@ int run_recv(const Invocation& inv) {
     const std::uint64_t now = monotonic_ns();
     const std::uint64_t slice = std::min<std::uint64_t>(deadline - std::min(now, deadline), 100'000'000ull);
     if (auto m = rx.receive(std::chrono::nanoseconds(slice))) {
+      if (mark_read) rx.mark_read(*m);  // before printing: whoever reads our line may ask the sender's status
       line.clear();
-      append_message_json(line, *m, rx);
+      append_message_json(line, *m, rx, groups);
       line += '\n';
       if (!try_write_out(line)) {
         // Leave without acknowledging the message we could not hand on (a
@@ -493,7 +718,85 @@ int run_recv(const Invocation& inv) {
   return 0;
 }
 
-// ------------------------------------------------------------ endpoints, stat, rm
+// ------------------------------------------------------------ status
+
+// ID: a positive integer.
+std::uint64_t id_operand(const std::string& text) {
+  std::uint64_t n = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || p != end || ec == std::errc::invalid_argument || n == 0 || text[0] == '+')
+    throw UsageError("ID: not a positive integer: " + quoted(text));
+  if (ec == std::errc::result_out_of_range) throw UsageError("ID: must be at most 18446744073709551615, got " + text);
+  return n;
+}
+
+// The name of a live endpoint, or "#<id>" when it has been removed since.
+std::string endpoint_label(const Bus& bus, EndpointId id) {
+  std::string n = bus.endpoint_name(id);
+  return n.empty() ? "#" + std::to_string(id) : n;
+}
+
+int run_status(const Invocation& inv) {
+  const std::string from = required_endpoint_option(inv.args, "from");
+  const std::uint64_t id = id_operand(inv.operands[1]);
+  const Bus bus = open_bus(inv, false);
+  if (auto e = bus.find_endpoint(from); !e)
+    throw Failure(e.error().code == Errc::not_found ? "no endpoint named " + quoted(from) + " on bus " + quoted(bus.name())
+                                                    : e.error().message);
+  auto found = bus.status(from, id);
+  if (!found) {
+    if (found.error().code != Errc::not_found) throw Failure(found.error().message);
+    throw Failure("no status of message " + std::to_string(id) + " from " + quoted(from) +
+                  ": never tracked, or retired after its expiry plus the bus's status retention");
+  }
+  const StatusReport& r = *found;
+  std::string out;
+  if (inv.args.flag("json")) {
+    JsonWriter j(out);
+    j.begin_object();
+    j.key("id").value(r.id);
+    j.key("from").value(from);
+    j.key("status").value(status_name(r.status));
+    j.key("to");
+    if (r.group == 0 && r.dest != no_endpoint)
+      j.value(endpoint_label(bus, r.dest));
+    else
+      j.null();
+    j.key("group");
+    if (r.group == 0) {
+      j.null();
+    } else {
+      const std::string g = bus.group_name(r.group);
+      j.value(g.empty() ? "#" + std::to_string(r.group) : g);
+    }
+    j.key("recipients").value(r.recipients);
+    j.key("delivered").value(r.delivered);
+    j.key("read").value(r.read);
+    j.key("failed").value(r.failed);
+    j.key("expires_ns").value(r.expires_ns);
+    j.key("updated_ns").value(r.updated_ns);
+    j.key("members").begin_array();
+    for (const RecipientStatus& m : r.members) {
+      j.begin_object();
+      j.key("name").value(endpoint_label(bus, m.recipient));
+      j.key("status").value(status_name(m.status));
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+    out += '\n';
+  } else {
+    out = std::string(status_name(r.status)) + '\n';
+    if (r.group != 0)
+      for (const RecipientStatus& m : r.members)
+        out += endpoint_label(bus, m.recipient) + " " + std::string(status_name(m.status)) + '\n';
+  }
+  write_out(out);
+  return 0;
+}
+
+// ------------------------------------------------------------ endpoints
 
 int run_endpoint_add(const Invocation& inv) {
   const std::string name = name_operand(inv);
@@ -536,18 +839,97 @@ int run_endpoint_ls(const Invocation& inv) {
   return 0;
 }
 
+// ------------------------------------------------------------ groups
+
+std::string group_operand(const Invocation& inv) { return checked_group(inv.operands[1], "GROUP"); }
+
+// MEMBER operands (after BUS GROUP), checked before anything is changed.
+std::vector<std::string> member_operands(const Invocation& inv) {
+  std::vector<std::string> members;
+  for (std::size_t i = 2; i < inv.operands.size(); ++i)
+    members.emplace_back(checked_endpoint(inv.operands[i], "MEMBER"));
+  return members;
+}
+
+int run_group_add(const Invocation& inv) {
+  const std::string g = group_operand(inv);
+  const std::vector<std::string> members = member_operands(inv);
+  Bus bus = open_bus(inv, true);
+  if (auto r = bus.add_group(g); !r) throw Failure("group " + quoted(g) + ": " + r.error().message);
+  for (const std::string& m : members) or_fail(bus.add_member(g, m));
+  return 0;
+}
+
+int run_group_rm(const Invocation& inv) {
+  const std::string g = group_operand(inv);
+  const std::vector<std::string> members = member_operands(inv);
+  Bus bus = open_bus(inv, false);
+  if (members.empty()) {
+    or_fail(bus.remove_group(g));
+    return 0;
+  }
+  for (const std::string& m : members) or_fail(bus.remove_member(g, m));
+  return 0;
+}
+
+int run_group_ls(const Invocation& inv) {
+  const Bus bus = open_bus(inv, false);
+  std::string out;
+  for (const GroupEntry& g : bus.groups()) {
+    if (inv.args.flag("json")) {
+      JsonWriter j(out);
+      j.begin_object();
+      j.key("name").value(g.name);
+      j.key("id").value(g.id);
+      j.key("created_ns").value(g.created_ns);
+      j.key("members").begin_array();
+      for (EndpointId m : g.members) j.value(endpoint_label(bus, m));
+      j.end_array();
+      j.end_object();
+      out += '\n';
+    } else {
+      out += g.name + ':';
+      for (EndpointId m : g.members) out += ' ' + endpoint_label(bus, m);
+      out += '\n';
+    }
+  }
+  write_out(out);
+  return 0;
+}
+
+// ------------------------------------------------------------ stat, sweep, rm
+
 struct Counter {
   std::string_view name;
   std::uint64_t EndpointStats::*field;
 };
-constexpr Counter counters[] = {
-    {"received", &EndpointStats::received}, {"expired", &EndpointStats::expired},
-    {"stale", &EndpointStats::stale},       {"revoked", &EndpointStats::revoked},
-    {"corrupt", &EndpointStats::corrupt},   {"redelivered", &EndpointStats::redelivered},
-    {"full", &EndpointStats::full},         {"offline", &EndpointStats::offline},
+// As a receiver (full and offline: sends refused to this endpoint).
+constexpr Counter receiver_counters[] = {
+    {"received", &EndpointStats::received},   {"delivered", &EndpointStats::delivered},
+    {"read", &EndpointStats::read},           {"expired", &EndpointStats::expired},
+    {"stale", &EndpointStats::stale},         {"revoked", &EndpointStats::revoked},
+    {"corrupt", &EndpointStats::corrupt},     {"redelivered", &EndpointStats::redelivered},
+    {"full", &EndpointStats::full},           {"offline", &EndpointStats::offline},
+};
+// As a sender.
+constexpr Counter sender_counters[] = {
+    {"sent", &EndpointStats::sent},
+    {"duplicates", &EndpointStats::duplicates},
+    {"tracker_full", &EndpointStats::tracker_full},
+    {"status_dropped", &EndpointStats::status_dropped},
 };
 
-std::string stat_json(const BusStats& s, std::uint64_t claim_timeout_ns) {
+std::string upper(std::string_view s) {
+  std::string u(s);
+  for (char& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return u;
+}
+
+struct BusSettings {
+  std::uint64_t claim_timeout_ns = 0, status_retention_ns = 0;
+};
+
+std::string stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
   std::string out;
   JsonWriter j(out);
   j.begin_object();
@@ -558,7 +940,12 @@ std::string stat_json(const BusStats& s, std::uint64_t claim_timeout_ns) {
   j.key("max_endpoints").value(s.geometry.max_endpoints);
   j.key("lane_capacity").value(s.geometry.lane_capacity);
   j.key("max_payload").value(s.geometry.max_payload);
-  j.key("claim_timeout_ns").value(claim_timeout_ns);
+  j.key("claim_timeout_ns").value(b.claim_timeout_ns);
+  j.key("max_groups").value(s.geometry.max_groups);
+  j.key("max_group_members").value(s.geometry.max_group_members);
+  j.key("tracker_capacity").value(s.geometry.tracker_capacity);
+  j.key("status_capacity").value(s.geometry.status_capacity);
+  j.key("status_retention_ns").value(b.status_retention_ns);
   j.end_object();
   j.key("endpoints").begin_array();
   for (const EndpointStats& e : s.endpoints) {
@@ -575,7 +962,26 @@ std::string stat_json(const BusStats& s, std::uint64_t claim_timeout_ns) {
     j.key("waiting").begin_array();
     for (std::uint64_t w : e.waiting) j.value(w);
     j.end_array();
-    for (const Counter& c : counters) j.key(c.name).value(e.*c.field);
+    for (const Counter& c : receiver_counters) j.key(c.name).value(e.*c.field);
+    for (const Counter& c : sender_counters) j.key(c.name).value(e.*c.field);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("tracker").begin_object();
+  j.key("used").value(s.tracker.used);
+  j.key("capacity").value(s.tracker.capacity);
+  j.key("full_events").value(s.tracker.full_events);
+  j.key("retired").value(s.tracker.retired);
+  j.end_object();
+  j.key("groups").begin_array();
+  for (const GroupEntry& g : s.groups) {
+    j.begin_object();
+    j.key("name").value(g.name);
+    j.key("id").value(g.id);
+    j.key("member_count").value(g.members.size());
+    j.key("members").begin_array();
+    for (EndpointId m : g.members) j.value(endpoint_label(bus, m));
+    j.end_array();
     j.end_object();
   }
   j.end_array();
@@ -583,8 +989,9 @@ std::string stat_json(const BusStats& s, std::uint64_t claim_timeout_ns) {
   return out + '\n';
 }
 
-std::string stat_text(const BusStats& s, std::uint64_t claim_timeout_ns) {
+std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
   const Geometry& g = s.geometry;
+  const Tracker::Usage& t = s.tracker;
   std::string out = table_text(
       {
           {"bus:", s.name},
@@ -593,30 +1000,60 @@ std::string stat_text(const BusStats& s, std::uint64_t claim_timeout_ns) {
           {"max endpoints:", std::to_string(g.max_endpoints)},
           {"lane capacity:", size_text(g.lane_capacity) + " (16 priority lanes per endpoint)"},
           {"max payload:", size_text(g.max_payload)},
-          {"claim timeout:", format_duration(std::chrono::nanoseconds(claim_timeout_ns))},
+          {"claim timeout:", format_duration(std::chrono::nanoseconds(b.claim_timeout_ns))},
+          {"max groups:", std::to_string(g.max_groups) + " (up to " + std::to_string(g.max_group_members) +
+                              " members each)"},
+          {"tracker:", std::to_string(t.used) + " of " + std::to_string(t.capacity) + " entries used, " +
+                           std::to_string(t.full_events) + " full events, " + std::to_string(t.retired) + " retired"},
+          {"status kept:", format_duration(std::chrono::nanoseconds(b.status_retention_ns)) + " past expiry"},
       },
       2);
   out += '\n';
-  if (s.endpoints.empty()) return out + "no endpoints\n";
-  std::vector<std::string> header{"ENDPOINT", "RECEIVER", "WAITING (PRIORITY:COUNT)", "TOTAL"};
-  for (const Counter& c : counters) {
-    std::string& h = header.emplace_back(c.name);
-    for (char& ch : h) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (s.endpoints.empty()) {
+    out += "no endpoints\n";
+  } else {
+    std::vector<std::string> header{"ENDPOINT", "RECEIVER", "WAITING (PRIORITY:COUNT)", "TOTAL"};
+    for (const Counter& c : receiver_counters) header.push_back(upper(c.name));
+    std::vector<std::vector<std::string>> rows{header};
+    for (const EndpointStats& e : s.endpoints) {
+      std::vector<std::string> row{e.name, receiver_text(e), waiting_lanes_text(e), std::to_string(e.waiting_total)};
+      for (const Counter& c : receiver_counters) row.push_back(std::to_string(e.*c.field));
+      rows.push_back(std::move(row));
+    }
+    out += table_text(rows, 3) + '\n';
+    std::vector<std::string> sender_header{"SENDER"};
+    for (const Counter& c : sender_counters) sender_header.push_back(upper(c.name));
+    std::vector<std::vector<std::string>> sender_rows{sender_header};
+    for (const EndpointStats& e : s.endpoints) {
+      std::vector<std::string> row{e.name};
+      for (const Counter& c : sender_counters) row.push_back(std::to_string(e.*c.field));
+      sender_rows.push_back(std::move(row));
+    }
+    out += table_text(sender_rows, 1);
   }
-  std::vector<std::vector<std::string>> rows{header};
-  for (const EndpointStats& e : s.endpoints) {
-    std::vector<std::string> row{e.name, receiver_text(e), waiting_lanes_text(e), std::to_string(e.waiting_total)};
-    for (const Counter& c : counters) row.push_back(std::to_string(e.*c.field));
-    rows.push_back(std::move(row));
+  out += '\n';
+  if (s.groups.empty()) return out + "no groups\n";
+  std::vector<std::vector<std::string>> group_rows{{"GROUP", "MEMBERS", "NAMES"}};
+  for (const GroupEntry& e : s.groups) {
+    std::string names;
+    for (EndpointId m : e.members) names += (names.empty() ? "" : " ") + endpoint_label(bus, m);
+    group_rows.push_back({e.name, std::to_string(e.members.size()), names.empty() ? "-" : names});
   }
-  return out + table_text(rows, 3);
+  return out + table_text(group_rows, 1, 2);
 }
 
 int run_stat(const Invocation& inv) {
   const Bus bus = open_bus(inv, false);
   const BusStats s = bus.stat();
-  const std::uint64_t claim_timeout_ns = bus.segment().header().claim_timeout_ns;
-  write_out(inv.args.flag("json") ? stat_json(s, claim_timeout_ns) : stat_text(s, claim_timeout_ns));
+  const BusSettings b{bus.segment().header().claim_timeout_ns, bus.segment().header().status_retention_ns};
+  write_out(inv.args.flag("json") ? stat_json(s, b, bus) : stat_text(s, b, bus));
+  return 0;
+}
+
+int run_sweep(const Invocation& inv) {
+  Bus bus = open_bus(inv, false);
+  const SweepResult r = bus.sweep();
+  write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");
   return 0;
 }
 
@@ -643,9 +1080,9 @@ int run(std::span<char* const> argv) {
   if (words.empty()) throw UsageError("missing command (see courier --help)");
   const Command* cmd = find_command(words);
   if (cmd == nullptr) {
-    if (words[0] == "endpoint")
-      throw UsageError(words.size() < 2 ? "endpoint: missing subcommand (add, rm or ls)"
-                                        : "endpoint: unknown subcommand " + quoted(words[1]) + " (add, rm or ls)");
+    if (words[0] == "endpoint" || words[0] == "group")
+      throw UsageError(words.size() < 2 ? words[0] + ": missing subcommand (add, rm or ls)"
+                                        : words[0] + ": unknown subcommand " + quoted(words[1]) + " (add, rm or ls)");
     throw UsageError("unknown command " + quoted(words[0]) + " (see courier --help)");
   }
   args.allow_only(cmd->bit, cmd->name);

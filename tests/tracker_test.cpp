@@ -1,0 +1,363 @@
+// The tracker on its own, over a private buffer: insert / find / duplicate,
+// a full table, retirement at the deadline, failed sends replaced by their
+// resend, statuses that only move forward; and threads racing to insert.
+// Cross-process races are in multiprocess_test.cpp.
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <barrier>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+namespace courier {
+namespace {
+
+// A tracker of `capacity` entries in a zeroed, cache-line aligned buffer laid
+// out as in the segment (header, tags, entries).
+// Shared (MAP_SHARED) so that a forked child works on the same table.
+class TrackerTable {
+ public:
+  explicit TrackerTable(std::uint64_t capacity)
+      : bytes_(sizeof(TrackerHeader) + capacity * 8 + capacity * sizeof(TrackerEntry)) {
+    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    mem_ = static_cast<std::byte*>(p);  // zeroed, page aligned
+    auto* h = reinterpret_cast<TrackerHeader*>(mem_);
+    h->capacity = capacity;
+    t_ = Tracker(h, capacity);
+  }
+  ~TrackerTable() { ::munmap(mem_, bytes_); }
+  TrackerTable(const TrackerTable&) = delete;
+  TrackerTable& operator=(const TrackerTable&) = delete;
+
+  Tracker& operator*() { return t_; }
+  Tracker* operator->() { return &t_; }
+
+ private:
+  std::uint64_t bytes_;
+  std::byte* mem_ = nullptr;
+  Tracker t_;
+};
+
+constexpr std::uint64_t far_future = ~0ull >> 1;
+
+// Insert `k` as a message to one endpoint, retiring at `deadline`.
+Tracker::InsertResult put(Tracker& t, const TrackerKey& k, std::uint64_t deadline = far_future,
+                          std::uint64_t now = 1000) {
+  return t.insert(k, now, [&](TrackerEntry& e) {
+    e.dest = 99;
+    e.role = tracker_role::endpoint;
+    e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);
+    e.recipients.store(1, std::memory_order_relaxed);
+    e.deadline_ns = deadline;
+    e.expires_ns = deadline;
+  });
+}
+
+Status status_at(Tracker& t, std::uint64_t slot) { return static_cast<Status>(t.entry(slot).status.load()); }
+
+TrackerKey key(std::uint64_t id, EndpointId sender = 0x10001, EndpointId recipient = no_endpoint) {
+  return TrackerKey{sender, id, recipient};
+}
+
+// Fill the table until every slot is used; returns the keys it holds.
+std::vector<TrackerKey> fill(Tracker& t, std::uint64_t deadline = far_future, std::uint64_t now = 1000) {
+  std::vector<TrackerKey> held;
+  for (std::uint64_t id = 1; t.usage().used < t.capacity() && id < 100'000; ++id) {
+    auto r = put(t, key(id), deadline, now);
+    if (r.result == Tracker::Insert::inserted) held.push_back(key(id));
+  }
+  return held;
+}
+
+TEST(Tracker, InsertedKeyIsFoundAndASecondInsertIsADuplicateOfIt) {
+  TrackerTable t(64);
+  EXPECT_EQ(t->find(key(1)), Tracker::no_slot);
+  auto first = put(*t, key(1));
+  ASSERT_EQ(first.result, Tracker::Insert::inserted);
+  EXPECT_EQ(t->find(key(1)), first.slot);
+  EXPECT_EQ(t->entry(first.slot).id, 1u);
+  EXPECT_EQ(t->entry(first.slot).dest, 99u) << "the init callback filled the entry";
+  auto again = put(*t, key(1));
+  EXPECT_EQ(again.result, Tracker::Insert::duplicate);
+  EXPECT_EQ(again.slot, first.slot) << "a duplicate names the original";
+  EXPECT_EQ(t->usage().used, 1u) << "the duplicate's own claim was given back";
+}
+
+TEST(Tracker, SenderIdAndRecipientEachTellKeysApart) {
+  TrackerTable t(64);
+  const TrackerKey keys[] = {key(5), key(6), key(5, 0x20002), key(5, 0x10001, 0x30003), key(5, 0x10001, 0x40004)};
+  std::set<std::uint64_t> slots;
+  for (const TrackerKey& k : keys) {
+    auto r = put(*t, k);
+    ASSERT_EQ(r.result, Tracker::Insert::inserted);
+    slots.insert(r.slot);
+  }
+  EXPECT_EQ(slots.size(), std::size(keys));
+  for (const TrackerKey& k : keys) EXPECT_EQ(put(*t, k).result, Tracker::Insert::duplicate);
+}
+
+TEST(Tracker, FullTableRefusesNewKeysButStillRecognisesTheKeysItHolds) {
+  TrackerTable t(64);
+  const std::vector<TrackerKey> held = fill(*t);
+  ASSERT_EQ(t->usage().used, 64u);
+  ASSERT_EQ(held.size(), 64u);
+  const std::uint64_t full_before = t->usage().full_events;
+  for (std::uint64_t id = 1'000'000; id < 1'000'100; ++id) {
+    ASSERT_EQ(put(*t, key(id)).result, Tracker::Insert::full);
+    EXPECT_EQ(t->find(key(id)), Tracker::no_slot) << "a refused insert leaves nothing behind";
+  }
+  EXPECT_EQ(t->usage().full_events, full_before + 100) << "every refusal is counted";
+  for (const TrackerKey& k : held) {
+    auto r = put(*t, k);
+    EXPECT_EQ(r.result, Tracker::Insert::duplicate) << "key " << k.id << ": a full table must not lose dedup";
+    EXPECT_EQ(r.slot, t->find(k));
+  }
+  EXPECT_EQ(t->usage().used, 64u);
+}
+
+TEST(Tracker, EntryRetiresAtItsDeadlineAndNotBefore) {
+  TrackerTable t(64);
+  auto r = put(*t, key(1), /*deadline=*/5000);
+  ASSERT_EQ(r.result, Tracker::Insert::inserted);
+  ASSERT_EQ(put(*t, key(2), /*deadline=*/far_future).result, Tracker::Insert::inserted);
+  EXPECT_EQ(t->sweep(4999), 0u);
+  EXPECT_EQ(t->find(key(1)), r.slot);
+  EXPECT_EQ(put(*t, key(1), 5000, 4999).result, Tracker::Insert::duplicate) << "still deduplicated before its deadline";
+  EXPECT_EQ(t->sweep(5000), 1u);
+  EXPECT_EQ(t->find(key(1)), Tracker::no_slot);
+  EXPECT_NE(t->find(key(2)), Tracker::no_slot) << "an entry whose deadline has not come stays";
+  EXPECT_EQ(t->usage().used, 1u);
+  EXPECT_EQ(t->usage().retired, 1u);
+  EXPECT_EQ(put(*t, key(1), 9000, 5000).result, Tracker::Insert::inserted) << "after retirement the id is new again";
+}
+
+TEST(Tracker, InsertIntoFullBucketsRetiresWhatIsPastItsDeadline) {
+  TrackerTable t(64);
+  ASSERT_EQ(fill(*t, /*deadline=*/5000).size(), 64u);
+  EXPECT_EQ(put(*t, key(1'000'000), far_future, /*now=*/4999).result, Tracker::Insert::full)
+      << "nothing is past its deadline yet";
+  auto r = put(*t, key(1'000'000), far_future, /*now=*/5000);
+  EXPECT_EQ(r.result, Tracker::Insert::inserted);
+  EXPECT_GT(t->usage().retired, 0u);
+  EXPECT_LE(t->usage().retired, 2u * tracker_bucket_slots) << "only the key's own two buckets are retired";
+}
+
+TEST(Tracker, SendThatNeverReachedALaneIsReplacedByItsResend) {
+  for (Status failed : {Status::full, Status::offline, Status::revoked}) {
+    TrackerTable t(64);
+    auto first = put(*t, key(1));
+    ASSERT_EQ(first.result, Tracker::Insert::inserted);
+    ASSERT_TRUE(t->advance(first.slot, failed, 2000));
+    auto resend = put(*t, key(1));
+    EXPECT_EQ(resend.result, Tracker::Insert::inserted) << status_name(failed) << " is replaced by the resend";
+    EXPECT_EQ(t->find(key(1)), resend.slot) << status_name(failed);
+    EXPECT_EQ(status_at(*t, resend.slot), Status::outbox);
+    EXPECT_EQ(t->usage().used, 1u) << status_name(failed) << ": the failed entry was freed";
+  }
+  for (Status kept : {Status::sent, Status::delivered, Status::read, Status::expired, Status::invalid_destination}) {
+    TrackerTable t(64);
+    auto first = put(*t, key(1));
+    ASSERT_EQ(first.result, Tracker::Insert::inserted);
+    if (kept == Status::read) {
+      ASSERT_TRUE(t->advance(first.slot, Status::delivered, 2000));
+    }
+    ASSERT_TRUE(t->advance(first.slot, kept, 2000));
+    auto resend = put(*t, key(1));
+    EXPECT_EQ(resend.result, Tracker::Insert::duplicate) << status_name(kept) << " is an original";
+    EXPECT_EQ(resend.slot, first.slot);
+  }
+}
+
+TEST(Tracker, FailedSendIsReplacedEvenWhenTheTableIsFull) {
+  TrackerTable t(64);
+  const std::vector<TrackerKey> held = fill(*t);
+  ASSERT_EQ(held.size(), 64u);
+  const TrackerKey k = held[17];
+  const std::uint64_t old_slot = t->find(k);
+  ASSERT_TRUE(t->advance(old_slot, Status::full, 2000));
+  auto resend = put(*t, k);
+  EXPECT_EQ(resend.result, Tracker::Insert::inserted) << "the failed entry's slot is the resend's room";
+  ASSERT_NE(t->find(k), Tracker::no_slot);
+  EXPECT_EQ(status_at(*t, t->find(k)), Status::outbox);
+  EXPECT_EQ(t->usage().used, 64u);
+}
+
+// Run f in a forked child (it inserts into the shared table, then exits).
+void in_another_process(const std::function<void()>& f) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    f();
+    ::_exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+TEST(Tracker, EntryLeftInOutboxByASenderThatDiedIsReplacedByTheResend) {
+  TrackerTable t(64);
+  // Process 1 inserts key 1 and dies before sending (outbox); process 2
+  // inserts key 2 and gets it onto a lane (sent) before it exits.
+  in_another_process([&] { put(*t, key(1)); });
+  in_another_process([&] { t->advance(put(*t, key(2)).slot, Status::sent, 2000); });
+  ASSERT_EQ(t->usage().used, 2u);
+  const std::uint64_t orphan = t->find(key(1));
+  ASSERT_NE(orphan, Tracker::no_slot);
+  ASSERT_EQ(status_at(*t, orphan), Status::outbox);
+  EXPECT_EQ(put(*t, key(1)).result, Tracker::Insert::inserted) << "the message never left: the resend must go";
+  EXPECT_EQ(put(*t, key(2)).result, Tracker::Insert::duplicate) << "it was sent before its sender exited";
+  EXPECT_EQ(t->usage().used, 2u);
+  // A live sender's outbox entry is its send in progress: a duplicate.
+  auto mine = put(*t, key(3));
+  ASSERT_EQ(mine.result, Tracker::Insert::inserted);
+  EXPECT_EQ(put(*t, key(3)).result, Tracker::Insert::duplicate);
+}
+
+TEST(Tracker, StatusOnlyMovesForwardAndAnErrorNeverFollowsDelivery) {
+  TrackerTable t(64);
+  const std::uint64_t s = put(*t, key(1)).slot;
+  EXPECT_TRUE(t->advance(s, Status::sent, 1));
+  EXPECT_FALSE(t->advance(s, Status::outbox, 2));
+  EXPECT_TRUE(t->advance(s, Status::delivered, 3));
+  EXPECT_FALSE(t->advance(s, Status::sent, 4));
+  EXPECT_FALSE(t->advance(s, Status::expired, 5)) << "delivered: an expiry found later (a redelivery) changes nothing";
+  EXPECT_FALSE(t->advance(s, Status::invalid_destination, 5));
+  EXPECT_TRUE(t->advance(s, Status::read, 6));
+  EXPECT_FALSE(t->advance(s, Status::delivered, 7));
+  EXPECT_FALSE(t->advance(s, Status::offline, 8));
+  EXPECT_EQ(status_at(*t, s), Status::read);
+  EXPECT_EQ(t->entry(s).updated_ns.load(), 6u);
+
+  const std::uint64_t e = put(*t, key(2)).slot;
+  EXPECT_TRUE(t->advance(e, Status::sent, 1));
+  EXPECT_TRUE(t->advance(e, Status::expired, 2)) << "an error before delivery ends it";
+  EXPECT_FALSE(t->advance(e, Status::delivered, 3)) << "errors are final";
+  EXPECT_FALSE(t->advance(e, Status::invalid_destination, 4));
+  EXPECT_EQ(status_at(*t, e), Status::expired);
+}
+
+// ------------------------------------------------------------ concurrency
+
+// Releases its threads together: the last to arrive flips the generation that
+// the others spin on (a blocking barrier wakes them too far apart to race).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void arrive_and_wait() {
+    const int gen = gen_.load();
+    if (count_.fetch_add(1) + 1 == n_) {
+      count_.store(0);
+      gen_.fetch_add(1);
+      return;
+    }
+    for (unsigned spins = 0; gen_.load() == gen; ++spins) {
+      if (spins % 64 == 63) std::this_thread::yield();  // more threads than cores: let the last one arrive
+      else cpu_relax();
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0}, gen_{0};
+};
+
+TEST(TrackerConcurrency, ThreadsRacingToInsertTheSameKeyInsertItExactlyOnce) {
+  constexpr int threads = 4;
+  constexpr int rounds = 3000;
+  TrackerTable t(256);
+  struct Outcome {
+    Tracker::Insert result;
+    std::uint64_t slot;
+  };
+  std::vector<Outcome> out(static_cast<std::size_t>(rounds * threads));
+  SpinBarrier start(threads);
+  std::barrier done(threads);
+  std::vector<std::thread> ts;
+  for (int me = 0; me < threads; ++me) {
+    ts.emplace_back([&, me] {
+      for (int round = 0; round < rounds; ++round) {
+        start.arrive_and_wait();
+        // A slow entry write between claim and scan widens the window in
+        // which the racing inserters see each other claiming.
+        const auto r = t->insert(key(static_cast<std::uint64_t>(round) + 1), 1000, [](TrackerEntry& e) {
+          for (int i = 0; i < 20; ++i) cpu_relax();
+          e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);
+          e.deadline_ns = far_future;
+        });
+        out[static_cast<std::size_t>(round * threads + me)] = {r.result, r.slot};
+        done.arrive_and_wait();
+        // The winner frees its slot for the next round (slots get reused).
+        if (r.result == Tracker::Insert::inserted) t->release(r.slot);
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  int bad_rounds = 0;
+  for (int round = 0; round < rounds; ++round) {
+    int inserted = 0, duplicate = 0;
+    std::uint64_t winner = Tracker::no_slot;
+    for (int me = 0; me < threads; ++me) {
+      const Outcome& o = out[static_cast<std::size_t>(round * threads + me)];
+      if (o.result == Tracker::Insert::inserted) {
+        ++inserted;
+        winner = o.slot;
+      }
+      duplicate += o.result == Tracker::Insert::duplicate;
+    }
+    bool ok = inserted == 1 && duplicate == threads - 1;
+    for (int me = 0; me < threads && ok; ++me) ok = out[static_cast<std::size_t>(round * threads + me)].slot == winner;
+    if (!ok && ++bad_rounds <= 5)
+      ADD_FAILURE() << "round " << round << ": " << inserted << " inserted, " << duplicate << " duplicates";
+  }
+  EXPECT_EQ(bad_rounds, 0);
+  EXPECT_EQ(t->usage().used, 0u) << "every losing claim was given back";
+  EXPECT_EQ(t->usage().full_events, 0u);
+}
+
+TEST(TrackerConcurrency, ThreadsInsertingDistinctKeysAllGetInAndFindEachOther) {
+  constexpr int threads = 4;
+  constexpr std::uint64_t each = 2000;
+  TrackerTable t(1u << 15);
+  std::atomic<int> failures{0};
+  std::barrier start(threads);
+  std::vector<std::thread> ts;
+  for (int me = 0; me < threads; ++me) {
+    ts.emplace_back([&, me] {
+      const EndpointId sender = static_cast<EndpointId>(0x10000 * (me + 1) + 1);
+      const EndpointId other = static_cast<EndpointId>(0x10000 * ((me + 1) % threads + 1) + 1);
+      start.arrive_and_wait();
+      for (std::uint64_t id = 1; id <= each; ++id) {
+        const auto r = put(*t, key(id, sender));
+        if (r.result != Tracker::Insert::inserted || t->find(key(id, sender)) != r.slot) failures.fetch_add(1);
+        // Look up the neighbour's keys while it inserts them: found or not, never a wrong entry.
+        const std::uint64_t s = t->find(key(id, other));
+        if (s != Tracker::no_slot && (t->entry(s).sender != other || t->entry(s).id != id)) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(t->usage().used, threads * each);
+  for (int me = 0; me < threads; ++me)
+    for (std::uint64_t id = 1; id <= each; ++id) {
+      const EndpointId sender = static_cast<EndpointId>(0x10000 * (me + 1) + 1);
+      const std::uint64_t s = t->find(key(id, sender));
+      ASSERT_NE(s, Tracker::no_slot);
+      EXPECT_EQ(t->entry(s).id, id);
+      EXPECT_EQ(t->entry(s).sender, sender);
+    }
+}
+
+}  // namespace
+}  // namespace courier
+
+COURIER_TEST_MAIN
