@@ -24,16 +24,12 @@
 // acknowledgement) are drained untimed too. bench_tracker has the tracker's
 // own costs.
 #include <benchmark/benchmark.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <optional>
-#include <string>
 
+#include "bench_support.hpp"
 #include "courier/bus.hpp"
-#include "courier/tracker.hpp"
 
 namespace {
 
@@ -74,82 +70,28 @@ void BM_Id_Generate(benchmark::State& state) {
 BENCHMARK(BM_Id_Generate)->ArgName("block")->Arg(1)->Arg(4096)->ThreadRange(1, 2)->UseRealTime();
 
 // ------------------------------------------------------------ the bus in one process
-struct IdBus {
-  std::string name;
-  std::optional<courier::Bus> bus;
-  std::optional<courier::Endpoint> tx;
-  std::optional<courier::Receiver> rx;
-  courier::Destination to;
-  std::uint64_t in_tracker = 0;  // tracker entries since it was last emptied
-
-  static IdBus& get() {
-    static IdBus b;
-    return b;
-  }
-  bool open(std::string& err) {
-    if (bus) return true;
-    name = "bench-id-" + std::to_string(::getpid());
-    courier::Options o;
-    o.max_endpoints = 2;
-    o.lane_capacity = 256 * 1024;
-    o.max_payload = 4096;
-    auto b = courier::Bus::open(name, o);
-    if (!b) {
-      err = b.error().message;
-      return false;
-    }
-    bus.emplace(std::move(*b));
-    courier::ReceiverOptions ro;
-    ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = false};
-    auto r = bus->attach("dst", ro);
-    auto t = bus->endpoint("src");
-    if (!r || !t) {
-      err = !r ? r.error().message : t.error().message;
-      return false;
-    }
-    rx.emplace(std::move(*r));
-    tx.emplace(std::move(*t));
-    auto d = tx->resolve("dst");
-    if (!d) {
-      err = d.error().message;
-      return false;
-    }
-    to = *d;
-    return true;
-  }
-  void close() {
-    rx.reset();
-    tx.reset();
-    bus.reset();
-    if (!name.empty()) (void)courier::Bus::remove(name);
-    name.clear();
-  }
-};
+// bench_support::program_bus(): "dst" attached, "src" sending to it.
+std::uint64_t g_in_tracker = 0;  // entries in that bus's tracker since it was last emptied
 
 void send_batches(benchmark::State& state, std::chrono::nanoseconds expiry) {
-  IdBus& b = IdBus::get();
-  std::string err;
-  if (!b.open(err)) {
-    state.SkipWithError(err.c_str());
-    return;
-  }
+  bench_support::ProgramBus* const b = bench_support::program_bus(state);
+  if (b == nullptr) return;
   constexpr unsigned batch = 256;  // 256 records of 128 B: an eighth of the lane
   std::byte msg[64] = {};
   const std::span<const std::byte> data(msg, sizeof msg);
   courier::SendOptions so;
-  so.to = b.to;
+  so.to = b->to;
   so.expiry = expiry;
   const bool tracked = expiry.count() > 0;
   std::uint64_t last_id = 0;
   for (auto _ : state) {
-    if (tracked && b.in_tracker + batch > b.bus->geometry().tracker_capacity / 2) {
-      courier::Tracker t(b.bus->segment().tracker(), b.bus->geometry().tracker_capacity);
-      (void)t.sweep(~0ull);  // every entry as if past its deadline (untimed: manual time)
-      b.in_tracker = 0;
+    if (tracked && g_in_tracker + batch > b->bus->geometry().tracker_capacity / 2) {
+      bench_support::retire_all(*b->bus);  // untimed: manual time
+      g_in_tracker = 0;
     }
     const auto t0 = std::chrono::steady_clock::now();
     for (unsigned i = 0; i < batch; ++i) {
-      const courier::SendResult r = b.tx->send(so, data);
+      const courier::SendResult r = b->tx->send(so, data);
       if (!r) {
         state.SkipWithError("send failed");
         return;
@@ -163,14 +105,14 @@ void send_batches(benchmark::State& state, std::chrono::nanoseconds expiry) {
       return;
     }
     for (unsigned i = 0; i < batch; ++i)  // drain (not timed)
-      if (!b.rx->try_receive()) {
+      if (!b->rx->try_receive()) {
         state.SkipWithError("message missing");
         return;
       }
-    b.rx->release();
+    b->rx->release();
     if (tracked) {
-      b.in_tracker += batch;
-      if (auto n = b.tx->poll_status(); !n) {  // the delivered events (not timed)
+      g_in_tracker += batch;
+      if (auto n = b->tx->poll_status(); !n) {  // the delivered events (not timed)
         state.SkipWithError("poll_status failed");
         return;
       }
@@ -187,24 +129,6 @@ void BM_Bus_SendUntracked(benchmark::State& state) { send_batches(state, std::ch
 BENCHMARK(BM_Bus_SendTracked)->UseManualTime();
 BENCHMARK(BM_Bus_SendUntracked)->UseManualTime();
 
-void remove_bus_on_signal(int sig) {
-  const std::string& n = IdBus::get().name;  // set before any benchmark runs; read only here
-  if (!n.empty()) {
-    const std::string path = "/dev/shm/courier." + n;
-    ::unlink(path.c_str());
-  }
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) ::signal(s, remove_bus_on_signal);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  IdBus::get().close();
-  return 0;
-}
+int main(int argc, char** argv) { return bench_support::run_benchmarks(argc, argv, "bench-id"); }

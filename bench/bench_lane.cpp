@@ -14,17 +14,14 @@
 // The machine has few cores: with N producers + 1 consumer > cores the
 // threads time-share and the figures say so.
 #include <benchmark/benchmark.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
-#include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "courier/bus.hpp"
 #include "courier/lane_reader.hpp"
 #include "courier/lane_writer.hpp"
@@ -154,76 +151,23 @@ BENCHMARK(BM_Lane_ClaimCommit)
     ->UseRealTime();
 
 // ------------------------------------------------------------ the bus in one process
-struct InProcessBus {
-  std::string name;
-  std::optional<courier::Bus> bus;
-  std::optional<courier::Endpoint> tx;
-  std::optional<courier::Receiver> rx;
-  courier::Destination to;
-
-  static InProcessBus& get() {
-    static InProcessBus b;
-    return b;
-  }
-  bool open(std::string& err) {
-    if (bus) return true;
-    name = "bench-lane-" + std::to_string(::getpid());
-    courier::Options o;
-    o.max_endpoints = 2;
-    o.lane_capacity = 256 * 1024;
-    o.max_payload = 4096;
-    auto b = courier::Bus::open(name, o);
-    if (!b) {
-      err = b.error().message;
-      return false;
-    }
-    bus.emplace(std::move(*b));
-    courier::ReceiverOptions ro;
-    ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = false};
-    auto r = bus->attach("dst", ro);
-    auto t = bus->endpoint("src");
-    if (!r || !t) {
-      err = !r ? r.error().message : t.error().message;
-      return false;
-    }
-    rx.emplace(std::move(*r));
-    tx.emplace(std::move(*t));
-    auto d = tx->resolve("dst");
-    if (!d) {
-      err = d.error().message;
-      return false;
-    }
-    to = *d;
-    return true;
-  }
-  void close() {
-    rx.reset();
-    tx.reset();
-    bus.reset();
-    if (!name.empty()) (void)courier::Bus::remove(name);
-    name.clear();
-  }
-};
+// bench_support::program_bus(): "dst" attached, "src" sending to it.
 
 void BM_Lane_Receive(benchmark::State& state) {
-  InProcessBus& b = InProcessBus::get();
-  std::string err;
-  if (!b.open(err)) {
-    state.SkipWithError(err.c_str());
-    return;
-  }
+  bench_support::ProgramBus* const b = bench_support::program_bus(state);
+  if (b == nullptr) return;
   const unsigned lanes = static_cast<unsigned>(state.range(0));
   constexpr unsigned total = 1024;  // messages waiting per iteration, spread evenly over `lanes`
   const unsigned per_lane = total / lanes;
   std::byte msg[64] = {};
   courier::SendOptions so;
-  so.to = b.to;
+  so.to = b->to;
   for (auto _ : state) {
     // Fill (not timed): the highest-priority lanes first, `per_lane` each.
     for (unsigned p = 0; p < lanes; ++p) {
       so.priority = static_cast<std::uint8_t>(lanes == 1 ? courier::default_priority : p);
       for (unsigned i = 0; i < per_lane; ++i)
-        if (!b.tx->send(so, std::span<const std::byte>(msg, sizeof msg))) {
+        if (!b->tx->send(so, std::span<const std::byte>(msg, sizeof msg))) {
           state.SkipWithError("send failed");
           return;
         }
@@ -231,7 +175,7 @@ void BM_Lane_Receive(benchmark::State& state) {
     // Drain (timed).
     const auto t0 = std::chrono::steady_clock::now();
     for (unsigned i = 0; i < total; ++i) {
-      auto m = b.rx->try_receive();
+      auto m = b->rx->try_receive();
       if (!m) {
         state.SkipWithError("message missing");
         return;
@@ -239,7 +183,7 @@ void BM_Lane_Receive(benchmark::State& state) {
       benchmark::DoNotOptimize(m->payload().data());
     }
     const auto t1 = std::chrono::steady_clock::now();
-    b.rx->release();
+    b->rx->release();
     state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
   }
   state.SetItemsProcessed(state.iterations() * total);
@@ -247,53 +191,31 @@ void BM_Lane_Receive(benchmark::State& state) {
 BENCHMARK(BM_Lane_Receive)->ArgName("lanes")->Arg(1)->Arg(16)->UseManualTime();
 
 void BM_Bus_SendReceive(benchmark::State& state) {
-  InProcessBus& b = InProcessBus::get();
-  std::string err;
-  if (!b.open(err)) {
-    state.SkipWithError(err.c_str());
-    return;
-  }
+  bench_support::ProgramBus* const b = bench_support::program_bus(state);
+  if (b == nullptr) return;
   const std::size_t payload = static_cast<std::size_t>(state.range(0));
   std::vector<std::byte> msg(payload, std::byte{0x42});
   courier::SendOptions so;
-  so.to = b.to;
+  so.to = b->to;
   so.priority = courier::default_priority;
   for (auto _ : state) {
-    if (!b.tx->send(so, std::span<const std::byte>(msg))) {
+    if (!b->tx->send(so, std::span<const std::byte>(msg))) {
       state.SkipWithError("send failed");
       return;
     }
-    auto m = b.rx->try_receive();
+    auto m = b->rx->try_receive();
     if (!m) {
       state.SkipWithError("message missing");
       return;
     }
     benchmark::DoNotOptimize(m->payload().data());
   }
-  b.rx->release();
+  b->rx->release();
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(payload));
 }
 BENCHMARK(BM_Bus_SendReceive)->Arg(16)->Arg(64)->Arg(1024);
 
-void remove_bus_on_signal(int sig) {
-  const std::string& n = InProcessBus::get().name;  // set before any benchmark runs; read only here
-  if (!n.empty()) {
-    const std::string path = "/dev/shm/courier." + n;
-    ::unlink(path.c_str());
-  }
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) ::signal(s, remove_bus_on_signal);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  InProcessBus::get().close();
-  return 0;
-}
+int main(int argc, char** argv) { return bench_support::run_benchmarks(argc, argv, "bench-lane"); }

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "courier/bus.hpp"
 #include "courier/tracker.hpp"
 
@@ -176,11 +177,6 @@ std::string named(char prefix, unsigned i) {
   return s;
 }
 
-void retire_all(const courier::Bus& bus) {
-  courier::Tracker t(bus.segment().tracker(), bus.geometry().tracker_capacity);
-  (void)t.sweep(~0ull);
-}
-
 // One in-process bus per benchmark run: "src" sends; "m0".."m63" receive; the
 // group "gN" has members m0..m(N-1).
 struct SendBus {
@@ -188,6 +184,7 @@ struct SendBus {
   std::optional<courier::Endpoint> tx;
   std::vector<courier::Receiver> rx;
   std::uint64_t in_tracker = 0;
+  courier::SendOptions so;  // set by start()
 
   bool open(unsigned members, unsigned group, std::string& err) {
     static unsigned n = 0;
@@ -235,11 +232,28 @@ struct SendBus {
     tx.emplace(std::move(*t));
     return true;
   }
+  // open(), then `so` addressed to m0 (group 0) or to the group gN, tracked
+  // (expiry 30 s) or not. false: the benchmark is skipped with the reason.
+  bool start(benchmark::State& state, unsigned members, unsigned group, bool tracked) {
+    std::string err;
+    if (!open(members, group, err)) {
+      state.SkipWithError(err.c_str());
+      return false;
+    }
+    auto to = group == 0 ? tx->resolve("m0") : tx->resolve_group(named('g', group));
+    if (!to) {
+      state.SkipWithError(to.error().message.c_str());
+      return false;
+    }
+    so.to = *to;
+    so.expiry = tracked ? std::chrono::nanoseconds(30s) : std::chrono::nanoseconds(0);
+    return true;
+  }
   // Empty the tracker (timer paused) if `need` more entries would take it past half full.
   void make_room(benchmark::State& state, std::uint64_t need) {
     if (in_tracker + need <= bus->geometry().tracker_capacity / 2) return;
     state.PauseTiming();
-    retire_all(*bus);
+    bench_support::retire_all(*bus);
     in_tracker = 0;
     state.ResumeTiming();
   }
@@ -247,19 +261,8 @@ struct SendBus {
 
 void send_one_to_one(benchmark::State& state, bool tracked) {
   SendBus b;
-  std::string err;
-  if (!b.open(1, 0, err)) {
-    state.SkipWithError(err.c_str());
-    return;
-  }
-  auto to = b.tx->resolve("m0");
-  if (!to) {
-    state.SkipWithError(to.error().message.c_str());
-    return;
-  }
-  courier::SendOptions so;
-  so.to = *to;
-  so.expiry = tracked ? std::chrono::nanoseconds(30s) : std::chrono::nanoseconds(0);
+  if (!b.start(state, 1, 0, tracked)) return;
+  const courier::SendOptions so = b.so;  // the loop's own copy
   std::byte msg[64] = {};
   const std::span<const std::byte> data(msg, sizeof msg);
   unsigned since_poll = 0;
@@ -299,19 +302,8 @@ void BM_Send_Group(benchmark::State& state) {
   const auto members = static_cast<unsigned>(state.range(0));
   const bool tracked = state.range(1) != 0;
   SendBus b;
-  std::string err;
-  if (!b.open(members, members, err)) {
-    state.SkipWithError(err.c_str());
-    return;
-  }
-  auto to = b.tx->resolve_group(named('g', members));
-  if (!to) {
-    state.SkipWithError(to.error().message.c_str());
-    return;
-  }
-  courier::SendOptions so;
-  so.to = *to;
-  so.expiry = tracked ? std::chrono::nanoseconds(30s) : std::chrono::nanoseconds(0);
+  if (!b.start(state, members, members, tracked)) return;
+  const courier::SendOptions so = b.so;  // the loop's own copy
   std::byte msg[64] = {};
   const std::span<const std::byte> data(msg, sizeof msg);
   for (auto _ : state) {

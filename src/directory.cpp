@@ -57,8 +57,49 @@ class Directory::Lock {
 
 namespace {
 
-bool slot_has_name(const EndpointSlot& s, std::string_view name) {
+// Endpoint and group slots share the naming fields and rules; these work on both.
+template <class Slot>
+bool slot_has_name(const Slot& s, std::string_view name) {
   return s.name_len == name.size() && s.name_len <= max_name_len && std::memcmp(s.name, name.data(), name.size()) == 0;
+}
+template <class Slot>
+std::string slot_name(const Slot& s) {
+  const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;  // clamped: shared memory
+  return std::string(s.name, len);
+}
+
+// Under the lock: the first free slot (n if none) and the slot named `name`
+// with its id (n and 0 if none).
+struct NameScan {
+  std::uint32_t free = 0, found = 0;
+  std::uint32_t id = 0;
+};
+template <class At>
+NameScan scan_names(std::uint32_t n, At&& at, std::string_view name) {
+  NameScan r{n, n, 0};
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto& s = at(i);
+    const std::uint32_t id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock, as every writer
+    if (id == 0) {
+      if (r.free == n) r.free = i;
+    } else if (slot_has_name(s, name)) {
+      r.found = i;
+      r.id = id;
+      break;
+    }
+  }
+  return r;
+}
+
+// Prepare a free slot for `name` (not yet published): returns the new generation.
+template <class Slot>
+std::uint32_t name_slot(Slot& s, std::string_view name) {
+  const std::uint32_t gen = (s.generation % 0xffffu) + 1;  // 1..65535: ids are never 0
+  s.generation = gen;
+  std::memset(s.name, 0, sizeof s.name);
+  std::memcpy(s.name, name.data(), name.size());
+  s.name_len = static_cast<std::uint32_t>(name.size());
+  return gen;
 }
 
 // Test seam for crash tests: stop forever inside a change, after writing half of it.
@@ -77,36 +118,23 @@ Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
   const std::uint32_t n = seg_->geometry().max_endpoints;
-  std::uint32_t free_slot = n;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    EndpointSlot& s = seg_->slot(i);
-    // Relaxed: we hold the lock; every writer of id does too.
-    const EndpointId id = s.id.load(std::memory_order_relaxed);
-    if (id == no_endpoint) {
-      if (free_slot == n) free_slot = i;
-      continue;
-    }
-    if (slot_has_name(s, name)) {
-      if (exist_ok) return id;
-      return Error(Errc::already_exists, "endpoint '" + std::string(name) + "' already exists");
-    }
+  const NameScan sc = scan_names(n, [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
+  if (sc.found != n) {
+    if (exist_ok) return sc.id;
+    return Error(Errc::already_exists, "endpoint '" + std::string(name) + "' already exists");
   }
-  if (free_slot == n)
+  if (sc.free == n)
     return Error(Errc::capacity, "the bus has no room for another endpoint (max_endpoints = " + std::to_string(n) + ")");
-  EndpointSlot& s = seg_->slot(free_slot);
-  std::uint32_t gen = (s.generation % 0xffffu) + 1;  // 1..65535: ids are never 0
-  s.generation = gen;
-  std::memset(s.name, 0, sizeof s.name);
-  std::memcpy(s.name, name.data(), name.size());
-  s.name_len = static_cast<std::uint32_t>(name.size());
+  EndpointSlot& s = seg_->slot(sc.free);
+  const std::uint32_t gen = name_slot(s, name);
   maybe_pause_mid_change();
   s.created_ns = realtime_ns();
-  InboxData& in = seg_->inbox(free_slot);
+  InboxData& in = seg_->inbox(sc.free);
   // A lease left by a dead receiver of the slot's previous endpoint is dropped.
   // Relaxed: the new endpoint is not visible until the release store of id.
   const std::uint64_t lease = in.lease.load(std::memory_order_relaxed);
   if (lease != 0 && !lease_holder_alive(lease)) in.lease.store(0, std::memory_order_relaxed);
-  const EndpointId id = make_endpoint_id(free_slot, gen);
+  const EndpointId id = make_endpoint_id(sc.free, gen);
   // SYNC POINT WRITE: the slot's name and generation, partner of the senders'
   // and find()'s acquire loads of id. This one store is the whole change.
   s.id.store(id, std::memory_order_release);
@@ -118,11 +146,9 @@ Result<EndpointId> Directory::find(std::string_view name) const {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
-    const EndpointSlot& s = seg_->slot(i);
-    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id != no_endpoint && slot_has_name(s, name)) return id;
-  }
+  const NameScan sc = scan_names(seg_->geometry().max_endpoints,
+                                 [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
+  if (sc.id != 0) return sc.id;
   return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
 }
 
@@ -130,23 +156,20 @@ Result<void> Directory::remove(std::string_view name) {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
-    EndpointSlot& s = seg_->slot(i);
-    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id == no_endpoint || !slot_has_name(s, name)) continue;
-    // Acquire: pairs with the lease CAS of a receiver attaching right now.
-    const std::uint64_t lease = seg_->inbox(i).lease.load(std::memory_order_acquire);
-    if (lease != 0 && lease_holder_alive(lease))
-      return Error(Errc::busy, "endpoint '" + std::string(name) + "' has a receiver attached (pid " +
-                                   std::to_string(lease_pid(lease)) + "); stop it first");
-    maybe_pause_mid_change();
-    // Release: the one store of the change; senders holding the old id see it
-    // differ and report invalid_destination.
-    s.id.store(no_endpoint, std::memory_order_release);
-    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
-    return {};
-  }
-  return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+  const NameScan sc = scan_names(seg_->geometry().max_endpoints,
+                                 [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
+  if (sc.id == 0) return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+  // Acquire: pairs with the lease CAS of a receiver attaching right now.
+  const std::uint64_t lease = seg_->inbox(sc.found).lease.load(std::memory_order_acquire);
+  if (lease != 0 && lease_holder_alive(lease))
+    return Error(Errc::busy, "endpoint '" + std::string(name) + "' has a receiver attached (pid " +
+                                 std::to_string(lease_pid(lease)) + "); stop it first");
+  maybe_pause_mid_change();
+  // Release: the one store of the change; senders holding the old id see it
+  // differ and report invalid_destination.
+  seg_->slot(sc.found).id.store(no_endpoint, std::memory_order_release);
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+  return {};
 }
 
 std::vector<EndpointEntry> Directory::list() const {
@@ -156,9 +179,7 @@ std::vector<EndpointEntry> Directory::list() const {
   for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
     const EndpointSlot& s = seg_->slot(i);
     const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id == no_endpoint) continue;
-    const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
-    out.push_back(EndpointEntry{std::string(s.name, len), id, s.created_ns});
+    if (id != no_endpoint) out.push_back(EndpointEntry{slot_name(s), id, s.created_ns});
   }
   return out;
 }
@@ -170,50 +191,31 @@ std::string Directory::name_of(EndpointId id) const {
   if (!lock.ok()) return {};
   const EndpointSlot& s = seg_->slot(slot);
   if (s.id.load(std::memory_order_relaxed) != id) return {};  // relaxed: under the lock
-  const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
-  return std::string(s.name, len);
+  return slot_name(s);
 }
 
 // ------------------------------------------------------------------ groups
-
-namespace {
-bool group_has_name(const GroupSlot& s, std::string_view name) {
-  return s.name_len == name.size() && s.name_len <= max_name_len && std::memcmp(s.name, name.data(), name.size()) == 0;
-}
-}  // namespace
 
 Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
   const Geometry& g = seg_->geometry();
-  std::uint32_t free_slot = g.max_groups;
-  for (std::uint32_t i = 0; i < g.max_groups; ++i) {
-    GroupSlot& s = seg_->group(i);
-    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id == 0) {
-      if (free_slot == g.max_groups) free_slot = i;
-      continue;
-    }
-    if (group_has_name(s, name)) {
-      if (exist_ok) return id;
-      return Error(Errc::already_exists, "group '" + std::string(name) + "' already exists");
-    }
+  const NameScan sc = scan_names(g.max_groups, [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
+  if (sc.found != g.max_groups) {
+    if (exist_ok) return sc.id;
+    return Error(Errc::already_exists, "group '" + std::string(name) + "' already exists");
   }
-  if (free_slot == g.max_groups)
+  if (sc.free == g.max_groups)
     return Error(Errc::capacity, "the bus has no room for another group (max_groups = " + std::to_string(g.max_groups) + ")");
-  GroupSlot& s = seg_->group(free_slot);
-  const std::uint32_t gen = (s.generation % 0xffffu) + 1;
-  s.generation = gen;
-  std::memset(s.name, 0, sizeof s.name);
-  std::memcpy(s.name, name.data(), name.size());
-  s.name_len = static_cast<std::uint32_t>(name.size());
-  std::atomic<std::uint32_t>* m = seg_->group_members(free_slot);
+  GroupSlot& s = seg_->group(sc.free);
+  const std::uint32_t gen = name_slot(s, name);
+  std::atomic<std::uint32_t>* m = seg_->group_members(sc.free);
   for (std::uint32_t i = 0; i < g.max_group_members; ++i) m[i].store(0, std::memory_order_relaxed);  // unpublished yet
   s.used_words.store(0, std::memory_order_relaxed);                                                 // unpublished yet
   maybe_pause_mid_change();
   s.created_ns = realtime_ns();
-  const GroupId id = make_endpoint_id(free_slot, gen);
+  const GroupId id = make_endpoint_id(sc.free, gen);
   // SYNC POINT WRITE: name, generation and the emptied member list, partner of
   // senders' acquire loads of id. The one store of the change.
   s.id.store(id, std::memory_order_release);
@@ -225,11 +227,9 @@ Result<GroupId> Directory::find_group(std::string_view name) const {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
-    const GroupSlot& s = seg_->group(i);
-    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id != 0 && group_has_name(s, name)) return id;
-  }
+  const NameScan sc = scan_names(seg_->geometry().max_groups,
+                                 [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
+  if (sc.id != 0) return sc.id;
   return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
 }
 
@@ -237,16 +237,13 @@ Result<void> Directory::remove_group(std::string_view name) {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
-    GroupSlot& s = seg_->group(i);
-    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (id == 0 || !group_has_name(s, name)) continue;
-    maybe_pause_mid_change();
-    s.id.store(0, std::memory_order_release);  // release: the one store of the change
-    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
-    return {};
-  }
-  return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+  const NameScan sc = scan_names(seg_->geometry().max_groups,
+                                 [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
+  if (sc.id == 0) return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+  maybe_pause_mid_change();
+  seg_->group(sc.found).id.store(0, std::memory_order_release);  // release: the one store of the change
+  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+  return {};
 }
 
 Result<void> Directory::add_member(GroupId group, EndpointId member) {
@@ -346,8 +343,7 @@ std::vector<GroupEntry> Directory::list_groups() const {
     const GroupSlot& s = seg_->group(i);
     const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
     if (id == 0) continue;
-    const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
-    GroupEntry e{std::string(s.name, len), id, s.created_ns, {}};
+    GroupEntry e{slot_name(s), id, s.created_ns, {}};
     members(id, e.members);
     out.push_back(std::move(e));
   }
@@ -361,8 +357,7 @@ std::string Directory::group_name_of(GroupId id) const {
   if (!lock.ok()) return {};
   const GroupSlot& s = seg_->group(slot);
   if (s.id.load(std::memory_order_relaxed) != id) return {};  // relaxed: under the lock
-  const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;
-  return std::string(s.name, len);
+  return slot_name(s);
 }
 
 }  // namespace courier

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -117,6 +118,20 @@ bool Watchdog::check() noexcept {
   if (now - last_peer_check_ >= 2'000'000ull) {  // look at the peer every 2 ms of waiting
     last_peer_check_ = now;
     if (!peer_alive()) return false;
+  }
+  return true;
+}
+
+bool await_state(Control& ctrl, Control::State st, Watchdog& wd, const char* what, std::string& err) {
+  wd.begin();
+  // Acquire: partner of the other side's release store of the state (child process or thread).
+  while (ctrl.state.load(std::memory_order_acquire) != st) {
+    timespec ts{0, 20'000};
+    ::nanosleep(&ts, nullptr);
+    if (!wd.check()) {
+      err = std::string(what) + ": " + wd.reason();
+      return false;
+    }
   }
   return true;
 }

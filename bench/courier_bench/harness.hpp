@@ -158,6 +158,10 @@ class Watchdog {
   std::string reason_;
 };
 
+// Wait (polling every 20 us, bounded by wd) until the other side sets
+// ctrl.state to `st`. false: err = "<what>: <why the watchdog gave up>".
+bool await_state(Control& ctrl, Control::State st, Watchdog& wd, const char* what, std::string& err);
+
 // ------------------------------------------------------------ cleanup
 // Every shared-memory object the benchmark creates is registered here; a
 // SIGINT/SIGTERM/SIGHUP/SIGSEGV/SIGBUS/SIGABRT in the parent kills the current

@@ -316,19 +316,7 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
   Watchdog wd = Watchdog::for_thread(&exited, "the echoing thread", ctrl, timeout_ns);
   bool ok = t.parent_attach(err);
   if (!ok) err = "attach: " + err;
-  auto wait_for = [&](Control::State st, const char* what) {
-    wd.begin();
-    while (ctrl->state.load(std::memory_order_acquire) != st) {  // acquire: partner of the thread's release
-      timespec ts{0, 20'000};
-      ::nanosleep(&ts, nullptr);
-      if (!wd.check()) {
-        err = std::string(what) + ": " + wd.reason();
-        return false;
-      }
-    }
-    return true;
-  };
-  if (ok) ok = wait_for(Control::ready, "waiting for the thread to attach");
+  if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the thread to attach", err);
   std::vector<std::uint64_t> ticks;
   std::uint64_t t0 = 0;
   rusage ru0{}, ru1{};
@@ -341,7 +329,7 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
       ok = t.stream_send(cfg, wd, err);
     }
   }
-  if (ok) ok = wait_for(Control::done, "waiting for the thread to finish");
+  if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the thread to finish", err);
   ::getrusage(RUSAGE_SELF, &ru1);
   ctrl->dismissed.store(1, std::memory_order_release);  // release: the thread may leave (or give up) now
   th.join();  // bounded: the thread's every wait gives up within the timeout once dismissed
@@ -393,18 +381,7 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
   Watchdog wd = Watchdog::for_parent(pid, ctrl, timeout_ns);
   bool ok = t.parent_attach(err);
   if (!ok) err = "attach: " + err;
-  if (ok) {  // wait until the child is attached
-    wd.begin();
-    while (ctrl->state.load(std::memory_order_acquire) != Control::ready) {
-      timespec ts{0, 20'000};
-      ::nanosleep(&ts, nullptr);
-      if (!wd.check()) {
-        ok = false;
-        err = "waiting for the child to attach: " + wd.reason();
-        break;
-      }
-    }
-  }
+  if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the child to attach", err);
   std::vector<std::uint64_t> ticks;
   std::uint64_t t0 = 0;
   rusage ru0{};
@@ -417,18 +394,8 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
       ok = t.stream_send(cfg, wd, err);
     }
   }
-  if (ok) {  // the child finishes its side (stream: drains the rest) and reports done
-    wd.begin();
-    while (ctrl->state.load(std::memory_order_acquire) != Control::done) {
-      timespec ts{0, 20'000};
-      ::nanosleep(&ts, nullptr);
-      if (!wd.check()) {
-        ok = false;
-        err = "waiting for the child to finish: " + wd.reason();
-        break;
-      }
-    }
-  }
+  // The child finishes its side (stream: drains the rest) and reports done.
+  if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the child to finish", err);
   rusage ru1{}, ruc{};
   ::getrusage(RUSAGE_SELF, &ru1);
   bool have_child_usage = false;

@@ -109,6 +109,16 @@ struct Loop {
   }
 };
 
+// A bus of two endpoints, 256 KiB lanes, and a Loop on it ("src" sends to
+// "dst"): what the lanes and tracked parts measure on.
+bool open_loop_bus(ScratchBus& bus, Loop& loop, const char* what, std::string& err) {
+  courier::Options o;
+  o.max_endpoints = 2;
+  o.lane_capacity = 256 * 1024;
+  o.max_payload = 1024;
+  return bus.create(what, o, err) && loop.open(bus.bus(), "dst", "src", err);
+}
+
 ScaleRow failed_row(const char* test, const std::string& label, const char* metric, const std::string& why) {
   ScaleRow r;
   r.test = test;
@@ -275,12 +285,8 @@ void lanes_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
   const unsigned batches = so.quick ? 100 : 1'000;  // per case and round
   ScratchBus bus;
   Loop loop;
-  courier::Options o;
-  o.max_endpoints = 2;
-  o.lane_capacity = 256 * 1024;
-  o.max_payload = 1024;
   std::string err;
-  bool ok = bus.create("lanes", o, err) && loop.open(bus.bus(), "dst", "src", err);
+  bool ok = open_loop_bus(bus, loop, "lanes", err);
   constexpr LaneCase cases[] = {LaneCase::one_clean, LaneCase::sixteen, LaneCase::one_stale};
   std::vector<double> ns[3];
   for (unsigned k = 0; ok && k < 3; ++k) ok = lane_batches(loop, cases[k], 20, nullptr, err);  // warm-up
@@ -383,12 +389,8 @@ void tracked_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
   const unsigned batches = so.quick ? 1'000 : 5'000;  // per case and round
   ScratchBus bus;
   Loop loop;
-  courier::Options o;
-  o.max_endpoints = 2;
-  o.lane_capacity = 256 * 1024;
-  o.max_payload = 1024;
   std::string err;
-  bool ok = bus.create("track", o, err) && loop.open(bus.bus(), "dst", "src", err);
+  bool ok = open_loop_bus(bus, loop, "track", err);
   TrackState ts;
   std::vector<double> send_ns[2], cycle_ns[2];  // [0] fire-and-forget, [1] tracked
   for (unsigned k = 0; ok && k < 2; ++k) ok = track_batches(bus.bus(), loop, k == 1, ts, 50, nullptr, nullptr, err);
@@ -636,23 +638,11 @@ bool inproc_run(Transport& t, Transport& side, std::uint64_t iterations, const S
     exited.store(1, std::memory_order_release);  // release: after every store of this thread
   });
   Watchdog wd = Watchdog::for_thread(&exited, "the echoing thread", ctrl, so.timeout_ns);
-  auto wait_for = [&](Control::State st, const char* what) {
-    wd.begin();
-    while (ctrl->state.load(std::memory_order_acquire) != st) {  // acquire: partner of the thread's release
-      timespec ts{0, 20'000};
-      ::nanosleep(&ts, nullptr);
-      if (!wd.check()) {
-        err = std::string(what) + ": " + wd.reason();
-        return false;
-      }
-    }
-    return true;
-  };
   bool ok = t.parent_attach(err);
   if (!ok) err = "attach: " + err;
-  if (ok) ok = wait_for(Control::ready, "waiting for the thread to attach");
+  if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the thread to attach", err);
   if (ok) ok = t.measure_pingpong(cfg, ticks, wd, err);
-  if (ok) ok = wait_for(Control::done, "waiting for the thread to finish");
+  if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the thread to finish", err);
   ctrl->dismissed.store(1, std::memory_order_release);  // release: the thread may leave now
   th.join();
   if (!ok && ctrl->state.load(std::memory_order_acquire) == Control::failed)

@@ -266,7 +266,7 @@ class Endpoint {
     Claim c;
     SendResult r = claim(o, data.size(), c);
     if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
-    if (!data.empty()) std::memcpy(c.lc_.payload(), data.data(), data.size());
+    if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
     return commit(c, data.size());
   }
   SendResult send(const SendOptions& o, std::string_view text) noexcept {
@@ -513,9 +513,9 @@ class Receiver {
   };
   explicit Receiver(std::unique_ptr<State> st) : st_(std::move(st)) {}
   void rearm_notifier() noexcept;
+  // Counted once per message: a second ack (or ack after auto-ack) changes nothing.
   void acknowledge(const RecordHeader& h) noexcept {
-    st_->bus->report(h, st_->self, Status::delivered);
-    bump(st_->reader.data().delivered);
+    if (st_->bus->report(h, st_->self, Status::delivered)) bump(st_->reader.data().delivered);
   }
   // Receiver counters have one writer (the lease holder): relaxed load + store.
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -713,15 +713,18 @@ inline SendResult Endpoint::send_group(const SendOptions& o, std::span<const std
   for (EndpointId m : members_) {
     std::uint64_t slot = Tracker::no_slot;
     Status st = Status::sent;
+    bool had_it = false;  // a member entry of an earlier send of this id outlived its total: the member has its copy
     Target* t = target_by_id(m);
     if (t == nullptr) {
       st = Status::invalid_destination;
     } else if (tracked) {
       SendResult r;
-      if (!track(TrackerKey{self_, id, m}, tracker_role::member, m, 1, now, expires, slot, r))
-        st = r.duplicate ? Status::sent : Status::tracker_full;  // a member entry left by an earlier send of this id
+      if (!track(TrackerKey{self_, id, m}, tracker_role::member, m, 1, now, expires, slot, r)) {
+        if (r.duplicate) had_it = true;
+        else st = Status::tracker_full;
+      }
     }
-    if (t != nullptr && st == Status::sent) {
+    if (t != nullptr && st == Status::sent && !had_it) {
       InboxData& in = s_->seg.inbox(endpoint_slot(m));
       // Acquire: as in claim() (real-time messages carry the receiver's lease word).
       const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
