@@ -267,13 +267,13 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
   }
   if (free_word == g.max_group_members)
     return Error(Errc::capacity, "the group is full (max_group_members = " + std::to_string(g.max_group_members) + ")");
-  maybe_pause_mid_change();
   GroupSlot& gs = seg_->group(slot);
   // Release, before the member word: a sender that sees the word within its
   // scan range sees it; one that read the old range sees the group as it was
   // before this add. A crash between the two stores leaves an empty word in range.
   if (gs.used_words.load(std::memory_order_relaxed) < free_word + 1)
     gs.used_words.store(free_word + 1, std::memory_order_release);
+  maybe_pause_mid_change();
   m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
   seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
   return {};
