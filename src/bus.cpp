@@ -86,7 +86,10 @@ bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Statu
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
   if (h.group == 0) return true;
   // The group total: count this member, and move the total when every member got there.
-  const std::uint64_t total = tracker.find(TrackerKey{h.from, h.id, no_endpoint});
+  const TrackerKey total_key{h.from, h.id, no_endpoint};
+  // Relaxed: the member entry was published (and acquired by find) before.
+  const std::uint64_t hint = tracker.entry(slot).dest.load(std::memory_order_relaxed);
+  const std::uint64_t total = tracker.holds(hint, total_key) ? hint : tracker.find(total_key);
   if (total == Tracker::no_slot || !same_send(tracker.entry(total), h)) return true;
   TrackerEntry& t = tracker.entry(total);
   // seq_cst: two members settling at once bump different counters, then read

@@ -719,7 +719,10 @@ inline SendResult Endpoint::send_group(const SendOptions& o, std::span<const std
       st = Status::invalid_destination;
     } else if (tracked) {
       SendResult r;
-      if (!track(TrackerKey{self_, id, m}, tracker_role::member, m, 1, now, expires, slot, r)) {
+      // A member entry's dest is the slot of its group total: receivers reach the
+      // total without a second lookup (checked with Tracker::holds before use).
+      if (!track(TrackerKey{self_, id, m}, tracker_role::member, static_cast<std::uint32_t>(total), 1, now, expires,
+                 slot, r)) {
         if (r.duplicate) had_it = true;
         else st = Status::tracker_full;
       }

@@ -189,7 +189,7 @@ struct TrackerEntry {
   std::atomic<std::uint64_t> id;          // key: message identifier
   std::atomic<std::uint32_t> sender;      // key: sending endpoint id
   std::atomic<std::uint32_t> recipient;   // key: 0 for endpoint/group entries, the member's id for member entries
-  std::atomic<std::uint32_t> dest;        // endpoint id (endpoint, member) or group id (group)
+  std::atomic<std::uint32_t> dest;        // endpoint id (endpoint), group id (group), slot of the group total (member)
   std::atomic<std::uint8_t> role;         // tracker_role
   std::atomic<std::uint8_t> status;       // Status; only moves forward (CAS)
   std::uint16_t reserved0;

@@ -204,6 +204,15 @@ class Tracker {
     return failed;
   }
 
+  // True when `slot` holds the ready entry of `key` (a slot remembered
+  // elsewhere, checked before use: it may have retired and been reused).
+  bool holds(std::uint64_t slot, const TrackerKey& key) const noexcept {
+    if (slot >= capacity_) return false;
+    // Acquire: as in find(): the entry is read after the tag.
+    const std::uint64_t t = tags_[slot].load(std::memory_order_acquire);
+    return tag::state(t) == tag::ready && tag::hash_bits(t) == hash(key) >> 24 && same_key(slot, key);
+  }
+
   // Move the status of `slot` forward to `to` (never backwards, never out of
   // an error, never from delivered/read to an error: a redelivery found
   // expired, or a removal, comes after the delivery and changes nothing).
