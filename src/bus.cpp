@@ -66,6 +66,158 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
 
 Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
 
+// ------------------------------------------------------------ tracked and group sends
+
+ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
+                                    std::chrono::nanoseconds timeout) noexcept {
+  ClaimResult cr = ClaimResult::full;
+  const std::uint64_t deadline = monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
+  for (unsigned spins = 0; cr == ClaimResult::full && monotonic_ns() < deadline; ++spins) {
+    if (spins < 64) {
+      cpu_relax();
+    } else {
+      timespec ts{0, 20'000};  // room comes when the receiver drains: poll every 20 us
+      nanosleep(&ts, nullptr);
+    }
+    cr = w.try_claim(bytes, lc);
+  }
+  return cr;
+}
+
+bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+                            std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+  // BusState::same_send recognises the records of this send by this deadline.
+  const std::uint64_t base = expires > now ? expires : now;
+  const std::uint64_t deadline = base + s_->retention_ns;
+  Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) {
+    // Relaxed stores: the tracker's CAS to ready publishes the entry.
+    e.dest.store(dest, std::memory_order_relaxed);
+    e.role.store(role, std::memory_order_relaxed);
+    e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);  // published by the ready CAS
+    e.recipients.store(recipients, std::memory_order_relaxed);
+    e.delivered.store(0, std::memory_order_relaxed);
+    e.read.store(0, std::memory_order_relaxed);
+    e.failed.store(0, std::memory_order_relaxed);
+    e.deadline_ns.store(deadline, std::memory_order_relaxed);
+    e.expires_ns.store(expires, std::memory_order_relaxed);
+    e.updated_ns.store(now, std::memory_order_relaxed);
+  });
+  if (ins.result == Tracker::Insert::inserted) {
+    slot = ins.slot;
+    return true;
+  }
+  if (ins.result == Tracker::Insert::duplicate) {
+    count(own().duplicates);
+    // Acquire: the status the original's sender (or its receivers) published.
+    r = {static_cast<Status>(s_->tracker.entry(ins.slot).status.load(std::memory_order_acquire)), key.id, true,
+         s_->tracker.entry(ins.slot).recipients.load(std::memory_order_relaxed), 0};
+    return false;
+  }
+  count(own().tracker_full);
+  r = {Status::tracker_full, key.id};
+  if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
+  return false;
+}
+
+// The send-time outcome of a tracked message (per recipient for groups).
+void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
+                                     Status st) noexcept {
+  s_->tracker.advance(slot, st, fast_realtime_ns());
+  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
+}
+
+SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  GroupId gid = o.to.id;
+  if (gid == 0) {
+    auto it = group_names_.find(o.to.name);
+    if (it != group_names_.end()) gid = it->second;
+  }
+  bool live = gid != 0 && s_->dir.members(gid, members_);
+  if (!live && o.to.id == 0) {  // unknown or cached id gone stale: look the name up
+    auto g = s_->dir.find_group(o.to.name);
+    if (!g) return {Status::invalid_destination, o.id, false, 0, 0};
+    gid = *g;
+    group_names_[o.to.name] = gid;
+    live = s_->dir.members(gid, members_);
+  }
+  if (!live || members_.empty()) return {Status::invalid_destination, o.id, false, 0, 0};
+  const std::uint32_t n = static_cast<std::uint32_t>(members_.size());
+  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+  std::uint64_t total = Tracker::no_slot;
+  if (tracked) {
+    SendResult r;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, n, now, expires, total, r)) {
+      r.recipients = n;
+      return r;
+    }
+  }
+  std::uint32_t accepted = 0;
+  Status first_error = Status::sent;
+  for (EndpointId m : members_) {
+    std::uint64_t slot = Tracker::no_slot;
+    Status st = Status::sent;
+    bool had_it = false;  // a member entry of an earlier send of this id outlived its total: the member has its copy
+    Target* t = target_by_id(m);
+    if (t == nullptr) {
+      st = Status::invalid_destination;
+    } else if (tracked) {
+      SendResult r;
+      // A member entry's dest is the slot of its group total: receivers reach the
+      // total without a second lookup (checked with Tracker::holds before use).
+      if (!track(TrackerKey{self_, id, m}, tracker_role::member, static_cast<std::uint32_t>(total), 1, now, expires,
+                 slot, r)) {
+        if (r.duplicate) had_it = true;
+        else st = Status::tracker_full;
+      }
+    }
+    if (t != nullptr && st == Status::sent && !had_it) {
+      InboxData& in = s_->seg.inbox(endpoint_slot(m));
+      // Acquire: as in claim() (real-time messages carry the receiver's lease word).
+      const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+      LaneWriter& w = t->lanes[o.priority];
+      LaneClaim lc;
+      ClaimResult cr = ClaimResult::full;
+      if (o.expiry.count() == 0 && lease == 0) {
+        in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = Status::offline;
+      } else if ((cr = w.try_claim(record_bytes(data.size()), lc)) != ClaimResult::ok) {
+        if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+      } else {
+        fill(*lc.header, o, id, now, m, gid, data.size(), lease);
+        if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+        if (w.commit(lc)) {
+          inbox_notify(in, o.priority);
+          count_sent();
+        } else {
+          st = Status::revoked;
+        }
+      }
+    }
+    if (st == Status::sent) {
+      ++accepted;
+    } else {
+      if (first_error == Status::sent) first_error = st;
+      // seq_cst: against a member's receiver counting its delivery at the same time (settle_total).
+      if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
+    }
+    settle(slot, id, m, gid, st);
+  }
+  const Status overall = accepted > 0 ? Status::sent : first_error;
+  settle(total, id, no_endpoint, gid, overall);
+  // Members that took their copy may all have reported before the failures
+  // above were counted: then it is up to us to complete the total.
+  if (total != Tracker::no_slot && accepted > 0 && accepted < n)
+    s_->settle_total(self_, id, gid, total, first_error, fast_realtime_ns());
+  return {overall, id, false, n, accepted};
+}
+
+
 // ------------------------------------------------------------ statuses
 
 void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {

@@ -1,0 +1,192 @@
+// courier/log_format.hpp — the on-disk format of the journal, constants only.
+// The spec is docs/log-format.md; the asserts below mirror it, and
+// tests/journal_test.cpp pins the bytes of real encoded records. Change
+// anything here and you bump format_version, update the doc and the pinned hex.
+//
+// Everything is little-endian. A segment file is a SegmentHeader followed by
+// records, each starting at an offset that is a multiple of 8.
+//
+// Segment header, 64 bytes at offset 0:
+//
+//   0                   1                   2                   3
+//   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//  +---------------------------------------------------------------+
+//  |              magic (u64, the bytes "courierJ")                | 0
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |              format_version (u32) = 1                         | 8
+//  +---------------------------------------------------------------+
+//  |              header_size (u32) = 64                           | 12
+//  +---------------------------------------------------------------+
+//  |              writer_pid (u32)                                 | 16
+//  +---------------------------------------------------------------+
+//  |              reserved (u32, 0)                                | 20
+//  +---------------------------------------------------------------+
+//  |   writer_start_ticks (u64, /proc/PID/stat field 22)           | 24
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |   writer_epoch_ns (u64, CLOCK_REALTIME when the writer opened)| 32
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |   sequence (u64, 0, 1, 2 ... per writer)                      | 40
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |   salt (u64, random per segment, seeds every record CRC)      | 48
+//  |                                                               |
+//  +---------------------------------------------------------------+
+//  |              reserved (u32, 0)                                | 56
+//  +---------------------------------------------------------------+
+//  |   header_crc (u32) = mask(crc32c(bytes 0 .. 59))              | 60
+//  +---------------------------------------------------------------+
+//
+// Record frame, 16 bytes, at an offset that is a multiple of 8:
+//
+//  +---------------------------------------------------------------+
+//  |              marker (u32) = 0xE15C4A9E                        | 0
+//  +---------------------------------------------------------------+
+//  |   crc (u32) = mask(crc32c(salt u64 | offset u64 | bytes 8 .. 16+length-1))
+//  +---------------------------------------------------------------+
+//  |              length (u32): body bytes                         | 8
+//  +---------------+---------------+-------------------------------+
+//  |   kind (u8)   |  flags (u8, 0)|        reserved (u16, 0)      | 12
+//  +---------------+---------------+-------------------------------+
+//  |              body (length bytes) ...                          | 16
+//  +---------------------------------------------------------------+
+//  |   padding: zero bytes up to the next multiple of 8 (not in the CRC)
+//
+// Bodies: message = RecordHeader (message.hpp, frame word 0) + payload;
+// delivered / read / expired = SettleBody (24 bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+#include "courier/message.hpp"
+
+namespace courier::logfmt {
+
+inline constexpr std::uint32_t format_version = 1;
+
+// "courierJ" read as a little-endian u64.
+inline constexpr std::uint64_t segment_magic = 0x4A72656972756F63ull;
+inline constexpr std::size_t segment_header_size = 64;
+
+inline constexpr std::uint32_t record_marker = 0xE15C4A9Eu;  // bytes 9e 4a 5c e1
+inline constexpr std::size_t record_frame_size = 16;
+inline constexpr std::size_t record_alignment = 8;
+// The largest body the format allows; a reader refuses longer lengths unread.
+inline constexpr std::uint32_t max_body = 64u << 20;
+
+// Segment files are named WRITER_EPOCH-PID-SEQUENCE.journal in lowercase hex of
+// 16, 8 and 16 digits, so that name order is (writer epoch, pid, sequence).
+inline constexpr std::string_view segment_suffix = ".journal";
+inline constexpr std::size_t segment_name_length = 16 + 1 + 8 + 1 + 16 + segment_suffix.size();
+
+enum class Kind : std::uint8_t {
+  message = 1,    // body: RecordHeader + payload
+  delivered = 2,  // body: SettleBody (recipient took it)
+  read = 3,       // body: SettleBody (recipient marked it read)
+  expired = 4,    // body: SettleBody (deadline passed; recipient 0 = every recipient still owed)
+};
+inline constexpr std::uint8_t min_kind = 1;
+inline constexpr std::uint8_t max_kind = 4;
+
+constexpr std::string_view kind_name(Kind k) noexcept {
+  switch (k) {
+    case Kind::message: return "message";
+    case Kind::delivered: return "delivered";
+    case Kind::read: return "read";
+    case Kind::expired: return "expired";
+  }
+  return "unknown";
+}
+
+struct SegmentHeader {
+  std::uint64_t magic;
+  std::uint32_t format_version;
+  std::uint32_t header_size;
+  std::uint32_t writer_pid;
+  std::uint32_t reserved0;
+  std::uint64_t writer_start_ticks;
+  std::uint64_t writer_epoch_ns;
+  std::uint64_t sequence;
+  std::uint64_t salt;
+  std::uint32_t reserved1;
+  std::uint32_t header_crc;
+};
+static_assert(sizeof(SegmentHeader) == segment_header_size);
+static_assert(offsetof(SegmentHeader, magic) == 0);
+static_assert(offsetof(SegmentHeader, format_version) == 8);
+static_assert(offsetof(SegmentHeader, header_size) == 12);
+static_assert(offsetof(SegmentHeader, writer_pid) == 16);
+static_assert(offsetof(SegmentHeader, reserved0) == 20);
+static_assert(offsetof(SegmentHeader, writer_start_ticks) == 24);
+static_assert(offsetof(SegmentHeader, writer_epoch_ns) == 32);
+static_assert(offsetof(SegmentHeader, sequence) == 40);
+static_assert(offsetof(SegmentHeader, salt) == 48);
+static_assert(offsetof(SegmentHeader, reserved1) == 56);
+static_assert(offsetof(SegmentHeader, header_crc) == 60);
+static_assert(std::is_trivially_copyable_v<SegmentHeader>);
+inline constexpr std::size_t segment_header_crc_span = offsetof(SegmentHeader, header_crc);  // bytes 0..59
+
+struct RecordFrame {
+  std::uint32_t marker;
+  std::uint32_t crc;
+  std::uint32_t length;
+  std::uint8_t kind;
+  std::uint8_t flags;
+  std::uint16_t reserved;
+};
+static_assert(sizeof(RecordFrame) == record_frame_size);
+static_assert(offsetof(RecordFrame, marker) == 0);
+static_assert(offsetof(RecordFrame, crc) == 4);
+static_assert(offsetof(RecordFrame, length) == 8);
+static_assert(offsetof(RecordFrame, kind) == 12);
+static_assert(offsetof(RecordFrame, flags) == 13);
+static_assert(offsetof(RecordFrame, reserved) == 14);
+static_assert(std::is_trivially_copyable_v<RecordFrame>);
+// The CRC covers the frame from `length` on, then the body.
+inline constexpr std::size_t record_crc_start = offsetof(RecordFrame, length);
+static_assert(segment_header_size % record_alignment == 0, "the first record is aligned");
+
+// delivered / read / expired: one recipient's settlement of message (sender, id).
+struct SettleBody {
+  std::uint64_t id;         // the message identifier
+  std::uint32_t sender;     // EndpointId of the sender (RecordHeader::from)
+  std::uint32_t recipient;  // EndpointId of the recipient; 0 in `expired` = every recipient still owed
+  std::uint64_t at_ns;      // CLOCK_REALTIME when it happened
+};
+static_assert(sizeof(SettleBody) == 24);
+static_assert(offsetof(SettleBody, id) == 0);
+static_assert(offsetof(SettleBody, sender) == 8);
+static_assert(offsetof(SettleBody, recipient) == 12);
+static_assert(offsetof(SettleBody, at_ns) == 16);
+static_assert(std::is_trivially_copyable_v<SettleBody>);
+
+inline constexpr std::uint32_t message_min_body = sizeof(RecordHeader);  // 64
+inline constexpr std::uint32_t settle_body_size = sizeof(SettleBody);    // 24
+static_assert(message_min_body + (1u << 20) <= max_body, "a default 1 MiB payload fits");
+
+// Whether a body length is possible for a kind (checked before the CRC).
+constexpr bool length_fits_kind(Kind k, std::uint32_t length) noexcept {
+  switch (k) {
+    case Kind::message: return length >= message_min_body && length <= max_body;
+    case Kind::delivered:
+    case Kind::read:
+    case Kind::expired: return length == settle_body_size;
+  }
+  return false;
+}
+
+constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
+  return (n + record_alignment - 1) & ~std::uint64_t(record_alignment - 1);
+}
+// Bytes a record of `length` body bytes takes in the file, padding included.
+constexpr std::uint64_t record_span(std::uint32_t length) noexcept { return align_up(record_frame_size + length); }
+static_assert(record_span(24) == 40);
+static_assert(record_span(64) == 80);
+static_assert(record_span(65) == 88);
+
+}  // namespace courier::logfmt
