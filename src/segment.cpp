@@ -145,7 +145,7 @@ Result<Segment> Segment::open_private(const SegmentOptions& o) {
   Segment seg;
   seg.base_ = static_cast<std::byte*>(p);
   seg.size_ = g.total_size();
-  seg.geometry_ = g;
+  seg.set_geometry(g);
   seg.created_ = true;
   initialise(seg.base_, g, o);
   return seg;
@@ -191,7 +191,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       if (!m) return std::move(m).error();
       seg.base_ = *m;
       seg.size_ = g.total_size();
-      seg.geometry_ = g;
+      seg.set_geometry(g);
       seg.created_ = true;
       auto& h = seg.header();
       std::uint64_t prev = h.init_owner.load(std::memory_order_acquire);
@@ -231,7 +231,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
           if (!full) return std::move(full).error();
           seg.base_ = *full;
           seg.size_ = size;
-          seg.geometry_ = *g;
+          seg.set_geometry(*g);
           return seg;
         }
         if (magic != 0)

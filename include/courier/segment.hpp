@@ -67,29 +67,38 @@ class Segment {
   }
   TrackerHeader* tracker() const noexcept { return reinterpret_cast<TrackerHeader*>(base_ + geometry_.tracker_offset()); }
   LaneView status_lane(std::uint32_t i) const noexcept {
-    std::byte* l = base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride() +
-                   geometry_.status_offset_in_inbox();
+    std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + geometry_.status_offset_in_inbox();
     return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.status_capacity};
   }
   InboxData& inbox(std::uint32_t i) const noexcept {
-    return *reinterpret_cast<InboxData*>(base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride());
+    return *reinterpret_cast<InboxData*>(base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_);
   }
   LaneView lane(std::uint32_t i, unsigned priority) const noexcept {
-    std::byte* l = base_ + geometry_.inbox_offset() + std::uint64_t(i) * geometry_.inbox_stride() + sizeof(InboxData) +
+    std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
                    std::uint64_t(priority) * geometry_.lane_stride();
     return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity};
   }
 
  private:
+  // The derived offsets are computed once: inbox() is on the send path.
+  void set_geometry(const Geometry& g) noexcept {
+    geometry_ = g;
+    inbox_offset_ = g.inbox_offset();
+    inbox_stride_ = g.inbox_stride();
+  }
   void swap(Segment& o) noexcept {
     std::swap(base_, o.base_);
     std::swap(size_, o.size_);
     std::swap(geometry_, o.geometry_);
+    std::swap(inbox_offset_, o.inbox_offset_);
+    std::swap(inbox_stride_, o.inbox_stride_);
     std::swap(created_, o.created_);
   }
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
   Geometry geometry_{};
+  std::uint64_t inbox_offset_ = 0;
+  std::uint64_t inbox_stride_ = 0;
   bool created_ = false;
 };
 
