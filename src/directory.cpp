@@ -15,6 +15,8 @@
 
 namespace courier {
 
+using detail::NameScan;
+
 // Holds the directory mutex; repairs after a holder that died.
 class Directory::Lock {
  public:
@@ -70,10 +72,6 @@ std::string slot_name(const Slot& s) {
 
 // Under the lock: the first free slot (n if none) and the slot named `name`
 // with its id (n and 0 if none).
-struct NameScan {
-  std::uint32_t free = 0, found = 0;
-  std::uint32_t id = 0;
-};
 template <class At>
 NameScan scan_names(std::uint32_t n, At&& at, std::string_view name) {
   NameScan r{n, n, 0};
@@ -113,12 +111,22 @@ void maybe_pause_mid_change() {
 
 }  // namespace
 
+// Validate `name`, take the lock, scan the n slots `at` gives, and run f on
+// what the scan found, still under the lock.
+template <class At, class F>
+auto Directory::locked_scan(std::uint32_t n, At&& at, std::string_view name, F&& f) const -> decltype(f(detail::NameScan{})) {
+  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  Lock lock(*seg_);
+  if (!lock.ok()) return lock.error();
+  return f(scan_names(n, at, name));
+}
+
 Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
   const std::uint32_t n = seg_->geometry().max_endpoints;
-  const NameScan sc = scan_names(n, [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
+  const NameScan sc = scan_names(n, endpoint_at(), name);
   if (sc.found != n) {
     if (exist_ok) return sc.id;
     return Error(Errc::already_exists, "endpoint '" + std::string(name) + "' already exists");
@@ -143,33 +151,27 @@ Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
 }
 
 Result<EndpointId> Directory::find(std::string_view name) const {
-  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
-  Lock lock(*seg_);
-  if (!lock.ok()) return lock.error();
-  const NameScan sc = scan_names(seg_->geometry().max_endpoints,
-                                 [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
-  if (sc.id != 0) return sc.id;
-  return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+  return locked_scan(seg_->geometry().max_endpoints, endpoint_at(), name, [&](const NameScan& sc) -> Result<EndpointId> {
+    if (sc.id != 0) return sc.id;
+    return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+  });
 }
 
 Result<void> Directory::remove(std::string_view name) {
-  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
-  Lock lock(*seg_);
-  if (!lock.ok()) return lock.error();
-  const NameScan sc = scan_names(seg_->geometry().max_endpoints,
-                                 [&](std::uint32_t i) -> const EndpointSlot& { return seg_->slot(i); }, name);
-  if (sc.id == 0) return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
-  // Acquire: pairs with the lease CAS of a receiver attaching right now.
-  const std::uint64_t lease = seg_->inbox(sc.found).lease.load(std::memory_order_acquire);
-  if (lease != 0 && lease_holder_alive(lease))
-    return Error(Errc::busy, "endpoint '" + std::string(name) + "' has a receiver attached (pid " +
-                                 std::to_string(lease_pid(lease)) + "); stop it first");
-  maybe_pause_mid_change();
-  // Release: the one store of the change; senders holding the old id see it
-  // differ and report invalid_destination.
-  seg_->slot(sc.found).id.store(no_endpoint, std::memory_order_release);
-  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
-  return {};
+  return locked_scan(seg_->geometry().max_endpoints, endpoint_at(), name, [&](const NameScan& sc) -> Result<void> {
+    if (sc.id == 0) return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+    // Acquire: pairs with the lease CAS of a receiver attaching right now.
+    const std::uint64_t lease = seg_->inbox(sc.found).lease.load(std::memory_order_acquire);
+    if (lease != 0 && lease_holder_alive(lease))
+      return Error(Errc::busy, "endpoint '" + std::string(name) + "' has a receiver attached (pid " +
+                                   std::to_string(lease_pid(lease)) + "); stop it first");
+    maybe_pause_mid_change();
+    // Release: the one store of the change; senders holding the old id see it
+    // differ and report invalid_destination.
+    seg_->slot(sc.found).id.store(no_endpoint, std::memory_order_release);
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+    return {};
+  });
 }
 
 std::vector<EndpointEntry> Directory::list() const {
@@ -201,7 +203,7 @@ Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
   const Geometry& g = seg_->geometry();
-  const NameScan sc = scan_names(g.max_groups, [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
+  const NameScan sc = scan_names(g.max_groups, group_at(), name);
   if (sc.found != g.max_groups) {
     if (exist_ok) return sc.id;
     return Error(Errc::already_exists, "group '" + std::string(name) + "' already exists");
@@ -224,26 +226,20 @@ Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
 }
 
 Result<GroupId> Directory::find_group(std::string_view name) const {
-  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
-  Lock lock(*seg_);
-  if (!lock.ok()) return lock.error();
-  const NameScan sc = scan_names(seg_->geometry().max_groups,
-                                 [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
-  if (sc.id != 0) return sc.id;
-  return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+  return locked_scan(seg_->geometry().max_groups, group_at(), name, [&](const NameScan& sc) -> Result<GroupId> {
+    if (sc.id != 0) return sc.id;
+    return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+  });
 }
 
 Result<void> Directory::remove_group(std::string_view name) {
-  if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
-  Lock lock(*seg_);
-  if (!lock.ok()) return lock.error();
-  const NameScan sc = scan_names(seg_->geometry().max_groups,
-                                 [&](std::uint32_t i) -> const GroupSlot& { return seg_->group(i); }, name);
-  if (sc.id == 0) return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
-  maybe_pause_mid_change();
-  seg_->group(sc.found).id.store(0, std::memory_order_release);  // release: the one store of the change
-  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
-  return {};
+  return locked_scan(seg_->geometry().max_groups, group_at(), name, [&](const NameScan& sc) -> Result<void> {
+    if (sc.id == 0) return Error(Errc::not_found, "no group named '" + std::string(name) + "'");
+    maybe_pause_mid_change();
+    seg_->group(sc.found).id.store(0, std::memory_order_release);        // release: the one store of the change
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+    return {};
+  });
 }
 
 Result<void> Directory::add_member(GroupId group, EndpointId member) {

@@ -17,17 +17,7 @@ using test::BusName;
 
 using namespace std::chrono_literals;
 
-struct Event {
-  std::uint64_t id;
-  EndpointId recipient;
-  GroupId group;
-  Status status;
-  bool operator==(const Event&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Event& e) {
-  return os << "{id " << e.id << ", recipient " << e.recipient << ", group " << e.group << ", "
-            << status_name(e.status) << "}";
-}
+using test::Event;
 
 class GroupTest : public ::testing::TestWithParam<BusMode> {
  public:

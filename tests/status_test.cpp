@@ -17,18 +17,8 @@ using test::eventually;
 
 using namespace std::chrono_literals;
 
-struct Event {
-  std::uint64_t id;
-  EndpointId recipient;
-  GroupId group;
-  Status status;
-  bool operator==(const Event&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Event& e) {
-  return os << "{id " << e.id << ", recipient " << e.recipient << ", group " << e.group << ", "
-            << status_name(e.status) << "}";
-}
-Event ev(const StatusEvent& e) { return {e.id, e.recipient, e.group, e.status}; }
+using test::Event;
+using test::ev;
 
 class StatusTest : public ::testing::TestWithParam<BusMode> {
  protected:

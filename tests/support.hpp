@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
@@ -83,6 +84,20 @@ bool eventually(Pred&& done, std::chrono::milliseconds timeout = std::chrono::se
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
+
+// A status event reduced to what tests compare (StatusEvent without the time).
+struct Event {
+  std::uint64_t id;
+  EndpointId recipient;
+  GroupId group;
+  Status status;
+  bool operator==(const Event&) const = default;
+};
+inline std::ostream& operator<<(std::ostream& os, const Event& e) {
+  return os << "{id " << e.id << ", recipient " << e.recipient << ", group " << e.group << ", "
+            << status_name(e.status) << "}";
+}
+inline Event ev(const StatusEvent& e) { return {e.id, e.recipient, e.group, e.status}; }
 
 using ChildMain = std::function<int(const std::vector<std::string>&)>;
 inline std::map<std::string, ChildMain>& child_registry() {

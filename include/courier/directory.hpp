@@ -29,6 +29,15 @@ struct GroupEntry {
   std::vector<EndpointId> members;  // live members, in slot order
 };
 
+namespace detail {
+// What a directory scan found (under the lock): the first free slot (n if
+// none) and the slot named as asked with its id (n and 0 if none).
+struct NameScan {
+  std::uint32_t free = 0, found = 0;
+  std::uint32_t id = 0;
+};
+}  // namespace detail
+
 class Directory {
  public:
   explicit Directory(const Segment& seg) noexcept : seg_(&seg) {}
@@ -59,6 +68,14 @@ class Directory {
 
  private:
   class Lock;
+  auto endpoint_at() const noexcept {
+    return [s = seg_](std::uint32_t i) -> const EndpointSlot& { return s->slot(i); };
+  }
+  auto group_at() const noexcept {
+    return [s = seg_](std::uint32_t i) -> const GroupSlot& { return s->group(i); };
+  }
+  template <class At, class F>
+  auto locked_scan(std::uint32_t n, At&& at, std::string_view name, F&& f) const -> decltype(f(detail::NameScan{}));
   const Segment* seg_;
 };
 
