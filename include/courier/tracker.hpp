@@ -237,7 +237,7 @@ class Tracker {
   // Free `slot` now (an aborted claim, a retired entry). Only for slots this
   // process inserted or found ready.
   void release(std::uint64_t slot) noexcept {
-    std::uint64_t t = tags_[slot].load(std::memory_order_acquire);
+    std::uint64_t t = tags_[slot].load(std::memory_order_acquire);  // acquire: the state the CAS below expects
     // Release: a later claimer's entry writes come after ours.
     if (tag::state(t) == tag::ready) tags_[slot].compare_exchange_strong(t, 0, std::memory_order_release);
   }
