@@ -40,6 +40,8 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
   if (o.in_process) {
     if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why).with_context(where);
+    if (!o.log_dir.empty())
+      return Error(Errc::invalid_argument, "an in-process bus has no log (log_dir must be empty)").with_context(where);
     InProcessRegistry& reg = in_process_registry();
     std::lock_guard<std::mutex> lock(reg.mu);
     auto it = reg.buses.find(std::string(name));
@@ -61,7 +63,35 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
       e.with_context(where);
     return e;
   }
-  return Bus(std::make_shared<detail::BusState>(std::move(*seg), std::string(name)));
+  const bool created = seg->created();
+  auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
+  if (auto r = open_log(*st, o, created); !r) return std::move(r).error().with_context(where);
+  return Bus(std::move(st));
+}
+
+Result<void> Bus::open_log(detail::BusState& st, const Options& o, bool created) {
+  if (o.log_dir.empty()) return {};
+  detail::Log::Settings ls;
+  ls.dir = bus_log_directory(o.log_dir, st.name);
+  ls.sync = o.sync;
+  ls.interval = o.group_commit_interval;
+  ls.batch_bytes = o.group_commit_bytes;
+  ls.segment_size = o.log_segment_size;
+  detail::BusState* sp = &st;
+  auto log = detail::Log::open(
+      ls,
+      [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },
+      [sp](std::span<const detail::Log::Pending> batch, Status s) { sp->durable(batch, s); });
+  if (!log) return std::move(log).error();
+  st.log = std::move(*log);
+  // Recover what the journals hold before the new writer adds to them (its
+  // first segment holds nothing yet, so reading it is harmless).
+  if (created && o.recover) {
+    auto r = recover_into(st, o.on_recovery_progress);
+    if (!r) return std::move(r).error();
+    st.recovery = std::move(*r);
+  }
+  return {};
 }
 
 Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
@@ -119,6 +149,37 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   return false;
 }
 
+SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
+  RecordHeader& h = *c.lc_.header;
+  const EndpointId to = h.to;
+  const std::uint64_t slot = c.track_;
+  detail::Log& log = *s_->log;
+  // The record goes to the log from the lane's bytes while the claim is still
+  // ours; `sent` is reported when the batch that holds it is durable.
+  const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
+  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) {
+    abort(c);
+    return {Status::log_failed, c.id_};
+  }
+  // Release: partner of Tracker::replaceable's acquire (a resend after our
+  // death must not replace a message that reached the lane or the log).
+  if (slot != Tracker::no_slot)
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::in_lane, std::memory_order_release);
+  const bool ok = c.writer_->commit(c.lc_);
+  c.lc_ = {};
+  c.track_ = Tracker::no_slot;
+  if (!ok) {
+    // Stepped over before the commit: settle it in the log too, or a recovery would bring it back.
+    log.append_settle(logfmt::Kind::expired, logfmt::SettleBody{c.id_, self_, to, fast_realtime_ns()});
+    settle(slot, c.id_, to, 0, Status::revoked);
+    return {Status::revoked, c.id_};
+  }
+  inbox_notify(*c.inbox_, c.lane_);
+  count_sent();
+  if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+  return {Status::outbox, c.id_};
+}
+
 // The send-time outcome of a tracked message (per recipient for groups).
 void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
                                      Status st) noexcept {
@@ -158,6 +219,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   }
   std::uint32_t accepted = 0;
   Status first_error = Status::sent;
+  detail::Log* const log = tracked && o.expiry.count() > 0 ? s_->log.get() : nullptr;
   for (EndpointId m : members_) {
     std::uint64_t slot = Tracker::no_slot;
     Status st = Status::sent;
@@ -191,11 +253,25 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       } else {
         fill(*lc.header, o, id, now, m, gid, data.size(), lease);
         if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
-        if (w.commit(lc)) {
-          inbox_notify(in, o.priority);
-          count_sent();
-        } else {
-          st = Status::revoked;
+        if (log != nullptr) {  // one record per member copy (recovery puts each back on its own)
+          const detail::Log::Pending pm{slot, id, self_, m, m, gid};
+          if (!log->append_message(*lc.header, data, slot != Tracker::no_slot ? &pm : nullptr)) {
+            w.abort(lc);
+            st = Status::log_failed;
+          } else if (slot != Tracker::no_slot) {
+            // Release: as in commit_logged.
+            s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::in_lane,
+                                                   std::memory_order_release);
+          }
+        }
+        if (st == Status::sent) {
+          if (w.commit(lc)) {
+            inbox_notify(in, o.priority);
+            count_sent();
+          } else {
+            st = Status::revoked;
+            if (log != nullptr) log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
+          }
         }
       }
     }
@@ -206,10 +282,18 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       // seq_cst: against a member's receiver counting its delivery at the same time (settle_total).
       if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
     }
-    settle(slot, id, m, gid, st);
+    if (log == nullptr || st != Status::sent) settle(slot, id, m, gid, st);  // logged: `sent` comes with the batch
   }
-  const Status overall = accepted > 0 ? Status::sent : first_error;
-  settle(total, id, no_endpoint, gid, overall);
+  Status overall = accepted > 0 ? Status::sent : first_error;
+  if (log != nullptr && overall == Status::sent) {
+    if (total != Tracker::no_slot) {
+      s_->tracker.entry(total).flags.fetch_or(tracker_flag::committed, std::memory_order_release);  // release: as in commit_logged
+      log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
+    }
+    overall = log->sync() == Sync::always ? (log->flush() ? Status::sent : Status::log_failed) : Status::outbox;
+  } else {
+    settle(total, id, no_endpoint, gid, overall);
+  }
   // Members that took their copy may all have reported before the failures
   // above were counted: then it is up to us to complete the total.
   if (total != Tracker::no_slot && accepted > 0 && accepted < n)
@@ -229,12 +313,28 @@ void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
     seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
 }
 
+void detail::BusState::durable(std::span<const Log::Pending> batch, Status st) noexcept {
+  const std::uint64_t now = fast_realtime_ns();
+  for (const Log::Pending& p : batch) {
+    // The slot may have retired and been reused since the send: check the key.
+    if (!tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) continue;
+    if (tracker.advance(p.slot, st, now)) post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now});
+  }
+}
+
 bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
   if (h.id == 0) return false;
   const std::uint64_t now = fast_realtime_ns();
   const std::uint64_t slot = tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint});
   // Unknown, retired, made by another send of this id, or already there.
   if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now)) return false;
+  if (logged(h)) {
+    // delivered / read, or settled without delivery (expired, destination removed, ...): no longer owed.
+    const logfmt::Kind k = status == Status::delivered ? logfmt::Kind::delivered
+                           : status == Status::read    ? logfmt::Kind::read
+                                                       : logfmt::Kind::expired;
+    log->append_settle(k, logfmt::SettleBody{h.id, h.from, recipient, now});
+  }
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
   if (h.group == 0) return true;
   // The group total: count this member, and move the total when every member got there.

@@ -300,7 +300,8 @@ Result<JournalPosition> JournalWriter::append_message(const RecordHeader& header
 }
 
 Result<JournalPosition> JournalWriter::append_settle(Kind kind, const logfmt::SettleBody& body) {
-  if (kind == Kind::message) return Error(Errc::invalid_argument, "journal: append_settle of a message kind");
+  if (kind == Kind::message || kind == Kind::name)
+    return Error(Errc::invalid_argument, "journal: append_settle of a " + std::string(logfmt::kind_name(kind)) + " kind");
   return append(kind, std::as_bytes(std::span(&body, 1)));
 }
 
@@ -484,6 +485,11 @@ JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
       load_u32(rec + logfmt::record_frame_size + offsetof(RecordHeader, payload_len)) !=
           f.length - logfmt::message_min_body)
     return {false, 0, "message payload_len disagrees with the record length"};
+  if (static_cast<Kind>(f.kind) == Kind::name) {
+    logfmt::NameBody nb;
+    std::memcpy(&nb, rec + logfmt::record_frame_size, sizeof nb);
+    if (nb.name_len != f.length - sizeof nb) return {false, 0, "name length disagrees with the record length"};
+  }
   return {true, f.length, ""};
 }
 
@@ -557,6 +563,33 @@ Result<JournalMessage> decode_journal_message(std::span<const std::byte> body) {
                                     " disagrees with its body of " + std::to_string(body.size()) + " bytes");
   m.payload = body.subspan(logfmt::message_min_body);
   return m;
+}
+
+Result<JournalName> decode_journal_name(std::span<const std::byte> body) {
+  if (body.size() <= sizeof(logfmt::NameBody) || body.size() > sizeof(logfmt::NameBody) + logfmt::max_name_len)
+    return Error(Errc::corrupt, "journal name body of " + std::to_string(body.size()) + " bytes");
+  logfmt::NameBody nb;
+  std::memcpy(&nb, body.data(), sizeof nb);
+  if (nb.name_len != body.size() - sizeof nb)
+    return Error(Errc::corrupt, "journal name body: name_len " + std::to_string(nb.name_len) + " disagrees with its length");
+  if (nb.what != logfmt::name_what::endpoint && nb.what != logfmt::name_what::group)
+    return Error(Errc::corrupt, "journal name body: unknown kind of name " + std::to_string(nb.what));
+  JournalName n;
+  n.id = nb.id;
+  n.group = nb.what == logfmt::name_what::group;
+  n.name.assign(reinterpret_cast<const char*>(body.data() + sizeof nb), nb.name_len);
+  return n;
+}
+
+Result<JournalPosition> JournalWriter::append_name(std::uint32_t id, bool group, std::string_view name) {
+  if (name.empty() || name.size() > logfmt::max_name_len)
+    return Error(Errc::invalid_argument, "journal: a name of " + std::to_string(name.size()) + " bytes");
+  logfmt::NameBody nb{};
+  nb.id = id;
+  nb.what = group ? logfmt::name_what::group : logfmt::name_what::endpoint;
+  nb.name_len = static_cast<std::uint16_t>(name.size());
+  return append(Kind::name, std::as_bytes(std::span(&nb, 1)),
+                std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size()));
 }
 
 Result<logfmt::SettleBody> decode_journal_settle(std::span<const std::byte> body) {

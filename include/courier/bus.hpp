@@ -33,6 +33,7 @@
 #include "courier/status_ring.hpp"
 #include "courier/tracker.hpp"
 #include "courier/inbox.hpp"
+#include "courier/log.hpp"
 #include "courier/message.hpp"
 #include "courier/result.hpp"
 #include "courier/segment.hpp"
@@ -60,6 +61,22 @@ struct Options {
   // threads of one process; same API and semantics. Opening the same name again
   // in this process returns the same bus.
   bool in_process = false;
+
+  // The durable log (issue 4). Empty: no log (messages live in shared memory
+  // only, as without it). Otherwise the bus's journals go to LOG_DIR/BUS
+  // (created with mode 0700), every message with expiry > 0 is written there,
+  // and `sent` is said only when `sync` holds (log.hpp).
+  std::string log_dir;
+  Sync sync = Sync::group;
+  std::chrono::microseconds group_commit_interval{500};  // Sync::group/os: longest wait before a batch is written
+  std::uint64_t group_commit_bytes = 1u << 20;            // ... or as soon as this many bytes are waiting
+  std::uint64_t log_segment_size = 64ull << 20;           // segments roll at about this size (4 KiB .. 1 GiB)
+  // When this open creates the shared memory (first open, or after a reboot)
+  // and the log holds records: rebuild the tracker and put back what is owed
+  // before open() returns (Bus::recovery() says what was found).
+  bool recover = true;
+  // Called during that recovery (and by Bus::recover) about every 64 MiB read.
+  std::function<void(const RecoveryProgress&)> on_recovery_progress;
 };
 
 struct Destination {
@@ -95,9 +112,10 @@ struct SendResult {
       : status(s), duplicate(dup), recipients(static_cast<std::uint16_t>(rec)), accepted(static_cast<std::uint16_t>(acc)),
         id(i) {}
   // Accepted now or before (a duplicate whose original is on its way or done).
+  // Status::outbox without duplicate: stored in the log, `sent` follows when the sync policy holds.
   bool ok() const noexcept {
-    return status == Status::sent || (duplicate && (status == Status::outbox || status == Status::delivered ||
-                                                    status == Status::read));
+    return status == Status::sent || status == Status::outbox ||
+           (duplicate && (status == Status::delivered || status == Status::read));
   }
   explicit operator bool() const noexcept { return ok(); }
 };
@@ -155,6 +173,16 @@ struct BusState {
     return e.deadline_ns == base + retention_ns;  // as Endpoint::track computes it, from the same clock reading
   }
   void post(EndpointId sender, const StatusEvent& e) noexcept;
+
+  // The durable log (null without one) and what open() recovered. Declared
+  // last: the log's flusher thread reports into the members above, so it
+  // must stop first.
+  RecoveryReport recovery;
+  std::unique_ptr<Log> log;
+  // A batch of the log is durable (sent) or failed (log_failed).
+  void durable(std::span<const Log::Pending> batch, Status st) noexcept;
+  // Whether a message is one the log stores (expiry > 0, tracked).
+  bool logged(const RecordHeader& h) const noexcept { return log != nullptr && h.id != 0 && h.expires_ns != 0; }
 };
 }  // namespace detail
 
@@ -230,6 +258,19 @@ class Bus {
   // taken over when its holder has died.
   Result<Receiver> attach(std::string_view name, const ReceiverOptions& options = {});
 
+  // The durable log. recover(): rebuild the tracker from the journals and put
+  // back into their lanes the messages owed that are in no lane (all of them
+  // after a reboot; on a live bus, those the log holds alone), report the
+  // expired ones to their senders. Safe on a live bus; invalid_argument
+  // without a log. recovery(): what open() did (ran == false when it did not).
+  Result<RecoveryReport> recover(const std::function<void(const RecoveryProgress&)>& progress = {});
+  const RecoveryReport& recovery() const noexcept;
+  // Write and sync what this process has buffered in its log now, and report
+  // `sent` for it (Sync::group / os do this by themselves within the interval).
+  Result<void> flush_log();
+  bool has_log() const noexcept;
+  const std::string& log_directory() const noexcept;  // LOG_DIR/BUS, or empty
+
   BusStats stat() const;
   const Segment& segment() const noexcept { return s_->seg; }
   bool in_process() const noexcept { return s_->in_process; }
@@ -237,6 +278,9 @@ class Bus {
  private:
   friend class Endpoint;
   static Result<StatusReport> status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id);
+  static Result<void> open_log(detail::BusState& st, const Options& o, bool created);
+  static Result<RecoveryReport> recover_into(detail::BusState& st,
+                                             const std::function<void(const RecoveryProgress&)>& progress);
   explicit Bus(std::shared_ptr<detail::BusState> s) : s_(std::move(s)) {}
   std::shared_ptr<detail::BusState> s_;
 };
@@ -260,6 +304,7 @@ class Claim {
   std::uint64_t id_ = 0;
   std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
+  bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
 };
 
 // Sends as one endpoint. One thread at a time (make one per thread).
@@ -386,6 +431,8 @@ class Endpoint {
       id_end_ = start + block;
     }
   }
+  // A claim of a message the log stores (src/bus.cpp).
+  SendResult commit_logged(Claim& c, std::size_t len) noexcept;
   // Rare paths, compiled in src/bus.cpp so that claim() stays small enough to inline.
   static ClaimResult wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
                                    std::chrono::nanoseconds timeout) noexcept;
@@ -415,7 +462,9 @@ class Message {
   std::uint32_t type() const noexcept { return h_.type; }
   std::uint64_t timestamp_ns() const noexcept { return h_.timestamp_ns; }
   std::uint64_t expires_ns() const noexcept { return h_.expires_ns; }
-  bool redelivered() const noexcept { return redelivered_; }
+  // Maybe handed out before: to a receiver that died before acknowledging it,
+  // or before a reboot (a recovered message).
+  bool redelivered() const noexcept { return redelivered_ || (h_.flags & record_flag::redelivered) != 0; }
   bool tracked() const noexcept { return h_.id != 0; }
   Incoming status() const noexcept { return (h_.flags & record_flag::read) != 0 ? Incoming::read : Incoming::fresh; }
   std::span<const std::byte> payload() const noexcept { return {payload_, h_.payload_len}; }
@@ -584,6 +633,7 @@ inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
 inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c) noexcept {
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
+  c.logged_ = false;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
   if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
@@ -625,6 +675,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.id_ = id;
   c.lane_ = o.priority;
   c.track_ = slot;
+  c.logged_ = tracked && o.expiry.count() > 0 && s_->log != nullptr;
   return {Status::sent, id};
 }
 
@@ -635,6 +686,7 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
     return {Status::too_large, c.id_};
   }
   c.lc_.header->payload_len = static_cast<std::uint32_t>(len);
+  if (c.logged_) return commit_logged(c, len);
   const EndpointId to = c.lc_.header->to;
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};

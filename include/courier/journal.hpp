@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "courier/log_format.hpp"
@@ -78,6 +79,8 @@ class JournalWriter {
   Result<JournalPosition> append_message(const RecordHeader& header, std::span<const std::byte> payload);
   // A delivered / read / expired record.
   Result<JournalPosition> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
+  // A name record: the name of endpoint (or group) `id`.
+  Result<JournalPosition> append_name(std::uint32_t id, bool group, std::string_view name);
 
   // The buffered records, in one write(). On failure the file is cut back to
   // its last complete batch and the batch stays buffered for a retry.
@@ -87,6 +90,11 @@ class JournalWriter {
   Result<void> sync();
   // flush() and close the files. The writer is unusable afterwards.
   Result<void> close();
+  // flush(), fdatasync() the current segment and start the next one now.
+  Result<void> roll();
+  // The current segment's file descriptor (for an fdatasync() made outside
+  // the writer's lock; valid until the next roll() or close()).
+  int fd() const noexcept { return fd_; }
 
   const std::string& directory() const noexcept { return dir_; }
   std::string segment_path() const;                            // the current segment file
@@ -98,7 +106,6 @@ class JournalWriter {
  private:
   JournalWriter() = default;
   Result<void> create_segment(std::uint64_t sequence);
-  Result<void> roll();
   void release() noexcept;
 
   std::string dir_;
@@ -206,5 +213,11 @@ struct JournalMessage {
 };
 Result<JournalMessage> decode_journal_message(std::span<const std::byte> body);
 Result<logfmt::SettleBody> decode_journal_settle(std::span<const std::byte> body);
+struct JournalName {
+  std::uint32_t id = 0;
+  bool group = false;
+  std::string name;
+};
+Result<JournalName> decode_journal_name(std::span<const std::byte> body);
 
 }  // namespace courier

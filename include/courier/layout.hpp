@@ -33,7 +33,7 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 2;
+inline constexpr std::uint32_t layout_version = 3;
 inline constexpr std::size_t max_name_len = 63;  // endpoint names: [A-Za-z0-9._@:-]{1,63}
 inline constexpr std::uint32_t max_endpoints_limit = 4096;
 inline constexpr std::uint32_t max_groups_limit = 4096;
@@ -182,6 +182,16 @@ inline constexpr std::uint8_t group = 2;     // the total of a group send (recip
 inline constexpr std::uint8_t member = 3;    // one recipient of a group send
 }  // namespace tracker_role
 
+namespace tracker_flag {
+// The message reached a lane or the log: a resend never replaces the entry,
+// even while its status is still outbox (waiting for the log's sync) and its
+// sender has died.
+inline constexpr std::uint16_t committed = 1u << 0;
+// A copy of the message was put into the destination's lane (by its send, or
+// by a recovery). Recovery puts back only owed messages without it.
+inline constexpr std::uint16_t in_lane = 1u << 1;
+}  // namespace tracker_flag
+
 // Every field is atomic: a slot may be freed and claimed again while another
 // process is still comparing its key; such a reader re-checks the tag, and
 // relaxed atomics keep the overlap well defined. Ordering comes from the tag.
@@ -192,7 +202,7 @@ struct TrackerEntry {
   std::atomic<std::uint32_t> dest;        // endpoint id (endpoint), group id (group), slot of the group total (member)
   std::atomic<std::uint8_t> role;         // tracker_role
   std::atomic<std::uint8_t> status;       // Status; only moves forward (CAS)
-  std::uint16_t reserved0;
+  std::atomic<std::uint16_t> flags;       // tracker_flag bits (set only, never cleared while the entry lives)
   std::atomic<std::uint32_t> recipients;  // group: members addressed; else 1
   std::atomic<std::uint32_t> delivered;   // group: members that acknowledged
   std::atomic<std::uint32_t> read;        // group: members that marked it read
@@ -207,6 +217,7 @@ static_assert(offsetof(TrackerEntry, recipient) == 12);
 static_assert(offsetof(TrackerEntry, dest) == 16);
 static_assert(offsetof(TrackerEntry, role) == 20);
 static_assert(offsetof(TrackerEntry, status) == 21);
+static_assert(offsetof(TrackerEntry, flags) == 22);
 static_assert(offsetof(TrackerEntry, recipients) == 24);
 static_assert(offsetof(TrackerEntry, delivered) == 28);
 static_assert(offsetof(TrackerEntry, read) == 32);
@@ -342,7 +353,7 @@ constexpr std::uint64_t layout_hash() noexcept {
       sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),
       offsetof(InboxData, full), offsetof(InboxData, sent),     offsetof(InboxData, status_lease),
       sizeof(GroupSlot),        sizeof(TrackerHeader),          sizeof(TrackerEntry),
-      offsetof(TrackerEntry, status), offsetof(TrackerEntry, deadline_ns), tracker_bucket_slots,
+      offsetof(TrackerEntry, status), offsetof(TrackerEntry, flags), offsetof(TrackerEntry, deadline_ns), tracker_bucket_slots,
       offsetof(SegmentHeader, group_offset), offsetof(SegmentHeader, group_stride),
       sizeof(LaneData),              offsetof(LaneData, head),
       offsetof(LaneData, handed), sizeof(RecordHeader),         offsetof(RecordHeader, payload_len),

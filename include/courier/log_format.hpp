@@ -89,9 +89,10 @@ enum class Kind : std::uint8_t {
   delivered = 2,  // body: SettleBody (recipient took it)
   read = 3,       // body: SettleBody (recipient marked it read)
   expired = 4,    // body: SettleBody (deadline passed; recipient 0 = every recipient still owed)
+  name = 5,       // body: NameBody + name bytes (an endpoint or group id's name, for recovery after a reboot)
 };
 inline constexpr std::uint8_t min_kind = 1;
-inline constexpr std::uint8_t max_kind = 4;
+inline constexpr std::uint8_t max_kind = 5;
 
 constexpr std::string_view kind_name(Kind k) noexcept {
   switch (k) {
@@ -99,6 +100,7 @@ constexpr std::string_view kind_name(Kind k) noexcept {
     case Kind::delivered: return "delivered";
     case Kind::read: return "read";
     case Kind::expired: return "expired";
+    case Kind::name: return "name";
   }
   return "unknown";
 }
@@ -165,6 +167,27 @@ static_assert(offsetof(SettleBody, recipient) == 12);
 static_assert(offsetof(SettleBody, at_ns) == 16);
 static_assert(std::is_trivially_copyable_v<SettleBody>);
 
+// name: the name of an endpoint or group id, written by a journal writer in
+// each segment before the first record of that segment that mentions the id,
+// so that any one segment can be recovered on its own into an empty bus.
+struct NameBody {
+  std::uint32_t id;        // EndpointId or GroupId
+  std::uint8_t what;       // name_what
+  std::uint8_t reserved;   // 0
+  std::uint16_t name_len;  // 1 .. max_name_len bytes follow
+};
+static_assert(sizeof(NameBody) == 8);
+static_assert(offsetof(NameBody, id) == 0);
+static_assert(offsetof(NameBody, what) == 4);
+static_assert(offsetof(NameBody, reserved) == 5);
+static_assert(offsetof(NameBody, name_len) == 6);
+static_assert(std::is_trivially_copyable_v<NameBody>);
+namespace name_what {
+inline constexpr std::uint8_t endpoint = 1;
+inline constexpr std::uint8_t group = 2;
+}  // namespace name_what
+inline constexpr std::uint32_t max_name_len = 64;  // names.hpp: [A-Za-z0-9._-]{1,64}
+
 inline constexpr std::uint32_t message_min_body = sizeof(RecordHeader);  // 64
 inline constexpr std::uint32_t settle_body_size = sizeof(SettleBody);    // 24
 static_assert(message_min_body + (1u << 20) <= max_body, "a default 1 MiB payload fits");
@@ -176,6 +199,7 @@ constexpr bool length_fits_kind(Kind k, std::uint32_t length) noexcept {
     case Kind::delivered:
     case Kind::read:
     case Kind::expired: return length == settle_body_size;
+    case Kind::name: return length > sizeof(NameBody) && length <= sizeof(NameBody) + max_name_len;
   }
   return false;
 }

@@ -114,8 +114,9 @@ enum class Status : std::uint8_t {
   expired,              // deadline passed before delivery
   revoked,              // the claim was held past claim_timeout and the receiver stepped over it
   tracker_full,         // the dedup table is full: the tracked send was refused
+  log_failed,           // the bus's log could not store it (disk full, I/O error): not promised
 };
-inline constexpr unsigned status_count = 12;
+inline constexpr unsigned status_count = 13;
 
 // The status of an incoming message (DESIGN.md §1).
 enum class Incoming : std::uint8_t { fresh, read };
@@ -135,6 +136,7 @@ constexpr std::string_view status_name(Status s) noexcept {
     case Status::expired: return "expired";
     case Status::revoked: return "revoked";
     case Status::tracker_full: return "tracker_full";
+    case Status::log_failed: return "log_failed";
   }
   return "unknown";
 }

@@ -277,6 +277,8 @@ class Tracker {
     // Acquire: the status written before the entry's last advance.
     const auto st = static_cast<Status>(entries_[s].status.load(std::memory_order_acquire));
     if (status_is_failed_send(st)) return true;
+    // Acquire: partner of the sender's release of `committed` (set before its lane commit).
+    if ((entries_[s].flags.load(std::memory_order_acquire) & tracker_flag::committed) != 0) return false;
     return st == Status::outbox && tag::state(t) == tag::ready && !pid_alive(tag::pid_bits(t));
   }
 

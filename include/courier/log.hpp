@@ -1,0 +1,168 @@
+// courier/log.hpp — a bus's durable log as the bus uses it: the sync policy,
+// group commit, recovery reports. The format and the files are journal.hpp's;
+// this part knows which records a bus writes and when `sent` may be said.
+//
+// Each process that opens a bus with a log has one JournalWriter for it (its
+// own segment files in LOG_DIR/BUS/, no lock shared with other processes).
+// Threads of the process share it through a process-local mutex held only to
+// encode a record into the writer's buffer. With Sync::group a flusher thread
+// writes the buffer in one pwrite() and fdatasync()s it every
+// group_commit_interval (or sooner, at group_commit_bytes); the messages of the
+// batch then move from outbox to sent. Sync::os is the same without the
+// fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
+// send() returns sent. Compiled in src/log.cpp and src/recovery.cpp.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "courier/journal.hpp"
+#include "courier/message.hpp"
+#include "courier/result.hpp"
+
+namespace courier {
+
+// When `sent` is said for a message with expiry > 0 on a bus with a log.
+enum class Sync : std::uint8_t {
+  always,  // written and fdatasync'ed before send() returns sent (survives power loss)
+  group,   // group commit: sent when the batch holding it is fdatasync'ed (survives power loss)
+  os,      // sent when the batch is written to the page cache (survives process crashes, not power loss)
+};
+constexpr std::string_view sync_name(Sync s) noexcept {
+  switch (s) {
+    case Sync::always: return "always";
+    case Sync::group: return "group";
+    case Sync::os: return "os";
+  }
+  return "unknown";
+}
+constexpr bool sync_from_name(std::string_view n, Sync& out) noexcept {
+  for (Sync s : {Sync::always, Sync::group, Sync::os})
+    if (sync_name(s) == n) {
+      out = s;
+      return true;
+    }
+  return false;
+}
+
+// The directory of a bus's journals: LOG_DIR/BUS.
+std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
+// Delete a bus's journals (every segment file of LOG_DIR/BUS, then the
+// directory when nothing else is in it). Ok when there is nothing to delete.
+Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus);
+
+// What a recovery found and did.
+struct RecoveryReport {
+  bool ran = false;
+  std::uint64_t segments = 0;   // segment files read
+  std::uint64_t bytes = 0;      // bytes of those files
+  std::uint64_t records = 0;    // valid records
+  std::uint64_t messages = 0, settles = 0, names = 0;  // records by kind (settles: delivered + read + expired)
+  std::uint64_t settled = 0;    // messages found delivered, read or expired
+  std::uint64_t owed = 0;       // messages owed to a recipient and not expired
+  std::uint64_t injected = 0;   // of those, put back into their destination's lane now
+  std::uint64_t in_lane = 0;    // of those, already waiting in a lane (a live bus)
+  std::uint64_t left = 0;       // of those, not put back (lane full): they stay in the log
+  std::uint64_t expired = 0;    // owed but past their deadline: reported expired to their senders now
+  std::uint64_t retired = 0;    // past their expiry + status retention: settled by age, nothing to do
+  std::uint64_t unnamed = 0;    // records naming an id with no name record in their segment (skipped)
+  std::uint64_t tracker_full = 0;  // owed messages put back without a tracker entry (no dedup for them)
+  std::uint64_t damaged = 0;    // damaged regions (details in `damage`)
+  std::uint64_t torn = 0;       // torn tails cut
+  std::uint64_t max_id = 0;     // the largest message id seen (the bus's id counter is raised past it)
+  std::vector<JournalDamage> damage;
+  std::uint64_t elapsed_ns = 0;
+};
+
+struct RecoveryProgress {
+  unsigned pass = 0, passes = 3;  // 1: names and messages, 2: settlements, 3: put back what is owed
+  std::uint64_t bytes_done = 0, bytes_total = 0;  // of this pass
+};
+
+namespace detail {
+
+// One process's journal writer for one bus (see the top of this file).
+class Log {
+ public:
+  // A tracked message whose `sent` waits for the batch holding its record:
+  // its tracker slot and key, and the event its sender is told.
+  struct Pending {
+    std::uint64_t slot = 0;
+    std::uint64_t id = 0;
+    std::uint32_t sender = 0;
+    std::uint32_t key_recipient = 0;  // the tracker key's recipient (0 unless a group member entry)
+    std::uint32_t recipient = 0;      // the event's recipient (0 for a group total)
+    std::uint32_t group = 0;
+  };
+  struct Settings {
+    std::string dir;  // the bus's journal directory (LOG_DIR/BUS)
+    Sync sync = Sync::group;
+    std::chrono::microseconds interval{500};
+    std::uint64_t batch_bytes = 1u << 20;
+    std::uint64_t segment_size = 64ull << 20;
+  };
+  // The name of endpoint (group == false) or group `id`, "" when unknown.
+  using NameOf = std::function<std::string(std::uint32_t id, bool group)>;
+  // The records holding these messages are durable (sent) or failed (log_failed).
+  using Durable = std::function<void(std::span<const Pending>, Status)>;
+
+  static Result<std::unique_ptr<Log>> open(const Settings& settings, NameOf name_of, Durable durable);
+  ~Log();  // writes (and, unless Sync::os, syncs) what is buffered, and reports it
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  Sync sync() const noexcept { return settings_.sync; }
+  const std::string& directory() const noexcept { return settings_.dir; }
+
+  // Buffer a message record (after name records for its ids when this
+  // segment has none yet). `p`, when given, is reported when the record is
+  // durable. False when the record could not be buffered (the writer is broken).
+  bool append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p);
+  // Buffer a delivered / read / expired record. With Sync::always it is
+  // written and synced before this returns.
+  bool append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
+  // Report `p` with the batch that holds what is buffered now.
+  void add_pending(const Pending& p);
+  // Write (and sync, unless Sync::os) what is buffered now and report it,
+  // on this thread. True when it is durable.
+  bool flush();
+
+  struct Counters {
+    std::uint64_t batches = 0, syncs = 0, bytes = 0, failures = 0;
+  };
+  Counters counters() const;
+
+ private:
+  Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
+  bool name_locked(std::uint32_t id, bool group);
+  // Called with lk held and flushing_ set by us; returns with lk held.
+  bool write_batch(std::unique_lock<std::mutex>& lk);
+  void run();  // the group-commit thread
+
+  Settings settings_;
+  NameOf name_of_;
+  Durable durable_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;   // the flusher: bytes waiting, or stop
+  std::condition_variable done_;   // a batch finished (room in the buffer, flushing_ cleared)
+  JournalWriter w_;
+  std::vector<Pending> pending_, batch_;
+  std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current segment
+  bool flushing_ = false;
+  bool stop_ = false;
+  Counters counters_;
+  std::thread flusher_;
+};
+
+}  // namespace detail
+}  // namespace courier

@@ -1,0 +1,197 @@
+#include "courier/log.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "courier/clock.hpp"
+#include "courier/names.hpp"
+
+namespace courier {
+
+std::string bus_log_directory(const std::string& log_dir, std::string_view bus) {
+  std::string d = log_dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + "/" + std::string(bus);
+}
+
+Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
+  if (auto why = bus_name_problem(bus); !why.empty()) return Error(Errc::invalid_argument, why);
+  const std::string dir = bus_log_directory(log_dir, bus);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return {};
+    return Error(Errc::system, "opening log directory '" + dir + "': " + std::strerror(errno));
+  }
+  std::vector<std::string> segments;
+  bool others = false;
+  while (dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    JournalWriterId w;
+    std::uint64_t seq = 0;
+    if (parse_journal_segment_name(n, w, seq)) segments.emplace_back(n);
+    else others = true;
+  }
+  ::closedir(d);
+  for (const std::string& n : segments) {
+    const std::string p = dir + "/" + n;
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT)
+      return Error(Errc::system, "deleting journal segment '" + p + "': " + std::strerror(errno));
+  }
+  if (!others && ::rmdir(dir.c_str()) != 0 && errno != ENOENT)
+    return Error(Errc::system, "removing log directory '" + dir + "': " + std::strerror(errno));
+  return {};
+}
+
+namespace detail {
+
+Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durable durable) {
+  if (s.segment_size < 4096 || s.segment_size > (1ull << 30))
+    return Error(Errc::invalid_argument,
+                 "log_segment_size must be 4 KiB .. 1 GiB, got " + std::to_string(s.segment_size));
+  if (s.interval.count() <= 0 || s.interval > std::chrono::seconds(10))
+    return Error(Errc::invalid_argument, "group_commit_interval must be 1 us .. 10 s");
+  if (s.batch_bytes < 4096 || s.batch_bytes > (1ull << 30))
+    return Error(Errc::invalid_argument, "group_commit_bytes must be 4 KiB .. 1 GiB");
+  JournalOptions jo;
+  // The log rolls and flushes by itself (only between batches: a roll closes
+  // the file the flusher may be syncing); the writer never does on append.
+  jo.segment_size = std::numeric_limits<std::uint64_t>::max() / 2;
+  jo.buffer_limit = std::numeric_limits<std::size_t>::max();
+  auto w = JournalWriter::open(s.dir, jo);
+  if (!w) return std::move(w).error().with_context("opening the log in '" + s.dir + "'");
+  std::unique_ptr<Log> log(new Log(s, std::move(*w), std::move(name_of), std::move(durable)));
+  if (s.sync != Sync::always) log->flusher_ = std::thread([p = log.get()] { p->run(); });
+  return log;
+}
+
+Log::Log(const Settings& s, JournalWriter w, NameOf n, Durable d)
+    : settings_(s), name_of_(std::move(n)), durable_(std::move(d)), w_(std::move(w)) {}
+
+Log::~Log() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  flush();
+  (void)w_.close();
+}
+
+bool Log::name_locked(std::uint32_t id, bool group) {
+  if (id == 0) return true;
+  const std::uint64_t key = (std::uint64_t(group) << 32) | id;
+  if (named_.count(key) != 0) return true;
+  const std::string n = name_of_(id, group);
+  if (n.empty()) return true;  // removed meanwhile: its records are unnamed (recovery skips them)
+  if (!w_.append_name(id, group, n)) return false;
+  named_.insert(key);
+  return true;
+}
+
+bool Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p) {
+  std::unique_lock<std::mutex> lk(mu_);
+  // Bounded memory: a producer faster than the disk waits for the flusher.
+  if (settings_.sync != Sync::always)
+    done_.wait(lk, [&] { return w_.buffered_bytes() < 4 * settings_.batch_bytes + (64u << 20) || stop_; });
+  if (settings_.sync == Sync::always && w_.segment_bytes() >= settings_.segment_size) {
+    if (!w_.roll()) return false;
+    named_.clear();
+  }
+  if (!name_locked(h.from, false) || !name_locked(h.to, false) || !name_locked(h.group, true)) return false;
+  if (!w_.append_message(h, payload)) {
+    ++counters_.failures;
+    return false;
+  }
+  if (p != nullptr) pending_.push_back(*p);
+  const bool wake = w_.buffered_bytes() >= settings_.batch_bytes;
+  lk.unlock();
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+void Log::add_pending(const Pending& p) {
+  std::lock_guard<std::mutex> lk(mu_);
+  pending_.push_back(p);
+}
+
+bool Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!w_.append_settle(kind, body)) {
+      ++counters_.failures;
+      return false;
+    }
+  }
+  if (settings_.sync == Sync::always) return flush();
+  return true;
+}
+
+bool Log::write_batch(std::unique_lock<std::mutex>& lk) {
+  const std::uint64_t bytes = w_.buffered_bytes();
+  bool ok = static_cast<bool>(w_.flush());
+  batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
+  const int fd = w_.fd();
+  lk.unlock();
+  // The fdatasync runs without the lock: senders keep appending meanwhile
+  // (their records are in the next batch). Nobody rolls or closes the file
+  // while flushing_ is set.
+  if (ok && settings_.sync != Sync::os && fd >= 0) {
+    int rc;
+    do rc = ::fdatasync(fd);
+    while (rc != 0 && errno == EINTR);
+    ok = rc == 0;
+  }
+  if (!batch_.empty()) durable_(batch_, ok ? Status::sent : Status::log_failed);
+  batch_.clear();
+  lk.lock();
+  ++counters_.batches;
+  if (settings_.sync != Sync::os) ++counters_.syncs;
+  if (ok) counters_.bytes += bytes;
+  else ++counters_.failures;
+  if (ok && w_.segment_bytes() >= settings_.segment_size) {
+    if (w_.roll()) named_.clear();
+    else ++counters_.failures;
+  }
+  return ok;
+}
+
+bool Log::flush() {
+  std::unique_lock<std::mutex> lk(mu_);
+  done_.wait(lk, [&] { return !flushing_; });
+  if (w_.buffered_bytes() == 0 && pending_.empty()) return true;
+  flushing_ = true;
+  const bool ok = write_batch(lk);
+  flushing_ = false;
+  lk.unlock();
+  done_.notify_all();
+  return ok;
+}
+
+void Log::run() {
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stop_) {
+    if (w_.buffered_bytes() < settings_.batch_bytes) wake_.wait_for(lk, settings_.interval);
+    if (stop_) break;
+    if (flushing_ || (w_.buffered_bytes() == 0 && pending_.empty())) continue;
+    flushing_ = true;
+    write_batch(lk);
+    flushing_ = false;
+    done_.notify_all();
+  }
+}
+
+Log::Counters Log::counters() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return counters_;
+}
+
+}  // namespace detail
+}  // namespace courier

@@ -1,0 +1,325 @@
+// Recovery: rebuild the tracker from a bus's journals and put back into their
+// lanes the messages owed that are in no lane (docs/design.md, "Recovery").
+#include <sys/stat.h>
+
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "courier/bus.hpp"
+#include "courier/lane_writer.hpp"
+
+namespace courier {
+namespace {
+
+// Ids in a record are those of the bus that wrote it: a segment carries the
+// names of the ids it mentions, and this maps them to the ids of the bus now.
+struct SegmentNames {
+  std::string path;
+  std::unordered_map<std::uint32_t, EndpointId> endpoints;
+  std::unordered_map<std::uint32_t, GroupId> groups;
+  EndpointId endpoint(std::uint32_t old) const {
+    auto it = endpoints.find(old);
+    return it == endpoints.end() ? no_endpoint : it->second;
+  }
+  GroupId group(std::uint32_t old) const {
+    if (old == 0) return 0;
+    auto it = groups.find(old);
+    return it == groups.end() ? 0 : it->second;
+  }
+};
+
+class Recovery {
+ public:
+  Recovery(detail::BusState& st, const std::function<void(const RecoveryProgress&)>& progress)
+      : st_(st), progress_(progress), now_(realtime_ns()) {}
+
+  Result<RecoveryReport> run() {
+    const std::uint64_t t0 = monotonic_ns();
+    if (!st_.log->flush()) return Error(Errc::system, "recovery: this process's own log could not be written first");
+    total_ = directory_bytes();
+    if (auto r = pass(1); !r) return std::move(r).error();
+    if (auto r = pass(2); !r) return std::move(r).error();
+    finish_totals();
+    if (auto r = pass(3); !r) return std::move(r).error();
+    raise_next_id();
+    rep_.ran = true;
+    rep_.elapsed_ns = monotonic_ns() - t0;
+    return std::move(rep_);
+  }
+
+ private:
+  std::uint64_t directory_bytes() const {
+    auto rd = JournalReader::open_directory(st_.log->directory());
+    if (!rd) return 0;
+    std::uint64_t n = 0;
+    for (const std::string& f : rd->files()) {
+      struct stat sb{};
+      if (::stat(f.c_str(), &sb) == 0) n += static_cast<std::uint64_t>(sb.st_size);
+    }
+    return n;
+  }
+
+  Result<void> pass(unsigned n) {
+    auto rd = JournalReader::open_directory(st_.log->directory());
+    if (!rd) return std::move(rd).error().with_context("recovery");
+    SegmentNames names;
+    JournalRecord rec;
+    std::uint64_t done_files = 0, file_size = 0, next_report = 0;
+    for (;;) {
+      auto more = rd->next(rec);
+      if (!more) return std::move(more).error().with_context("recovery, pass " + std::to_string(n));
+      if (!*more) break;
+      if (rec.segment->path != names.path) {
+        done_files += file_size;
+        file_size = rec.segment->file_size;
+        names = SegmentNames{rec.segment->path, {}, {}};
+        if (n == 1) {
+          ++rep_.segments;
+          rep_.bytes += file_size;
+        }
+      }
+      if (progress_ && done_files + rec.offset >= next_report) {
+        progress_(RecoveryProgress{n, 3, done_files + rec.offset, total_});
+        next_report = done_files + rec.offset + (64ull << 20);
+      }
+      if (n == 1) ++rep_.records;
+      switch (rec.kind) {
+        case logfmt::Kind::name: name(rec, names, n); break;
+        case logfmt::Kind::message:
+          if (n == 1) ++rep_.messages;
+          if (n != 2) message(rec, names, n);
+          break;
+        default:
+          if (n == 1) ++rep_.settles;
+          if (n == 2) settle(rec, names);
+          break;
+      }
+    }
+    if (n == 1) {
+      rep_.damage = rd->damage();
+      rep_.damaged = rep_.damage.size();
+      rep_.torn = rd->torn_tails().size();
+    }
+    if (progress_) progress_(RecoveryProgress{n, 3, total_, total_});
+    return {};
+  }
+
+  void name(const JournalRecord& rec, SegmentNames& names, unsigned n) {
+    auto nm = decode_journal_name(rec.body);
+    if (!nm) return;
+    if (n == 1) ++rep_.names;
+    if (nm->group) {
+      auto g = st_.dir.add_group(nm->name, true);
+      if (g) names.groups[nm->id] = *g;
+    } else {
+      auto e = st_.dir.add(nm->name, true);
+      if (e) names.endpoints[nm->id] = *e;
+    }
+  }
+
+  // The message of a record with the ids of the bus now; false when it is
+  // not one to recover (untracked, real-time, unnamed, past its retention).
+  bool mapped(const JournalRecord& rec, const SegmentNames& names, unsigned n, JournalMessage& m) {
+    auto d = decode_journal_message(rec.body);
+    if (!d) return false;
+    m = *d;
+    RecordHeader& h = m.header;
+    if (h.id == 0 || h.expires_ns == 0) return false;
+    if (n == 1 && h.id > rep_.max_id) rep_.max_id = h.id;
+    const EndpointId from = names.endpoint(h.from), to = names.endpoint(h.to);
+    const GroupId group = names.group(h.group);
+    if (from == no_endpoint || to == no_endpoint || (h.group != 0 && group == 0)) {
+      if (n == 1) ++rep_.unnamed;
+      return false;
+    }
+    const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
+    if (base + st_.retention_ns <= now_) {  // settled by age: its status would have retired too
+      if (n == 1) ++rep_.retired;
+      return false;
+    }
+    h.from = from;
+    h.to = to;
+    h.group = group;
+    return true;
+  }
+
+  static TrackerKey key_of(const RecordHeader& h) {
+    return TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint};
+  }
+
+  std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h,
+                       bool& dup) {
+    const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
+    Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) {
+      // Relaxed stores: published by the tracker's ready CAS. Same deadline as
+      // Endpoint::track computes, so BusState::same_send recognises the records.
+      e.dest.store(dest, std::memory_order_relaxed);
+      e.role.store(role, std::memory_order_relaxed);
+      e.status.store(static_cast<std::uint8_t>(Status::sent), std::memory_order_relaxed);
+      e.flags.store(tracker_flag::committed, std::memory_order_relaxed);
+      e.recipients.store(1, std::memory_order_relaxed);
+      e.delivered.store(0, std::memory_order_relaxed);
+      e.read.store(0, std::memory_order_relaxed);
+      e.failed.store(0, std::memory_order_relaxed);
+      e.deadline_ns.store(base + st_.retention_ns, std::memory_order_relaxed);
+      e.expires_ns.store(h.expires_ns, std::memory_order_relaxed);
+      e.updated_ns.store(now_, std::memory_order_relaxed);
+    });
+    dup = r.result == Tracker::Insert::duplicate;
+    return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
+  }
+
+  void message(const JournalRecord& rec, const SegmentNames& names, unsigned n) {
+    JournalMessage m;
+    if (!mapped(rec, names, n, m)) return;
+    const RecordHeader& h = m.header;
+    if (n == 1) {
+      bool dup = false;
+      std::uint64_t total = Tracker::no_slot;
+      if (h.group != 0) {
+        const TrackerKey tk{h.from, h.id, no_endpoint};
+        total = insert(tk, tracker_role::group, h.group, h, dup);
+        if (total != Tracker::no_slot) {
+          totals_.insert(total);
+        } else if (dup) {
+          total = st_.tracker.find(tk);
+          // A total this recovery made counts one more member; a live one is left alone.
+          if (total != Tracker::no_slot && totals_.count(total) != 0)
+            st_.tracker.entry(total).recipients.fetch_add(1, std::memory_order_relaxed);  // relaxed: one thread, published later by advance
+        }
+      }
+      const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
+      insert(key_of(h), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
+      if (!dup && st_.tracker.find(key_of(h)) == Tracker::no_slot) ++rep_.tracker_full;
+      return;
+    }
+    // Pass 3: put back what is owed and in no lane.
+    const std::uint64_t slot = st_.tracker.find(key_of(h));
+    if (slot != Tracker::no_slot) {
+      TrackerEntry& e = st_.tracker.entry(slot);
+      // Acquire: the status and flags published by whoever advanced them.
+      if (status_rank(static_cast<Status>(e.status.load(std::memory_order_acquire))) >= 2) {
+        ++rep_.settled;
+        return;
+      }
+      ++rep_.owed;
+      if ((e.flags.load(std::memory_order_acquire) & tracker_flag::in_lane) != 0) {
+        ++rep_.in_lane;
+        return;
+      }
+      if (h.expires_ns <= now_) {
+        if (st_.report(h, h.to, Status::expired)) ++rep_.expired;
+        return;
+      }
+    } else {
+      ++rep_.owed;  // no tracker entry (the tracker was full): put back without duplicate detection
+      if (h.expires_ns <= now_) return;
+    }
+    if (inject(m, slot)) ++rep_.injected;
+    else ++rep_.left;
+  }
+
+  bool inject(const JournalMessage& m, std::uint64_t slot) {
+    const RecordHeader& h = m.header;
+    if (h.priority >= priority_levels) return false;
+    const std::uint32_t eslot = endpoint_slot(h.to);
+    LaneWriter w(st_.seg.lane(eslot, h.priority));
+    LaneClaim lc;
+    if (w.try_claim(record_bytes(m.payload.size()), lc) != ClaimResult::ok) return false;
+    // Everything but the lane's frame word; it may have been handed out before
+    // the crash, so it comes back flagged redelivered.
+    std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
+                reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t), sizeof(RecordHeader) - sizeof(std::uint64_t));
+    lc.header->flags = static_cast<std::uint8_t>(h.flags | record_flag::redelivered);
+    lc.header->lease = 0;
+    if (!m.payload.empty()) std::memcpy(lc.payload(), m.payload.data(), m.payload.size());
+    if (slot != Tracker::no_slot)  // release: as Endpoint::commit_logged
+      st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+    if (!w.commit(lc)) return false;
+    inbox_notify(st_.seg.inbox(eslot), h.priority);
+    return true;
+  }
+
+  void settle(const JournalRecord& rec, const SegmentNames& names) {
+    auto b = decode_journal_settle(rec.body);
+    if (!b) return;
+    const EndpointId sender = names.endpoint(b->sender);
+    const EndpointId recipient = b->recipient != 0 ? names.endpoint(b->recipient) : no_endpoint;
+    if (sender == no_endpoint || (b->recipient != 0 && recipient == no_endpoint)) return;
+    const Status s = rec.kind == logfmt::Kind::delivered ? Status::delivered
+                     : rec.kind == logfmt::Kind::read    ? Status::read
+                                                         : Status::expired;
+    const std::uint64_t slot = st_.tracker.find(TrackerKey{sender, b->id, no_endpoint});
+    if (slot == Tracker::no_slot) return;
+    TrackerEntry& e = st_.tracker.entry(slot);
+    // Relaxed: written before the entry was published (find acquired the tag).
+    if (e.role.load(std::memory_order_relaxed) != tracker_role::group) {
+      st_.tracker.advance(slot, s, now_);
+      return;
+    }
+    const std::uint64_t ms = st_.tracker.find(TrackerKey{sender, b->id, recipient});
+    if (ms == Tracker::no_slot || !st_.tracker.advance(ms, s, now_)) return;
+    // seq_cst: as BusState::report (a receiver may settle members of this total meanwhile).
+    if (s == Status::read) e.read.fetch_add(1, std::memory_order_seq_cst);
+    else if (s == Status::delivered) e.delivered.fetch_add(1, std::memory_order_seq_cst);
+    else e.failed.fetch_add(1, std::memory_order_seq_cst);
+    pending_totals_.insert(slot);
+  }
+
+  // Group totals whose members settled in pass 2 move once all of them have.
+  void finish_totals() {
+    for (std::uint64_t t : pending_totals_) {
+      const TrackerEntry& e = st_.tracker.entry(t);
+      // Relaxed: entry fields written before it was published; this thread made or found it.
+      st_.settle_total(e.sender.load(std::memory_order_relaxed), e.id.load(std::memory_order_relaxed),
+                       e.dest.load(std::memory_order_relaxed), t, Status::expired, now_);
+    }
+  }
+
+  void raise_next_id() {
+    std::atomic<std::uint64_t>& c = st_.seg.header().next_id;
+    // Relaxed: uniqueness comes from the RMW (as Endpoint::take_id_block).
+    std::uint64_t cur = c.load(std::memory_order_relaxed);
+    while (cur <= rep_.max_id &&
+           !c.compare_exchange_weak(cur, rep_.max_id + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
+    }
+  }
+
+  detail::BusState& st_;
+  const std::function<void(const RecoveryProgress&)>& progress_;
+  const std::uint64_t now_;
+  std::uint64_t total_ = 0;
+  RecoveryReport rep_;
+  std::unordered_set<std::uint64_t> totals_;          // group totals this recovery made
+  std::unordered_set<std::uint64_t> pending_totals_;  // group totals whose members settled in pass 2
+};
+
+}  // namespace
+
+Result<RecoveryReport> Bus::recover_into(detail::BusState& st,
+                                         const std::function<void(const RecoveryProgress&)>& progress) {
+  if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to recover from");
+  return Recovery(st, progress).run();
+}
+
+Result<RecoveryReport> Bus::recover(const std::function<void(const RecoveryProgress&)>& progress) {
+  return recover_into(*s_, progress);
+}
+
+const RecoveryReport& Bus::recovery() const noexcept { return s_->recovery; }
+
+Result<void> Bus::flush_log() {
+  if (!s_->log) return Error(Errc::invalid_argument, "bus '" + s_->name + "' has no log");
+  if (!s_->log->flush()) return Error(Errc::system, "writing the log of bus '" + s_->name + "' failed");
+  return {};
+}
+
+bool Bus::has_log() const noexcept { return s_->log != nullptr; }
+
+const std::string& Bus::log_directory() const noexcept {
+  static const std::string none;
+  return s_->log ? s_->log->directory() : none;
+}
+
+}  // namespace courier
