@@ -38,6 +38,7 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   so.mode = o.group_access ? 0660 : 0600;
   so.create = o.create;
   so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
+  so.recovery_pending = !o.log_dir.empty() && o.recover && !o.in_process;
   if (o.in_process) {
     if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why).with_context(where);
     if (!o.log_dir.empty())
@@ -65,8 +66,48 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   }
   const bool created = seg->created();
   auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
-  if (auto r = open_log(*st, o, created); !r) return std::move(r).error().with_context(where);
+  if (auto r = open_log(*st, o, created); !r) {
+    // Leave the bus to the next opener, which takes the recovery over.
+    if (created) st->seg.header().recovery_owner.store(0, std::memory_order_release);  // release: as below
+    return std::move(r).error().with_context(where);
+  }
+  if (auto r = await_recovery(*st, o, created); !r) return std::move(r).error().with_context(where);
   return Bus(std::move(st));
+}
+
+// A bus being rebuilt from its log is not used before the rebuild is done:
+// wait while the rebuilding process lives, take the rebuild over when it died.
+Result<void> Bus::await_recovery(detail::BusState& st, const Options& o, bool created) {
+  std::atomic<std::uint64_t>& owner = st.seg.header().recovery_owner;
+  if (created) {
+    // Release: the rebuilt tracker and lanes before the openers waiting below.
+    owner.store(0, std::memory_order_release);
+    return {};
+  }
+  const std::uint64_t give_up = monotonic_ns() + 600'000'000'000ull;  // a live rebuild: 10 minutes at most
+  for (;;) {
+    // Acquire: partner of the release store above.
+    std::uint64_t cur = owner.load(std::memory_order_acquire);
+    if (cur == 0) return {};
+    if (lease_holder_alive(cur)) {
+      if (monotonic_ns() > give_up)
+        return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) + " has been rebuilding the bus from its log for 10 minutes");
+      timespec ts{0, 1'000'000};
+      nanosleep(&ts, nullptr);
+      continue;
+    }
+    if (!st.log || !o.recover)
+      return Error(Errc::busy, "pid " + std::to_string(lease_pid(cur)) +
+                                   " died rebuilding the bus from its log: open it with its log directory to finish");
+    const std::uint64_t me = lease_word(self_identity());
+    // acq_rel: one opener takes the rebuild over; acquire what the dead one left.
+    if (!owner.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    auto r = recover_into(st, o.on_recovery_progress);
+    owner.store(0, std::memory_order_release);  // release: as above
+    if (!r) return std::move(r).error();
+    st.recovery = std::move(*r);
+    return {};
+  }
 }
 
 Result<void> Bus::open_log(detail::BusState& st, const Options& o, bool created) {
@@ -765,6 +806,17 @@ void Receiver::rearm_notifier() noexcept {
   (void)!::read(st_->notifier->efd, &v, sizeof v);
   st_->notifier->rearm.fetch_add(1, std::memory_order_release);  // release: partner of the notifier's acquire
   futex_wake_all(st_->notifier->rearm);
+}
+
+bool Receiver::acknowledged_before(const RecordHeader& lane_header) const noexcept {
+  RecordHeader h;
+  std::memcpy(&h, &lane_header, sizeof h);  // the record is ours while in hand; a copy keeps the checks on one value
+  const detail::BusState& s = *st_->bus;
+  const std::uint64_t slot = s.tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? st_->self : no_endpoint});
+  if (slot == Tracker::no_slot || !s.same_send(s.tracker.entry(slot), h)) return false;
+  // Acquire: the status the acknowledging receiver published.
+  const Status st = static_cast<Status>(s.tracker.entry(slot).status.load(std::memory_order_acquire));
+  return st == Status::delivered || st == Status::read;
 }
 
 const std::string& Receiver::name_of(EndpointId id) {

@@ -234,10 +234,13 @@ class Recovery {
     lc.header->flags = static_cast<std::uint8_t>(h.flags | record_flag::redelivered);
     lc.header->lease = 0;
     if (!m.payload.empty()) std::memcpy(lc.payload(), m.payload.data(), m.payload.size());
-    if (slot != Tracker::no_slot)  // release: as Endpoint::commit_logged
-      st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
     if (!w.commit(lc)) return false;
     inbox_notify(st_.seg.inbox(eslot), h.priority);
+    // After the commit: a recovery killed in between puts it back again
+    // (a second copy, which the receiver drops once the first is
+    // acknowledged: Receiver::try_receive), never loses it.
+    if (slot != Tracker::no_slot)  // release: as Endpoint::commit_logged
+      st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
     return true;
   }
 

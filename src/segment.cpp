@@ -68,6 +68,8 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o) {
   // Relaxed: published by the magic store below.
   h.next_id.store(h.created_ns, std::memory_order_relaxed);
   h.dir_changes.store(0, std::memory_order_relaxed);
+  // Relaxed: published by the magic store below.
+  h.recovery_owner.store(o.recovery_pending ? h.init_owner.load(std::memory_order_relaxed) : 0, std::memory_order_relaxed);
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
   pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);

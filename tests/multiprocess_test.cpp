@@ -109,9 +109,13 @@ COURIER_CHILD(claim_id_and_hang) {
 }
 
 // args: bus. Takes one message as bob and holds it (never releases), then hangs.
+// args: bus [ack]. Takes one message without acknowledging it (or with
+// auto-ack when "ack" is given), says so and hangs.
 COURIER_CHILD(take_and_hang) {
   Bus bus = open_bus(args[0]);
-  auto bob = bus.attach("bob");
+  ReceiverOptions ro;
+  ro.auto_ack = args.size() > 1 && args[1] == "ack";
+  auto bob = bus.attach("bob", ro);
   if (!bob) return 4;
   auto m = bob->receive(std::chrono::seconds(20));
   if (!m) return 5;
@@ -477,6 +481,29 @@ TEST(MultiProcess, ReceiverKilledHoldingTheLeaseIsTakenOverAndItsMessageRedelive
   EXPECT_FALSE(m->redelivered());
 }
 
+// DESIGN.md §2: an acknowledged message is never handed out again, also when
+// its receiver died before releasing it from the lane.
+TEST(MultiProcess, MessageAcknowledgedByAReceiverThatDiedIsNotHandedOutAgain) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_endpoint("bob"));
+  auto first = alice->send({.to = peer("bob"), .priority = 3, .expiry = std::chrono::seconds(30)}, "first");
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(alice->send({.to = peer("bob"), .priority = 3, .expiry = std::chrono::seconds(30)}, "second"));
+  Child holder = Child::spawn("take_and_hang", {name.name, "ack"});
+  holder.expect_line("took first");
+  holder.kill9();
+  holder.wait();
+  EXPECT_EQ(alice->status(first.id)->status, Status::delivered);
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob) << bob.error().message;
+  auto m = bob->try_receive();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text(), "second");
+  EXPECT_FALSE(bob->try_receive());
+}
+
 TEST(MultiProcess, ProcessKilledMidDirectoryChangeDoesNotWedgeTheBus) {
   BusName name;
   Bus bus = open_bus(name.name);
@@ -727,7 +754,8 @@ TEST(MultiProcessTracked, SendLeftUnfinishedByAKilledSenderIsSentAgainByItsResen
   EXPECT_EQ(restarted->status(555)->status, Status::delivered);
 }
 
-TEST(MultiProcessTracked, MessageReadByAReceiverThatDiedIsRedeliveredAsRead) {
+// Marked read = acknowledged: not handed out again (DESIGN.md §2).
+TEST(MultiProcessTracked, MessageReadByAReceiverThatDiedIsNotHandedOutAgain) {
   BusName name;
   Bus bus = open_bus(name.name);
   auto alice = bus.endpoint("alice");
@@ -741,10 +769,7 @@ TEST(MultiProcessTracked, MessageReadByAReceiverThatDiedIsRedeliveredAsRead) {
   EXPECT_EQ(alice->status(r.id)->status, Status::read);
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob);
-  auto m = bob->try_receive();
-  ASSERT_TRUE(m);
-  EXPECT_TRUE(m->redelivered());
-  EXPECT_EQ(m->status(), Incoming::read) << "read survives the redelivery";
+  EXPECT_FALSE(bob->try_receive());
   EXPECT_EQ(alice->status(r.id)->status, Status::read);
 }
 

@@ -279,6 +279,7 @@ class Bus {
   friend class Endpoint;
   static Result<StatusReport> status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id);
   static Result<void> open_log(detail::BusState& st, const Options& o, bool created);
+  static Result<void> await_recovery(detail::BusState& st, const Options& o, bool created);
   static Result<RecoveryReport> recover_into(detail::BusState& st,
                                              const std::function<void(const RecoveryProgress&)>& progress);
   explicit Bus(std::shared_ptr<detail::BusState> s) : s_(std::move(s)) {}
@@ -493,10 +494,21 @@ class Receiver {
   // the previous message (its view becomes invalid).
   std::optional<Message> try_receive() noexcept {
     release();
-    InboxTaken t = st_->reader.poll();
-    if (!t) {
-      if (st_->notifier_armed) rearm_notifier();
-      return std::nullopt;
+    InboxTaken t;
+    for (;;) {
+      t = st_->reader.poll();
+      if (!t) {
+        if (st_->notifier_armed) rearm_notifier();
+        return std::nullopt;
+      }
+      // A copy handed out before (to a receiver that died, or before a
+      // reboot) whose delivery was acknowledged meanwhile is not handed out again.
+      if ((t.record.redelivered || (t.record.header->flags & record_flag::redelivered) != 0) &&
+          t.record.header->id != 0 && acknowledged_before(*t.record.header)) {
+        st_->reader.release(t);
+        continue;
+      }
+      break;
     }
     st_->in_hand = t;
     Message m;
@@ -587,6 +599,7 @@ class Receiver {
   };
   explicit Receiver(std::unique_ptr<State> st) : st_(std::move(st)) {}
   void rearm_notifier() noexcept;
+  bool acknowledged_before(const RecordHeader& lane_header) const noexcept;
   // Counted once per message: a second ack (or ack after auto-ack) changes nothing.
   void acknowledge(const RecordHeader& h) noexcept {
     if (st_->bus->report(h, st_->self, Status::delivered)) bump(st_->reader.data().delivered);

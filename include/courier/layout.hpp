@@ -69,7 +69,11 @@ struct SegmentHeader {
   std::uint32_t max_group_members;
   // line 2: identifier blocks (ids are handed out in blocks to processes)
   std::atomic<std::uint64_t> next_id;     // starts at the creation time in ns: a recreated bus never reuses ids
-  std::uint8_t pad2[cache_line - 8];
+  // Lease word of the process rebuilding this bus from its log (0: none).
+  // Set by the creator before publication when a recovery will follow; other
+  // openers wait while it lives and take the recovery over when it died.
+  std::atomic<std::uint64_t> recovery_owner;
+  std::uint8_t pad2[cache_line - 16];
   // lines 3..: the directory lock (robust, process-shared) and its change count
   pthread_mutex_t dir_mutex;
   std::uint8_t pad3[128 - sizeof(pthread_mutex_t)];
@@ -108,6 +112,7 @@ static_assert(offsetof(SegmentHeader, tracker_capacity) == 392);
 static_assert(offsetof(SegmentHeader, status_capacity) == 400);
 static_assert(offsetof(SegmentHeader, status_retention_ns) == 408);
 static_assert(offsetof(SegmentHeader, next_id) == 128);
+static_assert(offsetof(SegmentHeader, recovery_owner) == 136);
 static_assert(offsetof(SegmentHeader, dir_mutex) == 192);
 static_assert(offsetof(SegmentHeader, dir_changes) == 320);
 static_assert(sizeof(SegmentHeader) == 512);
@@ -347,7 +352,7 @@ inline const char* check_geometry(const Geometry& g) noexcept {
 // of them refuse each other's segments.
 constexpr std::uint64_t layout_hash() noexcept {
   const std::uint64_t parts[] = {
-      layout_version,           sizeof(SegmentHeader),          offsetof(SegmentHeader, next_id),
+      layout_version,           sizeof(SegmentHeader),          offsetof(SegmentHeader, next_id), offsetof(SegmentHeader, recovery_owner),
       offsetof(SegmentHeader, dir_mutex), sizeof(pthread_mutex_t), offsetof(SegmentHeader, dir_changes),
       sizeof(EndpointSlot),     offsetof(EndpointSlot, name),   offsetof(EndpointSlot, created_ns),
       sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),

@@ -26,6 +26,9 @@ struct SegmentOptions {
   mode_t mode = 0600;
   bool create = true;                     // create when missing
   std::uint64_t open_timeout_ns = 2'000'000'000ull;  // wait this long for a segment being created
+  // The creator will rebuild the bus from its log: it is published with
+  // recovery_owner set to the creator's lease word (cleared when done).
+  bool recovery_pending = false;
 };
 
 class Segment {
