@@ -125,7 +125,8 @@ void Log::add_pending(const Pending& p) {
 bool Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!w_.append_settle(kind, body)) {
+    // Names first: a recovery maps the ids of this segment by its own name records.
+    if (!name_locked(body.sender, false) || !name_locked(body.recipient, false) || !w_.append_settle(kind, body)) {
       ++counters_.failures;
       return false;
     }
