@@ -8,6 +8,7 @@
 
 #include "courier/names.hpp"
 #include "courier/process.hpp"
+#include "log_internal.hpp"
 
 namespace courier {
 
@@ -285,10 +286,16 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       LaneWriter& w = t->lanes[o.priority];
       LaneClaim lc;
       ClaimResult cr = ClaimResult::full;
+      // A stored copy whose lane is full, or behind spilled ones, waits in the log.
+      bool spill_it = log != nullptr && detail::spill_backlog(in, o.priority);
       if (o.expiry.count() == 0 && lease == 0) {
         in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         st = Status::offline;
-      } else if ((cr = w.try_claim(record_bytes(data.size()), lc)) != ClaimResult::ok) {
+      } else if (spill_it || ((cr = w.try_claim(record_bytes(data.size()), lc)) == ClaimResult::full && log != nullptr)) {
+        RecordHeader h{};
+        fill(h, o, id, now, m, gid, data.size(), 0);
+        st = spill(h, data, slot, m, in);
+      } else if (cr != ClaimResult::ok) {
         if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
       } else {
@@ -550,6 +557,7 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   st->lease = me;
   st->options = options;
   st->reader = InboxReader(s_->seg, slot, *id, me);
+  if (s_->log) st->forwarder = std::make_unique<Receiver::Forwarder>();
   st->reader.on_drop(
       [](void* ctx, const RecordHeader& h, Status why) {
         static_cast<detail::BusState*>(ctx)->report(h, h.to, why);

@@ -351,10 +351,12 @@ struct JournalReader::Check {
   const char* reason = "";
 };
 
-Result<JournalReader> JournalReader::open_file(const std::string& path, const JournalReaderOptions& options) {
+Result<JournalReader> JournalReader::open_file(const std::string& path, const JournalReaderOptions& options,
+                                               std::uint64_t start) {
   JournalReader r;
   r.options_ = options;
   r.files_.push_back(path);
+  r.start_ = start;
   return r;
 }
 
@@ -463,6 +465,10 @@ Result<bool> JournalReader::load(const std::string& path) {
        named_seq != h.sequence))
     return damaged(0, got, "segment header does not match the file name");
   pos_ = logfmt::segment_header_size;
+  // A resume point (a record boundary an earlier read returned): anything
+  // else is checked like any position and resynchronised from.
+  if (start_ > pos_ && start_ <= data_.size() && start_ % logfmt::record_alignment == 0) pos_ = start_;
+  start_ = 0;
   loaded_ = true;
   return true;
 }

@@ -189,6 +189,13 @@ void Log::run() {
   }
 }
 
+bool Log::write_now() {
+  std::lock_guard<std::mutex> lk(mu_);
+  // Safe beside a flusher syncing outside the lock: it only syncs the fd; the
+  // writer's state changes under the lock only.
+  return static_cast<bool>(w_.flush());
+}
+
 Log::Counters Log::counters() const {
   std::lock_guard<std::mutex> lk(mu_);
   return counters_;

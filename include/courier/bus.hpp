@@ -184,6 +184,12 @@ struct BusState {
   // Whether a message is one the log stores (expiry > 0, tracked).
   bool logged(const RecordHeader& h) const noexcept { return log != nullptr && h.id != 0 && h.expires_ns != 0; }
 };
+
+// Spilled messages of lane p wait in the log (stored sends to it spill too, to keep their order).
+inline bool spill_backlog(const InboxData& in, unsigned p) noexcept {
+  // Acquire: partner of the release increments (Endpoint::spill, account_spilled).
+  return in.spilled[p].load(std::memory_order_acquire) > in.forwarded[p].load(std::memory_order_acquire);
+}
 }  // namespace detail
 
 class Endpoint;
@@ -306,6 +312,10 @@ class Claim {
   std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
   bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
+  bool want_spill_ = false;   // set by send(): a full lane spills to the log instead of failing
+  bool spill_ = false;        // claim() found it must spill (no lane claim was made)
+  EndpointId spill_to_ = no_endpoint;
+  std::uint64_t spill_now_ = 0;
 };
 
 // Sends as one endpoint. One thread at a time (make one per thread).
@@ -318,6 +328,7 @@ class Endpoint {
   // into each member's, once per member).
   SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
     if (o.to.is_group) return send_group(o, data);
+    if (o.expiry.count() > 0 && s_->log != nullptr) return send_logged(o, data);
     Claim c;
     SendResult r = claim(o, data.size(), c);
     if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
@@ -434,6 +445,23 @@ class Endpoint {
   }
   // A claim of a message the log stores (src/bus.cpp).
   SendResult commit_logged(Claim& c, std::size_t len) noexcept;
+  // A stored send on a bus with a log: to the lane, or spilled to the log
+  // when the lane is full or earlier spilled messages wait (src/spill.cpp).
+  SendResult send_logged(const SendOptions& o, std::span<const std::byte> data) noexcept;
+  // Store one copy in the log alone (spilled); counts it for its receiver.
+  Status spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot, EndpointId key_recipient,
+               InboxData& in) noexcept;
+  SendResult mark_spill(Claim& c, std::uint64_t slot, std::uint64_t id, InboxData& in, unsigned p, EndpointId to,
+                        std::uint64_t now) noexcept {
+    c.spill_ = true;
+    c.track_ = slot;
+    c.id_ = id;
+    c.inbox_ = &in;
+    c.lane_ = p;
+    c.spill_to_ = to;
+    c.spill_now_ = now;
+    return {Status::full, id};
+  }
   // Rare paths, compiled in src/bus.cpp so that claim() stays small enough to inline.
   static ClaimResult wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
                                    std::chrono::nanoseconds timeout) noexcept;
@@ -498,12 +526,15 @@ class Receiver {
     for (;;) {
       t = st_->reader.poll();
       if (!t) {
+        // Lanes dry: bring in what waits in the log for us (a bus with a log only).
+        if (st_->forwarder != nullptr && forward_spilled()) continue;
         if (st_->notifier_armed) rearm_notifier();
         return std::nullopt;
       }
       // A copy handed out before (to a receiver that died, or before a
       // reboot) whose delivery was acknowledged meanwhile is not handed out again.
-      if ((t.record.redelivered || (t.record.header->flags & record_flag::redelivered) != 0) &&
+      if ((t.record.redelivered ||
+           (t.record.header->flags & (record_flag::redelivered | record_flag::forwarded)) != 0) &&
           t.record.header->id != 0 && acknowledged_before(*t.record.header)) {
         st_->reader.release(t);
         continue;
@@ -583,6 +614,7 @@ class Receiver {
  private:
   friend class Bus;
   struct Notifier;
+  struct Forwarder;
   struct State {
     std::shared_ptr<detail::BusState> bus;
     EndpointId self = no_endpoint;
@@ -594,12 +626,16 @@ class Receiver {
     InboxTaken in_hand;
     bool notifier_armed = false;
     std::unique_ptr<Notifier> notifier;
+    std::unique_ptr<Forwarder> forwarder;  // a bus with a log only
     std::unordered_map<EndpointId, std::string> names;
     ~State();
   };
   explicit Receiver(std::unique_ptr<State> st) : st_(std::move(st)) {}
   void rearm_notifier() noexcept;
   bool acknowledged_before(const RecordHeader& lane_header) const noexcept;
+  // Forward spilled messages of this endpoint from the log into its lanes
+  // (src/spill.cpp). True when it forwarded something.
+  bool forward_spilled() noexcept;
   // Counted once per message: a second ack (or ack after auto-ack) changes nothing.
   void acknowledge(const RecordHeader& h) noexcept {
     if (st_->bus->report(h, st_->self, Status::delivered)) bump(st_->reader.data().delivered);
@@ -647,6 +683,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   c.logged_ = false;
+  c.spill_ = false;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
   if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
@@ -673,8 +710,12 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   }
   LaneWriter& w = t->lanes[o.priority];
   const std::uint64_t bytes = record_bytes(len);
+  const bool spillable = c.want_spill_ && o.expiry.count() > 0;
+  // Behind spilled messages of this lane: spill too, to keep the order.
+  if (spillable && detail::spill_backlog(in, o.priority)) return mark_spill(c, slot, id, in, o.priority, t->id, now);
   ClaimResult cr = w.try_claim(bytes, c.lc_);
-  if (cr == ClaimResult::full && o.timeout.count() > 0) cr = wait_for_room(w, bytes, c.lc_, o.timeout);
+  if (cr == ClaimResult::full && o.timeout.count() > 0 && !spillable) cr = wait_for_room(w, bytes, c.lc_, o.timeout);
+  if (cr == ClaimResult::full && spillable) return mark_spill(c, slot, id, in, o.priority, t->id, now);
   if (cr != ClaimResult::ok) {
     const Status st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
     if (st == Status::full) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic

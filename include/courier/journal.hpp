@@ -174,7 +174,10 @@ struct JournalReaderOptions {
 
 class JournalReader {
  public:
-  static Result<JournalReader> open_file(const std::string& path, const JournalReaderOptions& options = {});
+  // `start`: begin at this offset (a record boundary from an earlier read of
+  // the same file) instead of the first record.
+  static Result<JournalReader> open_file(const std::string& path, const JournalReaderOptions& options = {},
+                                         std::uint64_t start = 0);
   // Every file of `dir` named like a segment, in name order. Other files are ignored.
   static Result<JournalReader> open_directory(const std::string& dir, const JournalReaderOptions& options = {});
 
@@ -201,6 +204,7 @@ class JournalReader {
   JournalSegmentInfo info_;
   std::vector<std::byte> data_;
   std::uint64_t pos_ = 0;
+  std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
   std::vector<JournalDamage> damage_;
   std::vector<JournalTornTail> torn_;

@@ -195,6 +195,9 @@ inline constexpr std::uint16_t committed = 1u << 0;
 // A copy of the message was put into the destination's lane (by its send, or
 // by a recovery). Recovery puts back only owed messages without it.
 inline constexpr std::uint16_t in_lane = 1u << 1;
+// The message was spilled: it waits in the log alone until the receiver
+// forwards it (or a sweep finds it expired); both then set in_lane.
+inline constexpr std::uint16_t spilled = 1u << 2;
 }  // namespace tracker_flag
 
 // Every field is atomic: a slot may be freed and claimed again while another
@@ -268,6 +271,14 @@ struct InboxData {
   std::atomic<std::uint64_t> delivered;       // receiver counter (lease holder only): messages acknowledged
   std::atomic<std::uint64_t> read;            // receiver counter (lease holder only): messages marked read
   std::uint8_t pad4[cache_line - 56];
+  // lines 5-8: spill (a bus with a log). A stored message that finds its lane
+  // full (or behind earlier spilled ones) stays in the log; spilled[p] counts
+  // them (senders, fetch_add), forwarded[p] counts those forwarded into lane p
+  // or settled while waiting (the receiver or a sweeper, once per message: on
+  // the transition of its tracker entry's in_lane flag). While spilled[p] >
+  // forwarded[p], stored sends to lane p spill too, so they keep their order.
+  std::atomic<std::uint64_t> spilled[priority_levels];
+  std::atomic<std::uint64_t> forwarded[priority_levels];
 };
 static_assert(offsetof(InboxData, nonempty) == 0);
 static_assert(offsetof(InboxData, parked) == 4);
@@ -289,7 +300,9 @@ static_assert(offsetof(InboxData, status_dropped) == 280);
 static_assert(offsetof(InboxData, status_lease) == 288);
 static_assert(offsetof(InboxData, delivered) == 296);
 static_assert(offsetof(InboxData, read) == 304);
-static_assert(sizeof(InboxData) == 320);
+static_assert(offsetof(InboxData, spilled) == 320);
+static_assert(offsetof(InboxData, forwarded) == 448);
+static_assert(sizeof(InboxData) == 576);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 

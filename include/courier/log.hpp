@@ -136,6 +136,9 @@ class Log {
   // Write (and sync, unless Sync::os) what is buffered now and report it,
   // on this thread. True when it is durable.
   bool flush();
+  // Hand what is buffered to the kernel now (visible to readers of the file),
+  // without a sync: what it holds is still reported with the next batch.
+  bool write_now();
 
   struct Counters {
     std::uint64_t batches = 0, syncs = 0, bytes = 0, failures = 0;

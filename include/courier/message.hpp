@@ -63,6 +63,7 @@ inline constexpr EndpointId make_endpoint_id(std::uint32_t slot, std::uint32_t g
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
 inline constexpr std::uint8_t read = 1u << 1;         // the receiver marked it read (survives redelivery)
+inline constexpr std::uint8_t forwarded = 1u << 2;    // put into the lane from the log (spilled); a copy may exist
 }
 
 struct RecordHeader {

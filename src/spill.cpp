@@ -1,0 +1,185 @@
+// Spill: a stored message whose lane is full stays in the log and its
+// receiver forwards it as the lanes drain (docs/design.md, "Spill").
+#include <dirent.h>
+
+#include <cstring>
+#include <map>
+
+#include "courier/bus.hpp"
+#include "courier/lane_writer.hpp"
+#include "log_internal.hpp"
+
+namespace courier {
+
+namespace detail {
+
+bool SegmentNames::learn(BusState& st, const JournalRecord& rec, bool add) {
+  auto nm = decode_journal_name(rec.body);
+  if (!nm) return false;
+  if (nm->group) {
+    auto g = add ? st.dir.add_group(nm->name, true) : st.dir.find_group(nm->name);
+    if (g) groups[nm->id] = *g;
+  } else {
+    auto e = add ? st.dir.add(nm->name, true) : st.dir.find(nm->name);
+    if (e) endpoints[nm->id] = *e;
+  }
+  return true;
+}
+
+bool SegmentNames::map(RecordHeader& h) const {
+  const EndpointId from = endpoint(h.from), to = endpoint(h.to);
+  const GroupId g = group(h.group);
+  if (from == no_endpoint || to == no_endpoint || (h.group != 0 && g == 0)) return false;
+  h.from = from;
+  h.to = to;
+  h.group = g;
+  return true;
+}
+
+bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept {
+  const std::uint32_t eslot = endpoint_slot(h.to);
+  if (h.priority >= priority_levels || eslot >= st.seg.geometry().max_endpoints ||
+      payload.size() > st.seg.geometry().max_payload)
+    return false;
+  LaneWriter w(st.seg.lane(eslot, h.priority));
+  LaneClaim lc;
+  if (w.try_claim(record_bytes(payload.size()), lc) != ClaimResult::ok) return false;
+  // Everything but the lane's frame word.
+  std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
+              reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t), sizeof(RecordHeader) - sizeof(std::uint64_t));
+  lc.header->flags = static_cast<std::uint8_t>(h.flags | flag);
+  lc.header->lease = 0;
+  lc.header->payload_len = static_cast<std::uint32_t>(payload.size());
+  if (!payload.empty()) std::memcpy(lc.payload(), payload.data(), payload.size());
+  if (!w.commit(lc)) return false;
+  inbox_notify(st.seg.inbox(eslot), h.priority);
+  return true;
+}
+
+bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept {
+  // acq_rel: once per message, whoever gets here first (forwarder or sweeper);
+  // release orders the flag before the count the senders read.
+  const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_acq_rel);
+  if ((was & tracker_flag::in_lane) != 0) return false;
+  // Release: senders acquire the counts (Endpoint::spill_backlog).
+  st.seg.inbox(endpoint_slot(to)).forwarded[priority].fetch_add(1, std::memory_order_release);
+  return true;
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------ the sender side
+
+SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  Claim c;
+  c.want_spill_ = true;
+  SendResult r = claim(o, data.size(), c);
+  if (c.spill_) {
+    RecordHeader h{};
+    fill(h, o, c.id_, c.spill_now_, c.spill_to_, 0, data.size(), 0);
+    const Status st = spill(h, data, c.track_, no_endpoint, *c.inbox_);
+    if (st != Status::sent) {
+      settle(c.track_, c.id_, c.spill_to_, 0, st);
+      return {st, c.id_};
+    }
+    detail::Log& log = *s_->log;
+    if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+    return {Status::outbox, c.id_};
+  }
+  if (!r || r.duplicate) return r;
+  if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
+  return commit(c, data.size());
+}
+
+Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot,
+                       EndpointId key_recipient, InboxData& in) noexcept {
+  detail::Log& log = *s_->log;
+  const detail::Log::Pending p{slot, h.id, self_, key_recipient, h.to, h.group};
+  if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
+  if (slot != Tracker::no_slot)  // release: partner of the forwarder's and Tracker::replaceable's acquire
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::spilled, std::memory_order_release);
+  // In the file before it is counted: a receiver that sees the count finds
+  // the record (the sync comes with the next batch, as for any message).
+  if (!log.write_now()) return Status::log_failed;
+  // Release: the record and the entry's flags before the count.
+  in.spilled[h.priority].fetch_add(1, std::memory_order_release);
+  inbox_notify(in, h.priority);  // wakes a parked receiver: it forwards once its lanes are dry
+  count_sent();
+  return Status::sent;
+}
+
+// ------------------------------------------------------------ the receiver side
+
+bool Receiver::forward_spilled() noexcept {
+  InboxData& in = st_->bus->seg.inbox(st_->slot);
+  bool backlog = false;
+  for (unsigned p = 0; p < priority_levels && !backlog; ++p) backlog = detail::spill_backlog(in, p);
+  if (!backlog) return false;
+  Forwarder& fw = *st_->forwarder;
+  const std::uint64_t now = monotonic_ns();
+  if (now < fw.next_scan_ns) return false;
+  std::uint64_t forwarded = 0;
+  try {
+    forwarded = fw.scan(*st_->bus, st_->self);
+  } catch (...) {  // allocation failure: try again later
+  }
+  // Nothing to forward yet (a lane still full, or records not read yet): look again in 1 ms.
+  if (forwarded == 0) fw.next_scan_ns = now + 1'000'000;
+  return forwarded != 0;
+}
+
+std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
+  auto dir = JournalReader::open_directory(st.log->directory());
+  if (!dir) return 0;
+  std::map<std::string, File> seen;
+  std::uint64_t n = 0;
+  const std::uint64_t now = realtime_ns();
+  for (const std::string& path : dir->files()) {
+    File f = files.count(path) != 0 ? std::move(files[path]) : File{};
+    f.names.path = path;
+    auto rd = JournalReader::open_file(path, {}, f.cursor);
+    bool blocked = false;
+    JournalRecord rec;
+    while (rd && !blocked) {
+      auto more = rd->next(rec);
+      if (!more || !*more) break;
+      if (rec.kind == logfmt::Kind::name) {
+        f.names.learn(st, rec, false);
+      } else if (rec.kind == logfmt::Kind::message) {
+        auto m = decode_journal_message(rec.body);
+        if (m && m->header.id != 0 && f.names.map(m->header) && m->header.to == self) {
+          const RecordHeader& h = m->header;
+          const std::uint64_t slot = st.tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
+          if (slot != Tracker::no_slot && st.same_send(st.tracker.entry(slot), h)) {
+            TrackerEntry& e = st.tracker.entry(slot);
+            // Acquire: partner of the spiller's release of the flags.
+            const std::uint16_t flags = e.flags.load(std::memory_order_acquire);
+            if ((flags & tracker_flag::spilled) != 0 && (flags & tracker_flag::in_lane) == 0) {
+              // Acquire: the status published by whoever advanced it.
+              const auto status = static_cast<Status>(e.status.load(std::memory_order_acquire));
+              if (status_rank(status) >= 2) {
+                detail::account_spilled(st, slot, h.to, h.priority);  // settled while it waited
+              } else if (h.expires_ns <= now) {
+                st.report(h, h.to, Status::expired);
+                detail::account_spilled(st, slot, h.to, h.priority);
+              } else if (detail::put_back(st, h, m->payload, record_flag::forwarded)) {
+                // After the commit: a forwarder killed in between forwards it
+                // again; the receiver drops the second copy once the first is acknowledged.
+                if (detail::account_spilled(st, slot, h.to, h.priority)) ++n;
+              } else {
+                blocked = true;  // its lane is full: later records wait (order)
+                break;
+              }
+            }
+          }
+        }
+      }
+      f.cursor = rec.offset + logfmt::record_span(static_cast<std::uint32_t>(rec.body.size()));
+    }
+    seen.emplace(path, std::move(f));
+  }
+  files = std::move(seen);  // segments deleted since are forgotten
+  return n;
+}
+
+}  // namespace courier
