@@ -152,6 +152,13 @@ class JsonWriter {
     append_base64_string(out_, bytes);
     return *this;
   }
+  // A message payload: "data" as text when it is valid UTF-8, else "data_b64"
+  // (base64), so that any payload survives the trip through JSON.
+  JsonWriter& payload(std::span<const std::byte> bytes) {
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (valid_utf8(text)) return key("data").value(text);
+    return key("data_b64").base64(bytes);
+  }
 
  private:
   // A comma before every element but the first of its object or array.

@@ -7,6 +7,7 @@
 // library's error message, or why a message was not sent); 2 a bad command
 // line (one line on stderr naming the argument).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,9 +20,11 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "args.hpp"
@@ -53,7 +56,12 @@ enum : unsigned {
   cmd_group_rm = 1u << 9,
   cmd_group_ls = 1u << 10,
   cmd_sweep = 1u << 11,
+  cmd_recover = 1u << 12,
+  cmd_log = 1u << 13,
   cmd_any = ~0u,
+  // The commands that open a bus (and so take --log and --sync).
+  cmd_opens_bus = cmd_send | cmd_recv | cmd_endpoint_add | cmd_endpoint_rm | cmd_endpoint_ls | cmd_stat | cmd_status |
+                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover,
 };
 
 constexpr OptionSpec option_specs[] = {
@@ -79,8 +87,11 @@ constexpr OptionSpec option_specs[] = {
     {"count", true, cmd_recv},
     {"no-ack", false, cmd_recv},
     {"read", false, cmd_recv},
-    {"json", false, cmd_stat | cmd_status | cmd_group_ls},
+    {"json", false, cmd_stat | cmd_status | cmd_group_ls | cmd_recover | cmd_log},
     {"long", false, cmd_endpoint_ls},
+    {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
+    {"sync", true, cmd_opens_bus},
+    {"purge", false, cmd_rm},
 };
 
 // Operands after the required ones: no limit (group add/rm MEMBER...).
@@ -104,7 +115,7 @@ constexpr std::string_view usage_head = "usage: courier COMMAND [OPTION...]\n\nc
 
 constexpr std::string_view usage_tail = R"(
 options of the commands that create a missing bus (send, recv, endpoint add,
-group add; the others never create one), ignored when the bus exists:
+group add, recover; the others never create one), ignored when the bus exists:
   --max-endpoints N         1..4096 (default 64)
   --lane-capacity BYTES     per priority lane, a power of two from 4K to 1G
                             (default 4MiB; suffixes K KiB M MiB G GiB, all binary)
@@ -115,6 +126,22 @@ group add; the others never create one), ignored when the bus exists:
   --max-group-members N     members per group, 1..4096 (default 64)
   --tracker-capacity N      tracked messages in flight (entries), a power of two
                             from 64 to 67108864 (default 65536)
+
+options of every command that opens a bus (all but rm and log, which take
+--log for their own use):
+  --log DIR                 the bus's durable log: its journals are in DIR/BUS
+                            (created with mode 0700). Messages sent with --expiry
+                            are written there and survive crashes of processes
+                            (and of the machine, unless --sync os); a bus opened
+                            after its shared memory was removed (a reboot) is
+                            rebuilt from the journals. Give the same DIR to every
+                            command of a bus.
+  --sync always|group|os    when "sent" is said of a message sent with --expiry
+                            (needs --log): always (the journal is fdatasync'ed
+                            before send returns), group (the default: group
+                            commit, fdatasync of a batch of messages), os (written
+                            to the page cache only: survives crashes of
+                            processes, not of the machine)
 
 Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.
@@ -142,6 +169,8 @@ int run_group_rm(const Invocation&);
 int run_group_ls(const Invocation&);
 int run_stat(const Invocation&);
 int run_sweep(const Invocation&);
+int run_recover(const Invocation&);
+int run_log(const Invocation&);
 int run_rm(const Invocation&);
 
 constexpr Command commands[] = {
@@ -182,7 +211,9 @@ constexpr Command commands[] = {
       expires_ns, redelivered, status ("new", or "read" once marked read), and
       "data" (UTF-8 text) or "data_b64" (base64). Stops after N messages, when
       DURATION has passed, or on SIGINT/SIGTERM. Exit status 1 when N was given
-      and not reached.
+      and not reached. A message is acknowledged once its line is written (with
+      --read, before): one that could not be written goes to the next receiver
+      (flagged redelivered).
       --no-ack     do not acknowledge: senders of tracked messages do not see
                    them "delivered"
       --read       mark each message read: its sender sees "read"
@@ -191,8 +222,8 @@ constexpr Command commands[] = {
     {"status", cmd_status, "BUS ID", 2, R"(  status BUS --from NAME ID [--json]
       The status of tracked message ID sent by NAME: one word (outbox, sent,
       delivered, read, or an error: expired, offline, full, invalid_destination,
-      too_large, revoked, tracker_full, invalid_argument). For a group message,
-      the total first, then one line per member it was sent to:
+      too_large, revoked, tracker_full, log_failed, invalid_argument). For a
+      group message, the total first, then one line per member it was sent to:
       "<member> <status>". --json: one JSON object instead. Exit status 1 when
       the bus keeps no status for it (never tracked, or retired).
 )",
@@ -234,8 +265,50 @@ constexpr Command commands[] = {
       retention; prints "expired N retired M".
 )",
      run_sweep},
-    {"rm", cmd_rm, "BUS", 1,
-     "  rm BUS\n      Remove the bus's shared memory (processes using it keep it until they exit).\n", run_rm},
+    {"recover", cmd_recover, "BUS", 1, R"(  recover BUS --log DIR [--json]
+      Rebuild the bus from its journals in DIR/BUS: when its shared memory is
+      gone (a reboot), create it (with the creation options below) and put back
+      every message owed and not expired; on a live bus, put back those the
+      journals alone hold. Senders of messages found expired are told
+      "expired". Prints what it found: segments, records, messages, settles,
+      owed (injected, already in a lane, left in the log for want of room),
+      expired, retired, damaged regions (each with its file, offset, length and
+      reason: the records there are lost; the others are still read), torn
+      tails and the time taken; --json: one JSON object. A progress bar goes to
+      stderr when it is a terminal and recovery takes more than a second. Exit
+      status 0 even when damage was found (it is reported), 1 on an error (and
+      when DIR/BUS does not exist: nothing is created then).
+)",
+     run_recover},
+    {"log", cmd_log, "BUS ACTION", 2, R"(  log BUS --log DIR (stat | dump | verify) [--json]
+      Read the journals of BUS in DIR/BUS directly (the bus need not exist;
+      nothing is written). dump writes JSON lines, with or without --json.
+      stat     segments, bytes, records by kind (message, delivered, read,
+               expired, name), damaged regions, torn tails, and the unsettled
+               messages (a message record with no delivered, read or expired
+               record for its sender, id and recipient): how many, how many of
+               them past their expiry, and the oldest. --json: one JSON object
+      dump     one JSON object per record and line: file, offset, kind, length
+               (of the body), then by kind: message: id, from, to, group (names,
+               null when the segment names none) with from_id, to_id, group_id,
+               priority, type, flags, timestamp_ns, expires_ns, payload_len, and
+               "data" (UTF-8 text) or "data_b64" (base64, when the payload is not
+               UTF-8); delivered, read, expired: id, sender, recipient (names;
+               recipient null with recipient_id 0 in an expired record: every
+               recipient still owed), sender_id, recipient_id, at_ns; name: id,
+               what (endpoint or group), name. Damage is noted on stderr
+      verify   list every damaged region (file, offset, length, reason) and torn
+               tail (a write that did not finish: cut, not damage); exit status
+               1 when there is damage. --json: one JSON object
+)",
+     run_log},
+    {"rm", cmd_rm, "BUS", 1, R"(  rm BUS [--log DIR --purge]
+      Remove the bus's shared memory (processes using it keep it until they
+      exit), as a reboot would: its journals stay, and the next open with --log
+      rebuilds the bus from them. --log DIR --purge: delete its journals
+      (DIR/BUS) too.
+)",
+     run_rm},
 };
 
 std::string full_usage() {
@@ -307,6 +380,20 @@ std::string required_endpoint_option(const Args& args, std::string_view option) 
   return std::string(checked_endpoint(*v, what));
 }
 
+// --log DIR, checked: nothing when not given.
+std::optional<std::string> log_option(const Args& args) {
+  auto v = args.value("log");
+  if (!v) return std::nullopt;
+  if (v->empty()) throw UsageError("--log: empty (give the directory of the bus's journals)");
+  return std::string(*v);
+}
+
+std::string required_log_option(const Args& args, std::string_view command) {
+  auto dir = log_option(args);
+  if (!dir) throw UsageError("--log: required by '" + std::string(command) + "' (the directory of the bus's journals)");
+  return *dir;
+}
+
 // The geometry options, checked here so that a bad one is reported as the
 // argument it is (exit 2) rather than as a failure to create the bus.
 Options bus_options(const Args& args, bool create) {
@@ -340,6 +427,12 @@ Options bus_options(const Args& args, bool create) {
                        " to " + std::to_string(max_tracker_capacity) + ", got " + std::to_string(*n));
     o.tracker_capacity = *n;
   }
+  if (auto dir = log_option(args)) o.log_dir = *dir;
+  if (auto v = args.value("sync")) {
+    if (o.log_dir.empty())
+      throw UsageError("--sync: needs --log DIR (the policy says when a message is safe in the log)");
+    if (!sync_from_name(*v, o.sync)) throw UsageError("--sync: must be always, group or os, got " + quoted(*v));
+  }
   return o;
 }
 
@@ -364,13 +457,14 @@ void note_ignored_options(const Bus& bus, const Args& args, const Options& o) {
               << " ignored (see courier stat)\n";
 }
 
-Bus open_bus(const Invocation& inv, bool create) {
-  const Options o = bus_options(inv.args, create);
+Bus open_bus(const Invocation& inv, const Options& o) {
   auto bus = Bus::open(bus_operand(inv), o);
   if (!bus) throw Failure(bus.error().message);
   if (!bus->segment().created()) note_ignored_options(*bus, inv.args, o);
   return std::move(*bus);
 }
+
+Bus open_bus(const Invocation& inv, bool create) { return open_bus(inv, bus_options(inv.args, create)); }
 
 template <class T>
 T or_fail(Result<T> r) {
@@ -379,6 +473,13 @@ T or_fail(Result<T> r) {
 }
 void or_fail(Result<void> r) {
   if (!r) throw Failure(r.error().message);
+}
+
+// Before a command that may have written to the bus's log (a send, an
+// acknowledgement, an expiry) exits: write and sync what this process still
+// buffers, whatever the sync policy.
+void flush_log(Bus& bus) {
+  if (bus.has_log()) or_fail(bus.flush_log());
 }
 
 // Write all of `text` to stdout and flush it (a reader may be waiting for it).
@@ -496,6 +597,9 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
     case Status::tracker_full:
       return "the bus's tracker of messages in flight is full (a tracked message is refused rather than "
              "sent without duplicate detection; see courier stat, courier sweep)";
+    case Status::log_failed:
+      return "the bus's log in " + quoted(bus.log_directory()) +
+             " could not store it (disk full, or an I/O error): it is not promised";
     default:
       return "the bus refused the message";
   }
@@ -542,6 +646,22 @@ std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id
 
 void write_result(std::uint64_t id, Status s) { write_out(std::to_string(id) + " " + std::string(status_name(s)) + "\n"); }
 
+// With a log and --sync group or os, a tracked send is "outbox" until the
+// batch that holds it is written. This process is about to exit: write the
+// batch now, and say "sent" once the tracker has it past outbox (it may be
+// delivered already), or the error it ended in. Any other result as it is.
+Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r) {
+  if (r.status != Status::outbox || r.duplicate || !bus.has_log()) return r.status;
+  if (auto flushed = bus.flush_log(); !flushed) {
+    write_result(r.id, r.status);
+    throw Failure("the message is not known to be in the log (still outbox): " + flushed.error().message);
+  }
+  auto now = me.status(r.id);
+  if (!now) return r.status;
+  const int rank = status_rank(now->status);
+  return rank >= status_rank(Status::sent) && rank <= status_rank(Status::read) ? Status::sent : now->status;
+}
+
 int run_send(const Invocation& inv) {
   const Args& a = inv.args;
   const std::string from = required_endpoint_option(a, "from");
@@ -565,7 +685,8 @@ int run_send(const Invocation& inv) {
   const std::size_t max = bus.geometry().max_payload;
   const std::string payload = from_stdin ? read_stdin(max + 1) : inv.operands[1];
   const std::uint64_t start = monotonic_ns();
-  const SendResult r = me.send(o, payload);
+  SendResult r = me.send(o, payload);
+  r.status = logged_send_status(bus, me, r);
   if (!r) {
     write_result(r.id, r.status);
     const std::string size = from_stdin && payload.size() > max ? "over " + std::to_string(max) + " bytes"
@@ -671,10 +792,7 @@ void append_message_json(std::string& out, const Message& m, Receiver& rx, Group
   j.key("expires_ns").value(m.expires_ns());
   j.key("redelivered").value(m.redelivered());
   j.key("status").value(incoming_name(m.status()));
-  if (valid_utf8(m.text()))
-    j.key("data").value(m.text());
-  else
-    j.key("data_b64").base64(m.payload());
+  j.payload(m.payload());
   j.end_object();
 }
 
@@ -682,10 +800,14 @@ int run_recv(const Invocation& inv) {
   const std::optional<std::uint64_t> count = inv.args.uint<std::uint64_t>("count", 1);
   const std::optional<std::chrono::nanoseconds> timeout = inv.args.duration("timeout");
   const bool mark_read = inv.args.flag("read");
+  const bool ack = !inv.args.flag("no-ack");
   const std::string name = name_operand(inv);
 
   Bus bus = open_bus(inv, true);
-  Receiver rx = or_fail(bus.attach(name, ReceiverOptions{.idle = {}, .auto_ack = !inv.args.flag("no-ack")}));
+  // Acknowledged once its line is written, not when taken (unless --read: the
+  // sender sees read before the line): a message we could not hand on is given
+  // to the next receiver, and an acknowledged one never is.
+  std::optional<Receiver> rx(or_fail(bus.attach(name, ReceiverOptions{.idle = {}, .auto_ack = false})));
   GroupNames groups(bus);
   const StopSignals stop;
   const std::uint64_t start = monotonic_ns();
@@ -696,22 +818,28 @@ int run_recv(const Invocation& inv) {
     // Wait in slices of at most 100 ms: a signal does not cut a wait short.
     const std::uint64_t now = monotonic_ns();
     const std::uint64_t slice = std::min<std::uint64_t>(deadline - std::min(now, deadline), 100'000'000ull);
-    if (auto m = rx.receive(std::chrono::nanoseconds(slice))) {
-      if (mark_read) rx.mark_read(*m);  // before printing: whoever reads our line may ask the sender's status
+    if (auto m = rx->receive(std::chrono::nanoseconds(slice))) {
+      if (mark_read) {  // before printing: whoever reads our line may ask the sender's status
+        if (ack) rx->ack(*m);
+        rx->mark_read(*m);
+      }
       line.clear();
-      append_message_json(line, *m, rx, groups);
+      append_message_json(line, *m, *rx, groups);
       line += '\n';
       if (!try_write_out(line)) {
-        // Leave without acknowledging the message we could not hand on (a
-        // normal return would, in ~Receiver): whoever attaches next gets it
-        // again, flagged redelivered.
+        // Leave without acknowledging or releasing the message we could not
+        // hand on (a normal return would release it, in ~Receiver): whoever
+        // attaches next gets it again, flagged redelivered.
         std::cerr << "courier: " << write_error() << '\n';
         std::_Exit(1);
       }
-      ++received;  // acknowledged by the next receive, or by ~Receiver
+      if (ack && !mark_read) rx->ack(*m);  // handed on: now it may be acknowledged
+      ++received;  // released by the next receive, or by ~Receiver
     }
     if (stop.requested() || monotonic_ns() >= deadline) break;
   }
+  rx.reset();  // releases the last message; then what it wrote to the log is flushed
+  flush_log(bus);
   if (count && received < *count)
     throw Failure((stop.requested() ? "interrupted: received " : "timeout: received ") + std::to_string(received) +
                   " of " + std::to_string(*count));
@@ -808,7 +936,8 @@ int run_endpoint_add(const Invocation& inv) {
 int run_endpoint_rm(const Invocation& inv) {
   const std::string name = name_operand(inv);
   Bus bus = open_bus(inv, false);
-  or_fail(bus.remove_endpoint(name));
+  or_fail(bus.remove_endpoint(name));  // senders of messages still owed to it are told: records to the log
+  flush_log(bus);
   return 0;
 }
 
@@ -1053,13 +1182,567 @@ int run_stat(const Invocation& inv) {
 int run_sweep(const Invocation& inv) {
   Bus bus = open_bus(inv, false);
   const SweepResult r = bus.sweep();
+  flush_log(bus);  // the expired records
   write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");
   return 0;
 }
 
+// ------------------------------------------------------------ the log: rm --purge, recover, log
+
+bool path_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 int run_rm(const Invocation& inv) {
-  or_fail(Bus::remove(bus_operand(inv)));
+  const std::string& bus = bus_operand(inv);
+  const std::optional<std::string> log = log_option(inv.args);
+  const bool purge = inv.args.flag("purge");
+  if (purge && !log) throw UsageError("--purge: needs --log DIR (the directory of the journals to delete)");
+  if (log && !purge)
+    throw UsageError("--log: rm keeps the journals (as a reboot would); add --purge to delete them too");
+  if (!purge) {
+    or_fail(Bus::remove(bus));
+    return 0;
+  }
+  // The shared memory first: if deleting the journals fails, the bus is left
+  // as after a reboot, and rm --purge again finishes the job.
+  const std::string dir = bus_log_directory(*log, bus);
+  const bool had_log = path_exists(dir);
+  auto removed = Bus::remove(bus);
+  if (!removed && removed.error().code != Errc::not_found) throw Failure(removed.error().message);
+  or_fail(remove_bus_log(*log, bus));
+  if (!removed) {
+    if (!had_log) throw Failure(removed.error().message + ", and no journals in " + quoted(dir));
+    note("bus " + quoted(bus) + " had no shared memory (removed before); its journals in " + quoted(dir) +
+         " are deleted");
+  } else if (!had_log) {
+    note("bus " + quoted(bus) + " had no journals in " + quoted(dir) + " (its shared memory is removed)");
+  }
   return 0;
+}
+
+// Damaged regions (JournalDamage, with a reason) or torn tails
+// (JournalTornTail): [{"file":...,"offset":N,"length":N[,"reason":...]}, ...].
+template <class Region>
+void append_regions_json(JsonWriter& j, const std::vector<Region>& regions) {
+  j.begin_array();
+  for (const Region& r : regions) {
+    j.begin_object();
+    j.key("file").value(r.file);
+    j.key("offset").value(r.offset);
+    j.key("length").value(r.length);
+    if constexpr (requires { r.reason; }) j.key("reason").value(r.reason);
+    j.end_object();
+  }
+  j.end_array();
+}
+
+// One line per region: "PREFIX FILE at offset N, N bytes: REASON" for damage,
+// "... bytes (a write that did not finish: cut, not damage)" for a torn tail.
+template <class Region>
+std::string region_lines(const std::vector<Region>& regions, std::string_view prefix) {
+  std::string out;
+  for (const Region& r : regions) {
+    out += std::string(prefix) + r.file + " at offset " + std::to_string(r.offset) + ", " + std::to_string(r.length) +
+           " bytes";
+    if constexpr (requires { r.reason; })
+      out += ": " + r.reason + "\n";
+    else
+      out += " (a write that did not finish: cut, not damage)\n";
+  }
+  return out;
+}
+
+// "1 damaged region", "3 torn tails".
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// "850 us", "12.3 ms", "2.41 s".
+std::string elapsed_text(std::uint64_t ns) {
+  char buf[32];
+  if (ns < 1'000'000)
+    std::snprintf(buf, sizeof buf, "%llu us", static_cast<unsigned long long>(ns / 1000));
+  else if (ns < 1'000'000'000)
+    std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(ns) / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+// Recovery's progress on stderr, only when stderr is a terminal and only once
+// recovery has taken more than a second: one line, redrawn at most every
+// 100 ms, erased when done.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label)
+      : label_(std::move(label)), enabled_(::isatty(STDERR_FILENO) == 1), start_(monotonic_ns()) {}
+  ~ProgressBar() { clear(); }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+
+  void show(const RecoveryProgress& p) {
+    if (!enabled_) return;
+    const std::uint64_t now = monotonic_ns();
+    if (now - start_ < 1'000'000'000ull || (drawn_ && now - last_ < 100'000'000ull)) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr std::size_t width = 30;
+    const double done = p.bytes_total == 0 ? 1.0
+                                           : std::min(1.0, static_cast<double>(p.bytes_done) /
+                                                               static_cast<double>(p.bytes_total));
+    const auto filled = static_cast<std::size_t>(done * width);
+    char percent[8];
+    std::snprintf(percent, sizeof percent, "%3.0f%%", done * 100);
+    std::cerr << '\r' << label_ << ": pass " << p.pass << " of " << p.passes << " [" << std::string(filled, '#')
+              << std::string(width - filled, '-') << "] " << percent << "  " << size_text(p.bytes_done) << " of "
+              << size_text(p.bytes_total) << "\033[K" << std::flush;
+  }
+  void clear() {
+    if (drawn_) std::cerr << "\r\033[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  std::string label_;
+  bool enabled_;
+  bool drawn_ = false;
+  std::uint64_t start_, last_ = 0;
+};
+
+std::string recovery_json(const std::string& bus, const std::string& dir, bool at_open, const RecoveryReport& r) {
+  std::string out;
+  JsonWriter j(out);
+  j.begin_object();
+  j.key("bus").value(bus);
+  j.key("directory").value(dir);
+  j.key("at_open").value(at_open);
+  j.key("segments").value(r.segments);
+  j.key("bytes").value(r.bytes);
+  j.key("records").value(r.records);
+  j.key("messages").value(r.messages);
+  j.key("settles").value(r.settles);
+  j.key("names").value(r.names);
+  j.key("settled").value(r.settled);
+  j.key("owed").value(r.owed);
+  j.key("injected").value(r.injected);
+  j.key("in_lane").value(r.in_lane);
+  j.key("left").value(r.left);
+  j.key("expired").value(r.expired);
+  j.key("retired").value(r.retired);
+  j.key("unnamed").value(r.unnamed);
+  j.key("tracker_full").value(r.tracker_full);
+  j.key("damaged").value(r.damaged);
+  j.key("damage");
+  append_regions_json(j, r.damage);
+  j.key("torn").value(r.torn);
+  j.key("max_id").value(r.max_id);
+  j.key("elapsed_ns").value(r.elapsed_ns);
+  j.end_object();
+  return out + '\n';
+}
+
+std::string recovery_text(const std::string& bus, const std::string& dir, bool at_open, const RecoveryReport& r) {
+  std::vector<std::vector<std::string>> rows{
+      {"bus:", bus + (at_open ? " (shared memory rebuilt at open)" : " (live: recovered in place)")},
+      {"journals:", dir},
+      {"segments:", std::to_string(r.segments) + " (" + size_text(r.bytes) + ")"},
+      {"records:", std::to_string(r.records) + ": " + counted(r.messages, "message", "messages") + ", " +
+                       counted(r.settles, "settle", "settles") + " (delivered, read, expired), " +
+                       counted(r.names, "name", "names")},
+      {"settled:", std::to_string(r.settled) + " messages delivered, read or expired"},
+      {"owed:", std::to_string(r.owed) + ": " + std::to_string(r.injected) + " injected into their lanes, " +
+                    std::to_string(r.in_lane) + " already in a lane, " + std::to_string(r.left) +
+                    " left in the log (lane full)"},
+      {"expired:", std::to_string(r.expired) + " (their senders are told \"expired\")"},
+      {"retired:", std::to_string(r.retired) + " (past expiry and status retention: nothing to do)"},
+  };
+  if (r.unnamed > 0)
+    rows.push_back({"unnamed:", counted(r.unnamed, "record", "records") + " skipped (ids their segment does not name)"});
+  if (r.tracker_full > 0)
+    rows.push_back({"tracker full:", std::to_string(r.tracker_full) + " owed messages put back without duplicate "
+                                                                        "detection"});
+  rows.push_back({"damaged:", r.damaged == 0 ? "none"
+                                             : counted(r.damaged, "region", "regions") +
+                                                   " (the records there are lost; those after them were read)"});
+  rows.push_back({"torn:", counted(r.torn, "tail", "tails") + " cut (writes that did not finish)"});
+  rows.push_back({"elapsed:", elapsed_text(r.elapsed_ns)});
+  return table_text(rows, 2) + region_lines(r.damage, "  damaged: ");
+}
+
+int run_recover(const Invocation& inv) {
+  const std::string log = required_log_option(inv.args, "recover");
+  const std::string& name = bus_operand(inv);
+  Options o = bus_options(inv.args, true);
+  // A mistyped name or directory must not make up a new bus and log.
+  if (const std::string dir = bus_log_directory(log, name); !path_exists(dir))
+    throw Failure("no journals of bus " + quoted(name) + " in " + quoted(dir) + " (no such directory)");
+  ProgressBar bar("courier: recovering bus " + quoted(name));
+  const auto progress = [&bar](const RecoveryProgress& p) { bar.show(p); };
+  o.recover = true;  // a bus whose shared memory is gone is rebuilt by the open itself
+  o.on_recovery_progress = progress;
+  Bus bus = open_bus(inv, o);
+  const bool at_open = bus.recovery().ran;
+  const RecoveryReport r = at_open ? bus.recovery() : or_fail(bus.recover(progress));
+  bar.clear();
+  flush_log(bus);  // the expired records it wrote
+  const std::string dir = bus.log_directory();
+  write_out(inv.args.flag("json") ? recovery_json(name, dir, at_open, r) : recovery_text(name, dir, at_open, r));
+  if (r.damaged > 0)
+    note(counted(r.damaged, "damaged region", "damaged regions") + " in the journals: the records there are lost");
+  return 0;
+}
+
+// Reads every record of a bus's journals in file order, and keeps the names
+// the segment being read gives its ids: an endpoint or group id in a record
+// means something only with the name records of its own segment.
+class JournalScan {
+ public:
+  explicit JournalScan(const std::string& dir) : reader_(open(dir)) {}
+
+  // The next record into record() (name records too, once their name is
+  // taken), or false after the last one.
+  bool next() {
+    auto more = reader_.next(record_);
+    if (!more) throw Failure(more.error().message);
+    if (!*more) return false;
+    if (record_.segment->path != segment_) {
+      segment_ = record_.segment->path;
+      names_.clear();
+    }
+    if (record_.kind == logfmt::Kind::name)
+      if (auto n = decode_journal_name(record_.body)) names_[name_key(n->id, n->group)] = n->name;
+    return true;
+  }
+  const JournalRecord& record() const noexcept { return record_; }
+  const JournalReader& reader() const noexcept { return reader_; }
+
+  // The name of endpoint (or group) `id` in this segment, or nullptr.
+  const std::string* name(std::uint32_t id, bool group = false) const {
+    auto it = names_.find(name_key(id, group));
+    return it == names_.end() ? nullptr : &it->second;
+  }
+  // The name, or "#ID" when the segment names none.
+  std::string label(std::uint32_t id) const {
+    const std::string* n = name(id);
+    return n != nullptr ? *n : id_label(id);
+  }
+  static std::string id_label(std::uint32_t id) { return "#" + std::to_string(id); }
+
+  // Bytes of the segment files (those still there).
+  std::uint64_t bytes() const {
+    std::uint64_t total = 0;
+    for (const std::string& f : reader_.files()) {
+      struct stat st {};
+      if (::stat(f.c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_size);
+    }
+    return total;
+  }
+
+ private:
+  static JournalReader open(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+      const int err = errno;
+      throw Failure(err == ENOENT ? "no journals in " + quoted(dir) + " (no such directory)"
+                                  : quoted(dir) + ": " + std::strerror(err));
+    }
+    if (!S_ISDIR(st.st_mode)) throw Failure(quoted(dir) + ": not a directory");
+    auto r = JournalReader::open_directory(dir);
+    if (!r) throw Failure(r.error().message);
+    return std::move(*r);
+  }
+  static std::uint64_t name_key(std::uint32_t id, bool group) { return std::uint64_t{group} << 32 | id; }
+
+  JournalReader reader_;
+  JournalRecord record_;
+  std::string segment_;
+  std::unordered_map<std::uint64_t, std::string> names_;
+};
+
+// The key of a settlement: (sender name, id, recipient name); recipient ""
+// stands for every recipient (an expired record with recipient 0).
+std::string settle_key(const std::string& sender, std::uint64_t id, const std::string& recipient) {
+  std::string k = sender;
+  k += '\0';
+  k.append(reinterpret_cast<const char*>(&id), sizeof id);
+  k += recipient;
+  return k;
+}
+
+struct LogStat {
+  std::string dir;
+  std::uint64_t segments = 0, bytes = 0, records = 0;
+  std::uint64_t unnamed = 0;  // settle records naming an id their segment does not name (matched by id)
+  std::uint64_t by_kind[logfmt::max_kind + 1] = {};
+  std::vector<JournalDamage> damage;
+  std::vector<JournalTornTail> torn;
+  std::uint64_t unsettled = 0, past_expiry = 0;  // past_expiry: of the unsettled, those past their deadline
+  struct Oldest {
+    RecordHeader header{};
+    std::string from, to, file;
+    std::uint64_t offset = 0;
+  };
+  std::optional<Oldest> oldest;
+};
+
+// Whether message h (its segment's names in `scan`) has a settlement in
+// `settled`: for its recipient or for every recipient, keyed by names, or by
+// ids where the settle's segment named none.
+bool is_settled(const std::unordered_set<std::string>& settled, const JournalScan& scan, const RecordHeader& h) {
+  for (const std::string& from : {scan.label(h.from), JournalScan::id_label(h.from)})
+    for (const std::string& to : {scan.label(h.to), JournalScan::id_label(h.to), std::string()})
+      if (settled.contains(settle_key(from, h.id, to))) return true;
+  return false;
+}
+
+// Two passes: the settlements first (into a set of keys: a settle may be in
+// another writer's segment, read before or after its message), then the
+// message records that no settlement matches.
+LogStat log_stat(const std::string& dir) {
+  LogStat s;
+  s.dir = dir;
+  std::unordered_set<std::string> settled;
+  {
+    JournalScan scan(dir);
+    while (scan.next()) {
+      const JournalRecord& rec = scan.record();
+      ++s.records;
+      ++s.by_kind[static_cast<std::uint8_t>(rec.kind)];
+      if (rec.kind != logfmt::Kind::delivered && rec.kind != logfmt::Kind::read && rec.kind != logfmt::Kind::expired)
+        continue;
+      auto b = decode_journal_settle(rec.body);
+      if (!b) continue;
+      const bool to_all = b->recipient == no_endpoint;
+      if (scan.name(b->sender) == nullptr || (!to_all && scan.name(b->recipient) == nullptr)) ++s.unnamed;
+      settled.insert(settle_key(scan.label(b->sender), b->id, to_all ? "" : scan.label(b->recipient)));
+    }
+    s.segments = scan.reader().files().size();
+    s.bytes = scan.bytes();
+    s.damage = scan.reader().damage();
+    s.torn = scan.reader().torn_tails();
+  }
+  JournalScan scan(dir);
+  const std::uint64_t now = realtime_ns();
+  while (scan.next()) {
+    const JournalRecord& rec = scan.record();
+    if (rec.kind != logfmt::Kind::message) continue;
+    auto m = decode_journal_message(rec.body);
+    if (!m) continue;
+    const RecordHeader& h = m->header;
+    if (is_settled(settled, scan, h)) continue;
+    ++s.unsettled;
+    if (h.expires_ns < now) ++s.past_expiry;
+    if (!s.oldest || h.timestamp_ns < s.oldest->header.timestamp_ns)
+      s.oldest = LogStat::Oldest{h, scan.label(h.from), scan.label(h.to), rec.segment->path, rec.offset};
+  }
+  return s;
+}
+
+std::string log_stat_json(const LogStat& s) {
+  std::string out;
+  JsonWriter j(out);
+  j.begin_object();
+  j.key("directory").value(s.dir);
+  j.key("segments").value(s.segments);
+  j.key("bytes").value(s.bytes);
+  j.key("records").value(s.records);
+  j.key("by_kind").begin_object();
+  for (std::uint8_t k = logfmt::min_kind; k <= logfmt::max_kind; ++k)
+    j.key(logfmt::kind_name(static_cast<logfmt::Kind>(k))).value(s.by_kind[k]);
+  j.end_object();
+  j.key("damaged").value(s.damage.size());
+  j.key("damage");
+  append_regions_json(j, s.damage);
+  j.key("torn").value(s.torn.size());
+  j.key("torn_tails");
+  append_regions_json(j, s.torn);
+  j.key("unnamed_settles").value(s.unnamed);
+  j.key("unsettled").value(s.unsettled);
+  j.key("unsettled_past_expiry").value(s.past_expiry);
+  j.key("oldest_unsettled");
+  if (!s.oldest) {
+    j.null();
+  } else {
+    const LogStat::Oldest& o = *s.oldest;
+    j.begin_object();
+    j.key("id").value(o.header.id);
+    j.key("from").value(o.from);
+    j.key("to").value(o.to);
+    j.key("priority").value(o.header.priority);
+    j.key("timestamp_ns").value(o.header.timestamp_ns);
+    j.key("expires_ns").value(o.header.expires_ns);
+    j.key("file").value(o.file);
+    j.key("offset").value(o.offset);
+    j.end_object();
+  }
+  j.end_object();
+  return out + '\n';
+}
+
+std::string log_stat_text(const LogStat& s, const std::string& bus) {
+  std::vector<std::vector<std::string>> rows{
+      {"journals:", s.dir},
+      {"segments:", std::to_string(s.segments) + " (" + size_text(s.bytes) + ")"},
+      {"records:", std::to_string(s.records)},
+  };
+  for (std::uint8_t k = logfmt::min_kind; k <= logfmt::max_kind; ++k)
+    rows.push_back({"  " + std::string(logfmt::kind_name(static_cast<logfmt::Kind>(k))) + ":",
+                    std::to_string(s.by_kind[k])});
+  const std::string listed = s.damage.empty() && s.torn.empty() ? "" : "  (courier log " + bus + " verify lists them)";
+  rows.push_back({"damaged:", counted(s.damage.size(), "region", "regions") + listed});
+  rows.push_back({"torn:", counted(s.torn.size(), "tail", "tails")});
+  if (s.unnamed > 0)
+    rows.push_back({"unnamed:", counted(s.unnamed, "settle record", "settle records") +
+                                    " name ids their segment does not name (matched by id)"});
+  rows.push_back({"unsettled:", counted(s.unsettled, "message", "messages") +
+                                    " (no delivered, read or expired record for its recipient), " +
+                                    std::to_string(s.past_expiry) + " of them past their expiry"});
+  std::string oldest = "-";
+  if (s.oldest) {
+    const LogStat::Oldest& o = *s.oldest;
+    const bool past = o.header.expires_ns != 0 && o.header.expires_ns < realtime_ns();
+    oldest = "id " + std::to_string(o.header.id) + " from " + quoted(o.from) + " to " + quoted(o.to) + ", sent " +
+             utc_text(o.header.timestamp_ns) + ", " + (past ? "expired " : "expires ") +
+             utc_text(o.header.expires_ns) + " (" + o.file + " at offset " + std::to_string(o.offset) + ")";
+  }
+  rows.push_back({"oldest unsettled:", oldest});
+  return table_text(rows, 2);
+}
+
+// "name": the name the record's segment gives `id`, or null; "name_id": the id.
+void append_name_field(JsonWriter& j, const JournalScan& scan, std::string_view key, std::uint32_t id, bool group) {
+  j.key(key);
+  if (const std::string* n = id == 0 ? nullptr : scan.name(id, group))
+    j.value(*n);
+  else
+    j.null();
+  j.key(std::string(key) + "_id").value(id);
+}
+
+void append_record_json(std::string& out, const JournalScan& scan) {
+  const JournalRecord& rec = scan.record();
+  JsonWriter j(out);
+  j.begin_object();
+  j.key("file").value(rec.segment->path);
+  j.key("offset").value(rec.offset);
+  j.key("kind").value(logfmt::kind_name(rec.kind));
+  j.key("length").value(rec.body.size());
+  switch (rec.kind) {
+    case logfmt::Kind::message:
+      if (auto m = decode_journal_message(rec.body)) {
+        const RecordHeader& h = m->header;
+        j.key("id").value(h.id);
+        append_name_field(j, scan, "from", h.from, false);
+        append_name_field(j, scan, "to", h.to, false);
+        append_name_field(j, scan, "group", h.group, true);
+        j.key("priority").value(h.priority);
+        j.key("type").value(h.type);
+        j.key("flags").value(h.flags);
+        j.key("timestamp_ns").value(h.timestamp_ns);
+        j.key("expires_ns").value(h.expires_ns);
+        j.key("payload_len").value(h.payload_len);
+        j.payload(m->payload);
+      } else {
+        j.key("error").value(m.error().message);
+      }
+      break;
+    case logfmt::Kind::delivered:
+    case logfmt::Kind::read:
+    case logfmt::Kind::expired:
+      if (auto b = decode_journal_settle(rec.body)) {
+        j.key("id").value(b->id);
+        append_name_field(j, scan, "sender", b->sender, false);
+        append_name_field(j, scan, "recipient", b->recipient, false);
+        j.key("at_ns").value(b->at_ns);
+      } else {
+        j.key("error").value(b.error().message);
+      }
+      break;
+    case logfmt::Kind::name:
+      if (auto n = decode_journal_name(rec.body)) {
+        j.key("id").value(n->id);
+        j.key("what").value(n->group ? "group" : "endpoint");
+        j.key("name").value(n->name);
+      } else {
+        j.key("error").value(n.error().message);
+      }
+      break;
+  }
+  j.end_object();
+  out += '\n';
+}
+
+void note_damage(const JournalReader& r, const std::string& bus) {
+  if (!r.damage().empty())
+    note(counted(r.damage().size(), "damaged region", "damaged regions") + " skipped (courier log " + bus +
+         " verify lists them)");
+}
+
+int log_dump(JournalScan& scan, const std::string& bus) {
+  std::string out;
+  while (scan.next()) {
+    append_record_json(out, scan);
+    if (out.size() >= (64u << 10)) {
+      write_out(out);
+      out.clear();
+    }
+  }
+  write_out(out);
+  note_damage(scan.reader(), bus);
+  return 0;
+}
+
+int log_verify(JournalScan& scan, const std::string& dir, const std::string& bus, bool json) {
+  std::uint64_t records = 0;
+  while (scan.next()) ++records;
+  const JournalReader& r = scan.reader();
+  std::string out;
+  if (json) {
+    JsonWriter j(out);
+    j.begin_object();
+    j.key("directory").value(dir);
+    j.key("segments").value(r.files().size());
+    j.key("records").value(records);
+    j.key("damaged").value(r.damage().size());
+    j.key("damage");
+    append_regions_json(j, r.damage());
+    j.key("torn").value(r.torn_tails().size());
+    j.key("torn_tails");
+    append_regions_json(j, r.torn_tails());
+    j.end_object();
+    out += '\n';
+  } else {
+    // Each region, then "3 segments, 40 valid records: no damage, 1 torn tail (not damage)".
+    out = region_lines(r.damage(), "damaged: ") + region_lines(r.torn_tails(), "torn tail: ") +
+          counted(r.files().size(), "segment", "segments") + ", " + counted(records, "valid record", "valid records") +
+          ": " + (r.damage().empty() ? "no damage" : counted(r.damage().size(), "damaged region", "damaged regions"));
+    if (!r.torn_tails().empty())
+      out += ", " + counted(r.torn_tails().size(), "torn tail", "torn tails") + " (not damage)";
+    out += '\n';
+  }
+  write_out(out);
+  if (!r.damage().empty())
+    throw Failure(counted(r.damage().size(), "damaged region", "damaged regions") + " in the journals of bus " +
+                  quoted(bus) + " (" + dir + ")");
+  return 0;
+}
+
+int run_log(const Invocation& inv) {
+  const std::string log = required_log_option(inv.args, "log");
+  const std::string& bus = bus_operand(inv);
+  const std::string& action = inv.operands[1];
+  if (action != "stat" && action != "dump" && action != "verify")
+    throw UsageError("log: unknown action " + quoted(action) + " (stat, dump or verify)");
+  const std::string dir = bus_log_directory(log, bus);
+  if (action == "stat") {
+    const LogStat s = log_stat(dir);
+    write_out(inv.args.flag("json") ? log_stat_json(s) : log_stat_text(s, bus));
+    return 0;
+  }
+  JournalScan scan(dir);
+  return action == "dump" ? log_dump(scan, bus) : log_verify(scan, dir, bus, inv.args.flag("json"));
 }
 
 // ------------------------------------------------------------ main
