@@ -73,6 +73,11 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
     return std::move(r).error().with_context(where);
   }
   if (auto r = await_recovery(*st, o, created); !r) return std::move(r).error().with_context(where);
+  // Only once the bus is rebuilt: compaction judges segments by the tracker and the directory.
+  if (st->log && o.housekeeping_interval.count() > 0) {
+    detail::BusState* sp = st.get();
+    st->log->start_housekeeping(o.housekeeping_interval, [sp] { (void)Bus::housekeep_state(*sp); });
+  }
   return Bus(std::move(st));
 }
 
@@ -133,6 +138,7 @@ Result<void> Bus::open_log(detail::BusState& st, const Options& o, bool created)
     if (!r) return std::move(r).error();
     st.recovery = std::move(*r);
   }
+  if (o.housekeeping_interval.count() < 0) return Error(Errc::invalid_argument, "housekeeping_interval must not be negative");
   return {};
 }
 
@@ -655,7 +661,10 @@ Result<void> Bus::remove_endpoint(std::string_view name) {
   return {};
 }
 
-SweepResult Bus::sweep() {
+SweepResult Bus::sweep() { return sweep_state(*s_); }
+
+SweepResult Bus::sweep_state(detail::BusState& st) {
+  detail::BusState* const s_ = &st;
   SweepResult r;
   const std::uint64_t now = realtime_ns();
   for (const EndpointEntry& e : s_->dir.list()) {
@@ -668,6 +677,7 @@ SweepResult Bus::sweep() {
         if (s_->report(h, h.to, Status::expired)) ++r.expired;
       });
   }
+  if (s_->log) r.expired_stored = detail::sweep_spilled(*s_, now);
   r.retired = s_->tracker.sweep(now);
   return r;
 }

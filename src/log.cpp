@@ -80,7 +80,9 @@ Log::~Log() {
     stop_ = true;
   }
   wake_.notify_all();
+  housekeeping_wake_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  if (housekeeper_.joinable()) housekeeper_.join();
   flush();
   (void)w_.close();
 }
@@ -187,6 +189,19 @@ void Log::run() {
     flushing_ = false;
     done_.notify_all();
   }
+}
+
+void Log::start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f) {
+  housekeeper_ = std::thread([this, interval, f = std::move(f)] {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!stop_) {
+      housekeeping_wake_.wait_for(lk, interval, [&] { return stop_; });
+      if (stop_) break;
+      lk.unlock();
+      f();
+      lk.lock();
+    }
+  });
 }
 
 bool Log::write_now() {

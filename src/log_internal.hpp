@@ -48,6 +48,10 @@ bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> pa
 // its destination. True on the transition.
 bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept;
 
+// Spilled messages (in the log alone, owed, not forwarded) past their
+// deadline: reported expired and accounted. Returns how many.
+std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept;
+
 }  // namespace courier::detail
 
 namespace courier {

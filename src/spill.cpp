@@ -97,7 +97,9 @@ Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, s
   const detail::Log::Pending p{slot, h.id, self_, key_recipient, h.to, h.group};
   if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
   if (slot != Tracker::no_slot)  // release: partner of the forwarder's and Tracker::replaceable's acquire
-    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::spilled, std::memory_order_release);
+    s_->tracker.entry(slot).flags.fetch_or(
+        static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
+        std::memory_order_release);
   // In the file before it is counted: a receiver that sees the count finds
   // the record (the sync comes with the next batch, as for any message).
   if (!log.write_now()) return Status::log_failed;

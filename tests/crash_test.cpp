@@ -33,6 +33,9 @@ Options crash_options(const std::string& log_dir, Sync sync) {
   o.sync = sync;
   o.group_commit_interval = std::chrono::microseconds(300);
   o.open_timeout = std::chrono::seconds(20);
+  // Every process keeps house often: the lease holder is among those killed.
+  o.housekeeping_interval = std::chrono::milliseconds(20);
+  o.log_segment_size = 64u << 10;  // rolls and compaction happen during the run
   return o;
 }
 
@@ -178,7 +181,7 @@ void run_matrix(Sync sync, int iterations, std::uint64_t seed) {
     pump(children, ledger, static_cast<int>(rng() % 40));
     if (rng() % 10 == 0) {  // a reboot: everything dies, the shared memory goes
       for (Child& c : children) finish(c, ledger);
-      ASSERT_TRUE(Bus::remove(name.name));
+      (void)Bus::remove(name.name);  // gone already if every process died before opening it
       ledger.reboots = ++reboots;
       children[0] = spawn_producer(0);
       children[1] = spawn_producer(1);
@@ -192,7 +195,7 @@ void run_matrix(Sync sync, int iterations, std::uint64_t seed) {
   for (Child& c : children) finish(c, ledger);
   // Drain what is left (after one more reboot half of the time).
   if (rng() % 2 == 0) {
-    ASSERT_TRUE(Bus::remove(name.name));
+    (void)Bus::remove(name.name);
     ledger.reboots = ++reboots;
   }
   {

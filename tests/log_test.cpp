@@ -541,6 +541,132 @@ TEST(LogSpill, GroupCopiesSpillPerMember) {
   }
 }
 
+std::uint64_t directory_bytes(const std::string& dir) {
+  std::uint64_t n = 0;
+  for (auto& e : fs::directory_iterator(dir)) n += fs::file_size(e.path());
+  return n;
+}
+
+// An endpoint that never comes back: its stored messages, in its lanes and
+// spilled to the log, are swept at their deadline and their sender told.
+TEST(LogHousekeeping, StoredMessagesOfAnEndpointThatNeverReturnsAreSweptAtTheirDeadline) {
+  BusName name;
+  TempDir dir;
+  Options o = logged(dir.path, Sync::os);
+  o.housekeeping_interval = std::chrono::milliseconds(0);  // this test calls it
+  auto bus = Bus::open(name.name, o);
+  ASSERT_TRUE(bus);
+  auto alice = bus->endpoint("alice");
+  ASSERT_TRUE(bus->add_endpoint("ghost"));
+  const std::string pad(1000, 'g');
+  std::set<std::uint64_t> ids;
+  SendOptions s = stored("ghost");
+  s.expiry = std::chrono::milliseconds(500);
+  for (int i = 0; i < 120; ++i) {
+    const SendResult r = alice->send(s, pad);
+    ASSERT_EQ(r.status, Status::outbox);
+    ids.insert(r.id);
+  }
+  const InboxData& in = bus->segment().inbox(endpoint_slot(*bus->find_endpoint("ghost")));
+  const std::uint64_t spilled = in.spilled[8].load();
+  ASSERT_GT(spilled, 0u);
+  auto early = bus->housekeep();
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->holder);
+  EXPECT_EQ(early->sweep.expired + early->sweep.expired_stored, 0u) << "nothing is due yet";
+  // Time is the subject: wait on the clock past the 500 ms deadline.
+  ASSERT_TRUE(eventually([&] { return realtime_ns() > alice->status(*ids.rbegin())->expires_ns; }));
+  auto hk = bus->housekeep();
+  ASSERT_TRUE(hk);
+  EXPECT_EQ(hk->sweep.expired_stored, spilled);
+  EXPECT_EQ(hk->sweep.expired + hk->sweep.expired_stored, ids.size());
+  EXPECT_EQ(in.forwarded[8].load(), spilled) << "the backlog is cleared";
+  const auto got = wait_statuses(*alice, ids, Status::expired);
+  for (std::uint64_t id : ids) EXPECT_EQ(alice->status(id)->status, Status::expired) << id;
+  EXPECT_EQ(got.size(), ids.size());
+  // Nothing waits for ghost any more: a new stored message goes to its lane.
+  s.expiry = std::chrono::seconds(60);
+  EXPECT_EQ(alice->send(s, "after").status, Status::outbox);
+  EXPECT_EQ(in.spilled[8].load(), spilled);
+}
+
+// Soak: messages keep flowing, being delivered and expiring; settled
+// segments are deleted and the log's size levels off.
+TEST(LogHousekeeping, CompactionKeepsTheLogBounded) {
+  BusName name;
+  TempDir dir;
+  Options o = logged(dir.path, Sync::os);
+  o.log_segment_size = 4096;
+  o.status_retention = std::chrono::milliseconds(0);
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  auto bus = Bus::open(name.name, o);
+  ASSERT_TRUE(bus);
+  auto alice = bus->endpoint("alice");
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob);
+  ASSERT_TRUE(bus->add_endpoint("gone"));
+  const std::string pad(200, 's');
+  std::uint64_t written = 0, deleted = 0, peak_late = 0, peak_early = 0;
+  for (int round = 0; round < 60; ++round) {
+    SendOptions s = stored("bob");
+    s.expiry = std::chrono::milliseconds(5);
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(alice->send(s, pad));
+      written += 300;
+    }
+    s.to = peer("gone");  // never received: expires
+    ASSERT_TRUE(alice->send(s, pad));
+    while (bob->try_receive()) {
+    }
+    ASSERT_TRUE(bus->flush_log());
+    // Time is the subject: the 5 ms expiries must pass before the sweep.
+    const std::uint64_t until = realtime_ns() + 6'000'000;
+    while (realtime_ns() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    auto hk = bus->housekeep();
+    ASSERT_TRUE(hk) << hk.error().message;
+    deleted += hk->segments_deleted;
+    const std::uint64_t size = directory_bytes(bus->log_directory());
+    if (round < 20) peak_early = std::max(peak_early, size);
+    if (round >= 40) peak_late = std::max(peak_late, size);
+  }
+  EXPECT_GT(deleted, 0u);
+  EXPECT_LT(peak_late, written / 4) << "written " << written;
+  EXPECT_LE(peak_late, peak_early * 2 + 16384) << "the log keeps growing";
+}
+
+COURIER_CHILD(housekeeper_and_hang) {
+  Options o = small_options();
+  o.log_dir = args[1];
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  auto bus = Bus::open(args[0], o);
+  if (!bus) return 3;
+  auto hk = bus->housekeep();
+  if (!hk) return 4;
+  tell_parent(hk->holder ? "holder" : "not holder");
+  for (;;) ::pause();
+}
+
+TEST(LogHousekeeping, TheLeaseIsHeldByOneProcessAndTakenOverWhenItDies) {
+  BusName name;
+  TempDir dir;
+  Options o = logged(dir.path);
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  auto bus = Bus::open(name.name, o);
+  ASSERT_TRUE(bus);
+  Child keeper = Child::spawn("housekeeper_and_hang", {name.name, dir.path});
+  keeper.expect_line("holder");
+  auto mine = bus->housekeep();
+  ASSERT_TRUE(mine);
+  EXPECT_FALSE(mine->holder);
+  keeper.kill9();
+  keeper.wait();
+  mine = bus->housekeep();
+  ASSERT_TRUE(mine);
+  EXPECT_TRUE(mine->holder);
+  Child second = Child::spawn("housekeeper_and_hang", {name.name, dir.path});
+  second.expect_line("not holder");
+}
+
 }  // namespace
 
 COURIER_TEST_MAIN

@@ -77,6 +77,8 @@ struct Options {
   bool recover = true;
   // Called during that recovery (and by Bus::recover) about every 64 MiB read.
   std::function<void(const RecoveryProgress&)> on_recovery_progress;
+  // With a log: run Bus::housekeep this often on a thread (0: never; call it yourself).
+  std::chrono::milliseconds housekeeping_interval{1000};
 };
 
 struct Destination {
@@ -223,6 +225,15 @@ struct BusStats {
 struct SweepResult {
   std::uint64_t expired = 0;  // tracked messages found past their deadline in a lane (senders told `expired`)
   std::uint64_t retired = 0;  // tracker entries retired past their deadline
+  std::uint64_t expired_stored = 0;  // spilled messages (in the log alone) found past their deadline
+};
+
+struct HousekeepResult {
+  bool holder = false;                 // this process holds the housekeeping lease (else nothing was done)
+  SweepResult sweep;
+  std::uint64_t segments_deleted = 0;  // journal segments whose every record was settled
+  std::uint64_t bytes_deleted = 0;
+  std::uint64_t segments_kept = 0;     // still holding something owed (or being written)
 };
 
 class Bus {
@@ -255,6 +266,11 @@ class Bus {
   // Report tracked messages that expired waiting in any lane (their senders
   // are told `expired`) and retire tracker entries past their deadline.
   SweepResult sweep();
+  // The housekeeping of a bus with a log: take the housekeeping lease (one
+  // process at a time; taken over when its holder died), sweep (as sweep()),
+  // and delete the journal segments whose records are all settled. Bus::open
+  // runs it every Options::housekeeping_interval on a thread of its own.
+  Result<HousekeepResult> housekeep();
   // Status of a tracked message sent by `sender`.
   Result<StatusReport> status(std::string_view sender, std::uint64_t id) const;
 
@@ -286,6 +302,8 @@ class Bus {
   static Result<StatusReport> status_of(const detail::BusState& s, EndpointId sender, std::uint64_t id);
   static Result<void> open_log(detail::BusState& st, const Options& o, bool created);
   static Result<void> await_recovery(detail::BusState& st, const Options& o, bool created);
+  static SweepResult sweep_state(detail::BusState& st);
+  static Result<HousekeepResult> housekeep_state(detail::BusState& st);
   static Result<RecoveryReport> recover_into(detail::BusState& st,
                                              const std::function<void(const RecoveryProgress&)>& progress);
   explicit Bus(std::shared_ptr<detail::BusState> s) : s_(std::move(s)) {}

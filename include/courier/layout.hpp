@@ -73,7 +73,10 @@ struct SegmentHeader {
   // Set by the creator before publication when a recovery will follow; other
   // openers wait while it lives and take the recovery over when it died.
   std::atomic<std::uint64_t> recovery_owner;
-  std::uint8_t pad2[cache_line - 16];
+  // Lease word of the process that sweeps stored messages and compacts the
+  // log (Bus::housekeep); taken over when its holder died.
+  std::atomic<std::uint64_t> housekeeper;
+  std::uint8_t pad2[cache_line - 24];
   // lines 3..: the directory lock (robust, process-shared) and its change count
   pthread_mutex_t dir_mutex;
   std::uint8_t pad3[128 - sizeof(pthread_mutex_t)];
@@ -113,6 +116,7 @@ static_assert(offsetof(SegmentHeader, status_capacity) == 400);
 static_assert(offsetof(SegmentHeader, status_retention_ns) == 408);
 static_assert(offsetof(SegmentHeader, next_id) == 128);
 static_assert(offsetof(SegmentHeader, recovery_owner) == 136);
+static_assert(offsetof(SegmentHeader, housekeeper) == 144);
 static_assert(offsetof(SegmentHeader, dir_mutex) == 192);
 static_assert(offsetof(SegmentHeader, dir_changes) == 320);
 static_assert(sizeof(SegmentHeader) == 512);
@@ -198,6 +202,10 @@ inline constexpr std::uint16_t in_lane = 1u << 1;
 // The message was spilled: it waits in the log alone until the receiver
 // forwards it (or a sweep finds it expired); both then set in_lane.
 inline constexpr std::uint16_t spilled = 1u << 2;
+// Bits 8..11: the message's priority (set with spilled: the sweeper counts a
+// spilled message it settles in forwarded[priority] without its record).
+inline constexpr unsigned priority_shift = 8;
+inline constexpr std::uint16_t priority_mask = 0xfu << priority_shift;
 }  // namespace tracker_flag
 
 // Every field is atomic: a slot may be freed and claimed again while another
@@ -365,7 +373,7 @@ inline const char* check_geometry(const Geometry& g) noexcept {
 // of them refuse each other's segments.
 constexpr std::uint64_t layout_hash() noexcept {
   const std::uint64_t parts[] = {
-      layout_version,           sizeof(SegmentHeader),          offsetof(SegmentHeader, next_id), offsetof(SegmentHeader, recovery_owner),
+      layout_version,           sizeof(SegmentHeader),          offsetof(SegmentHeader, next_id), offsetof(SegmentHeader, recovery_owner), offsetof(SegmentHeader, housekeeper),
       offsetof(SegmentHeader, dir_mutex), sizeof(pthread_mutex_t), offsetof(SegmentHeader, dir_changes),
       sizeof(EndpointSlot),     offsetof(EndpointSlot, name),   offsetof(EndpointSlot, created_ns),
       sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),

@@ -140,6 +140,9 @@ class Log {
   // without a sync: what it holds is still reported with the next batch.
   bool write_now();
 
+  // Run `f` every `interval` on a thread of the log's (until destruction).
+  void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
+
   struct Counters {
     std::uint64_t batches = 0, syncs = 0, bytes = 0, failures = 0;
   };
@@ -158,6 +161,7 @@ class Log {
   mutable std::mutex mu_;
   std::condition_variable wake_;   // the flusher: bytes waiting, or stop
   std::condition_variable done_;   // a batch finished (room in the buffer, flushing_ cleared)
+  std::condition_variable housekeeping_wake_;  // the housekeeper: stop
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;
   std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current segment
@@ -165,6 +169,7 @@ class Log {
   bool stop_ = false;
   Counters counters_;
   std::thread flusher_;
+  std::thread housekeeper_;
 };
 
 }  // namespace detail

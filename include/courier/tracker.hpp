@@ -250,6 +250,16 @@ class Tracker {
     return n;
   }
 
+  // f(slot, entry) for every ready entry (a snapshot walk: entries may
+  // change meanwhile; check with holds() before acting on a remembered slot).
+  template <class F>
+  void for_each_ready(F&& f) const {
+    for (std::uint64_t s = 0; s < capacity_; ++s) {
+      // Acquire: the entry's fields are read after its tag, as in find().
+      if (tag::state(tags_[s].load(std::memory_order_acquire)) == tag::ready) f(s, entries_[s]);
+    }
+  }
+
   struct Usage {
     std::uint64_t used = 0, capacity = 0, full_events = 0, retired = 0;
   };

@@ -1,0 +1,166 @@
+// Housekeeping of a bus with a log: the lease, the sweep of spilled messages
+// whose endpoint never drains them, and compaction of settled segments
+// (docs/design.md, "Housekeeping and compaction").
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "courier/bus.hpp"
+#include "courier/process.hpp"
+#include "log_internal.hpp"
+
+namespace courier {
+
+namespace detail {
+
+std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
+  std::uint64_t n = 0;
+  st.tracker.for_each_ready([&](std::uint64_t slot, const TrackerEntry& e) {
+    // Relaxed loads: a snapshot; report() re-checks the entry by key and deadline.
+    const std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
+    if ((flags & tracker_flag::spilled) == 0 || (flags & tracker_flag::in_lane) != 0) return;
+    const std::uint64_t expires = e.expires_ns.load(std::memory_order_relaxed);
+    if (expires == 0 || now < expires) return;
+    RecordHeader h{};
+    h.id = e.id.load(std::memory_order_relaxed);
+    h.from = e.sender.load(std::memory_order_relaxed);
+    const EndpointId recipient = e.recipient.load(std::memory_order_relaxed);
+    const std::uint8_t role = e.role.load(std::memory_order_relaxed);
+    if (role == tracker_role::member) {
+      h.to = recipient;
+      const std::uint64_t total = st.tracker.find(TrackerKey{h.from, h.id, no_endpoint});
+      h.group = total != Tracker::no_slot ? st.tracker.entry(total).dest.load(std::memory_order_relaxed) : 0;
+      if (h.group == 0) return;
+    } else if (role == tracker_role::endpoint) {
+      h.to = e.dest.load(std::memory_order_relaxed);
+    } else {
+      return;
+    }
+    // same_send() compares the deadline with max(expires, timestamp) + retention.
+    h.expires_ns = expires;
+    h.timestamp_ns = 0;
+    h.priority = static_cast<std::uint8_t>((flags & tracker_flag::priority_mask) >> tracker_flag::priority_shift);
+    if (!st.tracker.holds(slot, TrackerKey{h.from, h.id, role == tracker_role::member ? recipient : no_endpoint})) return;
+    const bool changed = st.report(h, h.to, Status::expired);
+    if (account_spilled(st, slot, h.to, h.priority) && changed) ++n;
+  });
+  return n;
+}
+
+namespace {
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// Whether every record of a segment is settled for good: each message
+// delivered, read, expired or retired, and each settle record's message
+// retired (until then a recovery may still need it to know the message was
+// settled). Damage keeps the file (it is evidence, and its records unknown).
+bool segment_settled(BusState& st, const std::string& path) {
+  auto rd = JournalReader::open_file(path);
+  if (!rd) return false;
+  SegmentNames names;
+  names.path = path;
+  JournalRecord rec;
+  for (;;) {
+    auto more = rd->next(rec);
+    if (!more) return false;
+    if (!*more) break;
+    if (rec.kind == logfmt::Kind::name) {
+      names.learn(st, rec, false);
+      continue;
+    }
+    if (rec.kind == logfmt::Kind::message) {
+      auto m = decode_journal_message(rec.body);
+      if (!m) return false;
+      RecordHeader h = m->header;
+      if (h.id == 0 || h.expires_ns == 0) continue;  // nothing to recover from it
+      const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
+      const bool young = base + st.retention_ns > realtime_ns();
+      // Unnamed here (an endpoint removed, or a bus not rebuilt yet): a
+      // recovery could still bring it back, so it is kept until it is too old.
+      if (!names.map(h)) {
+        if (young) return false;
+        continue;
+      }
+      const std::uint64_t slot = st.tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
+      if (slot == Tracker::no_slot) {
+        // Retired (past expiry + retention), or its tracker entry was never made.
+        if (young) return false;
+        continue;
+      }
+      // Acquire: the status published by whoever advanced it.
+      if (status_rank(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))) < 2)
+        return false;
+      continue;
+    }
+    auto b = decode_journal_settle(rec.body);
+    if (!b) return false;
+    const EndpointId sender = names.endpoint(b->sender);
+    if (sender == no_endpoint) continue;  // the sender is gone: its messages are unrecoverable anyway
+    if (st.tracker.find(TrackerKey{sender, b->id, no_endpoint}) != Tracker::no_slot) return false;
+  }
+  return rd->damage().empty();
+}
+
+}  // namespace
+
+}  // namespace detail
+
+Result<HousekeepResult> Bus::housekeep() { return housekeep_state(*s_); }
+
+Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
+  if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to keep");
+  HousekeepResult r;
+  std::atomic<std::uint64_t>& lease = st.seg.header().housekeeper;
+  const std::uint64_t me = lease_word(self_identity());
+  // Acquire: partner of the previous holder's CAS (release).
+  std::uint64_t cur = lease.load(std::memory_order_acquire);
+  if (cur != me) {
+    if (cur != 0 && lease_holder_alive(cur)) return r;  // another live process keeps this bus
+    // acq_rel: one process takes the lease; release publishes who holds it.
+    if (!lease.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) return r;
+  }
+  r.holder = true;
+  r.sweep = sweep_state(st);
+  // Compaction. A writer's newest segment is left alone while the writer's
+  // process lives (it may still append); our own writer flushes first.
+  st.log->write_now();
+  auto rd = JournalReader::open_directory(st.log->directory());
+  if (!rd) return std::move(rd).error().with_context("housekeeping");
+  std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;  // (epoch, pid) -> highest sequence
+  for (const std::string& path : rd->files()) {
+    JournalWriterId w;
+    std::uint64_t seq = 0;
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    if (!parse_journal_segment_name(name, w, seq)) continue;
+    auto& n = newest[{w.epoch_ns, w.pid}];
+    if (seq > n) n = seq;
+  }
+  for (const std::string& path : rd->files()) {
+    JournalWriterId w;
+    std::uint64_t seq = 0;
+    const std::string name = path.substr(path.find_last_of('/') + 1);
+    if (!parse_journal_segment_name(name, w, seq)) continue;
+    if (seq == newest[{w.epoch_ns, w.pid}] && detail::process_alive(w.pid)) {
+      ++r.segments_kept;
+      continue;
+    }
+    struct stat sb {};
+    if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    if (!detail::segment_settled(st, path)) {
+      ++r.segments_kept;
+      continue;
+    }
+    if (::unlink(path.c_str()) == 0) {
+      ++r.segments_deleted;
+      r.bytes_deleted += static_cast<std::uint64_t>(sb.st_size);
+    }
+  }
+  return r;
+}
+
+}  // namespace courier
