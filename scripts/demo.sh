@@ -159,6 +159,37 @@ step "the CLI"
 cli_demo
 echo "($((SECONDS - t0))s)"
 
+# ------------------------------------------------------- the durable log
+# Store and forward through a reboot: messages to an endpoint nobody reads,
+# the shared memory removed (what a reboot does), the bus rebuilt from its log.
+log_demo() {
+  local bus="demo-log-$$" logdir="$tmp/log"
+  step "the durable log: send to offline bob with --sync always, 'reboot', recover, receive once"
+  for text in "first" "second"; do
+    echo "\$ courier send $bus --from alice --to bob --expiry 60s --log $logdir --sync always '$text'"
+    "$cli" endpoint add "$bus" bob --log "$logdir" >/dev/null 2>&1 || true
+    "$cli" send "$bus" --from alice --to bob --expiry 60s --log "$logdir" --sync always "$text" | sed 's/^/  /' ||
+      problem "durable send failed"
+  done
+  echo "\$ courier rm $bus                       # the shared memory goes, the log stays"
+  "$cli" rm "$bus" || problem "courier rm failed"
+  echo "\$ courier recover $bus --log $logdir"
+  "$cli" recover "$bus" --log "$logdir" | sed 's/^/  /' || problem "courier recover failed"
+  echo "\$ courier recv $bus bob --count 2 --timeout 10s --log $logdir"
+  "$cli" recv "$bus" bob --count 2 --timeout 10s --log "$logdir" >"$tmp/log.out" || problem "courier recv exited with $?"
+  sed 's/^/  /' "$tmp/log.out"
+  [ "$(grep -c . "$tmp/log.out")" -eq 2 ] || problem "bob should have received 2 messages after the reboot"
+  echo "\$ courier log $bus --log $logdir stat"
+  "$cli" log "$bus" --log "$logdir" stat | sed 's/^/  /' || problem "courier log stat failed"
+  echo "\$ courier rm $bus --log $logdir --purge"
+  "$cli" rm "$bus" --log "$logdir" --purge || problem "courier rm --purge failed"
+}
+if [ -x "$cli" ]; then
+  t0=$SECONDS
+  log_demo
+  echo "($((SECONDS - t0))s)"
+fi
+
 # ----------------------------------------------------- the priority example
 step "the priority example"
 example=$(find build/examples -type f -perm -u+x -name '*priority*' 2>/dev/null | sort | head -n1 || true)
@@ -185,6 +216,13 @@ if [ -x build/bench/courier-bench ]; then
   build/bench/courier-bench "${bench_args[@]}" || problem "courier-bench exited with $?"
 else
   skip "no build/bench/courier-bench yet (bench/)"
+fi
+
+step "the durable log: build/bench/bench_log --quick (fdatasync floors beside each sync policy, recovery)"
+if [ -x build/bench/bench_log ]; then
+  build/bench/bench_log --quick --no-save || problem "bench_log exited with $?"
+else
+  skip "no build/bench/bench_log (Google Benchmark is not needed for it; see bench/)"
 fi
 
 step "done in $((SECONDS - start_all))s"

@@ -211,9 +211,16 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   }
   // Release: partner of Tracker::replaceable's acquire (a resend after our
   // death must not replace a message that reached the lane or the log).
+  const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
   if (slot != Tracker::no_slot)
-    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::in_lane, std::memory_order_release);
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
   const bool ok = c.writer_->commit(c.lc_);
+  // in_lane after the commit: a sender killed before it leaves an entry the
+  // housekeeper adopts (the forwarder may then bring a second copy, which the
+  // receiver drops once the first is acknowledged); set before, the message
+  // of a claim stepped over would be lost for good.
+  if (ok && slot != Tracker::no_slot)  // release: as above
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   if (!ok) {
@@ -314,12 +321,15 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
             st = Status::log_failed;
           } else if (slot != Tracker::no_slot) {
             // Release: as in commit_logged.
-            s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | tracker_flag::in_lane,
-                                                   std::memory_order_release);
+            s_->tracker.entry(slot).flags.fetch_or(
+                static_cast<std::uint16_t>(tracker_flag::committed | (o.priority << tracker_flag::priority_shift)),
+                std::memory_order_release);
           }
         }
         if (st == Status::sent) {
           if (w.commit(lc)) {
+            if (log != nullptr && slot != Tracker::no_slot)  // release: as in commit_logged (after the commit)
+              s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
             inbox_notify(in, o.priority);
             count_sent();
           } else {

@@ -19,26 +19,40 @@ namespace detail {
 
 std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
   std::uint64_t n = 0;
-  st.tracker.for_each_ready([&](std::uint64_t slot, const TrackerEntry& e) {
+  st.tracker.for_each_ready([&](std::uint64_t slot, TrackerEntry& e, bool inserter_alive) {
     // Relaxed loads: a snapshot; report() re-checks the entry by key and deadline.
-    const std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
-    if ((flags & tracker_flag::spilled) == 0 || (flags & tracker_flag::in_lane) != 0) return;
+    std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
+    if ((flags & tracker_flag::committed) == 0 || (flags & tracker_flag::in_lane) != 0) return;
     const std::uint64_t expires = e.expires_ns.load(std::memory_order_relaxed);
-    if (expires == 0 || now < expires) return;
+    const std::uint8_t role = e.role.load(std::memory_order_relaxed);
+    if (expires == 0 || (role != tracker_role::endpoint && role != tracker_role::member)) return;
+    // Orphans: stored, in no lane, not spilled, and the process that was
+    // putting it in a lane (or counting its spill) died on the way. Once
+    // `sent` was said its record is in the log: adopt it as spilled, so its
+    // receiver forwards it (a copy that did reach the lane is dropped by the
+    // receiver once acknowledged).
+    if (!inserter_alive && (flags & tracker_flag::counted) == 0 &&
+        static_cast<Status>(e.status.load(std::memory_order_acquire)) == Status::sent && now < expires) {
+      // Release: as Endpoint::spill.
+      flags = e.flags.fetch_or(tracker_flag::spilled, std::memory_order_acq_rel) | tracker_flag::spilled;
+      const EndpointId to = role == tracker_role::member ? e.recipient.load(std::memory_order_relaxed)
+                                                         : e.dest.load(std::memory_order_relaxed);
+      const unsigned prio = (flags & tracker_flag::priority_mask) >> tracker_flag::priority_shift;
+      if (endpoint_slot(to) < st.seg.geometry().max_endpoints) count_spilled(st, slot, to, prio);
+      return;
+    }
+    if ((flags & tracker_flag::spilled) == 0 || now < expires) return;
     RecordHeader h{};
     h.id = e.id.load(std::memory_order_relaxed);
     h.from = e.sender.load(std::memory_order_relaxed);
     const EndpointId recipient = e.recipient.load(std::memory_order_relaxed);
-    const std::uint8_t role = e.role.load(std::memory_order_relaxed);
     if (role == tracker_role::member) {
       h.to = recipient;
       const std::uint64_t total = st.tracker.find(TrackerKey{h.from, h.id, no_endpoint});
       h.group = total != Tracker::no_slot ? st.tracker.entry(total).dest.load(std::memory_order_relaxed) : 0;
       if (h.group == 0) return;
-    } else if (role == tracker_role::endpoint) {
-      h.to = e.dest.load(std::memory_order_relaxed);
     } else {
-      return;
+      h.to = e.dest.load(std::memory_order_relaxed);
     }
     // same_send() compares the deadline with max(expires, timestamp) + retention.
     h.expires_ns = expires;

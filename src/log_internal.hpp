@@ -43,6 +43,10 @@ struct SegmentNames {
 // room. Does not touch the tracker.
 bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept;
 
+// Count a spilled tracker entry in spilled[priority] of its destination, once
+// (on the transition of its `counted` flag). True on the transition.
+bool count_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept;
+
 // Mark a spilled tracker entry accounted (forwarded, or settled while it
 // waited): sets in_lane and, on that transition, counts it in forwarded[p] of
 // its destination. True on the transition.

@@ -201,11 +201,10 @@ class Recovery {
     ++rep_.left;
     if (slot != Tracker::no_slot) {
       // Release: as Endpoint::spill (the forwarder acquires the flags).
-      const std::uint16_t was = st_.tracker.entry(slot).flags.fetch_or(
+      st_.tracker.entry(slot).flags.fetch_or(
           static_cast<std::uint16_t>(tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
           std::memory_order_release);
-      if ((was & tracker_flag::spilled) == 0)  // release: the entry's flag before the count the forwarder reads
-        st_.seg.inbox(endpoint_slot(h.to)).spilled[h.priority].fetch_add(1, std::memory_order_release);
+      detail::count_spilled(st_, slot, h.to, h.priority);
     }
   }
 

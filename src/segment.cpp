@@ -33,9 +33,13 @@ void sleep_ms(int ms) {
 // Zero what initialisation writes and lay the header. Lane record space is left
 // alone: nothing can have been written there before the segment was published,
 // and stale bytes never carry a frame of their own position anyway.
-void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o) {
-  std::memset(base, 0, g.inbox_offset());
-  for (std::uint32_t i = 0; i < g.max_endpoints; ++i) {
+// `fresh`: the memory is known to be zero (a new shared-memory object sized by
+// ftruncate, or anonymous memory): nothing to clear, and no page is touched
+// that does not need to be (a 1 GiB tracker costs nothing until used; clearing
+// it took seconds). A creation taken over from a dead creator clears first.
+void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o, bool fresh) {
+  if (!fresh) std::memset(base, 0, g.inbox_offset());
+  for (std::uint32_t i = 0; !fresh && i < g.max_endpoints; ++i) {
     std::byte* inbox = base + g.inbox_offset() + std::uint64_t(i) * g.inbox_stride();
     std::memset(inbox, 0, sizeof(InboxData));
     for (unsigned p = 0; p < priority_levels; ++p) std::memset(inbox + sizeof(InboxData) + p * g.lane_stride(), 0, sizeof(LaneData));
@@ -149,7 +153,7 @@ Result<Segment> Segment::open_private(const SegmentOptions& o) {
   seg.size_ = g.total_size();
   seg.set_geometry(g);
   seg.created_ = true;
-  initialise(seg.base_, g, o);
+  initialise(seg.base_, g, o, true);
   return seg;
 }
 
@@ -187,6 +191,10 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     auto init_as_owner = [&](const Geometry& g) -> Result<Segment> {
       Segment seg;
       if (::fchmod(fd.fd, o.mode) != 0) return sys_error("fchmod " + shm);
+      // Empty until now: ftruncate fills it with zeros (initialise need not).
+      struct stat before {};
+      if (::fstat(fd.fd, &before) != 0) return sys_error("fstat " + shm);
+      const bool fresh = before.st_size == 0;
       if (::ftruncate(fd.fd, static_cast<off_t>(g.total_size())) != 0)
         return sys_error("sizing " + shm + " to " + std::to_string(g.total_size()) + " bytes");
       auto m = map(fd.fd, g.total_size());
@@ -201,7 +209,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       // acq_rel: we own initialisation only if nobody else took it since we looked.
       if (!h.init_owner.compare_exchange_strong(prev, me, std::memory_order_acq_rel))
         return Error(Errc::timeout, "lost a creation race");
-      initialise(seg.base_, g, o);
+      initialise(seg.base_, g, o, fresh);
       return seg;
     };
 

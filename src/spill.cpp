@@ -56,7 +56,18 @@ bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> pa
   return true;
 }
 
+bool count_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept {
+  // acq_rel: once per message, whoever gets here first.
+  const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::counted, std::memory_order_acq_rel);
+  if ((was & tracker_flag::counted) != 0) return false;
+  // Release: senders and the forwarder acquire the counts (spill_backlog).
+  st.seg.inbox(endpoint_slot(to)).spilled[priority].fetch_add(1, std::memory_order_release);
+  return true;
+}
+
 bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept {
+  // Counted first, so that forwarded[p] never runs ahead of spilled[p] for it.
+  count_spilled(st, slot, to, priority);
   // acq_rel: once per message, whoever gets here first (forwarder or sweeper);
   // release orders the flag before the count the senders read.
   const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_acq_rel);
@@ -95,16 +106,19 @@ Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, s
                        EndpointId key_recipient, InboxData& in) noexcept {
   detail::Log& log = *s_->log;
   const detail::Log::Pending p{slot, h.id, self_, key_recipient, h.to, h.group};
-  if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
+  // Flags before the record: once `sent` can be said of it (its batch
+  // written), it is known as spilled, so a forwarder or the housekeeper takes
+  // care of it even if we die now.
   if (slot != Tracker::no_slot)  // release: partner of the forwarder's and Tracker::replaceable's acquire
     s_->tracker.entry(slot).flags.fetch_or(
         static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
         std::memory_order_release);
+  if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
   // In the file before it is counted: a receiver that sees the count finds
   // the record (the sync comes with the next batch, as for any message).
   if (!log.write_now()) return Status::log_failed;
-  // Release: the record and the entry's flags before the count.
-  in.spilled[h.priority].fetch_add(1, std::memory_order_release);
+  if (slot != Tracker::no_slot) detail::count_spilled(*s_, slot, h.to, h.priority);
+  else in.spilled[h.priority].fetch_add(1, std::memory_order_release);  // release: as count_spilled
   inbox_notify(in, h.priority);  // wakes a parked receiver: it forwards once its lanes are dry
   count_sent();
   return Status::sent;

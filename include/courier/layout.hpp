@@ -202,6 +202,10 @@ inline constexpr std::uint16_t in_lane = 1u << 1;
 // The message was spilled: it waits in the log alone until the receiver
 // forwards it (or a sweep finds it expired); both then set in_lane.
 inline constexpr std::uint16_t spilled = 1u << 2;
+// The spilled message was counted in spilled[priority] of its destination
+// (once, on this flag's transition: by the spiller once its record is in the
+// file, or by whoever finds it uncounted: the forwarder, the housekeeper).
+inline constexpr std::uint16_t counted = 1u << 3;
 // Bits 8..11: the message's priority (set with spilled: the sweeper counts a
 // spilled message it settles in forwarded[priority] without its record).
 inline constexpr unsigned priority_shift = 8;

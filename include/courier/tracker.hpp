@@ -250,13 +250,15 @@ class Tracker {
     return n;
   }
 
-  // f(slot, entry) for every ready entry (a snapshot walk: entries may
-  // change meanwhile; check with holds() before acting on a remembered slot).
+  // f(slot, entry, inserter_alive) for every ready entry (a snapshot walk:
+  // entries may change meanwhile; check with holds() before acting on a
+  // remembered slot). inserter_alive: the process that inserted it lives.
   template <class F>
   void for_each_ready(F&& f) const {
     for (std::uint64_t s = 0; s < capacity_; ++s) {
       // Acquire: the entry's fields are read after its tag, as in find().
-      if (tag::state(tags_[s].load(std::memory_order_acquire)) == tag::ready) f(s, entries_[s]);
+      const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
+      if (tag::state(t) == tag::ready) f(s, entries_[s], pid_alive(tag::pid_bits(t)));
     }
   }
 
