@@ -73,8 +73,10 @@ bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 // delivered, read, expired or retired, and each settle record's message
 // retired (until then a recovery may still need it to know the message was
 // settled). Damage keeps the file (it is evidence, and its records unknown).
-bool segment_settled(BusState& st, const std::string& path) {
-  auto rd = JournalReader::open_file(path);
+bool segment_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer) {
+  JournalReaderOptions ro;
+  ro.buffer = buffer;
+  auto rd = JournalReader::open_file(path, ro);
   if (!rd) return false;
   SegmentNames names;
   names.path = path;
@@ -145,7 +147,8 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
   st.log->write_now();
   auto rd = JournalReader::open_directory(st.log->directory());
   if (!rd) return std::move(rd).error().with_context("housekeeping");
-  std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;  // (epoch, pid) -> highest sequence
+  std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;
+  auto buffer = std::make_shared<detail::ReadBuffer>();  // (epoch, pid) -> highest sequence
   for (const std::string& path : rd->files()) {
     JournalWriterId w;
     std::uint64_t seq = 0;
@@ -165,7 +168,7 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
     }
     struct stat sb {};
     if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    if (!detail::segment_settled(st, path)) {
+    if (!detail::segment_settled(st, path, buffer)) {
       ++r.segments_kept;
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "courier/clock.hpp"
@@ -345,6 +347,24 @@ Result<void> JournalWriter::close() {
 
 // ---------------------------------------------------------------- reader
 
+detail::ReadBuffer::~ReadBuffer() {
+  if (p_ != nullptr) ::munmap(p_, cap_);
+}
+
+void detail::ReadBuffer::resize(std::uint64_t n) {
+  if (n > cap_) {
+    constexpr std::uint64_t huge = 2ull << 20;
+    const std::uint64_t cap = (n + huge - 1) / huge * huge;
+    void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)::madvise(p, cap, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+    if (p_ != nullptr) ::munmap(p_, cap_);
+    p_ = static_cast<std::byte*>(p);
+    cap_ = cap;
+  }
+  size_ = n;
+}
+
 struct JournalReader::Check {
   bool ok = false;
   std::uint32_t length = 0;
@@ -355,6 +375,7 @@ Result<JournalReader> JournalReader::open_file(const std::string& path, const Jo
                                                std::uint64_t start) {
   JournalReader r;
   r.options_ = options;
+  r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
   r.files_.push_back(path);
   r.start_ = start;
   return r;
@@ -363,6 +384,7 @@ Result<JournalReader> JournalReader::open_file(const std::string& path, const Jo
 Result<JournalReader> JournalReader::open_directory(const std::string& dir, const JournalReaderOptions& options) {
   JournalReader r;
   r.options_ = options;
+  r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
   r.from_directory_ = true;
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return sys_error(errno, "opening journal directory '" + dir + "'");
@@ -382,7 +404,7 @@ Result<bool> JournalReader::load(const std::string& path) {
   loaded_ = false;
   info_ = JournalSegmentInfo{};
   info_.path = path;
-  data_.clear();
+  buf_->clear();
   pos_ = 0;
   auto damaged = [&](std::uint64_t offset, std::uint64_t length, std::string reason) {
     damage_.push_back(JournalDamage{path, offset, length, std::move(reason)});
@@ -412,10 +434,10 @@ Result<bool> JournalReader::load(const std::string& path) {
     return damaged(0, size, "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
                                 std::to_string(options_.max_file_size));
   }
-  data_.resize(size);
+  buf_->resize(size);
   std::uint64_t got = 0;
   while (got < size) {
-    const ssize_t n = ::pread(fd, data_.data() + got, size - got, static_cast<off_t>(got));
+    const ssize_t n = ::pread(fd, buf_->data() + got, size - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -426,16 +448,16 @@ Result<bool> JournalReader::load(const std::string& path) {
     got += static_cast<std::uint64_t>(n);
   }
   ::close(fd);
-  data_.resize(got);
+  buf_->resize(got);
   info_.file_size = got;
   zero_from_ = got;
-  while (zero_from_ > 0 && data_[zero_from_ - 1] == std::byte{0}) --zero_from_;
+  while (zero_from_ > 0 && (*buf_)[zero_from_ - 1] == std::byte{0}) --zero_from_;
 
   // The segment header. A file cut inside it, or zeros only, is a writer that
   // died creating the segment: torn, not damage.
   if (got < logfmt::segment_header_size || zero_from_ < logfmt::segment_header_size) {
     const std::uint64_t magic = logfmt::segment_magic;
-    if (zero_from_ == 0 || std::memcmp(data_.data(), &magic, std::min<std::uint64_t>(zero_from_, sizeof magic)) == 0) {
+    if (zero_from_ == 0 || std::memcmp(buf_->data(), &magic, std::min<std::uint64_t>(zero_from_, sizeof magic)) == 0) {
       torn_.push_back(JournalTornTail{path, 0, got});
       return false;
     }
@@ -443,7 +465,7 @@ Result<bool> JournalReader::load(const std::string& path) {
       return damaged(0, got, "file of " + std::to_string(got) + " bytes is too short for a segment header");
   }
   SegmentHeader h;
-  std::memcpy(&h, data_.data(), sizeof h);
+  std::memcpy(&h, buf_->data(), sizeof h);
   if (h.magic != logfmt::segment_magic) return damaged(0, got, "bad magic: not a courier journal segment");
   if (h.format_version != logfmt::format_version)
     return damaged(0, got, "format version " + std::to_string(h.format_version) + " (this build reads " +
@@ -467,23 +489,23 @@ Result<bool> JournalReader::load(const std::string& path) {
   pos_ = logfmt::segment_header_size;
   // A resume point (a record boundary an earlier read returned): anything
   // else is checked like any position and resynchronised from.
-  if (start_ > pos_ && start_ <= data_.size() && start_ % logfmt::record_alignment == 0) pos_ = start_;
+  if (start_ > pos_ && start_ <= buf_->size() && start_ % logfmt::record_alignment == 0) pos_ = start_;
   start_ = 0;
   loaded_ = true;
   return true;
 }
 
 JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
-  const std::uint64_t size = data_.size();
+  const std::uint64_t size = buf_->size();
   if (pos > size || size - pos < logfmt::record_frame_size) return {false, 0, "short record frame"};
   RecordFrame f;
-  std::memcpy(&f, data_.data() + pos, sizeof f);
+  std::memcpy(&f, buf_->data() + pos, sizeof f);
   if (f.marker != logfmt::record_marker) return {false, 0, "no record marker"};
   if (!kind_known(f.kind)) return {false, 0, "unknown record kind"};
   if (f.flags != 0 || f.reserved != 0) return {false, 0, "reserved frame bits set"};
   if (!logfmt::length_fits_kind(static_cast<Kind>(f.kind), f.length)) return {false, 0, "impossible length for its kind"};
   if (f.length > size - pos - logfmt::record_frame_size) return {false, 0, "length runs past the end of the file"};
-  const std::byte* rec = data_.data() + pos;
+  const std::byte* rec = buf_->data() + pos;
   if (record_crc(info_.salt, pos, rec + logfmt::record_crc_start,
                  logfmt::record_frame_size - logfmt::record_crc_start + f.length) != f.crc)
     return {false, 0, "CRC mismatch"};
@@ -507,10 +529,10 @@ bool JournalReader::torn_at(std::uint64_t pos) const noexcept {
   if (z < pos + logfmt::record_frame_size) {
     // The frame itself is unfinished: what there is must begin like a frame.
     const std::uint32_t marker = logfmt::record_marker;
-    return std::memcmp(data_.data() + pos, &marker, std::min<std::uint64_t>(z - pos, sizeof marker)) == 0;
+    return std::memcmp(buf_->data() + pos, &marker, std::min<std::uint64_t>(z - pos, sizeof marker)) == 0;
   }
   RecordFrame f;
-  std::memcpy(&f, data_.data() + pos, sizeof f);
+  std::memcpy(&f, buf_->data() + pos, sizeof f);
   if (f.marker != logfmt::record_marker || !kind_known(f.kind) || f.flags != 0 || f.reserved != 0 ||
       !logfmt::length_fits_kind(static_cast<Kind>(f.kind), f.length))
     return false;
@@ -525,7 +547,7 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       if (!r) return std::move(r).error();
       continue;
     }
-    const std::uint64_t size = data_.size();
+    const std::uint64_t size = buf_->size();
     if (pos_ >= size) {
       loaded_ = false;
       continue;
@@ -533,9 +555,9 @@ Result<bool> JournalReader::next(JournalRecord& out) {
     const Check c = check(pos_);
     if (c.ok) {
       RecordFrame f;
-      std::memcpy(&f, data_.data() + pos_, sizeof f);
+      std::memcpy(&f, buf_->data() + pos_, sizeof f);
       out.kind = static_cast<Kind>(f.kind);
-      out.body = std::span<const std::byte>(data_.data() + pos_ + logfmt::record_frame_size, c.length);
+      out.body = std::span<const std::byte>(buf_->data() + pos_ + logfmt::record_frame_size, c.length);
       out.offset = pos_;
       out.segment = &info_;
       pos_ += logfmt::record_span(c.length);
@@ -545,7 +567,7 @@ Result<bool> JournalReader::next(JournalRecord& out) {
     std::uint64_t q = pos_ + logfmt::record_alignment;
     const std::uint32_t marker = logfmt::record_marker;
     for (; q + logfmt::record_frame_size <= size; q += logfmt::record_alignment)
-      if (std::memcmp(data_.data() + q, &marker, sizeof marker) == 0 && check(q).ok) break;
+      if (std::memcmp(buf_->data() + q, &marker, sizeof marker) == 0 && check(q).ok) break;
     if (q + logfmt::record_frame_size <= size) {
       damage_.push_back(JournalDamage{info_.path, pos_, q - pos_, c.reason});
       pos_ = q;

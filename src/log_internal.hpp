@@ -69,6 +69,7 @@ struct Receiver::Forwarder {
   };
   std::map<std::string, File> files;
   std::uint64_t next_scan_ns = 0;
+  std::shared_ptr<detail::ReadBuffer> buffer = std::make_shared<detail::ReadBuffer>();
   // Forward what waits for `self`, file by file from each cursor, stopping in
   // a file at the first message whose lane is full. Returns the number forwarded.
   std::uint64_t scan(detail::BusState& st, EndpointId self);

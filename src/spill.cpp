@@ -153,7 +153,9 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
   for (const std::string& path : dir->files()) {
     File f = files.count(path) != 0 ? std::move(files[path]) : File{};
     f.names.path = path;
-    auto rd = JournalReader::open_file(path, {}, f.cursor);
+    JournalReaderOptions ro;
+    ro.buffer = buffer;
+    auto rd = JournalReader::open_file(path, ro, f.cursor);
     bool blocked = false;
     JournalRecord rec;
     while (rd && !blocked) {

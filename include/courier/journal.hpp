@@ -167,37 +167,40 @@ struct JournalTornTail {
   std::uint64_t length = 0;
 };
 
+namespace detail {
+// A byte buffer for whole segments: anonymous memory asking for huge pages
+// (a 64 MiB segment read into fresh 4 KiB pages cost ~16,000 page faults, more
+// than the copy itself), never zeroed by us (pread fills it at once), and kept
+// across files, and across readers when one is passed in
+// JournalReaderOptions::buffer (one reader at a time per buffer).
+class ReadBuffer {
+ public:
+  ReadBuffer() = default;
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer();
+  std::byte* data() noexcept { return p_; }
+  const std::byte* data() const noexcept { return p_; }
+  std::uint64_t size() const noexcept { return size_; }
+  std::byte operator[](std::uint64_t i) const noexcept { return p_[i]; }
+  void clear() noexcept { size_ = 0; }
+  // Contents are not kept when it grows (the reader refills it). Throws bad_alloc.
+  void resize(std::uint64_t n);
+
+ private:
+  std::byte* p_ = nullptr;
+  std::uint64_t size_ = 0, cap_ = 0;
+};
+}  // namespace detail
+
 struct JournalReaderOptions {
   // A file larger than this is reported as damage and not read (a reader holds
   // one whole segment in memory).
   std::uint64_t max_file_size = 1ull << 30;
+  // Read into this buffer (kept warm across readers) instead of a new one.
+  std::shared_ptr<detail::ReadBuffer> buffer;
 };
 
-namespace detail {
-// A byte buffer that does not zero what it grows into (a reader fills it with
-// pread at once; zeroing 64 MiB segments cost recovery a memset per file) and
-// keeps its memory across files.
-class ReadBuffer {
- public:
-  std::byte* data() noexcept { return p_.get(); }
-  const std::byte* data() const noexcept { return p_.get(); }
-  std::uint64_t size() const noexcept { return size_; }
-  std::byte operator[](std::uint64_t i) const noexcept { return p_[i]; }
-  void clear() noexcept { size_ = 0; }
-  // Contents below the old size are kept only when no reallocation happens; the reader refills anyway.
-  void resize(std::uint64_t n) {
-    if (n > cap_) {
-      p_.reset(new std::byte[n]);  // default-initialised: not zeroed
-      cap_ = n;
-    }
-    size_ = n;
-  }
-
- private:
-  std::unique_ptr<std::byte[]> p_;
-  std::uint64_t size_ = 0, cap_ = 0;
-};
-}  // namespace detail
 
 class JournalReader {
  public:
@@ -229,7 +232,7 @@ class JournalReader {
   bool from_directory_ = false;  // a listed file that vanished is skipped, not an error
   bool loaded_ = false;
   JournalSegmentInfo info_;
-  detail::ReadBuffer data_;
+  std::shared_ptr<detail::ReadBuffer> buf_;
   std::uint64_t pos_ = 0;
   std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
