@@ -29,6 +29,7 @@ class Recovery {
     if (auto r = pass(1); !r) return std::move(r).error();
     if (auto r = pass(2); !r) return std::move(r).error();
     finish_totals();
+    prefault_lanes();
     if (auto r = pass(3); !r) return std::move(r).error();
     raise_next_id();
     rep_.ran = true;
@@ -48,6 +49,25 @@ class Recovery {
     if (records_guess < g.tracker_capacity / 8) return;
     auto* base = reinterpret_cast<std::byte*>(st_.seg.tracker());
     (void)::madvise(base, g.tracker_bytes(), MADV_POPULATE_WRITE);
+#endif
+  }
+
+  // The lanes pass 3 will write into, as far as it may write (same reason).
+  void prefault_lanes() const {
+#ifdef MADV_POPULATE_WRITE
+    const Geometry& g = st_.seg.geometry();
+    for (const auto& [key, bytes] : lane_bytes_) {
+      const auto slot = static_cast<std::uint32_t>(key / priority_levels);
+      if (slot >= g.max_endpoints || bytes < (1u << 20)) continue;  // small: faults are cheaper than the call
+      const LaneView v = st_.seg.lane(slot, static_cast<unsigned>(key % priority_levels));
+      const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
+      const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
+      const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
+      const auto page = [](std::byte* p) { return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(4095)); };
+      std::byte* from = page(v.data + tail);
+      (void)::madvise(from, static_cast<std::size_t>(v.data + tail + first - from), MADV_POPULATE_WRITE);
+      if (first < want) (void)::madvise(page(v.data), static_cast<std::size_t>(v.data + want - first - page(v.data)), MADV_POPULATE_WRITE);
+    }
 #endif
   }
 
@@ -182,6 +202,8 @@ class Recovery {
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
       insert(key_of(h), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
       if (!dup && st_.tracker.find(key_of(h)) == Tracker::no_slot) ++rep_.tracker_full;
+      if (!dup) lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
+                record_bytes(m.payload.size());
       return;
     }
     // Pass 3: put back what is owed and in no lane.
@@ -288,6 +310,7 @@ class Recovery {
   std::uint64_t total_ = 0;
   RecoveryReport rep_;
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
+  std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
   std::unordered_set<std::uint64_t> totals_;          // group totals this recovery made
   std::unordered_set<std::uint64_t> pending_totals_;  // group totals whose members settled in pass 2
 };
