@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -40,6 +41,25 @@ Options logged(const std::string& dir, Sync sync = Sync::always) {
   o.group_commit_interval = std::chrono::microseconds(200);
   return o;
 }
+
+// A bus with alice to send as and bob registered (bob's receiver not attached).
+struct Scene {
+  Bus bus;
+  Endpoint alice;
+  static std::optional<Scene> open(const std::string& name, const Options& o) {
+    auto bus = Bus::open(name, o);
+    if (!bus) {
+      ADD_FAILURE() << bus.error().message;
+      return std::nullopt;
+    }
+    auto alice = bus->endpoint("alice");
+    if (!alice || !bus->add_endpoint("bob")) {
+      ADD_FAILURE() << "registering alice and bob";
+      return std::nullopt;
+    }
+    return Scene{std::move(*bus), std::move(*alice)};
+  }
+};
 
 SendOptions stored(std::string_view to, std::uint8_t priority = 8, std::uint64_t id = 0) {
   SendOptions s;
@@ -111,10 +131,10 @@ TEST(Log, GroupCommitSaysOutboxThenSentWhenTheBatchIsDurable) {
   for (Sync sync : {Sync::group, Sync::os}) {
     BusName name;
     TempDir dir;
-    auto bus = Bus::open(name.name, logged(dir.path, sync));
-    ASSERT_TRUE(bus) << bus.error().message;
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path, sync));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     std::set<std::uint64_t> ids;
     for (int i = 0; i < 50; ++i) {
       const SendResult r = alice->send(stored("bob"), "m" + std::to_string(i));
@@ -169,10 +189,10 @@ TEST(Log, RebootPutsBackEveryMessageOwedOnceInPriorityOrder) {
   TempDir dir;
   std::vector<std::uint64_t> ids;
   {
-    auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
-    ASSERT_TRUE(bus);
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path, Sync::group));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     for (int i = 0; i < 6; ++i) {
       const std::uint8_t prio = i % 2 == 0 ? 9 : 2;
       const SendResult r = alice->send(stored("bob", prio), "p" + std::to_string(prio) + "-" + std::to_string(i));
@@ -232,9 +252,10 @@ TEST(Log, DuplicateDetectionAndIdsSurviveAReboot) {
   TempDir dir;
   std::uint64_t generated = 0;
   {
-    auto bus = Bus::open(name.name, logged(dir.path));
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     ASSERT_EQ(alice->send(stored("bob", 8, 1234), "user id").status, Status::sent);
     // An id far ahead of the clock: a new bus must not hand it out again.
     generated = (realtime_ns() + (std::uint64_t(1) << 50));
@@ -259,9 +280,10 @@ TEST(Log, MessagesThatExpiredWhileTheHostWasDownAreReportedExpired) {
   TempDir dir;
   std::uint64_t id = 0;
   {
-    auto bus = Bus::open(name.name, logged(dir.path));
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     SendOptions s = stored("bob");
     s.expiry = std::chrono::milliseconds(30);
     const SendResult r = alice->send(s, "short");
@@ -324,9 +346,10 @@ TEST(Log, GroupMembersThatAlreadyHadTheirCopyDoNotGetItAgain) {
 TEST(Log, RecoverOnALiveBusPutsNothingBackTwice) {
   BusName name;
   TempDir dir;
-  auto bus = Bus::open(name.name, logged(dir.path));
-  auto alice = bus->endpoint("alice");
-  ASSERT_TRUE(bus->add_endpoint("bob"));
+  auto scene = Scene::open(name.name, logged(dir.path));
+  ASSERT_TRUE(scene);
+  Bus* bus = &scene->bus;
+  Endpoint* alice = &scene->alice;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(alice->send(stored("bob"), std::to_string(i)));
   auto rep = bus->recover();
   ASSERT_TRUE(rep) << rep.error().message;
@@ -454,10 +477,10 @@ TEST(LogSpill, FullLaneSpillsToTheLogAndTheReceiverGetsEverythingInOrder) {
   for (Sync sync : {Sync::always, Sync::group, Sync::os}) {
     BusName name;
     TempDir dir;
-    auto bus = Bus::open(name.name, logged(dir.path, sync));
-    ASSERT_TRUE(bus);
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path, sync));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     const std::string pad(1000, 'x');
     std::set<std::uint64_t> ids;
     const int n = 300;  // 64 KiB lanes hold ~60 of these
@@ -490,9 +513,10 @@ TEST(LogSpill, SpilledMessagesSurviveAReboot) {
   const std::string pad(1000, 'y');
   const int n = 200;
   {
-    auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path, Sync::group));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     for (int i = 0; i < n; ++i) ASSERT_TRUE(alice->send(stored("bob"), std::to_string(i) + ":" + pad));
     ASSERT_TRUE(bus->flush_log());
   }
@@ -676,10 +700,10 @@ TEST(Log, PowerLossKeepsEveryMessageReportedSent) {
   TempDir dir, disk;
   std::set<std::uint64_t> promised;
   {
-    auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
-    ASSERT_TRUE(bus);
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto scene = Scene::open(name.name, logged(dir.path, Sync::group));
+    ASSERT_TRUE(scene);
+    Bus* bus = &scene->bus;
+    Endpoint* alice = &scene->alice;
     for (int i = 0; i < 100; ++i) promised.insert(alice->send(stored("bob"), "a" + std::to_string(i)).id);
     const auto got = wait_statuses(*alice, promised, Status::sent);
     ASSERT_EQ(got.size(), promised.size());
