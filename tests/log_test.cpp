@@ -254,7 +254,6 @@ TEST(Log, DuplicateDetectionAndIdsSurviveAReboot) {
   {
     auto scene = Scene::open(name.name, logged(dir.path));
     ASSERT_TRUE(scene);
-    Bus* bus = &scene->bus;
     Endpoint* alice = &scene->alice;
     ASSERT_EQ(alice->send(stored("bob", 8, 1234), "user id").status, Status::sent);
     // An id far ahead of the clock: a new bus must not hand it out again.
@@ -282,7 +281,6 @@ TEST(Log, MessagesThatExpiredWhileTheHostWasDownAreReportedExpired) {
   {
     auto scene = Scene::open(name.name, logged(dir.path));
     ASSERT_TRUE(scene);
-    Bus* bus = &scene->bus;
     Endpoint* alice = &scene->alice;
     SendOptions s = stored("bob");
     s.expiry = std::chrono::milliseconds(30);
