@@ -674,21 +674,20 @@ Result<void> Bus::remove_endpoint(std::string_view name) {
 SweepResult Bus::sweep() { return sweep_state(*s_); }
 
 SweepResult Bus::sweep_state(detail::BusState& st) {
-  detail::BusState* const s_ = &st;
   SweepResult r;
   const std::uint64_t now = realtime_ns();
-  for (const EndpointEntry& e : s_->dir.list()) {
+  for (const EndpointEntry& e : st.dir.list()) {
     const std::uint32_t slot = endpoint_slot(e.id);
     for (unsigned p = 0; p < priority_levels; ++p)
-      walk_lane(s_->seg.lane(slot, p), [&](const RecordHeader& h) {
+      walk_lane(st.seg.lane(slot, p), [&](const RecordHeader& h) {
         if (h.id == 0 || h.expires_ns == 0 || now < h.expires_ns) return;
         // Counted when it changed the status: not when delivered already (a
         // receiver holds it), settled, retired, or the id was sent again since.
-        if (s_->report(h, h.to, Status::expired)) ++r.expired;
+        if (st.report(h, h.to, Status::expired)) ++r.expired;
       });
   }
-  if (s_->log) r.expired_stored = detail::sweep_spilled(*s_, now);
-  r.retired = s_->tracker.sweep(now);
+  if (st.log) r.expired_stored = detail::sweep_spilled(st, now);
+  r.retired = st.tracker.sweep(now);
   return r;
 }
 

@@ -108,10 +108,7 @@ bool Log::append_message(const RecordHeader& h, std::span<const std::byte> paylo
     named_.clear();
   }
   if (!name_locked(h.from, false) || !name_locked(h.to, false) || !name_locked(h.group, true)) return false;
-  if (!w_.append_message(h, payload)) {
-    ++counters_.failures;
-    return false;
-  }
+  if (!w_.append_message(h, payload)) return false;
   if (p != nullptr) pending_.push_back(*p);
   const bool wake = w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();
@@ -128,17 +125,14 @@ bool Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     // Names first: a recovery maps the ids of this segment by its own name records.
-    if (!name_locked(body.sender, false) || !name_locked(body.recipient, false) || !w_.append_settle(kind, body)) {
-      ++counters_.failures;
+    if (!name_locked(body.sender, false) || !name_locked(body.recipient, false) || !w_.append_settle(kind, body))
       return false;
-    }
   }
   if (settings_.sync == Sync::always) return flush();
   return true;
 }
 
 bool Log::write_batch(std::unique_lock<std::mutex>& lk) {
-  const std::uint64_t bytes = w_.buffered_bytes();
   bool ok = static_cast<bool>(w_.flush());
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
   const int fd = w_.fd();
@@ -155,14 +149,8 @@ bool Log::write_batch(std::unique_lock<std::mutex>& lk) {
   if (!batch_.empty()) durable_(batch_, ok ? Status::sent : Status::log_failed);
   batch_.clear();
   lk.lock();
-  ++counters_.batches;
-  if (settings_.sync != Sync::os) ++counters_.syncs;
-  if (ok) counters_.bytes += bytes;
-  else ++counters_.failures;
-  if (ok && w_.segment_bytes() >= settings_.segment_size) {
-    if (w_.roll()) named_.clear();
-    else ++counters_.failures;
-  }
+  // A failed roll is tried again after the next batch.
+  if (ok && w_.segment_bytes() >= settings_.segment_size && w_.roll()) named_.clear();
   return ok;
 }
 
@@ -209,11 +197,6 @@ bool Log::write_now() {
   // Safe beside a flusher syncing outside the lock: it only syncs the fd; the
   // writer's state changes under the lock only.
   return static_cast<bool>(w_.flush());
-}
-
-Log::Counters Log::counters() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return counters_;
 }
 
 }  // namespace detail

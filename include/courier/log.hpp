@@ -143,10 +143,6 @@ class Log {
   // Run `f` every `interval` on a thread of the log's (until destruction).
   void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
 
-  struct Counters {
-    std::uint64_t batches = 0, syncs = 0, bytes = 0, failures = 0;
-  };
-  Counters counters() const;
 
  private:
   Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
@@ -167,7 +163,6 @@ class Log {
   std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current segment
   bool flushing_ = false;
   bool stop_ = false;
-  Counters counters_;
   std::thread flusher_;
   std::thread housekeeper_;
 };
