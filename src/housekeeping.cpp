@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 
 #include "courier/bus.hpp"
 #include "courier/process.hpp"
@@ -69,11 +71,17 @@ namespace {
 
 bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
+using Blocker = CompactionMemory::Blocker;
+
 // Whether every record of a segment is settled for good: each message
 // delivered, read, expired or retired, and each settle record's message
 // retired (until then a recovery may still need it to know the message was
 // settled). Damage keeps the file (it is evidence, and its records unknown).
-bool segment_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer) {
+// When it is not, `blocker` says which record kept it (known == false when
+// the file or a record could not be read).
+bool segment_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer,
+                     Blocker& blocker) {
+  blocker = Blocker{};
   JournalReaderOptions ro;
   ro.buffer = buffer;
   auto rd = JournalReader::open_file(path, ro);
@@ -95,14 +103,20 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
       RecordHeader h = m->header;
       if (h.id == 0 || h.expires_ns == 0) continue;  // nothing to recover from it
       const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
-      const bool young = base + st.retention_ns > realtime_ns();
+      const std::uint64_t young_until = base + st.retention_ns;
+      const bool young = young_until > realtime_ns();
+      blocker.known = true;
+      blocker.message = true;
+      blocker.young_until_ns = young_until;
       // Unnamed here (an endpoint removed, or a bus not rebuilt yet): a
       // recovery could still bring it back, so it is kept until it is too old.
       if (!names.map(h)) {
         if (young) return false;
         continue;
       }
-      const std::uint64_t slot = st.tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
+      blocker.keyed = true;
+      blocker.key = TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint};
+      const std::uint64_t slot = st.tracker.find(blocker.key);
       if (slot == Tracker::no_slot) {
         // Retired (past expiry + retention), or its tracker entry was never made.
         if (young) return false;
@@ -113,13 +127,36 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
         return false;
       continue;
     }
+    blocker = Blocker{};
     auto b = decode_journal_settle(rec.body);
     if (!b) return false;
     const EndpointId sender = names.endpoint(b->sender);
     if (sender == no_endpoint) continue;  // the sender is gone: its messages are unrecoverable anyway
-    if (st.tracker.find(TrackerKey{sender, b->id, no_endpoint}) != Tracker::no_slot) return false;
+    blocker.known = true;
+    blocker.keyed = true;
+    blocker.key = TrackerKey{sender, b->id, no_endpoint};
+    if (st.tracker.find(blocker.key) != Tracker::no_slot) return false;
   }
+  blocker = Blocker{};
   return rd->damage().empty();
+}
+
+// Whether the record that kept a segment is still owed, judged as
+// segment_settled() judged it (with the ids mapped then). If so the segment
+// is still unsettled and need not be read. A name mapping that changed since
+// can only make this keep the segment longer, until that tracker entry
+// retires and the record is too old: never delete it.
+bool still_owed(BusState& st, const Blocker& b) {
+  if (!b.known) return false;  // nothing to judge by: read the file
+  if (b.keyed) {
+    const std::uint64_t slot = st.tracker.find(b.key);
+    if (slot != Tracker::no_slot) {
+      if (!b.message) return true;  // a settle record whose message has not retired
+      // Acquire: as in segment_settled().
+      return status_rank(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))) < 2;
+    }
+  }
+  return b.young_until_ns > realtime_ns();
 }
 
 }  // namespace
@@ -147,8 +184,8 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
   st.log->write_now();
   auto rd = JournalReader::open_directory(st.log->directory());
   if (!rd) return std::move(rd).error().with_context("housekeeping");
-  std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;
-  auto buffer = std::make_shared<detail::ReadBuffer>();  // (epoch, pid) -> highest sequence
+  std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;  // (epoch, pid) -> highest sequence
+  auto buffer = std::make_shared<detail::ReadBuffer>();
   for (const std::string& path : rd->files()) {
     JournalWriterId w;
     std::uint64_t seq = 0;
@@ -157,6 +194,12 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
     auto& n = newest[{w.epoch_ns, w.pid}];
     if (seq > n) n = seq;
   }
+  // The memory of segments found unsettled: a segment is read when it is new
+  // to this process (or another file, or grown), else only when its back-off
+  // is due and the record that kept it is no longer owed.
+  detail::CompactionMemory& mem = st.compaction;
+  std::lock_guard<std::mutex> lk(mem.mutex);
+  const std::uint64_t pass = ++mem.pass;
   for (const std::string& path : rd->files()) {
     JournalWriterId w;
     std::uint64_t seq = 0;
@@ -168,15 +211,57 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
     }
     struct stat sb {};
     if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    if (!detail::segment_settled(st, path, buffer)) {
-      ++r.segments_kept;
+    const auto inode = static_cast<std::uint64_t>(sb.st_ino);
+    const auto size = static_cast<std::uint64_t>(sb.st_size);
+    auto it = mem.segments.find(path);
+    if (it != mem.segments.end() && (it->second.inode != inode || it->second.size != size)) {
+      mem.segments.erase(it);  // not the file we read: look at it as new
+      it = mem.segments.end();
+    }
+    if (it != mem.segments.end()) {
+      detail::CompactionMemory::Entry& e = it->second;
+      e.seen_pass = pass;
+      const bool due = pass >= e.due_pass;
+      if (!due || detail::still_owed(st, e.blocker)) {
+        if (due) {
+          e.backoff = std::min(e.backoff * 2, detail::CompactionMemory::max_backoff_passes);
+          e.due_pass = pass + e.backoff;
+        }
+        ++r.segments_deferred;
+        ++r.segments_kept;
+        continue;
+      }
+    }
+    ++r.segments_checked;
+    detail::CompactionMemory::Blocker blocker;
+    const bool settled = detail::segment_settled(st, path, buffer, blocker);
+    if (settled && ::unlink(path.c_str()) == 0) {
+      ++r.segments_deleted;
+      r.bytes_deleted += size;
+      if (it != mem.segments.end()) mem.segments.erase(it);
       continue;
     }
-    if (::unlink(path.c_str()) == 0) {
-      ++r.segments_deleted;
-      r.bytes_deleted += static_cast<std::uint64_t>(sb.st_size);
+    if (settled && errno == ENOENT) {  // gone already
+      if (it != mem.segments.end()) mem.segments.erase(it);
+      continue;
     }
+    // Unsettled (or it would not go): back off before reading it again.
+    ++r.segments_kept;
+    if (it == mem.segments.end()) {
+      it = mem.segments.emplace(path, detail::CompactionMemory::Entry{}).first;
+      it->second.backoff = 1;
+    } else {
+      it->second.backoff = std::min(it->second.backoff * 2, detail::CompactionMemory::max_backoff_passes);
+    }
+    detail::CompactionMemory::Entry& e = it->second;
+    e.inode = inode;
+    e.size = size;
+    e.due_pass = pass + e.backoff;
+    e.seen_pass = pass;
+    e.blocker = blocker;
   }
+  // Forget the segments that are gone.
+  std::erase_if(mem.segments, [pass](const auto& kv) { return kv.second.seen_pass != pass; });
   return r;
 }
 

@@ -656,6 +656,126 @@ TEST(LogHousekeeping, CompactionKeepsTheLogBounded) {
   EXPECT_LE(peak_late, peak_early * 2 + 16384) << "the log keeps growing";
 }
 
+std::vector<std::string> journal_files(const std::string& dir) {
+  std::vector<std::string> v;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".journal") v.push_back(e.path().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// A segment that stays unsettled (here a damaged one, which is kept for good
+// and has no record to judge it by) is not read every pass: the housekeeper
+// reads it when it first sees it, then after 1, 2, 4 ... passes, at most
+// max_backoff_passes apart. Another file under that name is read at once.
+TEST(LogHousekeeping, ASegmentThatStaysUnsettledIsReadWithBackOff) {
+  BusName name;
+  TempDir dir;
+  Options o = logged(dir.path, Sync::os);
+  o.housekeeping_interval = std::chrono::milliseconds(0);  // this test calls it
+  auto bus = Bus::open(name.name, o);
+  ASSERT_TRUE(bus);
+  // A dead writer's segment (no process has a pid above pid_max) holding garbage.
+  JournalWriterId dead;
+  dead.pid = 0x7ffffff0;
+  dead.epoch_ns = 1;
+  const std::string path = bus->log_directory() + "/" + journal_segment_name(dead, 1);
+  std::ofstream(path, std::ios::binary) << std::string(1000, 'x');
+  constexpr std::uint64_t cap = detail::CompactionMemory::max_backoff_passes;
+  std::vector<std::uint64_t> reads;
+  for (std::uint64_t pass = 1; pass <= 4 * cap + 10; ++pass) {
+    auto hk = bus->housekeep();
+    ASSERT_TRUE(hk) << hk.error().message;
+    ASSERT_TRUE(hk->holder);
+    EXPECT_EQ(hk->segments_deleted, 0u) << "damage is kept";
+    EXPECT_EQ(hk->segments_checked + hk->segments_deferred, 1u) << pass;
+    if (hk->segments_checked == 1) reads.push_back(pass);
+  }
+  // Each gap twice the last, from 1, capped.
+  std::vector<std::uint64_t> want{1};
+  for (std::uint64_t gap = 1; want.back() + gap <= 4 * cap + 10; gap = std::min(gap * 2, cap))
+    want.push_back(want.back() + gap);
+  EXPECT_EQ(reads, want);
+  ASSERT_TRUE(fs::exists(path));
+  // Another file under that name (or the same one grown): read at the next pass.
+  std::ofstream(path, std::ios::binary | std::ios::app) << "more";
+  auto hk = bus->housekeep();
+  ASSERT_TRUE(hk);
+  EXPECT_EQ(hk->segments_checked, 1u);
+  hk = bus->housekeep();
+  ASSERT_TRUE(hk);
+  EXPECT_EQ(hk->segments_checked, 1u) << "then 1 pass later, as a new one";
+  EXPECT_EQ(hk->segments_deferred, 0u);
+}
+
+// A large stored backlog is not re-read every pass: a segment whose messages
+// nobody receives is read once, then only the record that kept it is looked
+// up in the tracker (when its back-off is due). Once the messages are
+// received, the segments are deleted within max_backoff_passes.
+TEST(LogHousekeeping, UnsettledSegmentsAreDeferredAndDeletedOnceSettled) {
+  BusName name;
+  TempDir dir;
+  Options o = logged(dir.path, Sync::os);
+  o.log_segment_size = 4096;
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  auto scene = Scene::open(name.name, o);
+  ASSERT_TRUE(scene);
+  Bus& bus = scene->bus;
+  const std::string pad(200, 'u');
+  std::set<std::uint64_t> ids;
+  for (int batch = 0; batch < 6; ++batch) {  // segments roll between batches
+    for (int i = 0; i < 15; ++i) {
+      const SendResult r = scene->alice.send(stored("bob"), pad);
+      ASSERT_TRUE(r);
+      ids.insert(r.id);
+    }
+    ASSERT_TRUE(bus.flush_log());
+  }
+  std::vector<std::string> before = journal_files(bus.log_directory());
+  ASSERT_GE(before.size(), 4u) << "several rolled segments";
+  before.pop_back();  // our writer's newest: never touched while we live
+  const std::uint64_t old = before.size();
+
+  auto first = bus.housekeep();
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_TRUE(first->holder);
+  EXPECT_EQ(first->segments_checked, old) << "each read once";
+  EXPECT_EQ(first->segments_deferred, 0u);
+  EXPECT_EQ(first->segments_deleted, 0u);
+  EXPECT_EQ(first->segments_kept, old + 1);
+  constexpr std::uint64_t cap = detail::CompactionMemory::max_backoff_passes;
+  for (std::uint64_t pass = 2; pass <= 3 * cap; ++pass) {  // long enough for the back-off to reach its cap
+    auto hk = bus.housekeep();
+    ASSERT_TRUE(hk);
+    ASSERT_EQ(hk->segments_checked, 0u) << "pass " << pass << ": read again while nothing changed";
+    ASSERT_EQ(hk->segments_deferred, old) << pass;
+    ASSERT_EQ(hk->segments_deleted, 0u) << pass;
+  }
+  for (const std::string& f : before) EXPECT_TRUE(fs::exists(f)) << f;
+
+  // Settle them: bob receives (auto-ack: delivered).
+  auto bob = bus.attach("bob");
+  ASSERT_TRUE(bob);
+  std::size_t received = 0;
+  while (auto m = bob->try_receive()) received += ids.count(m->id());
+  ASSERT_EQ(received, ids.size());
+  ASSERT_TRUE(bus.flush_log());
+  auto any_left = [&] {
+    return std::any_of(before.begin(), before.end(), [](const std::string& f) { return fs::exists(f); });
+  };
+  std::uint64_t deleted = 0, passes = 0;
+  while (any_left() && passes <= cap) {
+    auto hk = bus.housekeep();
+    ASSERT_TRUE(hk);
+    deleted += hk->segments_deleted;
+    ++passes;
+  }
+  for (const std::string& f : before) EXPECT_FALSE(fs::exists(f)) << f;
+  EXPECT_GE(deleted, old);
+  EXPECT_GT(passes, 1u) << "read when due, not at once";
+  EXPECT_LE(passes, cap) << "the back-off delays a deletion by at most its cap";
+}
+
 COURIER_CHILD(housekeeper_and_hang) {
   Options o = small_options();
   o.log_dir = args[1];

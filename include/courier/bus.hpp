@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -144,6 +145,36 @@ struct StatusReport {
 };
 
 namespace detail {
+// What this process's housekeeper remembers of each journal segment it found
+// unsettled (docs/design.md, "Compaction"), so a pass reads only what may
+// have changed. Process-local and only a hint: a segment is deleted only
+// after a full read finds it settled; this memory can only delay that read.
+// A process without it (a new lease holder) reads every segment once.
+struct CompactionMemory {
+  // A segment found unsettled is looked at again after 1 pass, then 2, 4, ...
+  // up to this many passes (64 s at the default 1 s interval).
+  static constexpr std::uint64_t max_backoff_passes = 64;
+  // The first record that kept the segment, as segment_settled() judged it:
+  // while it is still owed the segment is unsettled, so it is not read.
+  struct Blocker {
+    bool known = false;    // false: damage, an undecodable record, an unreadable file: read it when due
+    bool message = false;  // a message record (else a settle record)
+    bool keyed = false;    // its ids were mapped: `key` is its tracker entry
+    TrackerKey key{};
+    std::uint64_t young_until_ns = 0;  // without a tracker entry, owed until then (expiry + retention)
+  };
+  struct Entry {
+    std::uint64_t inode = 0, size = 0;  // the file as last read (another file, or one that grew: read at once)
+    std::uint64_t due_pass = 0;         // looked at again from this pass on
+    std::uint64_t backoff = 1;          // passes until the next look; doubles up to max_backoff_passes
+    std::uint64_t seen_pass = 0;        // the last pass that listed it (entries of vanished files are dropped)
+    Blocker blocker;
+  };
+  std::mutex mutex;        // Bus::housekeep on a caller's thread and the housekeeping thread
+  std::uint64_t pass = 0;  // compaction passes run while holding the lease
+  std::unordered_map<std::string, Entry> segments;  // by path
+};
+
 struct BusState {
   Segment seg;
   Directory dir;
@@ -151,6 +182,7 @@ struct BusState {
   std::string name;
   std::uint64_t retention_ns = 0;
   bool in_process = false;
+  CompactionMemory compaction;  // the housekeeper's (Bus::housekeep_state)
   explicit BusState(Segment s, std::string n)
       : seg(std::move(s)), dir(seg), tracker(seg.tracker(), seg.geometry().tracker_capacity), name(std::move(n)),
         retention_ns(seg.header().status_retention_ns) {}
@@ -234,6 +266,11 @@ struct HousekeepResult {
   std::uint64_t segments_deleted = 0;  // journal segments whose every record was settled
   std::uint64_t bytes_deleted = 0;
   std::uint64_t segments_kept = 0;     // still holding something owed (or being written)
+  std::uint64_t segments_checked = 0;  // segments read this pass (every record decoded)
+  // Segments found unsettled before and not read this pass (counted in
+  // segments_kept too): their next look is not due yet (back-off), or the
+  // record that kept them is still owed (a tracker lookup, no read).
+  std::uint64_t segments_deferred = 0;
 };
 
 class Bus {
