@@ -21,7 +21,7 @@ namespace detail {
 
 std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
   std::uint64_t n = 0;
-  st.tracker.for_each_ready([&](std::uint64_t slot, TrackerEntry& e, bool inserter_alive) {
+  st.tracker.for_each_ready([&](std::uint64_t slot, TrackerEntry& e, const auto& inserter_alive) {
     // Relaxed loads: a snapshot; report() re-checks the entry by key and deadline.
     std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
     if ((flags & tracker_flag::committed) == 0 || (flags & tracker_flag::in_lane) != 0) return;
@@ -33,8 +33,8 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     // `sent` was said its record is in the log: adopt it as spilled, so its
     // receiver forwards it (a copy that did reach the lane is dropped by the
     // receiver once acknowledged).
-    if (!inserter_alive && (flags & tracker_flag::counted) == 0 &&
-        static_cast<Status>(e.status.load(std::memory_order_acquire)) == Status::sent && now < expires) {
+    if ((flags & tracker_flag::counted) == 0 && now < expires &&
+        static_cast<Status>(e.status.load(std::memory_order_acquire)) == Status::sent && !inserter_alive()) {
       // Release: as Endpoint::spill.
       flags = e.flags.fetch_or(tracker_flag::spilled, std::memory_order_acq_rel) | tracker_flag::spilled;
       const EndpointId to = role == tracker_role::member ? e.recipient.load(std::memory_order_relaxed)

@@ -1,6 +1,7 @@
 // The public API within one process: priority, order, store and forward,
 // expiry, bad input. Cross-process behaviour is in multiprocess_test.cpp.
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <thread>
@@ -349,6 +350,31 @@ TEST(BusOpen, SegmentIsCreatedWithMode0600UnlessGroupAccessIsAsked) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(::stat(("/dev/shm/courier." + b.name).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
+}
+
+// Options::prefault_tracker: the tracker's pages are in memory once open()
+// returns (no page fault inside a send later); without it they come on first
+// use. Seen from outside: the blocks the bus's /dev/shm file holds.
+TEST(BusOpen, PrefaultedTrackerIsInMemoryAtOpen) {
+  auto shm_blocks = [](const std::string& bus) {
+    struct stat sb {};
+    EXPECT_EQ(::stat(("/dev/shm" + Segment::shm_name(bus)).c_str(), &sb), 0);
+    return static_cast<std::uint64_t>(sb.st_blocks) * 512;
+  };
+  const std::uint64_t capacity = 1u << 16;
+  const std::uint64_t table_bytes = capacity * (8 + sizeof(TrackerEntry));
+  std::uint64_t held[2] = {};
+  for (bool prefault : {false, true}) {
+    BusName name;
+    Options o = small_options();
+    o.tracker_capacity = capacity;
+    o.prefault_tracker = prefault;
+    auto bus = Bus::open(name.name, o);
+    ASSERT_TRUE(bus) << bus.error().message;
+    held[prefault] = shm_blocks(name.name);
+  }
+  EXPECT_GE(held[1], table_bytes) << "prefaulted: the whole table is allocated";
+  EXPECT_LT(held[0], table_bytes / 4) << "not prefaulted: pages come on first use";
 }
 
 }  // namespace

@@ -404,7 +404,12 @@ TEST(MultiProcess, ProducerKilledMidClaimDoesNotBlockTheLane) {
 
 TEST(MultiProcess, ProducersKilledAtRandomMomentsNeverWedgeOrCorruptTheLanes) {
   BusName name;
-  Bus bus = open_bus(name.name);
+  // The producers' messages are stored (expiry 60 s): each keeps a tracker
+  // entry for 70 s. About 50,000 go through in this test, more on a faster
+  // machine; the default 65,536 entries refuse inserts from ~70 % full.
+  Options o = small_options();
+  o.tracker_capacity = 1u << 18;
+  Bus bus = open_bus(name.name, o);
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob);
   std::mt19937 rng(std::random_device{}());

@@ -58,6 +58,16 @@ struct Options {
   std::uint64_t tracker_capacity = 1u << 16;  // tracked messages in flight (entries, power of two, 64..2^26)
   std::uint64_t status_capacity = 64u << 10;  // bytes of each endpoint's status ring (64 bytes per event)
   std::chrono::nanoseconds status_retention = 10s;  // a tracked message's status is kept this long past its expiry
+  // Populate this process's mapping of the tracker when it opens the bus (one
+  // madvise(MADV_POPULATE_WRITE), Linux 5.14+): the tracker is hashed, so
+  // without it the first touch of each of its pages is a page fault in the
+  // middle of a send or a receive, ~10 us apiece on a VM, for as long as the
+  // table has untouched pages (a 2^21-entry tracker: 37,000 pages; the round
+  // trip of stored messages between two processes in courier-bench: 90-160
+  // us without, 5.4-6.6 us with, on the VM of docs/benchmarks.md). Costs ~1.4 us per 4 KiB
+  // at open (default tracker: ~1.6 ms) and allocates the whole table at once.
+  // false: pages come on first use (short-lived tools, a large table used sparsely).
+  bool prefault_tracker = true;
   // In-process mode: the bus lives in this process's memory (no /dev/shm), for
   // threads of one process; same API and semantics. Opening the same name again
   // in this process returns the same bus.

@@ -252,13 +252,17 @@ class Tracker {
 
   // f(slot, entry, inserter_alive) for every ready entry (a snapshot walk:
   // entries may change meanwhile; check with holds() before acting on a
-  // remembered slot). inserter_alive: the process that inserted it lives.
+  // remembered slot). inserter_alive() says whether the process that inserted
+  // it lives: a system call, so f asks only when it must (a walk that asked
+  // for every entry made one kill() per tracked message in flight).
   template <class F>
   void for_each_ready(F&& f) const {
     for (std::uint64_t s = 0; s < capacity_; ++s) {
       // Acquire: the entry's fields are read after its tag, as in find().
       const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
-      if (tag::state(t) == tag::ready) f(s, entries_[s], pid_alive(tag::pid_bits(t)));
+      if (tag::state(t) != tag::ready) continue;
+      const std::uint64_t pid = tag::pid_bits(t);
+      f(s, entries_[s], [pid] { return pid_alive(pid); });
     }
   }
 

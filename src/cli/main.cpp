@@ -399,6 +399,7 @@ std::string required_log_option(const Args& args, std::string_view command) {
 Options bus_options(const Args& args, bool create) {
   Options o;
   o.create = create;
+  o.prefault_tracker = false;  // one command, a few messages: a page fault each beats populating the table
   if (auto n = args.uint<std::uint32_t>("max-endpoints", 1, max_endpoints_limit)) o.max_endpoints = *n;
   if (auto c = args.bytes("lane-capacity")) {
     if (*c < min_lane_capacity || *c > max_lane_capacity || (*c & (*c - 1)) != 0)
