@@ -19,6 +19,27 @@
 //                 receive() busy-spinning as courier.spin
 //   inproc.courier.shm  (not in the default run) the same two threads on a
 //                 /dev/shm bus, as inproc.courier was before in-process buses
+//   courier.log.always / .group / .os  reliable sends: the bus has a durable
+//                 log (Options::log_dir in RunConfig::disk_dir, one journal per
+//                 process) with that sync policy, and every message is stored
+//                 (expiry 60 s, an id from the bus, tracked): it goes to the
+//                 peer's lane and to the sender's journal. `always`: send()
+//                 returns once the record is fdatasync'ed, so the peer never
+//                 sees a message that is not on disk (the round trip is two
+//                 syncs, against floor.fdatasync). `group` / `os`: the message
+//                 is in the lane at once and `sent` follows when its batch is
+//                 synced / written (the round trip measures what the log
+//                 costs the delivery path, against floor.cacheline; bench_log
+//                 measures send -> sent). Receivers acknowledge (auto_ack: a
+//                 `delivered` record in the log); each side drains its status
+//                 events after every round trip. A stream ends with
+//                 Bus::flush_log(): its last batch is on disk (group) or
+//                 written (os) before the run's clock stops.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <optional>
 
 #include "courier/bus.hpp"
@@ -32,23 +53,33 @@ enum class Wait { spin, park, poll };
 // one process (the inproc.* topology, one Bus object) on a /dev/shm bus or on
 // an in-process bus (Options::in_process).
 enum class Where { processes, threads_shm, threads_private };
+// Without a log (real-time messages), or stored messages on a bus with a log of that policy.
+enum class Logged { no, always, group, os };
 
-template <Wait W, Where P = Where::processes>
+template <Wait W, Where P = Where::processes, Logged L = Logged::no>
 class CourierTransport {
   static constexpr bool Threads = P != Where::processes;
   static constexpr bool Private = P == Where::threads_private;
+  static constexpr bool Log = L != Logged::no;
+  static_assert(!Log || (P == Where::processes && W == Wait::spin), "the log rows are two processes, spinning");
 
  public:
   static constexpr bool in_process = Threads;
   const char* name() const noexcept {
     if constexpr (Private) return "inproc.courier";
     if constexpr (Threads) return "inproc.courier.shm";
+    if constexpr (L == Logged::always) return "courier.log.always";
+    if constexpr (L == Logged::group) return "courier.log.group";
+    if constexpr (L == Logged::os) return "courier.log.os";
     return W == Wait::spin ? "courier.spin" : W == Wait::park ? "courier.park" : "courier.poll";
   }
   const char* description() const noexcept {
     if constexpr (Private)
       return "courier in-process bus (Options::in_process) shared by two threads, receive() busy-spinning";
     if constexpr (Threads) return "courier /dev/shm bus shared by two threads of one process, receive() busy-spinning";
+    if constexpr (L == Logged::always) return "courier bus with a log, Sync::always: stored messages, each fdatasync'ed before send() returns";
+    if constexpr (L == Logged::group) return "courier bus with a log, Sync::group: stored messages in the lane at once, sent after the batch's fdatasync";
+    if constexpr (L == Logged::os) return "courier bus with a log, Sync::os: stored messages in the lane at once, sent once written";
     return W == Wait::spin   ? "courier bus, receive() busy-spinning (IdleStrategy park = false)"
            : W == Wait::park ? "courier bus, receive() parked on the inbox futex (spin_ns = 0)"
                              : "courier bus, try_receive() polled in a loop (diagnostic)";
@@ -63,6 +94,25 @@ class CourierTransport {
     o.max_payload = static_cast<std::uint32_t>(max_payload());
     o.create = true;
     o.in_process = Private;
+    if constexpr (Log) {
+      // A tracker entry lives expiry (60 s) + retention (0): room for every
+      // message of a run (a ping-pong run of the defaults makes 2 x 220,000
+      // entries, a stream --log-stream-messages: under half full). The expiry
+      // is long so that a backlog spilled to the log while a side lost its
+      // CPU is delivered, not expired (the stream checks that nothing is
+      // missing). Options::prefault_tracker (default) maps the table in at open.
+      o.tracker_capacity = 1u << 20;
+      o.status_retention = std::chrono::nanoseconds{0};
+      log_root_ = log_root(cfg);
+      std::error_code ec;
+      std::filesystem::remove_all(log_root_, ec);
+      if (::mkdir(log_root_.c_str(), 0700) != 0) {
+        err = "mkdir " + log_root_ + ": " + std::strerror(errno);
+        log_root_.clear();
+        return false;
+      }
+      log_options(o, cfg);
+    }
     if constexpr (!Private) {
       // A bus of this name must not exist: we would measure (and remove) someone else's.
       if (courier::Segment::exists(name_)) {
@@ -106,6 +156,7 @@ class CourierTransport {
     }
     courier::Options o;
     o.create = false;
+    if constexpr (Log) log_options(o, cfg);
     auto bus = courier::Bus::open(bus_name(cfg), o);
     if (!bus) {
       err = bus.error().message;
@@ -132,6 +183,11 @@ class CourierTransport {
       cleanup::unregister_shm(courier::Segment::shm_name(name_));
     }
     name_.clear();
+    if (!log_root_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(log_root_, ec);
+      log_root_.clear();
+    }
   }
 
   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
@@ -147,6 +203,7 @@ class CourierTransport {
       return false;
     }
     std::memcpy(reply, p.data(), n);
+    if constexpr (Log) return drain_statuses(err);
     return true;
   }
 
@@ -157,10 +214,30 @@ class CourierTransport {
       return false;
     }
     const auto p = m->payload();
-    return send(p.data(), p.size(), wd, err);  // echo: one copy, lane to lane
+    if (!send(p.data(), p.size(), wd, err)) return false;  // echo: one copy, lane to lane
+    if constexpr (Log) return drain_statuses(err);
+    return true;
   }
 
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send(msg, n, wd, err); }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) {
+    if (!send(msg, n, wd, err)) return false;
+    if constexpr (Log) {
+      if ((++streamed_ & 255u) == 0) return drain_statuses(err);  // keep the status ring from overflowing
+    }
+    return true;
+  }
+
+  // Log rows: the stream is done when its last batch is on disk (group) or written (os).
+  bool finish_stream(Watchdog&, std::string& err) {
+    if constexpr (Log) {
+      if (auto r = bus_->flush_log(); !r) {
+        err = "flush_log: " + r.error().message;
+        return false;
+      }
+      return drain_statuses(err);
+    }
+    return true;
+  }
 
   bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
     std::optional<courier::Message> m = wait(wd);
@@ -179,6 +256,27 @@ class CourierTransport {
     for (char& c : t)
       if (c == '.') c = '-';
     return "cbench-" + t;
+  }
+
+  // Log rows: the journals of both processes go under one directory per run,
+  // "cbench.<pid>.<n>.log" in disk_dir (cleanup::sweep_stale removes a dead run's).
+  static std::string log_root(const RunConfig& cfg) { return cfg.disk_dir + "/cbench." + cfg.tag + ".log"; }
+  static void log_options(courier::Options& o, const RunConfig& cfg) {
+    o.log_dir = log_root(cfg);
+    o.sync = L == Logged::always  ? courier::Sync::always
+             : L == Logged::group ? courier::Sync::group
+                                  : courier::Sync::os;
+  }
+
+  // The status events of our sends (sent, delivered): taken as a reliable
+  // sender would, so the ring never overflows and its cost is in the sample.
+  bool drain_statuses(std::string& err) {
+    auto r = tx_->poll_status([](const courier::StatusEvent&) {});
+    if (!r) {
+      err = "poll_status: " + r.error().message;
+      return false;
+    }
+    return true;
   }
 
   bool attach(courier::Bus& bus, const char* me, const char* peer, std::string& err) {
@@ -205,7 +303,7 @@ class CourierTransport {
     so_ = courier::SendOptions{};
     so_.to = *dest;
     so_.priority = 8;
-    so_.expiry = std::chrono::nanoseconds{0};
+    so_.expiry = Log ? std::chrono::nanoseconds{std::chrono::seconds{60}} : std::chrono::nanoseconds{0};
     return true;
   }
 
@@ -247,6 +345,8 @@ class CourierTransport {
   }
 
   std::string name_;
+  std::string log_root_;  // Log, parent: the run's log directory (removed in teardown)
+  std::uint64_t streamed_ = 0;
   std::string tag_;  // Threads: the run's tag, under which the Bus is published
   std::optional<courier::Bus> bus_, child_bus_;
   std::optional<courier::Receiver> rx_;
@@ -261,6 +361,15 @@ std::unique_ptr<Transport> make_courier_park() { return std::make_unique<Adapter
 std::unique_ptr<Transport> make_courier_poll() { return std::make_unique<Adapter<CourierTransport<Wait::poll>>>(); }
 std::unique_ptr<Transport> make_inproc_courier() {
   return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::threads_private>>>();
+}
+std::unique_ptr<Transport> make_courier_log_always() {
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::processes, Logged::always>>>();
+}
+std::unique_ptr<Transport> make_courier_log_group() {
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::processes, Logged::group>>>();
+}
+std::unique_ptr<Transport> make_courier_log_os() {
+  return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::processes, Logged::os>>>();
 }
 std::unique_ptr<Transport> make_inproc_courier_shm() {
   return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::threads_shm>>>();

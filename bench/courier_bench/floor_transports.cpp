@@ -12,13 +12,22 @@
 //   floor.futex      the same ring with a parked consumer: it sleeps in
 //                    FUTEX_WAIT as soon as its ring is empty; the producer wakes
 //                    it (FUTEX_WAKE) only when it is parked. No spinning.
+//   floor.fdatasync  the floor of a durable message: floor.spsc, but each side
+//                    first appends the message (length word + payload) to a
+//                    file of its own with write() and fdatasync()s it, then
+//                    passes it on: the peer never sees a message that is not
+//                    on disk. A round trip is two syncs, one per process, one
+//                    after the other. The reference of courier.log.always.
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "transports.hpp"
 
@@ -240,36 +249,114 @@ class RingConsumer {
   std::uint64_t cached_tail_ = 0;
 };
 
-template <bool Park>
+// What floor.fdatasync adds to the ring: each side's file, one append +
+// fdatasync per message it sends.
+class SyncedFile {
+ public:
+  SyncedFile() = default;
+  SyncedFile(const SyncedFile&) = delete;
+  SyncedFile& operator=(const SyncedFile&) = delete;
+  ~SyncedFile() { close(); }
+
+  bool open(const std::string& path, std::string& err) {
+    close();
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      err = "open(" + path + "): " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+  // Length word + payload, one write(), then fdatasync().
+  bool append_synced(const std::byte* p, std::size_t n, std::string& err) {
+    buf_.resize(8 + n);
+    const std::uint64_t len = n;
+    std::memcpy(buf_.data(), &len, 8);
+    std::memcpy(buf_.data() + 8, p, n);
+    std::size_t done = 0;
+    while (done < buf_.size()) {
+      const ssize_t w = ::write(fd_, buf_.data() + done, buf_.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        err = std::string("write: ") + std::strerror(errno);
+        return false;
+      }
+      done += static_cast<std::size_t>(w);
+    }
+    int rc = 0;
+    do rc = ::fdatasync(fd_);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      err = std::string("fdatasync: ") + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+  void close() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  std::vector<std::byte> buf_;
+};
+
+template <bool Park, bool Disk = false>
 class RingFloor {
  public:
-  const char* name() const noexcept { return Park ? "floor.futex" : "floor.spsc"; }
+  const char* name() const noexcept { return Disk ? "floor.fdatasync" : Park ? "floor.futex" : "floor.spsc"; }
   const char* description() const noexcept {
+    if (Disk) return "SPSC copying ring, each message appended + fdatasync'ed by its sender first, busy-spin";
     return Park ? "SPSC copying ring, consumer parked in FUTEX_WAIT (no spinning)" : "SPSC copying ring, busy-spin";
   }
-  std::size_t max_payload() const noexcept { return ring_capacity / 2 - line; }
+  // floor.fdatasync is measured at 64 B, the size of the durable rows it is the reference of.
+  std::size_t max_payload() const noexcept { return Disk ? 64 : ring_capacity / 2 - line; }
 
   // Ring 0 carries parent -> child, ring 1 child -> parent.
-  bool setup(const RunConfig& cfg, std::string& err) { return owner_.create(shm_name(cfg), 2 * ring_stride, err); }
-  bool parent_attach(std::string&) {
+  bool setup(const RunConfig& cfg, std::string& err) {
+    if constexpr (Disk) {
+      for (const char* side : {"parent", "child"}) {
+        paths_.push_back(file_path(cfg, side));
+        cleanup::register_path(paths_.back());
+      }
+    }
+    return owner_.create(shm_name(cfg), 2 * ring_stride, err);
+  }
+  bool parent_attach(std::string& err) {
+    if constexpr (Disk) {
+      if (paths_.empty() || !file_.open(paths_.front(), err)) return false;
+    }
     out_ = RingProducer<Park>(owner_.data());
     in_ = RingConsumer<Park>(owner_.data() + ring_stride);
     return true;
   }
   bool child_attach(const RunConfig& cfg, std::string& err) {
+    if constexpr (Disk) {
+      if (!file_.open(file_path(cfg, "child"), err)) return false;
+    }
     if (!mine_.open(shm_name(cfg), 2 * ring_stride, err)) return false;
     in_ = RingConsumer<Park>(mine_.data());
     out_ = RingProducer<Park>(mine_.data() + ring_stride);
     return true;
   }
-  void child_detach() noexcept { mine_.unmap(); }
+  void child_detach() noexcept {
+    mine_.unmap();
+    file_.close();
+  }
   void teardown() noexcept {
     owner_.unmap();
     owner_.remove();
+    file_.close();
+    for (const std::string& p : paths_) {
+      ::unlink(p.c_str());
+      cleanup::unregister_path(p);
+    }
+    paths_.clear();
   }
 
   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
-    if (!push(msg, n, wd)) return false;
+    if (!push(msg, n, wd, err)) return false;
     if (!in_.wait(wd, err)) return false;
     std::size_t len = 0;
     bool corrupt = false;
@@ -288,12 +375,12 @@ class RingFloor {
     std::size_t len = 0;
     bool corrupt = false;
     const std::byte* p = in_.peek(len, corrupt);
-    if (!push(p, len, wd)) return false;  // echo: one copy, ring to ring
+    if (!push(p, len, wd, err)) return false;  // echo: one copy, ring to ring
     in_.pop(len);
     return true;
   }
 
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string&) { return push(msg, n, wd); }
+  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return push(msg, n, wd, err); }
 
   bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
     if (!in_.wait(wd, err)) return false;
@@ -306,7 +393,12 @@ class RingFloor {
   }
 
  private:
-  bool push(const std::byte* p, std::size_t n, Watchdog& wd) {
+  bool push(const std::byte* p, std::size_t n, Watchdog& wd, std::string& err) {
+    if constexpr (Disk) {
+      if (!file_.append_synced(p, n, err)) return false;
+    } else {
+      (void)err;
+    }
     if (out_.try_push(p, n)) return true;
     wd.begin();
     while (!out_.try_push(p, n)) {
@@ -316,8 +408,14 @@ class RingFloor {
     return true;
   }
   static std::string shm_name(const RunConfig& cfg) { return "/cbench." + cfg.tag + ".ring"; }
+  // "cbench.<pid>..." like every name of ours (cleanup::sweep_stale knows it).
+  static std::string file_path(const RunConfig& cfg, const char* side) {
+    return cfg.disk_dir + "/cbench." + cfg.tag + "." + side + ".fdatasync";
+  }
 
   ShmRegion owner_, mine_;
+  SyncedFile file_;                 // Disk: this side's file
+  std::vector<std::string> paths_;  // Disk, parent: both sides' files (removed in teardown)
   RingProducer<Park> out_;
   RingConsumer<Park> in_;
 };
@@ -327,5 +425,6 @@ class RingFloor {
 std::unique_ptr<Transport> make_floor_cacheline() { return std::make_unique<Adapter<CacheLineFloor>>(); }
 std::unique_ptr<Transport> make_floor_spsc() { return std::make_unique<Adapter<RingFloor<false>>>(); }
 std::unique_ptr<Transport> make_floor_futex() { return std::make_unique<Adapter<RingFloor<true>>>(); }
+std::unique_ptr<Transport> make_floor_fdatasync() { return std::make_unique<Adapter<RingFloor<false, true>>>(); }
 
 }  // namespace cbench

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -205,10 +206,11 @@ void unregister_mq(const std::string& mq_name) { remove_entry(mqueue, mq_name); 
 
 void set_child(pid_t pid) { g_child = pid; }
 
-void sweep_stale() {
-  // Our names: "cbench.<pid>.<...>" (floors, peers) and "courier.cbench-<pid>-<...>" (buses).
-  for (const char* dir : {"/dev/shm", "/tmp"}) {
-    DIR* d = ::opendir(dir);
+void sweep_stale(const std::string& disk_dir) {
+  // Our names: "cbench.<pid>.<...>" (floors, peers, files and log directories
+  // in disk_dir) and "courier.cbench-<pid>-<...>" (buses).
+  for (const std::string& dir : {std::string("/dev/shm"), std::string("/tmp"), disk_dir}) {
+    DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) continue;
     while (dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
@@ -219,8 +221,9 @@ void sweep_stale() {
       const long pid = std::strtol(n.c_str() + at, nullptr, 10);
       if (pid <= 0) continue;
       if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-      const std::string path = std::string(dir) + "/" + n;
-      if (::unlink(path.c_str()) == 0)
+      const std::string path = dir + "/" + n;
+      std::error_code ec;
+      if (std::filesystem::remove_all(path, ec) > 0 && !ec)
         std::fprintf(stderr, "courier-bench: removed %s left by dead process %ld\n", path.c_str(), pid);
     }
     ::closedir(d);

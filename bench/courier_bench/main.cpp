@@ -5,6 +5,7 @@
 //   courier-bench [--quick] [--only REGEX] [--rounds N] [--iterations N]
 //                 [--peer-iterations N] [--sizes 16,64,1024,65536]
 //                 [--stream-messages N] [--peer-stream-messages N] [--no-scale]
+//                 [--log-iterations N] [--log-stream-messages N] [--disk-dir DIR]
 //                 [--json FILE] [--plot FILE.png] [--plot-payload N]
 //                 [--cpus A,B] [--timeout SEC] [--results-dir DIR | --no-save] [--list]
 //
@@ -13,7 +14,8 @@
 // from round to round), and each transport's ratio is its p50 over the
 // geometric mean of the two floor runs around it. Two-process transports run
 // against floor.cacheline, in-process ones (two threads) against
-// inproc.floor.cacheline. The table reports the median over rounds. See
+// inproc.floor.cacheline, durable ones (a message on disk before the peer
+// sees it) against floor.fdatasync. The table reports the median over rounds. See
 // bench/README.md.
 #include <sched.h>
 #include <signal.h>
@@ -64,6 +66,10 @@ struct Options {
   std::uint64_t stream_messages = ~0ull;  // ~0: default for the mode; 0: no throughput runs
   std::uint64_t peer_stream_messages = ~0ull;  // ~0: stream_messages / 20
   std::size_t stream_payload = 64;
+  std::uint64_t log_iterations = 0;       // durable block (two disk syncs per round trip); 0: default
+  std::uint64_t log_warmup = ~0ull;
+  std::uint64_t log_stream_messages = ~0ull;  // streams of transports that write every message to disk
+  std::string disk_dir = "/var/tmp";      // their files (a disk here; /dev/shm or a tmpfs would measure memory)
   bool scale = true;               // the scale section (endpoints, lanes, tracked, groups, inproc, urgent)
   std::string json, plot;
   std::size_t plot_payload = 64;
@@ -89,6 +95,11 @@ struct Options {
                "  --sizes LIST         payload sizes in bytes (default 16,64,1024,65536; quick 64)\n"
                "  --stream-messages N  messages per one-way throughput run (default 5000000; quick 1000000; 0: none)\n"
                "  --peer-stream-messages N  the same for the peers (default stream-messages / 20)\n"
+               "  --log-iterations N   round trips of the durable rows (floor.fdatasync, courier.log.always: two\n"
+               "                       disk syncs each; default 2000; quick 200)\n"
+               "  --log-stream-messages N  messages per stream of the courier.log.* rows (default 500000;\n"
+               "                       quick 200000)\n"
+               "  --disk-dir DIR       where the durable rows write (default /var/tmp; must be a disk, not a tmpfs)\n"
                "  --no-scale           skip the scale section (endpoints, lanes, tracked sends, group fan-out,\n"
                "                       in-process round trip, urgent message under a flood)\n"
                "  --json FILE          write JSON lines (one object per transport and payload)\n"
@@ -144,6 +155,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup = o.peer_warmup = parse_u64(a, value());
     else if (a == "--stream-messages") o.stream_messages = parse_u64(a, value());
     else if (a == "--peer-stream-messages") o.peer_stream_messages = parse_u64(a, value());
+    else if (a == "--log-iterations") o.log_iterations = parse_u64(a, value());
+    else if (a == "--log-stream-messages") o.log_stream_messages = parse_u64(a, value());
+    else if (a == "--disk-dir") o.disk_dir = value();
     else if (a == "--no-scale") o.scale = false;
     else if (a == "--json") o.json = value();
     else if (a == "--plot") o.plot = value();
@@ -176,7 +190,11 @@ Options parse(int argc, char** argv) {
   if (o.sizes.empty()) o.sizes = o.quick ? std::vector<std::size_t>{64} : std::vector<std::size_t>{16, 64, 1024, 65536};
   if (o.stream_messages == ~0ull) o.stream_messages = o.quick ? 1'000'000 : 5'000'000;
   if (o.peer_stream_messages == ~0ull) o.peer_stream_messages = o.stream_messages / 20;
+  if (o.log_iterations == 0) o.log_iterations = o.quick ? 200 : 2'000;
+  if (o.log_warmup == ~0ull) o.log_warmup = std::clamp<std::uint64_t>(o.log_iterations / 10, 20, 200);
+  if (o.log_stream_messages == ~0ull) o.log_stream_messages = o.quick ? 200'000 : 500'000;
   if (o.timeout_s <= 0) o.timeout_s = 5.0;
+  if (o.disk_dir.empty()) o.disk_dir = ".";
   return o;
 }
 
@@ -239,12 +257,15 @@ int child_main(Transport& t, Mode mode, const RunConfig& cfg, Control* ctrl, pid
 
 // Turn the samples (ping-pong) or the consumer's window stamps (stream) of a
 // finished run into its outcome.
+// t_sent: when the producer's stream_send returned (after finish_stream: a
+// log row's last batch is on disk then); the whole run ends at the later of
+// that and the consumer's last message.
 void finish(RunOutcome& out, Mode mode, const RunConfig& cfg, std::vector<std::uint64_t>& ticks, std::uint64_t t0,
-            Control* ctrl) {
+            std::uint64_t t_sent, Control* ctrl) {
   if (mode == Mode::pingpong) {
     out.pct = summarize(ticks, out.curve);
   } else {
-    const std::uint64_t t1 = ctrl->t_end_ns.load(std::memory_order_relaxed);
+    const std::uint64_t t1 = std::max(ctrl->t_end_ns.load(std::memory_order_relaxed), t_sent);
     if (t1 <= t0) {
       out.error = "no end time from the consumer";
       return;
@@ -318,7 +339,7 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
   if (!ok) err = "attach: " + err;
   if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the thread to attach", err);
   std::vector<std::uint64_t> ticks;
-  std::uint64_t t0 = 0;
+  std::uint64_t t0 = 0, t_sent = 0;
   rusage ru0{}, ru1{};
   ::getrusage(RUSAGE_SELF, &ru0);  // both threads
   if (ok) {
@@ -327,6 +348,7 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
     } else {
       t0 = mono_ns();
       ok = t.stream_send(cfg, wd, err);
+      t_sent = mono_ns();
     }
   }
   if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the thread to finish", err);
@@ -340,7 +362,7 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
     return out;
   }
   out.preemptions = ru1.ru_nivcsw - ru0.ru_nivcsw;
-  finish(out, mode, cfg, ticks, t0, ctrl);
+  finish(out, mode, cfg, ticks, t0, t_sent, ctrl);
   return out;
 }
 
@@ -383,7 +405,7 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
   if (!ok) err = "attach: " + err;
   if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the child to attach", err);
   std::vector<std::uint64_t> ticks;
-  std::uint64_t t0 = 0;
+  std::uint64_t t0 = 0, t_sent = 0;
   rusage ru0{};
   ::getrusage(RUSAGE_SELF, &ru0);
   if (ok) {
@@ -392,6 +414,7 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
     } else {
       t0 = mono_ns();
       ok = t.stream_send(cfg, wd, err);
+      t_sent = mono_ns();
     }
   }
   // The child finishes its side (stream: drains the rest) and reports done.
@@ -433,7 +456,7 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
     return out;
   }
   if (have_child_usage) out.preemptions = (ru1.ru_nivcsw - ru0.ru_nivcsw) + ruc.ru_nivcsw;
-  finish(out, mode, cfg, ticks, t0, ctrl);
+  finish(out, mode, cfg, ticks, t0, t_sent, ctrl);
   return out;
 }
 
@@ -475,6 +498,8 @@ struct Item {
 // floor.cacheline, two threads against inproc.floor.cacheline.
 struct Block {
   const TransportInfo* floor_info = nullptr;
+  bool durable = false;                      // the durable block: floor.fdatasync and its rows
+  std::uint64_t warmup = 0, iterations = 0;  // of the floor runs
   std::unique_ptr<Transport> floor, floor_side;
   ItemResult* floor_res = nullptr;
   std::vector<Item> items;
@@ -508,7 +533,7 @@ int run(const Options& o) {
   };
 
   cleanup::install_handlers();
-  cleanup::sweep_stale();
+  cleanup::sweep_stale(o.disk_dir);
   Timer::init();
   if (machine.cores < 2) std::fprintf(stderr, "courier-bench: warning: %u CPU online; the peers share it\n", machine.cores);
   if (!pin_to(o.cpu_parent))
@@ -529,12 +554,23 @@ int run(const Options& o) {
   std::size_t max_size = 0;
   for (std::size_t s : o.sizes) max_size = std::max(max_size, s);
 
-  // Plan: per block (processes, threads) its floor, then every selected
-  // transport x size (ping-pong); then the streams; then the scale section.
-  Block blocks[2];
+  // Plan: per block (processes, threads, durable) its floor, then every
+  // selected transport x size (ping-pong); then the streams; then the scale section.
+  Block blocks[3];
   blocks[0].floor_info = find_info("floor.cacheline");
   blocks[1].floor_info = find_info("inproc.floor.cacheline");
-  rep.latency.reserve(2 + transports().size() * o.sizes.size());  // Items point into it: no reallocation
+  blocks[2].floor_info = find_info("floor.fdatasync");
+  blocks[2].durable = true;
+  for (Block& bl : blocks) {
+    bl.warmup = bl.durable ? o.log_warmup : o.warmup;
+    bl.iterations = bl.durable ? o.log_iterations : o.iterations;
+  }
+  auto is_floor = [&](const TransportInfo& ti) {
+    for (const Block& bl : blocks)
+      if (&ti == bl.floor_info) return true;
+    return false;
+  };
+  rep.latency.reserve(3 + transports().size() * o.sizes.size());  // Items point into it: no reallocation
   rep.throughput.reserve(transports().size());
   for (Block& bl : blocks) {
     bl.floor = bl.floor_info->make();
@@ -542,7 +578,7 @@ int run(const Options& o) {
     const bool threads = bl.floor->in_process();
     for (std::size_t s : o.sizes) {
       for (const TransportInfo& ti : transports()) {
-        if (&ti == blocks[0].floor_info || &ti == blocks[1].floor_info || !selected(ti)) continue;
+        if (is_floor(ti) || !selected(ti) || ti.durable != bl.durable) continue;
         auto t = ti.make();
         if (t == nullptr || t->in_process() != threads) continue;
         if (s > t->max_payload()) {
@@ -550,10 +586,15 @@ int run(const Options& o) {
                        t->max_payload(), s);
           continue;
         }
+        if (ti.payload_cap != 0 && s > ti.payload_cap) {
+          std::fprintf(stderr, "courier-bench: %s writes every message to disk: measured up to %zu B; skipping %zu B\n",
+                       ti.name.c_str(), ti.payload_cap, s);
+          continue;
+        }
         Item it{&ti, std::move(t), nullptr, s, Mode::pingpong, nullptr};
         if (threads) it.side = ti.make();
-        it.warmup = ti.peer ? o.peer_warmup : o.warmup;
-        it.iterations = ti.peer ? o.peer_iterations : o.iterations;
+        it.warmup = bl.durable ? o.log_warmup : ti.peer ? o.peer_warmup : o.warmup;
+        it.iterations = bl.durable ? o.log_iterations : ti.peer ? o.peer_iterations : o.iterations;
         bl.items.push_back(std::move(it));
       }
     }
@@ -561,10 +602,12 @@ int run(const Options& o) {
     if (!bl.active) continue;
     rep.latency.push_back(new_result(bl.floor_info->name, bl.floor->max_payload(), Mode::pingpong));
     rep.latency.back().threads = threads;
+    rep.latency.back().durable = bl.durable;
     bl.floor_res = &rep.latency.back();
     for (Item& it : bl.items) {
       rep.latency.push_back(new_result(it.info->name, it.payload, Mode::pingpong));
       rep.latency.back().threads = threads;
+      rep.latency.back().durable = bl.durable;
       it.result = &rep.latency.back();
     }
   }
@@ -579,7 +622,8 @@ int run(const Options& o) {
       rep.throughput.back().threads = t->in_process();
       Item it{&ti, std::move(t), nullptr, o.stream_payload, Mode::stream, &rep.throughput.back()};
       if (it.t->in_process()) it.side = ti.make();
-      it.iterations = ti.peer ? o.peer_stream_messages : o.stream_messages;
+      it.iterations = ti.disk ? std::min(o.log_stream_messages, o.stream_messages)
+                      : ti.peer ? o.peer_stream_messages : o.stream_messages;
       if (it.iterations > 0) streams.push_back(std::move(it));
       else rep.throughput.pop_back();
     }
@@ -598,7 +642,9 @@ int run(const Options& o) {
       << " round trips (+" << thousands(o.warmup) << " warm-up) per transport and size, peers "
       << thousands(o.peer_iterations) << " (+" << thousands(o.peer_warmup) << "); payloads " << sizes
       << " B; one-way " << thousands(o.stream_messages) << " msgs at " << o.stream_payload << " B (peers "
-      << thousands(o.peer_stream_messages) << "); CPUs " << o.cpu_parent << " (parent) and " << o.cpu_child
+      << thousands(o.peer_stream_messages) << ", courier.log.* " << thousands(std::min(o.log_stream_messages, o.stream_messages))
+      << "); durable rows " << thousands(o.log_iterations) << " round trips (+" << thousands(o.log_warmup)
+      << ") in " << o.disk_dir << "; CPUs " << o.cpu_parent << " (parent) and " << o.cpu_child
       << " (child); " << timer;
     rep.settings = s.str();
   }
@@ -607,7 +653,8 @@ int run(const Options& o) {
   bool failures = false;
   // One run of a block's floor: its p50 and p99 (NaN when it failed).
   auto run_floor = [&](Block& bl, unsigned round) -> std::pair<double, double> {
-    RunConfig cfg{bl.floor->max_payload(), o.warmup, o.iterations, {}, max_size, 0};
+    RunConfig cfg{bl.floor->max_payload(), bl.warmup, bl.iterations, {}, max_size, 0};
+    cfg.disk_dir = o.disk_dir;
     RunOutcome r = run_one(*bl.floor, bl.floor_side.get(), Mode::pingpong, cfg, ctrl, o);
     const char* name = bl.floor_info->name.c_str();
     if (!r.ok) {
@@ -638,6 +685,7 @@ int run(const Options& o) {
       for (std::size_t k = 0; k < n; ++k) {
         Item& it = bl.items[(k + round - 1) % n];  // rotate the order from round to round
         RunConfig cfg{it.payload, it.warmup, it.iterations, {}, max_size, 0};
+        cfg.disk_dir = o.disk_dir;
         RunOutcome r = run_one(*it.t, it.side.get(), it.mode, cfg, ctrl, o);
         if (!r.ok) {
           failures = true;
@@ -666,6 +714,7 @@ int run(const Options& o) {
     // against the geometric mean of the spsc runs around it.
     auto run_stream = [&](Item& it) -> double {
       RunConfig cfg{it.payload, 0, it.iterations, {}, max_size, std::max<std::uint64_t>(it.iterations / 100, 1)};
+      cfg.disk_dir = o.disk_dir;
       RunOutcome r = run_one(*it.t, it.side.get(), it.mode, cfg, ctrl, o);
       if (!r.ok) {
         failures = true;

@@ -214,7 +214,11 @@ std::string Machine::json() const {
 }
 
 bool is_floor_reference(const std::string& transport) {
-  return transport == "floor.cacheline" || transport == "inproc.floor.cacheline";
+  return transport == "floor.cacheline" || transport == "inproc.floor.cacheline" || transport == "floor.fdatasync";
+}
+
+const char* floor_of(const ItemResult& r) {
+  return r.durable ? "floor.fdatasync" : r.threads ? "inproc.floor.cacheline" : "floor.cacheline";
 }
 
 // ------------------------------------------------------------ targets
@@ -265,6 +269,33 @@ std::vector<Target> Report::targets(std::size_t payload) const {
       "median over rounds; both streams in the same round");
   add("courier.park round trip p50 / floor.futex p50", true, 1.2, paired(park, futex),
       "median over rounds of the two floor-normalised p50s' quotient");
+  auto info_now = [&](std::string what, double measured, std::string how) {
+    Target x;
+    x.what = std::move(what) + at;
+    x.limit = "–";
+    x.limit_value = std::nan("");
+    x.measured = measured;
+    x.how = std::move(how);
+    x.informational = true;
+    t.push_back(std::move(x));
+  };
+  // Reliable sends (the log's rows). No limit here: issue 4's (`always`
+  // within 1.2x of write + fdatasync per message) is bench_log's, per send.
+  // A round trip of courier.log.always syncs four times (each message and
+  // each acknowledgement), floor.fdatasync twice (the messages).
+  const ItemResult* always = find(latency, "courier.log.always");
+  info_now("courier.log.always round trip p50 / floor.fdatasync p50",
+           always && !always->ratios.empty() ? always->ratio() : std::nan(""),
+           "median over rounds of p50 / geometric mean of the two floor.fdatasync runs around it; courier syncs "
+           "each message and each acknowledgement (4 per round trip), the floor each message (2)");
+  for (const char* row : {"courier.log.group", "courier.log.os"})
+    info_now(std::string(row) + " round trip p50 / courier.spin p50", paired(find(latency, row), spin),
+             "what storing every message costs the delivery path: median over rounds of the two floor-normalised "
+             "p50s' quotient");
+  const ItemResult* group_stream = find(throughput, "courier.log.group");
+  info_now("courier.log.group one-way msgs/s / courier.spin msgs/s",
+           group_stream && spin_stream ? paired(group_stream, spin_stream) : std::nan(""),
+           "median over rounds of the two spsc-normalised rates' quotient (group ends with its last batch on disk)");
   // The scale section (64 B too): costs that must not grow, an urgent message that must overtake.
   auto scale_p50 = [&](const char* test, const char* label_start, const char* metric) {
     for (const ScaleRow& r : scale)
@@ -285,16 +316,7 @@ std::vector<Target> Report::targets(std::size_t payload) const {
             scale_p50("urgent", "urgent (priority 0), no flood", "send→receive ns"),
         "scale: quotient of the p50s (it must overtake the backlog; our limit, the issue names none)");
     // Tracking, group fan-out, in-process round trip.
-    auto info = [&](std::string what, double measured, std::string how) {
-      Target x;
-      x.what = std::move(what) + at;
-      x.limit = "–";
-      x.limit_value = std::nan("");
-      x.measured = measured;
-      x.how = std::move(how);
-      x.informational = true;
-      t.push_back(std::move(x));
-    };
+    auto& info = info_now;
     info("tracked send / fire-and-forget send, ns/msg",
          scale_p50("tracked", "tracked", "send ns/msg") / scale_p50("tracked", "fire-and-forget", "send ns/msg"),
          "scale: quotient of the p50s (expiry 30 s vs 0); what tracking costs the sender");
@@ -323,15 +345,20 @@ std::string Report::markdown() const {
   o << machine.line() << "\n\n";
   o << settings << "\n\n";
   o << "### Round trip (median of rounds; ratio = p50 / p50 of the floor runs next to it in the same round: "
-       "floor.cacheline for two processes, inproc.floor.cacheline for two threads)\n\n";
+       "floor.cacheline for two processes, inproc.floor.cacheline for two threads, floor.fdatasync for the durable "
+       "rows)\n\n";
   o << "| transport | payload B | ratio to floor | ratio range | p99 ratio | p50 ns | p90 ns | p99 ns | p99.9 ns "
        "| max ns | rounds | preempted/run |\n";
   o << "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  bool threads_header = false;
+  bool threads_header = false, durable_header = false;
   for (const ItemResult& r : latency) {
     if (r.threads && !threads_header) {
       o << "| *two threads of one process* | | | | | | | | | | | |\n";
       threads_header = true;
+    }
+    if (r.durable && !durable_header) {
+      o << "| *durable: every message on disk before the peer sees it (two processes)* | | | | | | | | | | | |\n";
+      durable_header = true;
     }
     if (r.rounds.empty()) {
       o << "| " << r.transport << " | " << r.payload << " | FAILED | " << (r.errors.empty() ? "" : r.errors.front())
@@ -478,7 +505,7 @@ std::vector<std::string> Report::json_lines() const {
     const bool floor = is_floor_reference(r.transport);
     std::string j = "{\"section\":\"round_trip\",\"date\":" + jstr(date) + ",\"transport\":" + jstr(r.transport) +
                     ",\"topology\":" + (r.threads ? "\"threads\"" : "\"processes\"") +
-                    ",\"floor\":" + (r.threads ? "\"inproc.floor.cacheline\"" : "\"floor.cacheline\"") +
+                    ",\"floor\":" + jstr(floor_of(r)) +
                     ",\"payload\":" + std::to_string(r.payload) + ",\"rounds\":" + std::to_string(r.rounds.size()) +
                     ",\"samples\":" + std::to_string(a.count) + ",\"p50_ns\":" + (ok ? jnum(a.p50) : "null") +
                     ",\"p90_ns\":" + (ok ? jnum(a.p90) : "null") + ",\"p99_ns\":" + (ok ? jnum(a.p99) : "null") +
@@ -573,7 +600,9 @@ std::string line_style(const std::string& t, std::size_t k) {
       {"posix.mq", "#9467bd", 1, 1.5},               {"zmq.ipc", "#bcbd22", 1, 1.5},
       {"boost.mq", "#e377c2", 1, 1.5},               {"inproc.floor.cacheline", "#000000", 3, 2.0},
       {"inproc.moodycamel", "#8c564b", 3, 2.5},      {"inproc.courier", "#d62728", 3, 3.0},
-      {"inproc.courier.shm", "#ff9896", 3, 2.0},
+      {"inproc.courier.shm", "#ff9896", 3, 2.0},     {"floor.fdatasync", "#555555", 4, 2.0},
+      {"courier.log.always", "#d62728", 4, 2.5},     {"courier.log.group", "#e6550d", 4, 2.5},
+      {"courier.log.os", "#fd8d3c", 4, 2.0},
   };
   static const char* spare[] = {"#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"};
   char b[96];
@@ -605,7 +634,8 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
     if (!floor && it.payload != payload) continue;
     std::uint64_t min_n = ~0ull;
     for (const Percentiles& p : it.rounds) min_n = std::min(min_n, p.count);
-    series.push_back({it.transport, it.transport + (floor ? " (56 B)" : ""), it.curve(), min_n});
+    const std::string size = floor && it.payload != payload ? " (" + std::to_string(it.payload) + " B)" : "";
+    series.push_back({it.transport, it.transport + size, it.curve(), min_n});
   }
   if (series.empty()) {
     why = "no round-trip results at " + std::to_string(payload) + " B to plot";

@@ -44,6 +44,7 @@ struct ItemResult {
   std::size_t payload = 0;
   Mode mode = Mode::pingpong;
   bool threads = false;                    // two threads of one process (inproc.*), not two processes
+  bool durable = false;                    // the durable block: against floor.fdatasync
   std::vector<Percentiles> rounds;         // successful rounds
   std::vector<std::vector<double>> curves; // per successful round
   std::vector<double> ratios;              // p50 / adjacent floor p50 (ping-pong) or msgs/s / floor.spsc (stream)
@@ -65,7 +66,8 @@ struct ItemResult {
   std::vector<double> curve() const;       // point-wise median
 };
 
-bool is_floor_reference(const std::string& transport);  // floor.cacheline, inproc.floor.cacheline
+bool is_floor_reference(const std::string& transport);  // floor.cacheline, inproc.floor.cacheline, floor.fdatasync
+const char* floor_of(const ItemResult& r);                // the reference of r's ratios
 
 // One line of the scale section (scale.cpp): a distribution in ns.
 struct ScaleRow {

@@ -4,9 +4,11 @@
 namespace cbench {
 
 const std::vector<TransportInfo>& transports() {
-  // name, description, in a default run, one-way throughput in a default run, factory, peer.
+  // name, description, in a default run, one-way throughput in a default run, factory, peer,
+  // durable (against floor.fdatasync), writes to disk, largest payload.
   // floor.cacheline comes first (the reference of the two-process rows),
-  // inproc.floor.cacheline first of the in-process ones (main.cpp finds both by name).
+  // inproc.floor.cacheline first of the in-process ones, floor.fdatasync of the
+  // durable ones (main.cpp finds the three by name).
   static const std::vector<TransportInfo> list = {
       {"floor.cacheline", "one 64-byte cache line bounced (the hardware floor; reference of the two-process ratios)", true, false,
        make_floor_cacheline},
@@ -15,6 +17,17 @@ const std::vector<TransportInfo>& transports() {
       {"courier.spin", "courier bus, real-time messages, receive() busy-spinning", true, true, make_courier_spin},
       {"courier.park", "courier bus, receive() parked on the inbox futex (spin_ns = 0)", true, false, make_courier_park},
       {"courier.poll", "courier bus, try_receive() polled in a loop (diagnostic)", false, false, make_courier_poll},
+      // Reliable sends (stored messages, a durable log on disk), up to 1 KiB.
+      // Group and os deliver at once: against floor.cacheline like courier.spin.
+      {"courier.log.group", "courier bus with a log, Sync::group: stored messages, sent after the batch's fdatasync", true,
+       true, make_courier_log_group, false, false, true, 1024},
+      {"courier.log.os", "courier bus with a log, Sync::os: stored messages, sent once written", true, true,
+       make_courier_log_os, false, false, true, 1024},
+      // A message on disk before the peer sees it: against floor.fdatasync, --log-iterations round trips.
+      {"floor.fdatasync", "the SPSC ring, each message appended + fdatasync'ed by its sender first (reference of "
+       "courier.log.always)", true, false, make_floor_fdatasync, false, true, true},
+      {"courier.log.always", "courier bus with a log, Sync::always: each stored message fdatasync'ed before send() "
+       "returns", true, false, make_courier_log_always, false, true, true, 1024},
       // Peers: what one would use instead of courier (all block in the kernel or a library).
       // Every run measures them (the 20x comparison); --quick with fewer round trips.
       {"pipe", "two pipes, read()/write()", true, true, make_pipe, true},

@@ -12,9 +12,14 @@ namespace cbench {
 std::unique_ptr<Transport> make_floor_cacheline();
 std::unique_ptr<Transport> make_floor_spsc();
 std::unique_ptr<Transport> make_floor_futex();
+std::unique_ptr<Transport> make_floor_fdatasync();  // the ring + write() + fdatasync() per message (RunConfig::disk_dir)
 std::unique_ptr<Transport> make_courier_spin();
 std::unique_ptr<Transport> make_courier_park();
 std::unique_ptr<Transport> make_courier_poll();
+// Reliable sends: stored messages on a bus with a log in RunConfig::disk_dir, one per sync policy.
+std::unique_ptr<Transport> make_courier_log_always();
+std::unique_ptr<Transport> make_courier_log_group();
+std::unique_ptr<Transport> make_courier_log_os();
 // Peers (peer_transports.cpp); nullptr when built without the library they need.
 std::unique_ptr<Transport> make_pipe();
 std::unique_ptr<Transport> make_unix_seqpacket();
