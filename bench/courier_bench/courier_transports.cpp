@@ -24,9 +24,9 @@
 //                 process) with that sync policy, and every message is stored
 //                 (expiry 60 s, an id from the bus, tracked): it goes to the
 //                 peer's lane and to the sender's journal. `always`: send()
-//                 returns once the record is fdatasync'ed, so the peer never
-//                 sees a message that is not on disk (the round trip is two
-//                 syncs, against floor.fdatasync). `group` / `os`: the message
+//                 returns `sent` once the record is fdatasync'ed (the message
+//                 is in the lane just before; the receiver's acknowledgement
+//                 is synced too), against floor.fdatasync. `group` / `os`: the message
 //                 is in the lane at once and `sent` follows when its batch is
 //                 synced / written (the round trip measures what the log
 //                 costs the delivery path, against floor.cacheline; bench_log

@@ -412,8 +412,8 @@ struct TransportInfo {
   bool stream_by_default = false;   // one-way throughput measured in a default run
   std::unique_ptr<Transport> (*make)() = nullptr;
   bool peer = false;                // blocks in the kernel (microseconds): --quick measures fewer round trips
-  // Measured against floor.fdatasync (a message on disk before the peer sees
-  // it), with --log-iterations round trips: each costs two disk syncs.
+  // Measured against floor.fdatasync (every message fdatasync'ed before its
+  // send completes), with --log-iterations round trips: each costs disk syncs.
   bool durable = false;
   // Writes every message to disk: --log-stream-messages per stream (the
   // journal of a 5,000,000-message stream would be 720 MB).

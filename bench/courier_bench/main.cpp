@@ -14,8 +14,8 @@
 // from round to round), and each transport's ratio is its p50 over the
 // geometric mean of the two floor runs around it. Two-process transports run
 // against floor.cacheline, in-process ones (two threads) against
-// inproc.floor.cacheline, durable ones (a message on disk before the peer
-// sees it) against floor.fdatasync. The table reports the median over rounds. See
+// inproc.floor.cacheline, durable ones (every message fdatasync'ed
+// before its send completes) against floor.fdatasync. The table reports the median over rounds. See
 // bench/README.md.
 #include <sched.h>
 #include <signal.h>

@@ -357,7 +357,7 @@ std::string Report::markdown() const {
       threads_header = true;
     }
     if (r.durable && !durable_header) {
-      o << "| *durable: every message on disk before the peer sees it (two processes)* | | | | | | | | | | | |\n";
+      o << "| *durable: every message fdatasync'ed before its send completes (two processes)* | | | | | | | | | | | |\n";
       durable_header = true;
     }
     if (r.rounds.empty()) {

@@ -23,7 +23,7 @@ const std::vector<TransportInfo>& transports() {
        true, make_courier_log_group, false, false, true, 1024},
       {"courier.log.os", "courier bus with a log, Sync::os: stored messages, sent once written", true, true,
        make_courier_log_os, false, false, true, 1024},
-      // A message on disk before the peer sees it: against floor.fdatasync, --log-iterations round trips.
+      // Every message fdatasync'ed before its send completes: against floor.fdatasync, --log-iterations round trips.
       {"floor.fdatasync", "the SPSC ring, each message appended + fdatasync'ed by its sender first (reference of "
        "courier.log.always)", true, false, make_floor_fdatasync, false, true, true},
       {"courier.log.always", "courier bus with a log, Sync::always: each stored message fdatasync'ed before send() "
