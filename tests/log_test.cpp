@@ -42,6 +42,13 @@ Options logged(const std::string& dir, Sync sync = Sync::always) {
   return o;
 }
 
+// logged(), with the housekeeping thread off: the test calls Bus::housekeep itself.
+Options housekept(const std::string& dir, Sync sync = Sync::always) {
+  Options o = logged(dir, sync);
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  return o;
+}
+
 // A bus with alice to send as and bob registered (bob's receiver not attached).
 struct Scene {
   Bus bus;
@@ -574,8 +581,7 @@ std::uint64_t directory_bytes(const std::string& dir) {
 TEST(LogHousekeeping, StoredMessagesOfAnEndpointThatNeverReturnsAreSweptAtTheirDeadline) {
   BusName name;
   TempDir dir;
-  Options o = logged(dir.path, Sync::os);
-  o.housekeeping_interval = std::chrono::milliseconds(0);  // this test calls it
+  Options o = housekept(dir.path, Sync::os);
   auto bus = Bus::open(name.name, o);
   ASSERT_TRUE(bus);
   auto alice = bus->endpoint("alice");
@@ -617,10 +623,9 @@ TEST(LogHousekeeping, StoredMessagesOfAnEndpointThatNeverReturnsAreSweptAtTheirD
 TEST(LogHousekeeping, CompactionKeepsTheLogBounded) {
   BusName name;
   TempDir dir;
-  Options o = logged(dir.path, Sync::os);
+  Options o = housekept(dir.path, Sync::os);
   o.log_segment_size = 4096;
   o.status_retention = std::chrono::milliseconds(0);
-  o.housekeeping_interval = std::chrono::milliseconds(0);
   auto bus = Bus::open(name.name, o);
   ASSERT_TRUE(bus);
   auto alice = bus->endpoint("alice");
@@ -671,8 +676,7 @@ std::vector<std::string> journal_files(const std::string& dir) {
 TEST(LogHousekeeping, ASegmentThatStaysUnsettledIsReadWithBackOff) {
   BusName name;
   TempDir dir;
-  Options o = logged(dir.path, Sync::os);
-  o.housekeeping_interval = std::chrono::milliseconds(0);  // this test calls it
+  Options o = housekept(dir.path, Sync::os);
   auto bus = Bus::open(name.name, o);
   ASSERT_TRUE(bus);
   // A dead writer's segment (no process has a pid above pid_max) holding garbage.
@@ -715,9 +719,8 @@ TEST(LogHousekeeping, ASegmentThatStaysUnsettledIsReadWithBackOff) {
 TEST(LogHousekeeping, UnsettledSegmentsAreDeferredAndDeletedOnceSettled) {
   BusName name;
   TempDir dir;
-  Options o = logged(dir.path, Sync::os);
+  Options o = housekept(dir.path, Sync::os);
   o.log_segment_size = 4096;
-  o.housekeeping_interval = std::chrono::milliseconds(0);
   auto scene = Scene::open(name.name, o);
   ASSERT_TRUE(scene);
   Bus& bus = scene->bus;
@@ -791,8 +794,7 @@ COURIER_CHILD(housekeeper_and_hang) {
 TEST(LogHousekeeping, TheLeaseIsHeldByOneProcessAndTakenOverWhenItDies) {
   BusName name;
   TempDir dir;
-  Options o = logged(dir.path);
-  o.housekeeping_interval = std::chrono::milliseconds(0);
+  Options o = housekept(dir.path);
   auto bus = Bus::open(name.name, o);
   ASSERT_TRUE(bus);
   Child keeper = Child::spawn("housekeeper_and_hang", {name.name, dir.path});
