@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "courier/journal.hpp"
+#include "courier/detail/journal.hpp"
 
 namespace {
 

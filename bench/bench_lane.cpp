@@ -23,8 +23,8 @@
 
 #include "bench_support.hpp"
 #include "courier/bus.hpp"
-#include "courier/lane_reader.hpp"
-#include "courier/lane_writer.hpp"
+#include "courier/detail/lane_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
 
 namespace {
 

@@ -62,8 +62,8 @@
 #include <vector>
 
 #include "courier/bus.hpp"
-#include "courier/journal.hpp"
-#include "courier/log.hpp"
+#include "courier/detail/journal.hpp"
+#include "courier/detail/log.hpp"
 #include "courier_bench/report.hpp"  // summarize_ns, median, probe_machine
 
 #ifndef MADV_POPULATE_WRITE

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "courier/bus.hpp"
-#include "courier/tracker.hpp"
+#include "courier/detail/tracker.hpp"
 
 namespace bench_support {
 

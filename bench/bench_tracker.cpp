@@ -48,7 +48,7 @@
 
 #include "bench_support.hpp"
 #include "courier/bus.hpp"
-#include "courier/tracker.hpp"
+#include "courier/detail/tracker.hpp"
 
 namespace {
 

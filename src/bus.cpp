@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "courier/names.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 #include "log_internal.hpp"
 
 namespace courier {
@@ -160,6 +160,59 @@ Result<void> Bus::open_log(detail::BusState& st, const Options& o, bool created)
 }
 
 Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
+
+bool Bus::exists(std::string_view name) {
+  {
+    InProcessRegistry& reg = in_process_registry();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    auto it = reg.buses.find(std::string(name));
+    if (it != reg.buses.end() && !it->second.expired()) return true;
+  }
+  return Segment::exists(name);
+}
+
+BusSettings Bus::settings() const noexcept {
+  const Geometry& g = s_->seg.geometry();
+  const SegmentHeader& h = s_->seg.header();
+  BusSettings b;
+  b.max_endpoints = g.max_endpoints;
+  b.lane_capacity = g.lane_capacity;
+  b.max_payload = g.max_payload;
+  b.max_groups = g.max_groups;
+  b.max_group_members = g.max_group_members;
+  b.tracker_capacity = g.tracker_capacity;
+  b.status_capacity = g.status_capacity;
+  b.claim_timeout = std::chrono::nanoseconds(h.claim_timeout_ns);
+  b.status_retention = std::chrono::nanoseconds(h.status_retention_ns);
+  b.created_ns = h.created_ns;
+  b.segment_bytes = g.total_size();
+  return b;
+}
+
+namespace {
+// Populate [at, at + len) of this process's mapping (MADV_POPULATE_WRITE, Linux 5.14+).
+void populate(const void* at, std::uint64_t len) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{page_size - 1};
+  const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
+  (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
+}
+}  // namespace
+
+void Bus::prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t bytes) const noexcept {
+  const std::uint32_t slot = endpoint_slot(to);
+  if (to == no_endpoint || slot >= s_->seg.geometry().max_endpoints || priority >= priority_levels) return;
+  const LaneView lane = s_->seg.lane(slot, priority);
+  populate(lane.data, std::min<std::uint64_t>(lane.capacity, bytes));
+}
+
+void Bus::prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept {
+  const std::uint32_t slot = endpoint_slot(sender);
+  if (sender == no_endpoint || slot >= s_->seg.geometry().max_endpoints) return;
+  const LaneView ring = s_->seg.status_lane(slot);
+  populate(ring.data, std::min<std::uint64_t>(ring.capacity, bytes));
+}
+
+void Bus::retire_all_tracked_for_benchmark() noexcept { s_->tracker.sweep(~0ull); }
 
 // ------------------------------------------------------------ tracked and group sends
 

@@ -1,6 +1,25 @@
-#include "courier/clock.hpp"
+#include "courier/detail/clock.hpp"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
 
 namespace courier::detail {
+
+bool tsc_usable() noexcept {
+#if defined(__x86_64__)
+  static const bool usable = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0x80000000u, nullptr) < 0x80000007u) return false;
+    __cpuid(0x80000007u, a, b, c, d);
+    return (d & (1u << 8)) != 0;  // invariant TSC: constant rate, runs in every C-state
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
 
 // Cold path of fast_realtime_ns: read the real clock, fold the interval since
 // the last calibration into the rate, anchor here. Until a rate is known (the

@@ -1,4 +1,4 @@
-#include "courier/directory.hpp"
+#include "courier/detail/directory.hpp"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -9,9 +9,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "courier/clock.hpp"
+#include "courier/detail/clock.hpp"
 #include "courier/names.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 
 namespace courier {
 

@@ -12,7 +12,7 @@
 #include <mutex>
 
 #include "courier/bus.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 #include "log_internal.hpp"
 
 namespace courier {

@@ -1,4 +1,4 @@
-#include "courier/journal.hpp"
+#include "courier/detail/journal.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,9 +15,9 @@
 #include <new>
 #include <utility>
 
-#include "courier/clock.hpp"
-#include "courier/crc32c.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/crc32c.hpp"
+#include "courier/detail/process.hpp"
 
 namespace courier {
 namespace {

@@ -1,4 +1,4 @@
-#include "courier/log.hpp"
+#include "courier/detail/log.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <limits>
 #include <utility>
 
-#include "courier/clock.hpp"
+#include "courier/detail/clock.hpp"
 #include "courier/names.hpp"
 
 namespace courier {

@@ -1,4 +1,4 @@
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 
 #include <pthread.h>
 

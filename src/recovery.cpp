@@ -8,7 +8,7 @@
 #include <unordered_set>
 
 #include "courier/bus.hpp"
-#include "courier/lane_writer.hpp"
+#include "courier/detail/lane_writer.hpp"
 #include "log_internal.hpp"
 
 namespace courier {

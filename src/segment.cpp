@@ -1,4 +1,4 @@
-#include "courier/segment.hpp"
+#include "courier/detail/segment.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,9 +9,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "courier/clock.hpp"
+#include "courier/detail/clock.hpp"
 #include "courier/names.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 
 namespace courier {
 namespace {

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "courier/bus.hpp"
-#include "courier/lane_writer.hpp"
+#include "courier/detail/lane_writer.hpp"
 #include "log_internal.hpp"
 
 namespace courier {

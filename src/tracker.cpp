@@ -1,4 +1,4 @@
-#include "courier/tracker.hpp"
+#include "courier/detail/tracker.hpp"
 
 #include <sched.h>
 #include <signal.h>

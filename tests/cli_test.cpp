@@ -13,7 +13,7 @@
 
 #include "cli_support.hpp"
 #include "courier/bus.hpp"
-#include "courier/clock.hpp"
+#include "courier/detail/clock.hpp"
 
 namespace {
 

@@ -16,9 +16,9 @@
 
 #include <gtest/gtest.h>
 
-#include "courier/crc32c.hpp"
-#include "courier/journal.hpp"
-#include "courier/log_format.hpp"
+#include "courier/detail/crc32c.hpp"
+#include "courier/detail/journal.hpp"
+#include "courier/detail/log_format.hpp"
 
 namespace courier {
 namespace {

@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "courier/lane_reader.hpp"
-#include "courier/lane_writer.hpp"
+#include "courier/detail/lane_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
 
 namespace courier {
 namespace {

@@ -32,7 +32,7 @@
 #include <gtest/gtest.h>
 
 #include "courier/bus.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/process.hpp"
 
 extern char** environ;
 

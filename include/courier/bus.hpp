@@ -29,15 +29,16 @@
 
 #include <functional>
 
-#include "courier/clock.hpp"
-#include "courier/directory.hpp"
-#include "courier/status_ring.hpp"
-#include "courier/tracker.hpp"
-#include "courier/inbox.hpp"
-#include "courier/log.hpp"
-#include "courier/message.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/directory.hpp"
+#include "courier/detail/status_ring.hpp"
+#include "courier/detail/tracker.hpp"
+#include "courier/detail/inbox.hpp"
+#include "courier/detail/log.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 #include "courier/result.hpp"
-#include "courier/segment.hpp"
+#include "courier/detail/segment.hpp"
 
 namespace courier {
 
@@ -283,12 +284,30 @@ struct HousekeepResult {
   std::uint64_t segments_deferred = 0;
 };
 
+// The settings a bus was created with: every opener sees the same.
+struct BusSettings {
+  std::uint32_t max_endpoints = 0;
+  std::uint64_t lane_capacity = 0;
+  std::uint32_t max_payload = 0;
+  std::uint32_t max_groups = 0;
+  std::uint32_t max_group_members = 0;
+  std::uint64_t tracker_capacity = 0;
+  std::uint64_t status_capacity = 0;
+  std::chrono::nanoseconds claim_timeout{0};
+  std::chrono::nanoseconds status_retention{0};
+  std::uint64_t created_ns = 0;     // CLOCK_REALTIME when the shared memory was made
+  std::uint64_t segment_bytes = 0;  // size of the shared-memory object
+};
+
 class Bus {
  public:
   // Create or attach the bus `name` ([A-Za-z0-9._-]{1,64}).
   static Result<Bus> open(std::string_view name, const Options& options = {});
   // Remove the bus's shared memory. Processes that have it open keep using it.
   static Result<void> remove(std::string_view name);
+  // Whether a bus of this name has shared memory on this host (in-process
+  // buses of this process included).
+  static bool exists(std::string_view name);
 
   const std::string& name() const noexcept { return s_->name; }
   const Geometry& geometry() const noexcept { return s_->seg.geometry(); }
@@ -341,6 +360,18 @@ class Bus {
   const std::string& log_directory() const noexcept;  // LOG_DIR/BUS, or empty
 
   BusStats stat() const;
+  BusSettings settings() const noexcept;
+  // This open created the bus's shared memory (first open, or after a reboot).
+  bool created() const noexcept { return s_->seg.created(); }
+
+  // For benchmarks only: bring in now the pages a run will write, so that its
+  // first pass takes no page fault (contents unchanged; best effort) ...
+  void prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t bytes) const noexcept;
+  void prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept;
+  // ... and empty the tracker between runs: every entry retired as if past its
+  // deadline. Never on a bus in use: statuses and dedup are lost.
+  void retire_all_tracked_for_benchmark() noexcept;
+
   const Segment& segment() const noexcept { return s_->seg; }
   bool in_process() const noexcept { return s_->in_process; }
 

@@ -1,4 +1,4 @@
-// courier/lane_reader.hpp — the receiver's side of a lane: find the committed
+// courier/detail/lane_reader.hpp — the receiver's side of a lane: find the committed
 // record at head, hand it out, release it. Only the holder of the endpoint's
 // receiver lease uses a LaneReader, so head has one writer.
 //
@@ -10,8 +10,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "courier/clock.hpp"
-#include "courier/lane_data.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/lane_data.hpp"
 
 namespace courier {
 

@@ -1,4 +1,4 @@
-// courier/log_format.hpp — the on-disk format of the journal, constants only.
+// courier/detail/log_format.hpp — the on-disk format of the journal, constants only.
 // The spec is docs/log-format.md; the asserts below mirror it, and
 // tests/journal_test.cpp pins the bytes of real encoded records. Change
 // anything here and you bump format_version, update the doc and the pinned hex.
@@ -63,7 +63,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "courier/message.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 
 namespace courier::logfmt {
 

@@ -1,5 +1,5 @@
-// courier/message.hpp — the message: its fixed 64-byte header, identical in the
-// lanes and (later) in the log, and the status vocabulary of DESIGN.md §1.
+// courier/detail/record.hpp — the message on the wire: its fixed 64-byte header,
+// identical in the lanes and in the log.
 //
 // Record header, little-endian, 64 bytes, 8-byte aligned (records start on a
 // 64-byte boundary in a lane, so the header is one cache line):
@@ -43,22 +43,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 #include <type_traits>
+
+#include "courier/ids.hpp"
 
 namespace courier {
 
 inline constexpr std::size_t cache_line = 64;  // fixed: not hardware_destructive_interference_size (STYLE.md)
-inline constexpr unsigned priority_levels = 16;  // 0 highest .. 15 lowest
-inline constexpr std::uint8_t default_priority = 8;
-
-using EndpointId = std::uint32_t;  // (generation << 16) | slot; 0 is never a valid id
-inline constexpr EndpointId no_endpoint = 0;
-inline constexpr std::uint32_t endpoint_slot(EndpointId id) noexcept { return id & 0xffffu; }
-inline constexpr std::uint32_t endpoint_generation(EndpointId id) noexcept { return id >> 16; }
-inline constexpr EndpointId make_endpoint_id(std::uint32_t slot, std::uint32_t generation) noexcept {
-  return (generation << 16) | (slot & 0xffffu);
-}
 
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
@@ -99,58 +90,5 @@ static_assert(std::is_trivially_copyable_v<RecordHeader>);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "courier's shared-memory and log layouts are little-endian; big-endian hosts are not supported"
 #endif
-
-// The status of a message (DESIGN.md §1). The hot path returns one of these
-// from send; later issues report the same words through status events.
-enum class Status : std::uint8_t {
-  sent = 0,             // accepted onto the destination's lane
-  outbox,               // tracked, not yet accepted
-  delivered,            // the receiver took (acknowledged) it
-  read,                 // the receiver marked it read
-  full,                 // the destination lane had no room (within the timeout, if one was given)
-  offline,              // real-time message (expiry 0) and no receiver attached
-  invalid_destination,  // no such endpoint (never registered, or removed)
-  too_large,            // payload larger than the bus's max_payload
-  invalid_argument,     // priority > 15, or another bad field
-  expired,              // deadline passed before delivery
-  revoked,              // the claim was held past claim_timeout and the receiver stepped over it
-  tracker_full,         // the dedup table is full: the tracked send was refused
-  log_failed,           // the bus's log could not store it (disk full, I/O error): not promised
-};
-inline constexpr unsigned status_count = 13;
-
-// The status of an incoming message (DESIGN.md §1).
-enum class Incoming : std::uint8_t { fresh, read };
-constexpr std::string_view incoming_name(Incoming s) noexcept { return s == Incoming::read ? "read" : "new"; }
-
-constexpr std::string_view status_name(Status s) noexcept {
-  switch (s) {
-    case Status::sent: return "sent";
-    case Status::outbox: return "outbox";
-    case Status::delivered: return "delivered";
-    case Status::read: return "read";
-    case Status::full: return "full";
-    case Status::offline: return "offline";
-    case Status::invalid_destination: return "invalid_destination";
-    case Status::too_large: return "too_large";
-    case Status::invalid_argument: return "invalid_argument";
-    case Status::expired: return "expired";
-    case Status::revoked: return "revoked";
-    case Status::tracker_full: return "tracker_full";
-    case Status::log_failed: return "log_failed";
-  }
-  return "unknown";
-}
-
-// The status word as a Status, for CLI arguments and parsing.
-constexpr bool status_from_name(std::string_view n, Status& out) noexcept {
-  for (unsigned i = 0; i < status_count; ++i) {
-    if (status_name(static_cast<Status>(i)) == n) {
-      out = static_cast<Status>(i);
-      return true;
-    }
-  }
-  return false;
-}
 
 }  // namespace courier

@@ -1,4 +1,4 @@
-// courier/process.hpp — who a process is, in a form that survives pid reuse:
+// courier/detail/process.hpp — who a process is, in a form that survives pid reuse:
 // pid plus its start time (field 22 of /proc/PID/stat, clock ticks since boot).
 // A lease word packs both, and a nonce, into 64 bits so it can be taken with
 // one CAS:

@@ -1,4 +1,4 @@
-// courier/directory.hpp — endpoints by name: register, look up, list, remove.
+// courier/detail/directory.hpp — endpoints by name: register, look up, list, remove.
 // Rare operations, serialised by a robust process-shared mutex in the segment
 // header; every change becomes visible through one final store, so a process
 // killed mid-change (the next locker gets EOWNERDEAD) leaves nothing to repair.
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "courier/result.hpp"
-#include "courier/segment.hpp"
+#include "courier/detail/segment.hpp"
 
 namespace courier {
 

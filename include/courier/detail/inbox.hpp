@@ -1,4 +1,4 @@
-// courier/inbox.hpp — an endpoint's receiving side: 16 lanes, the non-empty
+// courier/detail/inbox.hpp — an endpoint's receiving side: 16 lanes, the non-empty
 // bitmap, the futex word, and the rules that make producers and a sleeping
 // receiver meet without a lost wake-up and without a syscall per message.
 //
@@ -14,11 +14,11 @@
 #include <bit>
 #include <cstdint>
 
-#include "courier/clock.hpp"
-#include "courier/futex.hpp"
-#include "courier/lane_reader.hpp"
-#include "courier/lane_writer.hpp"
-#include "courier/segment.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/futex.hpp"
+#include "courier/detail/lane_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
+#include "courier/detail/segment.hpp"
 
 namespace courier {
 

@@ -1,4 +1,4 @@
-// courier/lane_writer.hpp — the producer's side of a lane: claim space, write
+// courier/detail/lane_writer.hpp — the producer's side of a lane: claim space, write
 // the record in place, commit (or abort). Lock-free; no syscall, no allocation.
 //
 //   claim:  CAS tail forward by the record (plus padding to the ring's end when
@@ -17,7 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "courier/lane_data.hpp"
+#include "courier/detail/lane_data.hpp"
 
 namespace courier {
 

@@ -1,4 +1,4 @@
-// courier/lane_data.hpp — what a lane is in shared memory: members only, no
+// courier/detail/lane_data.hpp — what a lane is in shared memory: members only, no
 // pointers (iceoryx's *_data split). lane_writer.hpp claims and commits;
 // lane_reader.hpp takes and releases. Neither can do the other's job.
 //
@@ -41,7 +41,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "courier/message.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 
 namespace courier {
 

@@ -1,4 +1,4 @@
-// courier/segment.hpp — a bus's shared-memory object: create it (published
+// courier/detail/segment.hpp — a bus's shared-memory object: create it (published
 // only once fully initialised), attach to it (every header field checked),
 // remove it. Compiled in src/segment.cpp.
 //
@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "courier/layout.hpp"
+#include "courier/detail/layout.hpp"
 #include "courier/result.hpp"
 
 namespace courier {

@@ -1,4 +1,4 @@
-// courier/clock.hpp — the two clocks courier reads.
+// courier/detail/clock.hpp — the two clocks courier reads.
 //   realtime_ns:  message timestamps and deadlines (CLOCK_REALTIME, ns since the
 //                 epoch), so that a deadline means the same in every process and
 //                 in the log after a reboot.
@@ -7,10 +7,6 @@
 
 #include <cstdint>
 #include <ctime>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <x86intrin.h>
-#endif
 
 namespace courier {
 
@@ -45,26 +41,15 @@ struct TscAnchor {
 };
 inline thread_local TscAnchor tsc_anchor;
 
-inline bool tsc_usable() noexcept {
-#if defined(__x86_64__)
-  static const bool usable = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (__get_cpuid_max(0x80000000u, nullptr) < 0x80000007u) return false;
-    __cpuid(0x80000007u, a, b, c, d);
-    return (d & (1u << 8)) != 0;  // invariant TSC: constant rate, runs in every C-state
-  }();
-  return usable;
-#else
-  return false;
-#endif
-}
-
+// Whether the time-stamp counter is invariant (constant rate, runs in every
+// C-state), asked of cpuid once (src/clock.cpp).
+bool tsc_usable() noexcept;
 std::uint64_t tsc_reanchor(std::uint64_t tsc) noexcept;
 }  // namespace detail
 
 inline std::uint64_t fast_realtime_ns() noexcept {
 #if defined(__x86_64__)
-  const std::uint64_t t = __rdtsc();
+  const std::uint64_t t = __builtin_ia32_rdtsc();  // the builtin: <x86intrin.h> is ~30,000 lines
   detail::TscAnchor& a = detail::tsc_anchor;
   const std::uint64_t dt = t - a.tsc;
   if (dt < a.span) return a.ns + static_cast<std::uint64_t>((static_cast<detail::u128>(dt) * a.mult) >> 32);

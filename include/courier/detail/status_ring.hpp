@@ -1,4 +1,4 @@
-// courier/status_ring.hpp — status events travelling back to a sender: each
+// courier/detail/status_ring.hpp — status events travelling back to a sender: each
 // endpoint has one more lane, its status ring, into which receivers (and
 // sweepers) post an event when a tracked message of that endpoint is
 // delivered, read, expired or can no longer be delivered. The ring lives with
@@ -15,20 +15,13 @@
 
 #include <cstdint>
 
-#include "courier/lane_reader.hpp"
-#include "courier/lane_writer.hpp"
-#include "courier/layout.hpp"
-#include "courier/message.hpp"
+#include "courier/detail/lane_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
+#include "courier/detail/layout.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 
 namespace courier {
-
-struct StatusEvent {
-  std::uint64_t id = 0;               // the message
-  EndpointId recipient = no_endpoint;  // whose delivery it is about (0: the message as a whole)
-  GroupId group = 0;                   // the group, for group messages
-  Status status = Status::sent;
-  std::uint64_t time_ns = 0;           // CLOCK_REALTIME of the change
-};
 
 // Post an event into the status ring `v` of sender `sender`. False when the
 // ring is full (the caller counts it).

@@ -1,4 +1,4 @@
-// courier/journal.hpp — the durable log: a directory of append-only segment
+// courier/detail/journal.hpp — the durable log: a directory of append-only segment
 // files (format: docs/log-format.md, constants: log_format.hpp).
 //
 //   JournalWriter  one per process (or per thread that wants its own files):
@@ -27,8 +27,9 @@
 #include <string_view>
 #include <vector>
 
-#include "courier/log_format.hpp"
-#include "courier/message.hpp"
+#include "courier/detail/log_format.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 #include "courier/result.hpp"
 
 namespace courier {

@@ -1,4 +1,4 @@
-// courier/layout.hpp — every structure of a bus's shared-memory segment, with
+// courier/detail/layout.hpp — every structure of a bus's shared-memory segment, with
 // static_asserts on every offset and size. docs/layout.md draws the same; a test
 // (tests/layout_test.cpp) pins the binary layout. Bump layout_version when any
 // of it changes.
@@ -27,8 +27,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "courier/lane_data.hpp"
-#include "courier/message.hpp"
+#include "courier/detail/lane_data.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 
 namespace courier {
 
@@ -148,7 +149,6 @@ static_assert(sizeof(EndpointSlot) == 128);
 // store to one word, so a process killed mid-change leaves a valid list;
 // senders read the words without the lock (acquire) and skip zeros and
 // duplicates.
-using GroupId = std::uint32_t;  // (generation << 16) | slot, like endpoint ids; 0 = no group
 struct GroupSlot {
   std::atomic<std::uint32_t> id;
   std::uint32_t generation;

@@ -1,4 +1,4 @@
-// courier/futex.hpp — the two futex calls courier needs, on a 32-bit word in
+// courier/detail/futex.hpp — the two futex calls courier needs, on a 32-bit word in
 // shared memory (not FUTEX_PRIVATE: waiter and waker are different processes).
 #pragma once
 

@@ -1,4 +1,4 @@
-// courier/tracker.hpp — tracked messages in shared memory: duplicate detection
+// courier/detail/tracker.hpp — tracked messages in shared memory: duplicate detection
 // keyed by (sender, id), and the status of every tracked message (per
 // recipient for groups). Bounded; lock-free for distinct keys.
 //
@@ -36,10 +36,11 @@
 #include <atomic>
 #include <cstdint>
 
-#include "courier/clock.hpp"
-#include "courier/layout.hpp"
-#include "courier/message.hpp"
-#include "courier/process.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/layout.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
+#include "courier/detail/process.hpp"
 
 namespace courier {
 

@@ -1,4 +1,4 @@
-// courier/crc32c.hpp — CRC-32C (Castagnoli, reflected polynomial 0x82F63B78),
+// courier/detail/crc32c.hpp — CRC-32C (Castagnoli, reflected polynomial 0x82F63B78),
 // the checksum of the journal (docs/log-format.md).
 //
 //   crc32c::value(data, n)          CRC of one buffer; value("123456789") == 0xE3069283

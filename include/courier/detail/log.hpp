@@ -1,4 +1,4 @@
-// courier/log.hpp — a bus's durable log as the bus uses it: the sync policy,
+// courier/detail/log.hpp — a bus's durable log as the bus uses it: the sync policy,
 // group commit, recovery reports. The format and the files are journal.hpp's;
 // this part knows which records a bus writes and when `sent` may be said.
 //
@@ -26,8 +26,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "courier/journal.hpp"
-#include "courier/message.hpp"
+#include "courier/detail/journal.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
 #include "courier/result.hpp"
 
 namespace courier {
