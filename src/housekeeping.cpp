@@ -11,7 +11,8 @@
 #include <map>
 #include <mutex>
 
-#include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
+#include "courier/detail/compaction_memory.hpp"
 #include "courier/detail/process.hpp"
 #include "log_internal.hpp"
 
@@ -102,8 +103,7 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
       if (!m) return false;
       RecordHeader h = m->header;
       if (h.id == 0 || h.expires_ns == 0) continue;  // nothing to recover from it
-      const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
-      const std::uint64_t young_until = base + st.retention_ns;
+      const std::uint64_t young_until = st.deadline(h.expires_ns, h.timestamp_ns);
       const bool young = young_until > realtime_ns();
       blocker.known = true;
       blocker.message = true;
@@ -115,7 +115,7 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
         continue;
       }
       blocker.keyed = true;
-      blocker.key = TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint};
+      blocker.key = key_of(h, h.to);
       const std::uint64_t slot = st.tracker.find(blocker.key);
       if (slot == Tracker::no_slot) {
         // Retired (past expiry + retention), or its tracker entry was never made.
@@ -123,7 +123,7 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
         continue;
       }
       // Acquire: the status published by whoever advanced it.
-      if (status_rank(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))) < 2)
+      if (is_owed(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))))
         return false;
       continue;
     }
@@ -153,7 +153,7 @@ bool still_owed(BusState& st, const Blocker& b) {
     if (slot != Tracker::no_slot) {
       if (!b.message) return true;  // a settle record whose message has not retired
       // Acquire: as in segment_settled().
-      return status_rank(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))) < 2;
+      return is_owed(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire)));
     }
   }
   return b.young_until_ns > realtime_ns();
@@ -163,9 +163,7 @@ bool still_owed(BusState& st, const Blocker& b) {
 
 }  // namespace detail
 
-Result<HousekeepResult> Bus::housekeep() { return housekeep_state(*s_); }
-
-Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
+Result<HousekeepResult> detail::housekeep(BusState& st) {
   if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to keep");
   HousekeepResult r;
   std::atomic<std::uint64_t>& lease = st.seg.header().housekeeper;
@@ -178,7 +176,7 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
     if (!lease.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) return r;
   }
   r.holder = true;
-  r.sweep = sweep_state(st);
+  r.sweep = sweep(st);
   // Compaction. A writer's newest segment is left alone while the writer's
   // process lives (it may still append); our own writer flushes first.
   st.log->write_now();
@@ -197,7 +195,7 @@ Result<HousekeepResult> Bus::housekeep_state(detail::BusState& st) {
   // The memory of segments found unsettled: a segment is read when it is new
   // to this process (or another file, or grown), else only when its back-off
   // is due and the record that kept it is no longer owed.
-  detail::CompactionMemory& mem = st.compaction;
+  detail::CompactionMemory& mem = *st.compaction;
   std::lock_guard<std::mutex> lk(mem.mutex);
   const std::uint64_t pass = ++mem.pass;
   for (const std::string& path : rd->files()) {

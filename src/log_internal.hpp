@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
 
 namespace courier::detail {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
 #include "courier/detail/lane_writer.hpp"
 #include "log_internal.hpp"
 
@@ -146,8 +146,7 @@ class Recovery {
       if (n == 1) ++rep_.unnamed;
       return false;
     }
-    const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
-    if (base + st_.retention_ns <= now_) {  // settled by age: its status would have retired too
+    if (st_.deadline(h.expires_ns, h.timestamp_ns) <= now_) {  // settled by age: its status would have retired too
       if (n == 1) ++rep_.retired;
       return false;
     }
@@ -155,27 +154,15 @@ class Recovery {
   }
 
   static TrackerKey key_of(const RecordHeader& h) {
-    return TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint};
+    return courier::key_of(h, h.to);
   }
 
   std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h,
                        bool& dup) {
-    const std::uint64_t base = h.expires_ns > h.timestamp_ns ? h.expires_ns : h.timestamp_ns;
-    Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) {
-      // Relaxed stores: published by the tracker's ready CAS. Same deadline as
-      // Endpoint::track computes, so BusState::same_send recognises the records.
-      e.dest.store(dest, std::memory_order_relaxed);
-      e.role.store(role, std::memory_order_relaxed);
-      e.status.store(static_cast<std::uint8_t>(Status::sent), std::memory_order_relaxed);
-      e.flags.store(tracker_flag::committed, std::memory_order_relaxed);
-      e.recipients.store(1, std::memory_order_relaxed);
-      e.delivered.store(0, std::memory_order_relaxed);
-      e.read.store(0, std::memory_order_relaxed);
-      e.failed.store(0, std::memory_order_relaxed);
-      e.deadline_ns.store(base + st_.retention_ns, std::memory_order_relaxed);
-      e.expires_ns.store(h.expires_ns, std::memory_order_relaxed);
-      e.updated_ns.store(now_, std::memory_order_relaxed);
-    });
+    // Same deadline as the send computed, so BusState::same_send recognises the records.
+    const EntryInit init{role, dest, Status::sent, tracker_flag::committed, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
+                         h.expires_ns, now_};
+    Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) { init_entry(e, init); });
     dup = r.result == Tracker::Insert::duplicate;
     return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
   }
@@ -211,7 +198,7 @@ class Recovery {
     if (slot != Tracker::no_slot) {
       TrackerEntry& e = st_.tracker.entry(slot);
       // Acquire: the status and flags published by whoever advanced them.
-      if (status_rank(static_cast<Status>(e.status.load(std::memory_order_acquire))) >= 2) {
+      if (!is_owed(static_cast<Status>(e.status.load(std::memory_order_acquire)))) {
         ++rep_.settled;
         return;
       }
@@ -317,29 +304,9 @@ class Recovery {
 
 }  // namespace
 
-Result<RecoveryReport> Bus::recover_into(detail::BusState& st,
-                                         const std::function<void(const RecoveryProgress&)>& progress) {
+Result<RecoveryReport> detail::recover(BusState& st, const std::function<void(const RecoveryProgress&)>& progress) {
   if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to recover from");
   return Recovery(st, progress).run();
-}
-
-Result<RecoveryReport> Bus::recover(const std::function<void(const RecoveryProgress&)>& progress) {
-  return recover_into(*s_, progress);
-}
-
-const RecoveryReport& Bus::recovery() const noexcept { return s_->recovery; }
-
-Result<void> Bus::flush_log() {
-  if (!s_->log) return Error(Errc::invalid_argument, "bus '" + s_->name + "' has no log");
-  if (!s_->log->flush()) return Error(Errc::system, "writing the log of bus '" + s_->name + "' failed");
-  return {};
-}
-
-bool Bus::has_log() const noexcept { return s_->log != nullptr; }
-
-const std::string& Bus::log_directory() const noexcept {
-  static const std::string none;
-  return s_->log ? s_->log->directory() : none;
 }
 
 }  // namespace courier

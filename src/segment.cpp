@@ -105,9 +105,9 @@ Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
   if (h.total_size != file_size)
     return Error(Errc::corrupt, "segment is " + std::to_string(file_size) + " bytes but its header says " +
                                     std::to_string(h.total_size) + " (truncated or overwritten)");
-  if (h.claim_timeout_ns < 1'000'000ull || h.claim_timeout_ns > 3'600'000'000'000ull)
+  if (h.claim_timeout_ns < min_claim_timeout_ns || h.claim_timeout_ns > max_claim_timeout_ns)
     return Error(Errc::corrupt, "claim_timeout_ns out of range: " + std::to_string(h.claim_timeout_ns));
-  if (h.status_retention_ns > 30ull * 86'400'000'000'000ull)
+  if (h.status_retention_ns > max_status_retention_ns)
     return Error(Errc::corrupt, "status_retention_ns out of range: " + std::to_string(h.status_retention_ns));
   return g;
 }
@@ -142,7 +142,7 @@ Result<void> Segment::remove(std::string_view name) {
 
 Result<Segment> Segment::open_private(const SegmentOptions& o) {
   if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
-  if (o.claim_timeout_ns < 1'000'000ull || o.claim_timeout_ns > 3'600'000'000'000ull)
+  if (o.claim_timeout_ns < min_claim_timeout_ns || o.claim_timeout_ns > max_claim_timeout_ns)
     return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
   const Geometry& g = o.geometry;
   // MAP_NORESERVE: like tmpfs, pages are allocated only when touched.
@@ -161,7 +161,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
   if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   if (o.create) {
     if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
-    if (o.claim_timeout_ns < 1'000'000ull || o.claim_timeout_ns > 3'600'000'000'000ull)
+    if (o.claim_timeout_ns < min_claim_timeout_ns || o.claim_timeout_ns > max_claim_timeout_ns)
       return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
   }
   const std::string shm = shm_name(name);

@@ -167,7 +167,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
         auto m = decode_journal_message(rec.body);
         if (m && m->header.id != 0 && f.names.map(m->header) && m->header.to == self) {
           const RecordHeader& h = m->header;
-          const std::uint64_t slot = st.tracker.find(TrackerKey{h.from, h.id, h.group != 0 ? h.to : no_endpoint});
+          const std::uint64_t slot = st.tracker.find(key_of(h, h.to));
           if (slot != Tracker::no_slot && st.same_send(st.tracker.entry(slot), h)) {
             TrackerEntry& e = st.tracker.entry(slot);
             // Acquire: partner of the spiller's release of the flags.
@@ -175,7 +175,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
             if ((flags & tracker_flag::spilled) != 0 && (flags & tracker_flag::in_lane) == 0) {
               // Acquire: the status published by whoever advanced it.
               const auto status = static_cast<Status>(e.status.load(std::memory_order_acquire));
-              if (status_rank(status) >= 2) {
+              if (!is_owed(status)) {
                 detail::account_spilled(st, slot, h.to, h.priority);  // settled while it waited
               } else if (h.expires_ns <= now) {
                 st.report(h, h.to, Status::expired);

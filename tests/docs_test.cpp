@@ -260,9 +260,9 @@ Expected layout_expected() {
       {"page_size", page_size}, {"max_name_len", max_name_len},
   };
   const Options o;  // the library's defaults
-  const Geometry g{.max_endpoints = o.max_endpoints, .lane_capacity = o.lane_capacity, .max_payload = o.max_payload,
-                   .max_groups = o.max_groups, .max_group_members = o.max_group_members,
-                   .tracker_capacity = o.tracker_capacity, .status_capacity = o.status_capacity};
+  const Geometry g{{.max_endpoints = o.max_endpoints, .lane_capacity = o.lane_capacity, .max_payload = o.max_payload,
+                    .max_groups = o.max_groups, .max_group_members = o.max_group_members,
+                    .tracker_capacity = o.tracker_capacity, .status_capacity = o.status_capacity}};
   e.constants["Default geometry"] = {
       {"dir_offset", g.dir_offset()}, {"group_stride", g.group_stride()}, {"group_offset", g.group_offset()},
       {"tracker_offset", g.tracker_offset()}, {"tracker_bytes", g.tracker_bytes()},

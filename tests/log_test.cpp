@@ -12,6 +12,9 @@
 #include <set>
 
 #include "courier/bus.hpp"
+#include "courier/detail/compaction_memory.hpp"
+#include "courier/detail/journal.hpp"
+#include "courier/detail/log.hpp"
 #include "support.hpp"
 
 using namespace courier;

@@ -1,16 +1,17 @@
-// courier/status.hpp — what became of a message: the status words of
-// DESIGN.md §1, their order, and the events that carry them back to a sender.
+// courier/status.hpp — what became of a message: the status words (README,
+// "The message"), their order, and the events that carry them back to a sender.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "courier/ids.hpp"
 
 namespace courier {
 
-// The status of a message (DESIGN.md §1). The hot path returns one of these
-// from send; later issues report the same words through status events.
+// The status of a message. send returns one of these at once; status events
+// (Endpoint::poll_status / on_status) and status queries report the same words.
 enum class Status : std::uint8_t {
   sent = 0,             // accepted onto the destination's lane
   outbox,               // tracked, not yet accepted
@@ -28,7 +29,7 @@ enum class Status : std::uint8_t {
 };
 inline constexpr unsigned status_count = 13;
 
-// The status of an incoming message (DESIGN.md §1).
+// The status of an incoming message: new, or marked read.
 enum class Incoming : std::uint8_t { fresh, read };
 constexpr std::string_view incoming_name(Incoming s) noexcept { return s == Incoming::read ? "read" : "new"; }
 
@@ -62,12 +63,53 @@ constexpr bool status_from_name(std::string_view n, Status& out) noexcept {
   return false;
 }
 
+// The order of statuses: a tracked message's status only moves forward,
+// outbox < sent < delivered < read, and an error ends it.
+constexpr int status_rank(Status s) noexcept {
+  switch (s) {
+    case Status::outbox: return 0;
+    case Status::sent: return 1;
+    case Status::delivered: return 2;
+    case Status::read: return 3;
+    default: return 4;  // errors are final
+  }
+}
+// Nothing follows it: read, or an error.
+constexpr bool is_final(Status s) noexcept { return status_rank(s) >= status_rank(Status::read); }
+// One of the errors (neither a step of outbox -> sent -> delivered -> read).
+constexpr bool is_error(Status s) noexcept { return status_rank(s) > status_rank(Status::read); }
+// Not taken by its recipient yet, and no error ended it: outbox or sent.
+constexpr bool is_owed(Status s) noexcept { return status_rank(s) < status_rank(Status::delivered); }
+// Whether a message at `from` may move to `to` (strictly forward).
+constexpr bool moves_forward(Status from, Status to) noexcept { return status_rank(to) > status_rank(from); }
+// A status reached at send time that a resend may replace (the message never
+// got onto a lane): full, offline, revoked (the claim was stepped over before
+// its commit).
+constexpr bool is_failed_send(Status s) noexcept {
+  return s == Status::full || s == Status::offline || s == Status::revoked;
+}
+
 struct StatusEvent {
   std::uint64_t id = 0;               // the message
   EndpointId recipient = no_endpoint;  // whose delivery it is about (0: the message as a whole)
   GroupId group = 0;                   // the group, for group messages
   Status status = Status::sent;
   std::uint64_t time_ns = 0;           // CLOCK_REALTIME of the change
+};
+
+// The status of a tracked message, as the tracker has it (Endpoint::status).
+struct RecipientStatus {
+  EndpointId recipient = no_endpoint;
+  Status status = Status::outbox;
+};
+struct StatusReport {
+  std::uint64_t id = 0;
+  Status status = Status::outbox;  // the message (for groups: sent until every member delivered/read)
+  GroupId group = 0;
+  EndpointId dest = no_endpoint;   // endpoint sends: the destination
+  std::uint32_t recipients = 1, delivered = 0, read = 0, failed = 0;
+  std::uint64_t expires_ns = 0, updated_ns = 0;
+  std::vector<RecipientStatus> members;  // group sends: each current member that was addressed
 };
 
 }  // namespace courier

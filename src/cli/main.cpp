@@ -29,6 +29,8 @@
 
 #include "args.hpp"
 #include "courier/bus.hpp"
+#include "courier/detail/journal.hpp"  // until the CLI reads journals through a public API
+#include "courier/detail/log.hpp"
 #include "courier/duration.hpp"
 #include "courier/names.hpp"
 #include "json.hpp"
@@ -1120,7 +1122,7 @@ std::string stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
 }
 
 std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
-  const Geometry& g = s.geometry;
+  const BusGeometry& g = s.geometry;
   const Tracker::Usage& t = s.tracker;
   std::string out = table_text(
       {

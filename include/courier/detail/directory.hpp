@@ -12,22 +12,11 @@
 #include <vector>
 
 #include "courier/result.hpp"
+#include "courier/stats.hpp"
 #include "courier/detail/segment.hpp"
 
 namespace courier {
 
-struct EndpointEntry {
-  std::string name;
-  EndpointId id = no_endpoint;
-  std::uint64_t created_ns = 0;
-};
-
-struct GroupEntry {
-  std::string name;
-  GroupId id = 0;
-  std::uint64_t created_ns = 0;
-  std::vector<EndpointId> members;  // live members, in slot order
-};
 
 namespace detail {
 // What a directory scan found (under the lock): the first free slot (n if

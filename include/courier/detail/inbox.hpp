@@ -19,6 +19,7 @@
 #include "courier/detail/lane_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
 #include "courier/detail/segment.hpp"
+#include "courier/options.hpp"
 
 namespace courier {
 
@@ -32,12 +33,6 @@ inline void inbox_notify(InboxData& in, unsigned p) noexcept {
     futex_wake_all(in.parked);
 }
 
-// How an idle receiver waits: spin (lowest latency, burns a core) for spin_ns,
-// then park on the futex (a producer then pays one wake syscall).
-struct IdleStrategy {
-  std::uint64_t spin_ns = 50'000;  // 0: park at once
-  bool park = true;                // false: never sleep (busy-spin until the timeout)
-};
 
 struct InboxTaken {
   LaneRecord record;

@@ -30,7 +30,9 @@
 #include "courier/detail/log_format.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
+#include "courier/defaults.hpp"
 #include "courier/result.hpp"
+#include "courier/stats.hpp"
 
 namespace courier {
 
@@ -47,7 +49,7 @@ struct JournalOptions {
   // Roll to a new segment before a record would take the current one past this
   // many bytes (header included). A record larger than a whole segment goes
   // alone into a segment of its own. At least 4096.
-  std::uint64_t segment_size = 64ull << 20;
+  std::uint64_t segment_size = defaults::log_file_size;
   // append() flushes by itself once this many bytes are buffered (bounds memory).
   std::size_t buffer_limit = 1u << 20;
 };
@@ -153,12 +155,6 @@ struct JournalRecord {
 };
 
 // Bytes that are not a valid record, and are not a torn tail.
-struct JournalDamage {
-  std::string file;
-  std::uint64_t offset = 0;  // the first damaged byte (a record start, or 0 for a bad header)
-  std::uint64_t length = 0;  // bytes skipped up to the next valid record (or the end of the file)
-  std::string reason;
-};
 
 // The end of a file that holds the beginning of a record never finished:
 // ignored, and listed here (recovery may truncate it).

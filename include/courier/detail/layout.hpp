@@ -12,7 +12,7 @@
 //   tracker_offset         Tracker (page aligned): TrackerHeader (128 bytes),
 //                            u64 tags[tracker_capacity], TrackerEntry[tracker_capacity] (64 bytes each)
 //   inbox_offset           Inbox[max_endpoints], inbox_stride bytes each, page aligned:
-//                            InboxData (320 bytes)
+//                            InboxData (576 bytes)
 //                            16 x { LaneData (128 bytes), record space (lane_capacity bytes) }
 //                            status ring: LaneData (128 bytes), record space (status_capacity bytes)
 //
@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "courier/detail/lane_data.hpp"
+#include "courier/stats.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
 
@@ -43,6 +44,9 @@ inline constexpr std::uint64_t min_tracker_capacity = 64;          // entries; p
 inline constexpr std::uint64_t max_tracker_capacity = 1ull << 26;
 inline constexpr unsigned tracker_bucket_slots = 8;               // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
+inline constexpr std::uint64_t min_claim_timeout_ns = 1'000'000ull;               // 1 ms
+inline constexpr std::uint64_t max_claim_timeout_ns = 3'600'000'000'000ull;       // 1 hour
+inline constexpr std::uint64_t max_status_retention_ns = 30ull * 86'400'000'000'000ull;  // 30 days
 
 // ---------------------------------------------------------------- header
 struct SegmentHeader {
@@ -319,15 +323,9 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 // ---------------------------------------------------------------- geometry
-struct Geometry {
-  std::uint32_t max_endpoints = 0;
-  std::uint64_t lane_capacity = 0;
-  std::uint32_t max_payload = 0;
-  std::uint32_t max_groups = 16;
-  std::uint32_t max_group_members = 64;
-  std::uint64_t tracker_capacity = 1u << 16;
-  std::uint64_t status_capacity = 64u << 10;
-
+// The bus's sizes (BusGeometry, public) and where each part of the segment
+// lies, computed from them.
+struct Geometry : BusGeometry {
   static constexpr std::uint64_t page_up(std::uint64_t v) noexcept { return (v + page_size - 1) & ~(page_size - 1); }
   std::uint64_t lane_stride() const noexcept { return sizeof(LaneData) + lane_capacity; }
   std::uint64_t status_offset_in_inbox() const noexcept { return sizeof(InboxData) + priority_levels * lane_stride(); }

@@ -29,32 +29,12 @@
 #include "courier/detail/journal.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
+#include "courier/options.hpp"
 #include "courier/result.hpp"
+#include "courier/stats.hpp"
 
 namespace courier {
 
-// When `sent` is said for a message with expiry > 0 on a bus with a log.
-enum class Sync : std::uint8_t {
-  always,  // written and fdatasync'ed before send() returns sent (survives power loss)
-  group,   // group commit: sent when the batch holding it is fdatasync'ed (survives power loss)
-  os,      // sent when the batch is written to the page cache (survives process crashes, not power loss)
-};
-constexpr std::string_view sync_name(Sync s) noexcept {
-  switch (s) {
-    case Sync::always: return "always";
-    case Sync::group: return "group";
-    case Sync::os: return "os";
-  }
-  return "unknown";
-}
-constexpr bool sync_from_name(std::string_view n, Sync& out) noexcept {
-  for (Sync s : {Sync::always, Sync::group, Sync::os})
-    if (sync_name(s) == n) {
-      out = s;
-      return true;
-    }
-  return false;
-}
 
 // The directory of a bus's journals: LOG_DIR/BUS.
 std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
@@ -62,33 +42,7 @@ std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
 // directory when nothing else is in it). Ok when there is nothing to delete.
 Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus);
 
-// What a recovery found and did.
-struct RecoveryReport {
-  bool ran = false;
-  std::uint64_t segments = 0;   // segment files read
-  std::uint64_t bytes = 0;      // bytes of those files
-  std::uint64_t records = 0;    // valid records
-  std::uint64_t messages = 0, settles = 0, names = 0;  // records by kind (settles: delivered + read + expired)
-  std::uint64_t settled = 0;    // messages found delivered, read or expired
-  std::uint64_t owed = 0;       // messages owed to a recipient and not expired
-  std::uint64_t injected = 0;   // of those, put back into their destination's lane now
-  std::uint64_t in_lane = 0;    // of those, already waiting in a lane (a live bus)
-  std::uint64_t left = 0;       // of those, not put back (lane full): they stay in the log
-  std::uint64_t expired = 0;    // owed but past their deadline: reported expired to their senders now
-  std::uint64_t retired = 0;    // past their expiry + status retention: settled by age, nothing to do
-  std::uint64_t unnamed = 0;    // records naming an id with no name record in their segment (skipped)
-  std::uint64_t tracker_full = 0;  // owed messages put back without a tracker entry (no dedup for them)
-  std::uint64_t damaged = 0;    // damaged regions (details in `damage`)
-  std::uint64_t torn = 0;       // torn tails cut
-  std::uint64_t max_id = 0;     // the largest message id seen (the bus's id counter is raised past it)
-  std::vector<JournalDamage> damage;
-  std::uint64_t elapsed_ns = 0;
-};
 
-struct RecoveryProgress {
-  unsigned pass = 0, passes = 3;  // 1: names and messages, 2: settlements, 3: put back what is owed
-  std::uint64_t bytes_done = 0, bytes_total = 0;  // of this pass
-};
 
 namespace detail {
 
@@ -108,9 +62,9 @@ class Log {
   struct Settings {
     std::string dir;  // the bus's journal directory (LOG_DIR/BUS)
     Sync sync = Sync::group;
-    std::chrono::microseconds interval{500};
-    std::uint64_t batch_bytes = 1u << 20;
-    std::uint64_t segment_size = 64ull << 20;
+    std::chrono::microseconds interval = defaults::group_commit_interval;
+    std::uint64_t batch_bytes = defaults::group_commit_bytes;
+    std::uint64_t segment_size = defaults::log_file_size;
   };
   // The name of endpoint (group == false) or group `id`, "" when unknown.
   using NameOf = std::function<std::string(std::uint32_t id, bool group)>;

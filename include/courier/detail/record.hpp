@@ -49,7 +49,7 @@
 
 namespace courier {
 
-inline constexpr std::size_t cache_line = 64;  // fixed: not hardware_destructive_interference_size (STYLE.md)
+inline constexpr std::size_t cache_line = 64;  // fixed: not hardware_destructive_interference_size (two processes built with other -mtune must agree on the layout)
 
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "courier/detail/layout.hpp"
+#include "courier/defaults.hpp"
 #include "courier/result.hpp"
 
 namespace courier {
@@ -22,10 +23,10 @@ namespace courier {
 struct SegmentOptions {
   Geometry geometry{};
   std::uint64_t claim_timeout_ns = 0;
-  std::uint64_t status_retention_ns = 10'000'000'000ull;
+  std::uint64_t status_retention_ns = static_cast<std::uint64_t>(defaults::status_retention.count());
   mode_t mode = 0600;
   bool create = true;                     // create when missing
-  std::uint64_t open_timeout_ns = 2'000'000'000ull;  // wait this long for a segment being created
+  std::uint64_t open_timeout_ns = static_cast<std::uint64_t>(defaults::open_timeout.count());  // wait this long for a segment being created
   // The creator will rebuild the bus from its log: it is published with
   // recovery_owner set to the creator's lease word (cleared when done).
   bool recovery_pending = false;

@@ -51,6 +51,40 @@ struct TrackerKey {
   bool operator==(const TrackerKey&) const = default;
 };
 
+// The tracker key of a message header: a group message has an entry per
+// member (recipient), a message to one endpoint one entry (recipient 0).
+inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
+  return TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint};
+}
+
+// Every field of a new tracker entry but its key (Tracker::insert sets that):
+// filled in one place, so that no field keeps the value of the slot's
+// previous entry.
+struct EntryInit {
+  std::uint8_t role = 0;              // tracker_role
+  std::uint32_t dest = 0;
+  Status status = Status::outbox;
+  std::uint16_t flags = 0;            // tracker_flag bits
+  std::uint32_t recipients = 1;
+  std::uint64_t deadline_ns = 0;      // BusState::deadline
+  std::uint64_t expires_ns = 0;
+  std::uint64_t updated_ns = 0;
+};
+inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
+  // Relaxed stores: the tracker's CAS of the tag to ready publishes the entry.
+  e.dest.store(v.dest, std::memory_order_relaxed);
+  e.role.store(v.role, std::memory_order_relaxed);
+  e.status.store(static_cast<std::uint8_t>(v.status), std::memory_order_relaxed);
+  e.flags.store(v.flags, std::memory_order_relaxed);
+  e.recipients.store(v.recipients, std::memory_order_relaxed);
+  e.delivered.store(0, std::memory_order_relaxed);
+  e.read.store(0, std::memory_order_relaxed);
+  e.failed.store(0, std::memory_order_relaxed);
+  e.deadline_ns.store(v.deadline_ns, std::memory_order_relaxed);
+  e.expires_ns.store(v.expires_ns, std::memory_order_relaxed);
+  e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
+}
+
 namespace tag {
 inline constexpr std::uint64_t claiming = 1, ready = 2, killed = 3;
 inline constexpr std::uint64_t state(std::uint64_t t) noexcept { return t & 3u; }
@@ -61,23 +95,6 @@ inline constexpr std::uint64_t make(std::uint64_t state, std::uint64_t pid, std:
 }
 }  // namespace tag
 
-// A status reached at send time that a resend may replace (the message never
-// got onto a lane): full, offline, revoked (the claim was stepped over before
-// its commit).
-constexpr bool status_is_failed_send(Status s) noexcept {
-  return s == Status::full || s == Status::offline || s == Status::revoked;
-}
-
-// Rank for "only moves forward": outbox < sent < delivered < read; errors end it.
-constexpr int status_rank(Status s) noexcept {
-  switch (s) {
-    case Status::outbox: return 0;
-    case Status::sent: return 1;
-    case Status::delivered: return 2;
-    case Status::read: return 3;
-    default: return 4;  // errors are final
-  }
-}
 
 class Tracker {
  public:
@@ -198,7 +215,7 @@ class Tracker {
         const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
         if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) continue;
         // A failed send (full/offline) may sit beside its successful resend: prefer the latter.
-        if (!status_is_failed_send(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
+        if (!is_failed_send(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
         failed = s;
       }
     }
@@ -224,8 +241,8 @@ class Tracker {
     std::uint8_t cur = st.load(std::memory_order_acquire);
     for (;;) {
       const Status c = static_cast<Status>(cur);
-      if (status_rank(c) >= 4 || status_rank(to) <= status_rank(c)) return false;
-      if (status_rank(to) >= 4 && status_rank(c) >= 2) return false;
+      if (is_error(c) || !moves_forward(c, to)) return false;
+      if (is_error(to) && !is_owed(c)) return false;
       // Release: publishes the counters updated before it; acquire on failure as above.
       if (st.compare_exchange_weak(cur, static_cast<std::uint8_t>(to), std::memory_order_acq_rel,
                                    std::memory_order_acquire))
@@ -267,9 +284,7 @@ class Tracker {
     }
   }
 
-  struct Usage {
-    std::uint64_t used = 0, capacity = 0, full_events = 0, retired = 0;
-  };
+  using Usage = TrackerUsage;
   Usage usage() const noexcept {
     Usage u;
     u.capacity = capacity_;
@@ -293,7 +308,7 @@ class Tracker {
   bool replaceable(std::uint64_t s, std::uint64_t t) const noexcept {
     // Acquire: the status written before the entry's last advance.
     const auto st = static_cast<Status>(entries_[s].status.load(std::memory_order_acquire));
-    if (status_is_failed_send(st)) return true;
+    if (is_failed_send(st)) return true;
     // Acquire: partner of the sender's release of `committed` (set before its lane commit).
     if ((entries_[s].flags.load(std::memory_order_acquire) & tracker_flag::committed) != 0) return false;
     return st == Status::outbox && tag::state(t) == tag::ready && !pid_alive(tag::pid_bits(t));

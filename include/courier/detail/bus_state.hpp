@@ -1,0 +1,83 @@
+// courier/detail/bus_state.hpp — one process's handle on an open bus: the
+// segment and the views on it (directory, tracker), shared by every Bus,
+// Endpoint and Receiver of that bus in the process. Declared here, in detail,
+// because the inline send and receive paths read it; the log and the
+// housekeeper's memory are process-local and only pointed to.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "courier/detail/directory.hpp"
+#include "courier/detail/inbox.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/detail/segment.hpp"
+#include "courier/detail/tracker.hpp"
+#include "courier/result.hpp"
+#include "courier/stats.hpp"
+#include "courier/status.hpp"
+
+namespace courier::detail {
+
+class Log;                // detail/log.hpp
+struct CompactionMemory;  // detail/compaction_memory.hpp
+
+struct BusState {
+  Segment seg;
+  Directory dir;
+  Tracker tracker;
+  std::string name;
+  std::uint64_t retention_ns = 0;
+  bool in_process = false;
+  std::unique_ptr<CompactionMemory> compaction;  // the housekeeper's (detail::housekeep), process-local
+  BusState(Segment s, std::string n);  // src/bus_state.cpp, where Log and CompactionMemory are complete
+  ~BusState();
+  BusState(const BusState&) = delete;
+  BusState& operator=(const BusState&) = delete;
+
+  // A tracked message reached `status` for `recipient` (the receiver, a
+  // sweeper or a remover saw it). Moves the tracker entry forward, updates the
+  // group total, and posts the event to the sender's status ring. True when
+  // this call changed the status.
+  bool report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
+  // A group member's outcome was counted in the total entry `total`: move the
+  // total once every member is settled (delivered / read when every member
+  // that did not fail is; `last` when every member failed).
+  void settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total, Status last,
+                    std::uint64_t now) noexcept;
+  // Whether tracker entry e was made by the send of record h, not by another
+  // send of the same id (an id may be sent again once its entry has retired,
+  // while a copy of the old send still waits in a lane).
+  bool same_send(const TrackerEntry& e, const RecordHeader& h) const noexcept {
+    return e.deadline_ns == deadline(h.expires_ns, h.timestamp_ns);  // as the send computed it, from the same clock reading
+  }
+  // The deadline of a tracker entry: its status is kept until `retention`
+  // past the message's expiry (or past `now` for a message without one).
+  std::uint64_t deadline(std::uint64_t expires_ns, std::uint64_t now_ns) const noexcept {
+    return (expires_ns > now_ns ? expires_ns : now_ns) + retention_ns;
+  }
+  void post(EndpointId sender, const StatusEvent& e) noexcept;
+
+  // The durable log (null without one) and what open() recovered. Declared
+  // last: the log's flusher thread reports into the members above, so it
+  // must stop first.
+  RecoveryReport recovery;
+  std::unique_ptr<Log> log;
+  // Whether a message is one the log stores (expiry > 0, tracked).
+  bool logged(const RecordHeader& h) const noexcept { return log != nullptr && h.id != 0 && h.expires_ns != 0; }
+};
+
+// Spilled messages of lane p wait in the log (stored sends to it spill too, to keep their order).
+inline bool spill_backlog(const InboxData& in, unsigned p) noexcept {
+  // Acquire: partner of the release increments (Endpoint::spill, account_spilled).
+  return in.spilled[p].load(std::memory_order_acquire) > in.forwarded[p].load(std::memory_order_acquire);
+}
+
+// The tracker's view of a message `sender` sent (Bus::status, Endpoint::status).
+Result<StatusReport> status_of(const BusState& s, EndpointId sender, std::uint64_t id);
+// Bus::sweep: expired messages in lanes and in the log reported, entries past
+// their deadline retired.
+SweepResult sweep(BusState& st);
+
+}  // namespace courier::detail

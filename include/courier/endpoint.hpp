@@ -1,0 +1,377 @@
+// courier/endpoint.hpp — sending: an Endpoint sends as one endpoint of a bus,
+// by copy (send) or zero-copy (claim, write in place, commit).
+//
+//   auto alice = bus->endpoint("alice");
+//   auto r = alice->send({.to = courier::peer("bob"), .priority = 2, .expiry = 30s}, "hello");
+//   if (!r) report(courier::status_name(r.status));
+//
+// send, claim and commit are inline and take no lock, make no syscall and
+// allocate nothing once a destination has been resolved; the only syscall is
+// the futex wake when the receiver is parked.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "courier/detail/bus_state.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/inbox.hpp"
+#include "courier/detail/lane_writer.hpp"
+#include "courier/detail/tracker.hpp"
+#include "courier/ids.hpp"
+#include "courier/result.hpp"
+#include "courier/status.hpp"
+
+namespace courier {
+
+using namespace std::chrono_literals;
+
+class Bus;
+
+struct Destination {
+  std::string name;                // endpoint or group name, or empty when id is given
+  EndpointId id = no_endpoint;     // a resolved id (Endpoint::resolve) skips the name lookup
+  bool is_group = false;           // id/name name a group: fan out to every member once
+};
+inline Destination peer(std::string_view name) { return Destination{std::string(name), no_endpoint, false}; }
+inline Destination peer(EndpointId id) { return Destination{{}, id, false}; }
+inline Destination group(std::string_view name) { return Destination{std::string(name), 0, true}; }
+inline Destination group(GroupId id) { return Destination{{}, id, true}; }
+
+struct SendOptions {
+  Destination to;
+  std::uint8_t priority = default_priority;  // 0 (highest) .. 15
+  std::chrono::nanoseconds expiry{0};        // 0: real-time (attached receiver now, or offline); > 0: stored until then
+  std::uint32_t type = 0;
+  std::uint64_t id = 0;                      // 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
+  std::chrono::nanoseconds timeout{0};       // when the lane is full: wait up to this long for room (0: report full)
+};
+
+// 16 bytes, so that it comes back in two registers (a 32-byte result went
+// through memory and cost the send path ~2 ns, measured).
+struct [[nodiscard]] SendResult {
+  Status status = Status::sent;
+  bool duplicate = false;         // a resend of a tracked (sender, id): not enqueued again; status is the original's
+  std::uint16_t recipients = 1;   // group sends: members addressed (max_group_members <= 4096)
+  std::uint16_t accepted = 0;     // group sends: members whose lane took it
+  std::uint64_t id = 0;
+
+  constexpr SendResult() noexcept = default;
+  constexpr SendResult(Status s, std::uint64_t i, bool dup = false, std::uint32_t rec = 1, std::uint32_t acc = 0) noexcept
+      : status(s), duplicate(dup), recipients(static_cast<std::uint16_t>(rec)), accepted(static_cast<std::uint16_t>(acc)),
+        id(i) {}
+  // Accepted now or before (a duplicate whose original is on its way or done).
+  // Status::outbox without duplicate: stored in the log, `sent` follows when the sync policy holds.
+  bool ok() const noexcept {
+    return status == Status::sent || status == Status::outbox ||
+           (duplicate && (status == Status::delivered || status == Status::read));
+  }
+  explicit operator bool() const noexcept { return ok(); }
+};
+static_assert(sizeof(SendResult) == 16);
+
+// A zero-copy send in progress: write the payload in place, then commit.
+class Claim {
+ public:
+  // Empty when there is no claim (refused, or a duplicate of a tracked id: ok() but nothing to write).
+  std::span<std::byte> payload() const noexcept {
+    return active() ? std::span<std::byte>{lc_.payload(), capacity_} : std::span<std::byte>{};
+  }
+  std::uint64_t id() const noexcept { return id_; }
+  bool active() const noexcept { return lc_.header != nullptr; }
+
+ private:
+  friend class Endpoint;
+  LaneClaim lc_{};
+  LaneWriter* writer_ = nullptr;
+  InboxData* inbox_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::uint64_t id_ = 0;
+  std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
+  unsigned lane_ = 0;
+  bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
+  bool want_spill_ = false;   // set by send(): a full lane spills to the log instead of failing
+  bool spill_ = false;        // claim() found it must spill (no lane claim was made)
+  EndpointId spill_to_ = no_endpoint;
+  std::uint64_t spill_now_ = 0;
+};
+
+// Sends as one endpoint. One thread at a time (make one per thread).
+class Endpoint {
+ public:
+  EndpointId id() const noexcept { return self_; }
+  const std::string& name() const noexcept { return name_; }
+
+  // Copy `data` into the destination's lane for `o.priority` (for a group:
+  // into each member's, once per member).
+  SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
+    if (o.to.is_group) return send_group(o, data);
+    if (o.expiry.count() > 0 && s_->log != nullptr) return send_logged(o, data);
+    Claim c;
+    SendResult r = claim(o, data.size(), c);
+    if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
+    if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
+    return commit(c, data.size());
+  }
+  SendResult send(const SendOptions& o, std::string_view text) noexcept {
+    return send(o, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  }
+
+  // Reserve room for a payload of up to `len` bytes; write it through
+  // c.payload(), then commit (or abort). Commit within the bus's claim_timeout.
+  SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept;
+  // Publish a claim with its final payload length (<= the claimed length).
+  SendResult commit(Claim& c, std::size_t len) noexcept;
+  void abort(Claim& c) noexcept {
+    if (c.active()) c.writer_->abort(c.lc_);
+    if (c.track_ != Tracker::no_slot) s_->tracker.release(c.track_);
+    c.track_ = Tracker::no_slot;
+    c.lc_ = {};
+  }
+
+  // Resolve a name once; the Destination it returns skips the lookup on send.
+  Result<Destination> resolve(std::string_view name) {
+    auto id = s_->dir.find(name);
+    if (!id) return std::move(id).error();
+    return Destination{std::string(name), *id, false};
+  }
+  Result<Destination> resolve_group(std::string_view name) {
+    auto id = s_->dir.find_group(name);
+    if (!id) return std::move(id).error();
+    return Destination{std::string(name), *id, true};
+  }
+
+  // The status of a message this endpoint sent (the tracker's view).
+  Result<StatusReport> status(std::uint64_t id) const { return detail::status_of(*s_, self_, id); }
+
+  // Called for every status change of this endpoint's tracked messages: the
+  // result of each tracked send (sent, or the error) at once, and the events
+  // that come back (delivered, read, expired, ...) from poll_status.
+  void on_status(std::function<void(const StatusEvent&)> f) { on_status_ = std::move(f); }
+  // Drain the endpoint's status ring: f(event) (or the on_status callback when
+  // f is empty) for each event. Takes the endpoint's status lease the first
+  // time (one consuming process per endpoint; busy while another lives).
+  Result<std::size_t> poll_status(const std::function<void(const StatusEvent&)>& f = {});
+
+ private:
+  friend class Bus;
+  struct Target {
+    EndpointId id = no_endpoint;
+    LaneWriter lanes[priority_levels];
+  };
+  Endpoint(std::shared_ptr<detail::BusState> s, EndpointId self, std::string name)
+      : s_(std::move(s)), self_(self), name_(std::move(name)), targets_(s_->seg.geometry().max_endpoints) {}
+
+  // Compiled (src/bus.cpp), out of the one-to-one untracked path, which stays small enough to inline.
+  SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
+  // Insert the tracker entry of a tracked send; on failure r is the result to return.
+  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+             std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
+  void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept {
+    if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st);
+  }
+  void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
+                                        Status st) noexcept;
+  // Exact: one relaxed fetch_add on this endpoint's own counter line (which
+  // only processes sending as it write, so it stays in the sender's cache).
+  // Measured ~5 ns per send single-threaded; batching it would make `courier
+  // stat` lag a live sender, which we judged worse (docs/design.md).
+  void count_sent() noexcept { own().sent.fetch_add(1, std::memory_order_relaxed); }  // relaxed: a statistic
+  void fill(RecordHeader& h, const SendOptions& o, std::uint64_t id, std::uint64_t now, EndpointId to, GroupId group,
+            std::size_t len, std::uint64_t lease) const noexcept {
+    h.id = id;
+    h.timestamp_ns = now;
+    h.expires_ns = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+    h.from = self_;
+    h.to = to;
+    h.group = group;
+    h.type = o.type;
+    h.payload_len = static_cast<std::uint32_t>(len);
+    h.priority = o.priority;
+    h.flags = 0;
+    h.reserved0 = 0;
+    h.lease = lease;
+  }
+  InboxData& own() const noexcept { return s_->seg.inbox(endpoint_slot(self_)); }
+  static void count(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }  // relaxed: a statistic
+
+  Target* target(const Destination& d) noexcept;
+  Target* target_by_id(EndpointId id) noexcept;
+  // Ids come in blocks from the segment's counter, which never falls behind
+  // the wall clock in ns: a bus removed and created again starts above every id
+  // its predecessor handed out unless that one ran ahead of the clock (more
+  // than one id per ns, sustained). The log also raises it past
+  // every id it holds when it rebuilds a bus.
+  std::uint64_t next_id() noexcept {
+    if (id_next_ == id_end_) take_id_block();
+    return id_next_++;
+  }
+  void take_id_block() noexcept {
+    {
+      constexpr std::uint64_t block = 4096;
+      std::atomic<std::uint64_t>& c = s_->seg.header().next_id;
+      const std::uint64_t now = realtime_ns();
+      // Relaxed: uniqueness comes from the RMW itself; nothing else is published.
+      std::uint64_t cur = c.load(std::memory_order_relaxed);
+      std::uint64_t start;
+      do {
+        start = cur > now ? cur : now;
+      } while (!c.compare_exchange_weak(cur, start + block, std::memory_order_relaxed, std::memory_order_relaxed));
+      id_next_ = start == 0 ? 1 : start;
+      id_end_ = start + block;
+    }
+  }
+  // A claim of a message the log stores (src/bus.cpp).
+  SendResult commit_logged(Claim& c, std::size_t len) noexcept;
+  // A stored send on a bus with a log: to the lane, or spilled to the log
+  // when the lane is full or earlier spilled messages wait (src/spill.cpp).
+  SendResult send_logged(const SendOptions& o, std::span<const std::byte> data) noexcept;
+  // Store one copy in the log alone (spilled); counts it for its receiver.
+  Status spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot, EndpointId key_recipient,
+               InboxData& in) noexcept;
+  SendResult mark_spill(Claim& c, std::uint64_t slot, std::uint64_t id, InboxData& in, unsigned p, EndpointId to,
+                        std::uint64_t now) noexcept {
+    c.spill_ = true;
+    c.track_ = slot;
+    c.id_ = id;
+    c.inbox_ = &in;
+    c.lane_ = p;
+    c.spill_to_ = to;
+    c.spill_now_ = now;
+    return {Status::full, id};
+  }
+  // Rare paths, compiled in src/bus.cpp so that claim() stays small enough to inline.
+  static ClaimResult wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
+                                   std::chrono::nanoseconds timeout) noexcept;
+
+  std::shared_ptr<detail::BusState> s_;
+  EndpointId self_ = no_endpoint;
+  std::string name_;
+  std::vector<std::unique_ptr<Target>> targets_;  // by slot, made on first send
+  std::unordered_map<std::string, EndpointId> names_;
+  std::unordered_map<std::string, GroupId> group_names_;
+  std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
+  std::uint64_t id_next_ = 0, id_end_ = 0;
+  std::function<void(const StatusEvent&)> on_status_;
+  struct StatusConsumer;
+  std::shared_ptr<StatusConsumer> status_;  // the status lease, once taken
+};
+
+// ------------------------------------------------------------ inline bodies
+
+inline Endpoint::Target* Endpoint::target_by_id(EndpointId id) noexcept {
+  const std::uint32_t slot = endpoint_slot(id);
+  if (id == no_endpoint || slot >= targets_.size()) return nullptr;
+  // Acquire: partner of Directory's release store of id (the endpoint exists).
+  if (s_->seg.slot(slot).id.load(std::memory_order_acquire) != id) return nullptr;
+  std::unique_ptr<Target>& t = targets_[slot];
+  if (!t || t->id != id) {
+    if (!t) t = std::make_unique<Target>();  // once per destination slot, not per message
+    t->id = id;
+    for (unsigned p = 0; p < priority_levels; ++p) t->lanes[p] = LaneWriter(s_->seg.lane(slot, p));
+  }
+  return t.get();
+}
+
+inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
+  if (d.id != no_endpoint) return target_by_id(d.id);
+  auto it = names_.find(d.name);
+  if (it != names_.end()) {
+    if (Target* t = target_by_id(it->second)) return t;
+    names_.erase(it);  // removed, or re-registered under a new id
+  }
+  auto id = s_->dir.find(d.name);
+  if (!id) return nullptr;
+  names_.emplace(d.name, *id);
+  return target_by_id(*id);
+}
+
+inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c) noexcept {
+  c.lc_ = {};
+  c.track_ = Tracker::no_slot;
+  c.logged_ = false;
+  c.spill_ = false;
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
+  if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  Target* t = target(o.to);
+  if (t == nullptr) return {Status::invalid_destination, o.id};
+  InboxData& in = s_->seg.inbox(endpoint_slot(t->id));
+  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  std::uint64_t slot = Tracker::no_slot;
+  if (tracked) {
+    SendResult r;
+    const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r)) return r;
+  }
+  // Acquire: pairs with the receiver's lease CAS; real-time messages need one.
+  // Real-time messages carry the lease word they were sent to: a receiver that
+  // takes over from a dead one drops them (no clock involved).
+  const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+  if (o.expiry.count() == 0 && lease == 0) {
+    in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    settle(slot, id, t->id, 0, Status::offline);
+    return {Status::offline, id};
+  }
+  LaneWriter& w = t->lanes[o.priority];
+  const std::uint64_t bytes = record_bytes(len);
+  const bool spillable = c.want_spill_ && o.expiry.count() > 0;
+  // Behind spilled messages of this lane: spill too, to keep the order.
+  if (spillable && detail::spill_backlog(in, o.priority)) return mark_spill(c, slot, id, in, o.priority, t->id, now);
+  ClaimResult cr = w.try_claim(bytes, c.lc_);
+  if (cr == ClaimResult::full && o.timeout.count() > 0 && !spillable) cr = wait_for_room(w, bytes, c.lc_, o.timeout);
+  if (cr == ClaimResult::full && spillable) return mark_spill(c, slot, id, in, o.priority, t->id, now);
+  if (cr != ClaimResult::ok) {
+    const Status st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+    if (st == Status::full) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    settle(slot, id, t->id, 0, st);
+    return {st, id};
+  }
+  fill(*c.lc_.header, o, id, now, t->id, 0, len, lease);
+  c.writer_ = &w;
+  c.inbox_ = &in;
+  c.capacity_ = len;
+  c.id_ = id;
+  c.lane_ = o.priority;
+  c.track_ = slot;
+  c.logged_ = tracked && o.expiry.count() > 0 && s_->log != nullptr;
+  return {Status::sent, id};
+}
+
+inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
+  if (!c.active()) return {Status::invalid_argument, c.id_};
+  if (len > c.capacity_) {
+    abort(c);
+    return {Status::too_large, c.id_};
+  }
+  c.lc_.header->payload_len = static_cast<std::uint32_t>(len);
+  if (c.logged_) return commit_logged(c, len);
+  const EndpointId to = c.lc_.header->to;
+  const bool ok = c.writer_->commit(c.lc_);
+  c.lc_ = {};
+  const std::uint64_t slot = c.track_;
+  c.track_ = Tracker::no_slot;
+  if (!ok) {
+    settle(slot, c.id_, to, 0, Status::revoked);
+    return {Status::revoked, c.id_};
+  }
+  inbox_notify(*c.inbox_, c.lane_);
+  count_sent();
+  settle(slot, c.id_, to, 0, Status::sent);
+  return {Status::sent, c.id_};
+}
+
+}  // namespace courier

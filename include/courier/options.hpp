@@ -1,0 +1,106 @@
+// courier/options.hpp — how a bus is opened and how a receiver waits: every
+// setting with its default and its limits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "courier/defaults.hpp"
+
+namespace courier {
+
+using namespace std::chrono_literals;
+
+// When `sent` is said for a message with expiry > 0 on a bus with a log.
+enum class Sync : std::uint8_t {
+  always,  // written and fdatasync'ed before send() returns sent (survives power loss)
+  group,   // group commit: sent when the batch holding it is fdatasync'ed (survives power loss)
+  os,      // sent when the batch is written to the page cache (survives process crashes, not power loss)
+};
+constexpr std::string_view sync_name(Sync s) noexcept {
+  switch (s) {
+    case Sync::always: return "always";
+    case Sync::group: return "group";
+    case Sync::os: return "os";
+  }
+  return "unknown";
+}
+constexpr bool sync_from_name(std::string_view n, Sync& out) noexcept {
+  for (Sync s : {Sync::always, Sync::group, Sync::os})
+    if (sync_name(s) == n) {
+      out = s;
+      return true;
+    }
+  return false;
+}
+
+struct RecoveryProgress {
+  unsigned pass = 0, passes = 3;  // 1: names and messages, 2: settlements, 3: put back what is owed
+  std::uint64_t bytes_done = 0, bytes_total = 0;  // of this pass
+};
+
+// Options of Bus::open. Geometry fields matter only to the process that
+// creates the segment; attachers take the geometry from its header.
+struct Options {
+  std::uint32_t max_endpoints = defaults::max_endpoints;  // 1..4096 endpoints on this bus
+  std::uint64_t lane_capacity = defaults::lane_capacity;  // bytes per lane, power of two, 4 KiB..1 GiB (16 lanes per endpoint)
+  std::uint32_t max_payload = defaults::max_payload;      // largest payload; must fit in half a lane
+  std::chrono::nanoseconds claim_timeout = defaults::claim_timeout;  // a claim unfinished this long is stepped over (dead producer)
+  std::chrono::nanoseconds open_timeout = defaults::open_timeout;    // wait this long for a segment another process is creating
+  bool create = true;                         // create the bus when it does not exist
+  bool group_access = false;                  // mode 0660 instead of 0600
+  std::uint32_t max_groups = defaults::max_groups;                // 0..4096 groups
+  std::uint32_t max_group_members = defaults::max_group_members;  // 1..4096 members per group
+  std::uint64_t tracker_capacity = defaults::tracker_capacity;    // tracked messages in flight (entries, power of two, 64..2^26)
+  std::uint64_t status_capacity = defaults::status_capacity;      // bytes of each endpoint's status ring (64 bytes per event)
+  std::chrono::nanoseconds status_retention = defaults::status_retention;  // a tracked message's status is kept this long past its expiry
+  // Populate this process's mapping of the tracker when it opens the bus (one
+  // madvise(MADV_POPULATE_WRITE), Linux 5.14+): the tracker is hashed, so
+  // without it the first touch of each of its pages is a page fault in the
+  // middle of a send or a receive, ~10 us apiece on a VM, for as long as the
+  // table has untouched pages (a 2^21-entry tracker: 37,000 pages; the round
+  // trip of stored messages between two processes in courier-bench: 90-160
+  // us without, 5.4-6.6 us with, on the VM of docs/benchmarks.md). Costs ~1.4 us per 4 KiB
+  // at open (default tracker: ~1.6 ms) and allocates the whole table at once.
+  // false: pages come on first use (short-lived tools, a large table used sparsely).
+  bool prefault_tracker = true;
+  // In-process mode: the bus lives in this process's memory (no /dev/shm), for
+  // threads of one process; same API and semantics. Opening the same name again
+  // in this process returns the same bus.
+  bool in_process = false;
+
+  // The durable log. Empty: no log (messages live in shared memory
+  // only, as without it). Otherwise the bus's journals go to LOG_DIR/BUS
+  // (created with mode 0700), every message with expiry > 0 is written there,
+  // and `sent` is said only when `sync` holds (log.hpp).
+  std::string log_dir;
+  Sync sync = Sync::group;
+  std::chrono::microseconds group_commit_interval = defaults::group_commit_interval;  // Sync::group/os: longest wait before a batch is written
+  std::uint64_t group_commit_bytes = defaults::group_commit_bytes;                   // ... or as soon as this many bytes are waiting
+  std::uint64_t log_segment_size = defaults::log_file_size;                         // journal files roll at about this size (4 KiB .. 1 GiB)
+  // When this open creates the shared memory (first open, or after a reboot)
+  // and the log holds records: rebuild the tracker and put back what is owed
+  // before open() returns (Bus::recovery() says what was found).
+  bool recover = true;
+  // Called during that recovery (and by Bus::recover) about every 64 MiB read.
+  std::function<void(const RecoveryProgress&)> on_recovery_progress;
+  // With a log: run Bus::housekeep this often on a thread (0: never; call it yourself).
+  std::chrono::milliseconds housekeeping_interval = defaults::housekeeping_interval;
+};
+
+// How an idle receiver waits: spin (lowest latency, burns a core) for spin_ns,
+// then park on the futex (a producer then pays one wake syscall).
+struct IdleStrategy {
+  std::uint64_t spin_ns = defaults::idle_spin_ns;  // 0: park at once
+  bool park = true;                // false: never sleep (busy-spin until the timeout)
+};
+
+struct ReceiverOptions {
+  IdleStrategy idle{};
+  bool auto_ack = true;  // acknowledge (status delivered) as each message is taken; false: call ack()
+};
+
+}  // namespace courier

@@ -1,0 +1,228 @@
+// courier/receiver.hpp — receiving: a Receiver holds one endpoint's
+// exclusive lease and hands out its messages, highest priority first.
+//
+//   auto bob = bus->attach("bob");
+//   if (auto m = bob->receive(100ms)) { use(m->payload()); bob->mark_read(*m); }
+//
+// try_receive is inline: no lock, no syscall, no allocation.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "courier/detail/bus_state.hpp"
+#include "courier/detail/clock.hpp"
+#include "courier/detail/inbox.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/ids.hpp"
+#include "courier/options.hpp"
+#include "courier/status.hpp"
+
+namespace courier {
+
+using namespace std::chrono_literals;
+
+class Bus;
+
+// A received message: a view into the lane, valid until the next receive (or
+// release) on the same Receiver. The header is a validated copy.
+class Message {
+ public:
+  std::uint64_t id() const noexcept { return h_.id; }
+  EndpointId from() const noexcept { return h_.from; }
+  EndpointId to() const noexcept { return h_.to; }
+  std::uint32_t group() const noexcept { return h_.group; }
+  std::uint8_t priority() const noexcept { return h_.priority; }
+  std::uint32_t type() const noexcept { return h_.type; }
+  std::uint64_t timestamp_ns() const noexcept { return h_.timestamp_ns; }
+  std::uint64_t expires_ns() const noexcept { return h_.expires_ns; }
+  // Maybe handed out before: to a receiver that died before acknowledging it,
+  // or before a reboot (a recovered message).
+  bool redelivered() const noexcept { return redelivered_ || (h_.flags & record_flag::redelivered) != 0; }
+  bool tracked() const noexcept { return h_.id != 0; }
+  Incoming status() const noexcept { return (h_.flags & record_flag::read) != 0 ? Incoming::read : Incoming::fresh; }
+  std::span<const std::byte> payload() const noexcept { return {payload_, h_.payload_len}; }
+  std::string_view text() const noexcept { return {reinterpret_cast<const char*>(payload_), h_.payload_len}; }
+
+ private:
+  friend class Receiver;
+  RecordHeader h_{};
+  const std::byte* payload_ = nullptr;
+  bool redelivered_ = false;
+  std::uint64_t pos_ = 0;  // where it sits in its lane (ack/mark_read check it is still the one in hand)
+};
+
+// The receiving side of one endpoint. Holds the endpoint's lease until
+// destroyed. One thread at a time.
+class Receiver {
+ public:
+  Receiver(Receiver&&) noexcept = default;
+  Receiver& operator=(Receiver&&) noexcept = default;
+  ~Receiver();
+
+  EndpointId id() const noexcept { return st_->self; }
+  const std::string& name() const noexcept { return st_->name; }
+
+  // The highest-priority waiting message, or nothing. Never blocks. Releases
+  // the previous message (its view becomes invalid).
+  [[nodiscard]] std::optional<Message> try_receive() noexcept {
+    release();
+    InboxTaken t;
+    for (;;) {
+      t = st_->reader.poll();
+      if (!t) {
+        // Lanes dry: bring in what waits in the log for us (a bus with a log only).
+        if (st_->forwarder != nullptr && forward_spilled()) continue;
+        if (st_->notifier_armed) rearm_notifier();
+        return std::nullopt;
+      }
+      // A copy handed out before (to a receiver that died, or before a
+      // reboot) whose delivery was acknowledged meanwhile is not handed out again.
+      if ((t.record.redelivered ||
+           (t.record.header->flags & (record_flag::redelivered | record_flag::forwarded)) != 0) &&
+          t.record.header->id != 0 && acknowledged_before(*t.record.header)) {
+        st_->reader.release(t);
+        continue;
+      }
+      break;
+    }
+    st_->in_hand = t;
+    Message m;
+    std::memcpy(&m.h_, t.record.header, sizeof(RecordHeader));
+    m.h_.payload_len = t.record.header->payload_len <= t.record.units * record_unit - sizeof(RecordHeader)
+                           ? t.record.header->payload_len : 0;  // re-checked on the copy: the lane is shared
+    m.payload_ = t.record.payload();
+    m.redelivered_ = t.record.redelivered;
+    m.pos_ = t.record.pos;
+    if (m.h_.id != 0 && st_->options.auto_ack) acknowledge(m.h_);
+    return m;
+  }
+
+  // Acknowledge a message taken with auto_ack off: its sender sees `delivered`.
+  // `m` must be the message in hand. False when it is not (or is untracked).
+  bool ack(const Message& m) noexcept {
+    if (m.h_.id == 0 || !holds(m)) return false;
+    acknowledge(m.h_);
+    return true;
+  }
+  // Mark the message in hand read: its sender sees `read`; a redelivery of it
+  // shows status read.
+  bool mark_read(Message& m) noexcept {
+    if (!holds(m)) return false;
+    // The receiver owns the record while it is in hand; flags is ours to write.
+    // Relaxed: read back only by a later receiver of this lane (after the lease CAS) or a statistics walk.
+    std::atomic_ref<std::uint8_t>(const_cast<RecordHeader*>(st_->in_hand.record.header)->flags)
+        .store(static_cast<std::uint8_t>(m.h_.flags | record_flag::read), std::memory_order_relaxed);
+    m.h_.flags |= record_flag::read;
+    if (m.h_.id != 0) st_->bus->report(m.h_, st_->self, Status::read);
+    bump(st_->reader.data().read);
+    return true;
+  }
+
+  // Wait up to `timeout` for a message: spin, then park (per IdleStrategy).
+  [[nodiscard]] std::optional<Message> receive(std::chrono::nanoseconds timeout) noexcept;
+
+  // Call f(const Message&) for each message until `stop` becomes true
+  // (checked at least every 100 ms). Returns the number of messages handled.
+  template <class F>
+  std::uint64_t run(F&& f, const std::atomic<bool>& stop) {
+    std::uint64_t n = 0;
+    // Acquire: pairs with whoever sets stop (it may publish state f relies on).
+    while (!stop.load(std::memory_order_acquire)) {
+      if (auto m = receive(100ms)) {
+        f(*m);
+        ++n;
+      }
+    }
+    release();
+    return n;
+  }
+
+  // Done with the message in hand: its space goes back to the producers.
+  void release() noexcept {
+    if (st_->in_hand) {
+      st_->reader.release(st_->in_hand);
+      st_->in_hand = {};
+    }
+  }
+
+  // A file descriptor (eventfd) that is readable while messages may be
+  // waiting, for epoll / Boost.Asio / libuv. After it fires, call try_receive
+  // until it returns nothing; the fd is re-armed then. -1 on failure.
+  int notification_fd();
+
+  // The name of an endpoint id (cached), or "" when it no longer exists.
+  const std::string& name_of(EndpointId id);
+
+  const InboxData& inbox() const noexcept { return st_->reader.data(); }
+
+ private:
+  friend class Bus;
+  struct Notifier;
+  struct Forwarder;
+  struct State {
+    std::shared_ptr<detail::BusState> bus;
+    EndpointId self = no_endpoint;
+    std::uint32_t slot = 0;
+    std::string name;
+    std::uint64_t lease = 0;
+    ReceiverOptions options;
+    InboxReader reader;
+    InboxTaken in_hand;
+    bool notifier_armed = false;
+    std::unique_ptr<Notifier> notifier;
+    std::unique_ptr<Forwarder> forwarder;  // a bus with a log only
+    std::unordered_map<EndpointId, std::string> names;
+    ~State();
+  };
+  explicit Receiver(std::unique_ptr<State> st) : st_(std::move(st)) {}
+  void rearm_notifier() noexcept;
+  bool acknowledged_before(const RecordHeader& lane_header) const noexcept;
+  // Forward spilled messages of this endpoint from the log into its lanes
+  // (src/spill.cpp). True when it forwarded something.
+  bool forward_spilled() noexcept;
+  // Counted once per message: a second ack (or ack after auto-ack) changes nothing.
+  void acknowledge(const RecordHeader& h) noexcept {
+    if (st_->bus->report(h, st_->self, Status::delivered)) bump(st_->reader.data().delivered);
+  }
+  // Receiver counters have one writer (the lease holder): relaxed load + store.
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  bool holds(const Message& m) const noexcept {
+    return st_->in_hand && st_->in_hand.record.pos == m.pos_ && st_->in_hand.record.header->id == m.h_.id;
+  }
+  std::unique_ptr<State> st_;
+};
+
+inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout) noexcept {
+  if (auto m = try_receive()) return m;
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t span = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  const std::uint64_t deadline = span > ~0ull - start ? ~0ull : start + span;
+  const IdleStrategy& idle = st_->options.idle;
+  const std::uint64_t spin_until = idle.park ? (idle.spin_ns < deadline - start ? start + idle.spin_ns : deadline) : deadline;
+  if (!idle.park || idle.spin_ns != 0) {  // spin_ns == 0 with park: sleep at once
+    for (unsigned i = 1;; ++i) {
+      if (auto m = try_receive()) return m;
+      cpu_relax();
+      if ((i & 63) == 0 && monotonic_ns() >= spin_until) break;  // the clock costs ~25 ns: read it every 64 polls
+    }
+  }
+  if (!idle.park) return std::nullopt;
+  for (;;) {
+    if (monotonic_ns() >= deadline) return try_receive();
+    st_->reader.park(deadline);
+    if (auto m = try_receive()) return m;
+  }
+}
+
+}  // namespace courier

@@ -1,0 +1,183 @@
+// Opening a bus: shared memory or the in-process registry, the log and the
+// recovery that comes with a new segment, removal.
+#include <sys/mman.h>
+
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
+#include "courier/detail/process.hpp"
+#include "courier/names.hpp"
+
+namespace courier {
+
+namespace {
+// In-process buses by name: a second open of the same name in this process
+// gets the same bus while the first is alive.
+struct InProcessRegistry {
+  std::mutex mu;
+  std::unordered_map<std::string, std::weak_ptr<detail::BusState>> buses;
+};
+InProcessRegistry& in_process_registry() {
+  static InProcessRegistry r;
+  return r;
+}
+}  // namespace
+
+namespace {
+// Options::prefault_tracker: the tracker region (page aligned) in one call
+// instead of a page fault at each first touch. A hint: errors are ignored
+// (an older kernel without MADV_POPULATE_WRITE faults pages in as before).
+void populate_tracker(const Segment& seg) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  void* base = seg.tracker();
+  (void)::madvise(base, static_cast<std::size_t>(seg.geometry().tracker_bytes()), MADV_POPULATE_WRITE);
+#else
+  (void)seg;
+#endif
+}
+}  // namespace
+
+Result<Bus> Bus::open(std::string_view name, const Options& o) {
+  const std::string where = "opening bus '" + std::string(name) + "'";
+  if (o.claim_timeout.count() <= 0) return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
+  if (o.open_timeout.count() < 0) return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
+  if (o.status_retention.count() < 0 || static_cast<std::uint64_t>(o.status_retention.count()) > max_status_retention_ns)
+    return Error(Errc::invalid_argument, "status_retention must be 0..30 days").with_context(where);
+  SegmentOptions so;
+  so.geometry = Geometry{o.max_endpoints,     o.lane_capacity,    o.max_payload,    o.max_groups,
+                         o.max_group_members, o.tracker_capacity, o.status_capacity};
+  so.claim_timeout_ns = static_cast<std::uint64_t>(o.claim_timeout.count());
+  so.status_retention_ns = static_cast<std::uint64_t>(o.status_retention.count());
+  so.mode = o.group_access ? 0660 : 0600;
+  so.create = o.create;
+  so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
+  so.recovery_pending = !o.log_dir.empty() && o.recover && !o.in_process;
+  if (o.in_process) {
+    if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why).with_context(where);
+    if (!o.log_dir.empty())
+      return Error(Errc::invalid_argument, "an in-process bus has no log (log_dir must be empty)").with_context(where);
+    InProcessRegistry& reg = in_process_registry();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    auto it = reg.buses.find(std::string(name));
+    if (it != reg.buses.end()) {
+      if (auto live = it->second.lock()) return Bus(std::move(live));
+    }
+    if (!o.create) return Error(Errc::not_found, "no in-process bus named '" + std::string(name) + "'").with_context(where);
+    auto seg = Segment::open_private(so);
+    if (!seg) return std::move(seg).error().with_context(where);
+    if (o.prefault_tracker) populate_tracker(*seg);
+    auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
+    st->in_process = true;
+    reg.buses[std::string(name)] = st;
+    return Bus(std::move(st));
+  }
+  auto seg = Segment::open(name, so);
+  if (!seg) {
+    Error e = std::move(seg).error();
+    if (e.message.rfind("opening", 0) != 0 && e.message.rfind("attaching", 0) != 0 && e.message.rfind("creating", 0) != 0)
+      e.with_context(where);
+    return e;
+  }
+  const bool created = seg->created();
+  if (o.prefault_tracker) populate_tracker(*seg);
+  auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
+  if (auto r = detail::open_log(*st, o, created); !r) {
+    // Leave the bus to the next opener, which takes the recovery over.
+    if (created) st->seg.header().recovery_owner.store(0, std::memory_order_release);  // release: as below
+    return std::move(r).error().with_context(where);
+  }
+  if (auto r = detail::await_recovery(*st, o, created); !r) return std::move(r).error().with_context(where);
+  // Only once the bus is rebuilt: compaction judges segments by the tracker and the directory.
+  if (st->log && o.housekeeping_interval.count() > 0) {
+    detail::BusState* sp = st.get();
+    st->log->start_housekeeping(o.housekeeping_interval, [sp] { (void)detail::housekeep(*sp); });
+  }
+  return Bus(std::move(st));
+}
+
+// A bus being rebuilt from its log is not used before the rebuild is done:
+// wait while the rebuilding process lives, take the rebuild over when it died.
+namespace {
+// An opener waits this long at most for another process's live rebuild.
+constexpr std::uint64_t rebuild_wait_limit_ns = 600'000'000'000ull;  // 10 minutes
+// ... looking at the rebuilder's lease this often.
+constexpr long rebuild_poll_ns = 1'000'000;  // 1 ms
+}  // namespace
+
+Result<void> detail::await_recovery(BusState& st, const Options& o, bool created) {
+  std::atomic<std::uint64_t>& owner = st.seg.header().recovery_owner;
+  if (created) {
+    // Release: the rebuilt tracker and lanes before the openers waiting below.
+    owner.store(0, std::memory_order_release);
+    return {};
+  }
+  const std::uint64_t give_up = monotonic_ns() + rebuild_wait_limit_ns;
+  for (;;) {
+    // Acquire: partner of the release store above.
+    std::uint64_t cur = owner.load(std::memory_order_acquire);
+    if (cur == 0) return {};
+    if (lease_holder_alive(cur)) {
+      if (monotonic_ns() > give_up)
+        return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) + " has been rebuilding the bus from its log for 10 minutes");
+      timespec ts{0, rebuild_poll_ns};
+      nanosleep(&ts, nullptr);
+      continue;
+    }
+    if (!st.log || !o.recover)
+      return Error(Errc::busy, "pid " + std::to_string(lease_pid(cur)) +
+                                   " died rebuilding the bus from its log: open it with its log directory to finish");
+    const std::uint64_t me = lease_word(self_identity());
+    // acq_rel: one opener takes the rebuild over; acquire what the dead one left.
+    if (!owner.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    auto r = recover(st, o.on_recovery_progress);
+    owner.store(0, std::memory_order_release);  // release: as above
+    if (!r) return std::move(r).error();
+    st.recovery = std::move(*r);
+    return {};
+  }
+}
+
+Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
+  if (o.log_dir.empty()) return {};
+  detail::Log::Settings ls;
+  ls.dir = bus_log_directory(o.log_dir, st.name);
+  ls.sync = o.sync;
+  ls.interval = o.group_commit_interval;
+  ls.batch_bytes = o.group_commit_bytes;
+  ls.segment_size = o.log_segment_size;
+  detail::BusState* sp = &st;
+  auto log = detail::Log::open(
+      ls,
+      [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },
+      [sp](std::span<const detail::Log::Pending> batch, Status s) { detail::durable(*sp, batch, s); });
+  if (!log) return std::move(log).error();
+  st.log = std::move(*log);
+  // Recover what the journals hold before the new writer adds to them (its
+  // first segment holds nothing yet, so reading it is harmless).
+  if (created && o.recover) {
+    auto r = recover(st, o.on_recovery_progress);
+    if (!r) return std::move(r).error();
+    st.recovery = std::move(*r);
+  }
+  if (o.housekeeping_interval.count() < 0) return Error(Errc::invalid_argument, "housekeeping_interval must not be negative");
+  return {};
+}
+
+Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
+
+bool Bus::exists(std::string_view name) {
+  {
+    InProcessRegistry& reg = in_process_registry();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    auto it = reg.buses.find(std::string(name));
+    if (it != reg.buses.end() && !it->second.expired()) return true;
+  }
+  return Segment::exists(name);
+}
+
+}  // namespace courier

@@ -1,0 +1,223 @@
+// Sends that leave the inline path: waiting for room, tracked sends (the
+// tracker entry, its settlement), a logged commit, and group fan-out.
+#include <ctime>
+
+#include "courier/bus.hpp"
+#include "courier/detail/log.hpp"
+
+namespace courier {
+
+namespace {
+// A send waiting for room spins this many times, then looks every room_poll_ns
+// (room comes when the receiver drains).
+constexpr unsigned room_spins = 64;
+constexpr long room_poll_ns = 20'000;  // 20 us
+}  // namespace
+
+ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
+                                    std::chrono::nanoseconds timeout) noexcept {
+  ClaimResult cr = ClaimResult::full;
+  const std::uint64_t deadline = monotonic_ns() + static_cast<std::uint64_t>(timeout.count());
+  for (unsigned spins = 0; cr == ClaimResult::full && monotonic_ns() < deadline; ++spins) {
+    if (spins < room_spins) {
+      cpu_relax();
+    } else {
+      timespec ts{0, room_poll_ns};
+      nanosleep(&ts, nullptr);
+    }
+    cr = w.try_claim(bytes, lc);
+  }
+  return cr;
+}
+
+bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+                            std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+  // BusState::same_send recognises the records of this send by this deadline.
+  const EntryInit init{role, dest, Status::outbox, 0, recipients, s_->deadline(expires, now), expires, now};
+  Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) { init_entry(e, init); });
+  if (ins.result == Tracker::Insert::inserted) {
+    slot = ins.slot;
+    return true;
+  }
+  if (ins.result == Tracker::Insert::duplicate) {
+    count(own().duplicates);
+    // Acquire: the status the original's sender (or its receivers) published.
+    r = {static_cast<Status>(s_->tracker.entry(ins.slot).status.load(std::memory_order_acquire)), key.id, true,
+         s_->tracker.entry(ins.slot).recipients.load(std::memory_order_relaxed), 0};
+    return false;
+  }
+  count(own().tracker_full);
+  r = {Status::tracker_full, key.id};
+  if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
+  return false;
+}
+
+SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
+  RecordHeader& h = *c.lc_.header;
+  const EndpointId to = h.to;
+  const std::uint64_t slot = c.track_;
+  detail::Log& log = *s_->log;
+  // The record goes to the log from the lane's bytes while the claim is still
+  // ours; `sent` is reported when the batch that holds it is durable.
+  const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
+  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) {
+    abort(c);
+    return {Status::log_failed, c.id_};
+  }
+  // Release: partner of Tracker::replaceable's acquire (a resend after our
+  // death must not replace a message that reached the lane or the log).
+  const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
+  if (slot != Tracker::no_slot)
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
+  const bool ok = c.writer_->commit(c.lc_);
+  // in_lane after the commit: a sender killed before it leaves an entry the
+  // housekeeper adopts (the forwarder may then bring a second copy, which the
+  // receiver drops once the first is acknowledged); set before, the message
+  // of a claim stepped over would be lost for good.
+  if (ok && slot != Tracker::no_slot)  // release: as above
+    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+  c.lc_ = {};
+  c.track_ = Tracker::no_slot;
+  if (!ok) {
+    // Stepped over before the commit: settle it in the log too, or a recovery would bring it back.
+    log.append_settle(logfmt::Kind::expired, logfmt::SettleBody{c.id_, self_, to, fast_realtime_ns()});
+    settle(slot, c.id_, to, 0, Status::revoked);
+    return {Status::revoked, c.id_};
+  }
+  inbox_notify(*c.inbox_, c.lane_);
+  count_sent();
+  if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+  return {Status::outbox, c.id_};
+}
+
+// The send-time outcome of a tracked message (per recipient for groups).
+void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
+                                     Status st) noexcept {
+  s_->tracker.advance(slot, st, fast_realtime_ns());
+  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
+}
+
+SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  GroupId gid = o.to.id;
+  if (gid == 0) {
+    auto it = group_names_.find(o.to.name);
+    if (it != group_names_.end()) gid = it->second;
+  }
+  bool live = gid != 0 && s_->dir.members(gid, members_);
+  if (!live && o.to.id == 0) {  // unknown or cached id gone stale: look the name up
+    auto g = s_->dir.find_group(o.to.name);
+    if (!g) return {Status::invalid_destination, o.id, false, 0, 0};
+    gid = *g;
+    group_names_[o.to.name] = gid;
+    live = s_->dir.members(gid, members_);
+  }
+  if (!live || members_.empty()) return {Status::invalid_destination, o.id, false, 0, 0};
+  const std::uint32_t n = static_cast<std::uint32_t>(members_.size());
+  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+  std::uint64_t total = Tracker::no_slot;
+  if (tracked) {
+    SendResult r;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, n, now, expires, total, r)) {
+      r.recipients = n;
+      return r;
+    }
+  }
+  std::uint32_t accepted = 0;
+  Status first_error = Status::sent;
+  detail::Log* const log = tracked && o.expiry.count() > 0 ? s_->log.get() : nullptr;
+  for (EndpointId m : members_) {
+    std::uint64_t slot = Tracker::no_slot;
+    Status st = Status::sent;
+    bool had_it = false;  // a member entry of an earlier send of this id outlived its total: the member has its copy
+    Target* t = target_by_id(m);
+    if (t == nullptr) {
+      st = Status::invalid_destination;
+    } else if (tracked) {
+      SendResult r;
+      // A member entry's dest is the slot of its group total: receivers reach the
+      // total without a second lookup (checked with Tracker::holds before use).
+      if (!track(TrackerKey{self_, id, m}, tracker_role::member, static_cast<std::uint32_t>(total), 1, now, expires,
+                 slot, r)) {
+        if (r.duplicate) had_it = true;
+        else st = Status::tracker_full;
+      }
+    }
+    if (t != nullptr && st == Status::sent && !had_it) {
+      InboxData& in = s_->seg.inbox(endpoint_slot(m));
+      // Acquire: as in claim() (real-time messages carry the receiver's lease word).
+      const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+      LaneWriter& w = t->lanes[o.priority];
+      LaneClaim lc;
+      ClaimResult cr = ClaimResult::full;
+      // A stored copy whose lane is full, or behind spilled ones, waits in the log.
+      bool spill_it = log != nullptr && detail::spill_backlog(in, o.priority);
+      if (o.expiry.count() == 0 && lease == 0) {
+        in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = Status::offline;
+      } else if (spill_it || ((cr = w.try_claim(record_bytes(data.size()), lc)) == ClaimResult::full && log != nullptr)) {
+        RecordHeader h{};
+        fill(h, o, id, now, m, gid, data.size(), 0);
+        st = spill(h, data, slot, m, in);
+      } else if (cr != ClaimResult::ok) {
+        if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+      } else {
+        fill(*lc.header, o, id, now, m, gid, data.size(), lease);
+        if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+        if (log != nullptr) {  // one record per member copy (recovery puts each back on its own)
+          const detail::Log::Pending pm{slot, id, self_, m, m, gid};
+          if (!log->append_message(*lc.header, data, slot != Tracker::no_slot ? &pm : nullptr)) {
+            w.abort(lc);
+            st = Status::log_failed;
+          } else if (slot != Tracker::no_slot) {
+            // Release: as in commit_logged.
+            s_->tracker.entry(slot).flags.fetch_or(
+                static_cast<std::uint16_t>(tracker_flag::committed | (o.priority << tracker_flag::priority_shift)),
+                std::memory_order_release);
+          }
+        }
+        if (st == Status::sent) {
+          if (w.commit(lc)) {
+            if (log != nullptr && slot != Tracker::no_slot)  // release: as in commit_logged (after the commit)
+              s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+            inbox_notify(in, o.priority);
+            count_sent();
+          } else {
+            st = Status::revoked;
+            if (log != nullptr) log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
+          }
+        }
+      }
+    }
+    if (st == Status::sent) {
+      ++accepted;
+    } else {
+      if (first_error == Status::sent) first_error = st;
+      // seq_cst: against a member's receiver counting its delivery at the same time (settle_total).
+      if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (log == nullptr || st != Status::sent) settle(slot, id, m, gid, st);  // logged: `sent` comes with the batch
+  }
+  Status overall = accepted > 0 ? Status::sent : first_error;
+  if (log != nullptr && overall == Status::sent) {
+    if (total != Tracker::no_slot) {
+      s_->tracker.entry(total).flags.fetch_or(tracker_flag::committed, std::memory_order_release);  // release: as in commit_logged
+      log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
+    }
+    overall = log->sync() == Sync::always ? (log->flush() ? Status::sent : Status::log_failed) : Status::outbox;
+  } else {
+    settle(total, id, no_endpoint, gid, overall);
+  }
+  // Members that took their copy may all have reported before the failures
+  // above were counted: then it is up to us to complete the total.
+  if (total != Tracker::no_slot && accepted > 0 && accepted < n)
+    s_->settle_total(self_, id, gid, total, first_error, fast_realtime_ns());
+  return {overall, id, false, n, accepted};
+}
+
+}  // namespace courier

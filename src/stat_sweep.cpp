@@ -1,0 +1,120 @@
+// What a bus says about itself (stat, settings), the sweep of expired
+// messages, and the benchmark hooks.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "courier/bus.hpp"
+#include "courier/detail/lane_inspect.hpp"
+#include "courier/detail/process.hpp"
+#include "log_internal.hpp"
+
+namespace courier {
+
+SweepResult Bus::sweep() { return detail::sweep(*s_); }
+
+SweepResult detail::sweep(BusState& st) {
+  SweepResult r;
+  const std::uint64_t now = realtime_ns();
+  for (const EndpointEntry& e : st.dir.list()) {
+    const std::uint32_t slot = endpoint_slot(e.id);
+    for (unsigned p = 0; p < priority_levels; ++p)
+      detail::walk_lane(st.seg.lane(slot, p), [&](const RecordHeader& h) {
+        if (h.id == 0 || h.expires_ns == 0 || now < h.expires_ns) return;
+        // Counted when it changed the status: not when delivered already (a
+        // receiver holds it), settled, retired, or the id was sent again since.
+        if (st.report(h, h.to, Status::expired)) ++r.expired;
+      });
+  }
+  if (st.log) r.expired_stored = detail::sweep_spilled(st, now);
+  r.retired = st.tracker.sweep(now);
+  return r;
+}
+
+BusStats Bus::stat() const {
+  BusStats s;
+  s.name = s_->name;
+  s.geometry = s_->seg.geometry();
+  s.segment_bytes = s_->seg.size();
+  s.created_ns = s_->seg.header().created_ns;
+  for (const EndpointEntry& e : s_->dir.list()) {
+    EndpointStats es;
+    es.name = e.name;
+    es.id = e.id;
+    const std::uint32_t slot = endpoint_slot(e.id);
+    const InboxData& in = s_->seg.inbox(slot);
+    // Relaxed loads below: a snapshot of statistics, not a synchronisation.
+    const std::uint64_t lease = in.lease.load(std::memory_order_relaxed);
+    es.receiver_attached = lease != 0 && lease_holder_alive(lease);
+    es.receiver_pid = es.receiver_attached ? lease_pid(lease) : 0;
+    for (unsigned p = 0; p < priority_levels; ++p) {
+      es.waiting[p] = detail::lane_waiting(s_->seg.lane(slot, p));
+      es.waiting_total += es.waiting[p];
+    }
+    es.received = in.received.load(std::memory_order_relaxed);
+    es.expired = in.expired.load(std::memory_order_relaxed);
+    es.stale = in.stale.load(std::memory_order_relaxed);
+    es.revoked = in.revoked.load(std::memory_order_relaxed);
+    es.corrupt = in.corrupt.load(std::memory_order_relaxed);
+    es.redelivered = in.redelivered.load(std::memory_order_relaxed);
+    es.full = in.full.load(std::memory_order_relaxed);
+    es.offline = in.offline.load(std::memory_order_relaxed);
+    es.delivered = in.delivered.load(std::memory_order_relaxed);
+    es.read = in.read.load(std::memory_order_relaxed);
+    es.sent = in.sent.load(std::memory_order_relaxed);
+    es.duplicates = in.duplicates.load(std::memory_order_relaxed);
+    es.tracker_full = in.tracker_full.load(std::memory_order_relaxed);
+    es.status_dropped = in.status_dropped.load(std::memory_order_relaxed);
+    s.endpoints.push_back(std::move(es));
+  }
+  s.groups = s_->dir.list_groups();
+  s.tracker = s_->tracker.usage();
+  s.in_process = s_->in_process;
+  return s;
+}
+
+BusSettings Bus::settings() const noexcept {
+  const Geometry& g = s_->seg.geometry();
+  const SegmentHeader& h = s_->seg.header();
+  BusSettings b;
+  b.max_endpoints = g.max_endpoints;
+  b.lane_capacity = g.lane_capacity;
+  b.max_payload = g.max_payload;
+  b.max_groups = g.max_groups;
+  b.max_group_members = g.max_group_members;
+  b.tracker_capacity = g.tracker_capacity;
+  b.status_capacity = g.status_capacity;
+  b.claim_timeout = std::chrono::nanoseconds(h.claim_timeout_ns);
+  b.status_retention = std::chrono::nanoseconds(h.status_retention_ns);
+  b.created_ns = h.created_ns;
+  b.segment_bytes = g.total_size();
+  return b;
+}
+
+namespace {
+// Populate [at, at + len) of this process's mapping (MADV_POPULATE_WRITE, Linux 5.14+).
+void populate(const void* at, std::uint64_t len) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{page_size - 1};
+  const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
+  (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
+}
+}  // namespace
+
+void Bus::prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t bytes) const noexcept {
+  const std::uint32_t slot = endpoint_slot(to);
+  if (to == no_endpoint || slot >= s_->seg.geometry().max_endpoints || priority >= priority_levels) return;
+  const LaneView lane = s_->seg.lane(slot, priority);
+  populate(lane.data, std::min<std::uint64_t>(lane.capacity, bytes));
+}
+
+void Bus::prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept {
+  const std::uint32_t slot = endpoint_slot(sender);
+  if (sender == no_endpoint || slot >= s_->seg.geometry().max_endpoints) return;
+  const LaneView ring = s_->seg.status_lane(slot);
+  populate(ring.data, std::min<std::uint64_t>(ring.capacity, bytes));
+}
+
+void Bus::retire_all_tracked_for_benchmark() noexcept { s_->tracker.sweep(~0ull); }
+
+}  // namespace courier

@@ -1,0 +1,177 @@
+// Status reporting: a tracked message's status moves forward in the tracker
+// and an event goes to its sender's status ring; queries by id; the sender's
+// consumption of its ring (poll_status, under the endpoint's status lease).
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
+#include "courier/detail/process.hpp"
+#include "courier/detail/status_ring.hpp"
+
+namespace courier {
+
+void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
+  const std::uint32_t slot = endpoint_slot(sender);
+  if (sender == no_endpoint || slot >= seg.geometry().max_endpoints) return;
+  // Acquire: the sender endpoint still exists (a removed one gets no events).
+  if (seg.slot(slot).id.load(std::memory_order_acquire) != sender) return;
+  if (!post_status(seg.status_lane(slot), sender, e))
+    seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+}
+
+void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st) noexcept {
+  const std::uint64_t now = fast_realtime_ns();
+  for (const Log::Pending& p : batch) {
+    // The slot may have retired and been reused since the send: check the key.
+    if (!s.tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) continue;
+    if (s.tracker.advance(p.slot, st, now)) s.post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now});
+  }
+}
+
+bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
+  if (h.id == 0) return false;
+  const std::uint64_t now = fast_realtime_ns();
+  const std::uint64_t slot = tracker.find(key_of(h, recipient));
+  // Unknown, retired, made by another send of this id, or already there.
+  if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now)) return false;
+  if (logged(h)) {
+    // delivered / read, or settled without delivery (expired, destination removed, ...): no longer owed.
+    const logfmt::Kind k = status == Status::delivered ? logfmt::Kind::delivered
+                           : status == Status::read    ? logfmt::Kind::read
+                                                       : logfmt::Kind::expired;
+    log->append_settle(k, logfmt::SettleBody{h.id, h.from, recipient, now});
+  }
+  post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
+  if (h.group == 0) return true;
+  // The group total: count this member, and move the total when every member got there.
+  const TrackerKey total_key{h.from, h.id, no_endpoint};
+  // Relaxed: the member entry was published (and acquired by find) before.
+  const std::uint64_t hint = tracker.entry(slot).dest.load(std::memory_order_relaxed);
+  const std::uint64_t total = tracker.holds(hint, total_key) ? hint : tracker.find(total_key);
+  if (total == Tracker::no_slot || !same_send(tracker.entry(total), h)) return true;
+  TrackerEntry& t = tracker.entry(total);
+  // seq_cst: two members settling at once bump different counters, then read
+  // them all (settle_total): store->load on both sides, so at least one of
+  // them sees both counts.
+  if (status == Status::read) {
+    t.read.fetch_add(1, std::memory_order_seq_cst);
+  } else if (status == Status::delivered) {
+    t.delivered.fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    t.failed.fetch_add(1, std::memory_order_seq_cst);
+  }
+  settle_total(h.from, h.id, h.group, total, status, now);
+  return true;
+}
+
+void detail::BusState::settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total,
+                                    Status last, std::uint64_t now) noexcept {
+  TrackerEntry& t = tracker.entry(total);
+  // Relaxed: written before the entry was published. seq_cst counts: see report().
+  const std::uint32_t n = t.recipients.load(std::memory_order_relaxed);
+  const std::uint32_t failed = t.failed.load(std::memory_order_seq_cst);
+  const std::uint32_t delivered = t.delivered.load(std::memory_order_seq_cst);
+  const std::uint32_t read = t.read.load(std::memory_order_seq_cst);
+  // advance() makes each transition once, whoever gets here first.
+  if (failed >= n) {
+    if (is_error(last) && tracker.advance(total, last, now))
+      post(sender, StatusEvent{id, no_endpoint, group, last, now});
+    return;
+  }
+  if (delivered > 0 && delivered + failed >= n && tracker.advance(total, Status::delivered, now))
+    post(sender, StatusEvent{id, no_endpoint, group, Status::delivered, now});
+  if (read > 0 && read + failed >= n && tracker.advance(total, Status::read, now))
+    post(sender, StatusEvent{id, no_endpoint, group, Status::read, now});
+}
+
+Result<StatusReport> detail::status_of(const BusState& s, EndpointId sender, std::uint64_t id) {
+  const std::uint64_t slot = s.tracker.find(TrackerKey{sender, id, no_endpoint});
+  if (slot == Tracker::no_slot)
+    return Error(Errc::not_found, "no tracked message " + std::to_string(id) +
+                                      " from this sender (never tracked, or retired after its expiry + retention)");
+  const TrackerEntry& e = s.tracker.entry(slot);
+  StatusReport r;
+  r.id = id;
+  // Acquire: partner of advance()'s release; counts below are relaxed snapshots.
+  r.status = static_cast<Status>(e.status.load(std::memory_order_acquire));
+  r.recipients = e.recipients.load(std::memory_order_relaxed);
+  r.delivered = e.delivered.load(std::memory_order_relaxed);
+  r.read = e.read.load(std::memory_order_relaxed);
+  r.failed = e.failed.load(std::memory_order_relaxed);
+  r.expires_ns = e.expires_ns.load(std::memory_order_relaxed);
+  r.updated_ns = e.updated_ns.load(std::memory_order_relaxed);
+  const EndpointId dest = e.dest.load(std::memory_order_relaxed);
+  if (e.role.load(std::memory_order_relaxed) == tracker_role::group) {
+    r.group = dest;
+    std::vector<EndpointId> members;
+    s.dir.members(dest, members);
+    for (EndpointId m : members) {
+      const std::uint64_t ms = s.tracker.find(TrackerKey{sender, id, m});
+      if (ms == Tracker::no_slot) continue;  // joined after the send
+      r.members.push_back({m, static_cast<Status>(s.tracker.entry(ms).status.load(std::memory_order_acquire))});
+    }
+  } else {
+    r.dest = dest;
+    r.delivered = r.status == Status::delivered || r.status == Status::read;
+    r.read = r.status == Status::read;
+    r.failed = is_error(r.status);
+  }
+  return r;
+}
+
+Result<StatusReport> Bus::status(std::string_view sender, std::uint64_t id) const {
+  auto from = s_->dir.find(sender);
+  if (!from) return std::move(from).error();
+  return detail::status_of(*s_, *from, id);
+}
+
+// The endpoint's status lease: one process consumes its status ring.
+struct Endpoint::StatusConsumer {
+  std::shared_ptr<detail::BusState> bus;
+  std::uint32_t slot = 0;
+  std::uint64_t lease = 0;
+  StatusRingReader reader;
+  ~StatusConsumer() {
+    std::uint64_t expected = lease;
+    // Release: our head stores happen-before the next consumer's acquire of the lease.
+    bus->seg.inbox(slot).status_lease.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                                              std::memory_order_relaxed);
+  }
+};
+
+Result<std::size_t> Endpoint::poll_status(const std::function<void(const StatusEvent&)>& f) {
+  if (!status_) {
+    const std::uint32_t slot = endpoint_slot(self_);
+    InboxData& in = s_->seg.inbox(slot);
+    static std::atomic<std::uint16_t> nonce{0x8000};  // relaxed: only needs to differ between leases
+    const std::uint64_t me = lease_word(self_identity(), nonce.fetch_add(1, std::memory_order_relaxed));
+    for (;;) {
+      // Acquire: partner of the previous consumer's release (its ring head).
+      std::uint64_t cur = in.status_lease.load(std::memory_order_acquire);
+      if (cur != 0 && lease_holder_alive(cur))
+        return Error(Errc::busy, "the status events of '" + name_ + "' are consumed by " +
+                                     (same_process(cur, me) ? std::string("another handle in this process")
+                                                            : "pid " + std::to_string(lease_pid(cur))));
+      // acq_rel: acquire as above; release publishes our identity.
+      if (in.status_lease.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    }
+    auto c = std::make_shared<StatusConsumer>();
+    c->bus = s_;
+    c->slot = slot;
+    c->lease = me;
+    c->reader = StatusRingReader(s_->seg.status_lane(slot), s_->seg.header().claim_timeout_ns);
+    status_ = std::move(c);
+  }
+  std::size_t n = 0;
+  StatusEvent e;
+  while (status_->reader.next(e)) {
+    ++n;
+    if (f) f(e);
+    else if (on_status_) on_status_(e);
+  }
+  return n;
+}
+
+}  // namespace courier
