@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -52,6 +53,34 @@ bool parse_payload(std::string_view p, std::string& sender, std::uint64_t& seq) 
   return true;
 }
 
+// A word in a shared memory object of its own: releases child processes
+// together (they spin on it; a pipe wakes them too far apart to race).
+class SharedWord {
+ public:
+  SharedWord() : SharedWord("/courier-test-word-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()), true) {}
+  SharedWord(std::string name, bool create) : name_(std::move(name)), owner_(create) {
+    const int fd = ::shm_open(name_.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0 || (create && ::ftruncate(fd, 64) != 0)) std::abort();
+    void* p = ::mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) std::abort();
+    word_ = static_cast<std::atomic<std::uint64_t>*>(p);
+  }
+  ~SharedWord() {
+    ::munmap(word_, 64);
+    if (owner_) ::shm_unlink(name_.c_str());
+  }
+  SharedWord(const SharedWord&) = delete;
+  SharedWord& operator=(const SharedWord&) = delete;
+  const std::string& name() const { return name_; }
+  std::atomic<std::uint64_t>& operator*() { return *word_; }
+
+ private:
+  std::string name_;
+  bool owner_;
+  std::atomic<std::uint64_t>* word_ = nullptr;
+};
+
 // args: bus, count. Receives `count` messages as bob, prints each text.
 COURIER_CHILD(receiver) {
   Bus bus = open_bus(args[0]);
@@ -66,12 +95,15 @@ COURIER_CHILD(receiver) {
   return 0;
 }
 
-// args: bus, name, count, priority|"random". Sends count sequenced messages to bob.
+// args: bus, name, count, priority|"random" [, shared word]. Sends count
+// sequenced messages to bob; with a shared word, keeps in it how many sent.
 COURIER_CHILD(producer) {
   Bus bus = open_bus(args[0]);
   auto ep = bus.endpoint(args[1]);
   if (!ep) return 4;
   const std::uint64_t n = std::stoull(args[2]);
+  std::optional<SharedWord> progress;
+  if (args.size() > 4) progress.emplace(args[4], false);
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   tell_parent("ready");
   for (std::uint64_t i = 0; i < n; ++i) {
@@ -83,6 +115,8 @@ COURIER_CHILD(producer) {
       std::fprintf(stderr, "send %llu: %s\n", static_cast<unsigned long long>(i), std::string(status_name(r.status)).c_str());
       return 6;
     }
+    // relaxed: a count that only places the parent's kill; the messages travel through the bus.
+    if (progress) (**progress).store(i + 1, std::memory_order_relaxed);
   }
   tell_parent("done");
   return 0;
@@ -259,34 +293,6 @@ COURIER_CHILD(group_member) {
   return 0;
 }
 
-// A word in a shared memory object of its own: releases child processes
-// together (they spin on it; a pipe wakes them too far apart to race).
-class SharedWord {
- public:
-  SharedWord() : SharedWord("/courier-test-word-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()), true) {}
-  SharedWord(std::string name, bool create) : name_(std::move(name)), owner_(create) {
-    const int fd = ::shm_open(name_.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
-    if (fd < 0 || (create && ::ftruncate(fd, 64) != 0)) std::abort();
-    void* p = ::mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) std::abort();
-    word_ = static_cast<std::atomic<std::uint64_t>*>(p);
-  }
-  ~SharedWord() {
-    ::munmap(word_, 64);
-    if (owner_) ::shm_unlink(name_.c_str());
-  }
-  SharedWord(const SharedWord&) = delete;
-  SharedWord& operator=(const SharedWord&) = delete;
-  const std::string& name() const { return name_; }
-  std::atomic<std::uint64_t>& operator*() { return *word_; }
-
- private:
-  std::string name_;
-  bool owner_;
-  std::atomic<std::uint64_t>* word_ = nullptr;
-};
-
 // args: bus, sender, per_round, shared word. On each line "<round>" from the
 // parent says "armed", waits for the word to become round + 1, then sends ids
 // round*per_round+1 .. +per_round to bob as `sender` and says
@@ -319,21 +325,26 @@ COURIER_CHILD(race_sender) {
   }
 }
 
-// args: bus, sender, ids. Tracked sends without end as `sender` (ids cycling
-// over 1..ids): real-time to the group "crowd" (no member has a receiver: each
-// send is offline, so every resend replaces the last one's entries) and to
-// the endpoint "sink" with an expiry.
+// args: bus, sender, ids, rounds, shared word. Up to `rounds` rounds of two
+// tracked sends as `sender` (ids cycling over 1..ids), keeping in the word how
+// many rounds are done, then hangs: real-time to the group "crowd" (no member
+// has a receiver: each send is offline, so every resend replaces the last
+// one's entries) and to the endpoint "sink" with an expiry.
 COURIER_CHILD(tracked_flood) {
   Bus bus = open_bus(args[0]);
   auto ep = bus.endpoint(args[1]);
   if (!ep) return 4;
   const std::uint64_t ids = std::stoull(args[2]);
+  const std::uint64_t rounds = std::stoull(args[3]);
+  SharedWord progress(args[4], false);
   tell_parent("ready");
-  for (std::uint64_t i = 0;; ++i) {
+  for (std::uint64_t i = 0; i < rounds; ++i) {
     const std::uint64_t id = i % ids + 1;
     (void)ep->send({.to = group("crowd"), .priority = 1, .id = id}, "flood");
     (void)ep->send({.to = peer("sink"), .priority = 1, .expiry = 20ms, .id = id + ids}, "flood");
+    (*progress).store(i + 1, std::memory_order_relaxed);  // relaxed: a count that only places the parent's kill
   }
+  for (;;) ::pause();
 }
 
 TEST(MultiProcess, TwoProcessesExchangeMessagesInPriorityOrder) {
@@ -404,50 +415,70 @@ TEST(MultiProcess, ProducerKilledMidClaimDoesNotBlockTheLane) {
 
 TEST(MultiProcess, ProducersKilledAtRandomMomentsNeverWedgeOrCorruptTheLanes) {
   BusName name;
-  // The producers' messages are stored (expiry 60 s): each keeps a tracker
-  // entry for 70 s. About 50,000 go through in this test, more on a faster
-  // machine; the default 65,536 entries refuse inserts from ~70 % full.
+  // The producers' messages are stored (expiry 60 s): each keeps its tracker
+  // entry for 70 s, received or not, so every message of the test counts at
+  // once. What a life sends is bounded by count, never by how much a machine
+  // sends in a while: all lives together stay within half of the table (its
+  // first insert is refused from ~70 % full).
+  constexpr std::uint64_t tracker_capacity = 1u << 18;
+  constexpr int iterations = 100;
+  constexpr std::uint64_t final_sends = 2000;
+  constexpr std::uint64_t per_life = (tracker_capacity / 2 - final_sends) / iterations;
+  static_assert(per_life >= 2 && iterations * per_life + final_sends <= tracker_capacity / 2);
   Options o = small_options();
-  o.tracker_capacity = 1u << 18;
+  o.tracker_capacity = tracker_capacity;
   Bus bus = open_bus(name.name, o);
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob);
   std::mt19937 rng(std::random_device{}());
   std::uint64_t received = 0;
   std::map<std::string, std::map<int, std::uint64_t>> last;  // sender -> priority -> last seq seen
-  auto drain_some = [&](std::chrono::milliseconds d) {
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < until) {
-      auto m = bob->receive(std::chrono::milliseconds(1));
-      if (!m) continue;
-      std::string sender;
-      std::uint64_t seq = 0;
-      ASSERT_TRUE(parse_payload(m->text(), sender, seq)) << "damaged payload: " << m->text().substr(0, 40);
-      auto& l = last[sender];
-      auto it = l.find(m->priority());
-      if (it != l.end()) {
-        ASSERT_GT(seq, it->second) << "order within a priority broken for " << sender;
-      }
-      l[m->priority()] = seq;
-      ++received;
+  std::map<std::string, std::uint64_t> from;                 // sender -> messages received
+  auto take = [&](const Message& m) {
+    std::string sender;
+    std::uint64_t seq = 0;
+    ASSERT_TRUE(parse_payload(m.text(), sender, seq)) << "damaged payload: " << m.text().substr(0, 40);
+    auto& l = last[sender];
+    auto it = l.find(m.priority());
+    if (it != l.end()) {
+      ASSERT_GT(seq, it->second) << "order within a priority broken for " << sender;
     }
+    l[m.priority()] = seq;
+    ++from[sender];
+    ++received;
   };
-  constexpr int iterations = 100;
+  SharedWord progress;  // how many the living producer has sent
   for (int i = 0; i < iterations; ++i) {
-    Child p = Child::spawn("producer", {name.name, "k" + std::to_string(i), "1000000", "random"});
+    (*progress).store(0, std::memory_order_relaxed);  // relaxed: the spawn below publishes it to the child
+    Child p = Child::spawn("producer", {name.name, "k" + std::to_string(i), std::to_string(per_life), "random", progress.name()});
     p.expect_line("ready");
-    drain_some(std::chrono::milliseconds(rng() % 8));
+    // The kill lands at a random point chosen by count: once k messages are
+    // out, while the producer is still sending (k <= per_life / 2 of its
+    // per_life). Bob takes messages meanwhile, so no lane fills.
+    const std::uint64_t k = 1 + rng() % (per_life / 2);
+    const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    // relaxed: the count only places the kill (the messages come through the bus).
+    while ((*progress).load(std::memory_order_relaxed) < k) {
+      ASSERT_LT(std::chrono::steady_clock::now(), guard) << "life " << i << " stopped after "
+                                                         << (*progress).load(std::memory_order_relaxed) << " sends";
+      if (auto m = bob->receive(std::chrono::milliseconds(1))) take(*m);
+      ASSERT_FALSE(HasFatalFailure());
+    }
     p.kill9();
     p.wait();
     ASSERT_TRUE(bus.remove_endpoint("k" + std::to_string(i)));  // keep the directory from filling up
   }
-  // Whatever the kills left behind, a fresh producer on every lane gets through.
-  Child last_one = Child::spawn("producer", {name.name, "final", "2000", "random"});
+  // Whatever the kills left behind, a fresh producer on every lane gets through:
+  // all its messages arrive (each lane hands out what the dead left before them).
+  Child last_one = Child::spawn("producer", {name.name, "final", std::to_string(final_sends), "random"});
   last_one.expect_line("ready");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (last["final"].size() < 16 && std::chrono::steady_clock::now() < deadline) drain_some(std::chrono::milliseconds(50));
+  while (from["final"] < final_sends) {
+    auto m = bob->receive(std::chrono::seconds(20));
+    ASSERT_TRUE(m) << "stalled after " << from["final"] << " of the final producer's messages";
+    take(*m);
+    ASSERT_FALSE(HasFatalFailure());
+  }
   EXPECT_EQ(last_one.wait(), 0);
-  drain_some(std::chrono::milliseconds(300));
   EXPECT_EQ(last["final"].size(), 16u) << "every lane delivers after the kills";
   EXPECT_GT(received, 2000u);
   const auto& in = bob->inbox();
@@ -860,10 +891,26 @@ TEST(MultiProcessConcurrency, SenderKilledInTheMiddleOfTrackedSendsLeavesNoSlotS
   constexpr std::uint64_t ids = 64;
   std::mt19937 rng(std::random_device{}());
   auto flood = bus.endpoint("flood");
+  // Each life sends at most `rounds` rounds (its entries replace each other
+  // by id) and is killed at a random point chosen by count: once k rounds are
+  // done, while it is still sending (k <= rounds / 2).
+  constexpr std::uint64_t rounds = 32 * ids;
+  SharedWord progress;
   for (int round = 0; round < 20; ++round) {
-    Child p = Child::spawn("tracked_flood", {name.name, "flood", std::to_string(ids)});
+    (*progress).store(0, std::memory_order_relaxed);  // relaxed: the spawn below publishes it to the child
+    Child p = Child::spawn("tracked_flood", {name.name, "flood", std::to_string(ids), std::to_string(rounds), progress.name()});
     p.expect_line("ready");
-    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));  // the kill lands at a random moment
+    const std::uint64_t k = 1 + rng() % (rounds / 2);
+    const auto guard = std::chrono::steady_clock::now() + 30s;
+    // relaxed: the count only places the kill.
+    for (unsigned spins = 0; (*progress).load(std::memory_order_relaxed) < k; ++spins) {
+      if (spins % 256 == 255) {
+        ASSERT_LT(std::chrono::steady_clock::now(), guard) << "round " << round << ": the flood stopped";
+        sched_yield();  // the child needs a core to get on
+      } else {
+        cpu_relax();
+      }
+    }
     p.kill9();
     EXPECT_EQ(p.wait(), 128 + SIGKILL);
     // The same sender carries on from this process, with the very ids the
