@@ -1,0 +1,46 @@
+// courier/detail/log_defaults.hpp — the defaults and bounds of a bus's log, in
+// one place: Options (bus.hpp), Log::Settings (log.hpp) and JournalOptions
+// (journal_writer.hpp) take them from here; and the log side's timeouts.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace courier::detail::log_defaults {
+
+// Group commit: the longest wait before a batch is written, and the bytes
+// that start one sooner (Options::group_commit_interval / group_commit_bytes).
+inline constexpr std::chrono::microseconds group_commit_interval{500};
+inline constexpr std::chrono::seconds max_group_commit_interval{10};
+inline constexpr std::uint64_t group_commit_bytes = 1u << 20;
+inline constexpr std::uint64_t min_group_commit_bytes = 4096;
+inline constexpr std::uint64_t max_group_commit_bytes = 1ull << 30;
+
+// A journal file rolls at about this size (Options::log_segment_size,
+// JournalOptions::segment_size), within these bounds.
+inline constexpr std::uint64_t journal_file_size = 64ull << 20;
+inline constexpr std::uint64_t min_journal_file_size = 4096;
+inline constexpr std::uint64_t max_journal_file_size = 1ull << 30;
+
+// A journal writer flushes by itself once this many bytes are buffered.
+inline constexpr std::size_t journal_buffer_limit = 1u << 20;
+// A reader holds one whole journal file in memory: larger ones are damage.
+inline constexpr std::uint64_t max_read_file_size = 1ull << 30;
+
+// A producer faster than the disk waits while the log buffers more than
+// 4 batches and this much.
+inline constexpr std::uint64_t backlog_slack_bytes = 64u << 20;
+
+// Timeouts and steps.
+// The housekeeper (lease, sweep, compaction) runs this often (Options::housekeeping_interval).
+inline constexpr std::chrono::milliseconds housekeeping_interval{1000};
+// A receiver with spilled messages it could not forward looks again after this.
+inline constexpr std::uint64_t spill_rescan_ns = 1'000'000;
+// Recovery reports its progress every this many bytes read.
+inline constexpr std::uint64_t recovery_progress_bytes = 64ull << 20;
+// Opening a journal writer retries the next epoch this many times when its
+// first file's name is taken (two writers opened in the same nanosecond).
+inline constexpr int writer_open_attempts = 64;
+
+}  // namespace courier::detail::log_defaults
