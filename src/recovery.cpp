@@ -25,7 +25,8 @@ class Recovery {
 
   Result<RecoveryReport> run() {
     const std::uint64_t t0 = monotonic_ns();
-    if (!st_.log->flush()) return Error(Errc::system, "recovery: this process's own log could not be written first");
+    if (auto r = st_.log->flush(); !r)
+      return std::move(r).error().with_context("recovery: this process's own log could not be written first");
     total_ = directory_bytes();
     prefault_tracker();
     if (auto r = pass(1); !r) return std::move(r).error();
@@ -332,7 +333,7 @@ const RecoveryReport& Bus::recovery() const noexcept { return s_->recovery; }
 
 Result<void> Bus::flush_log() {
   if (!s_->log) return Error(Errc::invalid_argument, "bus '" + s_->name + "' has no log");
-  if (!s_->log->flush()) return Error(Errc::system, "writing the log of bus '" + s_->name + "' failed");
+  if (auto r = s_->log->flush(); !r) return std::move(r).error().with_context("writing the log of bus '" + s_->name + "'");
   return {};
 }
 
