@@ -1,5 +1,5 @@
 // Housekeeping of a bus with a log: the lease, the sweep of spilled messages
-// whose endpoint never drains them, and compaction of settled segments
+// whose endpoint never drains them, and compaction of settled journal files
 // (docs/design.md, "Housekeeping and compaction").
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,8 +13,10 @@
 
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/compaction_memory.hpp"
+#include "courier/detail/journal_ids.hpp"
+#include "courier/detail/journal_reader.hpp"
 #include "courier/detail/process.hpp"
-#include "log_internal.hpp"
+#include "courier/detail/spill.hpp"
 
 namespace courier {
 
@@ -74,28 +76,29 @@ bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
 using Blocker = CompactionMemory::Blocker;
 
-// Whether every record of a segment is settled for good: each message
+// Whether every record of a journal file is settled for good: each message
 // delivered, read, expired or retired, and each settle record's message
 // retired (until then a recovery may still need it to know the message was
 // settled). Damage keeps the file (it is evidence, and its records unknown).
 // When it is not, `blocker` says which record kept it (known == false when
 // the file or a record could not be read).
-bool segment_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer,
-                     Blocker& blocker) {
+bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer,
+                  Blocker& blocker) {
   blocker = Blocker{};
   JournalReaderOptions ro;
   ro.buffer = buffer;
   auto rd = JournalReader::open_file(path, ro);
   if (!rd) return false;
-  SegmentNames names;
-  names.path = path;
+  JournalIds ids;
+  ids.start(path);
+  const JournalIds::Resolve resolve = resolve_in(st.dir, false);
   JournalRecord rec;
   for (;;) {
     auto more = rd->next(rec);
     if (!more) return false;
     if (!*more) break;
     if (rec.kind == logfmt::Kind::name) {
-      names.learn(st, rec, false);
+      ids.learn(rec.body, resolve);
       continue;
     }
     if (rec.kind == logfmt::Kind::message) {
@@ -110,7 +113,7 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
       blocker.young_until_ns = young_until;
       // Unnamed here (an endpoint removed, or a bus not rebuilt yet): a
       // recovery could still bring it back, so it is kept until it is too old.
-      if (!names.map(h)) {
+      if (!ids.map(h)) {
         if (young) return false;
         continue;
       }
@@ -130,7 +133,7 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
     blocker = Blocker{};
     auto b = decode_journal_settle(rec.body);
     if (!b) return false;
-    const EndpointId sender = names.endpoint(b->sender);
+    const EndpointId sender = ids.endpoint(b->sender);
     if (sender == no_endpoint) continue;  // the sender is gone: its messages are unrecoverable anyway
     blocker.known = true;
     blocker.keyed = true;
@@ -141,18 +144,18 @@ bool segment_settled(BusState& st, const std::string& path, const std::shared_pt
   return rd->damage().empty();
 }
 
-// Whether the record that kept a segment is still owed, judged as
-// segment_settled() judged it (with the ids mapped then). If so the segment
-// is still unsettled and need not be read. A name mapping that changed since
-// can only make this keep the segment longer, until that tracker entry
-// retires and the record is too old: never delete it.
+// Whether the record that kept a journal file is still owed, judged as
+// file_settled() judged it (with the ids mapped then). If so the file is
+// still unsettled and need not be read. A name mapping that changed since can
+// only make this keep the file longer, until that tracker entry retires and
+// the record is too old: never delete it.
 bool still_owed(BusState& st, const Blocker& b) {
   if (!b.known) return false;  // nothing to judge by: read the file
   if (b.keyed) {
     const std::uint64_t slot = st.tracker.find(b.key);
     if (slot != Tracker::no_slot) {
       if (!b.message) return true;  // a settle record whose message has not retired
-      // Acquire: as in segment_settled().
+      // Acquire: as in file_settled().
       return is_owed(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire)));
     }
   }
@@ -177,9 +180,11 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
   }
   r.holder = true;
   r.sweep = sweep(st);
-  // Compaction. A writer's newest segment is left alone while the writer's
-  // process lives (it may still append); our own writer flushes first.
-  st.log->write_now();
+  // Compaction. A writer's newest journal file is left alone while the
+  // writer's process lives (it may still append); our own writer flushes
+  // first (a failure is kept in the log's last error; what it did not write
+  // is simply not read now).
+  (void)st.log->write_now();
   auto rd = JournalReader::open_directory(st.log->directory());
   if (!rd) return std::move(rd).error().with_context("housekeeping");
   std::map<std::pair<std::uint64_t, pid_t>, std::uint64_t> newest;  // (epoch, pid) -> highest sequence
@@ -187,22 +192,20 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
   for (const std::string& path : rd->files()) {
     JournalWriterId w;
     std::uint64_t seq = 0;
-    const std::string name = path.substr(path.find_last_of('/') + 1);
-    if (!parse_journal_segment_name(name, w, seq)) continue;
+    if (!parse_journal_file_path(path, w, seq)) continue;
     auto& n = newest[{w.epoch_ns, w.pid}];
     if (seq > n) n = seq;
   }
-  // The memory of segments found unsettled: a segment is read when it is new
-  // to this process (or another file, or grown), else only when its back-off
-  // is due and the record that kept it is no longer owed.
+  // The memory of journal files found unsettled: a file is read when it is
+  // new to this process (or another file, or grown), else only when its
+  // back-off is due and the record that kept it is no longer owed.
   detail::CompactionMemory& mem = *st.compaction;
   std::lock_guard<std::mutex> lk(mem.mutex);
   const std::uint64_t pass = ++mem.pass;
   for (const std::string& path : rd->files()) {
     JournalWriterId w;
     std::uint64_t seq = 0;
-    const std::string name = path.substr(path.find_last_of('/') + 1);
-    if (!parse_journal_segment_name(name, w, seq)) continue;
+    if (!parse_journal_file_path(path, w, seq)) continue;
     if (seq == newest[{w.epoch_ns, w.pid}] && detail::process_alive(w.pid)) {
       ++r.segments_kept;
       continue;
@@ -232,7 +235,7 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
     }
     ++r.segments_checked;
     detail::CompactionMemory::Blocker blocker;
-    const bool settled = detail::segment_settled(st, path, buffer, blocker);
+    const bool settled = detail::file_settled(st, path, buffer, blocker);
     if (settled && ::unlink(path.c_str()) == 0) {
       ++r.segments_deleted;
       r.bytes_deleted += size;
@@ -258,7 +261,7 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
     e.seen_pass = pass;
     e.blocker = blocker;
   }
-  // Forget the segments that are gone.
+  // Forget the journal files that are gone.
   std::erase_if(mem.segments, [pass](const auto& kv) { return kv.second.seen_pass != pass; });
   return r;
 }

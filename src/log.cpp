@@ -28,21 +28,21 @@ Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
     if (errno == ENOENT) return {};
     return Error(Errc::system, "opening log directory '" + dir + "': " + std::strerror(errno));
   }
-  std::vector<std::string> segments;
+  std::vector<std::string> files;
   bool others = false;
   while (dirent* e = ::readdir(d)) {
     const std::string_view n = e->d_name;
     if (n == "." || n == "..") continue;
     JournalWriterId w;
     std::uint64_t seq = 0;
-    if (parse_journal_segment_name(n, w, seq)) segments.emplace_back(n);
+    if (parse_journal_file_name(n, w, seq)) files.emplace_back(n);
     else others = true;
   }
   ::closedir(d);
-  for (const std::string& n : segments) {
+  for (const std::string& n : files) {
     const std::string p = dir + "/" + n;
     if (::unlink(p.c_str()) != 0 && errno != ENOENT)
-      return Error(Errc::system, "deleting journal segment '" + p + "': " + std::strerror(errno));
+      return Error(Errc::system, "deleting journal file '" + p + "': " + std::strerror(errno));
   }
   if (!others && ::rmdir(dir.c_str()) != 0 && errno != ENOENT)
     return Error(Errc::system, "removing log directory '" + dir + "': " + std::strerror(errno));
@@ -52,12 +52,16 @@ Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
 namespace detail {
 
 Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durable durable) {
-  if (s.segment_size < 4096 || s.segment_size > (1ull << 30))
+  namespace d = log_defaults;
+  static_assert(d::min_journal_file_size == 4096 && d::max_journal_file_size == (1ull << 30), "the messages below");
+  static_assert(d::min_group_commit_bytes == 4096 && d::max_group_commit_bytes == (1ull << 30), "the messages below");
+  static_assert(d::max_group_commit_interval == std::chrono::seconds(10), "the message below");
+  if (s.segment_size < d::min_journal_file_size || s.segment_size > d::max_journal_file_size)
     return Error(Errc::invalid_argument,
                  "log_segment_size must be 4 KiB .. 1 GiB, got " + std::to_string(s.segment_size));
-  if (s.interval.count() <= 0 || s.interval > std::chrono::seconds(10))
+  if (s.interval.count() <= 0 || s.interval > d::max_group_commit_interval)
     return Error(Errc::invalid_argument, "group_commit_interval must be 1 us .. 10 s");
-  if (s.batch_bytes < 4096 || s.batch_bytes > (1ull << 30))
+  if (s.batch_bytes < d::min_group_commit_bytes || s.batch_bytes > d::max_group_commit_bytes)
     return Error(Errc::invalid_argument, "group_commit_bytes must be 4 KiB .. 1 GiB");
   JournalOptions jo;
   // The log rolls and flushes by itself (only between batches: a roll closes
@@ -83,37 +87,51 @@ Log::~Log() {
   housekeeping_wake_.notify_all();
   if (flusher_.joinable()) flusher_.join();
   if (housekeeper_.joinable()) housekeeper_.join();
-  flush();
+  (void)flush();
   (void)w_.close();
 }
 
-bool Log::name_locked(std::uint32_t id, bool group) {
-  if (id == 0) return true;
-  const std::uint64_t key = (std::uint64_t(group) << 32) | id;
-  if (named_.count(key) != 0) return true;
-  const std::string n = name_of_(id, group);
-  if (n.empty()) return true;  // removed meanwhile: its records are unnamed (recovery skips them)
-  if (!w_.append_name(id, group, n)) return false;
-  named_.insert(key);
-  return true;
+Error Log::failed(Error e) {
+  std::lock_guard<std::mutex> lk(error_mu_);
+  last_error_ = e;
+  return e;
 }
 
-bool Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p) {
+std::optional<Error> Log::last_error() const {
+  std::lock_guard<std::mutex> lk(error_mu_);
+  return last_error_;
+}
+
+Result<void> Log::name_locked(std::uint32_t id, bool group) {
+  if (id == 0) return {};
+  const std::uint64_t key = (std::uint64_t(group) << 32) | id;
+  if (named_.count(key) != 0) return {};
+  const std::string n = name_of_(id, group);
+  if (n.empty()) return {};  // removed meanwhile: its records are unnamed (recovery skips them)
+  if (auto r = w_.append_name(id, group, n); !r) return failed(std::move(r).error());
+  named_.insert(key);
+  return {};
+}
+
+Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p) {
   std::unique_lock<std::mutex> lk(mu_);
   // Bounded memory: a producer faster than the disk waits for the flusher.
   if (settings_.sync != Sync::always)
-    done_.wait(lk, [&] { return w_.buffered_bytes() < 4 * settings_.batch_bytes + (64u << 20) || stop_; });
-  if (settings_.sync == Sync::always && w_.segment_bytes() >= settings_.segment_size) {
-    if (!w_.roll()) return false;
+    done_.wait(lk, [&] {
+      return w_.buffered_bytes() < 4 * settings_.batch_bytes + log_defaults::backlog_slack_bytes || stop_;
+    });
+  if (settings_.sync == Sync::always && w_.file_bytes() >= settings_.segment_size) {
+    if (auto r = w_.roll(); !r) return failed(std::move(r).error());
     named_.clear();
   }
-  if (!name_locked(h.from, false) || !name_locked(h.to, false) || !name_locked(h.group, true)) return false;
-  if (!w_.append_message(h, payload)) return false;
+  for (auto [id, group] : {std::pair{h.from, false}, std::pair{h.to, false}, std::pair{h.group, true}})
+    if (auto r = name_locked(id, group); !r) return r;
+  if (auto r = w_.append_message(h, payload); !r) return failed(std::move(r).error());
   if (p != nullptr) pending_.push_back(*p);
   const bool wake = w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();
   if (wake) wake_.notify_one();
-  return true;
+  return {};
 }
 
 void Log::add_pending(const Pending& p) {
@@ -121,49 +139,52 @@ void Log::add_pending(const Pending& p) {
   pending_.push_back(p);
 }
 
-bool Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
+Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    // Names first: a recovery maps the ids of this segment by its own name records.
-    if (!name_locked(body.sender, false) || !name_locked(body.recipient, false) || !w_.append_settle(kind, body))
-      return false;
+    // Names first: a recovery maps the ids of this journal file by its own name records.
+    for (std::uint32_t id : {body.sender, body.recipient})
+      if (auto r = name_locked(id, false); !r) return r;
+    if (auto r = w_.append_settle(kind, body); !r) return failed(std::move(r).error());
   }
   if (settings_.sync == Sync::always) return flush();
-  return true;
+  return {};
 }
 
-bool Log::write_batch(std::unique_lock<std::mutex>& lk) {
-  bool ok = static_cast<bool>(w_.flush());
+Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
+  Result<void> result = w_.flush();
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
   const int fd = w_.fd();
+  const std::string path = result && settings_.sync != Sync::os ? w_.file_path() : std::string();
   lk.unlock();
   // The fdatasync runs without the lock: senders keep appending meanwhile
   // (their records are in the next batch). Nobody rolls or closes the file
   // while flushing_ is set.
-  if (ok && settings_.sync != Sync::os && fd >= 0) {
+  if (result && settings_.sync != Sync::os && fd >= 0) {
     int rc;
     do rc = ::fdatasync(fd);
     while (rc != 0 && errno == EINTR);
-    ok = rc == 0;
+    if (rc != 0) result = Error(Errc::system, "fdatasync of journal file '" + path + "': " + std::strerror(errno));
   }
-  if (!batch_.empty()) durable_(batch_, ok ? Status::sent : Status::log_failed);
+  if (!result) (void)failed(result.error());  // before the senders hear log_failed: they may ask why
+  if (!batch_.empty()) durable_(batch_, result ? Status::sent : Status::log_failed);
   batch_.clear();
   lk.lock();
   // A failed roll is tried again after the next batch.
-  if (ok && w_.segment_bytes() >= settings_.segment_size && w_.roll()) named_.clear();
-  return ok;
+  if (result && w_.file_bytes() >= settings_.segment_size && w_.roll()) named_.clear();
+  return result;
 }
 
-bool Log::flush() {
+Result<void> Log::flush() {
   std::unique_lock<std::mutex> lk(mu_);
   done_.wait(lk, [&] { return !flushing_; });
-  if (w_.buffered_bytes() == 0 && pending_.empty()) return true;
+  if (w_.buffered_bytes() == 0 && pending_.empty()) return {};
   flushing_ = true;
-  const bool ok = write_batch(lk);
+  Result<void> r = write_batch(lk);
   flushing_ = false;
   lk.unlock();
   done_.notify_all();
-  return ok;
+  return r;
 }
 
 void Log::run() {
@@ -173,7 +194,7 @@ void Log::run() {
     if (stop_) break;
     if (flushing_ || (w_.buffered_bytes() == 0 && pending_.empty())) continue;
     flushing_ = true;
-    write_batch(lk);
+    (void)write_batch(lk);  // a failure is reported with the batch (and kept: last_error)
     flushing_ = false;
     done_.notify_all();
   }
@@ -192,11 +213,12 @@ void Log::start_housekeeping(std::chrono::milliseconds interval, std::function<v
   });
 }
 
-bool Log::write_now() {
+Result<void> Log::write_now() {
   std::lock_guard<std::mutex> lk(mu_);
   // Safe beside a flusher syncing outside the lock: it only syncs the fd; the
   // writer's state changes under the lock only.
-  return static_cast<bool>(w_.flush());
+  if (auto r = w_.flush(); !r) return failed(std::move(r).error());
+  return {};
 }
 
 }  // namespace detail

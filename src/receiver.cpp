@@ -7,7 +7,7 @@
 
 #include "courier/bus.hpp"
 #include "courier/detail/process.hpp"
-#include "log_internal.hpp"
+#include "spill_forwarder.hpp"
 #include "notifier.hpp"
 
 namespace courier {

@@ -8,22 +8,26 @@
 #include <unordered_set>
 
 #include "courier/detail/bus_log.hpp"
+#include "courier/detail/journal_ids.hpp"
+#include "courier/detail/journal_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
-#include "log_internal.hpp"
+#include "courier/detail/log_defaults.hpp"
+#include "courier/detail/spill.hpp"
 
 namespace courier {
 namespace {
 
-using detail::SegmentNames;
+using detail::JournalIds;
 
 class Recovery {
  public:
   Recovery(detail::BusState& st, const std::function<void(const RecoveryProgress&)>& progress)
-      : st_(st), progress_(progress), now_(realtime_ns()) {}
+      : st_(st), progress_(progress), now_(realtime_ns()), resolve_(detail::resolve_in(st.dir, true)) {}
 
   Result<RecoveryReport> run() {
     const std::uint64_t t0 = monotonic_ns();
-    if (!st_.log->flush()) return Error(Errc::system, "recovery: this process's own log could not be written first");
+    if (auto r = st_.log->flush(); !r)
+      return std::move(r).error().with_context("recovery: this process's own log could not be written first");
     total_ = directory_bytes();
     prefault_tracker();
     if (auto r = pass(1); !r) return std::move(r).error();
@@ -87,17 +91,17 @@ class Recovery {
     ro.buffer = buffer_;  // one buffer for every file of every pass: its pages stay mapped
     auto rd = JournalReader::open_directory(st_.log->directory(), ro);
     if (!rd) return std::move(rd).error().with_context("recovery");
-    SegmentNames names;
+    JournalIds ids;
     JournalRecord rec;
     std::uint64_t done_files = 0, file_size = 0, next_report = 0;
     for (;;) {
       auto more = rd->next(rec);
       if (!more) return std::move(more).error().with_context("recovery, pass " + std::to_string(n));
       if (!*more) break;
-      if (rec.segment->path != names.path) {
+      if (rec.segment->path != ids.path()) {  // the next journal file
         done_files += file_size;
         file_size = rec.segment->file_size;
-        names = SegmentNames{rec.segment->path, {}, {}};
+        ids.start(rec.segment->path);
         if (n == 1) {
           ++rep_.segments;
           rep_.bytes += file_size;
@@ -105,18 +109,18 @@ class Recovery {
       }
       if (progress_ && done_files + rec.offset >= next_report) {
         progress_(RecoveryProgress{n, 3, done_files + rec.offset, total_});
-        next_report = done_files + rec.offset + (64ull << 20);
+        next_report = done_files + rec.offset + detail::log_defaults::recovery_progress_bytes;
       }
       if (n == 1) ++rep_.records;
       switch (rec.kind) {
-        case logfmt::Kind::name: name(rec, names, n); break;
+        case logfmt::Kind::name: name(rec, ids, n); break;
         case logfmt::Kind::message:
           if (n == 1) ++rep_.messages;
-          if (n != 2) message(rec, names, n);
+          if (n != 2) message(rec, ids, n);
           break;
         default:
           if (n == 1) ++rep_.settles;
-          if (n == 2) settle(rec, names);
+          if (n == 2) settle(rec, ids);
           break;
       }
     }
@@ -129,20 +133,20 @@ class Recovery {
     return {};
   }
 
-  void name(const JournalRecord& rec, SegmentNames& names, unsigned n) {
-    if (names.learn(st_, rec, true) && n == 1) ++rep_.names;
+  void name(const JournalRecord& rec, JournalIds& ids, unsigned n) {
+    if (ids.learn(rec.body, resolve_) && n == 1) ++rep_.names;
   }
 
   // The message of a record with the ids of the bus now; false when it is
   // not one to recover (untracked, real-time, unnamed, past its retention).
-  bool mapped(const JournalRecord& rec, const SegmentNames& names, unsigned n, JournalMessage& m) {
+  bool mapped(const JournalRecord& rec, const JournalIds& ids, unsigned n, JournalMessage& m) {
     auto d = decode_journal_message(rec.body);
     if (!d) return false;
     m = *d;
     RecordHeader& h = m.header;
     if (h.id == 0 || h.expires_ns == 0) return false;
     if (n == 1 && h.id > rep_.max_id) rep_.max_id = h.id;
-    if (!names.map(h)) {
+    if (!ids.map(h)) {
       if (n == 1) ++rep_.unnamed;
       return false;
     }
@@ -167,9 +171,9 @@ class Recovery {
     return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
   }
 
-  void message(const JournalRecord& rec, const SegmentNames& names, unsigned n) {
+  void message(const JournalRecord& rec, const JournalIds& ids, unsigned n) {
     JournalMessage m;
-    if (!mapped(rec, names, n, m)) return;
+    if (!mapped(rec, ids, n, m)) return;
     const RecordHeader& h = m.header;
     if (n == 1) {
       bool dup = false;
@@ -246,15 +250,13 @@ class Recovery {
     return true;
   }
 
-  void settle(const JournalRecord& rec, const SegmentNames& names) {
+  void settle(const JournalRecord& rec, const JournalIds& ids) {
     auto b = decode_journal_settle(rec.body);
     if (!b) return;
-    const EndpointId sender = names.endpoint(b->sender);
-    const EndpointId recipient = b->recipient != 0 ? names.endpoint(b->recipient) : no_endpoint;
+    const EndpointId sender = ids.endpoint(b->sender);
+    const EndpointId recipient = b->recipient != 0 ? ids.endpoint(b->recipient) : no_endpoint;
     if (sender == no_endpoint || (b->recipient != 0 && recipient == no_endpoint)) return;
-    const Status s = rec.kind == logfmt::Kind::delivered ? Status::delivered
-                     : rec.kind == logfmt::Kind::read    ? Status::read
-                                                         : Status::expired;
+    const Status s = logfmt::settled_status(rec.kind);
     const std::uint64_t slot = st_.tracker.find(TrackerKey{sender, b->id, no_endpoint});
     if (slot == Tracker::no_slot) return;
     TrackerEntry& e = st_.tracker.entry(slot);
@@ -294,6 +296,7 @@ class Recovery {
   detail::BusState& st_;
   const std::function<void(const RecoveryProgress&)>& progress_;
   const std::uint64_t now_;
+  const JournalIds::Resolve resolve_;  // registers the names of the journal files in the bus's directory
   std::uint64_t total_ = 0;
   RecoveryReport rep_;
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
@@ -309,4 +312,10 @@ Result<RecoveryReport> detail::recover(BusState& st, const std::function<void(co
   return Recovery(st, progress).run();
 }
 
+#include "courier/detail/bus_log.hpp"
+#include "courier/detail/journal_ids.hpp"
+#include "courier/detail/journal_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
+#include "courier/detail/log_defaults.hpp"
+#include "courier/detail/spill.hpp"
 }  // namespace courier

@@ -80,7 +80,8 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   c.track_ = Tracker::no_slot;
   if (!ok) {
     // Stepped over before the commit: settle it in the log too, or a recovery would bring it back.
-    log.append_settle(logfmt::Kind::expired, logfmt::SettleBody{c.id_, self_, to, fast_realtime_ns()});
+    // A failure is kept in the log's last error; the send's own record failing is what reports log_failed.
+    (void)log.append_settle(logfmt::Kind::expired, logfmt::SettleBody{c.id_, self_, to, fast_realtime_ns()});
     settle(slot, c.id_, to, 0, Status::revoked);
     return {Status::revoked, c.id_};
   }
@@ -189,7 +190,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
             count_sent();
           } else {
             st = Status::revoked;
-            if (log != nullptr) log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
+            if (log != nullptr) (void)log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
           }
         }
       }

@@ -1,40 +1,20 @@
 // Spill: a stored message whose lane is full stays in the log and its
 // receiver forwards it as the lanes drain (docs/design.md, "Spill").
-#include <dirent.h>
-
 #include <cstring>
 #include <map>
 
-#include "courier/bus.hpp"
+#include "courier/detail/bus_log.hpp"
+#include "courier/endpoint.hpp"
+#include "courier/receiver.hpp"
+#include "courier/detail/journal_ids.hpp"
 #include "courier/detail/lane_writer.hpp"
-#include "log_internal.hpp"
+#include "courier/detail/log_defaults.hpp"
+#include "courier/detail/spill.hpp"
+#include "spill_forwarder.hpp"
 
 namespace courier {
 
 namespace detail {
-
-bool SegmentNames::learn(BusState& st, const JournalRecord& rec, bool add) {
-  auto nm = decode_journal_name(rec.body);
-  if (!nm) return false;
-  if (nm->group) {
-    auto g = add ? st.dir.add_group(nm->name, true) : st.dir.find_group(nm->name);
-    if (g) groups[nm->id] = *g;
-  } else {
-    auto e = add ? st.dir.add(nm->name, true) : st.dir.find(nm->name);
-    if (e) endpoints[nm->id] = *e;
-  }
-  return true;
-}
-
-bool SegmentNames::map(RecordHeader& h) const {
-  const EndpointId from = endpoint(h.from), to = endpoint(h.to);
-  const GroupId g = group(h.group);
-  if (from == no_endpoint || to == no_endpoint || (h.group != 0 && g == 0)) return false;
-  h.from = from;
-  h.to = to;
-  h.group = g;
-  return true;
-}
 
 bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept {
   const std::uint32_t eslot = endpoint_slot(h.to);
@@ -139,8 +119,8 @@ bool Receiver::forward_spilled() noexcept {
     forwarded = fw.scan(*st_->bus, st_->self);
   } catch (...) {  // allocation failure: try again later
   }
-  // Nothing to forward yet (a lane still full, or records not read yet): look again in 1 ms.
-  if (forwarded == 0) fw.next_scan_ns = now + 1'000'000;
+  // Nothing to forward yet (a lane still full, or records not read yet): look again soon.
+  if (forwarded == 0) fw.next_scan_ns = now + detail::log_defaults::spill_rescan_ns;
   return forwarded != 0;
 }
 
@@ -150,9 +130,10 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
   std::map<std::string, File> seen;
   std::uint64_t n = 0;
   const std::uint64_t now = realtime_ns();
+  const detail::JournalIds::Resolve resolve = detail::resolve_in(st.dir, false);
   for (const std::string& path : dir->files()) {
     File f = files.count(path) != 0 ? std::move(files[path]) : File{};
-    f.names.path = path;
+    if (f.ids.path() != path) f.ids.start(path);
     JournalReaderOptions ro;
     ro.buffer = buffer;
     auto rd = JournalReader::open_file(path, ro, f.cursor);
@@ -162,10 +143,10 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
       auto more = rd->next(rec);
       if (!more || !*more) break;
       if (rec.kind == logfmt::Kind::name) {
-        f.names.learn(st, rec, false);
+        f.ids.learn(rec.body, resolve);
       } else if (rec.kind == logfmt::Kind::message) {
         auto m = decode_journal_message(rec.body);
-        if (m && m->header.id != 0 && f.names.map(m->header) && m->header.to == self) {
+        if (m && m->header.id != 0 && f.ids.map(m->header) && m->header.to == self) {
           const RecordHeader& h = m->header;
           const std::uint64_t slot = st.tracker.find(key_of(h, h.to));
           if (slot != Tracker::no_slot && st.same_send(st.tracker.entry(slot), h)) {
@@ -196,7 +177,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
     }
     seen.emplace(path, std::move(f));
   }
-  files = std::move(seen);  // segments deleted since are forgotten
+  files = std::move(seen);  // journal files deleted since are forgotten
   return n;
 }
 

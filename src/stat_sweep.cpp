@@ -8,7 +8,7 @@
 #include "courier/bus.hpp"
 #include "courier/detail/lane_inspect.hpp"
 #include "courier/detail/process.hpp"
-#include "log_internal.hpp"
+#include "courier/detail/spill.hpp"
 
 namespace courier {
 

@@ -38,10 +38,8 @@ bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Statu
   if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now)) return false;
   if (logged(h)) {
     // delivered / read, or settled without delivery (expired, destination removed, ...): no longer owed.
-    const logfmt::Kind k = status == Status::delivered ? logfmt::Kind::delivered
-                           : status == Status::read    ? logfmt::Kind::read
-                                                       : logfmt::Kind::expired;
-    log->append_settle(k, logfmt::SettleBody{h.id, h.from, recipient, now});
+    // A failure is kept in the log's last error (a lost settle record costs a redelivery at worst).
+    (void)log->append_settle(logfmt::settle_kind(status), logfmt::SettleBody{h.id, h.from, recipient, now});
   }
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
   if (h.group == 0) return true;

@@ -277,8 +277,8 @@ Expected log_format_expected() {
   using namespace logfmt;
   Expected e;
   {
-    using T = logfmt::SegmentHeader;
-    e.structs["SegmentHeader"] = {sizeof(T), {M(magic), M(format_version), M(header_size), M(writer_pid),
+    using T = logfmt::FileHeader;
+    e.structs["FileHeader"] = {sizeof(T), {M(magic), M(format_version), M(header_size), M(writer_pid),
         M(reserved0), M(writer_start_ticks), M(writer_epoch_ns), M(sequence), M(salt), M(reserved1),
         M(header_crc)}};
   }
@@ -296,11 +296,11 @@ Expected log_format_expected() {
   }
   e.values["NameBody what"] = {{"endpoint", name_what::endpoint}, {"group", name_what::group}};
   e.constants["Constants"] = {
-      {"format_version", format_version}, {"segment_magic", logfmt::segment_magic},
-      {"segment_header_size", segment_header_size}, {"record_marker", record_marker},
+      {"format_version", format_version}, {"file_magic", logfmt::file_magic},
+      {"file_header_size", file_header_size}, {"record_marker", record_marker},
       {"record_frame_size", record_frame_size}, {"record_alignment", record_alignment}, {"max_body", max_body},
       {"message_min_body", message_min_body}, {"settle_body_size", settle_body_size},
-      {"max_name_len", logfmt::max_name_len}, {"segment_name_length", segment_name_length},
+      {"max_name_len", logfmt::max_name_len}, {"file_name_length", file_name_length},
   };
   e.kinds = "Record kinds";
   return e;

@@ -111,7 +111,7 @@ struct JournalDamage {
 // What a recovery found and did.
 struct RecoveryReport {
   bool ran = false;
-  std::uint64_t segments = 0;   // segment files read
+  std::uint64_t segments = 0;   // journal files read
   std::uint64_t bytes = 0;      // bytes of those files
   std::uint64_t records = 0;    // valid records
   std::uint64_t messages = 0, settles = 0, names = 0;  // records by kind (settles: delivered + read + expired)
@@ -122,7 +122,7 @@ struct RecoveryReport {
   std::uint64_t left = 0;       // of those, not put back (lane full): they stay in the log
   std::uint64_t expired = 0;    // owed but past their deadline: reported expired to their senders now
   std::uint64_t retired = 0;    // past their expiry + status retention: settled by age, nothing to do
-  std::uint64_t unnamed = 0;    // records naming an id with no name record in their segment (skipped)
+  std::uint64_t unnamed = 0;    // records naming an id with no name record in their journal file (skipped)
   std::uint64_t tracker_full = 0;  // owed messages put back without a tracker entry (no dedup for them)
   std::uint64_t damaged = 0;    // damaged regions (details in `damage`)
   std::uint64_t torn = 0;       // torn tails cut

@@ -3,14 +3,16 @@
 // this part knows which records a bus writes and when `sent` may be said.
 //
 // Each process that opens a bus with a log has one JournalWriter for it (its
-// own segment files in LOG_DIR/BUS/, no lock shared with other processes).
+// own journal files in LOG_DIR/BUS/, no lock shared with other processes).
 // Threads of the process share it through a process-local mutex held only to
 // encode a record into the writer's buffer. With Sync::group a flusher thread
 // writes the buffer in one pwrite() and fdatasync()s it every
 // group_commit_interval (or sooner, at group_commit_bytes); the messages of the
 // batch then move from outbox to sent. Sync::os is the same without the
 // fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
-// send() returns sent. Compiled in src/log.cpp and src/recovery.cpp.
+// send() returns sent. The journal layer's errors come back as Result, and the
+// last one is kept (last_error()) so that a `log_failed` can say why.
+// Compiled in src/log.cpp and src/recovery.cpp.
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,7 +29,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "courier/detail/journal.hpp"
+#include "courier/detail/journal_reader.hpp"
+#include "courier/detail/journal_writer.hpp"
+#include "courier/detail/log_defaults.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
 #include "courier/options.hpp"
@@ -38,7 +43,7 @@ namespace courier {
 
 // The directory of a bus's journals: LOG_DIR/BUS.
 std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
-// Delete a bus's journals (every segment file of LOG_DIR/BUS, then the
+// Delete a bus's journals (every journal file of LOG_DIR/BUS, then the
 // directory when nothing else is in it). Ok when there is nothing to delete.
 Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus);
 
@@ -62,9 +67,9 @@ class Log {
   struct Settings {
     std::string dir;  // the bus's journal directory (LOG_DIR/BUS)
     Sync sync = Sync::group;
-    std::chrono::microseconds interval = defaults::group_commit_interval;
-    std::uint64_t batch_bytes = defaults::group_commit_bytes;
-    std::uint64_t segment_size = defaults::log_file_size;
+    std::chrono::microseconds interval = log_defaults::group_commit_interval;
+    std::uint64_t batch_bytes = log_defaults::group_commit_bytes;
+    std::uint64_t segment_size = log_defaults::journal_file_size;  // a journal file rolls at about this size
   };
   // The name of endpoint (group == false) or group `id`, "" when unknown.
   using NameOf = std::function<std::string(std::uint32_t id, bool group)>;
@@ -79,21 +84,25 @@ class Log {
   Sync sync() const noexcept { return settings_.sync; }
   const std::string& directory() const noexcept { return settings_.dir; }
 
-  // Buffer a message record (after name records for its ids when this
-  // segment has none yet). `p`, when given, is reported when the record is
-  // durable. False when the record could not be buffered (the writer is broken).
-  bool append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p);
+  // Buffer a message record (after name records for its ids when the
+  // current journal file has none yet). `p`, when given, is reported when the
+  // record is durable. An error when the record could not be buffered (the
+  // writer is broken, or a roll failed).
+  Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p);
   // Buffer a delivered / read / expired record. With Sync::always it is
   // written and synced before this returns.
-  bool append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
+  Result<void> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
   // Report `p` with the batch that holds what is buffered now.
   void add_pending(const Pending& p);
   // Write (and sync, unless Sync::os) what is buffered now and report it,
-  // on this thread. True when it is durable.
-  bool flush();
+  // on this thread. Ok when it is durable.
+  Result<void> flush();
   // Hand what is buffered to the kernel now (visible to readers of the file),
   // without a sync: what it holds is still reported with the next batch.
-  bool write_now();
+  Result<void> write_now();
+  // The journal layer's last failure (with its file and the OS's reason),
+  // none while everything was written: why a batch was reported log_failed.
+  std::optional<Error> last_error() const;
 
   // Run `f` every `interval` on a thread of the log's (until destruction).
   void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
@@ -101,9 +110,11 @@ class Log {
 
  private:
   Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
-  bool name_locked(std::uint32_t id, bool group);
+  Result<void> name_locked(std::uint32_t id, bool group);
   // Called with lk held and flushing_ set by us; returns with lk held.
-  bool write_batch(std::unique_lock<std::mutex>& lk);
+  Result<void> write_batch(std::unique_lock<std::mutex>& lk);
+  // Keep `e` as the last error and return it.
+  Error failed(Error e);
   void run();  // the group-commit thread
 
   Settings settings_;
@@ -115,7 +126,9 @@ class Log {
   std::condition_variable housekeeping_wake_;  // the housekeeper: stop
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;
-  std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current segment
+  std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current journal file
+  mutable std::mutex error_mu_;              // last_error_ (set by a flusher outside mu_)
+  std::optional<Error> last_error_;
   bool flushing_ = false;
   bool stop_ = false;
   std::thread flusher_;

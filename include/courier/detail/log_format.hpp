@@ -3,10 +3,10 @@
 // tests/journal_test.cpp pins the bytes of real encoded records. Change
 // anything here and you bump format_version, update the doc and the pinned hex.
 //
-// Everything is little-endian. A segment file is a SegmentHeader followed by
+// Everything is little-endian. A journal file is a FileHeader followed by
 // records, each starting at an offset that is a multiple of 8.
 //
-// Segment header, 64 bytes at offset 0:
+// Journal file header, 64 bytes at offset 0:
 //
 //   0                   1                   2                   3
 //   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -31,7 +31,7 @@
 //  |   sequence (u64, 0, 1, 2 ... per writer)                      | 40
 //  |                                                               |
 //  +---------------------------------------------------------------+
-//  |   salt (u64, random per segment, seeds every record CRC)      | 48
+//  |   salt (u64, random per file, seeds every record CRC)         | 48
 //  |                                                               |
 //  +---------------------------------------------------------------+
 //  |              reserved (u32, 0)                                | 56
@@ -71,8 +71,8 @@ namespace courier::logfmt {
 inline constexpr std::uint32_t format_version = 1;
 
 // "courierJ" read as a little-endian u64.
-inline constexpr std::uint64_t segment_magic = 0x4A72656972756F63ull;
-inline constexpr std::size_t segment_header_size = 64;
+inline constexpr std::uint64_t file_magic = 0x4A72656972756F63ull;
+inline constexpr std::size_t file_header_size = 64;
 
 inline constexpr std::uint32_t record_marker = 0xE15C4A9Eu;  // bytes 9e 4a 5c e1
 inline constexpr std::size_t record_frame_size = 16;
@@ -80,10 +80,10 @@ inline constexpr std::size_t record_alignment = 8;
 // The largest body the format allows; a reader refuses longer lengths unread.
 inline constexpr std::uint32_t max_body = 64u << 20;
 
-// Segment files are named WRITER_EPOCH-PID-SEQUENCE.journal in lowercase hex of
+// Journal files are named WRITER_EPOCH-PID-SEQUENCE.journal in lowercase hex of
 // 16, 8 and 16 digits, so that name order is (writer epoch, pid, sequence).
-inline constexpr std::string_view segment_suffix = ".journal";
-inline constexpr std::size_t segment_name_length = 16 + 1 + 8 + 1 + 16 + segment_suffix.size();
+inline constexpr std::string_view file_suffix = ".journal";
+inline constexpr std::size_t file_name_length = 16 + 1 + 8 + 1 + 16 + file_suffix.size();
 
 enum class Kind : std::uint8_t {
   message = 1,    // body: RecordHeader + payload
@@ -106,7 +106,7 @@ constexpr std::string_view kind_name(Kind k) noexcept {
   return "unknown";
 }
 
-struct SegmentHeader {
+struct FileHeader {
   std::uint64_t magic;
   std::uint32_t format_version;
   std::uint32_t header_size;
@@ -119,20 +119,21 @@ struct SegmentHeader {
   std::uint32_t reserved1;
   std::uint32_t header_crc;
 };
-static_assert(sizeof(SegmentHeader) == segment_header_size);
-static_assert(offsetof(SegmentHeader, magic) == 0);
-static_assert(offsetof(SegmentHeader, format_version) == 8);
-static_assert(offsetof(SegmentHeader, header_size) == 12);
-static_assert(offsetof(SegmentHeader, writer_pid) == 16);
-static_assert(offsetof(SegmentHeader, reserved0) == 20);
-static_assert(offsetof(SegmentHeader, writer_start_ticks) == 24);
-static_assert(offsetof(SegmentHeader, writer_epoch_ns) == 32);
-static_assert(offsetof(SegmentHeader, sequence) == 40);
-static_assert(offsetof(SegmentHeader, salt) == 48);
-static_assert(offsetof(SegmentHeader, reserved1) == 56);
-static_assert(offsetof(SegmentHeader, header_crc) == 60);
-static_assert(std::is_trivially_copyable_v<SegmentHeader>);
-inline constexpr std::size_t segment_header_crc_span = offsetof(SegmentHeader, header_crc);  // bytes 0..59
+static_assert(sizeof(FileHeader) == file_header_size);
+static_assert(offsetof(FileHeader, magic) == 0);
+static_assert(offsetof(FileHeader, format_version) == 8);
+static_assert(offsetof(FileHeader, header_size) == 12);
+static_assert(offsetof(FileHeader, writer_pid) == 16);
+static_assert(offsetof(FileHeader, reserved0) == 20);
+static_assert(offsetof(FileHeader, writer_start_ticks) == 24);
+static_assert(offsetof(FileHeader, writer_epoch_ns) == 32);
+static_assert(offsetof(FileHeader, sequence) == 40);
+static_assert(offsetof(FileHeader, salt) == 48);
+static_assert(offsetof(FileHeader, reserved1) == 56);
+static_assert(offsetof(FileHeader, header_crc) == 60);
+static_assert(std::is_trivially_copyable_v<FileHeader>);
+inline constexpr std::size_t file_header_crc_span = offsetof(FileHeader, header_crc);  // bytes 0..59
+using SegmentHeader = FileHeader;  // the older name, which the tests use (not the shared-memory SegmentHeader)
 
 struct RecordFrame {
   std::uint32_t marker;
@@ -152,7 +153,7 @@ static_assert(offsetof(RecordFrame, reserved) == 14);
 static_assert(std::is_trivially_copyable_v<RecordFrame>);
 // The CRC covers the frame from `length` on, then the body.
 inline constexpr std::size_t record_crc_start = offsetof(RecordFrame, length);
-static_assert(segment_header_size % record_alignment == 0, "the first record is aligned");
+static_assert(file_header_size % record_alignment == 0, "the first record is aligned");
 
 // delivered / read / expired: one recipient's settlement of message (sender, id).
 struct SettleBody {
@@ -169,8 +170,8 @@ static_assert(offsetof(SettleBody, at_ns) == 16);
 static_assert(std::is_trivially_copyable_v<SettleBody>);
 
 // name: the name of an endpoint or group id, written by a journal writer in
-// each segment before the first record of that segment that mentions the id,
-// so that any one segment can be recovered on its own into an empty bus.
+// each journal file before the first record of that file that mentions the
+// id, so that any one file can be recovered on its own into an empty bus.
 struct NameBody {
   std::uint32_t id;        // EndpointId or GroupId
   std::uint8_t what;       // name_what
@@ -204,6 +205,19 @@ constexpr bool length_fits_kind(Kind k, std::uint32_t length) noexcept {
   }
   return false;
 }
+
+// The settle record of a final status: delivered and read have kinds of their
+// own; any other settlement (expired, destination removed, ...) is `expired`.
+constexpr Kind settle_kind(Status s) noexcept {
+  return s == Status::delivered ? Kind::delivered : s == Status::read ? Kind::read : Kind::expired;
+}
+// The status a settle record (delivered / read / expired) says.
+constexpr Status settled_status(Kind k) noexcept {
+  return k == Kind::delivered ? Status::delivered : k == Kind::read ? Status::read : Status::expired;
+}
+static_assert(settled_status(settle_kind(Status::delivered)) == Status::delivered);
+static_assert(settled_status(settle_kind(Status::read)) == Status::read);
+static_assert(settled_status(settle_kind(Status::expired)) == Status::expired);
 
 constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
   return (n + record_alignment - 1) & ~std::uint64_t(record_alignment - 1);

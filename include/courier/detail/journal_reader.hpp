@@ -1,0 +1,114 @@
+// courier/detail/journal_reader.hpp — reads journal files back.
+//
+// A JournalReader reads one journal file, or every journal file of a
+// directory in name order (writer epoch, pid, sequence). Every length and
+// offset read from disk is checked; a damaged record is reported with its
+// file and offset and reading resumes at the next valid record; a torn tail
+// (a writer that died in the middle of a write) is cut silently. Compiled in
+// src/journal_reader.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "courier/detail/journal_file.hpp"
+#include "courier/detail/log_defaults.hpp"
+#include "courier/result.hpp"
+#include "courier/stats.hpp"
+
+namespace courier {
+
+struct JournalRecord {
+  logfmt::Kind kind = logfmt::Kind::message;
+  std::span<const std::byte> body;        // valid until the next call of next()
+  std::uint64_t offset = 0;               // of the record's frame in its file
+  const JournalFileInfo* segment = nullptr;  // its journal file; valid until the next call of next()
+};
+
+// JournalDamage (bytes that are not a valid record, and are not a torn tail)
+// is public: courier/stats.hpp, in RecoveryReport.
+
+// The end of a file that holds the beginning of a record never finished:
+// ignored, and listed here (recovery may truncate it).
+struct JournalTornTail {
+  std::string file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+namespace detail {
+// A byte buffer for whole journal files: anonymous memory asking for huge
+// pages (a 64 MiB file read into fresh 4 KiB pages cost ~16,000 page faults,
+// more than the copy itself), never zeroed by us (pread fills it at once), and
+// kept across files, and across readers when one is passed in
+// JournalReaderOptions::buffer (one reader at a time per buffer).
+class ReadBuffer {
+ public:
+  ReadBuffer() = default;
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer();
+  std::byte* data() noexcept { return p_; }
+  const std::byte* data() const noexcept { return p_; }
+  std::uint64_t size() const noexcept { return size_; }
+  std::byte operator[](std::uint64_t i) const noexcept { return p_[i]; }
+  void clear() noexcept { size_ = 0; }
+  // Contents are not kept when it grows (the reader refills it). Throws bad_alloc.
+  void resize(std::uint64_t n);
+
+ private:
+  std::byte* p_ = nullptr;
+  std::uint64_t size_ = 0, cap_ = 0;
+};
+}  // namespace detail
+
+struct JournalReaderOptions {
+  // A file larger than this is reported as damage and not read (a reader holds
+  // one whole journal file in memory).
+  std::uint64_t max_file_size = detail::log_defaults::max_read_file_size;
+  // Read into this buffer (kept warm across readers) instead of a new one.
+  std::shared_ptr<detail::ReadBuffer> buffer;
+};
+
+class JournalReader {
+ public:
+  // `start`: begin at this offset (a record boundary from an earlier read of
+  // the same file) instead of the first record.
+  static Result<JournalReader> open_file(const std::string& path, const JournalReaderOptions& options = {},
+                                         std::uint64_t start = 0);
+  // Every file of `dir` named like a journal file, in name order. Other files are ignored.
+  static Result<JournalReader> open_directory(const std::string& dir, const JournalReaderOptions& options = {});
+
+  // The next valid record into `out`: true, or false after the last one.
+  // An error only for the OS (a file that cannot be opened or read).
+  Result<bool> next(JournalRecord& out);
+
+  const std::vector<JournalDamage>& damage() const noexcept { return damage_; }
+  const std::vector<JournalTornTail>& torn_tails() const noexcept { return torn_; }
+  const std::vector<std::string>& files() const noexcept { return files_; }
+
+ private:
+  JournalReader() = default;
+  Result<bool> load(const std::string& path);  // false: nothing to read in it (damage or torn)
+  struct Check;
+  Check check(std::uint64_t pos) const noexcept;
+  bool torn_at(std::uint64_t pos) const noexcept;
+
+  JournalReaderOptions options_;
+  std::vector<std::string> files_;
+  std::size_t next_file_ = 0;
+  bool from_directory_ = false;  // a listed file that vanished is skipped, not an error
+  bool loaded_ = false;
+  JournalFileInfo info_;
+  std::shared_ptr<detail::ReadBuffer> buf_;
+  std::uint64_t pos_ = 0;
+  std::uint64_t start_ = 0;
+  std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
+  std::vector<JournalDamage> damage_;
+  std::vector<JournalTornTail> torn_;
+};
+
+}  // namespace courier

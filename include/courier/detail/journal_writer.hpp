@@ -1,0 +1,107 @@
+// courier/detail/journal_writer.hpp — appends records to journal files.
+//
+// One JournalWriter per process (or per thread that wants its own files) owns
+// its journal files alone, so appending takes no lock shared with anyone.
+// append() encodes into a memory buffer, flush() hands the whole batch to the
+// kernel in one write(), sync() adds fdatasync(). Files roll at a size.
+// Compiled in src/journal_writer.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "courier/detail/journal_file.hpp"
+#include "courier/detail/log_defaults.hpp"
+#include "courier/result.hpp"
+
+namespace courier {
+
+struct JournalOptions {
+  // Roll to a new journal file before a record would take the current one
+  // past this many bytes (header included). A record larger than a whole file
+  // goes alone into a file of its own. At least 4096.
+  std::uint64_t segment_size = detail::log_defaults::journal_file_size;
+  // append() flushes by itself once this many bytes are buffered (bounds memory).
+  std::size_t buffer_limit = detail::log_defaults::journal_buffer_limit;
+};
+
+// Where a record went: its journal file (sequence of this writer) and byte offset.
+struct JournalPosition {
+  std::uint64_t sequence = 0;
+  std::uint64_t offset = 0;
+};
+
+class JournalWriter {
+ public:
+  // Creates the directory (and missing parents) with mode 0700 if needed, and
+  // the writer's first journal file (mode 0600). The directory entry is fsync'ed.
+  static Result<JournalWriter> open(const std::string& dir, const JournalOptions& options = {});
+
+  JournalWriter(JournalWriter&& other) noexcept;
+  JournalWriter& operator=(JournalWriter&& other) noexcept;
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
+  ~JournalWriter();  // flushes what is buffered (errors lost: call close() to see them); no sync
+
+  // Buffers one record (body = head followed by tail, so a message needs no
+  // copy into one buffer first). Refuses (invalid_argument) an unknown kind or
+  // a length the kind cannot have; a message whose payload_len disagrees.
+  // May flush (buffer_limit) or roll (segment_size, with fdatasync of the old
+  // file): then it can fail like flush().
+  Result<JournalPosition> append(logfmt::Kind kind, std::span<const std::byte> head,
+                                 std::span<const std::byte> tail = {});
+  // A message record: the header (its frame word written as 0) and payload.
+  Result<JournalPosition> append_message(const RecordHeader& header, std::span<const std::byte> payload);
+  // A delivered / read / expired record.
+  Result<JournalPosition> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
+  // A name record: the name of endpoint (or group) `id`.
+  Result<JournalPosition> append_name(std::uint32_t id, bool group, std::string_view name);
+
+  // The buffered records, in one write(). On failure the file is cut back to
+  // its last complete batch and the batch stays buffered for a retry.
+  Result<void> flush();
+  // flush(), then fdatasync() of the current file (earlier files were synced
+  // when they were rolled).
+  Result<void> sync();
+  // flush() and close the files. The writer is unusable afterwards.
+  Result<void> close();
+  // flush(), fdatasync() the current file and start the next one now.
+  Result<void> roll();
+  // The current file's descriptor (for an fdatasync() made outside the
+  // writer's lock; valid until the next roll() or close()).
+  int fd() const noexcept { return fd_; }
+
+  const std::string& directory() const noexcept { return dir_; }
+  std::string file_path() const;                                 // the current journal file
+  std::uint64_t sequence() const noexcept { return sequence_; }  // of the current journal file
+  std::uint64_t file_bytes() const noexcept { return file_size_ + buffer_.size(); }  // of the current file, buffer included
+  // The older names (the tests and bench_log use them).
+  std::string segment_path() const { return file_path(); }
+  std::uint64_t segment_bytes() const noexcept { return file_bytes(); }
+  std::size_t buffered_bytes() const noexcept { return buffer_.size(); }
+  const JournalWriterId& writer_id() const noexcept { return id_; }
+
+ private:
+  JournalWriter() = default;
+  Result<void> create_file(std::uint64_t sequence);
+  Error broken_error() const;
+  void release() noexcept;
+
+  std::string dir_;
+  JournalOptions options_;
+  JournalWriterId id_;
+  int dir_fd_ = -1;
+  int fd_ = -1;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t salt_ = 0;
+  std::uint64_t file_size_ = 0;  // bytes on the file (header and complete batches)
+  std::vector<std::byte> buffer_;
+  bool broken_ = false;  // a failed write could not be cut back: refuse further appends
+  bool closed_ = false;
+};
+
+}  // namespace courier

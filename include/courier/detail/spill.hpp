@@ -1,0 +1,34 @@
+// courier/detail/spill.hpp — the bus's side of spill (docs/design.md, "Spill"):
+// a stored message whose lane is full waits in the log, counted in its
+// destination's inbox, until its receiver forwards it (src/spill.cpp) or the
+// housekeeper sweeps it (src/housekeeping.cpp). Also what recovery uses to put
+// a message from the log back into a lane.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "courier/detail/bus_state.hpp"
+
+namespace courier::detail {
+
+// Put a message from the log into its destination's lane (ids already
+// mapped), with `flag` added to its record flags. False when the lane has no
+// room. Does not touch the tracker.
+bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept;
+
+// Count a spilled tracker entry in spilled[priority] of its destination, once
+// (on the transition of its `counted` flag). True on the transition.
+bool count_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept;
+
+// Mark a spilled tracker entry accounted (forwarded, or settled while it
+// waited): sets in_lane and, on that transition, counts it in forwarded[p] of
+// its destination. True on the transition.
+bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned priority) noexcept;
+
+// Spilled messages (in the log alone, owed, not forwarded) past their
+// deadline: reported expired and accounted. Returns how many.
+std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept;
+
+}  // namespace courier::detail

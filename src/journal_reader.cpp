@@ -1,0 +1,260 @@
+// Reading journal files back (courier/detail/journal_reader.hpp).
+#include "courier/detail/journal_reader.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "journal_codec.hpp"
+
+namespace courier {
+namespace {
+
+std::uint32_t load_u32(const std::byte* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+}  // namespace
+
+detail::ReadBuffer::~ReadBuffer() {
+  if (p_ != nullptr) ::munmap(p_, cap_);
+}
+
+void detail::ReadBuffer::resize(std::uint64_t n) {
+  if (n > cap_) {
+    constexpr std::uint64_t huge = 2ull << 20;
+    const std::uint64_t cap = (n + huge - 1) / huge * huge;
+    void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    (void)::madvise(p, cap, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+    if (p_ != nullptr) ::munmap(p_, cap_);
+    p_ = static_cast<std::byte*>(p);
+    cap_ = cap;
+  }
+  size_ = n;
+}
+
+struct JournalReader::Check {
+  bool ok = false;
+  std::uint32_t length = 0;
+  const char* reason = "";
+};
+
+Result<JournalReader> JournalReader::open_file(const std::string& path, const JournalReaderOptions& options,
+                                               std::uint64_t start) {
+  JournalReader r;
+  r.options_ = options;
+  r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
+  r.files_.push_back(path);
+  r.start_ = start;
+  return r;
+}
+
+Result<JournalReader> JournalReader::open_directory(const std::string& dir, const JournalReaderOptions& options) {
+  JournalReader r;
+  r.options_ = options;
+  r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
+  r.from_directory_ = true;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return journal_codec::sys_error(errno, "opening journal directory '" + dir + "'");
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    JournalWriterId w;
+    std::uint64_t seq = 0;
+    if (parse_journal_file_name(e->d_name, w, seq)) names.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) r.files_.push_back(dir + "/" + n);
+  return r;
+}
+
+Result<bool> JournalReader::load(const std::string& path) {
+  loaded_ = false;
+  info_ = JournalFileInfo{};
+  info_.path = path;
+  buf_->clear();
+  pos_ = 0;
+  auto damaged = [&](std::uint64_t offset, std::uint64_t length, std::string reason) {
+    damage_.push_back(JournalDamage{path, offset, length, std::move(reason)});
+    return false;
+  };
+
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP) return damaged(0, 0, "a symbolic link: not read");
+    if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
+    return journal_codec::sys_error(err, "opening journal file '" + path + "'");
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return journal_codec::sys_error(err, "journal file '" + path + "'");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return damaged(0, 0, "not a regular file");
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > options_.max_file_size) {
+    ::close(fd);
+    return damaged(0, size, "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
+                                std::to_string(options_.max_file_size));
+  }
+  buf_->resize(size);
+  std::uint64_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::pread(fd, buf_->data() + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return journal_codec::sys_error(err, "reading journal file '" + path + "'");
+    }
+    if (n == 0) break;  // shrank while we read: what is there is what counts
+    got += static_cast<std::uint64_t>(n);
+  }
+  ::close(fd);
+  buf_->resize(got);
+  info_.file_size = got;
+  zero_from_ = got;
+  while (zero_from_ > 0 && (*buf_)[zero_from_ - 1] == std::byte{0}) --zero_from_;
+
+  // The file header. A file cut inside it, or zeros only, is a writer that
+  // died creating the file: torn, not damage.
+  if (got < logfmt::file_header_size || zero_from_ < logfmt::file_header_size) {
+    const std::uint64_t magic = logfmt::file_magic;
+    if (zero_from_ == 0 || std::memcmp(buf_->data(), &magic, std::min<std::uint64_t>(zero_from_, sizeof magic)) == 0) {
+      torn_.push_back(JournalTornTail{path, 0, got});
+      return false;
+    }
+    if (got < logfmt::file_header_size)
+      return damaged(0, got, "file of " + std::to_string(got) + " bytes is too short for a journal file header");
+  }
+  logfmt::FileHeader h;
+  std::memcpy(&h, buf_->data(), sizeof h);
+  if (h.magic != logfmt::file_magic) return damaged(0, got, "bad magic: not a courier journal file");
+  if (h.format_version != logfmt::format_version)
+    return damaged(0, got, "format version " + std::to_string(h.format_version) + " (this build reads " +
+                               std::to_string(logfmt::format_version) + ")");
+  if (h.header_size != logfmt::file_header_size)
+    return damaged(0, got, "journal file header size " + std::to_string(h.header_size));
+  if (h.header_crc != journal_codec::header_crc(h)) return damaged(0, got, "journal file header CRC mismatch");
+  info_.writer.pid = static_cast<pid_t>(h.writer_pid);
+  info_.writer.start_ticks = h.writer_start_ticks;
+  info_.writer.epoch_ns = h.writer_epoch_ns;
+  info_.sequence = h.sequence;
+  info_.salt = h.salt;
+  // A file named like a journal file must be the file its name says.
+  JournalWriterId named;
+  std::uint64_t named_seq = 0;
+  if (parse_journal_file_path(path, named, named_seq) &&
+      (named.epoch_ns != h.writer_epoch_ns || static_cast<std::uint32_t>(named.pid) != h.writer_pid ||
+       named_seq != h.sequence))
+    return damaged(0, got, "journal file header does not match the file name");
+  pos_ = logfmt::file_header_size;
+  // A resume point (a record boundary an earlier read returned): anything
+  // else is checked like any position and resynchronised from.
+  if (start_ > pos_ && start_ <= buf_->size() && start_ % logfmt::record_alignment == 0) pos_ = start_;
+  start_ = 0;
+  loaded_ = true;
+  return true;
+}
+
+JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
+  const std::uint64_t size = buf_->size();
+  if (pos > size || size - pos < logfmt::record_frame_size) return {false, 0, "short record frame"};
+  logfmt::RecordFrame f;
+  std::memcpy(&f, buf_->data() + pos, sizeof f);
+  if (f.marker != logfmt::record_marker) return {false, 0, "no record marker"};
+  if (!journal_codec::kind_known(f.kind)) return {false, 0, "unknown record kind"};
+  if (f.flags != 0 || f.reserved != 0) return {false, 0, "reserved frame bits set"};
+  if (!logfmt::length_fits_kind(static_cast<logfmt::Kind>(f.kind), f.length)) return {false, 0, "impossible length for its kind"};
+  if (f.length > size - pos - logfmt::record_frame_size) return {false, 0, "length runs past the end of the file"};
+  const std::byte* rec = buf_->data() + pos;
+  if (journal_codec::record_crc(info_.salt, pos, rec + logfmt::record_crc_start,
+                 logfmt::record_frame_size - logfmt::record_crc_start + f.length) != f.crc)
+    return {false, 0, "CRC mismatch"};
+  if (static_cast<logfmt::Kind>(f.kind) == logfmt::Kind::message &&
+      load_u32(rec + logfmt::record_frame_size + offsetof(RecordHeader, payload_len)) !=
+          f.length - logfmt::message_min_body)
+    return {false, 0, "message payload_len disagrees with the record length"};
+  if (static_cast<logfmt::Kind>(f.kind) == logfmt::Kind::name) {
+    logfmt::NameBody nb;
+    std::memcpy(&nb, rec + logfmt::record_frame_size, sizeof nb);
+    if (nb.name_len != f.length - sizeof nb) return {false, 0, "name length disagrees with the record length"};
+  }
+  return {true, f.length, ""};
+}
+
+// Called when no valid record starts after pos: is [pos, end) the start of a
+// record whose writer died before finishing it (docs/log-format.md, "torn tail")?
+bool JournalReader::torn_at(std::uint64_t pos) const noexcept {
+  const std::uint64_t z = zero_from_;  // [z, end) is zero
+  if (z <= pos) return true;           // zeros only
+  if (z < pos + logfmt::record_frame_size) {
+    // The frame itself is unfinished: what there is must begin like a frame.
+    const std::uint32_t marker = logfmt::record_marker;
+    return std::memcmp(buf_->data() + pos, &marker, std::min<std::uint64_t>(z - pos, sizeof marker)) == 0;
+  }
+  logfmt::RecordFrame f;
+  std::memcpy(&f, buf_->data() + pos, sizeof f);
+  if (f.marker != logfmt::record_marker || !journal_codec::kind_known(f.kind) || f.flags != 0 || f.reserved != 0 ||
+      !logfmt::length_fits_kind(static_cast<logfmt::Kind>(f.kind), f.length))
+    return false;
+  return z < pos + logfmt::record_frame_size + f.length;  // the body was not finished
+}
+
+Result<bool> JournalReader::next(JournalRecord& out) {
+  for (;;) {
+    if (!loaded_) {
+      if (next_file_ >= files_.size()) return false;
+      auto r = load(files_[next_file_++]);
+      if (!r) return std::move(r).error();
+      continue;
+    }
+    const std::uint64_t size = buf_->size();
+    if (pos_ >= size) {
+      loaded_ = false;
+      continue;
+    }
+    const Check c = check(pos_);
+    if (c.ok) {
+      logfmt::RecordFrame f;
+      std::memcpy(&f, buf_->data() + pos_, sizeof f);
+      out.kind = static_cast<logfmt::Kind>(f.kind);
+      out.body = std::span<const std::byte>(buf_->data() + pos_ + logfmt::record_frame_size, c.length);
+      out.offset = pos_;
+      out.segment = &info_;
+      pos_ += logfmt::record_span(c.length);
+      return true;
+    }
+    // Resynchronise: the next aligned offset holding a valid record.
+    std::uint64_t q = pos_ + logfmt::record_alignment;
+    const std::uint32_t marker = logfmt::record_marker;
+    for (; q + logfmt::record_frame_size <= size; q += logfmt::record_alignment)
+      if (std::memcmp(buf_->data() + q, &marker, sizeof marker) == 0 && check(q).ok) break;
+    if (q + logfmt::record_frame_size <= size) {
+      damage_.push_back(JournalDamage{info_.path, pos_, q - pos_, c.reason});
+      pos_ = q;
+      continue;
+    }
+    if (torn_at(pos_)) torn_.push_back(JournalTornTail{info_.path, pos_, size - pos_});
+    else damage_.push_back(JournalDamage{info_.path, pos_, size - pos_, std::string(c.reason) + " (at the end of the file)"});
+    pos_ = size;
+  }
+}
+
+}  // namespace courier

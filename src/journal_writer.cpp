@@ -1,0 +1,261 @@
+// Appending records to journal files (courier/detail/journal_writer.hpp).
+#include "courier/detail/journal_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "courier/detail/clock.hpp"
+#include "courier/detail/process.hpp"
+#include "journal_codec.hpp"
+
+namespace courier {
+namespace {
+
+using journal_codec::sys_error;
+using logfmt::Kind;
+
+std::uint64_t random_salt() noexcept {
+  std::uint64_t salt = 0;
+  if (::getrandom(&salt, sizeof salt, 0) == static_cast<ssize_t>(sizeof salt)) return salt;
+  // No entropy source: still different per file and per writer.
+  static std::uint64_t counter = 0;
+  salt = realtime_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 40) ^ (++counter * 0x9E3779B97F4A7C15ull);
+  return salt;
+}
+
+Result<void> make_directories(const std::string& dir) {
+  if (dir.empty()) return Error(Errc::invalid_argument, "journal directory: empty path");
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
+    if (i != dir.size() && dir[i] != '/') continue;
+    if (dir[i - 1] == '/') continue;
+    const std::string prefix = dir.substr(0, i);
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return sys_error(errno, "creating journal directory '" + prefix + "'");
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0) return sys_error(errno, "journal directory '" + dir + "'");
+  if (!S_ISDIR(st.st_mode)) return Error(Errc::invalid_argument, "journal directory '" + dir + "': not a directory");
+  return {};
+}
+
+// Byte i of the concatenation of a and b.
+std::byte byte_of(std::span<const std::byte> a, std::span<const std::byte> b, std::size_t i) noexcept {
+  return i < a.size() ? a[i] : b[i - a.size()];
+}
+
+}  // namespace
+
+Result<JournalWriter> JournalWriter::open(const std::string& dir, const JournalOptions& options) {
+  if (options.segment_size < detail::log_defaults::min_journal_file_size)
+    return Error(Errc::invalid_argument, "journal: segment_size " + std::to_string(options.segment_size) +
+                                             " is below the minimum of " +
+                                             std::to_string(detail::log_defaults::min_journal_file_size));
+  if (auto r = make_directories(dir); !r) return std::move(r).error();
+  JournalWriter w;
+  w.dir_ = dir;
+  w.options_ = options;
+  w.dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (w.dir_fd_ < 0) return sys_error(errno, "opening journal directory '" + dir + "'");
+  const ProcessIdentity self = self_identity();
+  w.id_.pid = self.pid;
+  w.id_.start_ticks = self.start_ticks;
+  w.id_.epoch_ns = realtime_ns();
+  // Two writers opened in the same nanosecond by one process: the second takes the next epoch.
+  for (int attempt = 0;; ++attempt) {
+    auto r = w.create_file(0);
+    if (r) break;
+    if (r.error().code != Errc::already_exists || attempt == detail::log_defaults::writer_open_attempts)
+      return std::move(r).error();
+    ++w.id_.epoch_ns;
+  }
+  return w;
+}
+
+JournalWriter::JournalWriter(JournalWriter&& o) noexcept
+    : dir_(std::move(o.dir_)),
+      options_(o.options_),
+      id_(o.id_),
+      dir_fd_(std::exchange(o.dir_fd_, -1)),
+      fd_(std::exchange(o.fd_, -1)),
+      sequence_(o.sequence_),
+      salt_(o.salt_),
+      file_size_(o.file_size_),
+      buffer_(std::move(o.buffer_)),
+      broken_(o.broken_),
+      closed_(std::exchange(o.closed_, true)) {
+  o.buffer_.clear();
+}
+
+JournalWriter& JournalWriter::operator=(JournalWriter&& o) noexcept {
+  if (this != &o) {
+    (void)close();
+    dir_ = std::move(o.dir_);
+    options_ = o.options_;
+    id_ = o.id_;
+    dir_fd_ = std::exchange(o.dir_fd_, -1);
+    fd_ = std::exchange(o.fd_, -1);
+    sequence_ = o.sequence_;
+    salt_ = o.salt_;
+    file_size_ = o.file_size_;
+    buffer_ = std::move(o.buffer_);
+    o.buffer_.clear();
+    broken_ = o.broken_;
+    closed_ = std::exchange(o.closed_, true);
+  }
+  return *this;
+}
+
+JournalWriter::~JournalWriter() { (void)close(); }
+
+void JournalWriter::release() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  fd_ = dir_fd_ = -1;
+}
+
+std::string JournalWriter::file_path() const { return dir_ + "/" + journal_file_name(id_, sequence_); }
+
+Error JournalWriter::broken_error() const {
+  return Error(Errc::system, "journal file '" + file_path() + "': a failed write could not be cut back");
+}
+
+Result<void> JournalWriter::create_file(std::uint64_t sequence) {
+  const std::string name = journal_file_name(id_, sequence);
+  const std::string path = dir_ + "/" + name;
+  const int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return sys_error(errno, "creating journal file '" + path + "'");
+  const logfmt::FileHeader h = make_journal_file_header(id_, sequence, random_salt());
+  const ssize_t n = ::pwrite(fd, &h, sizeof h, 0);
+  if (n != static_cast<ssize_t>(sizeof h)) {
+    const int err = n < 0 ? errno : EIO;
+    ::close(fd);
+    ::unlinkat(dir_fd_, name.c_str(), 0);
+    return sys_error(err, "writing the header of journal file '" + path + "'");
+  }
+  // The new name must survive a power loss before any record in it is promised.
+  if (::fsync(dir_fd_) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return sys_error(err, "fsync of journal directory '" + dir_ + "'");
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  sequence_ = sequence;
+  salt_ = h.salt;
+  file_size_ = sizeof h;
+  return {};
+}
+
+Result<void> JournalWriter::roll() {
+  if (auto r = flush(); !r) return r;
+  if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync of journal file '" + file_path() + "'");
+  ::close(fd_);
+  fd_ = -1;
+  return create_file(sequence_ + 1);  // on failure append() tries again
+}
+
+Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::byte> head,
+                                              std::span<const std::byte> tail) {
+  if (closed_) return Error(Errc::invalid_argument, "journal writer is closed");
+  if (broken_) return broken_error();
+  const auto k = static_cast<std::uint8_t>(kind);
+  if (!journal_codec::kind_known(k))
+    return Error(Errc::invalid_argument, "journal: unknown record kind " + std::to_string(k));
+  const std::uint64_t len64 = std::uint64_t(head.size()) + tail.size();
+  if (len64 > logfmt::max_body)
+    return Error(Errc::invalid_argument, "journal: record body of " + std::to_string(len64) +
+                                             " bytes exceeds the format's maximum of " + std::to_string(logfmt::max_body));
+  const auto len = static_cast<std::uint32_t>(len64);
+  if (!logfmt::length_fits_kind(kind, len))
+    return Error(Errc::invalid_argument, "journal: a " + std::string(logfmt::kind_name(kind)) + " record cannot have " +
+                                             std::to_string(len) + " body bytes");
+  if (kind == Kind::message) {
+    std::uint32_t payload_len = 0;
+    for (std::size_t i = 0; i < 4; ++i)
+      payload_len |= std::uint32_t(byte_of(head, tail, offsetof(RecordHeader, payload_len) + i)) << (8 * i);
+    if (payload_len != len - logfmt::message_min_body)
+      return Error(Errc::invalid_argument, "journal: message payload_len " + std::to_string(payload_len) +
+                                               " disagrees with its " + std::to_string(len - logfmt::message_min_body) +
+                                               " payload bytes");
+  }
+  if (fd_ < 0)
+    if (auto r = create_file(sequence_ + 1); !r) return std::move(r).error();
+
+  const std::uint64_t span = logfmt::record_span(len);
+  if (!buffer_.empty() && buffer_.size() + span > options_.buffer_limit)
+    if (auto r = flush(); !r) return std::move(r).error();
+  const std::uint64_t used = file_size_ + buffer_.size();
+  if (used > logfmt::file_header_size && used + span > options_.segment_size)
+    if (auto r = roll(); !r) return std::move(r).error();
+
+  const std::uint64_t offset = file_size_ + buffer_.size();
+  encode_journal_record(buffer_, salt_, offset, kind, head, tail);
+  return JournalPosition{sequence_, offset};
+}
+
+Result<JournalPosition> JournalWriter::append_message(const RecordHeader& header, std::span<const std::byte> payload) {
+  return append(Kind::message, std::as_bytes(std::span(&header, 1)), payload);
+}
+
+Result<JournalPosition> JournalWriter::append_settle(Kind kind, const logfmt::SettleBody& body) {
+  if (kind == Kind::message || kind == Kind::name)
+    return Error(Errc::invalid_argument, "journal: append_settle of a " + std::string(logfmt::kind_name(kind)) + " kind");
+  return append(kind, std::as_bytes(std::span(&body, 1)));
+}
+
+Result<JournalPosition> JournalWriter::append_name(std::uint32_t id, bool group, std::string_view name) {
+  if (name.empty() || name.size() > logfmt::max_name_len)
+    return Error(Errc::invalid_argument, "journal: a name of " + std::to_string(name.size()) + " bytes");
+  logfmt::NameBody nb{};
+  nb.id = id;
+  nb.what = group ? logfmt::name_what::group : logfmt::name_what::endpoint;
+  nb.name_len = static_cast<std::uint16_t>(name.size());
+  return append(Kind::name, std::as_bytes(std::span(&nb, 1)),
+                std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size()));
+}
+
+Result<void> JournalWriter::flush() {
+  if (buffer_.empty()) return {};
+  if (closed_ || fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
+  if (broken_) return broken_error();
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(file_size_ + done));
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    const int err = n < 0 ? errno : EIO;
+    // Cut the partial batch so that a retry writes it whole at the same offsets.
+    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) broken_ = true;
+    return sys_error(err, "writing " + std::to_string(buffer_.size()) + " bytes to journal file '" + file_path() + "'");
+  }
+  file_size_ += buffer_.size();
+  buffer_.clear();
+  return {};
+}
+
+Result<void> JournalWriter::sync() {
+  if (auto r = flush(); !r) return r;
+  if (fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
+  if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync of journal file '" + file_path() + "'");
+  return {};
+}
+
+Result<void> JournalWriter::close() {
+  if (closed_) return {};
+  Result<void> r;
+  if (fd_ >= 0) r = flush();
+  release();
+  closed_ = true;
+  return r;
+}
+
+}  // namespace courier

@@ -1,0 +1,32 @@
+// A receiver's forwarder of spilled messages (src/ only; defined in
+// src/spill.cpp): Receiver::Forwarder, to become detail::SpillForwarder.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "courier/detail/bus_state.hpp"
+#include "courier/receiver.hpp"
+#include "courier/detail/journal_names.hpp"
+#include "courier/detail/journal_reader.hpp"
+
+namespace courier {
+
+// A receiver's place in each journal file: where the next scan for its
+// spilled messages starts, and the file's ids learnt so far.
+struct Receiver::Forwarder {
+  struct File {
+    std::uint64_t cursor = 0;
+    detail::JournalIds ids;
+  };
+  std::map<std::string, File> files;
+  std::uint64_t next_scan_ns = 0;
+  std::shared_ptr<detail::ReadBuffer> buffer = std::make_shared<detail::ReadBuffer>();
+  // Forward what waits for `self`, file by file from each cursor, stopping in
+  // a file at the first message whose lane is full. Returns the number forwarded.
+  std::uint64_t scan(detail::BusState& st, EndpointId self);
+};
+
+}  // namespace courier
