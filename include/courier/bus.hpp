@@ -23,6 +23,7 @@
 #include "courier/detail/bus_state.hpp"
 #include "courier/endpoint.hpp"
 #include "courier/ids.hpp"
+#include "courier/limits.hpp"
 #include "courier/options.hpp"
 #include "courier/receiver.hpp"
 #include "courier/result.hpp"

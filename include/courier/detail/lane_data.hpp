@@ -42,13 +42,12 @@
 #include <cstdint>
 
 #include "courier/detail/record.hpp"
+#include "courier/limits.hpp"
 #include "courier/status.hpp"
 
 namespace courier {
 
 inline constexpr std::size_t record_unit = 64;  // alignment and size granule of records
-inline constexpr std::uint64_t min_lane_capacity = 4096;
-inline constexpr std::uint64_t max_lane_capacity = 1ull << 30;
 
 namespace frame {
 enum State : std::uint64_t { none = 0, committed = 1, padding = 2, revoked = 3 };

@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "courier/detail/lane_data.hpp"
+#include "courier/limits.hpp"
 #include "courier/stats.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
@@ -36,17 +37,8 @@ namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
 inline constexpr std::uint32_t layout_version = 3;
-inline constexpr std::size_t max_name_len = 63;  // endpoint names: [A-Za-z0-9._@:-]{1,63}
-inline constexpr std::uint32_t max_endpoints_limit = 4096;
-inline constexpr std::uint32_t max_groups_limit = 4096;
-inline constexpr std::uint32_t max_group_members_limit = 4096;
-inline constexpr std::uint64_t min_tracker_capacity = 64;          // entries; power of two
-inline constexpr std::uint64_t max_tracker_capacity = 1ull << 26;
 inline constexpr unsigned tracker_bucket_slots = 8;               // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
-inline constexpr std::uint64_t min_claim_timeout_ns = 1'000'000ull;               // 1 ms
-inline constexpr std::uint64_t max_claim_timeout_ns = 3'600'000'000'000ull;       // 1 hour
-inline constexpr std::uint64_t max_status_retention_ns = 30ull * 86'400'000'000'000ull;  // 30 days
 
 // ---------------------------------------------------------------- header
 struct SegmentHeader {

@@ -46,6 +46,7 @@
 #include <type_traits>
 
 #include "courier/ids.hpp"
+#include "courier/limits.hpp"
 
 namespace courier {
 
@@ -73,6 +74,7 @@ struct RecordHeader {
   std::uint64_t lease;  // real-time messages: the lease word of the receiver they were sent to
 };
 static_assert(sizeof(RecordHeader) == 64);
+static_assert(sizeof(RecordHeader) == message_header_bytes);
 static_assert(offsetof(RecordHeader, frame) == 0);
 static_assert(offsetof(RecordHeader, id) == 8);
 static_assert(offsetof(RecordHeader, timestamp_ns) == 16);
