@@ -88,7 +88,15 @@ Args Args::parse(std::span<char* const> argv, std::span<const OptionSpec> specs)
                                     : app.add_flag(name)->disable_flag_override());
     options.back()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   }
-  std::vector<std::string> reversed(before.rbegin(), before.rend());  // CLI11 takes them last first
+  std::vector<std::string> reversed;  // CLI11 takes them last first
+  for (auto it = before.rbegin(); it != before.rend(); ++it) {
+    if (it->size() > 3 && it->starts_with("--") && it->ends_with("=")) {  // "--log=": CLI11 would take the next argument
+      reversed.emplace_back();
+      reversed.push_back(it->substr(0, it->size() - 1));
+    } else {
+      reversed.push_back(*it);
+    }
+  }
   try {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
@@ -414,6 +422,18 @@ void add_payload(Json& j, std::span<const std::byte> bytes) {
   else
     j["data_b64"] = base64(bytes);
 }
+
+void append_payload(std::string& out, std::span<const std::byte> bytes) {
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (valid_utf8(text)) {
+    out += ",\"data\":";
+    append_json_string(out, text);
+  } else {
+    out += ",\"data_b64\":\"" + base64(bytes) + '"';
+  }
+}
+
+void append_json_string(std::string& out, std::string_view s) { out += Json(s).dump(); }
 
 std::string base64(std::span<const std::byte> bytes) {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

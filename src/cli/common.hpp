@@ -200,6 +200,10 @@ std::string json_line(const Json& j);
 // A message payload into `j`: "data" as text when it is valid UTF-8, else
 // "data_b64" (base64), so that any payload survives the trip through JSON.
 void add_payload(Json& j, std::span<const std::byte> bytes);
+// The same as text: `,"data":"..."` or `,"data_b64":"..."`, appended to `out`.
+void append_payload(std::string& out, std::span<const std::byte> bytes);
+// `s` (valid UTF-8) as a quoted JSON string, appended to `out`.
+void append_json_string(std::string& out, std::string_view s);
 std::string base64(std::span<const std::byte> bytes);
 bool valid_utf8(std::string_view s) noexcept;
 
