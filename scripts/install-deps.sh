@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(
   build-essential g++ cmake ninja-build   # toolchain
   libboost-dev libconcurrentqueue-dev     # Boost.Interprocess, moodycamel::ConcurrentQueue
+  libcli11-dev nlohmann-json3-dev        # the CLI: argument parsing (CLI11), JSON output (nlohmann::json)
   googletest libgtest-dev                 # tests
   libbenchmark-dev libzmq3-dev            # bench (and a peer transport to compare with)
   gnuplot-nox                             # bench plots

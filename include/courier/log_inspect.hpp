@@ -1,0 +1,108 @@
+// courier/log_inspect.hpp — read a bus's durable log as it is on disk.
+//
+// A LogInspector opens the journals of one bus (LOG_DIR/BUS, see Options::log_dir)
+// and yields every valid record in file order: messages (header fields and
+// payload), settle records (delivered, read, expired: which message, sender,
+// recipient, when) and name records (the name of an endpoint or group id).
+// It only reads: the bus need not exist, and nothing is written or locked, so a
+// log being written may show a torn tail (a record not finished yet).
+//
+// Endpoint and group ids in a record mean something only with the name records
+// of the same segment file; name_of() answers from the segment being read.
+// Bytes that are not valid records are skipped and listed by damage(); the cut
+// ends of files whose last write did not finish by torn_tails().
+//
+//   auto log = courier::LogInspector::open("/var/lib/app/log/orders");
+//   courier::LogRecord r;
+//   while (auto more = log->next(r)) { if (!*more) break; ... }
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "courier/ids.hpp"
+#include "courier/result.hpp"
+
+namespace courier {
+
+enum class LogRecordKind : std::uint8_t {
+  message = 1,    // a message sent with an expiry (the bus owes it to its recipient)
+  delivered = 2,  // its recipient took it
+  read = 3,       // its recipient marked it read
+  expired = 4,    // its deadline passed (recipient 0: every recipient still owed)
+  name = 5,       // the name of an endpoint or group id, for the records of its segment
+};
+inline constexpr LogRecordKind log_record_kinds[] = {LogRecordKind::message, LogRecordKind::delivered,
+                                                     LogRecordKind::read, LogRecordKind::expired, LogRecordKind::name};
+// "message", "delivered", "read", "expired", "name".
+std::string_view log_record_kind_name(LogRecordKind kind) noexcept;
+
+// One record. Only the fields of its kind are set (the others are zero);
+// `file` and `payload` are valid until the next call of next().
+struct LogRecord {
+  LogRecordKind kind = LogRecordKind::message;
+  std::string_view file;     // the segment file
+  std::uint64_t offset = 0;  // of the record in its file
+  std::uint64_t length = 0;  // bytes of its body
+  std::string error;         // not empty: the body could not be decoded (why); no field below is set
+  // message: its id; delivered, read, expired: the id of the message settled;
+  // name: the endpoint or group id named.
+  std::uint64_t id = 0;
+  // message
+  EndpointId from = 0, to = 0;
+  GroupId group = 0;  // 0: not a group message
+  std::uint8_t priority = 0, flags = 0;
+  std::uint32_t type = 0, payload_len = 0;
+  std::uint64_t timestamp_ns = 0, expires_ns = 0;  // CLOCK_REALTIME
+  std::span<const std::byte> payload;
+  // delivered, read, expired
+  EndpointId sender = 0, recipient = 0;
+  std::uint64_t at_ns = 0;
+  // name
+  bool names_group = false;  // a group id (else an endpoint id)
+  std::string name;
+};
+
+// A stretch of a file: damage (bytes that are no valid record, with a reason)
+// or a torn tail (a write that did not finish; reason empty).
+struct LogRegion {
+  std::string file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::string reason;
+};
+
+class LogInspector {
+ public:
+  // The journals in `bus_log_dir` (LOG_DIR/BUS). Errc::not_found when the
+  // directory does not exist.
+  static Result<LogInspector> open(const std::string& bus_log_dir);
+  LogInspector(LogInspector&&) noexcept;
+  LogInspector& operator=(LogInspector&&) noexcept;
+  ~LogInspector();
+
+  // The next valid record into `out`: true, or false after the last one. An
+  // error only when the OS fails (a file that cannot be read).
+  Result<bool> next(LogRecord& out);
+
+  // The name the current segment gives endpoint (or group) `id`, or nullptr.
+  const std::string* name_of(std::uint32_t id, bool group = false) const;
+
+  const std::vector<std::string>& files() const;  // the segment files, in read order
+  std::uint64_t bytes() const;                      // their sizes (those still there)
+  // Found so far (all of them once next() returned false).
+  std::vector<LogRegion> damage() const;
+  std::vector<LogRegion> torn_tails() const;
+
+ private:
+  struct Impl;
+  explicit LogInspector(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace courier

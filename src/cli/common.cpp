@@ -1,0 +1,481 @@
+// cli/common.cpp — the command line (Args over CLI11), the bus operand and
+// options, and the output helpers of `courier` (see common.hpp).
+#include "common.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+
+#include "courier/names.hpp"
+
+namespace courier::cli {
+
+namespace {
+constexpr OptionSpec all_options[] = {
+    {"help", false, cmd_any},
+    {"version", false, cmd_any},
+    // Geometry of a bus this command creates; ignored when the bus exists.
+    {"max-endpoints", true, cmd_any},
+    {"lane-capacity", true, cmd_any},
+    {"max-payload", true, cmd_any},
+    {"claim-timeout", true, cmd_any},
+    {"max-groups", true, cmd_any},
+    {"max-group-members", true, cmd_any},
+    {"tracker-capacity", true, cmd_any},
+    {"from", true, cmd_send | cmd_status},
+    {"to", true, cmd_send},
+    {"group", true, cmd_send},
+    {"priority", true, cmd_send},
+    {"expiry", true, cmd_send},
+    {"type", true, cmd_send},
+    {"id", true, cmd_send},
+    {"wait", true, cmd_send},
+    {"timeout", true, cmd_send | cmd_recv},
+    {"count", true, cmd_recv},
+    {"no-ack", false, cmd_recv},
+    {"read", false, cmd_recv},
+    {"json", false, cmd_stat | cmd_status | cmd_group_ls | cmd_recover | cmd_log},
+    {"long", false, cmd_endpoint_ls},
+    {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
+    {"sync", true, cmd_opens_bus},
+    {"purge", false, cmd_rm},
+};
+
+// A lane record's header: a payload may take half a lane less this.
+
+// CLI11's words for a refused option value, in ours: "--NAME: ...".
+[[noreturn]] void rethrow_in_our_words(const CLI::ParseError& e) {
+  const std::string what = e.what();
+  if (what.find("disallowed flag override") != std::string::npos)
+    throw UsageError("--" + what.substr(0, what.find(' ')) + ": takes no value");
+  throw UsageError(what + " (see courier --help)");
+}
+}  // namespace
+
+const std::span<const OptionSpec> option_specs(all_options);
+
+// ------------------------------------------------------------ Args
+
+Args Args::parse(std::span<char* const> argv, std::span<const OptionSpec> specs) {
+  // "--" ends the options: what follows are operands, given to CLI11 as none.
+  std::vector<std::string> before, after;
+  bool ended = false;
+  for (char* const a : argv) {
+    if (!ended && std::string_view(a) == "--")
+      ended = true;
+    else
+      (ended ? after : before).emplace_back(a);
+  }
+
+  CLI::App app;
+  app.set_help_flag();  // ours: --help, -h (a flag like the others; main prints the help)
+  app.allow_extras();   // unknown options, reported below in our words
+  std::vector<std::string> words;
+  app.add_option("operands", words);
+  std::vector<CLI::Option*> options;
+  for (const OptionSpec& s : specs) {
+    const std::string name = s.name == "help" ? "-h,--help" : "--" + std::string(s.name);
+    // Values: 0 or 1, so that a missing one is ours to report (CLI11 would take the next option as the value).
+    options.push_back(s.takes_value ? app.add_option(name)->expected(0, 1)
+                                    : app.add_flag(name)->disable_flag_override());
+    options.back()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  }
+  std::vector<std::string> reversed;  // CLI11 takes them last first
+  for (auto it = before.rbegin(); it != before.rend(); ++it) {
+    if (it->size() > 3 && it->starts_with("--") && it->ends_with("=")) {  // "--log=": CLI11 would take the next argument
+      reversed.emplace_back();
+      reversed.push_back(it->substr(0, it->size() - 1));
+    } else {
+      reversed.push_back(*it);
+    }
+  }
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    rethrow_in_our_words(e);
+  }
+  for (const std::string& extra : app.remaining()) {
+    if (!extra.starts_with("--"))
+      throw UsageError(extra + ": unknown option (options begin with --; see courier --help)");
+    throw UsageError(extra.substr(0, extra.find('=')) + ": unknown option (see courier --help)");
+  }
+  Args a;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const CLI::Option& o = *options[i];
+    if (o.count() == 0) continue;
+    const std::string name = "--" + std::string(specs[i].name);
+    if (o.count() > 1) throw UsageError(name + ": given more than once");
+    Given g{&specs[i], {}};
+    if (specs[i].takes_value) {
+      // CLI11 says "" both for no value and for an empty one ("--log=", "--log ''").
+      g.value = o.results().empty() ? std::string() : o.results().front();
+      const auto at = std::find(before.begin(), before.end(), name);
+      if (g.value.empty() && at != before.end() && (at + 1 == before.end() || at[1].starts_with("-")))
+        throw UsageError(name + ": missing value");
+    }
+    a.given_.push_back(std::move(g));
+  }
+  for (const std::string& w : words)  // "-5": CLI11 takes a negative number for an operand; not so we
+    if (w.size() > 1 && w[0] == '-')
+      throw UsageError(w + ": unknown option (options begin with --; see courier --help)");
+  a.operands_ = std::move(words);
+  a.operands_.insert(a.operands_.end(), after.begin(), after.end());
+  return a;
+}
+
+void Args::allow_only(unsigned command, std::string_view command_name) const {
+  for (const Given& g : given_)
+    if ((g.spec->commands & command) == 0)
+      throw UsageError("--" + std::string(g.spec->name) + ": not an option of '" + std::string(command_name) + "'");
+}
+
+const Args::Given* Args::find(std::string_view name) const {
+  for (const Given& g : given_)
+    if (g.spec->name == name) return &g;
+  return nullptr;
+}
+
+std::optional<std::string_view> Args::value(std::string_view name) const {
+  const Given* g = find(name);
+  if (g == nullptr) return std::nullopt;
+  return std::string_view(g->value);
+}
+
+std::optional<std::uint64_t> Args::bytes(std::string_view name) const {
+  auto v = value(name);
+  if (!v) return std::nullopt;
+  return parse_bytes(*v, "--" + std::string(name));
+}
+
+std::optional<std::chrono::nanoseconds> Args::duration(std::string_view name) const {
+  auto v = value(name);
+  if (!v) return std::nullopt;
+  auto d = parse_duration(*v);
+  if (!d) throw UsageError("--" + std::string(name) + ": " + d.error().message);
+  return *d;
+}
+
+std::uint64_t Args::parse_uint(std::string_view text, const std::string& what, std::uint64_t min, std::uint64_t max,
+                               std::uint64_t type_max) {
+  std::uint64_t n = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || p != end || ec == std::errc::invalid_argument)
+    throw UsageError(what + ": not a non-negative integer: '" + std::string(text) + "'");
+  if (ec == std::errc::result_out_of_range || n < min || n > max) {
+    const std::string range = max != type_max ? std::to_string(min) + ".." + std::to_string(max)
+                              : min > 0       ? "at least " + std::to_string(min)
+                                              : "at most " + std::to_string(max);
+    throw UsageError(what + ": must be " + range + ", got " + std::string(text));
+  }
+  return n;
+}
+
+std::uint64_t Args::parse_bytes(std::string_view text, const std::string& what) {
+  struct Suffix {
+    std::string_view text;
+    unsigned shift;
+  };
+  static constexpr Suffix suffixes[] = {{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"K", 10},
+                                        {"k", 10},   {"M", 20},   {"G", 30},   {"B", 0}};
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string_view suffix = text.substr(digits);
+  unsigned shift = 0;
+  bool known = suffix.empty();
+  for (const Suffix& s : suffixes)
+    if (suffix == s.text) shift = s.shift, known = true;
+  if (digits == 0 || !known)
+    throw UsageError(what + ": not a size: '" + std::string(text) + "' (bytes, or with K, KiB, M, MiB, G or GiB)");
+  return parse_uint(text.substr(0, digits), what, 0, ~0ull >> shift, ~0ull) << shift;
+}
+
+// ------------------------------------------------------------ operands and bus options
+
+std::string single_quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+const std::string& bus_operand(const Invocation& inv) {
+  const std::string& name = inv.operands[0];
+  if (std::string why = bus_name_problem(name); !why.empty()) throw UsageError("BUS " + single_quoted(name) + ": " + why);
+  return name;
+}
+
+std::string checked_endpoint(std::string_view name, std::string_view what) {
+  if (std::string why = endpoint_name_problem(name); !why.empty())
+    throw UsageError(std::string(what) + " " + single_quoted(name) + ": " + why);
+  return std::string(name);
+}
+
+std::string name_operand(const Invocation& inv) { return checked_endpoint(inv.operands[1], "NAME"); }
+
+std::string checked_group(std::string_view name, std::string_view what) {
+  if (std::string why = endpoint_name_problem(name); !why.empty()) {
+    if (why.starts_with("endpoint name")) why.replace(0, 8, "group");
+    throw UsageError(std::string(what) + " " + single_quoted(name) + ": " + why);
+  }
+  return std::string(name);
+}
+
+std::string required_endpoint_option(const Args& args, std::string_view option) {
+  const std::string what = "--" + std::string(option);
+  auto v = args.value(option);
+  if (!v) throw UsageError(what + ": required");
+  return checked_endpoint(*v, what);
+}
+
+std::optional<std::string> log_option(const Args& args) {
+  auto v = args.value("log");
+  if (!v) return std::nullopt;
+  if (v->empty()) throw UsageError("--log: empty (give the directory of the bus's journals)");
+  return std::string(*v);
+}
+
+std::string required_log_option(const Args& args, std::string_view command) {
+  auto dir = log_option(args);
+  if (!dir) throw UsageError("--log: required by '" + std::string(command) + "' (the directory of the bus's journals)");
+  return *dir;
+}
+
+Options bus_options(const Args& args, bool create) {
+  Options o;
+  o.create = create;
+  o.prefault_tracker = false;  // one command, a few messages: a page fault each beats populating the table
+  if (auto n = args.uint<std::uint32_t>("max-endpoints", 1, max_endpoints_limit)) o.max_endpoints = *n;
+  if (auto c = args.bytes("lane-capacity")) {
+    if (*c < min_lane_capacity || *c > max_lane_capacity || (*c & (*c - 1)) != 0)
+      throw UsageError("--lane-capacity: must be a power of two from 4KiB to 1GiB, got " +
+                       std::string(*args.value("lane-capacity")));
+    o.lane_capacity = *c;
+  }
+  const std::uint64_t payload_limit = o.lane_capacity / 2 - message_header_bytes;  // a record fills half a lane
+  if (auto p = args.bytes("max-payload")) {
+    if (*p > payload_limit)
+      throw UsageError("--max-payload: must fit in half a lane: at most " + std::to_string(payload_limit) +
+                       " bytes with lanes of " + std::to_string(o.lane_capacity) + " bytes, got " + std::to_string(*p));
+    o.max_payload = static_cast<std::uint32_t>(*p);
+  } else {
+    o.max_payload = static_cast<std::uint32_t>(std::min<std::uint64_t>(o.max_payload, payload_limit));
+  }
+  if (auto t = args.duration("claim-timeout")) {
+    if (*t < std::chrono::milliseconds(1) || *t > std::chrono::hours(1))
+      throw UsageError("--claim-timeout: must be 1ms..1h, got " + format_duration(*t));
+    o.claim_timeout = *t;
+  }
+  if (auto n = args.uint<std::uint32_t>("max-groups", 0, max_groups_limit)) o.max_groups = *n;
+  if (auto n = args.uint<std::uint32_t>("max-group-members", 1, max_group_members_limit)) o.max_group_members = *n;
+  if (auto n = args.uint<std::uint64_t>("tracker-capacity", min_tracker_capacity, max_tracker_capacity)) {
+    if ((*n & (*n - 1)) != 0)
+      throw UsageError("--tracker-capacity: must be a power of two from " + std::to_string(min_tracker_capacity) +
+                       " to " + std::to_string(max_tracker_capacity) + ", got " + std::to_string(*n));
+    o.tracker_capacity = *n;
+  }
+  if (auto dir = log_option(args)) o.log_dir = *dir;
+  if (auto v = args.value("sync")) {
+    if (o.log_dir.empty())
+      throw UsageError("--sync: needs --log DIR (the policy says when a message is safe in the log)");
+    if (!sync_from_name(*v, o.sync)) throw UsageError("--sync: must be always, group or os, got " + single_quoted(*v));
+  }
+  return o;
+}
+
+namespace {
+// Tell the user when creation options were given for a bus that already
+// exists with other settings: they have no effect.
+void note_ignored_options(const Bus& bus, const Args& args, const Options& o) {
+  const BusSettings s = bus.settings();
+  std::string ignored;
+  auto check = [&](std::string_view option, bool differs) {
+    if (args.value(option) && differs) ignored += (ignored.empty() ? "--" : ", --") + std::string(option);
+  };
+  check("max-endpoints", o.max_endpoints != s.max_endpoints);
+  check("lane-capacity", o.lane_capacity != s.lane_capacity);
+  check("max-payload", o.max_payload != s.max_payload);
+  check("max-groups", o.max_groups != s.max_groups);
+  check("max-group-members", o.max_group_members != s.max_group_members);
+  check("tracker-capacity", o.tracker_capacity != s.tracker_capacity);
+  check("claim-timeout", o.claim_timeout != s.claim_timeout);
+  if (!ignored.empty())
+    note("bus '" + bus.name() + "' already exists with another geometry; " + ignored + " ignored (see courier stat)");
+}
+}  // namespace
+
+Bus open_bus(const Invocation& inv, const Options& o) {
+  auto bus = Bus::open(bus_operand(inv), o);
+  if (!bus) throw Failure(bus.error().message);
+  if (!bus->created()) note_ignored_options(*bus, inv.args, o);
+  return std::move(*bus);
+}
+
+Bus open_bus(const Invocation& inv, bool create) { return open_bus(inv, bus_options(inv.args, create)); }
+
+void or_fail(Result<void> r) {
+  if (!r) throw Failure(r.error().message);
+}
+
+void flush_log(Bus& bus) {
+  if (bus.has_log()) or_fail(bus.flush_log());
+}
+
+std::string endpoint_label(const Bus& bus, EndpointId id) {
+  std::string n = bus.endpoint_name(id);
+  return n.empty() ? id_label(id) : n;
+}
+
+std::string id_label(std::uint32_t id) {
+  std::string s = "#";  // appended, not "#" + ...: GCC 12 warns falsely (-Wrestrict) on that
+  return s += std::to_string(id);
+}
+
+// ------------------------------------------------------------ output
+
+std::string receiver_text(const EndpointStats& e) {
+  return e.receiver_attached ? "pid " + std::to_string(e.receiver_pid) : "-";
+}
+
+// "p0:2 p8:1", the lanes with messages waiting, or "-".
+std::string waiting_lanes_text(const EndpointStats& e) {
+  std::string s;
+  for (unsigned p = 0; p < priority_levels; ++p)
+    if (e.waiting[p] != 0) s += (s.empty() ? "p" : " p") + std::to_string(p) + ":" + std::to_string(e.waiting[p]);
+  return s.empty() ? "-" : s;
+}
+
+bool try_write_out(std::string_view text) {
+  return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+}
+
+std::string write_error() { return std::string("writing to stdout: ") + std::strerror(errno); }
+
+void write_out(std::string_view text) {
+  if (!try_write_out(text)) throw Failure(write_error());
+}
+
+void note(std::string_view text) { std::cerr << "courier: note: " << text << '\n'; }
+
+std::string size_text(std::uint64_t n) {
+  static constexpr const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t u = 0;
+  double v = static_cast<double>(n);
+  while (u + 1 < std::size(units) && v >= 1024) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, v == static_cast<double>(static_cast<std::uint64_t>(v)) ? "%.0f %s" : "%.1f %s", v,
+                units[u]);
+  return buf;
+}
+
+std::string utc_text(std::uint64_t ns) {
+  const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000ull);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string counted(std::uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+std::string table_text(const std::vector<std::vector<std::string>>& rows, std::size_t first_numeric,
+                       std::size_t end_numeric) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(width[c] - row[c].size(), ' ');
+      if (c > 0) line += "  ";
+      line += c >= first_numeric && c < end_numeric ? pad + row[c] : row[c] + pad;
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + '\n';
+  }
+  return out;
+}
+
+std::uint64_t now_realtime_ns() {
+  return static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1));
+}
+
+std::uint64_t now_monotonic_ns() {
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch() / std::chrono::nanoseconds(1));
+}
+
+std::string json_line(const Json& j) { return j.dump() + '\n'; }
+
+void add_payload(Json& j, std::span<const std::byte> bytes) {
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (valid_utf8(text))
+    j["data"] = text;
+  else
+    j["data_b64"] = base64(bytes);
+}
+
+void append_payload(std::string& out, std::span<const std::byte> bytes) {
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (valid_utf8(text)) {
+    out += ",\"data\":";
+    append_json_string(out, text);
+  } else {
+    out += ",\"data_b64\":\"" + base64(bytes) + '"';
+  }
+}
+
+void append_json_string(std::string& out, std::string_view s) { out += Json(s).dump(); }
+
+std::string base64(std::span<const std::byte> bytes) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  auto at = [&](std::size_t i) { return i < bytes.size() ? std::to_integer<std::uint32_t>(bytes[i]) : 0u; };
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? alphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s) noexcept {
+  auto cont = [&](std::size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0)
+      len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+      len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+      len = 4, cp = c & 0x07, min = 0x10000;
+    else
+      return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if (!cont(i + k)) return false;
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace courier::cli
