@@ -168,10 +168,16 @@ bool await_state(Control& ctrl, Control::State st, Watchdog& wd, const char* wha
 // SIGINT/SIGTERM/SIGHUP/SIGSEGV/SIGBUS/SIGABRT in the parent kills the current
 // child and unlinks what is registered before the signal takes its course.
 namespace cleanup {
-void install_handlers();
+// program: the name that starts its messages ("courier-bench: ...").
+void install_handlers(const char* program = "courier-bench");
+// A line written to stderr when a signal ends the program (e.g. what is left behind).
+void set_note(const std::string& note);
 void reset_handlers_in_child();
 void register_shm(const std::string& shm_name);    // "/name" as for shm_open
 void unregister_shm(const std::string& shm_name);
+// A courier bus's shared memory (/dev/shm/courier.<bus>, where courier keeps it on Linux).
+void register_bus(const std::string& bus_name);
+void unregister_bus(const std::string& bus_name);
 void register_path(const std::string& path);       // any file (a unix socket, ...)
 void unregister_path(const std::string& path);
 void register_mq(const std::string& mq_name);      // "/name" as for mq_open

@@ -45,12 +45,12 @@ class ScratchBus {
     for (char& c : t)
       if (c == '.') c = '-';
     name_ = "cbench-" + t + "-" + what;
-    if (courier::Segment::exists(name_)) {
+    if (courier::Bus::exists(name_)) {
       err = "bus '" + name_ + "' exists already";
       name_.clear();
       return false;
     }
-    cleanup::register_shm(courier::Segment::shm_name(name_));
+    cleanup::register_bus(name_);
     o.create = true;
     auto b = courier::Bus::open(name_, o);
     if (!b) {
@@ -64,7 +64,7 @@ class ScratchBus {
     bus_.reset();
     if (!name_.empty()) {
       (void)courier::Bus::remove(name_);
-      cleanup::unregister_shm(courier::Segment::shm_name(name_));
+      cleanup::unregister_bus(name_);
       name_.clear();
     }
   }
@@ -316,20 +316,15 @@ void lanes_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
 // lives until the message's expiry + status retention (30 s + 10 s here), so a
 // table of 65,536 entries holds 1,638 tracked messages a second (docs/design.md).
 // Between batches, with nothing in flight, the table is emptied as if every
-// deadline had passed (Tracker::sweep at the end of time), untimed, whenever
+// deadline had passed (Bus::retire_all_tracked_for_benchmark), untimed, whenever
 // the next batch would take it past half full: the timed sends see a table
 // between 0 and 50% full.
-void retire_all(const courier::Bus& bus) {
-  courier::Tracker t(bus.segment().tracker(), bus.geometry().tracker_capacity);
-  (void)t.sweep(~0ull);
-}
-
 struct TrackState {
   std::uint64_t in_tracker = 0;  // entries inserted since the table was last emptied
   std::uint64_t retired_runs = 0;
-  void make_room(const courier::Bus& bus, std::uint64_t need) {
-    if (in_tracker + need <= bus.geometry().tracker_capacity / 2) return;
-    retire_all(bus);
+  void make_room(courier::Bus& bus, std::uint64_t need) {
+    if (in_tracker + need <= bus.settings().tracker_capacity / 2) return;
+    bus.retire_all_tracked_for_benchmark();
     in_tracker = 0;
     ++retired_runs;
   }
@@ -406,7 +401,7 @@ void tracked_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
   char note[200];
   std::snprintf(note, sizeof note,
                 "batch of %u / %u; tracker %llu entries, emptied untimed %llu times (kept <= 50%% full)", track_batch,
-                track_batch, static_cast<unsigned long long>(bus.bus().geometry().tracker_capacity),
+                track_batch, static_cast<unsigned long long>(bus.bus().settings().tracker_capacity),
                 static_cast<unsigned long long>(ts.retired_runs));
   for (unsigned k = 0; k < 2; ++k) {
     out.rows.push_back(ScaleRow{"tracked", labels[k], "send ns/msg", summarize_ns(send_ns[k]),
