@@ -112,9 +112,10 @@ void endpoints_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) 
 
 // ------------------------------------------------------------ lanes
 // The inbox keeps a bitmap of lanes that may hold messages; the receiver
-// clears the bit of a drained lane only when idle (after InboxReader::tidy_every
-// empty polls), so a busy receiver may keep looking into lanes emptied earlier.
+// clears the bit of a drained lane only when idle (after idle_tidy_polls empty
+// polls), so a busy receiver may keep looking into lanes emptied earlier.
 // Hence three cases, each preparing its own state, one batch of each in turn:
+constexpr unsigned idle_tidy_polls = 4096;  // docs/design.md: the receiver tidies every 4096 empty polls
 enum class LaneCase {
   one_clean,  // 1 lane (15) holds 1,024; the receiver idled first: the bitmap is exact
   sixteen,    // 16 lanes hold 64 each, drained highest priority first
@@ -152,7 +153,7 @@ bool lane_batches(Loop& l, LaneCase c, unsigned batches, std::vector<double>* ke
   for (unsigned b = 0; b < batches; ++b) {
     // Prepare (not timed).
     if (c == LaneCase::one_clean) {
-      for (unsigned i = 0; i < courier::InboxReader::tidy_every + 4; ++i)
+      for (unsigned i = 0; i < idle_tidy_polls + 4; ++i)
         if (l.rx->try_receive()) {
           err = "an unexpected message";
           return false;
