@@ -37,17 +37,10 @@
 #include <utility>
 #include <vector>
 
+#include "spin.hpp"
 #include "timer.hpp"
 
 namespace cbench {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 enum class Mode { pingpong, stream };
 
