@@ -234,6 +234,7 @@ int main(int argc, char** argv) {
   c.log_dir = c.dir + "/logs";
   // On a signal: the current child is killed, the bus's shared memory unlinked.
   cbench::cleanup::install_handlers("bench_log");
+  cbench::cleanup::sweep_stale(c.dir_parent);  // buses (and files) of runs that died
   cbench::cleanup::set_note("bench_log: interrupted; scratch directory left: " + c.dir);
 
   bool tmpfs = false;

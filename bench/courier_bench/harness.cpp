@@ -218,7 +218,7 @@ void set_note(const std::string& note) { std::snprintf(g_note, sizeof g_note, "%
 
 void sweep_stale(const std::string& disk_dir) {
   // Our names: "cbench.<pid>.<...>" (floors, peers, files and log directories
-  // in disk_dir) and "courier.cbench-<pid>-<...>" (buses).
+  // in disk_dir), "courier.cbench-<pid>-<...>" and "courier.cblog-<pid>-<...>" (buses).
   for (const std::string& dir : {std::string("/dev/shm"), std::string("/tmp"), disk_dir}) {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) continue;
@@ -227,6 +227,7 @@ void sweep_stale(const std::string& disk_dir) {
       std::size_t at = std::string::npos;
       if (n.rfind("cbench.", 0) == 0) at = 7;
       else if (n.rfind("courier.cbench-", 0) == 0) at = 15;
+      else if (n.rfind("courier.cblog-", 0) == 0) at = 14;
       if (at == std::string::npos) continue;
       const long pid = std::strtol(n.c_str() + at, nullptr, 10);
       if (pid <= 0) continue;

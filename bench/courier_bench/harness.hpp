@@ -177,8 +177,9 @@ void register_mq(const std::string& mq_name);      // "/name" as for mq_open
 void unregister_mq(const std::string& mq_name);
 void set_child(pid_t pid);                          // 0: none
 // Remove objects left by earlier runs whose process is gone (names carry the
-// pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-*, /tmp/cbench.*, and
-// disk_dir/cbench.* (files and log directories, removed with their contents).
+// pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-* and courier.cblog-*
+// (buses of courier-bench and bench_log), /tmp/cbench.*, and disk_dir/cbench.*
+// (files and log directories, removed with their contents).
 void sweep_stale(const std::string& disk_dir);
 }  // namespace cleanup
 
