@@ -85,7 +85,7 @@ void send_batches(benchmark::State& state, std::chrono::nanoseconds expiry) {
   const bool tracked = expiry.count() > 0;
   std::uint64_t last_id = 0;
   for (auto _ : state) {
-    if (tracked && g_in_tracker + batch > b->bus->geometry().tracker_capacity / 2) {
+    if (tracked && g_in_tracker + batch > b->bus->settings().tracker_capacity / 2) {
       bench_support::retire_all(*b->bus);  // untimed: manual time
       g_in_tracker = 0;
     }

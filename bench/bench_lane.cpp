@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "courier_bench/spin.hpp"
 #include "courier/bus.hpp"
 #include "courier/detail/lane_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
@@ -103,7 +104,7 @@ void start_consumer(const benchmark::State&) {
         r.release(rec);
         ++n;
       } else {
-        courier::cpu_relax();
+        cbench::cpu_relax();
       }
     }
     g_consumed.store(n, std::memory_order_relaxed);  // relaxed: read after join
@@ -127,7 +128,7 @@ void BM_Lane_ClaimCommit(benchmark::State& state) {
     ClaimResult cr;
     while ((cr = w.try_claim(bytes, c)) == ClaimResult::full) {
       ++full;
-      courier::cpu_relax();
+      cbench::cpu_relax();
     }
     if (cr != ClaimResult::ok) {
       state.SkipWithError("claim failed");

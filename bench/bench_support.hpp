@@ -20,7 +20,6 @@
 #include <string>
 
 #include "courier/bus.hpp"
-#include "courier/detail/tracker.hpp"
 
 namespace bench_support {
 
@@ -113,11 +112,8 @@ inline int run_benchmarks(int argc, char** argv, const char* bus_prefix) {
 }
 
 // ------------------------------------------------------------ the tracker
-// Empty the bus's tracker: every entry as if past its deadline (Tracker::sweep
-// at the end of time). Only with nothing in flight, and untimed.
-inline void retire_all(const courier::Bus& bus) {
-  courier::Tracker t(bus.segment().tracker(), bus.geometry().tracker_capacity);
-  (void)t.sweep(~0ull);
-}
+// Empty the bus's tracker: every entry as if past its deadline
+// (Bus::retire_all_tracked_for_benchmark). Only with nothing in flight, and untimed.
+inline void retire_all(courier::Bus& bus) { bus.retire_all_tracked_for_benchmark(); }
 
 }  // namespace bench_support

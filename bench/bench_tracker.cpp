@@ -251,7 +251,7 @@ struct SendBus {
   }
   // Empty the tracker (timer paused) if `need` more entries would take it past half full.
   void make_room(benchmark::State& state, std::uint64_t need) {
-    if (in_tracker + need <= bus->geometry().tracker_capacity / 2) return;
+    if (in_tracker + need <= bus->settings().tracker_capacity / 2) return;
     state.PauseTiming();
     bench_support::retire_all(*bus);
     in_tracker = 0;

@@ -122,12 +122,12 @@ class CourierTransport {
     }
     if constexpr (!Private) {
       // A bus of this name must not exist: we would measure (and remove) someone else's.
-      if (courier::Segment::exists(name_)) {
+      if (courier::Bus::exists(name_)) {
         err = "bus '" + name_ + "' exists already";
         name_.clear();
         return false;
       }
-      cleanup::register_shm(courier::Segment::shm_name(name_));
+      cleanup::register_bus(name_);
     }
     auto bus = courier::Bus::open(name_, o);
     if (!bus) {
@@ -187,7 +187,7 @@ class CourierTransport {
     bus_.reset();
     if (!name_.empty() && !Private) {  // an in-process bus goes with its last Bus object
       (void)courier::Bus::remove(name_);
-      cleanup::unregister_shm(courier::Segment::shm_name(name_));
+      cleanup::unregister_bus(name_);
     }
     name_.clear();
     if (!log_root_.empty()) {

@@ -146,6 +146,8 @@ enum Kind : int { unused = 0, file = 1, mqueue = 2 };
 char g_paths[max_entries][path_len];  // file: a path to unlink; mqueue: a name for mq_unlink
 volatile sig_atomic_t g_kind[max_entries];
 volatile sig_atomic_t g_child = 0;
+const char* g_program = "courier-bench";
+char g_note[512] = "";
 
 void on_signal(int sig) {
   const pid_t c = static_cast<pid_t>(g_child);
@@ -155,6 +157,10 @@ void on_signal(int sig) {
     if (g_kind[i] == file) ::unlink(g_paths[i]);
     else if (g_kind[i] == mqueue) ::mq_unlink(g_paths[i]);
   }
+  if (g_note[0] != '\0') {
+    (void)!::write(2, g_note, std::strlen(g_note));
+    (void)!::write(2, "\n", 1);
+  }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -162,7 +168,7 @@ constexpr int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SI
 
 void add(Kind k, const std::string& p) {
   if (p.size() >= path_len) {
-    std::fprintf(stderr, "courier-bench: %s: name too long for the cleanup registry\n", p.c_str());
+    std::fprintf(stderr, "%s: %s: name too long for the cleanup registry\n", g_program, p.c_str());
     return;
   }
   for (int i = 0; i < max_entries; ++i) {
@@ -172,7 +178,7 @@ void add(Kind k, const std::string& p) {
       return;
     }
   }
-  std::fprintf(stderr, "courier-bench: cleanup registry full; %s is not protected against signals\n", p.c_str());
+  std::fprintf(stderr, "%s: cleanup registry full; %s is not protected against signals\n", g_program, p.c_str());
 }
 void remove_entry(Kind k, const std::string& p) {
   for (int i = 0; i < max_entries; ++i)
@@ -180,7 +186,8 @@ void remove_entry(Kind k, const std::string& p) {
 }
 }  // namespace
 
-void install_handlers() {
+void install_handlers(const char* program) {
+  g_program = program;
   for (int s : signals) {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
@@ -199,16 +206,19 @@ void reset_handlers_in_child() {
 
 void register_shm(const std::string& shm_name) { add(file, "/dev/shm" + shm_name); }
 void unregister_shm(const std::string& shm_name) { remove_entry(file, "/dev/shm" + shm_name); }
+void register_bus(const std::string& bus_name) { add(file, "/dev/shm/courier." + bus_name); }
+void unregister_bus(const std::string& bus_name) { remove_entry(file, "/dev/shm/courier." + bus_name); }
 void register_path(const std::string& path) { add(file, path); }
 void unregister_path(const std::string& path) { remove_entry(file, path); }
 void register_mq(const std::string& mq_name) { add(mqueue, mq_name); }
 void unregister_mq(const std::string& mq_name) { remove_entry(mqueue, mq_name); }
 
 void set_child(pid_t pid) { g_child = pid; }
+void set_note(const std::string& note) { std::snprintf(g_note, sizeof g_note, "%s", note.c_str()); }
 
 void sweep_stale(const std::string& disk_dir) {
   // Our names: "cbench.<pid>.<...>" (floors, peers, files and log directories
-  // in disk_dir) and "courier.cbench-<pid>-<...>" (buses).
+  // in disk_dir), "courier.cbench-<pid>-<...>" and "courier.cblog-<pid>-<...>" (buses).
   for (const std::string& dir : {std::string("/dev/shm"), std::string("/tmp"), disk_dir}) {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) continue;
@@ -217,6 +227,7 @@ void sweep_stale(const std::string& disk_dir) {
       std::size_t at = std::string::npos;
       if (n.rfind("cbench.", 0) == 0) at = 7;
       else if (n.rfind("courier.cbench-", 0) == 0) at = 15;
+      else if (n.rfind("courier.cblog-", 0) == 0) at = 14;
       if (at == std::string::npos) continue;
       const long pid = std::strtol(n.c_str() + at, nullptr, 10);
       if (pid <= 0) continue;
@@ -224,7 +235,7 @@ void sweep_stale(const std::string& disk_dir) {
       const std::string path = dir + "/" + n;
       std::error_code ec;
       if (std::filesystem::remove_all(path, ec) > 0 && !ec)
-        std::fprintf(stderr, "courier-bench: removed %s left by dead process %ld\n", path.c_str(), pid);
+        std::fprintf(stderr, "%s: removed %s left by dead process %ld\n", g_program, path.c_str(), pid);
     }
     ::closedir(d);
   }

@@ -37,17 +37,10 @@
 #include <utility>
 #include <vector>
 
+#include "spin.hpp"
 #include "timer.hpp"
 
 namespace cbench {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 enum class Mode { pingpong, stream };
 
@@ -168,18 +161,25 @@ bool await_state(Control& ctrl, Control::State st, Watchdog& wd, const char* wha
 // SIGINT/SIGTERM/SIGHUP/SIGSEGV/SIGBUS/SIGABRT in the parent kills the current
 // child and unlinks what is registered before the signal takes its course.
 namespace cleanup {
-void install_handlers();
+// program: the name that starts its messages ("courier-bench: ...").
+void install_handlers(const char* program = "courier-bench");
+// A line written to stderr when a signal ends the program (e.g. what is left behind).
+void set_note(const std::string& note);
 void reset_handlers_in_child();
 void register_shm(const std::string& shm_name);    // "/name" as for shm_open
 void unregister_shm(const std::string& shm_name);
+// A courier bus's shared memory (/dev/shm/courier.<bus>, where courier keeps it on Linux).
+void register_bus(const std::string& bus_name);
+void unregister_bus(const std::string& bus_name);
 void register_path(const std::string& path);       // any file (a unix socket, ...)
 void unregister_path(const std::string& path);
 void register_mq(const std::string& mq_name);      // "/name" as for mq_open
 void unregister_mq(const std::string& mq_name);
 void set_child(pid_t pid);                          // 0: none
 // Remove objects left by earlier runs whose process is gone (names carry the
-// pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-*, /tmp/cbench.*, and
-// disk_dir/cbench.* (files and log directories, removed with their contents).
+// pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-* and courier.cblog-*
+// (buses of courier-bench and bench_log), /tmp/cbench.*, and disk_dir/cbench.*
+// (files and log directories, removed with their contents).
 void sweep_stale(const std::string& disk_dir);
 }  // namespace cleanup
 

@@ -1,5 +1,5 @@
-// bench/courier_bench/report.hpp — percentiles (exact, by sorting every
-// sample), the machine line, and the three outputs: markdown, JSON lines, plot.
+// bench/courier_bench/report.hpp — results over rounds and the three outputs:
+// markdown, JSON lines, plot (percentiles: stats.hpp; the machine line: machine.hpp).
 #pragma once
 
 #include <cstdint>
@@ -7,36 +7,10 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "machine.hpp"
+#include "stats.hpp"
 
 namespace cbench {
-
-struct Percentiles {
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
-  std::uint64_t count = 0;
-};
-
-// The latency curve is kept at fixed points q = 1 - 10^-x, x = 0, 0.05, ... 6
-// ("nines"), so rounds can be combined point by point without keeping samples.
-const std::vector<double>& curve_nines();
-
-// Sorts `ticks`, converts to ns; nearest-rank percentiles: the smallest sample
-// with at least q of all samples <= it. curve gets one value per curve_nines().
-Percentiles summarize(std::vector<std::uint64_t>& ticks, std::vector<double>& curve);
-// The same for samples already in ns (sorts them).
-Percentiles summarize_ns(std::vector<double>& ns);
-
-double median(std::vector<double> v);
-
-struct Machine {
-  std::string cpu;       // model name (family/model/stepping, MHz)
-  unsigned cores = 0;    // online CPUs
-  std::string kernel;    // uname: sysname release machine
-  bool virtualized = false;
-  double loadavg = -1;   // 1-minute load average when the run started (other work on the host)
-  std::string line() const;   // one line for humans
-  std::string json() const;   // a JSON object
-};
-Machine probe_machine();
 
 // One transport at one payload in one mode, over all rounds.
 struct ItemResult {

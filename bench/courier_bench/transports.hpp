@@ -20,7 +20,7 @@ std::unique_ptr<Transport> make_courier_poll();
 std::unique_ptr<Transport> make_courier_log_always();
 std::unique_ptr<Transport> make_courier_log_group();
 std::unique_ptr<Transport> make_courier_log_os();
-// Peers (peer_transports.cpp); nullptr when built without the library they need.
+// Peers (peer_transports.cpp, peer_lib_transports.cpp); nullptr when built without the library they need.
 std::unique_ptr<Transport> make_pipe();
 std::unique_ptr<Transport> make_unix_seqpacket();
 std::unique_ptr<Transport> make_posix_mq();
@@ -35,5 +35,7 @@ std::unique_ptr<Transport> make_inproc_courier_shm();  // the same threads on a 
 // The shared-memory geometry the ring transports use (floor rings and courier
 // lanes alike, so both cycle through the same amount of memory).
 inline constexpr std::size_t ring_capacity = 256 * 1024;
+// The largest payload of the peers that take any size.
+inline constexpr std::size_t peer_max = 65536;
 
 }  // namespace cbench

@@ -156,7 +156,7 @@ int receive_side(const std::string& bus_name, int ready_fd) {
 // ------------------------------------------------------------ producer (parent)
 int run(double seconds) {
   const std::string name = "priority-example-" + std::to_string(getpid());
-  std::snprintf(g_shm_path, sizeof g_shm_path, "/dev/shm%s", courier::Segment::shm_name(name).c_str());
+  std::snprintf(g_shm_path, sizeof g_shm_path, "/dev/shm/courier.%s", name.c_str());  // the bus (docs/layout.md)
   for (int s : {SIGINT, SIGTERM, SIGHUP}) signal(s, on_signal);
 
   courier::Options o;

@@ -1,0 +1,227 @@
+// bench/bench_log/bus.cpp — reliable sends through the Bus, one producer, per
+// sync policy: send() rate, the rate at which messages become `sent`, and the
+// time from send() to `sent`; each run in a child process.
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+#include "bench_log.hpp"
+#include "courier_bench/children.hpp"
+#include "courier_bench/harness.hpp"
+
+namespace blog {
+
+std::uint64_t tracker_for(std::uint64_t messages) {
+  std::uint64_t cap = 1u << 12;
+  while (static_cast<double>(cap) * 0.6 < static_cast<double>(messages) && cap < (1ull << 24)) cap <<= 1;
+  return cap;
+}
+
+courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages) {
+  courier::Options o;
+  o.max_endpoints = 2;
+  o.max_groups = 1;
+  o.lane_capacity = c.lane_capacity;
+  o.max_payload = 4096;
+  o.tracker_capacity = tracker_for(messages);
+  o.status_capacity = 64ull << 20;  // 1 Mi events: nothing dropped between two polls
+  o.log_dir = c.log_dir;
+  o.sync = sync;
+  o.group_commit_interval = c.interval;
+  o.group_commit_bytes = c.group_bytes;
+  return o;
+}
+
+unsigned g_bus_serial = 0;
+std::string next_bus_name() { return "cblog-" + std::to_string(::getpid()) + "-" + std::to_string(++g_bus_serial); }
+
+void set_current_bus(const std::string& name) { cbench::cleanup::register_bus(name); }
+
+// The bus's shared memory and its journals (LOG_DIR/BUS, Options::log_dir).
+void remove_bus(const Config& c, const std::string& name) {
+  (void)courier::Bus::remove(name);
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(c.log_dir) / name, ec);
+  if (ec) std::fprintf(stderr, "bench_log: removing the log of %s: %s\n", name.c_str(), ec.message().c_str());
+  cbench::cleanup::unregister_bus(name);
+}
+
+bool open_producer(const std::string& name, const courier::Options& o, Producer& p, char (&error)[256]) {
+  auto bus = courier::Bus::open(name, o);
+  if (!bus) return set_error(error, "Bus::open: " + bus.error().message), false;
+  p.bus.emplace(std::move(*bus));
+  if (auto r = p.bus->add_endpoint("dst"); !r) return set_error(error, "add_endpoint: " + r.error().message), false;
+  auto ep = p.bus->endpoint("src");
+  if (!ep) return set_error(error, "endpoint: " + ep.error().message), false;
+  p.ep.emplace(std::move(*ep));
+  auto to = p.ep->resolve("dst");
+  if (!to) return set_error(error, "resolve: " + to.error().message), false;
+  p.to = *to;
+  return true;
+}
+
+// Allocate the shared-memory pages a run of n messages will write (the
+// destination's lane, the sender's status ring; the tracker is populated by
+// Bus::open, Options::prefault_tracker) without changing their contents: a bus
+// that has run for a while has them, a fresh one takes a page fault per 4 KiB
+// on the send path.
+void prefault(const Producer& p, std::uint64_t n) {
+  constexpr std::uint64_t lane_record_bytes = 128;  // a 64 B payload in a lane: 64 B header + payload, 64 B units
+  constexpr std::uint64_t status_event_bytes = 64;  // Options::status_capacity: 64 bytes per event
+  static_assert(payload_size == 64);
+  p.bus->prefault_lane(p.to.id, courier::default_priority, n * lane_record_bytes);
+  p.bus->prefault_status_ring(p.ep->id(), n * status_event_bytes);
+}
+
+const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::string& name) {
+  for (const courier::EndpointStats& e : s.endpoints)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+// In the child: open the bus, send c.messages (always: always_messages) and
+// wait for every `sent`.
+void bus_child(const Config& c, const std::string& name, Sync sync, BusRound& out) {
+  const std::uint64_t n = sync == Sync::always ? c.always_messages : c.messages;
+  Producer pr;
+  if (!open_producer(name, bus_options(c, sync, n), pr, out.error)) return;
+  courier::Bus* bus = &*pr.bus;
+  courier::Endpoint* ep = &*pr.ep;
+  if (c.prefault) prefault(pr, n);
+
+  std::vector<std::uint64_t> t_send(n), t_sent(n, 0), t_stamp(n, 0);
+  std::vector<Status> returned(n, Status::invalid_argument);
+  std::uint64_t awaited = 0, seen = 0, other = 0, poll_now = 0;
+  const std::function<void(const courier::StatusEvent&)> on_event = [&](const courier::StatusEvent& e) {
+    if (e.status != Status::sent || e.id == 0 || e.id > n || t_sent[e.id - 1] != 0) {
+      ++other;
+      return;
+    }
+    t_sent[e.id - 1] = poll_now;
+    t_stamp[e.id - 1] = e.time_ns;
+    ++seen;
+  };
+  auto drain = [&] {
+    poll_now = real_ns();
+    (void)ep->poll_status(on_event);
+  };
+  std::array<std::byte, payload_size> payload{};
+  payload.fill(std::byte{0x70});
+  courier::SendOptions o{.to = pr.to, .priority = courier::default_priority, .expiry = 30s, .type = 1};
+  std::uint64_t by_status[courier::status_count] = {};
+
+  const std::uint64_t cap = static_cast<std::uint64_t>(c.cap_s * 1e9);
+  const std::uint64_t loop0 = now_ns();
+  std::uint64_t sent_now = 0, i = 0;
+  for (; i < n; ++i) {
+    o.id = i + 1;
+    t_send[i] = real_ns();
+    const courier::SendResult r = ep->send(o, payload);
+    returned[i] = r.status;
+    if (r.status == Status::sent) {
+      t_sent[i] = real_ns();
+      ++sent_now;
+    } else if (r.status == Status::outbox) {
+      ++awaited;
+    }
+    ++by_status[static_cast<unsigned>(r.status) < courier::status_count ? static_cast<unsigned>(r.status) : 0];
+    if ((i + 1) % c.poll_every == 0) drain();
+    if (sync == Sync::always && (i & 15) == 15 && now_ns() - loop0 > cap) {
+      ++i;
+      break;
+    }
+  }
+  const std::uint64_t loop1 = now_ns();
+  const std::uint64_t sent_total = i;  // always stops at the cap
+
+  // Wait for the `sent` of everything in the outbox: first as the log does it
+  // by itself, then with flush_log() (the brief's "at the end").
+  const std::uint64_t natural = now_ns() + 2 * static_cast<std::uint64_t>(c.interval.count()) * 1000 + 50'000'000ull;
+  while (seen < awaited && now_ns() < natural) {
+    drain();
+    ::usleep(50);
+  }
+  if (seen < awaited) out.flush_forced = 1;
+  if (auto r = bus->flush_log(); !r) set_error(out.error, "flush_log: " + r.error().message);
+  const std::uint64_t give_up = now_ns() + 3'000'000'000ull;
+  while (seen < awaited && now_ns() < give_up) {
+    drain();
+    ::usleep(100);
+  }
+
+  std::vector<double> lat, stamp;
+  lat.reserve(sent_total);
+  std::uint64_t first = t_send[0], last = 0, missing = 0, missing_sent = 0;
+  for (std::uint64_t k = 0; k < sent_total; ++k) {
+    if (t_sent[k] == 0) {
+      if (returned[k] == Status::outbox && ++missing <= 10000) {  // asks the tracker about the first 10,000
+        auto st = ep->status(k + 1);
+        if (st && st->status != Status::outbox) ++missing_sent;
+      }
+      continue;
+    }
+    last = std::max(last, t_sent[k]);
+    lat.push_back(static_cast<double>(t_sent[k] - t_send[k]));
+    if (t_stamp[k] != 0) stamp.push_back(static_cast<double>(t_stamp[k]) - static_cast<double>(t_send[k]));
+  }
+  const courier::BusStats st = bus->stat();
+  if (const courier::EndpointStats* e = stats_of(st, "src")) {
+    out.dropped = static_cast<double>(e->status_dropped);
+    out.tracker_full = static_cast<double>(e->tracker_full);
+  }
+  out.messages = static_cast<double>(sent_total);
+  out.per_msg_us = static_cast<double>(loop1 - loop0) / static_cast<double>(sent_total) / 1e3;
+  out.send_per_s = static_cast<double>(sent_total) * 1e9 / static_cast<double>(loop1 - loop0);
+  out.sent_per_s = last > first ? static_cast<double>(lat.size()) * 1e9 / static_cast<double>(last - first) : 0;
+  cbench::Percentiles p = cbench::summarize_ns(lat);
+  out.p50_us = p.p50 / 1e3;
+  out.p90_us = p.p90 / 1e3;
+  out.p99_us = p.p99 / 1e3;
+  out.p999_us = p.p999 / 1e3;
+  out.max_us = p.max / 1e3;
+  if (!stamp.empty()) {
+    cbench::Percentiles s = cbench::summarize_ns(stamp);
+    out.stamp_p50_us = s.p50 / 1e3;
+    out.stamp_p99_us = s.p99 / 1e3;
+  } else {
+    out.stamp_p50_us = out.stamp_p99_us = NAN;
+  }
+  for (unsigned s = 0; s < courier::status_count; ++s) out.returned[s] = static_cast<double>(by_status[s]);
+  out.events = static_cast<double>(seen);
+  out.other_events = static_cast<double>(other);
+  out.missing = static_cast<double>(missing);
+  out.missing_sent = static_cast<double>(missing_sent);
+  if (sent_now + awaited == 0 && out.error[0] == '\0') set_error(out.error, "no send succeeded");
+}
+
+std::string returned_text(const BusRound& r) {
+  std::string s;
+  for (unsigned k = 0; k < courier::status_count; ++k)
+    if (r.returned[k] > 0)
+      s += (s.empty() ? "" : ", ") + std::string(courier::status_name(static_cast<Status>(k))) + " " + num(r.returned[k]);
+  return s;
+}
+
+BusRound run_bus(const Config& c, Sync sync) {
+  const std::string name = next_bus_name();
+  set_current_bus(name);
+  BusRound r{};
+  rusage ru{};
+  std::string err;
+  if (!cbench::in_child([&](BusRound& out) { bus_child(c, name, sync, out); }, r, ru, err)) set_error(r.error, err);
+  r.preempted = static_cast<double>(ru.ru_nivcsw);
+  remove_bus(c, name);
+  if (r.error[0] != '\0')
+    std::fprintf(stderr, "  bus %s: FAILED: %s\n", std::string(courier::sync_name(sync)).c_str(), r.error);
+  else
+    std::fprintf(stderr, "  bus %s: send() %s msgs/s, sent %s msgs/s, send->sent p50 %s us p99 %s us (%s)\n",
+                 std::string(courier::sync_name(sync)).c_str(), num(r.send_per_s).c_str(), num(r.sent_per_s).c_str(),
+                 fix(r.p50_us).c_str(), fix(r.p99_us).c_str(), returned_text(r).c_str());
+  return r;
+}
+
+}  // namespace blog

@@ -1,0 +1,150 @@
+// bench/bench_log/floors.cpp — the disk's floors (write() + fdatasync() per
+// record, per 64 KiB batch, per group-commit batch; naive write() per record),
+// and the small tools of bench_log.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "bench_log.hpp"
+
+namespace blog {
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "–";
+  const long long x = std::llround(v);
+  char digits[32], out[48];
+  const int n = std::snprintf(digits, sizeof digits, "%lld", x < 0 ? -x : x);
+  int o = 0;
+  if (x < 0) out[o++] = '-';
+  for (int k = 0; k < n; ++k) {
+    if (k > 0 && (n - k) % 3 == 0) out[o++] = ',';
+    out[o++] = digits[k];
+  }
+  return std::string(out, static_cast<std::size_t>(o));
+}
+std::string fix(double v, int prec) {
+  if (!std::isfinite(v)) return "–";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+std::string mib(double bytes) { return fix(bytes / (1 << 20), bytes < (10 << 20) ? 1 : 0) + " MiB"; }
+
+
+bool write_all(int fd, const void* p, std::size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "bench_log: %s\n", what.c_str());
+  std::exit(1);
+}
+
+Rss read_rss() {
+  Rss r;
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    const auto c = line.find(':');
+    if (c == std::string::npos) continue;
+    const std::string k = line.substr(0, c);
+    const double v = std::atof(line.c_str() + c + 1);
+    if (k == "VmHWM") r.hwm = v;
+    else if (k == "VmRSS") r.rss = v;
+    else if (k == "RssAnon") r.anon = v;
+    else if (k == "RssFile") r.file = v;
+    else if (k == "RssShmem") r.shmem = v;
+  }
+  return r;
+}
+std::string rss_text(const Rss& r) {
+  return "VmRSS " + mib(r.rss * 1024) + " (anon " + mib(r.anon * 1024) + ", file " + mib(r.file * 1024) + ", shmem " +
+         mib(r.shmem * 1024) + "), VmHWM " + mib(r.hwm * 1024);
+}
+
+// The filesystem holding `dir`: statfs's type, and /proc/self/mountinfo's line
+
+// `ops` ops or cap_s seconds.
+Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t ops, double cap_s) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+  std::vector<char> buf(len, 'r');
+  std::vector<double> ns;
+  ns.reserve(ops);
+  const std::uint64_t start = now_ns(), cap = static_cast<std::uint64_t>(cap_s * 1e9);
+  std::uint64_t t1 = start;
+  for (std::uint64_t i = 0; i < ops && t1 - start < cap; ++i) {
+    const std::uint64_t t0 = now_ns();
+    if (!write_all(fd, buf.data(), len) || ::fdatasync(fd) != 0) die(path + ": " + std::strerror(errno));
+    t1 = now_ns();
+    ns.push_back(static_cast<double>(t1 - t0));
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  Synced s;
+  const double elapsed = static_cast<double>(t1 - start), n = static_cast<double>(ns.size());
+  s.ops = n * 1e9 / elapsed;
+  s.mean_us = elapsed / n / 1e3;
+  const cbench::Percentiles p = cbench::summarize_ns(ns);
+  s.p50_us = p.p50 / 1e3;
+  s.p99_us = p.p99 / 1e3;
+  return s;
+}
+
+// write() of 64 bytes per call, no sync: calls per second.
+double naive_writes(const std::string& path, std::uint64_t n) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+  char buf[payload_size];
+  std::memset(buf, 'w', sizeof buf);
+  const std::uint64_t t0 = now_ns();
+  for (std::uint64_t i = 0; i < n; ++i)
+    if (!write_all(fd, buf, sizeof buf)) die(path + ": " + std::strerror(errno));
+  const std::uint64_t t1 = now_ns();
+  ::close(fd);
+  ::unlink(path.c_str());
+  return static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0);
+}
+
+Synced floor_one(const Config& c, unsigned round) {
+  return synced_appends(c.dir + "/floor-" + std::to_string(round) + ".one", payload_size, c.sync_ops, c.cap_s);
+}
+
+// The floors after (a): (b), (b'), (c); and the reference for `always`.
+void run_floors(const Config& c, unsigned round, FloorRound& f) {
+  const std::string base = c.dir + "/floor-" + std::to_string(round);
+  f.one_ref = f.one;
+  if (f.one_after.ops > 0) {
+    f.one_ref.mean_us = std::sqrt(f.one.mean_us * f.one_after.mean_us);
+    f.one_ref.p50_us = std::sqrt(f.one.p50_us * f.one_after.p50_us);
+    f.moved = f.one_after.mean_us / f.one.mean_us;
+  }
+  f.batch = synced_appends(base + ".batch", batch_bytes, c.batch_ops, c.cap_s);
+  f.group = synced_appends(base + ".group", c.group_bytes, c.batch_ops / 4 + 1, c.cap_s);
+  f.naive_per_s = naive_writes(base + ".naive", c.naive_writes);
+  std::fprintf(stderr, "  floors: 1 record + fdatasync %s/s%s, 64 KiB + fdatasync %s/s, %s B + fdatasync %s/s, naive write() %s/s\n",
+               num(f.one.ops).c_str(),
+               f.one_after.ops > 0 ? (" (after always: " + num(f.one_after.ops) + "/s)").c_str() : "", num(f.batch.ops).c_str(),
+               num(static_cast<double>(c.group_bytes)).c_str(),
+               num(f.group.ops).c_str(), num(f.naive_per_s).c_str());
+}
+
+std::vector<Synced> pick(const std::vector<FloorRound>& f, Synced FloorRound::*k) {
+  std::vector<Synced> v;
+  for (const FloorRound& r : f) v.push_back(r.*k);
+  return v;
+}
+
+}  // namespace blog

@@ -1,0 +1,284 @@
+// bench_log — the durable log against the disk under it (issue 4, "Performance").
+//
+//   bench_log [--quick] [--dir DIR] [--records N] [--policy always,group,os]
+//             [--rounds N] [--messages N] [--only floors,journal,bus,recovery]
+//             [--interval US] [--group-bytes N] [--poll-every N] [--lanes N] [--no-cold] [--no-prefault]
+//             [--results-dir DIR | --no-save]
+//
+// Everything runs on one disk: a fresh directory made with mkdtemp in --dir
+// (default /var/tmp, which is a disk here, unlike a tmpfs /tmp), removed at
+// the end. Parts, each run --rounds times interleaved (floors, JournalWriter,
+// then every policy, per round), medians quoted:
+//
+//   floors     (a) write() + fdatasync() of one 64-byte record appended to a
+//              file, per op; (b) the same with a 64 KiB batch; (c) write() of
+//              one 64-byte record per call, no sync ("naive write() per record")
+//   journal    JournalWriter: encode + CRC alone (encode_journal_record),
+//              append_message() (its default 1 MiB buffer: one write() per MiB),
+//              append + flush() every 64 KiB, append + sync() every 64 KiB
+//   bus        one producer, 64 B payload, expiry 30 s, to an endpoint with no
+//              receiver, per sync policy: send() rate, the rate at which
+//              messages become `sent`, and the time from send() to `sent`
+//              (always: send() returns sent; group / os: the `sent` event on
+//              the sender's status ring, polled every --poll-every sends)
+//   recovery   N records sent with Sync::os (expiry 1 h), the shared memory
+//              removed, Bus::open(recover) timed in a fresh process (page cache
+//              warm, then once evicted); RSS of the producer with N stored, of
+//              a process attaching to that bus, and of the recovering process
+//
+// Each bus lives in a child process (fork): a clean RSS per part, and no
+// flusher thread of the log crosses a fork. The table goes to stdout (and is
+// appended to RESULTS_DIR/YYYY-MM-DD-log.md unless --no-save), progress to
+// stderr. Targets are printed as ratios, never asserted. See bench/README.md.
+//
+// Files: main.cpp (options, the order of the parts), floors.cpp, journal.cpp
+// (bench/journal_rates.cpp measures), bus.cpp, recovery.cpp, report.cpp.
+#include <sys/statfs.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "bench_log.hpp"
+#include "courier_bench/harness.hpp"
+#include "courier_bench/machine.hpp"
+
+namespace blog {
+namespace {
+
+namespace fs = std::filesystem;
+
+// --help: the options, one a line.
+constexpr const char* help_text[][2] = {
+    {"--quick", "small counts, 1 round (a smoke run: about 20 s)"},
+    {"--dir DIR", "make the scratch directory in DIR (default /var/tmp; not a tmpfs)"},
+    {"--records N", "records of the recovery part (default 10M, --quick 1M; k and M suffixes)"},
+    {"--policy LIST", "sync policies of the bus part (default always,group,os)"},
+    {"--rounds N", "rounds of floors, journal and bus (default 5, --quick 1)"},
+    {"--messages N", "group / os messages per round (default 1M, --quick 100k)"},
+    {"--only LIST", "parts to run (default floors,journal,bus,recovery)"},
+    {"--interval US", "Options::group_commit_interval (default 500)"},
+    {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
+    {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
+    {"--lanes N", "recovery part: spread the records over N priority lanes (default 1: what does not fit spills)"},
+    {"--no-cold", "no recovery round with the log evicted from the page cache"},
+    {"--no-prefault", "bus part: do not populate the bus's pages first (measure a freshly created bus)"},
+    {"--results-dir DIR", "append the table to DIR/YYYY-MM-DD-log.md (default: bench/results of the source tree)"},
+    {"--no-save", "do not append it"},
+};
+
+[[noreturn]] void usage(int code) {
+  FILE* out = code == 0 ? stdout : stderr;
+  std::fputs("usage: bench_log [options]\n", out);
+  for (const auto& h : help_text) std::fprintf(out, "  %-18s %s\n", h[0], h[1]);
+  std::exit(code);
+}
+
+std::uint64_t count_arg(const std::string& s) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  double mult = 1;
+  if (end != nullptr && (*end == 'k' || *end == 'K')) mult = 1e3, ++end;
+  else if (end != nullptr && *end == 'M') mult = 1e6, ++end;
+  if (end == s.c_str() || *end != '\0' || !(v * mult >= 1)) {
+    std::fprintf(stderr, "bench_log: bad number '%s'\n", s.c_str());
+    usage(2);
+  }
+  return static_cast<std::uint64_t>(std::llround(v * mult));
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+Config parse(int argc, char** argv) {
+  Config c;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bool quick = std::find(args.begin(), args.end(), "--quick") != args.end();
+  if (quick) {
+    c.quick = true;
+    c.rounds = 1;
+    c.recovery_rounds = 1;
+    c.sync_ops = 200;
+    c.batch_ops = 50;
+    c.naive_writes = 100000;
+    c.journal_records = 200000;
+    c.journal_sync_records = 20000;
+    c.messages = 100000;
+    c.always_messages = 200;
+    c.records = 1000000;
+    c.cap_s = 0.5;
+    c.lane_capacity = 64ull << 20;
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "bench_log: %s needs a value\n", a.c_str());
+        usage(2);
+      }
+      return args[++i];
+    };
+    if (a == "--quick") continue;
+    if (a == "--help" || a == "-h") usage(0);
+    else if (a == "--dir") c.dir_parent = value();
+    else if (a == "--records") c.records = count_arg(value());
+    else if (a == "--rounds") c.rounds = static_cast<unsigned>(count_arg(value()));
+    else if (a == "--messages") c.messages = count_arg(value());
+    else if (a == "--interval") c.interval = std::chrono::microseconds(count_arg(value()));
+    else if (a == "--group-bytes") c.group_bytes = count_arg(value());
+    else if (a == "--poll-every") c.poll_every = count_arg(value());
+    else if (a == "--lanes") c.lanes = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(value()), courier::priority_levels));
+    else if (a == "--no-cold") c.cold = false;
+    else if (a == "--no-prefault") c.prefault = false;
+    else if (a == "--results-dir") c.results_dir = value();
+    else if (a == "--no-save") c.save = false;
+    else if (a == "--only") c.only = split(value());
+    else if (a == "--policy") {
+      c.policies.clear();
+      for (const std::string& p : split(value())) {
+        Sync s{};
+        if (!courier::sync_from_name(p, s)) {
+          std::fprintf(stderr, "bench_log: unknown policy '%s' (always, group, os)\n", p.c_str());
+          usage(2);
+        }
+        c.policies.push_back(s);
+      }
+    } else {
+      std::fprintf(stderr, "bench_log: unknown option '%s'\n", a.c_str());
+      usage(2);
+    }
+  }
+  return c;
+}
+
+// for the longest mount point above it.
+std::string filesystem_of(const std::string& dir, bool& is_tmpfs) {
+  struct statfs sf {};
+  std::string magic = "?";
+  is_tmpfs = false;
+  if (::statfs(dir.c_str(), &sf) == 0) {
+    switch (static_cast<unsigned long>(sf.f_type)) {
+      case 0xEF53: magic = "ext2/ext3/ext4"; break;
+      case 0x58465342: magic = "xfs"; break;
+      case 0x9123683E: magic = "btrfs"; break;
+      case 0x01021994: magic = "tmpfs", is_tmpfs = true; break;
+      case 0x794C7630: magic = "overlayfs"; break;
+      case 0x2FC12FC1: magic = "zfs"; break;
+      case 0x6969: magic = "nfs"; break;
+      default: {
+        char b[32];
+        std::snprintf(b, sizeof b, "0x%lx", static_cast<unsigned long>(sf.f_type));
+        magic = b;
+      }
+    }
+  }
+  std::error_code ec;
+  const std::string real = fs::canonical(dir, ec).string();
+  std::string best_mp, best;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root, mp, opts;
+    f >> id >> parent >> devno >> root >> mp >> opts;
+    std::string tok;
+    while (f >> tok && tok != "-") {
+    }
+    std::string type, source;
+    f >> type >> source;
+    const bool above = real == mp || mp == "/" || real.rfind(mp + "/", 0) == 0;
+    if (above && mp.size() >= best_mp.size()) {
+      best_mp = mp;
+      best = type + " (" + source + " on " + mp + ", " + opts + ")";
+      if (type == "tmpfs") is_tmpfs = true;
+    }
+  }
+  return (best.empty() ? std::string("unknown") : best) + ", statfs type " + magic;
+}
+
+std::string iso_now(const char* format) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char b[64];
+  std::strftime(b, sizeof b, format, &tm);
+  return b;
+}
+
+}  // namespace
+}  // namespace blog
+
+using namespace blog;
+
+int main(int argc, char** argv) {
+  Config c = parse(argc, argv);
+  const std::string started = iso_now("%Y-%m-%dT%H:%M:%S%z");
+  const std::string machine = cbench::probe_machine().line();
+
+  std::error_code ec;
+  fs::create_directories(c.dir_parent, ec);
+  std::string tmpl = c.dir_parent + "/courier-bench-log.XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) die("mkdtemp in " + c.dir_parent + ": " + std::strerror(errno));
+  c.dir = tmpl;
+  c.log_dir = c.dir + "/logs";
+  // On a signal: the current child is killed, the bus's shared memory unlinked.
+  cbench::cleanup::install_handlers("bench_log");
+  cbench::cleanup::sweep_stale(c.dir_parent);  // buses (and files) of runs that died
+  cbench::cleanup::set_note("bench_log: interrupted; scratch directory left: " + c.dir);
+
+  bool tmpfs = false;
+  const std::string filesystem = filesystem_of(c.dir, tmpfs);
+  std::fprintf(stderr, "bench_log: scratch directory %s on %s\n", c.dir.c_str(), filesystem.c_str());
+  if (tmpfs) std::fprintf(stderr, "bench_log: WARNING: that is a tmpfs: the floors measure memory, not a disk (use --dir)\n");
+
+  Results res;
+  for (Sync s : c.policies) res.bus.push_back({s, {}});
+  for (unsigned r = 0; r < c.rounds; ++r) {
+    std::fprintf(stderr, "round %u of %u\n", r + 1, c.rounds);
+    // floor (a), always, floor (a) again, the other floors, the journal, group and os.
+    const bool floors = c.runs("floors"), bus = c.runs("bus");
+    FloorRound f;
+    if (floors) f.one = floor_one(c, r);
+    for (auto& [sync, rounds] : res.bus)
+      if (bus && sync == Sync::always) {
+        rounds.push_back(run_bus(c, sync));
+        if (floors) f.one_after = floor_one(c, r);
+      }
+    if (floors) {
+      run_floors(c, r, f);
+      res.floors.push_back(f);
+    }
+    if (c.runs("journal")) res.journal.push_back(run_journal(c, r));
+    for (auto& [sync, rounds] : res.bus)
+      if (bus && sync != Sync::always) rounds.push_back(run_bus(c, sync));
+  }
+  if (!c.runs("bus")) res.bus.clear();
+  if (c.runs("recovery")) res.recovery = run_recovery(c);
+
+  fs::remove_all(c.dir, ec);
+  const std::string md = render(c, res, machine, filesystem, started);
+  std::cout << md << std::flush;
+  if (c.save) {
+    fs::create_directories(c.results_dir, ec);
+    const std::string path = c.results_dir + "/" + iso_now("%Y-%m-%d") + "-log.md";
+    std::ofstream out(path, std::ios::app);
+    out << md;
+    if (!out) std::fprintf(stderr, "bench_log: could not append to %s\n", path.c_str());
+    else std::fprintf(stderr, "bench_log: appended to %s\n", path.c_str());
+  }
+  bool failed = !res.recovery.error.empty();
+  for (const auto& [sync, rounds] : res.bus)
+    for (const BusRound& r : rounds) failed |= r.error[0] != '\0';
+  return failed ? 1 : 0;
+}
