@@ -44,9 +44,8 @@ void set_current_bus(const std::string& name) { cbench::cleanup::register_bus(na
 // The bus's shared memory and its journals (LOG_DIR/BUS, Options::log_dir).
 void remove_bus(const Config& c, const std::string& name) {
   (void)courier::Bus::remove(name);
-  std::error_code ec;
-  std::filesystem::remove_all(std::filesystem::path(c.log_dir) / name, ec);
-  if (ec) std::fprintf(stderr, "bench_log: removing the log of %s: %s\n", name.c_str(), ec.message().c_str());
+  if (auto r = courier::Bus::remove_log(c.log_dir, name); !r)
+    std::fprintf(stderr, "bench_log: removing the log of %s: %s\n", name.c_str(), r.error().message.c_str());
   cbench::cleanup::unregister_bus(name);
 }
 
@@ -70,7 +69,7 @@ bool open_producer(const std::string& name, const courier::Options& o, Producer&
 // that has run for a while has them, a fresh one takes a page fault per 4 KiB
 // on the send path.
 void prefault(const Producer& p, std::uint64_t n) {
-  constexpr std::uint64_t lane_record_bytes = 128;  // a 64 B payload in a lane: 64 B header + payload, 64 B units
+  constexpr std::uint64_t lane_record_bytes = courier::message_header_bytes + payload_size;  // 64 B units: no padding at 64 B
   constexpr std::uint64_t status_event_bytes = 64;  // Options::status_capacity: 64 bytes per event
   static_assert(payload_size == 64);
   p.bus->prefault_lane(p.to.id, courier::default_priority, n * lane_record_bytes);
