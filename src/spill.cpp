@@ -63,14 +63,14 @@ bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned p
 
 SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte> data) noexcept {
   Claim c;
-  c.want_spill_ = true;
-  SendResult r = claim(o, data.size(), c);
-  if (c.spill_) {
+  SpillRoute route;
+  SendResult r = claim(o, data.size(), c, &route);
+  if (route.taken) {
     RecordHeader h{};
-    fill(h, o, c.id_, c.spill_now_, c.spill_to_, 0, data.size(), 0);
+    fill(h, o, c.id_, route.now, route.to, 0, data.size(), 0);
     const Status st = spill(h, data, c.track_, no_endpoint, *c.inbox_);
     if (st != Status::sent) {
-      settle(c.track_, c.id_, c.spill_to_, 0, st);
+      settle(c.track_, c.id_, route.to, 0, st);
       return {st, c.id_};
     }
     detail::Log& log = *s_->log;

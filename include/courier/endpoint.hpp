@@ -101,10 +101,6 @@ class Claim {
   std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
   bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
-  bool want_spill_ = false;   // set by send(): a full lane spills to the log instead of failing
-  bool spill_ = false;        // claim() found it must spill (no lane claim was made)
-  EndpointId spill_to_ = no_endpoint;
-  std::uint64_t spill_now_ = 0;
 };
 
 // Sends as one endpoint. One thread at a time (make one per thread).
@@ -130,7 +126,7 @@ class Endpoint {
 
   // Reserve room for a payload of up to `len` bytes; write it through
   // c.payload(), then commit (or abort). Commit within the bus's claim_timeout.
-  SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept;
+  SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept { return claim(o, len, c, nullptr); }
   // Publish a claim with its final payload length (<= the claimed length).
   SendResult commit(Claim& c, std::size_t len) noexcept;
   void abort(Claim& c) noexcept {
@@ -240,18 +236,27 @@ class Endpoint {
   // Store one copy in the log alone (spilled); counts it for its receiver.
   Status spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot, EndpointId key_recipient,
                InboxData& in) noexcept;
-  SendResult mark_spill(Claim& c, std::uint64_t slot, std::uint64_t id, InboxData& in, unsigned p, EndpointId to,
-                        std::uint64_t now) noexcept {
-    c.spill_ = true;
+  // Where a stored send on a bus with a log goes when its lane cannot take it
+  // (send_logged): claim() fills it instead of a lane claim, and the message
+  // goes to the log alone.
+  struct SpillRoute {
+    bool taken = false;  // claim() found it must spill (no lane claim was made)
+    EndpointId to = no_endpoint;
+    std::uint64_t now = 0;
+  };
+  // claim() with spill routing: spill != nullptr lets a full lane (or one
+  // behind spilled messages) spill a message with an expiry to the log.
+  SendResult claim(const SendOptions& o, std::size_t len, Claim& c, SpillRoute* spill) noexcept;
+  static SendResult route_to_log(SpillRoute& r, Claim& c, std::uint64_t slot, std::uint64_t id, InboxData& in,
+                                 unsigned p, EndpointId to, std::uint64_t now) noexcept {
+    r = {true, to, now};
     c.track_ = slot;
     c.id_ = id;
     c.inbox_ = &in;
     c.lane_ = p;
-    c.spill_to_ = to;
-    c.spill_now_ = now;
     return {Status::full, id};
   }
-  // Rare paths, compiled in src/bus.cpp so that claim() stays small enough to inline.
+  // Rare paths, compiled in src/send.cpp so that claim() stays small enough to inline.
   static ClaimResult wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
                                    std::chrono::nanoseconds timeout) noexcept;
 
@@ -297,11 +302,10 @@ inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
   return target_by_id(*id);
 }
 
-inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c) noexcept {
+inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c, SpillRoute* spill) noexcept {
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   c.logged_ = false;
-  c.spill_ = false;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
   if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
@@ -328,12 +332,13 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   }
   LaneWriter& w = t->lanes[o.priority];
   const std::uint64_t bytes = record_bytes(len);
-  const bool spillable = c.want_spill_ && o.expiry.count() > 0;
+  const bool spillable = spill != nullptr && o.expiry.count() > 0;
   // Behind spilled messages of this lane: spill too, to keep the order.
-  if (spillable && detail::spill_backlog(in, o.priority)) return mark_spill(c, slot, id, in, o.priority, t->id, now);
+  if (spillable && detail::spill_backlog(in, o.priority))
+    return route_to_log(*spill, c, slot, id, in, o.priority, t->id, now);
   ClaimResult cr = w.try_claim(bytes, c.lc_);
   if (cr == ClaimResult::full && o.timeout.count() > 0 && !spillable) cr = wait_for_room(w, bytes, c.lc_, o.timeout);
-  if (cr == ClaimResult::full && spillable) return mark_spill(c, slot, id, in, o.priority, t->id, now);
+  if (cr == ClaimResult::full && spillable) return route_to_log(*spill, c, slot, id, in, o.priority, t->id, now);
   if (cr != ClaimResult::ok) {
     const Status st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
     if (st == Status::full) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
