@@ -146,8 +146,9 @@ Result<bool> JournalReader::load(const std::string& path) {
   logfmt::FileHeader h;
   std::memcpy(&h, buf_->data(), sizeof h);
   if (h.magic != logfmt::file_magic) return damaged(0, got, "bad magic: not a courier journal file");
-  if (h.format_version != logfmt::format_version)
+  if (h.format_version < logfmt::oldest_readable_format_version || h.format_version > logfmt::format_version)
     return damaged(0, got, "format version " + std::to_string(h.format_version) + " (this build reads " +
+                               std::to_string(logfmt::oldest_readable_format_version) + ".." +
                                std::to_string(logfmt::format_version) + ")");
   if (h.header_size != logfmt::file_header_size)
     return damaged(0, got, "journal file header size " + std::to_string(h.header_size));

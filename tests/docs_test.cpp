@@ -296,7 +296,8 @@ Expected log_format_expected() {
   }
   e.values["NameBody what"] = {{"endpoint", name_what::endpoint}, {"group", name_what::group}};
   e.constants["Constants"] = {
-      {"format_version", format_version}, {"file_magic", logfmt::file_magic},
+      {"format_version", format_version}, {"oldest_readable_format_version", oldest_readable_format_version},
+      {"file_magic", logfmt::file_magic},
       {"file_header_size", file_header_size}, {"record_marker", record_marker},
       {"record_frame_size", record_frame_size}, {"record_alignment", record_alignment}, {"max_body", max_body},
       {"message_min_body", message_min_body}, {"settle_body_size", settle_body_size},

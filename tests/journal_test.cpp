@@ -245,10 +245,10 @@ TEST(LogFormat, SegmentHeaderBytesArePinned) {
   const JournalWriterId w{0x1234, 0x55, 0x1122334455667788ull};
   const logfmt::SegmentHeader h = make_journal_segment_header(w, 2, pin_salt);
   EXPECT_EQ(hex(std::as_bytes(std::span(&h, 1))),
-            "63 6f 75 72 69 65 72 4a 01 00 00 00 40 00 00 00\n"
+            "63 6f 75 72 69 65 72 4a 02 00 00 00 40 00 00 00\n"
             "34 12 00 00 00 00 00 00 55 00 00 00 00 00 00 00\n"
             "88 77 66 55 44 33 22 11 02 00 00 00 00 00 00 00\n"
-            "ef cd ab 89 67 45 23 01 00 00 00 00 b4 5b 51 7c");
+            "ef cd ab 89 67 45 23 01 00 00 00 00 3a 8d 54 b2");
   EXPECT_EQ(journal_segment_name(w, 2), "1122334455667788-00001234-0000000000000002.journal");
 }
 
@@ -697,6 +697,42 @@ TEST(Journal, DamagedSegmentHeaderIsReportedAndTheNextSegmentIsRead) {
   const ReadBack r2 = read_dir_records(d.path);
   ASSERT_EQ(r2.damage.size(), 1u);
   EXPECT_NE(r2.damage[0].reason.find("name"), std::string::npos) << r2.damage[0].reason;
+}
+
+// Set a journal file's format_version and seal its header again (a valid
+// header of that version).
+void set_format_version(const std::string& path, std::uint32_t version) {
+  Bytes f = read_file(path);
+  logfmt::FileHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  h.format_version = version;
+  h.header_crc = crc32c::mask(crc32c::value(&h, logfmt::file_header_crc_span));
+  std::memcpy(f.data(), &h, sizeof h);
+  write_file(path, f);
+}
+
+TEST(Journal, FilesOfEveryReadableFormatVersionAreReadAndOthersRefused) {
+  TempDir d;
+  JournalWriter w = open_writer(d.path);
+  Written written;
+  std::mt19937_64 rng(16);
+  for (int i = 0; i < 20; ++i) append_random(w, written, rng, 100);
+  ASSERT_TRUE(w.close());
+  const auto files = segment_files(d.path);
+  ASSERT_EQ(files.size(), 1u);
+  for (std::uint32_t v : {1u, 2u}) {  // 1: written before kind 5 was counted in the version
+    set_format_version(files[0], v);
+    const ReadBack r = read_dir_records(d.path);
+    EXPECT_TRUE(r.damage.empty()) << "version " << v << ": " << (r.damage.empty() ? "" : r.damage[0].reason);
+    EXPECT_EQ(r.records, written.records) << "version " << v;
+  }
+  for (std::uint32_t v : {0u, logfmt::format_version + 1}) {
+    set_format_version(files[0], v);
+    const ReadBack r = read_dir_records(d.path);
+    ASSERT_EQ(r.damage.size(), 1u) << "version " << v;
+    EXPECT_NE(r.damage[0].reason.find("format version " + std::to_string(v)), std::string::npos) << r.damage[0].reason;
+    EXPECT_TRUE(r.records.empty());
+  }
 }
 
 TEST(Journal, SegmentCutInsideItsHeaderIsTornNotDamaged) {

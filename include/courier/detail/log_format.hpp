@@ -14,7 +14,7 @@
 //  |              magic (u64, the bytes "courierJ")                | 0
 //  |                                                               |
 //  +---------------------------------------------------------------+
-//  |              format_version (u32) = 1                         | 8
+//  |              format_version (u32) = 2                         | 8
 //  +---------------------------------------------------------------+
 //  |              header_size (u32) = 64                           | 12
 //  +---------------------------------------------------------------+
@@ -68,7 +68,11 @@
 
 namespace courier::logfmt {
 
-inline constexpr std::uint32_t format_version = 1;
+// 2: record kind 5 (`name`) exists. A reader of this build reads 1 and 2 (a
+// version-1 file is a version-2 file without name records, or one written by
+// a build that added kind 5 before the version said so).
+inline constexpr std::uint32_t format_version = 2;
+inline constexpr std::uint32_t oldest_readable_format_version = 1;
 
 // "courierJ" read as a little-endian u64.
 inline constexpr std::uint64_t file_magic = 0x4A72656972756F63ull;
