@@ -169,7 +169,7 @@ class Endpoint {
   Endpoint(std::shared_ptr<detail::BusState> s, EndpointId self, std::string name)
       : s_(std::move(s)), self_(self), name_(std::move(name)), targets_(s_->seg.geometry().max_endpoints) {}
 
-  // Compiled (src/bus.cpp), out of the one-to-one untracked path, which stays small enough to inline.
+  // Compiled (src/send.cpp), out of the one-to-one untracked path, which stays small enough to inline.
   SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
   bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
@@ -228,7 +228,7 @@ class Endpoint {
       id_end_ = start + block;
     }
   }
-  // A claim of a message the log stores (src/bus.cpp).
+  // A claim of a message the log stores (src/send.cpp).
   SendResult commit_logged(Claim& c, std::size_t len) noexcept;
   // A stored send on a bus with a log: to the lane, or spilled to the log
   // when the lane is full or earlier spilled messages wait (src/spill.cpp).

@@ -46,7 +46,7 @@ static_assert(table[0][128] == polynomial);
 
 inline std::uint32_t load32(const unsigned char* p) noexcept {
   std::uint32_t v;
-  std::memcpy(&v, p, sizeof v);  // little-endian host (message.hpp refuses others)
+  std::memcpy(&v, p, sizeof v);  // little-endian host (detail/record.hpp refuses others)
   return v;
 }
 

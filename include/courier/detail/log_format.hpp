@@ -54,8 +54,9 @@
 //  +---------------------------------------------------------------+
 //  |   padding: zero bytes up to the next multiple of 8 (not in the CRC)
 //
-// Bodies: message = RecordHeader (message.hpp, frame word 0) + payload;
-// delivered / read / expired = SettleBody (24 bytes).
+// Bodies: message = RecordHeader (detail/record.hpp, frame word 0) + payload;
+// delivered / read / expired = SettleBody (24 bytes); name = NameBody (8 bytes)
+// + the name's bytes.
 #pragma once
 
 #include <cstddef>
@@ -192,7 +193,7 @@ namespace name_what {
 inline constexpr std::uint8_t endpoint = 1;
 inline constexpr std::uint8_t group = 2;
 }  // namespace name_what
-inline constexpr std::uint32_t max_name_len = 64;  // names.hpp: [A-Za-z0-9._-]{1,64}
+inline constexpr std::uint32_t max_name_len = 64;  // bytes a name record may hold: room for every endpoint or group name (1..63, limits.hpp)
 
 inline constexpr std::uint32_t message_min_body = sizeof(RecordHeader);  // 64
 inline constexpr std::uint32_t settle_body_size = sizeof(SettleBody);    // 24
