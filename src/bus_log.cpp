@@ -28,6 +28,11 @@ Result<void> Bus::flush_log() {
 
 bool Bus::has_log() const noexcept { return s_->log != nullptr; }
 
+std::optional<Error> Bus::log_error() const {
+  if (!s_->log) return std::nullopt;
+  return s_->log->last_error();
+}
+
 const std::string& Bus::log_directory() const noexcept {
   static const std::string none;
   return s_->log ? s_->log->directory() : none;

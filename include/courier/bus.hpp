@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +96,9 @@ class Bus {
   // `sent` for it (Sync::group / os do this by themselves within the interval).
   Result<void> flush_log();
   bool has_log() const noexcept;
+  // Why this process's log last failed (a send or flush that said
+  // log_failed): the file and the system's reason. Empty when it never failed.
+  std::optional<Error> log_error() const;
   const std::string& log_directory() const noexcept;  // LOG_DIR/BUS, or empty
 
   BusStats stat() const;
