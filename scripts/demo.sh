@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # courier in a minute: install what is missing, build Release into build/,
-# then show two processes talking through the CLI, the priority and chat
-# examples and the latency table of the benchmark.
+# then show two processes talking through the CLI, the durable log through a
+# reboot, the priority and chat examples and the benchmarks' tables.
 #
 #   bash scripts/demo.sh            # courier-bench --quick
 #   bash scripts/demo.sh --full     # courier-bench without --quick (minutes)
 #   bash scripts/demo.sh ARGS...    # any other ARGS go to courier-bench
 #
-# A part that is not built yet (CLI, example, benchmark) is skipped with a
-# message; a part that runs and misbehaves makes the script exit non-zero.
+# Every part is built; one missing from build/ (a failed or partial build) is
+# skipped with a message; one that runs and misbehaves makes it exit non-zero.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -80,6 +80,9 @@ cli_demo() {
     skip "no $cli (the CLI is not built yet)"
     return 0
   fi
+  # The CLI implements every command used here. The checks below only turn a
+  # CLI that answers nothing (a broken build) into a skip with a message
+  # rather than a string of failures; their messages predate the full CLI.
   local out rc=0
   out=$("$cli" stat "$bus" --json 2>&1) || rc=$?
   if [ $rc -eq 0 ] && [ -z "$out" ]; then
