@@ -46,6 +46,8 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   const std::string where = "opening bus '" + std::string(name) + "'";
   if (o.claim_timeout.count() <= 0) return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
   if (o.open_timeout.count() < 0) return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
+  if (o.housekeeping_interval.count() < 0)
+    return Error(Errc::invalid_argument, "housekeeping_interval must not be negative").with_context(where);
   if (o.status_retention.count() < 0 || static_cast<std::uint64_t>(o.status_retention.count()) > max_status_retention_ns)
     return Error(Errc::invalid_argument, "status_retention must be 0..30 days").with_context(where);
   SegmentOptions so;
@@ -164,7 +166,6 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
     if (!r) return std::move(r).error();
     st.recovery = std::move(*r);
   }
-  if (o.housekeeping_interval.count() < 0) return Error(Errc::invalid_argument, "housekeeping_interval must not be negative");
   return {};
 }
 

@@ -157,10 +157,6 @@ class Recovery {
     return true;
   }
 
-  static TrackerKey key_of(const RecordHeader& h) {
-    return courier::key_of(h, h.to);
-  }
-
   std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h,
                        bool& dup) {
     // Same deadline as the send computed, so BusState::same_send recognises the records.
@@ -191,14 +187,14 @@ class Recovery {
         }
       }
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
-      insert(key_of(h), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
-      if (!dup && st_.tracker.find(key_of(h)) == Tracker::no_slot) ++rep_.tracker_full;
+      insert(key_of(h, h.to), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
+      if (!dup && st_.tracker.find(key_of(h, h.to)) == Tracker::no_slot) ++rep_.tracker_full;
       if (!dup) lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
                 record_bytes(m.payload.size());
       return;
     }
     // Pass 3: put back what is owed and in no lane.
-    const std::uint64_t slot = st_.tracker.find(key_of(h));
+    const std::uint64_t slot = st_.tracker.find(key_of(h, h.to));
     if (slot != Tracker::no_slot) {
       TrackerEntry& e = st_.tracker.entry(slot);
       // Acquire: the status and flags published by whoever advanced them.

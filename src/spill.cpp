@@ -52,7 +52,7 @@ bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned p
   // release orders the flag before the count the senders read.
   const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_acq_rel);
   if ((was & tracker_flag::in_lane) != 0) return false;
-  // Release: senders acquire the counts (Endpoint::spill_backlog).
+  // Release: senders acquire the counts (detail::spill_backlog, bus_state.hpp).
   st.seg.inbox(endpoint_slot(to)).forwarded[priority].fetch_add(1, std::memory_order_release);
   return true;
 }

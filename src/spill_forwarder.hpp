@@ -1,5 +1,5 @@
 // A receiver's forwarder of spilled messages (src/ only; defined in
-// src/spill.cpp): Receiver::Forwarder, to become detail::SpillForwarder.
+// src/spill.cpp): Receiver::Forwarder (a member type of Receiver: it reaches the receiver's state).
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,8 @@ namespace courier {
 
 inline constexpr std::uint64_t min_lane_capacity = 4096;          // bytes; a power of two
 inline constexpr std::uint64_t max_lane_capacity = 1ull << 30;
+inline constexpr std::uint64_t min_status_capacity = 4096;        // bytes of a status ring; a power of two
+inline constexpr std::uint64_t max_status_capacity = 64ull << 20;
 inline constexpr std::uint32_t max_endpoints_limit = 4096;
 inline constexpr std::uint32_t max_groups_limit = 4096;
 inline constexpr std::uint32_t max_group_members_limit = 4096;

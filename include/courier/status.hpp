@@ -1,5 +1,5 @@
 // courier/status.hpp — what became of a message: the status words (README,
-// "The message"), their order, and the events that carry them back to a sender.
+// "What it is"), their order, and the events that carry them back to a sender.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // follow the status of tracked ones, manage endpoints and groups, inspect,
 // sweep and remove buses (courier --help). It uses the public API only.
 // Here: the commands, their help, and the dispatch; each command is in a file
-// of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp),
+// of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp),
 // what they share in common.{hpp,cpp}.
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the

@@ -114,9 +114,9 @@ std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id
       why = r.error().message;
       return std::nullopt;
     }
-    const int rank = status_rank(r->status);
     const std::uint64_t now = now_monotonic_ns();
-    if (rank >= status_rank(target) || now >= deadline) return std::move(*r);  // reached, an error (rank 4), or time
+    // Reached (or passed), ended in an error, or out of time.
+    if (!moves_forward(r->status, target) || now >= deadline) return std::move(*r);
     const std::uint64_t nap = std::min(interval_ns, deadline - now);
     timespec ts{static_cast<std::time_t>(nap / 1'000'000'000ull), static_cast<long>(nap % 1'000'000'000ull)};
     ::nanosleep(&ts, nullptr);
@@ -138,8 +138,7 @@ Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r) {
   }
   auto now = me.status(r.id);
   if (!now) return r.status;
-  const int rank = status_rank(now->status);
-  return rank >= status_rank(Status::sent) && rank <= status_rank(Status::read) ? Status::sent : now->status;
+  return now->status != Status::outbox && !is_error(now->status) ? Status::sent : now->status;
 }
 
 }  // namespace
@@ -193,7 +192,7 @@ int run_send(const Invocation& inv) {
   }
   write_result(r.id, last->status);
   const std::string target(status_name(*wait)), now(status_name(last->status));
-  if (status_rank(last->status) > status_rank(Status::read))
+  if (is_error(last->status))
     throw Failure("the message ended " + now + " before it was " + target);
   if (status_rank(last->status) < status_rank(*wait))
     throw Failure("timeout: the message is still " + now + " after " + format_duration(o.timeout) + " (--wait " +
@@ -253,7 +252,7 @@ class GroupNames {
 
 // One line of `recv`: the message as a JSON object, its keys in this order.
 // Written field by field rather than built as an ordered_json, which took 2.5x
-// the CPU time of the whole `recv` per line (docs/cli-notes.md); the strings
+// the CPU time of the whole `recv` per line (docs/design.md, "The CLI: CLI11 and nlohmann-json, and where not"); the strings
 // are still escaped by nlohmann::json.
 std::string message_line(const Message& m, Receiver& rx, GroupNames& groups) {
   auto name = [](std::string& out, std::string_view key, const std::string& n) {

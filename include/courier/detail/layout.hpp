@@ -356,7 +356,7 @@ inline const char* check_geometry(const Geometry& g) noexcept {
   if (g.tracker_capacity < min_tracker_capacity || g.tracker_capacity > max_tracker_capacity ||
       (g.tracker_capacity & (g.tracker_capacity - 1)) != 0)
     return "tracker_capacity must be a power of two from 64 to 2^26 entries";
-  if (g.status_capacity < min_lane_capacity || g.status_capacity > (64ull << 20) ||
+  if (g.status_capacity < min_status_capacity || g.status_capacity > max_status_capacity ||
       (g.status_capacity & (g.status_capacity - 1)) != 0)
     return "status_capacity must be a power of two from 4 KiB to 64 MiB";
   return nullptr;
