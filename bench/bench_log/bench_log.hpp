@@ -100,7 +100,6 @@ std::string spread(const std::vector<R>& v, double R::*f, int prec = 0) {
   return prec == 0 ? num(lo) + "–" + num(hi) : fix(lo, prec) + "–" + fix(hi, prec);
 }
 
-bool write_all(int fd, const void* p, std::size_t n);
 [[noreturn]] void die(const std::string& what);
 inline void set_error(char (&dst)[256], const std::string& what) { std::snprintf(dst, sizeof dst, "%s", what.c_str()); }
 

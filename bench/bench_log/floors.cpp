@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "bench_log.hpp"
+#include "courier_bench/children.hpp"
 
 namespace blog {
 
@@ -34,19 +35,6 @@ std::string fix(double v, int prec) {
   return b;
 }
 std::string mib(double bytes) { return fix(bytes / (1 << 20), bytes < (10 << 20) ? 1 : 0) + " MiB"; }
-
-
-bool write_all(int fd, const void* p, std::size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "bench_log: %s\n", what.c_str());
@@ -87,7 +75,7 @@ Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t op
   std::uint64_t t1 = start;
   for (std::uint64_t i = 0; i < ops && t1 - start < cap; ++i) {
     const std::uint64_t t0 = now_ns();
-    if (!write_all(fd, buf.data(), len) || ::fdatasync(fd) != 0) die(path + ": " + std::strerror(errno));
+    if (!cbench::write_all(fd, buf.data(), len) || ::fdatasync(fd) != 0) die(path + ": " + std::strerror(errno));
     t1 = now_ns();
     ns.push_back(static_cast<double>(t1 - t0));
   }
@@ -111,7 +99,7 @@ double naive_writes(const std::string& path, std::uint64_t n) {
   std::memset(buf, 'w', sizeof buf);
   const std::uint64_t t0 = now_ns();
   for (std::uint64_t i = 0; i < n; ++i)
-    if (!write_all(fd, buf, sizeof buf)) die(path + ": " + std::strerror(errno));
+    if (!cbench::write_all(fd, buf, sizeof buf)) die(path + ": " + std::strerror(errno));
   const std::uint64_t t1 = now_ns();
   ::close(fd);
   ::unlink(path.c_str());

@@ -17,7 +17,6 @@
 #include "harness.hpp"
 
 namespace cbench {
-namespace {
 
 bool write_all(int fd, const void* p, std::size_t n) {
   const char* c = static_cast<const char*>(p);
@@ -30,8 +29,6 @@ bool write_all(int fd, const void* p, std::size_t n) {
   }
   return true;
 }
-
-}  // namespace
 
 bool run_in_child(const std::function<void(void* out)>& body, void* out, std::size_t size, rusage& usage,
                   std::string& err, int timeout_s) {

@@ -14,6 +14,10 @@
 
 namespace cbench {
 
+// write() all n bytes of p to fd, again on EINTR; false on an error or a
+// write of nothing (errno says why when it was an error).
+bool write_all(int fd, const void* p, std::size_t n);
+
 // body(out) in a child; out (size bytes) comes back through a pipe. Waits up
 // to timeout_s, then kills the child. usage: the child's (ru_maxrss: its peak
 // RSS, ru_nivcsw: preemptions). false: err says why.

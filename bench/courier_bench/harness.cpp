@@ -242,6 +242,20 @@ void sweep_stale(const std::string& disk_dir) {
 }
 }  // namespace cleanup
 
+pid_t fork_child(const std::function<int(pid_t parent)>& child, std::string& err) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    err = std::string("fork: ") + std::strerror(errno);
+    return -1;
+  }
+  if (pid == 0) ::_exit(child(parent));
+  cleanup::set_child(pid);
+  return pid;
+}
+
 // ------------------------------------------------------------ shared memory
 bool ShmRegion::create(const std::string& name, std::size_t size, std::string& err) {
   const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -182,6 +183,12 @@ void set_child(pid_t pid);                          // 0: none
 // (files and log directories, removed with their contents).
 void sweep_stale(const std::string& disk_dir);
 }  // namespace cleanup
+
+// Fork the other process of a run: flush stdio first (the child must not write
+// the parent's buffered output again), run child(the parent's pid) there and
+// _exit with what it returns; the parent registers it (cleanup::set_child).
+// The child's pid, or -1 with err = "fork: <why>".
+pid_t fork_child(const std::function<int(pid_t parent)>& child, std::string& err);
 
 // A named POSIX shared-memory region ("/cbench.<pid>.<tag>.<what>").
 class ShmRegion {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "message_transport.hpp"
 #include "transports.hpp"
 
 #if COURIER_BENCH_HAVE_ZMQ
@@ -30,7 +31,9 @@ namespace {
 // ------------------------------------------------------------ ZeroMQ
 #if COURIER_BENCH_HAVE_ZMQ
 // libzmq is not fork-safe: contexts are made after the fork, in attach.
-class ZmqPeer {
+class ZmqPeer : public MessageTransport<ZmqPeer> {
+  friend class MessageTransport<ZmqPeer>;
+
  public:
   const char* name() const noexcept { return "zmq.ipc"; }
   const char* description() const noexcept { return "ZeroMQ PAIR sockets over ipc://"; }
@@ -54,26 +57,6 @@ class ZmqPeer {
       cleanup::unregister_path(path_);
       path_.clear();
     }
-  }
-
-  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
-    if (!send_msg(msg, n, wd, err)) return false;
-    std::size_t got = 0;
-    if (!recv_msg(reply, n, got, wd, err)) return false;
-    if (got != n) {
-      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
-      return false;
-    }
-    return true;
-  }
-  bool pong(Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
-  }
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
-  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(into, n, got, wd, err);
   }
 
  private:
@@ -132,7 +115,6 @@ class ZmqPeer {
   std::string path_;
   void* ctx_ = nullptr;
   void* sock_ = nullptr;
-  std::vector<std::byte> buf_;
 };
 
 #endif  // COURIER_BENCH_HAVE_ZMQ
@@ -141,7 +123,9 @@ class ZmqPeer {
 #if COURIER_BENCH_HAVE_BOOST
 namespace bip = boost::interprocess;
 
-class BoostMqPeer {
+class BoostMqPeer : public MessageTransport<BoostMqPeer> {
+  friend class MessageTransport<BoostMqPeer>;
+
  public:
   const char* name() const noexcept { return "boost.mq"; }
   const char* description() const noexcept { return "boost::interprocess::message_queue (mutex + condvars in shm)"; }
@@ -180,26 +164,6 @@ class BoostMqPeer {
       cleanup::unregister_shm("/" + n);
       n.clear();
     }
-  }
-
-  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
-    if (!send_msg(msg, n, wd, err)) return false;
-    std::size_t got = 0;
-    if (!recv_msg(reply, n, got, wd, err)) return false;
-    if (got != n) {
-      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
-      return false;
-    }
-    return true;
-  }
-  bool pong(Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
-  }
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
-  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(into, n, got, wd, err);
   }
 
  private:
@@ -251,7 +215,6 @@ class BoostMqPeer {
   }
   std::string names_[2];
   std::optional<bip::message_queue> out_, in_;
-  std::vector<std::byte> buf_;
 };
 #endif  // COURIER_BENCH_HAVE_BOOST
 

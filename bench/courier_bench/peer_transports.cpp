@@ -10,6 +10,9 @@
 //                     to /proc/sys/fs/mqueue/msgsize_max (8 KiB by default)
 //   zmq.ipc, boost.mq: the libraries (peer_lib_transports.cpp)
 //
+// unix.seqpacket, posix.mq and the libraries move whole messages: their
+// ping/pong/send_one/recv_one come from MessageTransport (message_transport.hpp).
+//
 // Every blocking call wakes at least every 100 ms so the watchdog can look:
 // the fd-based ones through a SIGALRM ticker (no SA_RESTART: the call returns
 // EINTR), the others through their own timeouts.
@@ -26,6 +29,7 @@
 #include <memory>
 #include <optional>
 
+#include "message_transport.hpp"
 #include "transports.hpp"
 
 namespace cbench {
@@ -166,7 +170,9 @@ class PipePeer {
 };
 
 // ------------------------------------------------------------ unix seqpacket
-class SeqpacketPeer {
+class SeqpacketPeer : public MessageTransport<SeqpacketPeer> {
+  friend class MessageTransport<SeqpacketPeer>;
+
  public:
   const char* name() const noexcept { return "unix.seqpacket"; }
   const char* description() const noexcept { return "socketpair(AF_UNIX, SOCK_SEQPACKET), send()/recv()"; }
@@ -203,26 +209,6 @@ class SeqpacketPeer {
     close_fd(sv_[0]);
     close_fd(sv_[1]);
     fd_ = -1;
-  }
-
-  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
-    if (!send_msg(msg, n, wd, err)) return false;
-    std::size_t got = 0;
-    if (!recv_msg(reply, n, got, wd, err)) return false;
-    if (got != n) {
-      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
-      return false;
-    }
-    return true;
-  }
-  bool pong(Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
-  }
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
-  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(into, n, got, wd, err);
   }
 
  private:
@@ -262,7 +248,6 @@ class SeqpacketPeer {
   }
   int sv_[2] = {-1, -1};
   int fd_ = -1;
-  std::vector<std::byte> buf_;
   AlarmTicker alarm_;
 };
 
@@ -274,7 +259,9 @@ std::size_t mq_msgsize_max() {
   return v;
 }
 
-class PosixMqPeer {
+class PosixMqPeer : public MessageTransport<PosixMqPeer> {
+  friend class MessageTransport<PosixMqPeer>;
+
  public:
   const char* name() const noexcept { return "posix.mq"; }
   const char* description() const noexcept { return "two POSIX message queues, mq_send()/mq_receive()"; }
@@ -314,32 +301,15 @@ class PosixMqPeer {
     }
   }
 
-  bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string& err) {
-    if (!send_msg(msg, n, wd, err)) return false;
-    std::size_t got = 0;
-    buf_.resize(max_payload());
-    if (!recv_msg(buf_.data(), buf_.size(), got, wd, err)) return false;
-    if (got != n) {
-      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
-      return false;
-    }
-    std::memcpy(reply, buf_.data(), n);
-    return true;
-  }
-  bool pong(Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
-    return recv_msg(buf_.data(), buf_.size(), got, wd, err) && send_msg(buf_.data(), got, wd, err);
-  }
-  bool send_one(const std::byte* msg, std::size_t n, Watchdog& wd, std::string& err) { return send_msg(msg, n, wd, err); }
-  bool recv_one(std::byte* into, std::size_t n, Watchdog& wd, std::string& err) {
-    std::size_t got = 0;
+ private:
+  // mq_receive wants room for the queue's message size, more than the caller's
+  // n bytes: receive into buf_ and copy what fits.
+  bool recv_into(std::byte* into, std::size_t n, std::size_t& got, Watchdog& wd, std::string& err) {
     buf_.resize(max_payload());
     if (!recv_msg(buf_.data(), buf_.size(), got, wd, err)) return false;
     std::memcpy(into, buf_.data(), std::min(got, n));
     return true;
   }
-
- private:
   static std::string mq_name(const RunConfig& cfg, int k) { return "/cbench." + cfg.tag + (k == 0 ? ".down" : ".up"); }
   bool open_pair(const std::string& out, const std::string& in, std::string& err) {
     out_ = ::mq_open(out.c_str(), O_WRONLY | O_CLOEXEC);
@@ -386,7 +356,6 @@ class PosixMqPeer {
   std::string names_[2];
   std::size_t size_ = 0;
   mqd_t out_ = static_cast<mqd_t>(-1), in_ = static_cast<mqd_t>(-1);
-  std::vector<std::byte> buf_;
   AlarmTicker alarm_;
 };
 

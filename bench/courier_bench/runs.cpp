@@ -137,22 +137,25 @@ void thread_main(Transport& side, Mode mode, const RunConfig& cfg, Control* ctrl
   exited->store(1, std::memory_order_release);  // release: after every store of this thread
 }
 
+// The parent's measured part: ping-pong round trips into ticks, or a stream
+// sent between t0 and t_sent.
+struct Measured {
+  std::vector<std::uint64_t> ticks;
+  std::uint64_t t0 = 0, t_sent = 0;
+};
+bool measure(Transport& t, Mode mode, const RunConfig& cfg, Watchdog& wd, Measured& m, std::string& err) {
+  if (mode == Mode::pingpong) return t.measure_pingpong(cfg, m.ticks, wd, err);
+  m.t0 = mono_ns();
+  const bool ok = t.stream_send(cfg, wd, err);
+  m.t_sent = mono_ns();
+  return ok;
+}
 
-}  // namespace
-
-RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
+// The run of an in-process transport once t is set up (run_one).
+RunOutcome run_threads(Transport& t, Transport& side, Mode mode, const RunConfig& cfg, Control* ctrl,
+                       const Options& o) {
   RunOutcome out;
-  cfg.tag = unique_tag();
-  struct Teardown {
-    Transport& t;
-    ~Teardown() { t.teardown(); }
-  } teardown{t};
   std::string err;
-  if (!t.setup(cfg, err)) {
-    out.error = "setup: " + err;
-    return out;
-  }
-  ctrl->reset();
   std::atomic<std::uint32_t> exited{0};
   std::thread th(thread_main, std::ref(side), mode, std::cref(cfg), ctrl, &exited, std::cref(o));
   const auto timeout_ns = static_cast<std::uint64_t>(o.timeout_s * 1e9);
@@ -160,19 +163,10 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
   bool ok = t.parent_attach(err);
   if (!ok) err = "attach: " + err;
   if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the thread to attach", err);
-  std::vector<std::uint64_t> ticks;
-  std::uint64_t t0 = 0, t_sent = 0;
+  Measured m;
   rusage ru0{}, ru1{};
   ::getrusage(RUSAGE_SELF, &ru0);  // both threads
-  if (ok) {
-    if (mode == Mode::pingpong) {
-      ok = t.measure_pingpong(cfg, ticks, wd, err);
-    } else {
-      t0 = mono_ns();
-      ok = t.stream_send(cfg, wd, err);
-      t_sent = mono_ns();
-    }
-  }
+  if (ok) ok = measure(t, mode, cfg, wd, m, err);
   if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the thread to finish", err);
   ::getrusage(RUSAGE_SELF, &ru1);
   ctrl->dismissed.store(1, std::memory_order_release);  // release: the thread may leave (or give up) now
@@ -184,61 +178,29 @@ RunOutcome run_threads(Transport& t, Transport& side, Mode mode, RunConfig cfg, 
     return out;
   }
   out.preemptions = ru1.ru_nivcsw - ru0.ru_nivcsw;
-  finish(out, mode, cfg, ticks, t0, t_sent, ctrl);
+  finish(out, mode, cfg, m.ticks, m.t0, m.t_sent, ctrl);
   return out;
 }
 
-// ------------------------------------------------------------ one run, two processes
-RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
-  if (t.in_process()) {
-    if (side == nullptr) {
-      RunOutcome out;
-      out.error = "in-process transport without its other side";
-      return out;
-    }
-    return run_threads(t, *side, mode, std::move(cfg), ctrl, o);
-  }
+// The run against a forked child once t is set up (run_one).
+RunOutcome run_forked(Transport& t, Mode mode, const RunConfig& cfg, Control* ctrl, const Options& o) {
   RunOutcome out;
-  cfg.tag = unique_tag();
-  struct Teardown {
-    Transport& t;
-    ~Teardown() { t.teardown(); }
-  } teardown{t};
   std::string err;
-  if (!t.setup(cfg, err)) {
-    out.error = "setup: " + err;
-    return out;
-  }
-  ctrl->reset();
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_child([&](pid_t parent) { return child_main(t, mode, cfg, ctrl, parent, o); }, err);
   if (pid < 0) {
-    out.error = std::string("fork: ") + std::strerror(errno);
+    out.error = err;
     return out;
   }
-  if (pid == 0) ::_exit(child_main(t, mode, cfg, ctrl, parent, o));
-  cleanup::set_child(pid);
 
   const auto timeout_ns = static_cast<std::uint64_t>(o.timeout_s * 1e9);
   Watchdog wd = Watchdog::for_parent(pid, ctrl, timeout_ns);
   bool ok = t.parent_attach(err);
   if (!ok) err = "attach: " + err;
   if (ok) ok = await_state(*ctrl, Control::ready, wd, "waiting for the child to attach", err);
-  std::vector<std::uint64_t> ticks;
-  std::uint64_t t0 = 0, t_sent = 0;
+  Measured m;
   rusage ru0{};
   ::getrusage(RUSAGE_SELF, &ru0);
-  if (ok) {
-    if (mode == Mode::pingpong) {
-      ok = t.measure_pingpong(cfg, ticks, wd, err);
-    } else {
-      t0 = mono_ns();
-      ok = t.stream_send(cfg, wd, err);
-      t_sent = mono_ns();
-    }
-  }
+  if (ok) ok = measure(t, mode, cfg, wd, m, err);
   // The child finishes its side (stream: drains the rest) and reports done.
   if (ok) ok = await_state(*ctrl, Control::done, wd, "waiting for the child to finish", err);
   rusage ru1{}, ruc{};
@@ -278,9 +240,31 @@ RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Cont
     return out;
   }
   if (have_child_usage) out.preemptions = (ru1.ru_nivcsw - ru0.ru_nivcsw) + ruc.ru_nivcsw;
-  finish(out, mode, cfg, ticks, t0, t_sent, ctrl);
+  finish(out, mode, cfg, m.ticks, m.t0, m.t_sent, ctrl);
   return out;
 }
 
+}  // namespace
+
+// ------------------------------------------------------------ one run
+RunOutcome run_one(Transport& t, Transport* side, Mode mode, RunConfig cfg, Control* ctrl, const Options& o) {
+  RunOutcome out;
+  if (t.in_process() && side == nullptr) {
+    out.error = "in-process transport without its other side";
+    return out;
+  }
+  cfg.tag = unique_tag();
+  struct Teardown {
+    Transport& t;
+    ~Teardown() { t.teardown(); }
+  } teardown{t};
+  std::string err;
+  if (!t.setup(cfg, err)) {
+    out.error = "setup: " + err;
+    return out;
+  }
+  ctrl->reset();
+  return t.in_process() ? run_threads(t, *side, mode, cfg, ctrl, o) : run_forked(t, mode, cfg, ctrl, o);
+}
 
 }  // namespace cbench

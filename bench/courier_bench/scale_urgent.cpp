@@ -134,16 +134,9 @@ bool urgent_run(UrgentCase& c, std::uint64_t n, const ScaleOptions& so, std::str
   }
   Control* ctrl = so.ctrl;
   ctrl->reset();
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    err = std::string("fork: ") + std::strerror(errno);
-    return false;
-  }
-  if (pid == 0) ::_exit(urgent_child(bus.name(), c.flood, n, ctrl, parent, so));
-  cleanup::set_child(pid);
+  const pid_t pid =
+      fork_child([&](pid_t parent) { return urgent_child(bus.name(), c.flood, n, ctrl, parent, so); }, err);
+  if (pid < 0) return false;
   Watchdog wd = Watchdog::for_parent(pid, ctrl, so.timeout_ns);
   const auto work = static_cast<std::uint64_t>(static_cast<double>(urgent_work_ns) / Timer::ns_per_tick());
   std::uint64_t got = 0, flood = 0;
