@@ -170,7 +170,9 @@ struct Expected {
 };
 
 // A member of the structure T in scope: its name, offset and size.
+// clang-format off
 #define M(m) {#m, Field{offsetof(T, m), sizeof(T::m)}}
+// clang-format on
 
 Expected layout_expected() {
   Expected e;
