@@ -119,9 +119,8 @@ void send_batches(benchmark::State& state, std::chrono::nanoseconds expiry) {
     }
   }
   state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["ns_per_send"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate |
-                                                                              benchmark::Counter::kInvert);
+  state.counters["ns_per_send"] = benchmark::Counter(static_cast<double>(state.iterations() * batch),
+                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_Bus_SendTracked(benchmark::State& state) { send_batches(state, std::chrono::seconds(30)); }

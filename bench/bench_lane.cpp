@@ -22,10 +22,10 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "courier_bench/spin.hpp"
 #include "courier/bus.hpp"
 #include "courier/detail/lane_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
+#include "courier_bench/spin.hpp"
 
 namespace {
 
@@ -44,7 +44,8 @@ struct PrivateLane {
   void* mem = nullptr;
   LaneView view{};
   PrivateLane() {
-    const std::size_t size = (sizeof(LaneData) + lane_bytes + 4095) & ~std::size_t(4095);  // a multiple of the alignment
+    const std::size_t size =
+        (sizeof(LaneData) + lane_bytes + 4095) & ~std::size_t(4095);  // a multiple of the alignment
     mem = std::aligned_alloc(4096, size);
     if (mem == nullptr) std::abort();
     std::memset(mem, 0, size);
@@ -145,11 +146,7 @@ void BM_Lane_ClaimCommit(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["full_retries"] = benchmark::Counter(static_cast<double>(full), benchmark::Counter::kAvgIterations);
 }
-BENCHMARK(BM_Lane_ClaimCommit)
-    ->Setup(start_consumer)
-    ->Teardown(stop_consumer)
-    ->DenseThreadRange(1, 4)
-    ->UseRealTime();
+BENCHMARK(BM_Lane_ClaimCommit)->Setup(start_consumer)->Teardown(stop_consumer)->DenseThreadRange(1, 4)->UseRealTime();
 
 // ------------------------------------------------------------ the bus in one process
 // bench_support::program_bus(): "dst" attached, "src" sending to it.

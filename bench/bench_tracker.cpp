@@ -332,9 +332,7 @@ void BM_Send_Group(benchmark::State& state) {
   state.counters["ns_per_member"] = benchmark::Counter(static_cast<double>(state.iterations() * members),
                                                        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_Send_Group)
-    ->ArgNames({"members", "tracked"})
-    ->ArgsProduct({{1, 4, 16, 64}, {0, 1}});
+BENCHMARK(BM_Send_Group)->ArgNames({"members", "tracked"})->ArgsProduct({{1, 4, 16, 64}, {0, 1}});
 
 }  // namespace
 

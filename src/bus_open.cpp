@@ -44,11 +44,14 @@ void populate_tracker(const Segment& seg) noexcept {
 
 Result<Bus> Bus::open(std::string_view name, const Options& o) {
   const std::string where = "opening bus '" + std::string(name) + "'";
-  if (o.claim_timeout.count() <= 0) return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
-  if (o.open_timeout.count() < 0) return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
+  if (o.claim_timeout.count() <= 0)
+    return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
+  if (o.open_timeout.count() < 0)
+    return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
   if (o.housekeeping_interval.count() < 0)
     return Error(Errc::invalid_argument, "housekeeping_interval must not be negative").with_context(where);
-  if (o.status_retention.count() < 0 || static_cast<std::uint64_t>(o.status_retention.count()) > max_status_retention_ns)
+  if (o.status_retention.count() < 0 ||
+      static_cast<std::uint64_t>(o.status_retention.count()) > max_status_retention_ns)
     return Error(Errc::invalid_argument, "status_retention must be 0..30 days").with_context(where);
   SegmentOptions so;
   so.geometry = Geometry{o.max_endpoints,     o.lane_capacity,    o.max_payload,    o.max_groups,
@@ -69,7 +72,8 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
     if (it != reg.buses.end()) {
       if (auto live = it->second.lock()) return Bus(std::move(live));
     }
-    if (!o.create) return Error(Errc::not_found, "no in-process bus named '" + std::string(name) + "'").with_context(where);
+    if (!o.create)
+      return Error(Errc::not_found, "no in-process bus named '" + std::string(name) + "'").with_context(where);
     auto seg = Segment::open_private(so);
     if (!seg) return std::move(seg).error().with_context(where);
     if (o.prefault_tracker) populate_tracker(*seg);
@@ -81,7 +85,8 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   auto seg = Segment::open(name, so);
   if (!seg) {
     Error e = std::move(seg).error();
-    if (e.message.rfind("opening", 0) != 0 && e.message.rfind("attaching", 0) != 0 && e.message.rfind("creating", 0) != 0)
+    if (e.message.rfind("opening", 0) != 0 && e.message.rfind("attaching", 0) != 0 &&
+        e.message.rfind("creating", 0) != 0)
       e.with_context(where);
     return e;
   }
@@ -125,7 +130,8 @@ Result<void> detail::await_recovery(BusState& st, const Options& o, bool created
     if (cur == 0) return {};
     if (lease_holder_alive(cur)) {
       if (monotonic_ns() > give_up)
-        return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) + " has been rebuilding the bus from its log for 10 minutes");
+        return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) +
+                                        " has been rebuilding the bus from its log for 10 minutes");
       timespec ts{0, rebuild_poll_ns};
       nanosleep(&ts, nullptr);
       continue;
@@ -154,8 +160,7 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   ls.segment_size = o.log_segment_size;
   detail::BusState* sp = &st;
   auto log = detail::Log::open(
-      ls,
-      [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },
+      ls, [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },
       [sp](std::span<const detail::Log::Pending> batch, Status s) { detail::durable(*sp, batch, s); });
   if (!log) return std::move(log).error();
   st.log = std::move(*log);

@@ -10,8 +10,8 @@
 #include <ctime>
 
 #include "courier/detail/clock.hpp"
-#include "courier/names.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/names.hpp"
 
 namespace courier {
 
@@ -46,8 +46,9 @@ class Directory::Lock {
   bool ok() const { return ok_; }
   Error error() const {
     if (err_ == ETIMEDOUT)
-      return Error(Errc::timeout, "the directory lock has been held for over 5 s by a process that is alive but not "
-                                  "running (stopped?)");
+      return Error(Errc::timeout,
+                   "the directory lock has been held for over 5 s by a process that is alive but not "
+                   "running (stopped?)");
     return Error(Errc::system, std::string("directory lock: ") + std::strerror(err_));
   }
 
@@ -114,7 +115,8 @@ void maybe_pause_mid_change() {
 // Validate `name`, take the lock, scan the n slots `at` gives, and run f on
 // what the scan found, still under the lock.
 template <class At, class F>
-auto Directory::locked_scan(std::uint32_t n, At&& at, std::string_view name, F&& f) const -> decltype(f(detail::NameScan{})) {
+auto Directory::locked_scan(std::uint32_t n, At&& at, std::string_view name, F&& f) const
+    -> decltype(f(detail::NameScan{})) {
   if (auto why = endpoint_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
@@ -132,7 +134,8 @@ Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
     return Error(Errc::already_exists, "endpoint '" + std::string(name) + "' already exists");
   }
   if (sc.free == n)
-    return Error(Errc::capacity, "the bus has no room for another endpoint (max_endpoints = " + std::to_string(n) + ")");
+    return Error(Errc::capacity,
+                 "the bus has no room for another endpoint (max_endpoints = " + std::to_string(n) + ")");
   EndpointSlot& s = seg_->slot(sc.free);
   const std::uint32_t gen = name_slot(s, name);
   maybe_pause_mid_change();
@@ -151,10 +154,11 @@ Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
 }
 
 Result<EndpointId> Directory::find(std::string_view name) const {
-  return locked_scan(seg_->geometry().max_endpoints, endpoint_at(), name, [&](const NameScan& sc) -> Result<EndpointId> {
-    if (sc.id != 0) return sc.id;
-    return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
-  });
+  return locked_scan(seg_->geometry().max_endpoints, endpoint_at(), name,
+                     [&](const NameScan& sc) -> Result<EndpointId> {
+                       if (sc.id != 0) return sc.id;
+                       return Error(Errc::not_found, "no endpoint named '" + std::string(name) + "'");
+                     });
 }
 
 Result<void> Directory::remove(std::string_view name) {
@@ -209,12 +213,13 @@ Result<GroupId> Directory::add_group(std::string_view name, bool exist_ok) {
     return Error(Errc::already_exists, "group '" + std::string(name) + "' already exists");
   }
   if (sc.free == g.max_groups)
-    return Error(Errc::capacity, "the bus has no room for another group (max_groups = " + std::to_string(g.max_groups) + ")");
+    return Error(Errc::capacity,
+                 "the bus has no room for another group (max_groups = " + std::to_string(g.max_groups) + ")");
   GroupSlot& s = seg_->group(sc.free);
   const std::uint32_t gen = name_slot(s, name);
   std::atomic<std::uint32_t>* m = seg_->group_members(sc.free);
   for (std::uint32_t i = 0; i < g.max_group_members; ++i) m[i].store(0, std::memory_order_relaxed);  // unpublished yet
-  s.used_words.store(0, std::memory_order_relaxed);                                                 // unpublished yet
+  s.used_words.store(0, std::memory_order_relaxed);                                                  // unpublished yet
   maybe_pause_mid_change();
   s.created_ns = realtime_ns();
   const GroupId id = make_endpoint_id(sc.free, gen);
@@ -248,7 +253,8 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
   if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group) return Error(Errc::not_found, "the group was removed");
+  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group)
+    return Error(Errc::not_found, "the group was removed");
   const std::uint32_t es = endpoint_slot(member);
   if (member == no_endpoint || es >= g.max_endpoints || seg_->slot(es).id.load(std::memory_order_relaxed) != member)
     return Error(Errc::not_found, "the endpoint was removed");
@@ -256,7 +262,7 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
   std::uint32_t free_word = g.max_group_members;
   for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
     const std::uint32_t v = m[i].load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (v == member) return {};                                      // already a member: one copy each
+    if (v == member) return {};                                    // already a member: one copy each
     const std::uint32_t vs = endpoint_slot(v);
     const bool dead = v != 0 && (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_relaxed) != v);
     if ((v == 0 || dead) && free_word == g.max_group_members) free_word = i;  // a removed endpoint's word is reused
@@ -281,7 +287,8 @@ Result<void> Directory::remove_member(GroupId group, EndpointId member) {
   if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group) return Error(Errc::not_found, "the group was removed");
+  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group)
+    return Error(Errc::not_found, "the group was removed");
   std::atomic<std::uint32_t>* m = seg_->group_members(slot);
   bool found = false;
   for (std::uint32_t i = 0; i < g.max_group_members; ++i) {

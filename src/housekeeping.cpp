@@ -63,7 +63,8 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     h.expires_ns = expires;
     h.timestamp_ns = 0;
     h.priority = static_cast<std::uint8_t>((flags & tracker_flag::priority_mask) >> tracker_flag::priority_shift);
-    if (!st.tracker.holds(slot, TrackerKey{h.from, h.id, role == tracker_role::member ? recipient : no_endpoint})) return;
+    if (!st.tracker.holds(slot, TrackerKey{h.from, h.id, role == tracker_role::member ? recipient : no_endpoint}))
+      return;
     const bool changed = st.report(h, h.to, Status::expired);
     if (account_spilled(st, slot, h.to, h.priority) && changed) ++n;
   });
@@ -82,8 +83,7 @@ using Blocker = CompactionMemory::Blocker;
 // settled). Damage keeps the file (it is evidence, and its records unknown).
 // When it is not, `blocker` says which record kept it (known == false when
 // the file or a record could not be read).
-bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer,
-                  Blocker& blocker) {
+bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer, Blocker& blocker) {
   blocker = Blocker{};
   JournalReaderOptions ro;
   ro.buffer = buffer;
@@ -126,8 +126,7 @@ bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<R
         continue;
       }
       // Acquire: the status published by whoever advanced it.
-      if (is_owed(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire))))
-        return false;
+      if (is_owed(static_cast<Status>(st.tracker.entry(slot).status.load(std::memory_order_acquire)))) return false;
       continue;
     }
     blocker = Blocker{};

@@ -10,9 +10,9 @@
 
 namespace courier {
 
+using logfmt::FileHeader;
 using logfmt::Kind;
 using logfmt::RecordFrame;
-using logfmt::FileHeader;
 
 // ---------------------------------------------------------------- names
 
@@ -32,9 +32,12 @@ bool parse_journal_file_name(std::string_view name, JournalWriterId& writer, std
     for (std::size_t i = from; i < from + n; ++i) {
       const char c = name[i];
       unsigned d;
-      if (c >= '0' && c <= '9') d = unsigned(c - '0');
-      else if (c >= 'a' && c <= 'f') d = unsigned(c - 'a' + 10);
-      else return false;
+      if (c >= '0' && c <= '9')
+        d = unsigned(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = unsigned(c - 'a' + 10);
+      else
+        return false;
       out = (out << 4) | d;
     }
     return true;
@@ -55,7 +58,7 @@ bool parse_journal_file_path(std::string_view path, JournalWriterId& writer, std
 // ---------------------------------------------------------------- encoding
 
 logfmt::FileHeader make_journal_file_header(const JournalWriterId& writer, std::uint64_t sequence,
-                                                  std::uint64_t salt) noexcept {
+                                            std::uint64_t salt) noexcept {
   FileHeader h{};
   h.magic = logfmt::file_magic;
   h.format_version = logfmt::format_version;
@@ -110,7 +113,8 @@ Result<JournalName> decode_journal_name(std::span<const std::byte> body) {
   logfmt::NameBody nb;
   std::memcpy(&nb, body.data(), sizeof nb);
   if (nb.name_len != body.size() - sizeof nb)
-    return Error(Errc::corrupt, "journal name body: name_len " + std::to_string(nb.name_len) + " disagrees with its length");
+    return Error(Errc::corrupt,
+                 "journal name body: name_len " + std::to_string(nb.name_len) + " disagrees with its length");
   if (nb.what != logfmt::name_what::endpoint && nb.what != logfmt::name_what::group)
     return Error(Errc::corrupt, "journal name body: unknown kind of name " + std::to_string(nb.what));
   JournalName n;

@@ -97,7 +97,7 @@ Result<bool> JournalReader::load(const std::string& path) {
     if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
     return journal_codec::sys_error(err, "opening journal file '" + path + "'");
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
@@ -110,8 +110,9 @@ Result<bool> JournalReader::load(const std::string& path) {
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > options_.max_file_size) {
     ::close(fd);
-    return damaged(0, size, "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
-                                std::to_string(options_.max_file_size));
+    return damaged(0, size,
+                   "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
+                       std::to_string(options_.max_file_size));
   }
   buf_->resize(size);
   std::uint64_t got = 0;
@@ -147,9 +148,10 @@ Result<bool> JournalReader::load(const std::string& path) {
   std::memcpy(&h, buf_->data(), sizeof h);
   if (h.magic != logfmt::file_magic) return damaged(0, got, "bad magic: not a courier journal file");
   if (h.format_version < logfmt::oldest_readable_format_version || h.format_version > logfmt::format_version)
-    return damaged(0, got, "format version " + std::to_string(h.format_version) + " (this build reads " +
-                               std::to_string(logfmt::oldest_readable_format_version) + ".." +
-                               std::to_string(logfmt::format_version) + ")");
+    return damaged(0, got,
+                   "format version " + std::to_string(h.format_version) + " (this build reads " +
+                       std::to_string(logfmt::oldest_readable_format_version) + ".." +
+                       std::to_string(logfmt::format_version) + ")");
   if (h.header_size != logfmt::file_header_size)
     return damaged(0, got, "journal file header size " + std::to_string(h.header_size));
   if (h.header_crc != journal_codec::header_crc(h)) return damaged(0, got, "journal file header CRC mismatch");
@@ -182,11 +184,12 @@ JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
   if (f.marker != logfmt::record_marker) return {false, 0, "no record marker"};
   if (!journal_codec::kind_known(f.kind)) return {false, 0, "unknown record kind"};
   if (f.flags != 0 || f.reserved != 0) return {false, 0, "reserved frame bits set"};
-  if (!logfmt::length_fits_kind(static_cast<logfmt::Kind>(f.kind), f.length)) return {false, 0, "impossible length for its kind"};
+  if (!logfmt::length_fits_kind(static_cast<logfmt::Kind>(f.kind), f.length))
+    return {false, 0, "impossible length for its kind"};
   if (f.length > size - pos - logfmt::record_frame_size) return {false, 0, "length runs past the end of the file"};
   const std::byte* rec = buf_->data() + pos;
   if (journal_codec::record_crc(info_.salt, pos, rec + logfmt::record_crc_start,
-                 logfmt::record_frame_size - logfmt::record_crc_start + f.length) != f.crc)
+                                logfmt::record_frame_size - logfmt::record_crc_start + f.length) != f.crc)
     return {false, 0, "CRC mismatch"};
   if (static_cast<logfmt::Kind>(f.kind) == logfmt::Kind::message &&
       load_u32(rec + logfmt::record_frame_size + offsetof(RecordHeader, payload_len)) !=
@@ -252,8 +255,11 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       pos_ = q;
       continue;
     }
-    if (torn_at(pos_)) torn_.push_back(JournalTornTail{info_.path, pos_, size - pos_});
-    else damage_.push_back(JournalDamage{info_.path, pos_, size - pos_, std::string(c.reason) + " (at the end of the file)"});
+    if (torn_at(pos_))
+      torn_.push_back(JournalTornTail{info_.path, pos_, size - pos_});
+    else
+      damage_.push_back(
+          JournalDamage{info_.path, pos_, size - pos_, std::string(c.reason) + " (at the end of the file)"});
     pos_ = size;
   }
 }

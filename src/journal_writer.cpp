@@ -38,7 +38,7 @@ Result<void> make_directories(const std::string& dir) {
     if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
       return sys_error(errno, "creating journal directory '" + prefix + "'");
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return sys_error(errno, "journal directory '" + dir + "'");
   if (!S_ISDIR(st.st_mode)) return Error(Errc::invalid_argument, "journal directory '" + dir + "': not a directory");
   return {};
@@ -170,7 +170,8 @@ Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::by
   const std::uint64_t len64 = std::uint64_t(head.size()) + tail.size();
   if (len64 > logfmt::max_body)
     return Error(Errc::invalid_argument, "journal: record body of " + std::to_string(len64) +
-                                             " bytes exceeds the format's maximum of " + std::to_string(logfmt::max_body));
+                                             " bytes exceeds the format's maximum of " +
+                                             std::to_string(logfmt::max_body));
   const auto len = static_cast<std::uint32_t>(len64);
   if (!logfmt::length_fits_kind(kind, len))
     return Error(Errc::invalid_argument, "journal: a " + std::string(logfmt::kind_name(kind)) + " record cannot have " +
@@ -205,7 +206,8 @@ Result<JournalPosition> JournalWriter::append_message(const RecordHeader& header
 
 Result<JournalPosition> JournalWriter::append_settle(Kind kind, const logfmt::SettleBody& body) {
   if (kind == Kind::message || kind == Kind::name)
-    return Error(Errc::invalid_argument, "journal: append_settle of a " + std::string(logfmt::kind_name(kind)) + " kind");
+    return Error(Errc::invalid_argument,
+                 "journal: append_settle of a " + std::string(logfmt::kind_name(kind)) + " kind");
   return append(kind, std::as_bytes(std::span(&body, 1)));
 }
 
@@ -226,7 +228,8 @@ Result<void> JournalWriter::flush() {
   if (broken_) return broken_error();
   std::size_t done = 0;
   while (done < buffer_.size()) {
-    const ssize_t n = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(file_size_ + done));
+    const ssize_t n =
+        ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(file_size_ + done));
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;

@@ -35,8 +35,10 @@ Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
     if (n == "." || n == "..") continue;
     JournalWriterId w;
     std::uint64_t seq = 0;
-    if (parse_journal_file_name(n, w, seq)) files.emplace_back(n);
-    else others = true;
+    if (parse_journal_file_name(n, w, seq))
+      files.emplace_back(n);
+    else
+      others = true;
   }
   ::closedir(d);
   for (const std::string& n : files) {

@@ -106,9 +106,7 @@ Result<bool> LogInspector::next(LogRecord& out) {
   return true;
 }
 
-const std::string* LogInspector::name_of(std::uint32_t id, bool group) const {
-  return impl_->names.name(id, group);
-}
+const std::string* LogInspector::name_of(std::uint32_t id, bool group) const { return impl_->names.name(id, group); }
 
 const std::vector<std::string>& LogInspector::files() const { return impl_->reader.files(); }
 

@@ -63,7 +63,8 @@ int Receiver::notification_fd() {
       // seq_cst: same protocol as InboxReader::park (we are a second sleeper on parked).
       if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0) {
         in.parked.store(1, std::memory_order_seq_cst);
-        if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0 && !np->stop.load(std::memory_order_acquire))
+        if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0 &&
+            !np->stop.load(std::memory_order_acquire))
           futex_wait(in.parked, 1, recheck_ns);
         if ((in.nonempty.load(std::memory_order_seq_cst) & InboxReader::all_lanes) == 0 && !lanes_busy()) continue;
       }

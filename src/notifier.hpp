@@ -16,10 +16,10 @@ namespace courier {
 struct Receiver::Notifier {
   int efd = -1;
   std::thread thread;
-  std::atomic<bool> stop{false};         // set by the receiver to end the thread
-  std::atomic<std::uint32_t> rearm{0};   // process-local futex word: bumped when the app drained the inbox
-  std::atomic<bool> announced{false};    // the fd was made readable and not yet re-armed
-  InboxData* inbox = nullptr;            // the receiver's inbox (the thread parks on its futex word too)
+  std::atomic<bool> stop{false};        // set by the receiver to end the thread
+  std::atomic<std::uint32_t> rearm{0};  // process-local futex word: bumped when the app drained the inbox
+  std::atomic<bool> announced{false};   // the fd was made readable and not yet re-armed
+  InboxData* inbox = nullptr;           // the receiver's inbox (the thread parks on its futex word too)
   // Stops the thread (wakes it from either futex) and closes the fd.
   ~Notifier();
 };

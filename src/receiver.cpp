@@ -7,8 +7,8 @@
 
 #include "courier/bus.hpp"
 #include "courier/detail/process.hpp"
-#include "spill_forwarder.hpp"
 #include "notifier.hpp"
+#include "spill_forwarder.hpp"
 
 namespace courier {
 
@@ -51,9 +51,7 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   st->reader = InboxReader(s_->seg, slot, *id, me);
   if (s_->log) st->forwarder = std::make_unique<Receiver::Forwarder>();
   st->reader.on_drop(
-      [](void* ctx, const RecordHeader& h, Status why) {
-        static_cast<detail::BusState*>(ctx)->report(h, h.to, why);
-      },
+      [](void* ctx, const RecordHeader& h, Status why) { static_cast<detail::BusState*>(ctx)->report(h, h.to, why); },
       s_.get());
   return Receiver(std::move(st));
 }

@@ -67,10 +67,14 @@ class Recovery {
       const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
       const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
       const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
-      const auto page = [](std::byte* p) { return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(4095)); };
+      const auto page = [](std::byte* p) {
+        return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(4095));
+      };
       std::byte* from = page(v.data + tail);
       (void)::madvise(from, static_cast<std::size_t>(v.data + tail + first - from), MADV_POPULATE_WRITE);
-      if (first < want) (void)::madvise(page(v.data), static_cast<std::size_t>(v.data + want - first - page(v.data)), MADV_POPULATE_WRITE);
+      if (first < want)
+        (void)::madvise(page(v.data), static_cast<std::size_t>(v.data + want - first - page(v.data)),
+                        MADV_POPULATE_WRITE);
     }
 #endif
   }
@@ -80,7 +84,7 @@ class Recovery {
     if (!rd) return 0;
     std::uint64_t n = 0;
     for (const std::string& f : rd->files()) {
-      struct stat sb{};
+      struct stat sb {};
       if (::stat(f.c_str(), &sb) == 0) n += static_cast<std::uint64_t>(sb.st_size);
     }
     return n;
@@ -157,11 +161,11 @@ class Recovery {
     return true;
   }
 
-  std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h,
-                       bool& dup) {
+  std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h, bool& dup) {
     // Same deadline as the send computed, so BusState::same_send recognises the records.
-    const EntryInit init{role, dest, Status::sent, tracker_flag::committed, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
-                         h.expires_ns, now_};
+    const EntryInit init{
+        role,         dest, Status::sent, tracker_flag::committed, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
+        h.expires_ns, now_};
     Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) { init_entry(e, init); });
     dup = r.result == Tracker::Insert::duplicate;
     return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
@@ -183,14 +187,16 @@ class Recovery {
           total = st_.tracker.find(tk);
           // A total this recovery made counts one more member; a live one is left alone.
           if (total != Tracker::no_slot && totals_.count(total) != 0)
-            st_.tracker.entry(total).recipients.fetch_add(1, std::memory_order_relaxed);  // relaxed: one thread, published later by advance
+            st_.tracker.entry(total).recipients.fetch_add(
+                1, std::memory_order_relaxed);  // relaxed: one thread, published later by advance
         }
       }
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
       insert(key_of(h, h.to), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
       if (!dup && st_.tracker.find(key_of(h, h.to)) == Tracker::no_slot) ++rep_.tracker_full;
-      if (!dup) lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
-                record_bytes(m.payload.size());
+      if (!dup)
+        lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
+            record_bytes(m.payload.size());
       return;
     }
     // Pass 3: put back what is owed and in no lane.
@@ -264,9 +270,12 @@ class Recovery {
     const std::uint64_t ms = st_.tracker.find(TrackerKey{sender, b->id, recipient});
     if (ms == Tracker::no_slot || !st_.tracker.advance(ms, s, now_)) return;
     // seq_cst: as BusState::report (a receiver may settle members of this total meanwhile).
-    if (s == Status::read) e.read.fetch_add(1, std::memory_order_seq_cst);
-    else if (s == Status::delivered) e.delivered.fetch_add(1, std::memory_order_seq_cst);
-    else e.failed.fetch_add(1, std::memory_order_seq_cst);
+    if (s == Status::read)
+      e.read.fetch_add(1, std::memory_order_seq_cst);
+    else if (s == Status::delivered)
+      e.delivered.fetch_add(1, std::memory_order_seq_cst);
+    else
+      e.failed.fetch_add(1, std::memory_order_seq_cst);
     pending_totals_.insert(slot);
   }
 
@@ -297,8 +306,8 @@ class Recovery {
   RecoveryReport rep_;
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
   std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
-  std::unordered_set<std::uint64_t> totals_;          // group totals this recovery made
-  std::unordered_set<std::uint64_t> pending_totals_;  // group totals whose members settled in pass 2
+  std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
+  std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 2
 };
 
 }  // namespace

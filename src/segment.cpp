@@ -10,8 +10,8 @@
 #include <ctime>
 
 #include "courier/detail/clock.hpp"
-#include "courier/names.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/names.hpp"
 
 namespace courier {
 namespace {
@@ -42,7 +42,8 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o, boo
   for (std::uint32_t i = 0; !fresh && i < g.max_endpoints; ++i) {
     std::byte* inbox = base + g.inbox_offset() + std::uint64_t(i) * g.inbox_stride();
     std::memset(inbox, 0, sizeof(InboxData));
-    for (unsigned p = 0; p < priority_levels; ++p) std::memset(inbox + sizeof(InboxData) + p * g.lane_stride(), 0, sizeof(LaneData));
+    for (unsigned p = 0; p < priority_levels; ++p)
+      std::memset(inbox + sizeof(InboxData) + p * g.lane_stride(), 0, sizeof(LaneData));
     std::memset(inbox + g.status_offset_in_inbox(), 0, sizeof(LaneData));
   }
   reinterpret_cast<TrackerHeader*>(base + g.tracker_offset())->capacity = g.tracker_capacity;
@@ -73,7 +74,8 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o, boo
   h.next_id.store(h.created_ns, std::memory_order_relaxed);
   h.dir_changes.store(0, std::memory_order_relaxed);
   // Relaxed: published by the magic store below.
-  h.recovery_owner.store(o.recovery_pending ? h.init_owner.load(std::memory_order_relaxed) : 0, std::memory_order_relaxed);
+  h.recovery_owner.store(o.recovery_pending ? h.init_owner.load(std::memory_order_relaxed) : 0,
+                         std::memory_order_relaxed);
   pthread_mutexattr_t attr;
   pthread_mutexattr_init(&attr);
   pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
@@ -91,12 +93,14 @@ Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
                                          ", this build speaks version " + std::to_string(layout_version) +
                                          " (rebuild the other side, or remove the bus)");
   if (h.layout_hash != layout_hash())
-    return Error(Errc::incompatible, "segment layout hash differs from this build's (built with another layout of "
-                                     "the same version; rebuild both sides from one source)");
-  if (h.header_size != sizeof(SegmentHeader)) return Error(Errc::corrupt, "header_size is " + std::to_string(h.header_size));
+    return Error(Errc::incompatible,
+                 "segment layout hash differs from this build's (built with another layout of "
+                 "the same version; rebuild both sides from one source)");
+  if (h.header_size != sizeof(SegmentHeader))
+    return Error(Errc::corrupt, "header_size is " + std::to_string(h.header_size));
   if (h.lane_count != priority_levels) return Error(Errc::corrupt, "lane_count is " + std::to_string(h.lane_count));
-  Geometry g{h.max_endpoints, h.lane_capacity, h.max_payload, h.max_groups, h.max_group_members, h.tracker_capacity,
-             h.status_capacity};
+  Geometry g{h.max_endpoints,     h.lane_capacity,    h.max_payload,    h.max_groups,
+             h.max_group_members, h.tracker_capacity, h.status_capacity};
   if (const char* why = check_geometry(g)) return Error(Errc::corrupt, std::string("bad geometry in header: ") + why);
   if (h.dir_offset != g.dir_offset() || h.inbox_offset != g.inbox_offset() || h.inbox_stride != g.inbox_stride() ||
       h.group_offset != g.group_offset() || h.group_stride != g.group_stride() ||
@@ -173,8 +177,10 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     bool creator = false;
     if (o.create) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
-      if (fd.fd >= 0) creator = true;
-      else if (errno != EEXIST) return sys_error("creating shared memory " + shm);
+      if (fd.fd >= 0)
+        creator = true;
+      else if (errno != EEXIST)
+        return sys_error("creating shared memory " + shm);
     }
     if (!creator) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
@@ -260,7 +266,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         // Take the creation over: the creator died (or never sized the file).
         auto r = init_as_owner(o.geometry);
         if (r) return r;
-        if (r.error().code != Errc::timeout) return std::move(r).error().with_context("re-creating bus '" + std::string(name) + "'");
+        if (r.error().code != Errc::timeout)
+          return std::move(r).error().with_context("re-creating bus '" + std::string(name) + "'");
         if (timed_out && monotonic_ns() >= deadline + o.open_timeout_ns)
           return Error(Errc::timeout, "bus '" + std::string(name) + "' could not be created or attached in time");
       }

@@ -31,7 +31,7 @@ ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClai
 }
 
 bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
-                            std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+                     std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
   // BusState::same_send recognises the records of this send by this deadline.
   const EntryInit init{role, dest, Status::outbox, 0, recipients, s_->deadline(expires, now), expires, now};
   Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) { init_entry(e, init); });
@@ -93,13 +93,14 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
 
 // The send-time outcome of a tracked message (per recipient for groups).
 void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
-                                     Status st) noexcept {
+                              Status st) noexcept {
   s_->tracker.advance(slot, st, fast_realtime_ns());
   if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
 }
 
 SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {
-  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
+    return {Status::invalid_argument, o.id};
   if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
   GroupId gid = o.to.id;
   if (gid == 0) {
@@ -144,8 +145,10 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       // total without a second lookup (checked with Tracker::holds before use).
       if (!track(TrackerKey{self_, id, m}, tracker_role::member, static_cast<std::uint32_t>(total), 1, now, expires,
                  slot, r)) {
-        if (r.duplicate) had_it = true;
-        else st = Status::tracker_full;
+        if (r.duplicate)
+          had_it = true;
+        else
+          st = Status::tracker_full;
       }
     }
     if (t != nullptr && st == Status::sent && !had_it) {
@@ -160,7 +163,8 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       if (o.expiry.count() == 0 && lease == 0) {
         in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         st = Status::offline;
-      } else if (spill_it || ((cr = w.try_claim(record_bytes(data.size()), lc)) == ClaimResult::full && log != nullptr)) {
+      } else if (spill_it ||
+                 ((cr = w.try_claim(record_bytes(data.size()), lc)) == ClaimResult::full && log != nullptr)) {
         RecordHeader h{};
         fill(h, o, id, now, m, gid, data.size(), 0);
         st = spill(h, data, slot, m, in);
@@ -190,7 +194,8 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
             count_sent();
           } else {
             st = Status::revoked;
-            if (log != nullptr) (void)log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
+            if (log != nullptr)
+              (void)log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
           }
         }
       }
@@ -207,7 +212,8 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   Status overall = accepted > 0 ? Status::sent : first_error;
   if (log != nullptr && overall == Status::sent) {
     if (total != Tracker::no_slot) {
-      s_->tracker.entry(total).flags.fetch_or(tracker_flag::committed, std::memory_order_release);  // release: as in commit_logged
+      s_->tracker.entry(total).flags.fetch_or(tracker_flag::committed,
+                                              std::memory_order_release);  // release: as in commit_logged
       log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
     }
     overall = log->sync() == Sync::always ? (log->flush() ? Status::sent : Status::log_failed) : Status::outbox;

@@ -4,12 +4,12 @@
 #include <map>
 
 #include "courier/detail/bus_log.hpp"
-#include "courier/endpoint.hpp"
-#include "courier/receiver.hpp"
 #include "courier/detail/journal_ids.hpp"
 #include "courier/detail/lane_writer.hpp"
 #include "courier/detail/log_defaults.hpp"
 #include "courier/detail/spill.hpp"
+#include "courier/endpoint.hpp"
+#include "courier/receiver.hpp"
 #include "spill_forwarder.hpp"
 
 namespace courier {
@@ -26,7 +26,8 @@ bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> pa
   if (w.try_claim(record_bytes(payload.size()), lc) != ClaimResult::ok) return false;
   // Everything but the lane's frame word.
   std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
-              reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t), sizeof(RecordHeader) - sizeof(std::uint64_t));
+              reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t),
+              sizeof(RecordHeader) - sizeof(std::uint64_t));
   lc.header->flags = static_cast<std::uint8_t>(h.flags | flag);
   lc.header->lease = 0;
   lc.header->payload_len = static_cast<std::uint32_t>(payload.size());
@@ -90,15 +91,17 @@ Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, s
   // written), it is known as spilled, so a forwarder or the housekeeper takes
   // care of it even if we die now.
   if (slot != Tracker::no_slot)  // release: partner of the forwarder's and Tracker::replaceable's acquire
-    s_->tracker.entry(slot).flags.fetch_or(
-        static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
-        std::memory_order_release);
+    s_->tracker.entry(slot).flags.fetch_or(static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled |
+                                                                      (h.priority << tracker_flag::priority_shift)),
+                                           std::memory_order_release);
   if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
   // In the file before it is counted: a receiver that sees the count finds
   // the record (the sync comes with the next batch, as for any message).
   if (!log.write_now()) return Status::log_failed;
-  if (slot != Tracker::no_slot) detail::count_spilled(*s_, slot, h.to, h.priority);
-  else in.spilled[h.priority].fetch_add(1, std::memory_order_release);  // release: as count_spilled
+  if (slot != Tracker::no_slot)
+    detail::count_spilled(*s_, slot, h.to, h.priority);
+  else
+    in.spilled[h.priority].fetch_add(1, std::memory_order_release);  // release: as count_spilled
   inbox_notify(in, h.priority);  // wakes a parked receiver: it forwards once its lanes are dry
   count_sent();
   return Status::sent;

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "courier/detail/bus_state.hpp"
-#include "courier/receiver.hpp"
 #include "courier/detail/journal_names.hpp"
 #include "courier/detail/journal_reader.hpp"
+#include "courier/receiver.hpp"
 
 namespace courier {
 

@@ -35,7 +35,8 @@ bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Statu
   const std::uint64_t now = fast_realtime_ns();
   const std::uint64_t slot = tracker.find(key_of(h, recipient));
   // Unknown, retired, made by another send of this id, or already there.
-  if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now)) return false;
+  if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now))
+    return false;
   if (logged(h)) {
     // delivered / read, or settled without delivery (expired, destination removed, ...): no longer owed.
     // A failure is kept in the log's last error (a lost settle record costs a redelivery at worst).
@@ -166,8 +167,10 @@ Result<std::size_t> Endpoint::poll_status(const std::function<void(const StatusE
   StatusEvent e;
   while (status_->reader.next(e)) {
     ++n;
-    if (f) f(e);
-    else if (on_status_) on_status_(e);
+    if (f)
+      f(e);
+    else if (on_status_)
+      on_status_(e);
   }
   return n;
 }

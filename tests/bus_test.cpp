@@ -28,13 +28,12 @@ struct BusFixture : ::testing::Test {
 TEST_F(BusFixture, HighestPriorityWaitingMessageComesFirst) {
   ASSERT_TRUE(bus.add_endpoint("bob"));
   const std::uint8_t prios[] = {9, 3, 15, 0, 3, 7, 0, 12};
-  for (std::size_t i = 0; i < std::size(prios); ++i)
-    ASSERT_TRUE(send("bob", prios[i], "m" + std::to_string(i)));
+  for (std::size_t i = 0; i < std::size(prios); ++i) ASSERT_TRUE(send("bob", prios[i], "m" + std::to_string(i)));
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob);
   std::vector<std::pair<int, std::string>> got;
   while (auto m = bob->try_receive()) got.emplace_back(m->priority(), std::string(m->text()));
-  const std::vector<std::pair<int, std::string>> want = {{0, "m3"}, {0, "m6"}, {3, "m1"}, {3, "m4"},
+  const std::vector<std::pair<int, std::string>> want = {{0, "m3"}, {0, "m6"}, {3, "m1"},  {3, "m4"},
                                                          {7, "m5"}, {9, "m0"}, {12, "m7"}, {15, "m2"}};
   EXPECT_EQ(got, want);
 }
@@ -157,12 +156,17 @@ TEST_F(BusFixture, FullLaneReportsFullAndWaitsWhenAskedTo) {
     ASSERT_TRUE(bob->receive(std::chrono::seconds(5)));  // one message out: room for exactly one more
     bob->release();
   });
-  auto waited = alice.send({.to = peer("bob"), .priority = 1, .expiry = std::chrono::seconds(60),
-                            .timeout = std::chrono::seconds(10)}, big);
+  auto waited = alice.send(
+      {.to = peer("bob"), .priority = 1, .expiry = std::chrono::seconds(60), .timeout = std::chrono::seconds(10)}, big);
   drain.join();
   EXPECT_TRUE(waited) << status_name(waited.status);
-  EXPECT_EQ(alice.send({.to = peer("bob"), .priority = 1, .expiry = std::chrono::seconds(60),
-                        .timeout = std::chrono::milliseconds(5)}, big).status,
+  EXPECT_EQ(alice
+                .send({.to = peer("bob"),
+                       .priority = 1,
+                       .expiry = std::chrono::seconds(60),
+                       .timeout = std::chrono::milliseconds(5)},
+                      big)
+                .status,
             Status::full)
       << "a timeout that passes with no room still says full";
 }
@@ -245,8 +249,8 @@ TEST_F(BusFixture, EndpointsAreRegisteredListedAndRemoved) {
 }
 
 TEST_F(BusFixture, InvalidEndpointNamesAreRefused) {
-  for (std::string bad : {std::string(), std::string(64, 'a'), std::string("a/b"), std::string("a b"),
-                          std::string("é"), std::string("a\0b", 3)}) {
+  for (std::string bad : {std::string(), std::string(64, 'a'), std::string("a/b"), std::string("a b"), std::string("é"),
+                          std::string("a\0b", 3)}) {
     auto r = bus.add_endpoint(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_argument);
@@ -255,7 +259,8 @@ TEST_F(BusFixture, InvalidEndpointNamesAreRefused) {
 }
 
 TEST_F(BusFixture, DirectoryFullIsAClearError) {
-  for (std::uint32_t i = 1; i < bus.geometry().max_endpoints; ++i) ASSERT_TRUE(bus.add_endpoint("e" + std::to_string(i)));
+  for (std::uint32_t i = 1; i < bus.geometry().max_endpoints; ++i)
+    ASSERT_TRUE(bus.add_endpoint("e" + std::to_string(i)));
   auto r = bus.add_endpoint("one-too-many");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::capacity);
@@ -267,10 +272,12 @@ TEST_F(BusFixture, CallbackLoopDeliversUntilStopped) {
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(send("bob", 1, std::to_string(i)));
   std::atomic<bool> stop{false};
   std::vector<std::string> got;
-  auto n = bob->run([&](const Message& m) {
-    got.emplace_back(m.text());
-    if (got.size() == 10) stop.store(true);
-  }, stop);
+  auto n = bob->run(
+      [&](const Message& m) {
+        got.emplace_back(m.text());
+        if (got.size() == 10) stop.store(true);
+      },
+      stop);
   EXPECT_EQ(n, 10u);
   EXPECT_EQ(got.front(), "0");
   EXPECT_EQ(got.back(), "9");
@@ -309,7 +316,8 @@ TEST_F(BusFixture, NotificationFdBecomesReadableWhenAMessageArrives) {
 }
 
 TEST(BusOpen, InvalidBusNamesAreRefused) {
-  for (std::string bad : std::vector<std::string>{"", "a/b", "..", ".", "../etc", std::string(65, 'a'), "a b", "bus\n"}) {
+  for (std::string bad :
+       std::vector<std::string>{"", "a/b", "..", ".", "../etc", std::string(65, 'a'), "a b", "bus\n"}) {
     auto r = Bus::open(bad, small_options());
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;

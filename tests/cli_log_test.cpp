@@ -69,8 +69,8 @@ class CliLogTest : public ::testing::Test {
 
   // `courier send BUS --from alice --to bob --expiry 10m --sync always EXTRA... [DATA]`: its id.
   std::string send(const std::string& data, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"send",     bus(), "--from", "alice",  "--to", "bob",
-                                  "--expiry", "10m", "--sync", "always"};
+    std::vector<std::string> args{"send", bus(),      "--from", "alice",  "--to",
+                                  "bob",  "--expiry", "10m",    "--sync", "always"};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back(data);
     const Output o = courier(args);
@@ -196,9 +196,9 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   add_bob();
   const std::string first = send("first", {"--priority", "2", "--type", "7"});
   const std::string second = send("second");
-  const Output binary = courier({"send", bus(), "--from", "alice", "--to", "bob", "--expiry", "10m", "--sync",
-                                 "always", "-"},
-                                std::string("\x01\xff\x00", 3));
+  const Output binary =
+      courier({"send", bus(), "--from", "alice", "--to", "bob", "--expiry", "10m", "--sync", "always", "-"},
+              std::string("\x01\xff\x00", 3));
   ASSERT_EQ(binary.status, 0) << binary.err;
 
   Output stat = log("stat", {"--json"});
@@ -272,9 +272,9 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   ASSERT_EQ(run({"rm", bus()}).status, 0);
   const Output text = log("stat");
   EXPECT_EQ(text.status, 0) << text.err;
-  for (const std::string& s : std::vector<std::string>{"journals:", "segments:", "message:", "delivered:", "damaged:",
-                                                       "torn:", "unsettled:         2 messages",
-                                                       "oldest unsettled:  id " + second + " from 'alice' to 'bob'"})
+  for (const std::string& s : std::vector<std::string>{
+           "journals:", "segments:", "message:", "delivered:", "damaged:", "torn:", "unsettled:         2 messages",
+           "oldest unsettled:  id " + second + " from 'alice' to 'bob'"})
     EXPECT_NE(text.out.find(s), std::string::npos) << s << "\n" << text.out;
 }
 

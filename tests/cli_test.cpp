@@ -306,8 +306,7 @@ TEST_F(CliTest, groupSendReachesEveryMemberExactlyOnce) {
   EXPECT_EQ(sent.err, "");  // every member took it: no note
   const std::string id = sent.out.substr(0, sent.out.find(' '));
   // A marker sent afterwards to each member comes right after the one copy.
-  for (const std::string member : {"bob", "carol"})
-    ASSERT_EQ(send(member, {"--expiry", "1m"}, "marker").status, 0);
+  for (const std::string member : {"bob", "carol"}) ASSERT_EQ(send(member, {"--expiry", "1m"}, "marker").status, 0);
 
   for (const std::string member : {"bob", "carol"}) {
     const Output got = run({"recv", bus_, member, "--count", "2", "--timeout", "10s"});
@@ -483,7 +482,7 @@ TEST_F(CliTest, sweepReportsMessagesThatExpiredInALane) {
   EXPECT_EQ(swept.out, "expired 1 retired 0\n");
   EXPECT_EQ(run({"status", bus_, "--from", "alice", "3"}).out, "expired\n");
   EXPECT_EQ(run({"sweep", bus_}).out, "expired 0 retired 0\n");  // reported once
-  EXPECT_EQ(run({"sweep", bus_ + "-none"}).status, 1);             // does not create a bus
+  EXPECT_EQ(run({"sweep", bus_ + "-none"}).status, 1);           // does not create a bus
 }
 
 TEST_F(CliTest, statShowsTrackedTrafficCountersTrackerAndGroups) {
@@ -515,9 +514,9 @@ TEST_F(CliTest, statShowsTrackedTrafficCountersTrackerAndGroups) {
 
   const Output table = run({"stat", bus_});
   ASSERT_EQ(table.status, 0) << table.err;
-  for (const char* text : {"DELIVERED", "READ", "SENDER", "SENT", "DUPLICATES", "TRACKER_FULL", "STATUS_DROPPED",
-                           "tracker:        4 of 128 entries used, 0 full events, 0 retired", "GROUP",
-                           "team         2  bob carol"})
+  for (const char* text :
+       {"DELIVERED", "READ", "SENDER", "SENT", "DUPLICATES", "TRACKER_FULL", "STATUS_DROPPED",
+        "tracker:        4 of 128 entries used, 0 full events, 0 retired", "GROUP", "team         2  bob carol"})
     EXPECT_NE(table.out.find(text), std::string::npos) << text << " in\n" << table.out;
 }
 
@@ -603,7 +602,8 @@ TEST_F(CliTest, helpAndVersion) {
   }
   const Output group = run({"help", "group"});
   EXPECT_EQ(group.status, 0);
-  for (const char* cmd : {"group add", "group rm", "group ls"}) EXPECT_NE(group.out.find(cmd), std::string::npos) << cmd;
+  for (const char* cmd : {"group add", "group rm", "group ls"})
+    EXPECT_NE(group.out.find(cmd), std::string::npos) << cmd;
   EXPECT_EQ(group.out.find("  endpoint add BUS"), std::string::npos);
   const Output one = run({"help", "recv"});
   EXPECT_EQ(one.status, 0);

@@ -71,7 +71,8 @@ COURIER_CHILD(crash_producer) {
     o.id = base + seq;
     o.timeout = std::chrono::milliseconds(50);
     const SendResult r = me->send(o, "m" + std::to_string(o.id));
-    if (r.status == Status::sent && !r.duplicate && told.insert(o.id).second) tell_parent("sent " + std::to_string(o.id));
+    if (r.status == Status::sent && !r.duplicate && told.insert(o.id).second)
+      tell_parent("sent " + std::to_string(o.id));
     (void)me->poll_status(report);  // an error (the status lease is busy) shows as missing `sent` lines
   }
   // Wait for the last batch's `sent`.

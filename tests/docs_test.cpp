@@ -44,9 +44,9 @@ struct Row {
 };
 
 struct Table {
-  std::string key;                      // heading text up to " ("
-  std::optional<std::uint64_t> bytes;   // "(N bytes" in the heading
-  int line = 0;                         // of the table's first row
+  std::string key;                     // heading text up to " ("
+  std::optional<std::uint64_t> bytes;  // "(N bytes" in the heading
+  int line = 0;                        // of the table's first row
   std::vector<std::string> header;
   std::vector<Row> rows;
 };
@@ -122,7 +122,8 @@ Page read_page(const std::string& name) {
     ++i;
     EXPECT_TRUE(i < p.lines.size() && std::regex_match(p.lines[i], std::regex(R"(\|[-:| ]+\|?\s*)")))
         << p.path << ":" << i + 1 << ": a table's second line must be its |---| separator";
-    for (++i; i < p.lines.size() && p.lines[i].rfind("|", 0) == 0; ++i) t.rows.push_back({int(i) + 1, split_row(p.lines[i])});
+    for (++i; i < p.lines.size() && p.lines[i].rfind("|", 0) == 0; ++i)
+      t.rows.push_back({int(i) + 1, split_row(p.lines[i])});
     --i;
     p.tables.push_back(std::move(t));
   }
@@ -178,22 +179,50 @@ Expected layout_expected() {
   Expected e;
   {
     using T = SegmentHeader;
-    e.structs["SegmentHeader"] = {sizeof(T), {M(magic), M(init_owner), M(layout_version), M(header_size),
-        M(layout_hash), M(total_size), M(max_endpoints), M(lane_count), M(lane_capacity), M(max_payload),
-        M(mode), M(dir_offset), M(inbox_offset), M(inbox_stride), M(claim_timeout_ns), M(created_ns),
-        M(group_offset), M(tracker_offset), M(max_groups), M(max_group_members), M(next_id), M(recovery_owner),
-        M(housekeeper), M(pad2), M(dir_mutex), M(pad3), M(dir_changes), M(pad4), M(group_stride),
-        M(tracker_capacity), M(status_capacity), M(status_retention_ns), M(reserved_tail)}};
+    e.structs["SegmentHeader"] = {sizeof(T),
+                                  {M(magic),
+                                   M(init_owner),
+                                   M(layout_version),
+                                   M(header_size),
+                                   M(layout_hash),
+                                   M(total_size),
+                                   M(max_endpoints),
+                                   M(lane_count),
+                                   M(lane_capacity),
+                                   M(max_payload),
+                                   M(mode),
+                                   M(dir_offset),
+                                   M(inbox_offset),
+                                   M(inbox_stride),
+                                   M(claim_timeout_ns),
+                                   M(created_ns),
+                                   M(group_offset),
+                                   M(tracker_offset),
+                                   M(max_groups),
+                                   M(max_group_members),
+                                   M(next_id),
+                                   M(recovery_owner),
+                                   M(housekeeper),
+                                   M(pad2),
+                                   M(dir_mutex),
+                                   M(pad3),
+                                   M(dir_changes),
+                                   M(pad4),
+                                   M(group_stride),
+                                   M(tracker_capacity),
+                                   M(status_capacity),
+                                   M(status_retention_ns),
+                                   M(reserved_tail)}};
   }
   {
     using T = EndpointSlot;
-    e.structs["EndpointSlot"] = {sizeof(T), {M(id), M(generation), M(name_len), M(reserved0), M(name),
-        M(created_ns), M(reserved1)}};
+    e.structs["EndpointSlot"] = {
+        sizeof(T), {M(id), M(generation), M(name_len), M(reserved0), M(name), M(created_ns), M(reserved1)}};
   }
   {
     using T = GroupSlot;
-    e.structs["GroupSlot"] = {sizeof(T), {M(id), M(generation), M(name_len), M(used_words), M(name),
-        M(created_ns), M(reserved1)}};
+    e.structs["GroupSlot"] = {sizeof(T),
+                              {M(id), M(generation), M(name_len), M(used_words), M(name), M(created_ns), M(reserved1)}};
   }
   {
     using T = TrackerHeader;
@@ -201,16 +230,18 @@ Expected layout_expected() {
   }
   {
     using T = TrackerEntry;
-    e.structs["TrackerEntry"] = {sizeof(T), {M(id), M(sender), M(recipient), M(dest), M(role), M(status),
-        M(flags), M(recipients), M(delivered), M(read), M(failed), M(deadline_ns), M(expires_ns),
-        M(updated_ns)}};
+    e.structs["TrackerEntry"] = {sizeof(T),
+                                 {M(id), M(sender), M(recipient), M(dest), M(role), M(status), M(flags), M(recipients),
+                                  M(delivered), M(read), M(failed), M(deadline_ns), M(expires_ns), M(updated_ns)}};
   }
   {
     using T = InboxData;
-    e.structs["InboxData"] = {sizeof(T), {M(nonempty), M(parked), M(pad0), M(lease), M(lease_since_ns),
-        M(attaches), M(pad1), M(received), M(expired), M(stale), M(revoked), M(corrupt), M(redelivered),
-        M(pad2), M(full), M(offline), M(pad3), M(sent), M(duplicates), M(tracker_full), M(status_dropped),
-        M(status_lease), M(delivered), M(read), M(pad4), M(spilled), M(forwarded)}};
+    e.structs["InboxData"] = {
+        sizeof(T),
+        {M(nonempty),     M(parked),    M(pad0),  M(lease),   M(lease_since_ns), M(attaches),     M(pad1),
+         M(received),     M(expired),   M(stale), M(revoked), M(corrupt),        M(redelivered),  M(pad2),
+         M(full),         M(offline),   M(pad3),  M(sent),    M(duplicates),     M(tracker_full), M(status_dropped),
+         M(status_lease), M(delivered), M(read),  M(pad4),    M(spilled),        M(forwarded)}};
   }
   {
     using T = LaneData;
@@ -218,14 +249,14 @@ Expected layout_expected() {
   }
   {
     using T = RecordHeader;
-    e.structs["RecordHeader"] = {sizeof(T), {M(frame), M(id), M(timestamp_ns), M(expires_ns), M(from), M(to),
-        M(group), M(type), M(payload_len), M(priority), M(flags), M(reserved0), M(lease)}};
+    e.structs["RecordHeader"] = {sizeof(T),
+                                 {M(frame), M(id), M(timestamp_ns), M(expires_ns), M(from), M(to), M(group), M(type),
+                                  M(payload_len), M(priority), M(flags), M(reserved0), M(lease)}};
   }
 
   e.bits["Endpoint id"] = {{"slot", make_endpoint_id(0xffffu, 0)}, {"generation", make_endpoint_id(0, 0xffffu)}};
-  e.bits["Tracker tag word"] = {{"state", tag::make(3, 0, 0)},
-                                {"pid", tag::make(0, ~0ull, 0)},
-                                {"hash", tag::make(0, 0, (1ull << 40) - 1)}};
+  e.bits["Tracker tag word"] = {
+      {"state", tag::make(3, 0, 0)}, {"pid", tag::make(0, ~0ull, 0)}, {"hash", tag::make(0, 0, (1ull << 40) - 1)}};
   e.bits["Tracker entry flags"] = {{"committed", tracker_flag::committed},
                                    {"in_lane", tracker_flag::in_lane},
                                    {"spilled", tracker_flag::spilled},
@@ -237,40 +268,49 @@ Expected layout_expected() {
   e.bits["Frame word"] = {{"state", frame::state_mask},
                           {"units", frame::make(frame::none, frame::units_mask, 0)},
                           {"tag", frame::make(frame::none, 0, frame::tag_mask << 6)}};
-  e.bits["Record flags"] = {{"redelivered", record_flag::redelivered},
-                            {"read", record_flag::read},
-                            {"forwarded", record_flag::forwarded}};
+  e.bits["Record flags"] = {
+      {"redelivered", record_flag::redelivered}, {"read", record_flag::read}, {"forwarded", record_flag::forwarded}};
 
   e.values["Tracker tag states"] = {{"claiming", tag::claiming}, {"ready", tag::ready}, {"killed", tag::killed}};
-  e.values["Tracker roles"] = {{"endpoint", tracker_role::endpoint},
-                               {"group", tracker_role::group},
-                               {"member", tracker_role::member}};
-  e.values["Frame states"] = {{"none", frame::none},
-                              {"committed", frame::committed},
-                              {"padding", frame::padding},
-                              {"revoked", frame::revoked}};
+  e.values["Tracker roles"] = {
+      {"endpoint", tracker_role::endpoint}, {"group", tracker_role::group}, {"member", tracker_role::member}};
+  e.values["Frame states"] = {
+      {"none", frame::none}, {"committed", frame::committed}, {"padding", frame::padding}, {"revoked", frame::revoked}};
   for (unsigned s = 0; s < status_count; ++s) e.values["Status"][std::string(status_name(Status(s)))] = s;
 
   e.constants["Constants"] = {
-      {"segment_magic", segment_magic}, {"layout_version", layout_version}, {"layout_hash", layout_hash()},
-      {"header_size", sizeof(SegmentHeader)}, {"lane_count", priority_levels},
-      {"default_priority", default_priority}, {"record_unit", record_unit},
-      {"min_lane_capacity", min_lane_capacity}, {"max_lane_capacity", max_lane_capacity},
-      {"max_endpoints_limit", max_endpoints_limit}, {"max_groups_limit", max_groups_limit},
-      {"max_group_members_limit", max_group_members_limit}, {"min_tracker_capacity", min_tracker_capacity},
-      {"max_tracker_capacity", max_tracker_capacity}, {"tracker_bucket_slots", tracker_bucket_slots},
-      {"page_size", page_size}, {"max_name_len", max_name_len},
+      {"segment_magic", segment_magic},
+      {"layout_version", layout_version},
+      {"layout_hash", layout_hash()},
+      {"header_size", sizeof(SegmentHeader)},
+      {"lane_count", priority_levels},
+      {"default_priority", default_priority},
+      {"record_unit", record_unit},
+      {"min_lane_capacity", min_lane_capacity},
+      {"max_lane_capacity", max_lane_capacity},
+      {"max_endpoints_limit", max_endpoints_limit},
+      {"max_groups_limit", max_groups_limit},
+      {"max_group_members_limit", max_group_members_limit},
+      {"min_tracker_capacity", min_tracker_capacity},
+      {"max_tracker_capacity", max_tracker_capacity},
+      {"tracker_bucket_slots", tracker_bucket_slots},
+      {"page_size", page_size},
+      {"max_name_len", max_name_len},
   };
   const Options o;  // the library's defaults
-  const Geometry g{{.max_endpoints = o.max_endpoints, .lane_capacity = o.lane_capacity, .max_payload = o.max_payload,
-                    .max_groups = o.max_groups, .max_group_members = o.max_group_members,
-                    .tracker_capacity = o.tracker_capacity, .status_capacity = o.status_capacity}};
+  const Geometry g{{.max_endpoints = o.max_endpoints,
+                    .lane_capacity = o.lane_capacity,
+                    .max_payload = o.max_payload,
+                    .max_groups = o.max_groups,
+                    .max_group_members = o.max_group_members,
+                    .tracker_capacity = o.tracker_capacity,
+                    .status_capacity = o.status_capacity}};
   e.constants["Default geometry"] = {
-      {"dir_offset", g.dir_offset()}, {"group_stride", g.group_stride()}, {"group_offset", g.group_offset()},
-      {"tracker_offset", g.tracker_offset()}, {"tracker_bytes", g.tracker_bytes()},
-      {"inbox_offset", g.inbox_offset()}, {"lane_stride", g.lane_stride()},
-      {"status_offset_in_inbox", g.status_offset_in_inbox()}, {"inbox_stride", g.inbox_stride()},
-      {"total_size", g.total_size()},
+      {"dir_offset", g.dir_offset()},       {"group_stride", g.group_stride()},
+      {"group_offset", g.group_offset()},   {"tracker_offset", g.tracker_offset()},
+      {"tracker_bytes", g.tracker_bytes()}, {"inbox_offset", g.inbox_offset()},
+      {"lane_stride", g.lane_stride()},     {"status_offset_in_inbox", g.status_offset_in_inbox()},
+      {"inbox_stride", g.inbox_stride()},   {"total_size", g.total_size()},
   };
   return e;
 }
@@ -280,9 +320,10 @@ Expected log_format_expected() {
   Expected e;
   {
     using T = logfmt::FileHeader;
-    e.structs["FileHeader"] = {sizeof(T), {M(magic), M(format_version), M(header_size), M(writer_pid),
-        M(reserved0), M(writer_start_ticks), M(writer_epoch_ns), M(sequence), M(salt), M(reserved1),
-        M(header_crc)}};
+    e.structs["FileHeader"] = {
+        sizeof(T),
+        {M(magic), M(format_version), M(header_size), M(writer_pid), M(reserved0), M(writer_start_ticks),
+         M(writer_epoch_ns), M(sequence), M(salt), M(reserved1), M(header_crc)}};
   }
   {
     using T = RecordFrame;
@@ -298,10 +339,10 @@ Expected log_format_expected() {
   }
   e.values["NameBody what"] = {{"endpoint", name_what::endpoint}, {"group", name_what::group}};
   e.constants["Constants"] = {
-      {"format_version", format_version}, {"oldest_readable_format_version", oldest_readable_format_version},
-      {"file_magic", logfmt::file_magic},
-      {"file_header_size", file_header_size}, {"record_marker", record_marker},
-      {"record_frame_size", record_frame_size}, {"record_alignment", record_alignment}, {"max_body", max_body},
+      {"format_version", format_version},     {"oldest_readable_format_version", oldest_readable_format_version},
+      {"file_magic", logfmt::file_magic},     {"file_header_size", file_header_size},
+      {"record_marker", record_marker},       {"record_frame_size", record_frame_size},
+      {"record_alignment", record_alignment}, {"max_body", max_body},
       {"message_min_body", message_min_body}, {"settle_body_size", settle_body_size},
       {"max_name_len", logfmt::max_name_len}, {"file_name_length", file_name_length},
   };
@@ -320,8 +361,10 @@ void check_struct(const Page& p, const Table& t, const Struct& s) {
   EXPECT_EQ(t.header[0], "off") << at(p, t.line);
   EXPECT_EQ(t.header[1], "size") << at(p, t.line);
   EXPECT_EQ(t.header[2], "field") << at(p, t.line);
-  if (!t.bytes) ADD_FAILURE() << at(p, t.line) << "the heading of " << t.key << " must say (" << s.size << " bytes";
-  else EXPECT_EQ(*t.bytes, s.size) << at(p, t.line) << "sizeof(" << t.key << ")";
+  if (!t.bytes)
+    ADD_FAILURE() << at(p, t.line) << "the heading of " << t.key << " must say (" << s.size << " bytes";
+  else
+    EXPECT_EQ(*t.bytes, s.size) << at(p, t.line) << "sizeof(" << t.key << ")";
   std::uint64_t end = 0;
   std::set<std::string> seen;
   for (const Row& r : t.rows) {
@@ -346,7 +389,8 @@ void check_struct(const Page& p, const Table& t, const Struct& s) {
   }
   EXPECT_EQ(end, s.size) << at(p, t.line) << "the rows of " << t.key << " do not end at its size";
   for (const auto& [name, f] : s.fields)
-    EXPECT_TRUE(seen.count(name)) << at(p, t.line) << t.key << "." << name << " (offset " << f.off << ") is not documented";
+    EXPECT_TRUE(seen.count(name)) << at(p, t.line) << t.key << "." << name << " (offset " << f.off
+                                  << ") is not documented";
 }
 
 // Rows of (key cell, value cell) against a name -> value map; parse turns a cell into a value.
@@ -438,7 +482,8 @@ void check_page(const Page& p, const Expected& e) {
     }
   }
   auto all_there = [&](const auto& m) {
-    for (const auto& kv : m) EXPECT_TRUE(keys.count(kv.first)) << p.path << ": no table under a heading '" << kv.first << "'";
+    for (const auto& kv : m)
+      EXPECT_TRUE(keys.count(kv.first)) << p.path << ": no table under a heading '" << kv.first << "'";
   };
   all_there(e.structs);
   all_there(e.bits);
@@ -463,7 +508,8 @@ void check_paths(const Page& p) {
   static const std::regex re(R"(\b((?:include/courier|tests)/[A-Za-z0-9_./-]+\.(?:hpp|cpp)))");
   const std::string root = std::string(COURIER_DOCS_DIR) + "/..";
   for (auto it = std::sregex_iterator(p.text.begin(), p.text.end(), re); it != std::sregex_iterator(); ++it)
-    EXPECT_TRUE(std::ifstream(root + "/" + (*it)[1].str()).good()) << p.path << " names " << (*it)[1] << ", which does not exist";
+    EXPECT_TRUE(std::ifstream(root + "/" + (*it)[1].str()).good())
+        << p.path << " names " << (*it)[1] << ", which does not exist";
 }
 
 TEST(Docs, LayoutPageMatchesTheCode) {

@@ -164,7 +164,8 @@ TEST_P(GroupTest, StatusCountsEachMemberAndTheTotal) {
   s = report(r.id);
   EXPECT_EQ(s.status, Status::delivered);
   EXPECT_EQ(s.delivered, 2u);
-  EXPECT_EQ(events(), (std::vector<Event>{{r.id, ib, team, Status::delivered}, {r.id, no_endpoint, team, Status::delivered}}));
+  EXPECT_EQ(events(),
+            (std::vector<Event>{{r.id, ib, team, Status::delivered}, {r.id, no_endpoint, team, Status::delivered}}));
 
   ASSERT_TRUE(a->mark_read(*ma));
   s = report(r.id);
@@ -214,7 +215,8 @@ TEST_P(GroupTest, MemberThatFailsIsCountedAndTheOthersStillCompleteTheTotal) {
   EXPECT_EQ(r.accepted, 1u);
   StatusReport s = report(60);
   EXPECT_EQ(s.failed, 1u);
-  EXPECT_EQ(member_statuses(60), (std::map<EndpointId, Status>{{a->id(), Status::sent}, {id_of("b"), Status::offline}}));
+  EXPECT_EQ(member_statuses(60),
+            (std::map<EndpointId, Status>{{a->id(), Status::sent}, {id_of("b"), Status::offline}}));
   ASSERT_TRUE(a->try_receive());
   s = report(60);
   EXPECT_EQ(s.status, Status::delivered) << "every member that did not fail has it";
@@ -277,8 +279,10 @@ TEST_P(GroupTest, MembersOnTheirOwnThreadsCompleteEachTotalExactlyOnce) {
   for (auto& t : ts) t.join();
   for (int i = 0; i < members; ++i) {
     ASSERT_EQ(got[static_cast<std::size_t>(i)].size(), messages) << "member " << i;
-    EXPECT_EQ(std::set<std::uint64_t>(got[static_cast<std::size_t>(i)].begin(), got[static_cast<std::size_t>(i)].end()).size(),
-              messages) << "member " << i << ": one copy of each";
+    EXPECT_EQ(std::set<std::uint64_t>(got[static_cast<std::size_t>(i)].begin(), got[static_cast<std::size_t>(i)].end())
+                  .size(),
+              messages)
+        << "member " << i << ": one copy of each";
   }
   std::map<std::uint64_t, int> total_delivered, total_read, member_events;
   for (const Event& e : events()) {

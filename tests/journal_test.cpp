@@ -148,7 +148,9 @@ Bytes settle_bytes(const logfmt::SettleBody& s) {
 // A writer's records as they were appended, for comparison with a read.
 struct Written {
   std::vector<Rec> records;
-  void add(Kind k, Bytes body, const JournalPosition& p) { records.push_back(Rec{k, std::move(body), p.sequence, p.offset}); }
+  void add(Kind k, Bytes body, const JournalPosition& p) {
+    records.push_back(Rec{k, std::move(body), p.sequence, p.offset});
+  }
 };
 
 // Appends a random record: a message with a payload of 0..max_payload bytes, or a settle.
@@ -309,10 +311,10 @@ TEST(LogFormat, SegmentNamesParseBack) {
   EXPECT_EQ(back.pid, w.pid);
   EXPECT_EQ(back.epoch_ns, w.epoch_ns);
   EXPECT_EQ(seq, 0xabcu);
-  for (const char* bad : {"", "x.journal", "1122334455667788-00001234-0000000000000002.journa",
-                          "1122334455667788-00001234-000000000000000G.journal",
-                          "1122334455667788_00001234-0000000000000002.journal",
-                          "1122334455667788-00001234-00000000000000002.journal"})
+  for (const char* bad :
+       {"", "x.journal", "1122334455667788-00001234-0000000000000002.journa",
+        "1122334455667788-00001234-000000000000000G.journal", "1122334455667788_00001234-0000000000000002.journal",
+        "1122334455667788-00001234-00000000000000002.journal"})
     EXPECT_FALSE(parse_journal_segment_name(bad, back, seq)) << bad;
 }
 
@@ -365,7 +367,7 @@ TEST(Journal, WriterCreatesPrivateDirectoryAndFiles) {
   TempDir d;
   const std::string dir = d.sub("state/courier/orders");
   JournalWriter w = open_writer(dir);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat(w.segment_path().c_str(), &st), 0);
@@ -574,7 +576,8 @@ TEST(Journal, RandomDamageNeverCrashesNorInventsRecords) {
         for (int k = 1 + static_cast<int>(rng() % 4); k > 0; --k) bad[rng() % bad.size()] ^= std::byte(1 + rng() % 255);
       } else if (what == 2) {  // a zeroed range
         const std::size_t a = rng() % bad.size(), len = rng() % 64;
-        std::fill(bad.begin() + static_cast<std::ptrdiff_t>(a), bad.begin() + static_cast<std::ptrdiff_t>(std::min(bad.size(), a + len)), std::byte{0});
+        std::fill(bad.begin() + static_cast<std::ptrdiff_t>(a),
+                  bad.begin() + static_cast<std::ptrdiff_t>(std::min(bad.size(), a + len)), std::byte{0});
       } else {  // a range copied elsewhere (bytes of real records out of place), then a cut
         const std::size_t a = rng() % bad.size(), b = rng() % bad.size(), len = rng() % 128;
         for (std::size_t i = 0; i < len && a + i < bad.size() && b + i < bad.size(); ++i) bad[b + i] = file[a + i];

@@ -278,8 +278,7 @@ TEST(LaneConcurrency, ManyProducersOneConsumerKeepPerProducerOrder) {
     ASSERT_LT(p, static_cast<std::uint32_t>(producers));
     ASSERT_EQ(rec.header->id, next[p]) << "producer " << p << " out of order";
     ASSERT_EQ(rec.header->payload_len, 8 + (next[p] % 200));
-    for (std::uint32_t i = 0; i < rec.header->payload_len; ++i)
-      ASSERT_EQ(rec.payload()[i], std::byte(next[p] & 0xff));
+    for (std::uint32_t i = 0; i < rec.header->payload_len; ++i) ASSERT_EQ(rec.payload()[i], std::byte(next[p] & 0xff));
     ++next[p];
     ++total;
     r.release(rec);

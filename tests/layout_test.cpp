@@ -51,7 +51,10 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   ASSERT_TRUE(bus);
   auto alice = bus->endpoint("alice");
   ASSERT_TRUE(bus->add_endpoint("bob"));
-  ASSERT_TRUE(alice->send({.to = peer("bob"), .priority = 3, .expiry = std::chrono::seconds(9), .type = 0x11223344,
+  ASSERT_TRUE(alice->send({.to = peer("bob"),
+                           .priority = 3,
+                           .expiry = std::chrono::seconds(9),
+                           .type = 0x11223344,
                            .id = 0x0102030405060708ull},
                           "hi"));
   ASSERT_TRUE(bus->add_group("team"));
@@ -62,8 +65,16 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   std::vector<unsigned char> seg(g.total_size());
   ASSERT_EQ(::pread(fd, seg.data(), seg.size(), 0), static_cast<ssize_t>(seg.size()));
   ::close(fd);
-  auto u32 = [&](std::size_t off) { std::uint32_t v; std::memcpy(&v, &seg[off], 4); return v; };
-  auto u64 = [&](std::size_t off) { std::uint64_t v; std::memcpy(&v, &seg[off], 8); return v; };
+  auto u32 = [&](std::size_t off) {
+    std::uint32_t v;
+    std::memcpy(&v, &seg[off], 4);
+    return v;
+  };
+  auto u64 = [&](std::size_t off) {
+    std::uint64_t v;
+    std::memcpy(&v, &seg[off], 8);
+    return v;
+  };
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[0]), 8), "COURIER1");
   EXPECT_EQ(u32(16), layout_version);
   EXPECT_EQ(u32(20), 512u);
@@ -81,10 +92,10 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   // bob's lane 3: control block, then the record at position 0.
   // Group slot 0 is team, with bob in member word 0.
   const std::size_t grp = g.group_offset();
-  EXPECT_EQ(u64(104), grp);           // header: group_offset
+  EXPECT_EQ(u64(104), grp);  // header: group_offset
   EXPECT_EQ(u64(112), g.tracker_offset());
-  EXPECT_EQ(u32(120), 16u);           // max_groups
-  EXPECT_EQ(u32(124), 64u);           // max_group_members
+  EXPECT_EQ(u32(120), 16u);  // max_groups
+  EXPECT_EQ(u32(124), 64u);  // max_group_members
   EXPECT_EQ(u64(384), g.group_stride());
   EXPECT_EQ(u64(392), g.tracker_capacity);
   EXPECT_EQ(u32(grp) & 0xffff, 0u);
@@ -100,7 +111,7 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
     if (t != 0) {
       ++ready;
       at = i;
-      EXPECT_EQ(t & 3u, 2u);                               // ready
+      EXPECT_EQ(t & 3u, 2u);  // ready
       EXPECT_EQ((t >> 2) & ((1u << 22) - 1), static_cast<std::uint64_t>(::getpid()));
     }
   }
@@ -110,7 +121,7 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(u32(ent + 8), alice->id());        // sender
   EXPECT_EQ(u32(ent + 12), 0u);                // recipient: the message itself
   EXPECT_EQ(u32(ent + 16), *bus->find_endpoint("bob"));
-  EXPECT_EQ(seg[ent + 20], 1);                 // role endpoint
+  EXPECT_EQ(seg[ent + 20], 1);  // role endpoint
   EXPECT_EQ(seg[ent + 21], static_cast<unsigned char>(Status::sent));
   EXPECT_EQ(u64(ent + 48) - u64(ent + 40), 0u - 10'000'000'000ull);  // deadline = expiry + 10 s retention
   const std::size_t lane = g.inbox_offset() + g.inbox_stride() + 576 + 3 * g.lane_stride();
@@ -118,15 +129,15 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(u64(lane + 64), 0u);   // head
   const std::size_t rec = lane + 128;
   EXPECT_EQ(u64(rec), frame::make(frame::committed, 2, 0));
-  EXPECT_EQ(u64(rec + 8), 0x0102030405060708ull);  // id
+  EXPECT_EQ(u64(rec + 8), 0x0102030405060708ull);              // id
   EXPECT_EQ(u64(rec + 24) - u64(rec + 16), 9'000'000'000ull);  // expires - timestamp
   EXPECT_EQ(u32(rec + 32), alice->id());
   EXPECT_EQ(u32(rec + 36), *bus->find_endpoint("bob"));
-  EXPECT_EQ(u32(rec + 40), 0u);          // group
+  EXPECT_EQ(u32(rec + 40), 0u);           // group
   EXPECT_EQ(u32(rec + 44), 0x11223344u);  // type
-  EXPECT_EQ(u32(rec + 48), 2u);          // payload_len
-  EXPECT_EQ(seg[rec + 52], 3);           // priority
-  EXPECT_EQ(seg[rec + 53], 0);           // flags
+  EXPECT_EQ(u32(rec + 48), 2u);           // payload_len
+  EXPECT_EQ(seg[rec + 52], 3);            // priority
+  EXPECT_EQ(seg[rec + 53], 0);            // flags
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[rec + 64]), 2), "hi");
 }
 

@@ -56,7 +56,7 @@ TEST_F(LogInspectTest, yieldsMessagesSettlesAndNamesOfTheirSegment) {
     auto rx = bus->attach("bob");
     ASSERT_TRUE(rx);
     ASSERT_TRUE(rx->receive(1s));  // acknowledged as taken: a delivered record
-    (void)rx->receive(0ns);             // releases it
+    (void)rx->receive(0ns);        // releases it
     ASSERT_TRUE(bus->flush_log());
   }
 

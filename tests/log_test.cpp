@@ -475,7 +475,8 @@ TEST(Log, RecoveryOfADamagedLogKeepsWhatCameBeforeTheDamage) {
       }
     }
     EXPECT_GE(got.size(), expected_prefix) << "round " << round;
-    for (std::size_t i = 0; i < expected_prefix && i < got.size(); ++i) EXPECT_EQ(got[i], "message-" + std::to_string(i));
+    for (std::size_t i = 0; i < expected_prefix && i < got.size(); ++i)
+      EXPECT_EQ(got[i], "message-" + std::to_string(i));
   }
 }
 

@@ -1,8 +1,8 @@
 // Behaviour across real processes (children re-execute this binary), including
 // kill -9 of producers, receivers and a process inside a directory change.
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sched.h>
 
 #include <map>
 #include <optional>
@@ -57,7 +57,9 @@ bool parse_payload(std::string_view p, std::string& sender, std::uint64_t& seq) 
 // together (they spin on it; a pipe wakes them too far apart to race).
 class SharedWord {
  public:
-  SharedWord() : SharedWord("/courier-test-word-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()), true) {}
+  SharedWord()
+      : SharedWord("/courier-test-word-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()),
+                   true) {}
   SharedWord(std::string name, bool create) : name_(std::move(name)), owner_(create) {
     const int fd = ::shm_open(name_.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
     if (fd < 0 || (create && ::ftruncate(fd, 64) != 0)) std::abort();
@@ -107,12 +109,14 @@ COURIER_CHILD(producer) {
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   tell_parent("ready");
   for (std::uint64_t i = 0; i < n; ++i) {
-    const std::uint8_t prio = args[3] == "random" ? static_cast<std::uint8_t>(rng() % 16) : static_cast<std::uint8_t>(std::stoi(args[3]));
-    auto r = ep->send({.to = peer("bob"), .priority = prio, .expiry = std::chrono::seconds(60),
-                       .timeout = std::chrono::seconds(30)},
-                      make_payload(args[1], i, rng() % 300));
+    const std::uint8_t prio =
+        args[3] == "random" ? static_cast<std::uint8_t>(rng() % 16) : static_cast<std::uint8_t>(std::stoi(args[3]));
+    auto r = ep->send(
+        {.to = peer("bob"), .priority = prio, .expiry = std::chrono::seconds(60), .timeout = std::chrono::seconds(30)},
+        make_payload(args[1], i, rng() % 300));
     if (!r) {
-      std::fprintf(stderr, "send %llu: %s\n", static_cast<unsigned long long>(i), std::string(status_name(r.status)).c_str());
+      std::fprintf(stderr, "send %llu: %s\n", static_cast<unsigned long long>(i),
+                   std::string(status_name(r.status)).c_str());
       return 6;
     }
     // relaxed: a count that only places the parent's kill; the messages travel through the bus.
@@ -310,16 +314,21 @@ COURIER_CHILD(race_sender) {
     const std::uint64_t round = std::stoull(line);
     tell_parent("armed");
     for (unsigned spins = 0; (*go).load() != round + 1; ++spins) {
-      if (spins % 256 == 255) sched_yield();  // the parent needs a core to flip it
-      else cpu_relax();
+      if (spins % 256 == 255)
+        sched_yield();  // the parent needs a core to flip it
+      else
+        cpu_relax();
     }
     std::uint64_t fresh = 0, dup = 0, other = 0;
     for (std::uint64_t i = 1; i <= per_round; ++i) {
-      auto r = ep->send({.to = peer("bob"), .priority = 6, .expiry = 60s, .id = round * per_round + i,
-                         .timeout = 10s}, std::to_string(round * per_round + i));
-      if (r.duplicate && r.ok()) ++dup;
-      else if (!r.duplicate && r.status == Status::sent) ++fresh;
-      else ++other;
+      auto r = ep->send({.to = peer("bob"), .priority = 6, .expiry = 60s, .id = round * per_round + i, .timeout = 10s},
+                        std::to_string(round * per_round + i));
+      if (r.duplicate && r.ok())
+        ++dup;
+      else if (!r.duplicate && r.status == Status::sent)
+        ++fresh;
+      else
+        ++other;
     }
     tell_parent("done " + std::to_string(fresh) + " " + std::to_string(dup) + " " + std::to_string(other));
   }
@@ -374,7 +383,8 @@ TEST(MultiProcessConcurrency, ManyProducerProcessesKeepOrderPerSenderWithinAPrio
   constexpr int producers = 4;
   constexpr std::uint64_t each = 5000;
   std::vector<Child> kids;
-  for (int i = 0; i < producers; ++i) kids.push_back(Child::spawn("producer", {name.name, "p" + std::to_string(i), std::to_string(each), "7"}));
+  for (int i = 0; i < producers; ++i)
+    kids.push_back(Child::spawn("producer", {name.name, "p" + std::to_string(i), std::to_string(each), "7"}));
   for (auto& k : kids) k.expect_line("ready");
   std::map<std::string, std::uint64_t> next;
   std::uint64_t total = 0;
@@ -402,7 +412,8 @@ TEST(MultiProcess, ProducerKilledMidClaimDoesNotBlockTheLane) {
   stuck.kill9();
   EXPECT_EQ(stuck.wait(), 128 + SIGKILL);
   auto alice = bus.endpoint("alice");
-  ASSERT_TRUE(alice->send({.to = peer("bob"), .priority = 5, .expiry = std::chrono::seconds(30)}, "behind the dead claim"));
+  ASSERT_TRUE(
+      alice->send({.to = peer("bob"), .priority = 5, .expiry = std::chrono::seconds(30)}, "behind the dead claim"));
   const auto t0 = std::chrono::steady_clock::now();
   auto m = bob->receive(std::chrono::seconds(5));
   ASSERT_TRUE(m);
@@ -450,7 +461,8 @@ TEST(MultiProcess, ProducersKilledAtRandomMomentsNeverWedgeOrCorruptTheLanes) {
   SharedWord progress;  // how many the living producer has sent
   for (int i = 0; i < iterations; ++i) {
     (*progress).store(0, std::memory_order_relaxed);  // relaxed: the spawn below publishes it to the child
-    Child p = Child::spawn("producer", {name.name, "k" + std::to_string(i), std::to_string(per_life), "random", progress.name()});
+    Child p = Child::spawn("producer",
+                           {name.name, "k" + std::to_string(i), std::to_string(per_life), "random", progress.name()});
     p.expect_line("ready");
     // The kill lands at a random point chosen by count: once k messages are
     // out, while the producer is still sending (k <= per_life / 2 of its
@@ -459,8 +471,8 @@ TEST(MultiProcess, ProducersKilledAtRandomMomentsNeverWedgeOrCorruptTheLanes) {
     const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     // relaxed: the count only places the kill (the messages come through the bus).
     while ((*progress).load(std::memory_order_relaxed) < k) {
-      ASSERT_LT(std::chrono::steady_clock::now(), guard) << "life " << i << " stopped after "
-                                                         << (*progress).load(std::memory_order_relaxed) << " sends";
+      ASSERT_LT(std::chrono::steady_clock::now(), guard)
+          << "life " << i << " stopped after " << (*progress).load(std::memory_order_relaxed) << " sends";
       if (auto m = bob->receive(std::chrono::milliseconds(1))) take(*m);
       ASSERT_FALSE(HasFatalFailure());
     }
@@ -575,8 +587,10 @@ TEST(MultiProcess, ProcessKilledMidGroupChangeLeavesTheGroupWhole) {
         for (EndpointId m : g.members) out.push_back(bus.endpoint_name(m));
     return out;
   };
-  const std::vector<std::vector<std::string>> changes = {
-      {"add_member", "team", "carol"}, {"remove_member", "team", "bob"}, {"add_group", "crew"}, {"remove_group", "team"}};
+  const std::vector<std::vector<std::string>> changes = {{"add_member", "team", "carol"},
+                                                         {"remove_member", "team", "bob"},
+                                                         {"add_group", "crew"},
+                                                         {"remove_group", "team"}};
   for (const auto& change : changes) {
     std::vector<std::string> args{name.name};
     args.insert(args.end(), change.begin(), change.end());
@@ -647,7 +661,6 @@ TEST(MultiProcess, ManyProcessesOpeningANewBusAtOnceAllGetTheSameBus) {
   EXPECT_EQ(bus.endpoints().size(), 6u);
 }
 
-
 // ------------------------------------------------------------ tracked messages
 
 TEST(MultiProcessTracked, ResendOfATrackedIdFromAnotherProcessIsEnqueuedOnce) {
@@ -655,8 +668,8 @@ TEST(MultiProcessTracked, ResendOfATrackedIdFromAnotherProcessIsEnqueuedOnce) {
   Bus bus = open_bus(name.name);
   auto alice = bus.endpoint("alice");
   ASSERT_TRUE(bus.add_endpoint("bob"));
-  ASSERT_EQ(alice->send({.to = peer("bob"), .priority = 2, .expiry = 60s, .id = 1001}, "original")
-                .status, Status::sent);
+  ASSERT_EQ(alice->send({.to = peer("bob"), .priority = 2, .expiry = 60s, .id = 1001}, "original").status,
+            Status::sent);
   Child other = Child::spawn("send_tracked_id", {name.name, "alice", "1001", "resent elsewhere"});
   EXPECT_EQ(other.read_line(), "sent dup") << "the original is waiting in bob's lane";
   EXPECT_EQ(other.wait(), 0);
@@ -898,7 +911,8 @@ TEST(MultiProcessConcurrency, SenderKilledInTheMiddleOfTrackedSendsLeavesNoSlotS
   SharedWord progress;
   for (int round = 0; round < 20; ++round) {
     (*progress).store(0, std::memory_order_relaxed);  // relaxed: the spawn below publishes it to the child
-    Child p = Child::spawn("tracked_flood", {name.name, "flood", std::to_string(ids), std::to_string(rounds), progress.name()});
+    Child p = Child::spawn("tracked_flood",
+                           {name.name, "flood", std::to_string(ids), std::to_string(rounds), progress.name()});
     p.expect_line("ready");
     const std::uint64_t k = 1 + rng() % (rounds / 2);
     const auto guard = std::chrono::steady_clock::now() + 30s;
@@ -929,11 +943,13 @@ TEST(MultiProcessConcurrency, SenderKilledInTheMiddleOfTrackedSendsLeavesNoSlotS
     bus.sweep();
     used = bus.stat().tracker.used;
     return used == 0;
-  })) << used << " tracker slots still in use";
+  })) << used
+      << " tracker slots still in use";
   // Fresh tracked sends go through.
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob);
-  for (int i = 0; i < 200; ++i) ASSERT_EQ(flood->send({.to = peer("bob"), .expiry = 60s}, "fresh").status, Status::sent);
+  for (int i = 0; i < 200; ++i)
+    ASSERT_EQ(flood->send({.to = peer("bob"), .expiry = 60s}, "fresh").status, Status::sent);
   EXPECT_EQ(bus.stat().tracker.used, 200u);
   EXPECT_EQ(bus.stat().tracker.full_events, 0u);
 }

@@ -150,7 +150,8 @@ TEST(Segment, GarbageInsideLanesNeverCrashesTheReceiver) {
   auto alice = bus->endpoint("alice");
   ASSERT_TRUE(bus->add_endpoint("bob"));
   for (int i = 0; i < 50; ++i)
-    ASSERT_TRUE(alice->send({.to = peer("bob"), .priority = static_cast<std::uint8_t>(i % 16), .expiry = std::chrono::seconds(30)}, "ok"));
+    ASSERT_TRUE(alice->send(
+        {.to = peer("bob"), .priority = static_cast<std::uint8_t>(i % 16), .expiry = std::chrono::seconds(30)}, "ok"));
   // Scribble over bob's whole inbox: control blocks and record space.
   const Segment& seg = bus->segment();
   const std::uint32_t slot = endpoint_slot(*bus->find_endpoint("bob"));

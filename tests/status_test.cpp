@@ -17,8 +17,8 @@ using test::eventually;
 
 using namespace std::chrono_literals;
 
-using test::Event;
 using test::ev;
+using test::Event;
 
 class StatusTest : public ::testing::TestWithParam<BusMode> {
  protected:

@@ -94,8 +94,8 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 inline std::ostream& operator<<(std::ostream& os, const Event& e) {
-  return os << "{id " << e.id << ", recipient " << e.recipient << ", group " << e.group << ", "
-            << status_name(e.status) << "}";
+  return os << "{id " << e.id << ", recipient " << e.recipient << ", group " << e.group << ", " << status_name(e.status)
+            << "}";
 }
 inline Event ev(const StatusEvent& e) { return {e.id, e.recipient, e.group, e.status}; }
 
@@ -107,8 +107,8 @@ inline std::map<std::string, ChildMain>& child_registry() {
 struct ChildRegistrar {
   ChildRegistrar(const char* name, ChildMain f) { child_registry()[name] = std::move(f); }
 };
-#define COURIER_CHILD(name)                                                                    \
-  static int courier_child_##name(const std::vector<std::string>& args);                     \
+#define COURIER_CHILD(name)                                                                     \
+  static int courier_child_##name(const std::vector<std::string>& args);                        \
   static ::courier::test::ChildRegistrar courier_child_reg_##name(#name, courier_child_##name); \
   static int courier_child_##name([[maybe_unused]] const std::vector<std::string>& args)
 
@@ -200,7 +200,8 @@ class Child {
   bool send_line(const std::string& line) {
     std::string l = line + "\n";
     // A child that died has closed its end: report it, do not die of SIGPIPE.
-    struct sigaction ign {}, old {};
+    struct sigaction ign {
+    }, old{};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ign, &old);
     const bool ok = in_ >= 0 && ::write(in_, l.data(), l.size()) == static_cast<ssize_t>(l.size());

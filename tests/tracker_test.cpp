@@ -260,8 +260,10 @@ class SpinBarrier {
       return;
     }
     for (unsigned spins = 0; gen_.load() == gen; ++spins) {
-      if (spins % 64 == 63) std::this_thread::yield();  // more threads than cores: let the last one arrive
-      else cpu_relax();
+      if (spins % 64 == 63)
+        std::this_thread::yield();  // more threads than cores: let the last one arrive
+      else
+        cpu_relax();
     }
   }
 

@@ -46,27 +46,26 @@ struct Config {
   bool cold = true;
   std::vector<Sync> policies{Sync::always, Sync::group, Sync::os};
   std::vector<std::string> only{"floors", "journal", "bus", "recovery"};
-  std::uint64_t sync_ops = 3000;        // floor (a) ops per round (or cap_s)
-  std::uint64_t batch_ops = 300;        // floor (b)
+  std::uint64_t sync_ops = 3000;         // floor (a) ops per round (or cap_s)
+  std::uint64_t batch_ops = 300;         // floor (b)
   std::uint64_t naive_writes = 1000000;  // floor (c)
   std::uint64_t journal_records = 2000000;
   std::uint64_t journal_sync_records = 200000;
-  std::uint64_t messages = 1000000;     // group / os messages per round
+  std::uint64_t messages = 1000000;  // group / os messages per round
   std::uint64_t always_messages = 3000;
-  std::uint64_t records = 10000000;     // recovery
-  double cap_s = 3.0;                   // a synced part of a round stops after this long
+  std::uint64_t records = 10000000;  // recovery
+  double cap_s = 3.0;                // a synced part of a round stops after this long
   std::uint64_t lane_capacity = 256ull << 20;
   std::chrono::microseconds interval{500};
   std::uint64_t group_bytes = 1u << 20;
   std::uint64_t poll_every = 256;
   bool prefault = true;  // bus part: populate the pages a run writes before it starts (a bus in steady state)
-  unsigned lanes = 1;  // recovery part: priority lanes the records are spread over (1: what does not fit spills)
+  unsigned lanes = 1;    // recovery part: priority lanes the records are spread over (1: what does not fit spills)
   // filled in main
   std::string dir;      // our mkdtemp directory
   std::string log_dir;  // dir/logs
   bool runs(const char* part) const { return std::find(only.begin(), only.end(), part) != only.end(); }
 };
-
 
 // ------------------------------------------------------------ small tools
 inline std::uint64_t now_ns() noexcept { return cbench::mono_ns(); }
@@ -119,13 +118,13 @@ struct Synced {
 // write() of `len` bytes appended to a fresh file + fdatasync(), per op, up to
 
 struct FloorRound {
-  Synced one;        // (a) one 64 B record, at the start of the round
-  Synced one_after;  // (a) again right after the `always` run (ops == 0: not measured)
-  Synced one_ref;    // what `always` is compared with: the geometric mean of the two (a) runs around it
-  Synced batch;      // (b) 64 KiB
-  Synced group;      // (b') group_commit_bytes, the most a group-commit batch writes before its sync
+  Synced one;              // (a) one 64 B record, at the start of the round
+  Synced one_after;        // (a) again right after the `always` run (ops == 0: not measured)
+  Synced one_ref;          // what `always` is compared with: the geometric mean of the two (a) runs around it
+  Synced batch;            // (b) 64 KiB
+  Synced group;            // (b') group_commit_bytes, the most a group-commit batch writes before its sync
   double naive_per_s = 0;  // (c)
-  double moved = 0;  // (a) after / before, time per op: the disk changed during the `always` run when far from 1
+  double moved = 0;        // (a) after / before, time per op: the disk changed during the `always` run when far from 1
 };
 
 Synced floor_one(const Config& c, unsigned round);
@@ -144,20 +143,20 @@ JournalRound run_journal(const Config& c, unsigned round);
 struct BusRound {
   char error[256];
   double messages = 0;
-  double send_per_s = 0;      // messages / the send() loop
-  double sent_per_s = 0;      // messages that became sent / (first send -> the last `sent` seen)
-  double per_msg_us = 0;      // the send() loop / messages
+  double send_per_s = 0;  // messages / the send() loop
+  double sent_per_s = 0;  // messages that became sent / (first send -> the last `sent` seen)
+  double per_msg_us = 0;  // the send() loop / messages
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;  // send() -> `sent` seen by the producer
-  double stamp_p50_us = 0, stamp_p99_us = 0;  // send() -> the event's own time stamp (group / os)
+  double stamp_p50_us = 0, stamp_p99_us = 0;    // send() -> the event's own time stamp (group / os)
   double returned[courier::status_count] = {};  // send() results by status
-  double events = 0;          // `sent` events matched to a send
-  double other_events = 0;    // other events, or ids not ours
-  double missing = 0;         // returned outbox, no `sent` event seen in the end
-  double missing_sent = 0;    // of those, the tracker says sent (the event was lost)
-  double dropped = 0;         // the endpoint's status_dropped counter
-  double flush_forced = 0;    // 1 when flush_log() had to be called to finish
+  double events = 0;                            // `sent` events matched to a send
+  double other_events = 0;                      // other events, or ids not ours
+  double missing = 0;                           // returned outbox, no `sent` event seen in the end
+  double missing_sent = 0;                      // of those, the tracker says sent (the event was lost)
+  double dropped = 0;                           // the endpoint's status_dropped counter
+  double flush_forced = 0;                      // 1 when flush_log() had to be called to finish
   double tracker_full = 0;
-  double preempted = 0;       // involuntary context switches of the child (both threads): noise
+  double preempted = 0;  // involuntary context switches of the child (both threads): noise
 };
 static_assert(std::is_trivially_copyable_v<BusRound>);
 
@@ -184,8 +183,8 @@ struct StoreResult {
   double records = 0, seconds = 0, per_s = 0;
   double returned[courier::status_count] = {};
   double events = 0;
-  Rss rss;                    // after the sends, before anything walks the tracker
-  double waiting = 0;         // in the destination's lanes
+  Rss rss;             // after the sends, before anything walks the tracker
+  double waiting = 0;  // in the destination's lanes
   double tracker_used = 0, tracker_capacity = 0, tracker_bytes = 0, segment_bytes = 0;
   double log_bytes = 0, log_files = 0;
 };

@@ -69,8 +69,9 @@ bool open_producer(const std::string& name, const courier::Options& o, Producer&
 // that has run for a while has them, a fresh one takes a page fault per 4 KiB
 // on the send path.
 void prefault(const Producer& p, std::uint64_t n) {
-  constexpr std::uint64_t lane_record_bytes = courier::message_header_bytes + payload_size;  // 64 B units: no padding at 64 B
-  constexpr std::uint64_t status_event_bytes = 64;  // Options::status_capacity: 64 bytes per event
+  constexpr std::uint64_t lane_record_bytes =
+      courier::message_header_bytes + payload_size;  // 64 B units: no padding at 64 B
+  constexpr std::uint64_t status_event_bytes = 64;   // Options::status_capacity: 64 bytes per event
   static_assert(payload_size == 64);
   p.bus->prefault_lane(p.to.id, courier::default_priority, n * lane_record_bytes);
   p.bus->prefault_status_ring(p.ep->id(), n * status_event_bytes);
@@ -201,7 +202,8 @@ std::string returned_text(const BusRound& r) {
   std::string s;
   for (unsigned k = 0; k < courier::status_count; ++k)
     if (r.returned[k] > 0)
-      s += (s.empty() ? "" : ", ") + std::string(courier::status_name(static_cast<Status>(k))) + " " + num(r.returned[k]);
+      s += (s.empty() ? "" : ", ") + std::string(courier::status_name(static_cast<Status>(k))) + " " +
+           num(r.returned[k]);
   return s;
 }
 

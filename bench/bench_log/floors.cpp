@@ -49,11 +49,16 @@ Rss read_rss() {
     if (c == std::string::npos) continue;
     const std::string k = line.substr(0, c);
     const double v = std::atof(line.c_str() + c + 1);
-    if (k == "VmHWM") r.hwm = v;
-    else if (k == "VmRSS") r.rss = v;
-    else if (k == "RssAnon") r.anon = v;
-    else if (k == "RssFile") r.file = v;
-    else if (k == "RssShmem") r.shmem = v;
+    if (k == "VmHWM")
+      r.hwm = v;
+    else if (k == "VmRSS")
+      r.rss = v;
+    else if (k == "RssAnon")
+      r.anon = v;
+    else if (k == "RssFile")
+      r.file = v;
+    else if (k == "RssShmem")
+      r.shmem = v;
   }
   return r;
 }
@@ -122,11 +127,12 @@ void run_floors(const Config& c, unsigned round, FloorRound& f) {
   f.batch = synced_appends(base + ".batch", batch_bytes, c.batch_ops, c.cap_s);
   f.group = synced_appends(base + ".group", c.group_bytes, c.batch_ops / 4 + 1, c.cap_s);
   f.naive_per_s = naive_writes(base + ".naive", c.naive_writes);
-  std::fprintf(stderr, "  floors: 1 record + fdatasync %s/s%s, 64 KiB + fdatasync %s/s, %s B + fdatasync %s/s, naive write() %s/s\n",
-               num(f.one.ops).c_str(),
-               f.one_after.ops > 0 ? (" (after always: " + num(f.one_after.ops) + "/s)").c_str() : "", num(f.batch.ops).c_str(),
-               num(static_cast<double>(c.group_bytes)).c_str(),
-               num(f.group.ops).c_str(), num(f.naive_per_s).c_str());
+  std::fprintf(
+      stderr,
+      "  floors: 1 record + fdatasync %s/s%s, 64 KiB + fdatasync %s/s, %s B + fdatasync %s/s, naive write() %s/s\n",
+      num(f.one.ops).c_str(), f.one_after.ops > 0 ? (" (after always: " + num(f.one_after.ops) + "/s)").c_str() : "",
+      num(f.batch.ops).c_str(), num(static_cast<double>(c.group_bytes)).c_str(), num(f.group.ops).c_str(),
+      num(f.naive_per_s).c_str());
 }
 
 std::vector<Synced> pick(const std::vector<FloorRound>& f, Synced FloorRound::*k) {

@@ -85,8 +85,10 @@ std::uint64_t count_arg(const std::string& s) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   double mult = 1;
-  if (end != nullptr && (*end == 'k' || *end == 'K')) mult = 1e3, ++end;
-  else if (end != nullptr && *end == 'M') mult = 1e6, ++end;
+  if (end != nullptr && (*end == 'k' || *end == 'K'))
+    mult = 1e3, ++end;
+  else if (end != nullptr && *end == 'M')
+    mult = 1e6, ++end;
   if (end == s.c_str() || *end != '\0' || !(v * mult >= 1)) {
     std::fprintf(stderr, "bench_log: bad number '%s'\n", s.c_str());
     usage(2);
@@ -131,20 +133,34 @@ Config parse(int argc, char** argv) {
       return args[++i];
     };
     if (a == "--quick") continue;
-    if (a == "--help" || a == "-h") usage(0);
-    else if (a == "--dir") c.dir_parent = value();
-    else if (a == "--records") c.records = count_arg(value());
-    else if (a == "--rounds") c.rounds = static_cast<unsigned>(count_arg(value()));
-    else if (a == "--messages") c.messages = count_arg(value());
-    else if (a == "--interval") c.interval = std::chrono::microseconds(count_arg(value()));
-    else if (a == "--group-bytes") c.group_bytes = count_arg(value());
-    else if (a == "--poll-every") c.poll_every = count_arg(value());
-    else if (a == "--lanes") c.lanes = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(value()), courier::priority_levels));
-    else if (a == "--no-cold") c.cold = false;
-    else if (a == "--no-prefault") c.prefault = false;
-    else if (a == "--results-dir") c.results_dir = value();
-    else if (a == "--no-save") c.save = false;
-    else if (a == "--only") c.only = split(value());
+    if (a == "--help" || a == "-h")
+      usage(0);
+    else if (a == "--dir")
+      c.dir_parent = value();
+    else if (a == "--records")
+      c.records = count_arg(value());
+    else if (a == "--rounds")
+      c.rounds = static_cast<unsigned>(count_arg(value()));
+    else if (a == "--messages")
+      c.messages = count_arg(value());
+    else if (a == "--interval")
+      c.interval = std::chrono::microseconds(count_arg(value()));
+    else if (a == "--group-bytes")
+      c.group_bytes = count_arg(value());
+    else if (a == "--poll-every")
+      c.poll_every = count_arg(value());
+    else if (a == "--lanes")
+      c.lanes = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(value()), courier::priority_levels));
+    else if (a == "--no-cold")
+      c.cold = false;
+    else if (a == "--no-prefault")
+      c.prefault = false;
+    else if (a == "--results-dir")
+      c.results_dir = value();
+    else if (a == "--no-save")
+      c.save = false;
+    else if (a == "--only")
+      c.only = split(value());
     else if (a == "--policy") {
       c.policies.clear();
       for (const std::string& p : split(value())) {
@@ -240,7 +256,8 @@ int main(int argc, char** argv) {
   bool tmpfs = false;
   const std::string filesystem = filesystem_of(c.dir, tmpfs);
   std::fprintf(stderr, "bench_log: scratch directory %s on %s\n", c.dir.c_str(), filesystem.c_str());
-  if (tmpfs) std::fprintf(stderr, "bench_log: WARNING: that is a tmpfs: the floors measure memory, not a disk (use --dir)\n");
+  if (tmpfs)
+    std::fprintf(stderr, "bench_log: WARNING: that is a tmpfs: the floors measure memory, not a disk (use --dir)\n");
 
   Results res;
   for (Sync s : c.policies) res.bus.push_back({s, {}});
@@ -274,8 +291,10 @@ int main(int argc, char** argv) {
     const std::string path = c.results_dir + "/" + iso_now("%Y-%m-%d") + "-log.md";
     std::ofstream out(path, std::ios::app);
     out << md;
-    if (!out) std::fprintf(stderr, "bench_log: could not append to %s\n", path.c_str());
-    else std::fprintf(stderr, "bench_log: appended to %s\n", path.c_str());
+    if (!out)
+      std::fprintf(stderr, "bench_log: could not append to %s\n", path.c_str());
+    else
+      std::fprintf(stderr, "bench_log: appended to %s\n", path.c_str());
   }
   bool failed = !res.recovery.error.empty();
   for (const auto& [sync, rounds] : res.bus)

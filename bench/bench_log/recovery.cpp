@@ -116,7 +116,8 @@ RecoveryPart run_recovery(const Config& c) {
   set_current_bus(name);
   std::string err;
   rusage ru{};
-  std::fprintf(stderr, "recovery: sending %s records (Sync::os, expiry 1 h) ...\n", num(static_cast<double>(c.records)).c_str());
+  std::fprintf(stderr, "recovery: sending %s records (Sync::os, expiry 1 h) ...\n",
+               num(static_cast<double>(c.records)).c_str());
   const bool stored = cbench::in_child([&](StoreResult& out) { store_child(c, name, out); }, part.store, ru, err);
   part.store_maxrss = ru.ru_maxrss;
   if (!stored || part.store.error[0] != '\0') {
@@ -124,19 +125,22 @@ RecoveryPart run_recovery(const Config& c) {
     remove_bus(c, name);
     return part;
   }
-  std::fprintf(stderr, "  stored in %s s (%s/s); %s\n", fix(part.store.seconds, 2).c_str(), num(part.store.per_s).c_str(),
-               rss_text(part.store.rss).c_str());
-  if (!cbench::in_child([&](AttachResult& out) { attach_child(name, out); }, part.attach, ru, err)) set_error(part.attach.error, err);
+  std::fprintf(stderr, "  stored in %s s (%s/s); %s\n", fix(part.store.seconds, 2).c_str(),
+               num(part.store.per_s).c_str(), rss_text(part.store.rss).c_str());
+  if (!cbench::in_child([&](AttachResult& out) { attach_child(name, out); }, part.attach, ru, err))
+    set_error(part.attach.error, err);
   const std::string log = (fs::path(c.log_dir) / name).string();  // Options::log_dir: LOG_DIR/BUS
   auto recover_once = [&](RecoverResult& out, long& maxrss, const char* label) {
     (void)courier::Bus::remove(name);  // a reboot: the shared memory is gone, the log is not
-    if (!cbench::in_child([&](RecoverResult& r) { recover_child(c, name, r); }, out, ru, err)) set_error(out.error, err);
+    if (!cbench::in_child([&](RecoverResult& r) { recover_child(c, name, r); }, out, ru, err))
+      set_error(out.error, err);
     maxrss = ru.ru_maxrss;
     if (out.error[0] != '\0')
       std::fprintf(stderr, "  recovery (%s): FAILED: %s\n", label, out.error);
     else
       std::fprintf(stderr, "  recovery (%s): %s records in %s s: %s records/s, peak RSS %s\n", label,
-                   num(static_cast<double>(out.n.records)).c_str(), fix(static_cast<double>(out.n.elapsed_ns) / 1e9, 2).c_str(), num(out.per_s).c_str(),
+                   num(static_cast<double>(out.n.records)).c_str(),
+                   fix(static_cast<double>(out.n.elapsed_ns) / 1e9, 2).c_str(), num(out.per_s).c_str(),
                    mib(static_cast<double>(maxrss) * 1024).c_str());
   };
   for (unsigned k = 0; k < c.recovery_rounds; ++k) {

@@ -18,7 +18,6 @@ struct Target {
 
 std::string met_text(int m) { return m == 1 ? "met" : m == 0 ? "**missed**" : "–"; }
 
-
 // Per round a / b (rounds where both ran), the median.
 template <class A, class B>
 double paired(const std::vector<A>& a, double A::*fa, const std::vector<B>& b, double B::*fb) {
@@ -43,30 +42,34 @@ std::string render(const Config& c, const Results& res, const std::string& machi
   md << "## bench_log " << started << "\n\n" << machine << ", " << fix(load_end, 2) << " at the end\n\n";
   md << "disk: " << c.dir << " on " << filesystem << "\n\n";
   md << "settings: " << c.rounds << " round(s), medians over rounds (range lo–hi where more than one); payload "
-     << payload_size << " B (journal record " << journal_record_bytes << " B: 16 frame + 64 header + 64 payload); floors "
-     << num(static_cast<double>(c.sync_ops)) << " / " << num(static_cast<double>(c.batch_ops)) << " synced ops and "
-     << num(static_cast<double>(c.naive_writes)) << " writes per round (a synced part stops after " << fix(c.cap_s, 1)
-     << " s); bus: group/os " << num(static_cast<double>(c.messages)) << " msgs per round, always "
+     << payload_size << " B (journal record " << journal_record_bytes
+     << " B: 16 frame + 64 header + 64 payload); floors " << num(static_cast<double>(c.sync_ops)) << " / "
+     << num(static_cast<double>(c.batch_ops)) << " synced ops and " << num(static_cast<double>(c.naive_writes))
+     << " writes per round (a synced part stops after " << fix(c.cap_s, 1) << " s); bus: group/os "
+     << num(static_cast<double>(c.messages)) << " msgs per round, always "
      << num(static_cast<double>(c.always_messages)) << " (or " << fix(c.cap_s, 1)
      << " s), expiry 30 s, no receiver, lane " << mib(static_cast<double>(c.lane_capacity))
      << ", status ring 64 MiB, group_commit_interval " << c.interval.count() << " us, group_commit_bytes "
      << num(static_cast<double>(c.group_bytes)) << ", status ring drained every " << c.poll_every << " sends, "
      << (c.prefault ? "the run's tracker / lane / status-ring pages populated first (MADV_POPULATE_WRITE)"
                     : "a fresh bus (no pages populated first)")
-     << "; recovery " << num(static_cast<double>(c.records)) << " records over " << c.lanes << " lane(s), " << c.recovery_rounds
-     << " warm round(s)" << (c.cold ? " + 1 with the log evicted" : "") << (c.quick ? "; --quick" : "") << "\n\n";
+     << "; recovery " << num(static_cast<double>(c.records)) << " records over " << c.lanes << " lane(s), "
+     << c.recovery_rounds << " warm round(s)" << (c.cold ? " + 1 with the log evicted" : "")
+     << (c.quick ? "; --quick" : "") << "\n\n";
 
   const auto& F = res.floors;
   if (!F.empty()) {
     md << "### Floors (the same disk, this run)\n\n";
-    md << "| floor | ops/s | range | mean µs/op | p50 µs | p99 µs | MB/s | as 64 B records/s | as 144 B journal records/s |\n";
+    md << "| floor | ops/s | range | mean µs/op | p50 µs | p99 µs | MB/s | as 64 B records/s | as 144 B journal "
+          "records/s |\n";
     md << "|---|---:|---|---:|---:|---:|---:|---:|---:|\n";
     auto row = [&](const std::string& what, Synced FloorRound::*k, std::uint64_t bytes) {
       const std::vector<Synced> v = pick(F, k);
       const double ops = med(v, &Synced::ops), b = static_cast<double>(bytes);
-      md << "| " << what << " | " << num(ops) << " | " << spread(v, &Synced::ops) << " | " << fix(med(v, &Synced::mean_us))
-         << " | " << fix(med(v, &Synced::p50_us)) << " | " << fix(med(v, &Synced::p99_us)) << " | "
-         << fix(ops * b / 1e6, bytes < batch_bytes ? 3 : 1) << " | " << num(ops * std::max(1.0, b / payload_size)) << " | "
+      md << "| " << what << " | " << num(ops) << " | " << spread(v, &Synced::ops) << " | "
+         << fix(med(v, &Synced::mean_us)) << " | " << fix(med(v, &Synced::p50_us)) << " | "
+         << fix(med(v, &Synced::p99_us)) << " | " << fix(ops * b / 1e6, bytes < batch_bytes ? 3 : 1) << " | "
+         << num(ops * std::max(1.0, b / payload_size)) << " | "
          << num(ops * std::max(1.0, b / static_cast<double>(journal_record_bytes))) << " |\n";
     };
     row("(a) write() + fdatasync() of one 64 B record, appended", &FloorRound::one, payload_size);
@@ -106,7 +109,8 @@ std::string render(const Config& c, const Results& res, const std::string& machi
             "*stamp*: to the time stamp carried by the event. *sent msgs/s*: messages that became `sent` / (first "
             "send → last `sent` seen). *preempted*: involuntary context switches of the run's process (producer and "
             "flusher threads), a measure of the noise.\n\n";
-      md << "| policy | rounds | send() msgs/s | sent msgs/s | range | µs/send() | send→sent p50 µs | p90 | p99 | p99.9 "
+      md << "| policy | rounds | send() msgs/s | sent msgs/s | range | µs/send() | send→sent p50 µs | p90 | p99 | "
+            "p99.9 "
             "| max | stamp p50 µs | stamp p99 | send() returned | events missing | ring drops | preempted |\n";
       md << "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n";
     }
@@ -118,16 +122,19 @@ std::string render(const Config& c, const Results& res, const std::string& machi
       continue;
     }
     const BusRound& last = v.back();
-    md << "| " << pol << " | " << v.size() << (v.size() < all.size() ? " (" + std::to_string(all.size() - v.size()) + " failed)" : "")
-       << " | " << num(med(v, &BusRound::send_per_s)) << " | " << num(med(v, &BusRound::sent_per_s)) << " | "
+    md << "| " << pol << " | " << v.size()
+       << (v.size() < all.size() ? " (" + std::to_string(all.size() - v.size()) + " failed)" : "") << " | "
+       << num(med(v, &BusRound::send_per_s)) << " | " << num(med(v, &BusRound::sent_per_s)) << " | "
        << spread(v, &BusRound::sent_per_s) << " | " << fix(med(v, &BusRound::per_msg_us), 3) << " | "
        << fix(med(v, &BusRound::p50_us)) << " | " << fix(med(v, &BusRound::p90_us)) << " | "
        << fix(med(v, &BusRound::p99_us)) << " | " << fix(med(v, &BusRound::p999_us)) << " | "
        << fix(med(v, &BusRound::max_us)) << " | " << fix(med(v, &BusRound::stamp_p50_us)) << " | "
        << fix(med(v, &BusRound::stamp_p99_us)) << " | " << returned_text(last) << " (last round) | "
-       << num(med(v, &BusRound::missing)) << (med(v, &BusRound::missing) > 0 ? " (tracker says sent: " + num(med(v, &BusRound::missing_sent)) + ")" : "")
+       << num(med(v, &BusRound::missing))
+       << (med(v, &BusRound::missing) > 0 ? " (tracker says sent: " + num(med(v, &BusRound::missing_sent)) + ")" : "")
        << " | " << num(med(v, &BusRound::dropped)) << " | " << num(med(v, &BusRound::preempted)) << " |\n";
-    if (med(v, &BusRound::flush_forced) > 0) md << "\n(" << pol << ": flush_log() was needed to finish in most rounds)\n";
+    if (med(v, &BusRound::flush_forced) > 0)
+      md << "\n(" << pol << ": flush_log() was needed to finish in most rounds)\n";
   }
   if (!res.bus.empty()) md << "\n";
 
@@ -146,13 +153,15 @@ std::string render(const Config& c, const Results& res, const std::string& machi
       md << "`sent` events " << num(s.events) << "\n";
       const double full = s.returned[static_cast<unsigned>(Status::full)];
       md << "- stored: " << num(s.waiting) << " waiting in the destination's " << c.lanes << " lane(s)"
-         << (full > 0 ? "; **" + num(full) + " sends returned `full`: not stored (the lane was full and nothing spilled "
-                        "to the log)**"
-                      : s.records > s.waiting ? "; the rest only in the log (spilled)" : "")
+         << (full > 0 ? "; **" + num(full) +
+                            " sends returned `full`: not stored (the lane was full and nothing spilled "
+                            "to the log)**"
+             : s.records > s.waiting ? "; the rest only in the log (spilled)"
+                                     : "")
          << "; log " << mib(s.log_bytes) << " in " << num(s.log_files) << " file(s); tracker " << num(s.tracker_used)
          << " of " << num(s.tracker_capacity) << " entries used\n";
-      md << "- RSS of the producer with them stored: " << rss_text(s.rss) << "; ru_maxrss " << mib(static_cast<double>(R.store_maxrss) * 1024)
-         << "\n";
+      md << "- RSS of the producer with them stored: " << rss_text(s.rss) << "; ru_maxrss "
+         << mib(static_cast<double>(R.store_maxrss) * 1024) << "\n";
       md << "- RSS of another process that opens the bus and an endpoint: "
          << (R.attach.error[0] != '\0' ? std::string("failed: ") + R.attach.error : rss_text(R.attach.rss)) << "\n";
       md << "- the tracker lives in the bus's **shared memory** (/dev/shm), not in any process's heap: "
@@ -160,7 +169,8 @@ std::string render(const Config& c, const Results& res, const std::string& machi
          << " segment (lanes are sparse: only pages written count). Its touched pages show as *shmem* in the RSS of "
             "each process that touches them (and count once in the machine's memory, in /dev/shm).\n\n";
       md << "| recovery (Bus::open after Bus::remove) | records/s | records | MB/s | recovery s | open() s | "
-            "segments | owed | injected | left in log | expired | damaged | torn | peak RSS (ru_maxrss) | RSS after open |\n";
+            "segments | owed | injected | left in log | expired | damaged | torn | peak RSS (ru_maxrss) | RSS after "
+            "open |\n";
       md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
       auto row = [&](const std::string& label, const RecoverResult& r, long maxrss) {
         if (r.error[0] != '\0') {
@@ -172,8 +182,8 @@ std::string render(const Config& c, const Results& res, const std::string& machi
            << fix(d(r.n.bytes) / d(r.n.elapsed_ns) * 1e3) << " | " << fix(d(r.n.elapsed_ns) / 1e9, 2) << " | "
            << fix(r.open_s, 2) << " | " << num(d(r.n.segments)) << " | " << num(d(r.n.owed)) << " | "
            << num(d(r.n.injected)) << " | " << num(d(r.n.left)) << " | " << num(d(r.n.expired)) << " | "
-           << num(d(r.n.damaged)) << " | " << num(d(r.n.torn)) << " | "
-           << mib(static_cast<double>(maxrss) * 1024) << " | " << rss_text(r.rss) << " |\n";
+           << num(d(r.n.damaged)) << " | " << num(d(r.n.torn)) << " | " << mib(static_cast<double>(maxrss) * 1024)
+           << " | " << rss_text(r.rss) << " |\n";
       };
       for (std::size_t k = 0; k < R.warm.size(); ++k)
         row("page cache warm, round " + std::to_string(k + 1), R.warm[k], R.warm_maxrss[k]);
@@ -195,14 +205,17 @@ std::string render(const Config& c, const Results& res, const std::string& machi
     const double q = paired(always, &BusRound::per_msg_us, ref, &Synced::mean_us);
     unsigned moved = 0;
     for (const FloorRound& f : F) moved += f.moved > 1.5 || (f.moved > 0 && f.moved < 1 / 1.5);
-    const std::string note = moved == 0 ? "" : "; in " + std::to_string(moved) + " of " + std::to_string(F.size()) +
-                                                   " rounds floor (a) moved more than 1.5x between the runs around it";
+    const std::string note = moved == 0 ? ""
+                                        : "; in " + std::to_string(moved) + " of " + std::to_string(F.size()) +
+                                              " rounds floor (a) moved more than 1.5x between the runs around it";
     t.push_back({"`always`: time per message / floor (a) time per op (1 / throughput)", "≤ 1.20×", fix(q, 2) + "×",
                  "per round: (send() loop time / messages) / (floor (a) time / ops, geometric mean of the (a) runs "
-                 "just before and after it), median of rounds" + note,
+                 "just before and after it), median of rounds" +
+                     note,
                  q <= 1.2 ? 1 : 0});
     const double q50 = paired(always, &BusRound::p50_us, ref, &Synced::p50_us);
-    t.push_back({"`always`: send→sent p50 / floor (a) p50", "(shown)", fix(q50, 2) + "×", "per round, the same floor, median", -1});
+    t.push_back({"`always`: send→sent p50 / floor (a) p50", "(shown)", fix(q50, 2) + "×",
+                 "per round, the same floor, median", -1});
   }
   if (!group.empty()) {
     const double r = med(group, &BusRound::sent_per_s);
@@ -226,14 +239,16 @@ std::string render(const Config& c, const Results& res, const std::string& machi
   }
   if (!F.empty()) {
     const double n = med(F, &FloorRound::naive_per_s);
-    t.push_back({"naive write() per record (floor c), for comparison", "≈ 500,000/s (the issue's figure)", num(n) + "/s",
-                 "median of rounds", -1});
+    t.push_back({"naive write() per record (floor c), for comparison", "≈ 500,000/s (the issue's figure)",
+                 num(n) + "/s", "median of rounds", -1});
     if (!group.empty())
       t.push_back({"`group` sent msgs/s / naive write() per record", "(shown)",
-                   fix(paired(group, &BusRound::sent_per_s, F, &FloorRound::naive_per_s), 2) + "×", "per round, median", -1});
+                   fix(paired(group, &BusRound::sent_per_s, F, &FloorRound::naive_per_s), 2) + "×", "per round, median",
+                   -1});
     if (!os.empty())
       t.push_back({"`os` sent msgs/s / naive write() per record", "(shown)",
-                   fix(paired(os, &BusRound::sent_per_s, F, &FloorRound::naive_per_s), 2) + "×", "per round, median", -1});
+                   fix(paired(os, &BusRound::sent_per_s, F, &FloorRound::naive_per_s), 2) + "×", "per round, median",
+                   -1});
   }
   if (R.ran && R.error.empty()) {
     std::vector<RecoverResult> ok;
@@ -253,11 +268,11 @@ std::string render(const Config& c, const Results& res, const std::string& machi
     md << "### Targets (issue 4; ratios against the floors of this run, never asserted)\n\n";
     md << "| target | limit | measured | result | how |\n|---|---|---:|---|---|\n";
     for (const Target& x : t)
-      md << "| " << x.what << " | " << x.limit << " | " << x.measured << " | " << met_text(x.met) << " | " << x.how << " |\n";
+      md << "| " << x.what << " | " << x.limit << " | " << x.measured << " | " << met_text(x.met) << " | " << x.how
+         << " |\n";
     md << "\n";
   }
   return md.str();
 }
-
 
 }  // namespace blog

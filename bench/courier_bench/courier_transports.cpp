@@ -77,9 +77,13 @@ class CourierTransport {
     if constexpr (Private)
       return "courier in-process bus (Options::in_process) shared by two threads, receive() busy-spinning";
     if constexpr (Threads) return "courier /dev/shm bus shared by two threads of one process, receive() busy-spinning";
-    if constexpr (L == Logged::always) return "courier bus with a log, Sync::always: stored messages, each fdatasync'ed before send() returns";
-    if constexpr (L == Logged::group) return "courier bus with a log, Sync::group: stored messages in the lane at once, sent after the batch's fdatasync";
-    if constexpr (L == Logged::os) return "courier bus with a log, Sync::os: stored messages in the lane at once, sent once written";
+    if constexpr (L == Logged::always)
+      return "courier bus with a log, Sync::always: stored messages, each fdatasync'ed before send() returns";
+    if constexpr (L == Logged::group)
+      return "courier bus with a log, Sync::group: stored messages in the lane at once, sent after the batch's "
+             "fdatasync";
+    if constexpr (L == Logged::os)
+      return "courier bus with a log, Sync::os: stored messages in the lane at once, sent once written";
     return W == Wait::spin   ? "courier bus, receive() busy-spinning (IdleStrategy park = false)"
            : W == Wait::park ? "courier bus, receive() parked on the inbox futex (spin_ns = 0)"
                              : "courier bus, try_receive() polled in a loop (diagnostic)";
@@ -288,8 +292,10 @@ class CourierTransport {
 
   bool attach(courier::Bus& bus, const char* me, const char* peer, std::string& err) {
     courier::ReceiverOptions ro;
-    if constexpr (W == Wait::park) ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = true};
-    else ro.idle = courier::IdleStrategy{.spin_ns = ~0ull, .park = false};
+    if constexpr (W == Wait::park)
+      ro.idle = courier::IdleStrategy{.spin_ns = 0, .park = true};
+    else
+      ro.idle = courier::IdleStrategy{.spin_ns = ~0ull, .park = false};
     auto rx = bus.attach(me, ro);
     if (!rx) {
       err = rx.error().message;

@@ -162,8 +162,7 @@ class RingProducer {
       // SYNC POINT WRITE: records up to tail. seq_cst: the store must not pass
       // the load of parked below (Dekker with the consumer going to sleep).
       ctl_->tail.store(tail_, std::memory_order_seq_cst);
-      if (ctl_->parked.load(std::memory_order_seq_cst) != 0 &&
-          ctl_->parked.exchange(0, std::memory_order_seq_cst) != 0)
+      if (ctl_->parked.load(std::memory_order_seq_cst) != 0 && ctl_->parked.exchange(0, std::memory_order_seq_cst) != 0)
         futex_wake(ctl_->parked);
     } else {
       // SYNC POINT WRITE: records up to tail, partner of the consumer's acquire load.

@@ -3,9 +3,9 @@
 #include "harness.hpp"
 
 #include <dirent.h>
-#include <sched.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -154,8 +154,10 @@ void on_signal(int sig) {
   if (c > 0) ::kill(c, SIGKILL);
   for (int i = 0; i < max_entries; ++i) {
     // unlink is async-signal-safe (shm_unlink is unlink in /dev/shm); mq_unlink is one system call.
-    if (g_kind[i] == file) ::unlink(g_paths[i]);
-    else if (g_kind[i] == mqueue) ::mq_unlink(g_paths[i]);
+    if (g_kind[i] == file)
+      ::unlink(g_paths[i]);
+    else if (g_kind[i] == mqueue)
+      ::mq_unlink(g_paths[i]);
   }
   if (g_note[0] != '\0') {
     (void)!::write(2, g_note, std::strlen(g_note));
@@ -225,9 +227,12 @@ void sweep_stale(const std::string& disk_dir) {
     while (dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
       std::size_t at = std::string::npos;
-      if (n.rfind("cbench.", 0) == 0) at = 7;
-      else if (n.rfind("courier.cbench-", 0) == 0) at = 15;
-      else if (n.rfind("courier.cblog-", 0) == 0) at = 14;
+      if (n.rfind("cbench.", 0) == 0)
+        at = 7;
+      else if (n.rfind("courier.cbench-", 0) == 0)
+        at = 15;
+      else if (n.rfind("courier.cblog-", 0) == 0)
+        at = 14;
       if (at == std::string::npos) continue;
       const long pid = std::strtol(n.c_str() + at, nullptr, 10);
       if (pid <= 0) continue;

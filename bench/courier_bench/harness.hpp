@@ -46,13 +46,13 @@ namespace cbench {
 enum class Mode { pingpong, stream };
 
 struct RunConfig {
-  std::size_t payload = 64;          // bytes per message
-  std::uint64_t warmup = 0;          // round trips before the measured ones (ping-pong)
-  std::uint64_t iterations = 0;      // measured round trips, or messages streamed
-  std::string tag;                   // unique per run: transports derive shm / bus names from it
-  std::size_t max_payload = 65536;   // largest payload of the whole benchmark (geometry)
-  std::uint64_t window = 0;          // stream mode: the consumer stamps the time every `window` messages
-  std::string disk_dir = "/var/tmp"; // where transports that write to disk (floor.fdatasync, courier.log.*) put files
+  std::size_t payload = 64;           // bytes per message
+  std::uint64_t warmup = 0;           // round trips before the measured ones (ping-pong)
+  std::uint64_t iterations = 0;       // measured round trips, or messages streamed
+  std::string tag;                    // unique per run: transports derive shm / bus names from it
+  std::size_t max_payload = 65536;    // largest payload of the whole benchmark (geometry)
+  std::uint64_t window = 0;           // stream mode: the consumer stamps the time every `window` messages
+  std::string disk_dir = "/var/tmp";  // where transports that write to disk (floor.fdatasync, courier.log.*) put files
 };
 
 // ------------------------------------------------------------ control block
@@ -61,10 +61,10 @@ struct RunConfig {
 struct Control {
   enum State : std::uint32_t { starting = 0, ready = 1, done = 2, failed = 3 };
   std::atomic<std::uint32_t> state;
-  std::atomic<std::uint64_t> t_end_ns;    // stream mode: CLOCK_MONOTONIC when the last message arrived
-  std::atomic<std::uint64_t> received;    // stream mode: messages counted by the child
-  std::atomic<std::uint32_t> dismissed;   // parent: the child may exit now (it waits for this after `done`)
-  std::atomic<std::uint64_t> counters[4]; // free-form figures a child reports (scale.cpp), published by `done`
+  std::atomic<std::uint64_t> t_end_ns;     // stream mode: CLOCK_MONOTONIC when the last message arrived
+  std::atomic<std::uint64_t> received;     // stream mode: messages counted by the child
+  std::atomic<std::uint32_t> dismissed;    // parent: the child may exit now (it waits for this after `done`)
+  std::atomic<std::uint64_t> counters[4];  // free-form figures a child reports (scale.cpp), published by `done`
   static constexpr unsigned max_windows = 256;
   std::uint64_t window_end_ns[max_windows];  // stream mode: CLOCK_MONOTONIC after every RunConfig::window messages
   char error[480];
@@ -167,16 +167,16 @@ void install_handlers(const char* program = "courier-bench");
 // A line written to stderr when a signal ends the program (e.g. what is left behind).
 void set_note(const std::string& note);
 void reset_handlers_in_child();
-void register_shm(const std::string& shm_name);    // "/name" as for shm_open
+void register_shm(const std::string& shm_name);  // "/name" as for shm_open
 void unregister_shm(const std::string& shm_name);
 // A courier bus's shared memory (/dev/shm/courier.<bus>, where courier keeps it on Linux).
 void register_bus(const std::string& bus_name);
 void unregister_bus(const std::string& bus_name);
-void register_path(const std::string& path);       // any file (a unix socket, ...)
+void register_path(const std::string& path);  // any file (a unix socket, ...)
 void unregister_path(const std::string& path);
-void register_mq(const std::string& mq_name);      // "/name" as for mq_open
+void register_mq(const std::string& mq_name);  // "/name" as for mq_open
 void unregister_mq(const std::string& mq_name);
-void set_child(pid_t pid);                          // 0: none
+void set_child(pid_t pid);  // 0: none
 // Remove objects left by earlier runs whose process is gone (names carry the
 // pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-* and courier.cblog-*
 // (buses of courier-bench and bench_log), /tmp/cbench.*, and disk_dir/cbench.*
@@ -296,7 +296,9 @@ concept FinishesStream = requires(T t, Watchdog& w, std::string& e) {
 };
 
 template <class T>
-concept InProcess = requires { requires T::in_process; };
+concept InProcess = requires {
+  requires T::in_process;
+};
 
 template <class T>
 class Adapter final : public Transport {
@@ -416,9 +418,9 @@ struct TransportInfo {
   std::string name;
   std::string description;
   bool selected_by_default = true;
-  bool stream_by_default = false;   // one-way throughput measured in a default run
+  bool stream_by_default = false;  // one-way throughput measured in a default run
   std::unique_ptr<Transport> (*make)() = nullptr;
-  bool peer = false;                // blocks in the kernel (microseconds): --quick measures fewer round trips
+  bool peer = false;  // blocks in the kernel (microseconds): --quick measures fewer round trips
   // Measured against floor.fdatasync (every message fdatasync'ed before its
   // send completes), with --log-iterations round trips: each costs disk syncs.
   bool durable = false;

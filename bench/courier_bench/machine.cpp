@@ -24,17 +24,24 @@ Machine probe_machine() {
     return v;
   };
   while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0 && model.empty()) model = value(line);
-    else if (line.rfind("cpu family", 0) == 0 && family.empty()) family = value(line);
-    else if (line.rfind("model\t", 0) == 0 && cpu_model.empty()) cpu_model = value(line);
-    else if (line.rfind("stepping", 0) == 0 && stepping.empty()) stepping = value(line);
-    else if (line.rfind("cpu MHz", 0) == 0 && mhz.empty()) mhz = value(line);
-    else if (line.rfind("flags", 0) == 0 && line.find(" hypervisor") != std::string::npos) m.virtualized = true;
+    if (line.rfind("model name", 0) == 0 && model.empty())
+      model = value(line);
+    else if (line.rfind("cpu family", 0) == 0 && family.empty())
+      family = value(line);
+    else if (line.rfind("model\t", 0) == 0 && cpu_model.empty())
+      cpu_model = value(line);
+    else if (line.rfind("stepping", 0) == 0 && stepping.empty())
+      stepping = value(line);
+    else if (line.rfind("cpu MHz", 0) == 0 && mhz.empty())
+      mhz = value(line);
+    else if (line.rfind("flags", 0) == 0 && line.find(" hypervisor") != std::string::npos)
+      m.virtualized = true;
   }
   m.cpu = model.empty() ? "unknown CPU" : model;
   std::string detail;
   if (!family.empty()) detail += "family " + family + " model " + cpu_model + " stepping " + stepping;
-  if (!mhz.empty()) detail += (detail.empty() ? "" : ", ") + std::to_string(std::lround(std::atof(mhz.c_str()))) + " MHz";
+  if (!mhz.empty())
+    detail += (detail.empty() ? "" : ", ") + std::to_string(std::lround(std::atof(mhz.c_str()))) + " MHz";
   if (!detail.empty()) m.cpu += " (" + detail + ")";
   const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   m.cores = n > 0 ? static_cast<unsigned>(n) : 0;

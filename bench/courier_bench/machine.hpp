@@ -7,13 +7,13 @@
 namespace cbench {
 
 struct Machine {
-  std::string cpu;       // model name (family/model/stepping, MHz)
-  unsigned cores = 0;    // online CPUs
-  std::string kernel;    // uname: sysname release machine
+  std::string cpu;     // model name (family/model/stepping, MHz)
+  unsigned cores = 0;  // online CPUs
+  std::string kernel;  // uname: sysname release machine
   bool virtualized = false;
-  double loadavg = -1;   // 1-minute load average when the run started (other work on the host)
-  std::string line() const;   // one line for humans
-  std::string json() const;   // a JSON object
+  double loadavg = -1;       // 1-minute load average when the run started (other work on the host)
+  std::string line() const;  // one line for humans
+  std::string json() const;  // a JSON object
 };
 Machine probe_machine();
 

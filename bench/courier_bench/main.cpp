@@ -140,7 +140,8 @@ int run(const Options& o) {
   cleanup::install_handlers();
   cleanup::sweep_stale(o.disk_dir);
   Timer::init();
-  if (machine.cores < 2) std::fprintf(stderr, "courier-bench: warning: %u CPU online; the peers share it\n", machine.cores);
+  if (machine.cores < 2)
+    std::fprintf(stderr, "courier-bench: warning: %u CPU online; the peers share it\n", machine.cores);
   if (!pin_to(o.cpu_parent))
     std::fprintf(stderr, "courier-bench: warning: cannot pin to CPU %d (%s); running unpinned\n", o.cpu_parent,
                  std::strerror(errno));
@@ -227,10 +228,13 @@ int run(const Options& o) {
       rep.throughput.back().threads = t->in_process();
       Item it{&ti, std::move(t), nullptr, o.stream_payload, Mode::stream, &rep.throughput.back()};
       if (it.t->in_process()) it.side = ti.make();
-      it.iterations = ti.disk ? std::min(o.log_stream_messages, o.stream_messages)
-                      : ti.peer ? o.peer_stream_messages : o.stream_messages;
-      if (it.iterations > 0) streams.push_back(std::move(it));
-      else rep.throughput.pop_back();
+      it.iterations = ti.disk   ? std::min(o.log_stream_messages, o.stream_messages)
+                      : ti.peer ? o.peer_stream_messages
+                                : o.stream_messages;
+      if (it.iterations > 0)
+        streams.push_back(std::move(it));
+      else
+        rep.throughput.pop_back();
     }
   }
   const bool run_scale = o.scale && (o.only.empty() || std::regex_search(std::string("scale"), only));
@@ -245,12 +249,12 @@ int run(const Options& o) {
                   Timer::read_cost_ns());
     s << "settings: " << (o.quick ? "--quick, " : "") << o.rounds << " rounds x " << thousands(o.iterations)
       << " round trips (+" << thousands(o.warmup) << " warm-up) per transport and size, peers "
-      << thousands(o.peer_iterations) << " (+" << thousands(o.peer_warmup) << "); payloads " << sizes
-      << " B; one-way " << thousands(o.stream_messages) << " msgs at " << o.stream_payload << " B (peers "
-      << thousands(o.peer_stream_messages) << ", courier.log.* " << thousands(std::min(o.log_stream_messages, o.stream_messages))
-      << "); durable rows " << thousands(o.log_iterations) << " round trips (+" << thousands(o.log_warmup)
-      << ") in " << o.disk_dir << "; CPUs " << o.cpu_parent << " (parent) and " << o.cpu_child
-      << " (child); " << timer;
+      << thousands(o.peer_iterations) << " (+" << thousands(o.peer_warmup) << "); payloads " << sizes << " B; one-way "
+      << thousands(o.stream_messages) << " msgs at " << o.stream_payload << " B (peers "
+      << thousands(o.peer_stream_messages) << ", courier.log.* "
+      << thousands(std::min(o.log_stream_messages, o.stream_messages)) << "); durable rows "
+      << thousands(o.log_iterations) << " round trips (+" << thousands(o.log_warmup) << ") in " << o.disk_dir
+      << "; CPUs " << o.cpu_parent << " (parent) and " << o.cpu_child << " (child); " << timer;
     rep.settings = s.str();
   }
   std::fprintf(stderr, "%s\n%s\n", machine.line().c_str(), rep.settings.c_str());
@@ -324,22 +328,26 @@ int run(const Options& o) {
       if (!r.ok) {
         failures = true;
         it.result->errors.push_back(r.error);
-        std::fprintf(stderr, "  round %u  %-22s %6zu B  one-way FAILED: %s\n", round, it.info->name.c_str(),
-                     it.payload, r.error.c_str());
+        std::fprintf(stderr, "  round %u  %-22s %6zu B  one-way FAILED: %s\n", round, it.info->name.c_str(), it.payload,
+                     r.error.c_str());
         return std::nan("");
       }
       it.result->msgs_per_s.push_back(r.msgs_per_s);
       it.result->msgs_per_s_wall.push_back(r.msgs_per_s_wall);
       if (r.preemptions >= 0) it.result->preemptions.push_back(static_cast<double>(r.preemptions));
-      std::fprintf(stderr, "  round %u  %-22s %6zu B  one-way %.2f M msgs/s (median window; whole run %.2f M)  (%ld preemptions)\n",
-                   round, it.info->name.c_str(), it.payload, r.msgs_per_s / 1e6, r.msgs_per_s_wall / 1e6, r.preemptions);
+      std::fprintf(
+          stderr,
+          "  round %u  %-22s %6zu B  one-way %.2f M msgs/s (median window; whole run %.2f M)  (%ld preemptions)\n",
+          round, it.info->name.c_str(), it.payload, r.msgs_per_s / 1e6, r.msgs_per_s_wall / 1e6, r.preemptions);
       return r.msgs_per_s;
     };
     Item* spsc = nullptr;
     std::vector<Item*> others;
     for (Item& it : streams) {
-      if (it.info->name == "floor.spsc") spsc = &it;
-      else others.push_back(&it);
+      if (it.info->name == "floor.spsc")
+        spsc = &it;
+      else
+        others.push_back(&it);
     }
     double before = spsc != nullptr ? run_stream(*spsc) : std::nan("");
     for (std::size_t k = 0; k < others.size(); ++k) {
@@ -394,8 +402,10 @@ int run(const Options& o) {
   const std::string png = !o.plot.empty() ? o.plot : (o.save ? o.results_dir + "/latest.png" : std::string());
   if (!png.empty()) {
     std::string why;
-    if (plot(rep, o.plot_payload, png, why)) std::fprintf(stderr, "wrote %s\n", png.c_str());
-    else std::fprintf(stderr, "courier-bench: plot skipped: %s\n", why.c_str());
+    if (plot(rep, o.plot_payload, png, why))
+      std::fprintf(stderr, "wrote %s\n", png.c_str());
+    else
+      std::fprintf(stderr, "courier-bench: plot skipped: %s\n", why.c_str());
   }
   ::munmap(m, 4096);
   return failures ? 1 : 0;

@@ -12,37 +12,38 @@ namespace cbench {
 namespace {
 
 [[noreturn]] void usage(int rc) {
-  std::fprintf(rc == 0 ? stdout : stderr,
-               "usage: courier-bench [options]\n"
-               "  --quick              fewer rounds and iterations, 64 B only (about a minute at most)\n"
-               "  --only REGEX         run the transports whose name matches (their floor always runs: it is\n"
-               "                       the reference); 'scale' selects the scale section; --list shows them\n"
-               "  --all                also the diagnostic transports (courier.poll)\n"
-               "  --rounds N           interleaved rounds (default 5; quick 3)\n"
-               "  --iterations N       measured round trips per transport, size and round (default 200000; quick 20000)\n"
-               "  --peer-iterations N  the same for the peers (pipe, sockets, queues, ZeroMQ, Boost)\n"
-               "                       (default: --iterations; quick 5000)\n"
-               "  --warmup N           round trips before measuring (default iterations/10, 1000..20000)\n"
-               "  --sizes LIST         payload sizes in bytes (default 16,64,1024,65536; quick 64)\n"
-               "  --stream-messages N  messages per one-way throughput run (default 5000000; quick 1000000; 0: none)\n"
-               "  --peer-stream-messages N  the same for the peers (default stream-messages / 20)\n"
-               "  --log-iterations N   round trips of the durable rows (floor.fdatasync, courier.log.always: two\n"
-               "                       disk syncs each; default 2000; quick 200)\n"
-               "  --log-stream-messages N  messages per stream of the courier.log.* rows (default 500000;\n"
-               "                       quick 200000)\n"
-               "  --disk-dir DIR       where the durable rows write (default /var/tmp; must be a disk, not a tmpfs)\n"
-               "  --no-scale           skip the scale section (endpoints, lanes, tracked sends, group fan-out,\n"
-               "                       in-process round trip, urgent message under a flood)\n"
-               "  --json FILE          write JSON lines (one object per transport and payload)\n"
-               "  --plot FILE.png      plot the latency percentiles per transport (gnuplot; default: latest.png\n"
-               "                       in the results directory unless --no-save)\n"
-               "  --plot-payload N     payload of the plot (default 64)\n"
-               "  --cpus A,B           CPUs of the parent and the child (default 0,1)\n"
-               "  --timeout SEC        give up on a transport whose wait lasts longer (default 5)\n"
-               "  --results-dir DIR    where results are appended by date (default %s)\n"
-               "  --no-save            do not append to the results directory\n"
-               "  --list               list the transports and exit\n",
-               COURIER_BENCH_RESULTS_DIR);
+  std::fprintf(
+      rc == 0 ? stdout : stderr,
+      "usage: courier-bench [options]\n"
+      "  --quick              fewer rounds and iterations, 64 B only (about a minute at most)\n"
+      "  --only REGEX         run the transports whose name matches (their floor always runs: it is\n"
+      "                       the reference); 'scale' selects the scale section; --list shows them\n"
+      "  --all                also the diagnostic transports (courier.poll)\n"
+      "  --rounds N           interleaved rounds (default 5; quick 3)\n"
+      "  --iterations N       measured round trips per transport, size and round (default 200000; quick 20000)\n"
+      "  --peer-iterations N  the same for the peers (pipe, sockets, queues, ZeroMQ, Boost)\n"
+      "                       (default: --iterations; quick 5000)\n"
+      "  --warmup N           round trips before measuring (default iterations/10, 1000..20000)\n"
+      "  --sizes LIST         payload sizes in bytes (default 16,64,1024,65536; quick 64)\n"
+      "  --stream-messages N  messages per one-way throughput run (default 5000000; quick 1000000; 0: none)\n"
+      "  --peer-stream-messages N  the same for the peers (default stream-messages / 20)\n"
+      "  --log-iterations N   round trips of the durable rows (floor.fdatasync, courier.log.always: two\n"
+      "                       disk syncs each; default 2000; quick 200)\n"
+      "  --log-stream-messages N  messages per stream of the courier.log.* rows (default 500000;\n"
+      "                       quick 200000)\n"
+      "  --disk-dir DIR       where the durable rows write (default /var/tmp; must be a disk, not a tmpfs)\n"
+      "  --no-scale           skip the scale section (endpoints, lanes, tracked sends, group fan-out,\n"
+      "                       in-process round trip, urgent message under a flood)\n"
+      "  --json FILE          write JSON lines (one object per transport and payload)\n"
+      "  --plot FILE.png      plot the latency percentiles per transport (gnuplot; default: latest.png\n"
+      "                       in the results directory unless --no-save)\n"
+      "  --plot-payload N     payload of the plot (default 64)\n"
+      "  --cpus A,B           CPUs of the parent and the child (default 0,1)\n"
+      "  --timeout SEC        give up on a transport whose wait lasts longer (default 5)\n"
+      "  --results-dir DIR    where results are appended by date (default %s)\n"
+      "  --no-save            do not append to the results directory\n"
+      "  --list               list the transports and exit\n",
+      COURIER_BENCH_RESULTS_DIR);
   std::exit(rc);
 }
 
@@ -78,27 +79,48 @@ Options parse(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--help" || a == "-h") usage(0);
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--only") o.only = value();
-    else if (a == "--all") o.all = true;
-    else if (a == "--rounds") o.rounds = static_cast<unsigned>(parse_u64(a, value()));
-    else if (a == "--iterations") o.iterations = parse_u64(a, value());
-    else if (a == "--peer-iterations") o.peer_iterations = parse_u64(a, value());
-    else if (a == "--warmup") o.warmup = o.peer_warmup = parse_u64(a, value());
-    else if (a == "--stream-messages") o.stream_messages = parse_u64(a, value());
-    else if (a == "--peer-stream-messages") o.peer_stream_messages = parse_u64(a, value());
-    else if (a == "--log-iterations") o.log_iterations = parse_u64(a, value());
-    else if (a == "--log-stream-messages") o.log_stream_messages = parse_u64(a, value());
-    else if (a == "--disk-dir") o.disk_dir = value();
-    else if (a == "--no-scale") o.scale = false;
-    else if (a == "--json") o.json = value();
-    else if (a == "--plot") o.plot = value();
-    else if (a == "--plot-payload") o.plot_payload = parse_u64(a, value());
-    else if (a == "--timeout") o.timeout_s = std::atof(value().c_str());
-    else if (a == "--results-dir") o.results_dir = value();
-    else if (a == "--no-save") o.save = false;
-    else if (a == "--list") o.list = true;
+    if (a == "--help" || a == "-h")
+      usage(0);
+    else if (a == "--quick")
+      o.quick = true;
+    else if (a == "--only")
+      o.only = value();
+    else if (a == "--all")
+      o.all = true;
+    else if (a == "--rounds")
+      o.rounds = static_cast<unsigned>(parse_u64(a, value()));
+    else if (a == "--iterations")
+      o.iterations = parse_u64(a, value());
+    else if (a == "--peer-iterations")
+      o.peer_iterations = parse_u64(a, value());
+    else if (a == "--warmup")
+      o.warmup = o.peer_warmup = parse_u64(a, value());
+    else if (a == "--stream-messages")
+      o.stream_messages = parse_u64(a, value());
+    else if (a == "--peer-stream-messages")
+      o.peer_stream_messages = parse_u64(a, value());
+    else if (a == "--log-iterations")
+      o.log_iterations = parse_u64(a, value());
+    else if (a == "--log-stream-messages")
+      o.log_stream_messages = parse_u64(a, value());
+    else if (a == "--disk-dir")
+      o.disk_dir = value();
+    else if (a == "--no-scale")
+      o.scale = false;
+    else if (a == "--json")
+      o.json = value();
+    else if (a == "--plot")
+      o.plot = value();
+    else if (a == "--plot-payload")
+      o.plot_payload = parse_u64(a, value());
+    else if (a == "--timeout")
+      o.timeout_s = std::atof(value().c_str());
+    else if (a == "--results-dir")
+      o.results_dir = value();
+    else if (a == "--no-save")
+      o.save = false;
+    else if (a == "--list")
+      o.list = true;
     else if (a == "--sizes") {
       std::stringstream ss(value());
       std::string tok;

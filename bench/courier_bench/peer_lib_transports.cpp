@@ -167,7 +167,9 @@ class BoostMqPeer : public MessageTransport<BoostMqPeer> {
   }
 
  private:
-  static std::string queue_name(const RunConfig& cfg, int k) { return "cbench." + cfg.tag + (k == 0 ? ".bmq-down" : ".bmq-up"); }
+  static std::string queue_name(const RunConfig& cfg, int k) {
+    return "cbench." + cfg.tag + (k == 0 ? ".bmq-down" : ".bmq-up");
+  }
   bool open_pair(const std::string& out, const std::string& in, std::string& err) {
     try {
       out_.emplace(bip::open_only, out.c_str());

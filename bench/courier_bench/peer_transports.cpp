@@ -359,7 +359,6 @@ class PosixMqPeer : public MessageTransport<PosixMqPeer> {
   AlarmTicker alarm_;
 };
 
-
 }  // namespace
 
 std::unique_ptr<Transport> make_pipe() { return std::make_unique<Adapter<PipePeer>>(); }

@@ -24,8 +24,10 @@ bool on_path(const char* exe) {
 std::string gp_quote(const std::string& s) {
   std::string o = "'";
   for (char c : s) {
-    if (c == '\'') o += "''";
-    else o += c;
+    if (c == '\'')
+      o += "''";
+    else
+      o += c;
   }
   return o + "'";
 }
@@ -47,15 +49,24 @@ std::string line_style(const std::string& t, std::size_t k) {
     double width;
   };
   static const S styles[] = {
-      {"floor.cacheline", "#000000", 2, 2.0},        {"floor.spsc", "#7f7f7f", 2, 2.0},
-      {"floor.futex", "#1f77b4", 2, 2.0},            {"courier.spin", "#d62728", 1, 3.0},
-      {"courier.park", "#ff7f0e", 1, 3.0},           {"courier.poll", "#8c564b", 1, 2.0},
-      {"pipe", "#2ca02c", 1, 1.5},                   {"unix.seqpacket", "#17becf", 1, 1.5},
-      {"posix.mq", "#9467bd", 1, 1.5},               {"zmq.ipc", "#bcbd22", 1, 1.5},
-      {"boost.mq", "#e377c2", 1, 1.5},               {"inproc.floor.cacheline", "#000000", 3, 2.0},
-      {"inproc.moodycamel", "#8c564b", 3, 2.5},      {"inproc.courier", "#d62728", 3, 3.0},
-      {"inproc.courier.shm", "#ff9896", 3, 2.0},     {"floor.fdatasync", "#555555", 4, 2.0},
-      {"courier.log.always", "#d62728", 4, 2.5},     {"courier.log.group", "#e6550d", 4, 2.5},
+      {"floor.cacheline", "#000000", 2, 2.0},
+      {"floor.spsc", "#7f7f7f", 2, 2.0},
+      {"floor.futex", "#1f77b4", 2, 2.0},
+      {"courier.spin", "#d62728", 1, 3.0},
+      {"courier.park", "#ff7f0e", 1, 3.0},
+      {"courier.poll", "#8c564b", 1, 2.0},
+      {"pipe", "#2ca02c", 1, 1.5},
+      {"unix.seqpacket", "#17becf", 1, 1.5},
+      {"posix.mq", "#9467bd", 1, 1.5},
+      {"zmq.ipc", "#bcbd22", 1, 1.5},
+      {"boost.mq", "#e377c2", 1, 1.5},
+      {"inproc.floor.cacheline", "#000000", 3, 2.0},
+      {"inproc.moodycamel", "#8c564b", 3, 2.5},
+      {"inproc.courier", "#d62728", 3, 3.0},
+      {"inproc.courier.shm", "#ff9896", 3, 2.0},
+      {"floor.fdatasync", "#555555", 4, 2.0},
+      {"courier.log.always", "#d62728", 4, 2.5},
+      {"courier.log.group", "#e6550d", 4, 2.5},
       {"courier.log.os", "#fd8d3c", 4, 2.0},
   };
   static const char* spare[] = {"#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"};
@@ -104,9 +115,10 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
   s << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1200,720 font ',10' } "
        "else { set terminal png size 1200,720 }\n";
   s << "set output " << gp_quote(png) << "\n";
-  s << "set title " << gp_dquote("courier-bench round trip, two processes (inproc.*: two threads), " + std::to_string(payload) +
-                                 " B payload (median of rounds per percentile)") << " . \"\\n\" . "
-    << gp_dquote(r.machine.line()) << " noenhanced\n";
+  s << "set title "
+    << gp_dquote("courier-bench round trip, two processes (inproc.*: two threads), " + std::to_string(payload) +
+                 " B payload (median of rounds per percentile)")
+    << " . \"\\n\" . " << gp_dquote(r.machine.line()) << " noenhanced\n";
   s << "set logscale y\nset grid xtics ytics mytics\n";
   s << "set ytics ('10 ns' 10, '100 ns' 100, '1 µs' 1000, '10 µs' 1e4, '100 µs' 1e5, '1 ms' 1e6, '10 ms' 1e7, "
        "'100 ms' 1e8)\n";
@@ -115,7 +127,8 @@ bool plot(const Report& r, std::size_t payload, const std::string& png, std::str
   s << "set xlabel 'percentile (log scale of 1 / (1 - q))'\nset ylabel 'round-trip latency (log scale)'\n";
   const auto& x = curve_nines();
   double x_hi = 0;  // the most nines any series can resolve (log10 of its sample count)
-  for (const Series& se : series) x_hi = std::max(x_hi, std::min(x.back(), std::log10(static_cast<double>(se.samples))));
+  for (const Series& se : series)
+    x_hi = std::max(x_hi, std::min(x.back(), std::log10(static_cast<double>(se.samples))));
   s << "set xrange [0:" << x_hi << "]\n";
   s << "set xtics ('0%%' 0, '50%%' 0.30103, '90%%' 1";
   const char* nines[] = {"99%%", "99.9%%", "99.99%%", "99.999%%", "99.9999%%"};

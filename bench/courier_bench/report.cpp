@@ -194,7 +194,8 @@ std::string Report::markdown() const {
       threads_header = true;
     }
     if (r.durable && !durable_header) {
-      o << "| *durable: every message fdatasync'ed before its send completes (two processes)* | | | | | | | | | | | |\n";
+      o << "| *durable: every message fdatasync'ed before its send completes (two processes)* | | | | | | | | | | | "
+           "|\n";
       durable_header = true;
     }
     if (r.rounds.empty()) {
@@ -231,11 +232,10 @@ std::string Report::markdown() const {
       if (r.transport == "floor.spsc" && !r.msgs_per_s.empty()) {  // the reference: ran around every other stream
         const auto [lo, hi] = std::minmax_element(r.msgs_per_s.begin(), r.msgs_per_s.end());
         o << "| " << r.transport << " | " << r.payload << " | " << grouped(r.rate()) << " | "
-          << fmt(r.rate() * static_cast<double>(r.payload) / 1e6, 1) << " | " << grouped(r.rate_wall())
-          << " | 1.00× | " << grouped(*lo) << "–" << grouped(*hi) << " msgs/s over " << r.msgs_per_s.size()
-          << " runs | " << r.msgs_per_s.size()
-          << (r.errors.empty() ? "" : " (" + std::to_string(r.errors.size()) + " failed)") << " | "
-          << fmt(median(r.preemptions)) << " |\n";
+          << fmt(r.rate() * static_cast<double>(r.payload) / 1e6, 1) << " | " << grouped(r.rate_wall()) << " | 1.00× | "
+          << grouped(*lo) << "–" << grouped(*hi) << " msgs/s over " << r.msgs_per_s.size() << " runs | "
+          << r.msgs_per_s.size() << (r.errors.empty() ? "" : " (" + std::to_string(r.errors.size()) + " failed)")
+          << " | " << fmt(median(r.preemptions)) << " |\n";
         continue;
       }
       if (r.msgs_per_s.empty()) {
@@ -342,12 +342,11 @@ std::vector<std::string> Report::json_lines() const {
     const bool floor = is_floor_reference(r.transport);
     std::string j = "{\"section\":\"round_trip\",\"date\":" + jstr(date) + ",\"transport\":" + jstr(r.transport) +
                     ",\"topology\":" + (r.threads ? "\"threads\"" : "\"processes\"") +
-                    ",\"floor\":" + jstr(floor_of(r)) +
-                    ",\"payload\":" + std::to_string(r.payload) + ",\"rounds\":" + std::to_string(r.rounds.size()) +
-                    ",\"samples\":" + std::to_string(a.count) + ",\"p50_ns\":" + (ok ? jnum(a.p50) : "null") +
-                    ",\"p90_ns\":" + (ok ? jnum(a.p90) : "null") + ",\"p99_ns\":" + (ok ? jnum(a.p99) : "null") +
-                    ",\"p999_ns\":" + (ok ? jnum(a.p999) : "null") + ",\"max_ns\":" + (ok ? jnum(a.max) : "null") +
-                    ",\"mean_ns\":" + (ok ? jnum(a.mean) : "null") +
+                    ",\"floor\":" + jstr(floor_of(r)) + ",\"payload\":" + std::to_string(r.payload) +
+                    ",\"rounds\":" + std::to_string(r.rounds.size()) + ",\"samples\":" + std::to_string(a.count) +
+                    ",\"p50_ns\":" + (ok ? jnum(a.p50) : "null") + ",\"p90_ns\":" + (ok ? jnum(a.p90) : "null") +
+                    ",\"p99_ns\":" + (ok ? jnum(a.p99) : "null") + ",\"p999_ns\":" + (ok ? jnum(a.p999) : "null") +
+                    ",\"max_ns\":" + (ok ? jnum(a.max) : "null") + ",\"mean_ns\":" + (ok ? jnum(a.mean) : "null") +
                     ",\"round_trips_per_s\":" + (ok && a.mean > 0 ? jnum(1e9 / a.mean, 0) : "null") +
                     stream_fields(find_stream(r)) + ",\"ratio_to_floor\":" +
                     (floor ? std::string("1.000") : (r.ratios.empty() ? "null" : jnum(r.ratio(), 3))) +
@@ -356,9 +355,8 @@ std::vector<std::string> Report::json_lines() const {
                     ",\"ratio_min\":" + (floor || r.ratios.empty() ? "null" : jnum(r.ratio_lo(), 3)) +
                     ",\"ratio_max\":" + (floor || r.ratios.empty() ? "null" : jnum(r.ratio_hi(), 3)) +
                     ",\"ratio_by_round\":" + nums(r.ratio_by_round, 3) + ",\"p50_ns_by_run\":" + p50s(r) +
-                    ",\"preemptions_per_run\":" + jnum(median(r.preemptions), 0) +
-                    ",\"errors\":" + errors(r) + ",\"settings\":" + jstr(settings) +
-                    ",\"machine\":" + machine.json() + "}";
+                    ",\"preemptions_per_run\":" + jnum(median(r.preemptions), 0) + ",\"errors\":" + errors(r) +
+                    ",\"settings\":" + jstr(settings) + ",\"machine\":" + machine.json() + "}";
     out.push_back(j);
   }
   // Throughput-only items (no round-trip row for that transport and payload).
@@ -379,9 +377,9 @@ std::vector<std::string> Report::json_lines() const {
                   ",\"case\":" + jstr(r.label) + ",\"sample\":" + jstr(r.metric) +
                   ",\"samples\":" + std::to_string(r.pct.count) + ",\"p50_ns\":" + (ok ? jnum(r.pct.p50) : "null") +
                   ",\"p90_ns\":" + (ok ? jnum(r.pct.p90) : "null") + ",\"p99_ns\":" + (ok ? jnum(r.pct.p99) : "null") +
-                  ",\"p999_ns\":" + (ok ? jnum(r.pct.p999) : "null") + ",\"max_ns\":" + (ok ? jnum(r.pct.max) : "null") +
-                  ",\"note\":" + jstr(r.note) + ",\"settings\":" + jstr(scale_settings) +
-                  ",\"machine\":" + machine.json() + "}");
+                  ",\"p999_ns\":" + (ok ? jnum(r.pct.p999) : "null") +
+                  ",\"max_ns\":" + (ok ? jnum(r.pct.max) : "null") + ",\"note\":" + jstr(r.note) +
+                  ",\"settings\":" + jstr(scale_settings) + ",\"machine\":" + machine.json() + "}");
   }
   for (const Target& t : targets()) {
     out.push_back("{\"section\":\"target\",\"date\":" + jstr(date) + ",\"target\":" + jstr(t.what) +

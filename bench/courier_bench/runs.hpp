@@ -19,21 +19,21 @@ namespace cbench {
 struct Options {
   bool quick = false;
   std::string only;
-  bool all = false;  // every transport this build knows, the diagnostic ones (courier.poll) too
-  unsigned rounds = 0;             // 0: default for the mode
-  std::uint64_t iterations = 0;    // 0: default for the mode
+  bool all = false;                   // every transport this build knows, the diagnostic ones (courier.poll) too
+  unsigned rounds = 0;                // 0: default for the mode
+  std::uint64_t iterations = 0;       // 0: default for the mode
   std::uint64_t peer_iterations = 0;  // round trips of the peers (kernel IPC, microseconds each); 0: default
-  std::uint64_t warmup = ~0ull;    // ~0: iterations / 10, 1,000..20,000
+  std::uint64_t warmup = ~0ull;       // ~0: iterations / 10, 1,000..20,000
   std::uint64_t peer_warmup = ~0ull;
-  std::vector<std::size_t> sizes;  // empty: default for the mode
-  std::uint64_t stream_messages = ~0ull;  // ~0: default for the mode; 0: no throughput runs
+  std::vector<std::size_t> sizes;              // empty: default for the mode
+  std::uint64_t stream_messages = ~0ull;       // ~0: default for the mode; 0: no throughput runs
   std::uint64_t peer_stream_messages = ~0ull;  // ~0: stream_messages / 20
   std::size_t stream_payload = 64;
-  std::uint64_t log_iterations = 0;       // durable block (two disk syncs per round trip); 0: default
+  std::uint64_t log_iterations = 0;  // durable block (two disk syncs per round trip); 0: default
   std::uint64_t log_warmup = ~0ull;
   std::uint64_t log_stream_messages = ~0ull;  // streams of transports that write every message to disk
-  std::string disk_dir = "/var/tmp";      // their files (a disk here; /dev/shm or a tmpfs would measure memory)
-  bool scale = true;               // the scale section (endpoints, lanes, tracked, groups, inproc, urgent)
+  std::string disk_dir = "/var/tmp";          // their files (a disk here; /dev/shm or a tmpfs would measure memory)
+  bool scale = true;                          // the scale section (endpoints, lanes, tracked, groups, inproc, urgent)
   std::string json, plot;
   std::size_t plot_payload = 64;
   int cpu_parent = 0, cpu_child = 1;
@@ -56,7 +56,7 @@ struct RunOutcome {
   std::vector<double> curve;
   double msgs_per_s = 0;       // median over windows (robust to lost CPU)
   double msgs_per_s_wall = 0;  // all messages over the whole run
-  long preemptions = -1;  // involuntary context switches of both processes during the run (-1: unknown)
+  long preemptions = -1;       // involuntary context switches of both processes during the run (-1: unknown)
 };
 
 // One run of t (ping-pong or stream) against a forked child, or for an

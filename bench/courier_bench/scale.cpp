@@ -64,7 +64,8 @@ ScaleOutcome run_scale_section(const ScaleOptions& so) {
                 so.quick ? 1'000u : 5'000u, rounds, so.quick ? 300u : 2'000u, rounds,
                 static_cast<unsigned long long>(so.quick ? 20'000 : 100'000), so.cpu_child,
                 static_cast<unsigned long long>(scale_parts::urgent_pace_ns / 1000), urgent_rounds,
-                static_cast<unsigned long long>(so.quick ? 5'000 : 30'000), static_cast<unsigned long long>(scale_parts::urgent_work_ns));
+                static_cast<unsigned long long>(so.quick ? 5'000 : 30'000),
+                static_cast<unsigned long long>(scale_parts::urgent_work_ns));
   out.settings = b;
   return out;
 }

@@ -44,15 +44,15 @@ namespace cbench {
 
 struct ScaleOptions {
   bool quick = false;
-  int cpu_child = 1;                      // the other process's CPU (urgent); this thread is pinned already
+  int cpu_child = 1;  // the other process's CPU (urgent); this thread is pinned already
   std::uint64_t timeout_ns = 5'000'000'000ull;
-  Control* ctrl = nullptr;                // the control block, mapped before any fork
+  Control* ctrl = nullptr;  // the control block, mapped before any fork
 };
 
 struct ScaleOutcome {
-  bool ok = true;                // false: a part failed (its row says FAILED and why)
+  bool ok = true;  // false: a part failed (its row says FAILED and why)
   std::vector<ScaleRow> rows;
-  std::string settings;          // one line: what was run, how many samples
+  std::string settings;  // one line: what was run, how many samples
 };
 
 ScaleOutcome run_scale_section(const ScaleOptions& so);

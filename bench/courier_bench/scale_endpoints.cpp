@@ -94,8 +94,8 @@ void endpoints_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) 
         if (!endpoint_batches(c, batches, true, err)) c.error = err;
       }
   for (EndpointCase& c : cases) {
-    const std::string label = std::to_string(c.registered) + (c.registered == 1 ? " endpoint" : " endpoints") +
-                              " registered";
+    const std::string label =
+        std::to_string(c.registered) + (c.registered == 1 ? " endpoint" : " endpoints") + " registered";
     if (!c.error.empty()) {
       out.ok = false;
       out.rows.push_back(failed_row("endpoints", label, "send ns/msg", c.error));
@@ -105,8 +105,8 @@ void endpoints_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) 
     ScaleRow r{"endpoints", label, "receive ns/msg", summarize_ns(c.recv_ns), "batch of 16 / 16"};
     out.rows.push_back(std::move(s));
     out.rows.push_back(std::move(r));
-    std::fprintf(stderr, "  %-28s send %6.1f ns/msg  receive %6.1f ns/msg (p50)\n", label.c_str(), out.rows.end()[-2].pct.p50,
-                 out.rows.back().pct.p50);
+    std::fprintf(stderr, "  %-28s send %6.1f ns/msg  receive %6.1f ns/msg (p50)\n", label.c_str(),
+                 out.rows.end()[-2].pct.p50, out.rows.back().pct.p50);
   }
 }
 

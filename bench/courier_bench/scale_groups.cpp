@@ -29,8 +29,8 @@ struct GroupBench {
   ScratchBus bus;
   std::optional<courier::Endpoint> tx;
   std::vector<courier::Receiver> rx;  // m0 .. m63, every one attached (real-time sends need a receiver)
-  courier::Destination single;         // m0
-  courier::Destination groups[4];      // g1, g4, g16, g64: the first N members
+  courier::Destination single;        // m0
+  courier::Destination groups[4];     // g1, g4, g16, g64: the first N members
   TrackState ts;
 
   bool open(std::string& err) {
@@ -107,16 +107,16 @@ bool group_batches(GroupBench& g, unsigned members, bool tracked, unsigned batch
   while (members != 0 && group_sizes[k] != members) ++k;
   so.to = members == 0 ? g.single : g.groups[k];
   so.expiry = tracked ? std::chrono::nanoseconds(tracked_expiry) : std::chrono::nanoseconds(0);
-  const unsigned copies = members == 0 ? 1 : members;                  // messages per send
-  const unsigned entries = members == 0 ? 1 : members + 1;             // tracker entries (and events) per send
+  const unsigned copies = members == 0 ? 1 : members;       // messages per send
+  const unsigned entries = members == 0 ? 1 : members + 1;  // tracker entries (and events) per send
   for (unsigned b = 0; b < batches; ++b) {
     if (tracked) g.ts.make_room(g.bus.bus(), group_batch * entries);
     const std::uint64_t t0 = Timer::now();
     for (unsigned i = 0; i < group_batch; ++i) {
       const courier::SendResult r = g.tx->send(so, data);
       if (!r || (members != 0 && r.accepted != members)) {
-        err = std::string("send: ") + std::string(courier::status_name(r.status)) + " (" +
-              std::to_string(r.accepted) + " of " + std::to_string(r.recipients) + " members accepted)";
+        err = std::string("send: ") + std::string(courier::status_name(r.status)) + " (" + std::to_string(r.accepted) +
+              " of " + std::to_string(r.recipients) + " members accepted)";
         return false;
       }
     }

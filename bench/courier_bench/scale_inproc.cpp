@@ -25,7 +25,8 @@ namespace cbench::scale_parts {
 // our own (main.cpp's is for whole rows).
 bool inproc_run(Transport& t, Transport& side, std::uint64_t iterations, const ScaleOptions& so,
                 std::vector<std::uint64_t>& ticks, std::string& err) {
-  RunConfig cfg{payload, std::clamp<std::uint64_t>(iterations / 10, 1'000, 20'000), iterations, unique_tag(), payload, 0};
+  RunConfig cfg{payload, std::clamp<std::uint64_t>(iterations / 10, 1'000, 20'000), iterations, unique_tag(), payload,
+                0};
   struct Teardown {
     Transport& t;
     ~Teardown() { t.teardown(); }
@@ -45,8 +46,10 @@ bool inproc_run(Transport& t, Transport& side, std::uint64_t iterations, const S
       ctrl->fail("attach: " + e);
     } else {
       ctrl->state.store(Control::ready, std::memory_order_release);  // release: after everything attach wrote
-      if (!side.serve_pingpong(cfg, wd, e)) ctrl->fail(e.empty() ? wd.reason() : e);
-      else ctrl->state.store(Control::done, std::memory_order_release);
+      if (!side.serve_pingpong(cfg, wd, e))
+        ctrl->fail(e.empty() ? wd.reason() : e);
+      else
+        ctrl->state.store(Control::done, std::memory_order_release);
       wd.begin();
       // Acquire: partner of the main thread's release store.
       while (ctrl->dismissed.load(std::memory_order_acquire) == 0) {
@@ -114,9 +117,10 @@ void inproc_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
       continue;
     }
     out.rows.push_back(ScaleRow{"inproc", c.label, "round trip ns", summarize_ns(c.ns),
-                                &c == &floor ? "64 B payload (the line carries up to 56 B), run before and after each "
-                                               "courier run; all runs pooled"
-                                             : "64 B, receive() busy-spinning; runs interleaved with the floor, pooled"});
+                                &c == &floor
+                                    ? "64 B payload (the line carries up to 56 B), run before and after each "
+                                      "courier run; all runs pooled"
+                                    : "64 B, receive() busy-spinning; runs interleaved with the floor, pooled"});
     std::fprintf(stderr, "  %-56s p50 %6.0f ns  p99 %6.0f ns\n", c.label, out.rows.back().pct.p50,
                  out.rows.back().pct.p99);
   }

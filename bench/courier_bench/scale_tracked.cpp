@@ -92,9 +92,10 @@ void tracked_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
   for (unsigned k = 0; k < 2; ++k) {
     out.rows.push_back(ScaleRow{"tracked", labels[k], "send ns/msg", summarize_ns(send_ns[k]),
                                 k == 0 ? std::string("batch of 64 / 64; receiver attached (real-time)") : note});
-    out.rows.push_back(ScaleRow{"tracked", labels[k], "send+receive+status ns/msg", summarize_ns(cycle_ns[k]),
-                                k == 0 ? std::string("send, receive, poll_status (no events)")
-                                       : std::string("send, receive (auto-ack: delivered), poll_status (one event each)")});
+    out.rows.push_back(
+        ScaleRow{"tracked", labels[k], "send+receive+status ns/msg", summarize_ns(cycle_ns[k]),
+                 k == 0 ? std::string("send, receive, poll_status (no events)")
+                        : std::string("send, receive (auto-ack: delivered), poll_status (one event each)")});
     std::fprintf(stderr, "  %-40s send %6.1f ns/msg  send+receive+status %6.1f ns/msg (p50)\n", labels[k],
                  out.rows.end()[-2].pct.p50, out.rows.back().pct.p50);
   }

@@ -233,9 +233,9 @@ void urgent_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
     std::string note = "receiver idle, spinning";
     if (c.flood != Flood::none) {
       char b[200];
-      const double refused = c.flood_sent + c.flood_full == 0
-                                 ? 0
-                                 : 100.0 * static_cast<double>(c.flood_full) / static_cast<double>(c.flood_sent + c.flood_full);
+      const double refused = c.flood_sent + c.flood_full == 0 ? 0
+                                                              : 100.0 * static_cast<double>(c.flood_full) /
+                                                                    static_cast<double>(c.flood_sent + c.flood_full);
       std::snprintf(b, sizeof b, "flood received %.1f M msgs/s; %.0f%% of flood sends refused (lane full)",
                     static_cast<double>(c.flood_received) / c.seconds / 1e6, refused);
       note = b;

@@ -12,7 +12,8 @@ namespace cbench {
 std::unique_ptr<Transport> make_floor_cacheline();
 std::unique_ptr<Transport> make_floor_spsc();
 std::unique_ptr<Transport> make_floor_futex();
-std::unique_ptr<Transport> make_floor_fdatasync();  // the ring + write() + fdatasync() per message (RunConfig::disk_dir)
+std::unique_ptr<Transport>
+make_floor_fdatasync();  // the ring + write() + fdatasync() per message (RunConfig::disk_dir)
 std::unique_ptr<Transport> make_courier_spin();
 std::unique_ptr<Transport> make_courier_park();
 std::unique_ptr<Transport> make_courier_poll();
@@ -28,7 +29,7 @@ std::unique_ptr<Transport> make_zmq_ipc();
 std::unique_ptr<Transport> make_boost_mq();
 // Two threads of one process (inproc_transports.cpp, courier_transports.cpp).
 std::unique_ptr<Transport> make_inproc_floor_cacheline();
-std::unique_ptr<Transport> make_inproc_moodycamel();  // nullptr without moodycamel's header
+std::unique_ptr<Transport> make_inproc_moodycamel();   // nullptr without moodycamel's header
 std::unique_ptr<Transport> make_inproc_courier();      // Options::in_process bus
 std::unique_ptr<Transport> make_inproc_courier_shm();  // the same threads on a /dev/shm bus
 

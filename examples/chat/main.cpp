@@ -84,7 +84,7 @@ struct Reader {
 
 void reader_main(courier::Bus& bus, Reader& r, const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_acquire)) {  // acquire: pairs with main's release store
-    auto m = r.rx->receive(50ms);  // auto_ack: alice sees `delivered` as this returns
+    auto m = r.rx->receive(50ms);                  // auto_ack: alice sees `delivered` as this returns
     if (!m) continue;
     ++r.received;
     const std::string from = r.rx->name_of(m->from());
@@ -190,9 +190,12 @@ int run(bool in_process) {
       if (auto rep = alice->status(e.id)) {
         const std::uint32_t n = rep->recipients;
         char b[64];
-        if (e.status == courier::Status::sent) std::snprintf(b, sizeof b, " (%u members)", n);
-        else if (e.status == courier::Status::read) std::snprintf(b, sizeof b, " (%u/%u)", rep->read, n);
-        else std::snprintf(b, sizeof b, " (%u/%u)", rep->delivered, n);
+        if (e.status == courier::Status::sent)
+          std::snprintf(b, sizeof b, " (%u members)", n);
+        else if (e.status == courier::Status::read)
+          std::snprintf(b, sizeof b, " (%u/%u)", rep->read, n);
+        else
+          std::snprintf(b, sizeof b, " (%u/%u)", rep->delivered, n);
         count = b;
       }
     }
@@ -271,8 +274,7 @@ int run(bool in_process) {
       return 1;
     }
     text_of[r2.id] = hello;
-    pump("every friend to read the group message",
-         [&] { return seen.saw_read(r2.id, courier::no_endpoint); });
+    pump("every friend to read the group message", [&] { return seen.saw_read(r2.id, courier::no_endpoint); });
   }
   stop.store(true, std::memory_order_release);  // release: the readers may leave
   bob_thread.join();

@@ -40,8 +40,8 @@ using namespace std::chrono_literals;
 constexpr std::uint8_t urgent_priority = 0;
 constexpr std::uint8_t flood_priority = 15;
 constexpr std::uint32_t type_flood = 1, type_urgent = 2, type_stop = 3;
-constexpr std::uint64_t work_ns = 20'000;         // the receiver spends this on each flood message
-constexpr std::uint64_t flood_period_ns = 16'000; // flood rate 62,500/s: 1.25x what the receiver handles
+constexpr std::uint64_t work_ns = 20'000;          // the receiver spends this on each flood message
+constexpr std::uint64_t flood_period_ns = 16'000;  // flood rate 62,500/s: 1.25x what the receiver handles
 constexpr std::uint64_t urgent_period_ns = 100'000'000;
 
 // The payload of every message (64 bytes).
@@ -84,9 +84,12 @@ double percentile(std::vector<double> v, double q) {
 
 std::string human(double ns) {
   char b[32];
-  if (ns < 1e3) std::snprintf(b, sizeof b, "%.0f ns", ns);
-  else if (ns < 1e6) std::snprintf(b, sizeof b, "%.1f us", ns / 1e3);
-  else std::snprintf(b, sizeof b, "%.1f ms", ns / 1e6);
+  if (ns < 1e3)
+    std::snprintf(b, sizeof b, "%.0f ns", ns);
+  else if (ns < 1e6)
+    std::snprintf(b, sizeof b, "%.1f us", ns / 1e3);
+  else
+    std::snprintf(b, sizeof b, "%.1f ms", ns / 1e6);
   return b;
 }
 
@@ -147,9 +150,10 @@ int receive_side(const std::string& bus_name, int ready_fd) {
   std::printf("flood  (priority 15): %zu messages handled, latency p50 %s, max %s\n", flood_lat.size(),
               human(percentile(flood_lat, 0.5)).c_str(), human(percentile(flood_lat, 1.0)).c_str());
   if (!urgent_lat.empty())
-    std::printf("each urgent message overtook %llu waiting flood messages on average; it waits at most for the\n"
-                "flood message in hand (%.0f us of work), never for the backlog\n",
-                static_cast<unsigned long long>(overtaken / urgent_lat.size()), work_ns / 1e3);
+    std::printf(
+        "each urgent message overtook %llu waiting flood messages on average; it waits at most for the\n"
+        "flood message in hand (%.0f us of work), never for the backlog\n",
+        static_cast<unsigned long long>(overtaken / urgent_lat.size()), work_ns / 1e3);
   return 0;
 }
 
@@ -180,9 +184,10 @@ int run(double seconds) {
     return 1;
   }
 
-  std::printf("priority example: flood at priority %u (%.0f msgs/s, the receiver handles %.0f/s), one urgent "
-              "priority-%u message every %.0f ms, for %.1f s\n\n",
-              flood_priority, 1e9 / flood_period_ns, 1e9 / work_ns, urgent_priority, urgent_period_ns / 1e6, seconds);
+  std::printf(
+      "priority example: flood at priority %u (%.0f msgs/s, the receiver handles %.0f/s), one urgent "
+      "priority-%u message every %.0f ms, for %.1f s\n\n",
+      flood_priority, 1e9 / flood_period_ns, 1e9 / work_ns, urgent_priority, urgent_period_ns / 1e6, seconds);
   std::fflush(stdout);
 
   int ready[2];
@@ -245,8 +250,10 @@ int run(double seconds) {
       n.seq = flood_sent + 1;
       n.flood_sent = 0;
       const auto r = tx->send(flood, bytes(n));
-      if (r) ++flood_sent;
-      else if (r.status == courier::Status::full) ++refused;
+      if (r)
+        ++flood_sent;
+      else if (r.status == courier::Status::full)
+        ++refused;
       else {
         std::fprintf(stderr, "producer: flood send: %s\n", std::string(courier::status_name(r.status)).c_str());
         failed = true;

@@ -40,9 +40,9 @@ using namespace std::chrono_literals;
 class Bus;
 
 struct Destination {
-  std::string name;                // endpoint or group name, or empty when id is given
-  EndpointId id = no_endpoint;     // a resolved id (Endpoint::resolve) skips the name lookup
-  bool is_group = false;           // id/name name a group: fan out to every member once
+  std::string name;             // endpoint or group name, or empty when id is given
+  EndpointId id = no_endpoint;  // a resolved id (Endpoint::resolve) skips the name lookup
+  bool is_group = false;        // id/name name a group: fan out to every member once
 };
 inline Destination peer(std::string_view name) { return Destination{std::string(name), no_endpoint, false}; }
 inline Destination peer(EndpointId id) { return Destination{{}, id, false}; }
@@ -54,22 +54,26 @@ struct SendOptions {
   std::uint8_t priority = default_priority;  // 0 (highest) .. 15
   std::chrono::nanoseconds expiry{0};        // 0: real-time (attached receiver now, or offline); > 0: stored until then
   std::uint32_t type = 0;
-  std::uint64_t id = 0;                      // 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
-  std::chrono::nanoseconds timeout{0};       // when the lane is full: wait up to this long for room (0: report full)
+  std::uint64_t id = 0;                 // 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
+  std::chrono::nanoseconds timeout{0};  // when the lane is full: wait up to this long for room (0: report full)
 };
 
 // 16 bytes, so that it comes back in two registers (a 32-byte result went
 // through memory and cost the send path ~2 ns, measured).
 struct [[nodiscard]] SendResult {
   Status status = Status::sent;
-  bool duplicate = false;         // a resend of a tracked (sender, id): not enqueued again; status is the original's
-  std::uint16_t recipients = 1;   // group sends: members addressed (max_group_members <= 4096)
-  std::uint16_t accepted = 0;     // group sends: members whose lane took it
+  bool duplicate = false;        // a resend of a tracked (sender, id): not enqueued again; status is the original's
+  std::uint16_t recipients = 1;  // group sends: members addressed (max_group_members <= 4096)
+  std::uint16_t accepted = 0;    // group sends: members whose lane took it
   std::uint64_t id = 0;
 
   constexpr SendResult() noexcept = default;
-  constexpr SendResult(Status s, std::uint64_t i, bool dup = false, std::uint32_t rec = 1, std::uint32_t acc = 0) noexcept
-      : status(s), duplicate(dup), recipients(static_cast<std::uint16_t>(rec)), accepted(static_cast<std::uint16_t>(acc)),
+  constexpr SendResult(Status s, std::uint64_t i, bool dup = false, std::uint32_t rec = 1,
+                       std::uint32_t acc = 0) noexcept
+      : status(s),
+        duplicate(dup),
+        recipients(static_cast<std::uint16_t>(rec)),
+        accepted(static_cast<std::uint16_t>(acc)),
         id(i) {}
   // Accepted now or before (a duplicate whose original is on its way or done).
   // Status::outbox without duplicate: stored in the log, `sent` follows when the sync policy holds.
@@ -172,13 +176,12 @@ class Endpoint {
   // Compiled (src/send.cpp), out of the one-to-one untracked path, which stays small enough to inline.
   SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
-  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
-             std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
+  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients, std::uint64_t now,
+             std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
   void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept {
     if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st);
   }
-  void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
-                                        Status st) noexcept;
+  void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept;
   // Exact: one relaxed fetch_add on this endpoint's own counter line (which
   // only processes sending as it write, so it stays in the sender's cache).
   // Measured ~5 ns per send single-threaded; batching it would make `courier
@@ -200,7 +203,9 @@ class Endpoint {
     h.lease = lease;
   }
   InboxData& own() const noexcept { return s_->seg.inbox(endpoint_slot(self_)); }
-  static void count(std::atomic<std::uint64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }  // relaxed: a statistic
+  static void count(std::atomic<std::uint64_t>& c) noexcept {
+    c.fetch_add(1, std::memory_order_relaxed);
+  }  // relaxed: a statistic
 
   Target* target(const Destination& d) noexcept;
   Target* target_by_id(EndpointId id) noexcept;
@@ -306,7 +311,8 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   c.logged_ = false;
-  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0) return {Status::invalid_argument, o.id};
+  if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
+    return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
   if (len > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
   Target* t = target(o.to);

@@ -13,15 +13,15 @@
 namespace courier {
 
 enum class Errc {
-  invalid_argument,   // a bad name, option or value given by the caller
-  not_found,          // no such bus / endpoint / group
-  already_exists,     // create-only open of an existing bus, duplicate name
-  busy,               // the receiver lease is held by a live process
-  capacity,           // the directory is full (max_endpoints reached)
-  incompatible,       // segment of another layout version or hash
-  corrupt,            // a segment whose header or geometry fails validation
-  timeout,            // a segment still being created after open_timeout
-  system,             // an OS call failed (errno is in the message)
+  invalid_argument,  // a bad name, option or value given by the caller
+  not_found,         // no such bus / endpoint / group
+  already_exists,    // create-only open of an existing bus, duplicate name
+  busy,              // the receiver lease is held by a live process
+  capacity,          // the directory is full (max_endpoints reached)
+  incompatible,      // segment of another layout version or hash
+  corrupt,           // a segment whose header or geometry fails validation
+  timeout,           // a segment still being created after open_timeout
+  system,            // an OS call failed (errno is in the message)
 };
 
 constexpr std::string_view errc_name(Errc c) noexcept {

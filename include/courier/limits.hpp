@@ -7,17 +7,17 @@
 
 namespace courier {
 
-inline constexpr std::uint64_t min_lane_capacity = 4096;          // bytes; a power of two
+inline constexpr std::uint64_t min_lane_capacity = 4096;  // bytes; a power of two
 inline constexpr std::uint64_t max_lane_capacity = 1ull << 30;
-inline constexpr std::uint64_t min_status_capacity = 4096;        // bytes of a status ring; a power of two
+inline constexpr std::uint64_t min_status_capacity = 4096;  // bytes of a status ring; a power of two
 inline constexpr std::uint64_t max_status_capacity = 64ull << 20;
 inline constexpr std::uint32_t max_endpoints_limit = 4096;
 inline constexpr std::uint32_t max_groups_limit = 4096;
 inline constexpr std::uint32_t max_group_members_limit = 4096;
-inline constexpr std::uint64_t min_tracker_capacity = 64;         // entries; a power of two
+inline constexpr std::uint64_t min_tracker_capacity = 64;  // entries; a power of two
 inline constexpr std::uint64_t max_tracker_capacity = 1ull << 26;
-inline constexpr std::size_t max_name_len = 63;                   // endpoint and group names: [A-Za-z0-9._@:-]{1,63}
-inline constexpr std::uint64_t min_claim_timeout_ns = 1'000'000ull;                      // 1 ms
+inline constexpr std::size_t max_name_len = 63;                      // endpoint and group names: [A-Za-z0-9._@:-]{1,63}
+inline constexpr std::uint64_t min_claim_timeout_ns = 1'000'000ull;  // 1 ms
 inline constexpr std::uint64_t max_claim_timeout_ns = 3'600'000'000'000ull;              // 1 hour
 inline constexpr std::uint64_t max_status_retention_ns = 30ull * 86'400'000'000'000ull;  // 30 days
 

@@ -94,7 +94,7 @@ class LogInspector {
   const std::string* name_of(std::uint32_t id, bool group = false) const;
 
   const std::vector<std::string>& files() const;  // the segment files, in read order
-  std::uint64_t bytes() const;                      // their sizes (those still there)
+  std::uint64_t bytes() const;                    // their sizes (those still there)
   // Found so far (all of them once next() returned false).
   std::vector<LogRegion> damage() const;
   std::vector<LogRegion> torn_tails() const;

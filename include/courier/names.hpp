@@ -25,7 +25,8 @@ inline std::string bus_name_problem(std::string_view name) {
   if (name == "." || name == "..") return "bus name may not be '.' or '..'";
   for (char c : name)
     if (!detail::name_char(c, false))
-      return std::string("bus name has a character outside [A-Za-z0-9._-]: '") + (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
+      return std::string("bus name has a character outside [A-Za-z0-9._-]: '") +
+             (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
   return {};
 }
 
@@ -35,7 +36,8 @@ inline std::string endpoint_name_problem(std::string_view name) {
   if (name.size() > 63) return "endpoint name is longer than 63 characters";
   for (char c : name)
     if (!detail::name_char(c, true))
-      return std::string("endpoint name has a character outside [A-Za-z0-9._@:-]: '") + (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
+      return std::string("endpoint name has a character outside [A-Za-z0-9._@:-]: '") +
+             (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
   return {};
 }
 

@@ -38,7 +38,7 @@ constexpr bool sync_from_name(std::string_view n, Sync& out) noexcept {
 }
 
 struct RecoveryProgress {
-  unsigned pass = 0, passes = 3;  // 1: names and messages, 2: settlements, 3: put back what is owed
+  unsigned pass = 0, passes = 3;                  // 1: names and messages, 2: settlements, 3: put back what is owed
   std::uint64_t bytes_done = 0, bytes_total = 0;  // of this pass
 };
 
@@ -46,17 +46,23 @@ struct RecoveryProgress {
 // creates the segment; attachers take the geometry from its header.
 struct Options {
   std::uint32_t max_endpoints = defaults::max_endpoints;  // 1..4096 endpoints on this bus
-  std::uint64_t lane_capacity = defaults::lane_capacity;  // bytes per lane, power of two, 4 KiB..1 GiB (16 lanes per endpoint)
-  std::uint32_t max_payload = defaults::max_payload;      // largest payload; must fit in half a lane
-  std::chrono::nanoseconds claim_timeout = defaults::claim_timeout;  // a claim unfinished this long is stepped over (dead producer)
-  std::chrono::nanoseconds open_timeout = defaults::open_timeout;    // wait this long for a segment another process is creating
-  bool create = true;                         // create the bus when it does not exist
-  bool group_access = false;                  // mode 0660 instead of 0600
-  std::uint32_t max_groups = defaults::max_groups;                // 0..4096 groups
+  std::uint64_t lane_capacity =
+      defaults::lane_capacity;  // bytes per lane, power of two, 4 KiB..1 GiB (16 lanes per endpoint)
+  std::uint32_t max_payload = defaults::max_payload;  // largest payload; must fit in half a lane
+  std::chrono::nanoseconds claim_timeout =
+      defaults::claim_timeout;  // a claim unfinished this long is stepped over (dead producer)
+  std::chrono::nanoseconds open_timeout =
+      defaults::open_timeout;                       // wait this long for a segment another process is creating
+  bool create = true;                               // create the bus when it does not exist
+  bool group_access = false;                        // mode 0660 instead of 0600
+  std::uint32_t max_groups = defaults::max_groups;  // 0..4096 groups
   std::uint32_t max_group_members = defaults::max_group_members;  // 1..4096 members per group
-  std::uint64_t tracker_capacity = defaults::tracker_capacity;    // tracked messages in flight (entries, power of two, 64..2^26)
-  std::uint64_t status_capacity = defaults::status_capacity;      // bytes of each endpoint's status ring (64 bytes per event)
-  std::chrono::nanoseconds status_retention = defaults::status_retention;  // a tracked message's status is kept this long past its expiry
+  std::uint64_t tracker_capacity =
+      defaults::tracker_capacity;  // tracked messages in flight (entries, power of two, 64..2^26)
+  std::uint64_t status_capacity =
+      defaults::status_capacity;  // bytes of each endpoint's status ring (64 bytes per event)
+  std::chrono::nanoseconds status_retention =
+      defaults::status_retention;  // a tracked message's status is kept this long past its expiry
   // Populate this process's mapping of the tracker when it opens the bus (one
   // madvise(MADV_POPULATE_WRITE), Linux 5.14+): the tracker is hashed, so
   // without it the first touch of each of its pages is a page fault in the
@@ -78,9 +84,10 @@ struct Options {
   // and `sent` is said only when `sync` holds (log.hpp).
   std::string log_dir;
   Sync sync = Sync::group;
-  std::chrono::microseconds group_commit_interval = defaults::group_commit_interval;  // Sync::group/os: longest wait before a batch is written
-  std::uint64_t group_commit_bytes = defaults::group_commit_bytes;                   // ... or as soon as this many bytes are waiting
-  std::uint64_t log_segment_size = defaults::log_file_size;                         // journal files roll at about this size (4 KiB .. 1 GiB)
+  std::chrono::microseconds group_commit_interval =
+      defaults::group_commit_interval;  // Sync::group/os: longest wait before a batch is written
+  std::uint64_t group_commit_bytes = defaults::group_commit_bytes;  // ... or as soon as this many bytes are waiting
+  std::uint64_t log_segment_size = defaults::log_file_size;  // journal files roll at about this size (4 KiB .. 1 GiB)
   // When this open creates the shared memory (first open, or after a reboot)
   // and the log holds records: rebuild the tracker and put back what is owed
   // before open() returns (Bus::recovery() says what was found).
@@ -95,7 +102,7 @@ struct Options {
 // then park on the futex (a producer then pays one wake syscall).
 struct IdleStrategy {
   std::uint64_t spin_ns = defaults::idle_spin_ns;  // 0: park at once
-  bool park = true;                // false: never sleep (busy-spin until the timeout)
+  bool park = true;                                // false: never sleep (busy-spin until the timeout)
 };
 
 struct ReceiverOptions {

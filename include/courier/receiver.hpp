@@ -98,7 +98,8 @@ class Receiver {
     Message m;
     std::memcpy(&m.h_, t.record.header, sizeof(RecordHeader));
     m.h_.payload_len = t.record.header->payload_len <= t.record.units * record_unit - sizeof(RecordHeader)
-                           ? t.record.header->payload_len : 0;  // re-checked on the copy: the lane is shared
+                           ? t.record.header->payload_len
+                           : 0;  // re-checked on the copy: the lane is shared
     m.payload_ = t.record.payload();
     m.redelivered_ = t.record.redelivered;
     m.pos_ = t.record.pos;
@@ -209,7 +210,8 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
   const std::uint64_t span = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
   const std::uint64_t deadline = span > ~0ull - start ? ~0ull : start + span;
   const IdleStrategy& idle = st_->options.idle;
-  const std::uint64_t spin_until = idle.park ? (idle.spin_ns < deadline - start ? start + idle.spin_ns : deadline) : deadline;
+  const std::uint64_t spin_until =
+      idle.park ? (idle.spin_ns < deadline - start ? start + idle.spin_ns : deadline) : deadline;
   if (!idle.park || idle.spin_ns != 0) {  // spin_ns == 0 with park: sleep at once
     for (unsigned i = 1;; ++i) {
       if (auto m = try_receive()) return m;

@@ -60,7 +60,7 @@ struct TrackerUsage {
 struct EndpointStats {
   std::string name;
   EndpointId id = no_endpoint;
-  bool receiver_attached = false;   // a live process holds the lease
+  bool receiver_attached = false;  // a live process holds the lease
   int receiver_pid = 0;
   std::uint64_t waiting[priority_levels] = {};  // committed records waiting per lane
   std::uint64_t waiting_total = 0;
@@ -83,13 +83,13 @@ struct BusStats {
 };
 
 struct SweepResult {
-  std::uint64_t expired = 0;  // tracked messages found past their deadline in a lane (senders told `expired`)
-  std::uint64_t retired = 0;  // tracker entries retired past their deadline
+  std::uint64_t expired = 0;         // tracked messages found past their deadline in a lane (senders told `expired`)
+  std::uint64_t retired = 0;         // tracker entries retired past their deadline
   std::uint64_t expired_stored = 0;  // spilled messages (in the log alone) found past their deadline
 };
 
 struct HousekeepResult {
-  bool holder = false;                 // this process holds the housekeeping lease (else nothing was done)
+  bool holder = false;  // this process holds the housekeeping lease (else nothing was done)
   SweepResult sweep;
   std::uint64_t segments_deleted = 0;  // journal segments whose every record was settled
   std::uint64_t bytes_deleted = 0;
@@ -111,22 +111,22 @@ struct JournalDamage {
 // What a recovery found and did.
 struct RecoveryReport {
   bool ran = false;
-  std::uint64_t segments = 0;   // journal files read
-  std::uint64_t bytes = 0;      // bytes of those files
-  std::uint64_t records = 0;    // valid records
+  std::uint64_t segments = 0;                          // journal files read
+  std::uint64_t bytes = 0;                             // bytes of those files
+  std::uint64_t records = 0;                           // valid records
   std::uint64_t messages = 0, settles = 0, names = 0;  // records by kind (settles: delivered + read + expired)
-  std::uint64_t settled = 0;    // messages found delivered, read or expired
-  std::uint64_t owed = 0;       // messages owed to a recipient and not expired
-  std::uint64_t injected = 0;   // of those, put back into their destination's lane now
-  std::uint64_t in_lane = 0;    // of those, already waiting in a lane (a live bus)
-  std::uint64_t left = 0;       // of those, not put back (lane full): they stay in the log
-  std::uint64_t expired = 0;    // owed but past their deadline: reported expired to their senders now
-  std::uint64_t retired = 0;    // past their expiry + status retention: settled by age, nothing to do
-  std::uint64_t unnamed = 0;    // records naming an id with no name record in their journal file (skipped)
+  std::uint64_t settled = 0;                           // messages found delivered, read or expired
+  std::uint64_t owed = 0;                              // messages owed to a recipient and not expired
+  std::uint64_t injected = 0;                          // of those, put back into their destination's lane now
+  std::uint64_t in_lane = 0;                           // of those, already waiting in a lane (a live bus)
+  std::uint64_t left = 0;                              // of those, not put back (lane full): they stay in the log
+  std::uint64_t expired = 0;       // owed but past their deadline: reported expired to their senders now
+  std::uint64_t retired = 0;       // past their expiry + status retention: settled by age, nothing to do
+  std::uint64_t unnamed = 0;       // records naming an id with no name record in their journal file (skipped)
   std::uint64_t tracker_full = 0;  // owed messages put back without a tracker entry (no dedup for them)
-  std::uint64_t damaged = 0;    // damaged regions (details in `damage`)
-  std::uint64_t torn = 0;       // torn tails cut
-  std::uint64_t max_id = 0;     // the largest message id seen (the bus's id counter is raised past it)
+  std::uint64_t damaged = 0;       // damaged regions (details in `damage`)
+  std::uint64_t torn = 0;          // torn tails cut
+  std::uint64_t max_id = 0;        // the largest message id seen (the bus's id counter is raised past it)
   std::vector<JournalDamage> damage;
   std::uint64_t elapsed_ns = 0;
 };

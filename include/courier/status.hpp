@@ -90,11 +90,11 @@ constexpr bool is_failed_send(Status s) noexcept {
 }
 
 struct StatusEvent {
-  std::uint64_t id = 0;               // the message
+  std::uint64_t id = 0;                // the message
   EndpointId recipient = no_endpoint;  // whose delivery it is about (0: the message as a whole)
   GroupId group = 0;                   // the group, for group messages
   Status status = Status::sent;
-  std::uint64_t time_ns = 0;           // CLOCK_REALTIME of the change
+  std::uint64_t time_ns = 0;  // CLOCK_REALTIME of the change
 };
 
 // The status of a tracked message, as the tracker has it (Endpoint::status).
@@ -106,7 +106,7 @@ struct StatusReport {
   std::uint64_t id = 0;
   Status status = Status::outbox;  // the message (for groups: sent until every member delivered/read)
   GroupId group = 0;
-  EndpointId dest = no_endpoint;   // endpoint sends: the destination
+  EndpointId dest = no_endpoint;  // endpoint sends: the destination
   std::uint32_t recipients = 1, delivered = 0, read = 0, failed = 0;
   std::uint64_t expires_ns = 0, updated_ns = 0;
   std::vector<RecipientStatus> members;  // group sends: each current member that was addressed

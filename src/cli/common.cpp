@@ -89,7 +89,8 @@ Args Args::parse(std::span<char* const> argv, std::span<const OptionSpec> specs)
   }
   std::vector<std::string> reversed;  // CLI11 takes them last first
   for (auto it = before.rbegin(); it != before.rend(); ++it) {
-    if (it->size() > 3 && it->starts_with("--") && it->ends_with("=")) {  // "--log=": CLI11 would take the next argument
+    if (it->size() > 3 && it->starts_with("--") &&
+        it->ends_with("=")) {  // "--log=": CLI11 would take the next argument
       reversed.emplace_back();
       reversed.push_back(it->substr(0, it->size() - 1));
     } else {
@@ -203,7 +204,8 @@ std::string single_quoted(std::string_view s) { return "'" + std::string(s) + "'
 
 const std::string& bus_operand(const Invocation& inv) {
   const std::string& name = inv.operands[0];
-  if (std::string why = bus_name_problem(name); !why.empty()) throw UsageError("BUS " + single_quoted(name) + ": " + why);
+  if (std::string why = bus_name_problem(name); !why.empty())
+    throw UsageError("BUS " + single_quoted(name) + ": " + why);
   return name;
 }
 

@@ -101,8 +101,8 @@ class Args {
 
   // `text` as an integer in [min, max]; `type_max` is the largest of its type
   // (how the range is said when max is that).
-  static std::uint64_t parse_uint(std::string_view text, const std::string& what, std::uint64_t min,
-                                  std::uint64_t max, std::uint64_t type_max);
+  static std::uint64_t parse_uint(std::string_view text, const std::string& what, std::uint64_t min, std::uint64_t max,
+                                  std::uint64_t type_max);
   static std::uint64_t parse_bytes(std::string_view text, const std::string& what);
 
  private:
@@ -184,8 +184,8 @@ std::string write_error();
 void write_out(std::string_view text);
 void note(std::string_view text);  // "courier: note: TEXT" on stderr
 
-std::string size_text(std::uint64_t n);   // "4 MiB", "4.1 GiB", "1000 bytes"
-std::string utc_text(std::uint64_t ns);   // "2026-12-03T21:00:00Z"
+std::string size_text(std::uint64_t n);                                             // "4 MiB", "4.1 GiB", "1000 bytes"
+std::string utc_text(std::uint64_t ns);                                             // "2026-12-03T21:00:00Z"
 std::string counted(std::uint64_t n, std::string_view one, std::string_view many);  // "1 tail", "3 tails"
 // Columns padded to their widest cell; numeric columns (first_numeric <= index
 // < end_numeric) aligned right.

@@ -82,7 +82,8 @@ int run_group_ls(const Invocation& inv) {
     if (inv.args.flag("json")) {
       Json members = Json::array();
       for (EndpointId m : g.members) members.push_back(endpoint_label(bus, m));
-      out += json_line(Json{{"name", g.name}, {"id", g.id}, {"created_ns", g.created_ns}, {"members", std::move(members)}});
+      out += json_line(
+          Json{{"name", g.name}, {"id", g.id}, {"created_ns", g.created_ns}, {"members", std::move(members)}});
     } else {
       out += g.name + ':';
       for (EndpointId m : g.members) out += ' ' + endpoint_label(bus, m);
@@ -92,6 +93,5 @@ int run_group_ls(const Invocation& inv) {
   write_out(out);
   return 0;
 }
-
 
 }  // namespace courier::cli

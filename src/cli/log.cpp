@@ -103,7 +103,7 @@ LogStat log_stat(const std::string& dir) {
     ++s.unsettled;
     if (m.expires_ns < now) ++s.past_expiry;
     if (!s.oldest || m.timestamp_ns < s.oldest->timestamp_ns)
-      s.oldest = LogStat::Oldest{m.id,       m.timestamp_ns,    m.expires_ns,    m.offset,
+      s.oldest = LogStat::Oldest{m.id,       m.timestamp_ns,     m.expires_ns,     m.offset,
                                  m.priority, scan.label(m.from), scan.label(m.to), std::string(m.file)};
   }
   return s;
@@ -147,8 +147,8 @@ std::string log_stat_text(const LogStat& s, const std::string& bus) {
       {"records:", std::to_string(s.records)},
   };
   for (LogRecordKind k : log_record_kinds)
-    rows.push_back({"  " + std::string(log_record_kind_name(k)) + ":",
-                    std::to_string(s.by_kind[static_cast<std::uint8_t>(k)])});
+    rows.push_back(
+        {"  " + std::string(log_record_kind_name(k)) + ":", std::to_string(s.by_kind[static_cast<std::uint8_t>(k)])});
   const std::string listed = s.damage.empty() && s.torn.empty() ? "" : "  (courier log " + bus + " verify lists them)";
   rows.push_back({"damaged:", counted(s.damage.size(), "region", "regions") + listed});
   rows.push_back({"torn:", counted(s.torn.size(), "tail", "tails")});
@@ -162,9 +162,9 @@ std::string log_stat_text(const LogStat& s, const std::string& bus) {
   if (s.oldest) {
     const LogStat::Oldest& o = *s.oldest;
     const bool past = o.expires_ns != 0 && o.expires_ns < now_realtime_ns();
-    oldest = "id " + std::to_string(o.id) + " from " + single_quoted(o.from) + " to " + single_quoted(o.to) + ", sent " +
-             utc_text(o.timestamp_ns) + ", " + (past ? "expired " : "expires ") + utc_text(o.expires_ns) + " (" +
-             o.file + " at offset " + std::to_string(o.offset) + ")";
+    oldest = "id " + std::to_string(o.id) + " from " + single_quoted(o.from) + " to " + single_quoted(o.to) +
+             ", sent " + utc_text(o.timestamp_ns) + ", " + (past ? "expired " : "expires ") + utc_text(o.expires_ns) +
+             " (" + o.file + " at offset " + std::to_string(o.offset) + ")";
   }
   rows.push_back({"oldest unsettled:", oldest});
   return table_text(rows, 2);
@@ -219,7 +219,8 @@ int log_dump(Scan& scan, const std::string& bus) {
   }
   write_out(out);
   if (const std::size_t damaged = scan.log().damage().size(); damaged > 0)
-    note(counted(damaged, "damaged region", "damaged regions") + " skipped (courier log " + bus + " verify lists them)");
+    note(counted(damaged, "damaged region", "damaged regions") + " skipped (courier log " + bus +
+         " verify lists them)");
   return 0;
 }
 

@@ -256,7 +256,6 @@ std::string_view nth_word(std::string_view s, std::size_t n) {
   return s.substr(0, s.find(' '));
 }
 
-
 // ------------------------------------------------------------ main
 
 int run(std::span<char* const> argv) {
@@ -276,8 +275,9 @@ int run(std::span<char* const> argv) {
   const Command* cmd = find_command(words);
   if (cmd == nullptr) {
     if (words[0] == "endpoint" || words[0] == "group")
-      throw UsageError(words.size() < 2 ? words[0] + ": missing subcommand (add, rm or ls)"
-                                        : words[0] + ": unknown subcommand " + single_quoted(words[1]) + " (add, rm or ls)");
+      throw UsageError(words.size() < 2
+                           ? words[0] + ": missing subcommand (add, rm or ls)"
+                           : words[0] + ": unknown subcommand " + single_quoted(words[1]) + " (add, rm or ls)");
     throw UsageError("unknown command " + single_quoted(words[0]) + " (see courier --help)");
   }
   args.allow_only(cmd->bit, cmd->name);
@@ -286,7 +286,8 @@ int run(std::span<char* const> argv) {
   if (inv.operands.size() < required)
     throw UsageError(std::string(cmd->name) + ": missing " + std::string(nth_word(cmd->operands, inv.operands.size())));
   if (inv.operands.size() > cmd->max_operands)
-    throw UsageError(std::string(cmd->name) + ": unexpected argument " + single_quoted(inv.operands[cmd->max_operands]));
+    throw UsageError(std::string(cmd->name) + ": unexpected argument " +
+                     single_quoted(inv.operands[cmd->max_operands]));
   return cmd->run(inv);
 }
 

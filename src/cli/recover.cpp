@@ -83,9 +83,9 @@ class ProgressBar {
     last_ = now;
     drawn_ = true;
     constexpr std::size_t width = 30;
-    const double done = p.bytes_total == 0 ? 1.0
-                                           : std::min(1.0, static_cast<double>(p.bytes_done) /
-                                                               static_cast<double>(p.bytes_total));
+    const double done = p.bytes_total == 0
+                            ? 1.0
+                            : std::min(1.0, static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total));
     const auto filled = static_cast<std::size_t>(done * width);
     char percent[8];
     std::snprintf(percent, sizeof percent, "%3.0f%%", done * 100);
@@ -147,10 +147,11 @@ std::string recovery_text(const std::string& bus, const std::string& dir, bool a
       {"retired:", std::to_string(r.retired) + " (past expiry and status retention: nothing to do)"},
   };
   if (r.unnamed > 0)
-    rows.push_back({"unnamed:", counted(r.unnamed, "record", "records") + " skipped (ids their segment does not name)"});
+    rows.push_back(
+        {"unnamed:", counted(r.unnamed, "record", "records") + " skipped (ids their segment does not name)"});
   if (r.tracker_full > 0)
     rows.push_back({"tracker full:", std::to_string(r.tracker_full) + " owed messages put back without duplicate "
-                                                                        "detection"});
+                                                                      "detection"});
   rows.push_back({"damaged:", r.damaged == 0 ? "none"
                                              : counted(r.damaged, "region", "regions") +
                                                    " (the records there are lost; those after them were read)"});
@@ -178,7 +179,8 @@ int run_recover(const Invocation& inv) {
   bar.clear();
   flush_log(bus);  // the expired records it wrote
   const std::string dir = bus.log_directory();
-  write_out(inv.args.flag("json") ? json_line(recovery_json(name, dir, at_open, r)) : recovery_text(name, dir, at_open, r));
+  write_out(inv.args.flag("json") ? json_line(recovery_json(name, dir, at_open, r))
+                                  : recovery_text(name, dir, at_open, r));
   if (r.damaged > 0)
     note(counted(r.damaged, "damaged region", "damaged regions") + " in the journals: the records there are lost");
   return 0;

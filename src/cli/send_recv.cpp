@@ -56,11 +56,10 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
                " has a receiver attached (a real-time message, --expiry 0, is delivered now or not at all)";
       case Status::full:
         return "the priority " + std::to_string(o.priority) + " lanes of the members of group " + to + " are full";
-      case Status::too_large:
-        break;  // as for an endpoint
+      case Status::too_large: break;  // as for an endpoint
       default:
-        return "no member of group " + to + " took the message (the first refusal: " +
-               std::string(status_name(r.status)) + ")";
+        return "no member of group " + to +
+               " took the message (the first refusal: " + std::string(status_name(r.status)) + ")";
     }
   }
   switch (r.status) {
@@ -69,21 +68,18 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
     case Status::full:
       return "the priority " + std::to_string(o.priority) + " lane of " + to + " is full" +
              (o.timeout.count() > 0 ? " (waited " + format_duration(o.timeout) + ")" : " (--timeout waits for room)");
-    case Status::invalid_destination:
-      return "no endpoint named " + to + " on bus " + single_quoted(bus.name());
+    case Status::invalid_destination: return "no endpoint named " + to + " on bus " + single_quoted(bus.name());
     case Status::too_large:
       return "the payload (" + std::string(size) + ") is larger than the bus's max_payload (" +
              std::to_string(bus.settings().max_payload) + " bytes)";
-    case Status::revoked:
-      return "the message was not committed within the bus's claim timeout and was stepped over";
+    case Status::revoked: return "the message was not committed within the bus's claim timeout and was stepped over";
     case Status::tracker_full:
       return "the bus's tracker of messages in flight is full (a tracked message is refused rather than "
              "sent without duplicate detection; see courier stat, courier sweep)";
     case Status::log_failed:
       return "the bus's log in " + single_quoted(bus.log_directory()) +
              " could not store it (disk full, or an I/O error): it is not promised";
-    default:
-      return "the bus refused the message";
+    default: return "the bus refused the message";
   }
 }
 
@@ -105,8 +101,8 @@ constexpr std::chrono::nanoseconds default_wait_timeout = 10s;
 // (monotonic ns) passes. Polls every 1 ms at first, slowing to every 10 ms.
 // Returns the last report, or nothing when the tracker forgot the message
 // (`why` says why).
-std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id, Status target,
-                                            std::uint64_t deadline, std::string& why) {
+std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id, Status target, std::uint64_t deadline,
+                                            std::string& why) {
   std::uint64_t interval_ns = 1'000'000;
   for (;;) {
     auto r = me.status(id);
@@ -124,7 +120,9 @@ std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id
   }
 }
 
-void write_result(std::uint64_t id, Status s) { write_out(std::to_string(id) + " " + std::string(status_name(s)) + "\n"); }
+void write_result(std::uint64_t id, Status s) {
+  write_out(std::to_string(id) + " " + std::string(status_name(s)) + "\n");
+}
 
 // With a log and --sync group or os, a tracked send is "outbox" until the
 // batch that holds it is written. This process is about to exit: write the
@@ -192,8 +190,7 @@ int run_send(const Invocation& inv) {
   }
   write_result(r.id, last->status);
   const std::string target(status_name(*wait)), now(status_name(last->status));
-  if (is_error(last->status))
-    throw Failure("the message ended " + now + " before it was " + target);
+  if (is_error(last->status)) throw Failure("the message ended " + now + " before it was " + target);
   if (status_rank(last->status) < status_rank(*wait))
     throw Failure("timeout: the message is still " + now + " after " + format_duration(o.timeout) + " (--wait " +
                   target + ")");
@@ -320,7 +317,7 @@ int run_recv(const Invocation& inv) {
         std::_Exit(1);
       }
       if (ack && !mark_read) rx->ack(*m);  // handed on: now it may be acknowledged
-      ++received;  // released by the next receive, or by ~Receiver
+      ++received;                          // released by the next receive, or by ~Receiver
     }
     if (stop.requested() || now_monotonic_ns() >= deadline) break;
   }

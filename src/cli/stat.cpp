@@ -15,11 +15,11 @@ struct Counter {
 };
 // As a receiver (full and offline: sends refused to this endpoint).
 constexpr Counter receiver_counters[] = {
-    {"received", &EndpointStats::received},   {"delivered", &EndpointStats::delivered},
-    {"read", &EndpointStats::read},           {"expired", &EndpointStats::expired},
-    {"stale", &EndpointStats::stale},         {"revoked", &EndpointStats::revoked},
-    {"corrupt", &EndpointStats::corrupt},     {"redelivered", &EndpointStats::redelivered},
-    {"full", &EndpointStats::full},           {"offline", &EndpointStats::offline},
+    {"received", &EndpointStats::received}, {"delivered", &EndpointStats::delivered},
+    {"read", &EndpointStats::read},         {"expired", &EndpointStats::expired},
+    {"stale", &EndpointStats::stale},       {"revoked", &EndpointStats::revoked},
+    {"corrupt", &EndpointStats::corrupt},   {"redelivered", &EndpointStats::redelivered},
+    {"full", &EndpointStats::full},         {"offline", &EndpointStats::offline},
 };
 // As a sender.
 constexpr Counter sender_counters[] = {
@@ -89,8 +89,8 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
           {"lane capacity:", size_text(g.lane_capacity) + " (16 priority lanes per endpoint)"},
           {"max payload:", size_text(g.max_payload)},
           {"claim timeout:", format_duration(b.claim_timeout)},
-          {"max groups:", std::to_string(g.max_groups) + " (up to " + std::to_string(g.max_group_members) +
-                              " members each)"},
+          {"max groups:",
+           std::to_string(g.max_groups) + " (up to " + std::to_string(g.max_group_members) + " members each)"},
           {"tracker:", std::to_string(t.used) + " of " + std::to_string(t.capacity) + " entries used, " +
                            std::to_string(t.full_events) + " full events, " + std::to_string(t.retired) + " retired"},
           {"status kept:", format_duration(b.status_retention) + " past expiry"},
@@ -147,6 +147,5 @@ int run_sweep(const Invocation& inv) {
   write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");
   return 0;
 }
-
 
 }  // namespace courier::cli

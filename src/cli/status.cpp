@@ -25,8 +25,9 @@ int run_status(const Invocation& inv) {
   const std::uint64_t id = id_operand(inv.operands[1]);
   const Bus bus = open_bus(inv, false);
   if (auto e = bus.find_endpoint(from); !e)
-    throw Failure(e.error().code == Errc::not_found ? "no endpoint named " + single_quoted(from) + " on bus " + single_quoted(bus.name())
-                                                    : e.error().message);
+    throw Failure(e.error().code == Errc::not_found
+                      ? "no endpoint named " + single_quoted(from) + " on bus " + single_quoted(bus.name())
+                      : e.error().message);
   auto found = bus.status(from, id);
   if (!found) {
     if (found.error().code != Errc::not_found) throw Failure(found.error().message);
@@ -64,6 +65,5 @@ int run_status(const Invocation& inv) {
   write_out(out);
   return 0;
 }
-
 
 }  // namespace courier::cli

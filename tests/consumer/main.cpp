@@ -1,9 +1,9 @@
 // Opens a bus, sends itself a message and receives it, through an installed
 // courier found with find_package(courier CONFIG). Exit 0 on success.
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 #include <courier/bus.hpp>
 
@@ -20,16 +20,15 @@ int main() {
     auto me = bus->endpoint("me");
     auto inbox = bus->attach("me");
     if (!me || !inbox) {
-      std::fprintf(stderr, "endpoint/attach: %s\n",
-                   (!me ? me.error() : inbox.error()).message.c_str());
+      std::fprintf(stderr, "endpoint/attach: %s\n", (!me ? me.error() : inbox.error()).message.c_str());
     } else {
       auto sent = me->send({.to = courier::peer("me"), .priority = 3, .expiry = 5s}, "hello from a consumer");
       if (!sent) {
         std::fprintf(stderr, "send: %s\n", std::string(courier::status_name(sent.status)).c_str());
       } else if (auto m = inbox->receive(2s)) {
         if (m->text() == "hello from a consumer" && m->priority() == 3 && m->id() == sent.id) {
-          std::printf("consumer: received \"%.*s\" (id %llu)\n", static_cast<int>(m->text().size()),
-                      m->text().data(), static_cast<unsigned long long>(m->id()));
+          std::printf("consumer: received \"%.*s\" (id %llu)\n", static_cast<int>(m->text().size()), m->text().data(),
+                      static_cast<unsigned long long>(m->id()));
           rc = 0;
         } else {
           std::fprintf(stderr, "receive: unexpected message\n");

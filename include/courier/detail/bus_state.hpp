@@ -31,7 +31,7 @@ struct BusState {
   std::uint64_t retention_ns = 0;
   bool in_process = false;
   std::unique_ptr<CompactionMemory> compaction;  // the housekeeper's (detail::housekeep), process-local
-  BusState(Segment s, std::string n);  // src/bus_state.cpp, where Log and CompactionMemory are complete
+  BusState(Segment s, std::string n);            // src/bus_state.cpp, where Log and CompactionMemory are complete
   ~BusState();
   BusState(const BusState&) = delete;
   BusState& operator=(const BusState&) = delete;
@@ -50,7 +50,8 @@ struct BusState {
   // send of the same id (an id may be sent again once its entry has retired,
   // while a copy of the old send still waits in a lane).
   bool same_send(const TrackerEntry& e, const RecordHeader& h) const noexcept {
-    return e.deadline_ns == deadline(h.expires_ns, h.timestamp_ns);  // as the send computed it, from the same clock reading
+    return e.deadline_ns ==
+           deadline(h.expires_ns, h.timestamp_ns);  // as the send computed it, from the same clock reading
   }
   // The deadline of a tracker entry: its status is kept until `retention`
   // past the message's expiry (or past `now` for a message without one).

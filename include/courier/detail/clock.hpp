@@ -32,11 +32,11 @@ namespace detail {
 __extension__ typedef unsigned __int128 u128;  // GCC/Clang extension, for the 64x32.32 product
 
 struct TscAnchor {
-  std::uint64_t tsc = 0;       // counter at the anchor
-  std::uint64_t ns = 0;        // CLOCK_REALTIME at the anchor
-  std::uint64_t mult = 0;      // ns per tick, 32.32 fixed point (0: not calibrated yet)
-  std::uint64_t span = 0;      // ticks after which to re-anchor (~1 ms)
-  std::uint64_t cal_tsc = 0;   // start of the calibration interval
+  std::uint64_t tsc = 0;      // counter at the anchor
+  std::uint64_t ns = 0;       // CLOCK_REALTIME at the anchor
+  std::uint64_t mult = 0;     // ns per tick, 32.32 fixed point (0: not calibrated yet)
+  std::uint64_t span = 0;     // ticks after which to re-anchor (~1 ms)
+  std::uint64_t cal_tsc = 0;  // start of the calibration interval
   std::uint64_t cal_ns = 0;
 };
 inline thread_local TscAnchor tsc_anchor;

@@ -36,8 +36,8 @@ struct CompactionMemory {
     std::uint64_t seen_pass = 0;        // the last pass that listed it (entries of vanished files are dropped)
     Blocker blocker;
   };
-  std::mutex mutex;        // Bus::housekeep on a caller's thread and the housekeeping thread
-  std::uint64_t pass = 0;  // compaction passes run while holding the lease
+  std::mutex mutex;                                 // Bus::housekeep on a caller's thread and the housekeeping thread
+  std::uint64_t pass = 0;                           // compaction passes run while holding the lease
   std::unordered_map<std::string, Entry> segments;  // by path
 };
 

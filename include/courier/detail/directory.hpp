@@ -11,12 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "courier/detail/segment.hpp"
 #include "courier/result.hpp"
 #include "courier/stats.hpp"
-#include "courier/detail/segment.hpp"
 
 namespace courier {
-
 
 namespace detail {
 // What a directory scan found (under the lock): the first free slot (n if

@@ -33,7 +33,6 @@ inline void inbox_notify(InboxData& in, unsigned p) noexcept {
     futex_wake_all(in.parked);
 }
 
-
 struct InboxTaken {
   LaneRecord record;
   unsigned lane = 0;

@@ -52,7 +52,7 @@ bool parse_journal_file_path(std::string_view path, JournalWriterId& writer, std
 // The format as functions (the writer uses them; the tests pin their bytes).
 // The header of journal file `sequence` of `writer`, CRC filled in.
 logfmt::FileHeader make_journal_file_header(const JournalWriterId& writer, std::uint64_t sequence,
-                                                  std::uint64_t salt) noexcept;
+                                            std::uint64_t salt) noexcept;
 // Appends to `out` the bytes of one record (frame, body = head + tail, padding)
 // as it lies at `offset` of a journal file whose salt is `salt`. Checks
 // nothing: JournalWriter::append checks the kind and length first.
@@ -78,7 +78,8 @@ using JournalSegmentInfo = JournalFileInfo;
 inline std::string journal_segment_name(const JournalWriterId& writer, std::uint64_t sequence) {
   return journal_file_name(writer, sequence);
 }
-inline bool parse_journal_segment_name(std::string_view name, JournalWriterId& writer, std::uint64_t& sequence) noexcept {
+inline bool parse_journal_segment_name(std::string_view name, JournalWriterId& writer,
+                                       std::uint64_t& sequence) noexcept {
   return parse_journal_file_name(name, writer, sequence);
 }
 inline logfmt::FileHeader make_journal_segment_header(const JournalWriterId& writer, std::uint64_t sequence,

@@ -23,8 +23,8 @@ namespace courier {
 
 struct JournalRecord {
   logfmt::Kind kind = logfmt::Kind::message;
-  std::span<const std::byte> body;        // valid until the next call of next()
-  std::uint64_t offset = 0;               // of the record's frame in its file
+  std::span<const std::byte> body;           // valid until the next call of next()
+  std::uint64_t offset = 0;                  // of the record's frame in its file
   const JournalFileInfo* segment = nullptr;  // its journal file; valid until the next call of next()
 };
 

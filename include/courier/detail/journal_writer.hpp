@@ -78,7 +78,9 @@ class JournalWriter {
   const std::string& directory() const noexcept { return dir_; }
   std::string file_path() const;                                 // the current journal file
   std::uint64_t sequence() const noexcept { return sequence_; }  // of the current journal file
-  std::uint64_t file_bytes() const noexcept { return file_size_ + buffer_.size(); }  // of the current file, buffer included
+  std::uint64_t file_bytes() const noexcept {
+    return file_size_ + buffer_.size();
+  }  // of the current file, buffer included
   // The older names (the tests and bench_log use them).
   std::string segment_path() const { return file_path(); }
   std::uint64_t segment_bytes() const noexcept { return file_bytes(); }

@@ -73,7 +73,7 @@ constexpr bool belongs_to(std::uint64_t w, std::uint64_t pos) noexcept {
 }  // namespace frame
 
 struct LaneData {
-  std::atomic<std::uint64_t> tail;    // producers: reservation (CAS)
+  std::atomic<std::uint64_t> tail;  // producers: reservation (CAS)
   std::uint8_t pad0[cache_line - 8];
   std::atomic<std::uint64_t> head;    // receiver: consumption, published with release
   std::atomic<std::uint64_t> handed;  // receiver: handed-out mark, for redelivery after its death

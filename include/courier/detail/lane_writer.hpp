@@ -73,8 +73,7 @@ class LaneWriter {
       }
       // Relaxed on success: ordering for the record comes from the frame word
       // (stake, then commit with release); on failure t is refreshed.
-      if (v_.ctl->tail.compare_exchange_weak(t, t + need, std::memory_order_relaxed, std::memory_order_relaxed))
-        break;
+      if (v_.ctl->tail.compare_exchange_weak(t, t + need, std::memory_order_relaxed, std::memory_order_relaxed)) break;
     }
     if (pad != 0 && !stake(t, frame::make(frame::padding, pad / record_unit, t))) return ClaimResult::revoked;
     const std::uint64_t pos = t + pad;

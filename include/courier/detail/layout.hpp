@@ -28,16 +28,16 @@
 #include <cstdint>
 
 #include "courier/detail/lane_data.hpp"
+#include "courier/detail/record.hpp"
 #include "courier/limits.hpp"
 #include "courier/stats.hpp"
-#include "courier/detail/record.hpp"
 #include "courier/status.hpp"
 
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
 inline constexpr std::uint32_t layout_version = 3;
-inline constexpr unsigned tracker_bucket_slots = 8;               // one cache line of tags per bucket
+inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 
 // ---------------------------------------------------------------- header
@@ -54,18 +54,18 @@ struct SegmentHeader {
   std::uint64_t lane_capacity;
   // line 1: geometry and policy
   std::uint32_t max_payload;
-  std::uint32_t mode;                     // permission bits the segment was created with
+  std::uint32_t mode;  // permission bits the segment was created with
   std::uint64_t dir_offset;
   std::uint64_t inbox_offset;
   std::uint64_t inbox_stride;
   std::uint64_t claim_timeout_ns;
-  std::uint64_t created_ns;               // CLOCK_REALTIME at creation
+  std::uint64_t created_ns;  // CLOCK_REALTIME at creation
   std::uint64_t group_offset;
   std::uint64_t tracker_offset;
   std::uint32_t max_groups;
   std::uint32_t max_group_members;
   // line 2: identifier blocks (ids are handed out in blocks to processes)
-  std::atomic<std::uint64_t> next_id;     // starts at the creation time in ns: a recreated bus never reuses ids
+  std::atomic<std::uint64_t> next_id;  // starts at the creation time in ns: a recreated bus never reuses ids
   // Lease word of the process rebuilding this bus from its log (0: none).
   // Set by the creator before publication when a recovery will follow; other
   // openers wait while it lives and take the recovery over when it died.
@@ -81,9 +81,9 @@ struct SegmentHeader {
   std::uint8_t pad4[cache_line - 8];
   // line 6: geometry of groups, tracker and status rings
   std::uint64_t group_stride;
-  std::uint64_t tracker_capacity;        // entries (power of two)
-  std::uint64_t status_capacity;         // bytes of each endpoint's status ring (power of two)
-  std::uint64_t status_retention_ns;     // a settled tracker entry is kept this long past its deadline
+  std::uint64_t tracker_capacity;     // entries (power of two)
+  std::uint64_t status_capacity;      // bytes of each endpoint's status ring (power of two)
+  std::uint64_t status_retention_ns;  // a settled tracker entry is kept this long past its deadline
   std::uint8_t reserved_tail[512 - 6 * cache_line - 32];
 };
 static_assert(sizeof(pthread_mutex_t) <= 128);
@@ -128,7 +128,7 @@ struct EndpointSlot {
   std::uint32_t generation;       // generation of the last endpoint in this slot (1..65535, wraps to 1)
   std::uint32_t name_len;
   std::uint32_t reserved0;
-  char name[max_name_len + 1];    // NUL-padded
+  char name[max_name_len + 1];  // NUL-padded
   std::uint64_t created_ns;
   std::uint8_t reserved1[128 - 88];
 };
@@ -170,7 +170,7 @@ static_assert(sizeof(GroupSlot) == 128);
 // entries[i] holds the key and the status; written by its owner while claiming,
 // read by others only after they see the tag ready (acquire).
 struct TrackerHeader {
-  std::uint64_t capacity;   // entries (power of two; buckets of 8)
+  std::uint64_t capacity;  // entries (power of two; buckets of 8)
   std::uint64_t reserved0[7];
   std::atomic<std::uint64_t> full_events;  // tracked sends refused: both buckets full (relaxed)
   std::atomic<std::uint64_t> retired;      // entries retired past their deadline (relaxed)
@@ -212,17 +212,17 @@ inline constexpr std::uint16_t priority_mask = 0xfu << priority_shift;
 // process is still comparing its key; such a reader re-checks the tag, and
 // relaxed atomics keep the overlap well defined. Ordering comes from the tag.
 struct TrackerEntry {
-  std::atomic<std::uint64_t> id;          // key: message identifier
-  std::atomic<std::uint32_t> sender;      // key: sending endpoint id
-  std::atomic<std::uint32_t> recipient;   // key: 0 for endpoint/group entries, the member's id for member entries
-  std::atomic<std::uint32_t> dest;        // endpoint id (endpoint), group id (group), slot of the group total (member)
-  std::atomic<std::uint8_t> role;         // tracker_role
-  std::atomic<std::uint8_t> status;       // Status; only moves forward (CAS)
-  std::atomic<std::uint16_t> flags;       // tracker_flag bits (set only, never cleared while the entry lives)
-  std::atomic<std::uint32_t> recipients;  // group: members addressed; else 1
-  std::atomic<std::uint32_t> delivered;   // group: members that acknowledged
-  std::atomic<std::uint32_t> read;        // group: members that marked it read
-  std::atomic<std::uint32_t> failed;      // group: members that got an error (full, offline, expired, ...)
+  std::atomic<std::uint64_t> id;           // key: message identifier
+  std::atomic<std::uint32_t> sender;       // key: sending endpoint id
+  std::atomic<std::uint32_t> recipient;    // key: 0 for endpoint/group entries, the member's id for member entries
+  std::atomic<std::uint32_t> dest;         // endpoint id (endpoint), group id (group), slot of the group total (member)
+  std::atomic<std::uint8_t> role;          // tracker_role
+  std::atomic<std::uint8_t> status;        // Status; only moves forward (CAS)
+  std::atomic<std::uint16_t> flags;        // tracker_flag bits (set only, never cleared while the entry lives)
+  std::atomic<std::uint32_t> recipients;   // group: members addressed; else 1
+  std::atomic<std::uint32_t> delivered;    // group: members that acknowledged
+  std::atomic<std::uint32_t> read;         // group: members that marked it read
+  std::atomic<std::uint32_t> failed;       // group: members that got an error (full, offline, expired, ...)
   std::atomic<std::uint64_t> deadline_ns;  // CLOCK_REALTIME after which the entry may retire (expiry + retention)
   std::atomic<std::uint64_t> expires_ns;   // the message's own deadline (0 = real-time)
   std::atomic<std::uint64_t> updated_ns;   // last status change (relaxed)
@@ -253,14 +253,15 @@ struct InboxData {
   std::atomic<std::uint32_t> parked;    // futex word: 1 while the receiver sleeps or is about to
   std::uint8_t pad0[cache_line - 8];
   // line 1: receiver lease
-  std::atomic<std::uint64_t> lease;       // 0 = no receiver; else lease_word(pid, start time)
+  std::atomic<std::uint64_t> lease;           // 0 = no receiver; else lease_word(pid, start time)
   std::atomic<std::uint64_t> lease_since_ns;  // CLOCK_REALTIME when the current lease was taken
-  std::atomic<std::uint64_t> attaches;    // number of leases ever taken
+  std::atomic<std::uint64_t> attaches;        // number of leases ever taken
   std::uint8_t pad1[cache_line - 24];
   // line 2: receiver counters (written by the lease holder only; relaxed)
   std::atomic<std::uint64_t> received;
-  std::atomic<std::uint64_t> expired;      // dropped unseen: deadline passed while waiting
-  std::atomic<std::uint64_t> stale;        // dropped: addressed to an earlier endpoint in this slot, or real-time for an earlier receiver
+  std::atomic<std::uint64_t> expired;  // dropped unseen: deadline passed while waiting
+  std::atomic<std::uint64_t>
+      stale;  // dropped: addressed to an earlier endpoint in this slot, or real-time for an earlier receiver
   std::atomic<std::uint64_t> revoked;      // claims stepped over after the claim timeout
   std::atomic<std::uint64_t> corrupt;      // records that failed validation
   std::atomic<std::uint64_t> redelivered;  // handed out again after a receiver died holding them
@@ -326,7 +327,8 @@ struct Geometry : BusGeometry {
   }
   std::uint64_t dir_offset() const noexcept { return sizeof(SegmentHeader); }
   std::uint64_t group_stride() const noexcept {
-    return sizeof(GroupSlot) + ((std::uint64_t(max_group_members) * 4 + cache_line - 1) & ~std::uint64_t(cache_line - 1));
+    return sizeof(GroupSlot) +
+           ((std::uint64_t(max_group_members) * 4 + cache_line - 1) & ~std::uint64_t(cache_line - 1));
   }
   std::uint64_t group_offset() const noexcept {
     return page_up(dir_offset() + std::uint64_t(max_endpoints) * sizeof(EndpointSlot));
@@ -367,18 +369,43 @@ inline const char* check_geometry(const Geometry& g) noexcept {
 // of them refuse each other's segments.
 constexpr std::uint64_t layout_hash() noexcept {
   const std::uint64_t parts[] = {
-      layout_version,           sizeof(SegmentHeader),          offsetof(SegmentHeader, next_id), offsetof(SegmentHeader, recovery_owner), offsetof(SegmentHeader, housekeeper),
-      offsetof(SegmentHeader, dir_mutex), sizeof(pthread_mutex_t), offsetof(SegmentHeader, dir_changes),
-      sizeof(EndpointSlot),     offsetof(EndpointSlot, name),   offsetof(EndpointSlot, created_ns),
-      sizeof(InboxData),        offsetof(InboxData, lease),     offsetof(InboxData, received),
-      offsetof(InboxData, full), offsetof(InboxData, sent),     offsetof(InboxData, status_lease),
-      sizeof(GroupSlot),        sizeof(TrackerHeader),          sizeof(TrackerEntry),
-      offsetof(TrackerEntry, status), offsetof(TrackerEntry, flags), offsetof(TrackerEntry, deadline_ns), tracker_bucket_slots,
-      offsetof(SegmentHeader, group_offset), offsetof(SegmentHeader, group_stride),
-      sizeof(LaneData),              offsetof(LaneData, head),
-      offsetof(LaneData, handed), sizeof(RecordHeader),         offsetof(RecordHeader, payload_len),
-      offsetof(RecordHeader, priority), offsetof(RecordHeader, lease), frame::tag_shift,
-      frame::units_bits,        record_unit,                    priority_levels,
+      layout_version,
+      sizeof(SegmentHeader),
+      offsetof(SegmentHeader, next_id),
+      offsetof(SegmentHeader, recovery_owner),
+      offsetof(SegmentHeader, housekeeper),
+      offsetof(SegmentHeader, dir_mutex),
+      sizeof(pthread_mutex_t),
+      offsetof(SegmentHeader, dir_changes),
+      sizeof(EndpointSlot),
+      offsetof(EndpointSlot, name),
+      offsetof(EndpointSlot, created_ns),
+      sizeof(InboxData),
+      offsetof(InboxData, lease),
+      offsetof(InboxData, received),
+      offsetof(InboxData, full),
+      offsetof(InboxData, sent),
+      offsetof(InboxData, status_lease),
+      sizeof(GroupSlot),
+      sizeof(TrackerHeader),
+      sizeof(TrackerEntry),
+      offsetof(TrackerEntry, status),
+      offsetof(TrackerEntry, flags),
+      offsetof(TrackerEntry, deadline_ns),
+      tracker_bucket_slots,
+      offsetof(SegmentHeader, group_offset),
+      offsetof(SegmentHeader, group_stride),
+      sizeof(LaneData),
+      offsetof(LaneData, head),
+      offsetof(LaneData, handed),
+      sizeof(RecordHeader),
+      offsetof(RecordHeader, payload_len),
+      offsetof(RecordHeader, priority),
+      offsetof(RecordHeader, lease),
+      frame::tag_shift,
+      frame::units_bits,
+      record_unit,
+      priority_levels,
   };
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the 8-byte values
   for (std::uint64_t p : parts) {

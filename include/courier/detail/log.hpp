@@ -33,21 +33,18 @@
 #include "courier/detail/journal_writer.hpp"
 #include "courier/detail/log_defaults.hpp"
 #include "courier/detail/record.hpp"
-#include "courier/status.hpp"
 #include "courier/options.hpp"
 #include "courier/result.hpp"
 #include "courier/stats.hpp"
+#include "courier/status.hpp"
 
 namespace courier {
-
 
 // The directory of a bus's journals: LOG_DIR/BUS.
 std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
 // Delete a bus's journals (every journal file of LOG_DIR/BUS, then the
 // directory when nothing else is in it). Ok when there is nothing to delete.
 Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus);
-
-
 
 namespace detail {
 
@@ -107,7 +104,6 @@ class Log {
   // Run `f` every `interval` on a thread of the log's (until destruction).
   void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
 
-
  private:
   Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
   Result<void> name_locked(std::uint32_t id, bool group);
@@ -121,8 +117,8 @@ class Log {
   NameOf name_of_;
   Durable durable_;
   mutable std::mutex mu_;
-  std::condition_variable wake_;   // the flusher: bytes waiting, or stop
-  std::condition_variable done_;   // a batch finished (room in the buffer, flushing_ cleared)
+  std::condition_variable wake_;               // the flusher: bytes waiting, or stop
+  std::condition_variable done_;               // a batch finished (room in the buffer, flushing_ cleared)
   std::condition_variable housekeeping_wake_;  // the housekeeper: stop
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;

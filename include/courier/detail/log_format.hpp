@@ -193,7 +193,8 @@ namespace name_what {
 inline constexpr std::uint8_t endpoint = 1;
 inline constexpr std::uint8_t group = 2;
 }  // namespace name_what
-inline constexpr std::uint32_t max_name_len = 64;  // bytes a name record may hold: room for every endpoint or group name (1..63, limits.hpp)
+inline constexpr std::uint32_t max_name_len =
+    64;  // bytes a name record may hold: room for every endpoint or group name (1..63, limits.hpp)
 
 inline constexpr std::uint32_t message_min_body = sizeof(RecordHeader);  // 64
 inline constexpr std::uint32_t settle_body_size = sizeof(SettleBody);    // 24

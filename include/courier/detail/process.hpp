@@ -35,9 +35,7 @@ inline std::uint64_t lease_word(const ProcessIdentity& p, std::uint16_t nonce = 
 }
 inline pid_t lease_pid(std::uint64_t word) noexcept { return static_cast<pid_t>(word & lease_pid_mask); }
 // Same process (pid and start time), whatever the nonce.
-inline bool same_process(std::uint64_t a, std::uint64_t b) noexcept {
-  return ((a ^ b) & ((1ull << 48) - 1)) == 0;
-}
+inline bool same_process(std::uint64_t a, std::uint64_t b) noexcept { return ((a ^ b) & ((1ull << 48) - 1)) == 0; }
 
 // True when the process named by a lease word is still running (same pid, same
 // start time, not a zombie).

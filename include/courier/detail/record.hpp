@@ -50,13 +50,14 @@
 
 namespace courier {
 
-inline constexpr std::size_t cache_line = 64;  // fixed: not hardware_destructive_interference_size (two processes built with other -mtune must agree on the layout)
+inline constexpr std::size_t cache_line =
+    64;  // fixed: not hardware_destructive_interference_size (two processes built with other -mtune must agree on the layout)
 
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
 inline constexpr std::uint8_t read = 1u << 1;         // the receiver marked it read (survives redelivery)
 inline constexpr std::uint8_t forwarded = 1u << 2;    // put into the lane from the log (spilled); a copy may exist
-}
+}  // namespace record_flag
 
 struct RecordHeader {
   std::uint64_t frame;  // owned by the lane: state, length and position tag

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "courier/detail/layout.hpp"
 #include "courier/defaults.hpp"
+#include "courier/detail/layout.hpp"
 #include "courier/result.hpp"
 
 namespace courier {
@@ -25,8 +25,9 @@ struct SegmentOptions {
   std::uint64_t claim_timeout_ns = 0;
   std::uint64_t status_retention_ns = static_cast<std::uint64_t>(defaults::status_retention.count());
   mode_t mode = 0600;
-  bool create = true;                     // create when missing
-  std::uint64_t open_timeout_ns = static_cast<std::uint64_t>(defaults::open_timeout.count());  // wait this long for a segment being created
+  bool create = true;  // create when missing
+  std::uint64_t open_timeout_ns =
+      static_cast<std::uint64_t>(defaults::open_timeout.count());  // wait this long for a segment being created
   // The creator will rebuild the bus from its log: it is published with
   // recovery_owner set to the creator's lease word (cleared when done).
   bool recovery_pending = false;
@@ -64,12 +65,15 @@ class Segment {
     return reinterpret_cast<EndpointSlot*>(base_ + geometry_.dir_offset())[i];
   }
   GroupSlot& group(std::uint32_t i) const noexcept {
-    return *reinterpret_cast<GroupSlot*>(base_ + geometry_.group_offset() + std::uint64_t(i) * geometry_.group_stride());
+    return *reinterpret_cast<GroupSlot*>(base_ + geometry_.group_offset() +
+                                         std::uint64_t(i) * geometry_.group_stride());
   }
   std::atomic<std::uint32_t>* group_members(std::uint32_t i) const noexcept {
     return reinterpret_cast<std::atomic<std::uint32_t>*>(reinterpret_cast<std::byte*>(&group(i)) + sizeof(GroupSlot));
   }
-  TrackerHeader* tracker() const noexcept { return reinterpret_cast<TrackerHeader*>(base_ + geometry_.tracker_offset()); }
+  TrackerHeader* tracker() const noexcept {
+    return reinterpret_cast<TrackerHeader*>(base_ + geometry_.tracker_offset());
+  }
   LaneView status_lane(std::uint32_t i) const noexcept {
     std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + geometry_.status_offset_in_inbox();
     return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.status_capacity};

@@ -38,9 +38,9 @@
 
 #include "courier/detail/clock.hpp"
 #include "courier/detail/layout.hpp"
+#include "courier/detail/process.hpp"
 #include "courier/detail/record.hpp"
 #include "courier/status.hpp"
-#include "courier/detail/process.hpp"
 
 namespace courier {
 
@@ -61,12 +61,12 @@ inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
 // filled in one place, so that no field keeps the value of the slot's
 // previous entry.
 struct EntryInit {
-  std::uint8_t role = 0;              // tracker_role
+  std::uint8_t role = 0;  // tracker_role
   std::uint32_t dest = 0;
   Status status = Status::outbox;
-  std::uint16_t flags = 0;            // tracker_flag bits
+  std::uint16_t flags = 0;  // tracker_flag bits
   std::uint32_t recipients = 1;
-  std::uint64_t deadline_ns = 0;      // BusState::deadline
+  std::uint64_t deadline_ns = 0;  // BusState::deadline
   std::uint64_t expires_ns = 0;
   std::uint64_t updated_ns = 0;
 };
@@ -95,7 +95,6 @@ inline constexpr std::uint64_t make(std::uint64_t state, std::uint64_t pid, std:
 }
 }  // namespace tag
 
-
 class Tracker {
  public:
   enum class Insert : std::uint8_t { inserted, duplicate, full };
@@ -108,7 +107,8 @@ class Tracker {
   Tracker(TrackerHeader* h, std::uint64_t capacity) noexcept
       : h_(h),
         tags_(reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<std::byte*>(h) + sizeof(TrackerHeader))),
-        entries_(reinterpret_cast<TrackerEntry*>(reinterpret_cast<std::byte*>(h) + sizeof(TrackerHeader) + capacity * 8)),
+        entries_(
+            reinterpret_cast<TrackerEntry*>(reinterpret_cast<std::byte*>(h) + sizeof(TrackerHeader) + capacity * 8)),
         capacity_(capacity),
         buckets_(capacity / tracker_bucket_slots) {}
 
@@ -162,7 +162,8 @@ class Tracker {
       std::uint64_t dup = no_slot;
       const std::uint64_t nb = b1 == b2 ? 1 : 2;
       for (std::uint64_t k = 0; k < nb * tracker_bucket_slots && dup == no_slot; ++k) {
-        const std::uint64_t other = (k < tracker_bucket_slots ? b1 : b2) * tracker_bucket_slots + k % tracker_bucket_slots;
+        const std::uint64_t other =
+            (k < tracker_bucket_slots ? b1 : b2) * tracker_bucket_slots + k % tracker_bucket_slots;
         if (other == slot) continue;
         for (;;) {
           // seq_cst: after our seq_cst claim, so that of two racing inserters
@@ -299,7 +300,9 @@ class Tracker {
 
  private:
   std::uint64_t bucket_a(std::uint64_t hv) const noexcept { return hv & (buckets_ - 1); }
-  std::uint64_t bucket_b(std::uint64_t hv) const noexcept { return ((hv >> 24) * 0x9e3779b97f4a7c15ull >> 40) & (buckets_ - 1); }
+  std::uint64_t bucket_b(std::uint64_t hv) const noexcept {
+    return ((hv >> 24) * 0x9e3779b97f4a7c15ull >> 40) & (buckets_ - 1);
+  }
 
   // Whether the ready entry in slot s (tag t) of our key is no original, so
   // that a resend replaces it: a send that never reached a lane (failed at
