@@ -91,6 +91,8 @@ cli_demo() {
   fi
 
   step "two processes: bob receives while alice sends (bus '$bus')"
+  echo "\$ courier create $bus                     # only create makes a bus"
+  "$cli" create "$bus" | sed 's/^/  /' || problem "courier create failed"
   echo "\$ courier recv $bus bob --count 3 --timeout 10s &"
   "$cli" recv "$bus" bob --count 3 --timeout 10s >"$tmp/live.out" 2>"$tmp/live.err" &
   recv_pid=$!
@@ -168,9 +170,12 @@ echo "($((SECONDS - t0))s)"
 log_demo() {
   local bus="demo-log-$$" logdir="$tmp/log"
   step "the durable log: send to offline bob with --sync always, 'reboot', recover, receive once"
+  echo "\$ courier create $bus --log $logdir --sync always"
+  "$cli" create "$bus" --log "$logdir" --sync always | sed 's/^/  /' || problem "courier create failed"
+  echo "\$ courier endpoint add $bus bob --log $logdir"
+  "$cli" endpoint add "$bus" bob --log "$logdir" || problem "courier endpoint add failed"
   for text in "first" "second"; do
     echo "\$ courier send $bus --from alice --to bob --expiry 60s --log $logdir --sync always '$text'"
-    "$cli" endpoint add "$bus" bob --log "$logdir" >/dev/null 2>&1 || true
     "$cli" send "$bus" --from alice --to bob --expiry 60s --log "$logdir" --sync always "$text" | sed 's/^/  /' ||
       problem "durable send failed"
   done

@@ -51,7 +51,9 @@ class Bus {
   const std::string& name() const noexcept { return s_->name; }
   const Geometry& geometry() const noexcept { return s_->seg.geometry(); }
 
-  Result<EndpointId> add_endpoint(std::string_view name) { return s_->dir.add(name, false); }
+  // Register an endpoint; one that exists already is not an error: its id is
+  // returned (like add_member of a member), so that setup code may run twice.
+  Result<EndpointId> add_endpoint(std::string_view name) { return s_->dir.add(name, true); }
   Result<EndpointId> find_endpoint(std::string_view name) const { return s_->dir.find(name); }
   // Remove an endpoint (refused while a receiver is attached). Tracked
   // messages still waiting for it are reported invalid_destination to their senders.

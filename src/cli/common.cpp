@@ -21,7 +21,8 @@ namespace {
 constexpr OptionSpec all_options[] = {
     {"help", false, cmd_any},
     {"version", false, cmd_any},
-    // Geometry of a bus this command creates; ignored when the bus exists.
+    // Geometry of a bus `create` makes (or a command rebuilds from its
+    // journals after a reboot); ignored when the bus exists.
     {"max-endpoints", true, cmd_any},
     {"lane-capacity", true, cmd_any},
     {"max-payload", true, cmd_any},
@@ -314,8 +315,6 @@ Bus open_bus(const Invocation& inv, const Options& o) {
   if (!bus->created()) note_ignored_options(*bus, inv.args, o);
   return std::move(*bus);
 }
-
-Bus open_bus(const Invocation& inv, bool create) { return open_bus(inv, bus_options(inv.args, create)); }
 
 void or_fail(Result<void> r) {
   if (!r) throw Failure(r.error().message);

@@ -54,10 +54,11 @@ enum : unsigned {
   cmd_sweep = 1u << 11,
   cmd_recover = 1u << 12,
   cmd_log = 1u << 13,
+  cmd_create = 1u << 14,
   cmd_any = ~0u,
   // The commands that open a bus (and so take --log and --sync).
   cmd_opens_bus = cmd_send | cmd_recv | cmd_endpoint_add | cmd_endpoint_rm | cmd_endpoint_ls | cmd_stat | cmd_status |
-                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover,
+                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover | cmd_create,
 };
 
 struct OptionSpec {
@@ -136,6 +137,7 @@ int run_sweep(const Invocation&);
 int run_recover(const Invocation&);
 int run_log(const Invocation&);
 int run_rm(const Invocation&);
+int run_create(const Invocation&);
 
 // ------------------------------------------------------------ operands and bus options
 
@@ -155,7 +157,15 @@ std::string required_log_option(const Args& args, std::string_view command);
 // checked here so that a bad one is reported as the argument it is (exit 2).
 Options bus_options(const Args& args, bool create);
 Bus open_bus(const Invocation& inv, const Options& o);
-Bus open_bus(const Invocation& inv, bool create);
+
+// What opening a bus that has no shared memory does. Only `courier create`
+// makes a new bus; the other commands fail ("no bus named ..."), except that
+// a command that changes the bus, given --log DIR where DIR/BUS holds the
+// bus's journals, rebuilds it from them (the way a bus comes back after a
+// reboot).
+enum class Missing { fail, rebuild_from_log };
+Bus open_bus(const Invocation& inv, Missing missing);
+bool path_exists(const std::string& path);
 
 template <class T>
 T or_fail(Result<T> r) {

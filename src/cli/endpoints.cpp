@@ -10,21 +10,24 @@ namespace courier::cli {
 
 int run_endpoint_add(const Invocation& inv) {
   const std::string name = name_operand(inv);
-  Bus bus = open_bus(inv, true);
+  Bus bus = open_bus(inv, Missing::rebuild_from_log);
+  // Adding an endpoint that exists does nothing (exit 0), and says so.
+  const bool existed = static_cast<bool>(bus.find_endpoint(name));
   or_fail(bus.add_endpoint(name));
+  if (existed) note("endpoint " + single_quoted(name) + " already exists: nothing to do");
   return 0;
 }
 
 int run_endpoint_rm(const Invocation& inv) {
   const std::string name = name_operand(inv);
-  Bus bus = open_bus(inv, false);
+  Bus bus = open_bus(inv, Missing::fail);
   or_fail(bus.remove_endpoint(name));  // senders of messages still owed to it are told: records to the log
   flush_log(bus);
   return 0;
 }
 
 int run_endpoint_ls(const Invocation& inv) {
-  Bus bus = open_bus(inv, false);
+  Bus bus = open_bus(inv, Missing::fail);
   std::string out;
   if (inv.args.flag("long")) {
     std::vector<std::vector<std::string>> rows{{"NAME", "RECEIVER", "WAITING"}};
@@ -57,7 +60,7 @@ std::vector<std::string> member_operands(const Invocation& inv) {
 int run_group_add(const Invocation& inv) {
   const std::string g = group_operand(inv);
   const std::vector<std::string> members = member_operands(inv);
-  Bus bus = open_bus(inv, true);
+  Bus bus = open_bus(inv, Missing::rebuild_from_log);
   if (auto r = bus.add_group(g); !r) throw Failure("group " + single_quoted(g) + ": " + r.error().message);
   for (const std::string& m : members) or_fail(bus.add_member(g, m));
   return 0;
@@ -66,7 +69,7 @@ int run_group_add(const Invocation& inv) {
 int run_group_rm(const Invocation& inv) {
   const std::string g = group_operand(inv);
   const std::vector<std::string> members = member_operands(inv);
-  Bus bus = open_bus(inv, false);
+  Bus bus = open_bus(inv, Missing::fail);
   if (members.empty()) {
     or_fail(bus.remove_group(g));
     return 0;
@@ -76,7 +79,7 @@ int run_group_rm(const Invocation& inv) {
 }
 
 int run_group_ls(const Invocation& inv) {
-  const Bus bus = open_bus(inv, false);
+  const Bus bus = open_bus(inv, Missing::fail);
   std::string out;
   for (const GroupEntry& g : bus.groups()) {
     if (inv.args.flag("json")) {

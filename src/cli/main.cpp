@@ -1,8 +1,9 @@
 // cli/main.cpp — `courier`, the command-line tool: send and receive messages,
 // follow the status of tracked ones, manage endpoints and groups, inspect,
-// sweep and remove buses (courier --help). It uses the public API only.
+// sweep, create and remove buses (courier --help). It uses the public API only.
 // Here: the commands, their help, and the dispatch; each command is in a file
-// of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp),
+// of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp,
+// create.cpp),
 // what they share in common.{hpp,cpp}.
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the
@@ -40,8 +41,9 @@ struct Command {
 constexpr std::string_view usage_head = "usage: courier COMMAND [OPTION...]\n\ncommands:\n";
 
 constexpr std::string_view usage_tail = R"(
-options of the commands that create a missing bus (send, recv, endpoint add,
-group add, recover; the others never create one), ignored when the bus exists:
+options of create (and of send, recv, endpoint add, group add and recover
+when they rebuild a bus from its journals after a reboot), ignored when the
+bus exists:
   --max-endpoints N         1..4096 (default 64)
   --lane-capacity BYTES     per priority lane, a power of two from 4K to 1G
                             (default 4MiB; suffixes K KiB M MiB G GiB, all binary)
@@ -58,10 +60,11 @@ options of every command that opens a bus (all but rm and log, which take
   --log DIR                 the bus's durable log: its journals are in DIR/BUS
                             (created with mode 0700). Messages sent with --expiry
                             are written there and survive crashes of processes
-                            (and of the machine, unless --sync os); a bus opened
-                            after its shared memory was removed (a reboot) is
-                            rebuilt from the journals. Give the same DIR to every
-                            command of a bus.
+                            (and of the machine, unless --sync os); a bus whose
+                            shared memory was removed (a reboot) is rebuilt from
+                            the journals by the next send, recv, endpoint add or
+                            group add with --log DIR (or by recover). Give the
+                            same DIR to every command of a bus.
   --sync always|group|os    when "sent" is said of a message sent with --expiry
                             (needs --log): always (the journal is fdatasync'ed
                             before send returns), group (the default: group
@@ -73,6 +76,8 @@ Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.
 DURATION: a number and a unit, ns us ms s m h d, parts may be joined: 250ms,
   10s, 5m, 2h, 3d, 1h30m. A plain number other than 0 is refused.
+Only create makes a bus: the other commands fail on a missing one ("no bus
+  named ..."), and create nothing.
 names: BUS [A-Za-z0-9._-]{1,64} (not . or ..); endpoint NAME and GROUP
   [A-Za-z0-9._@:-]{1,63}
 tracked messages: those sent with --expiry or --id. The bus keeps their status
@@ -85,6 +90,16 @@ exit status: 0 success, 1 failure (reason on stderr), 2 bad command line.
 )";
 
 constexpr Command commands[] = {
+    {"create", cmd_create, "BUS", 1, R"(  create BUS [--max-endpoints N] [--lane-capacity BYTES] [--max-payload BYTES]
+       [--claim-timeout DURATION] [--max-groups N] [--max-group-members N]
+       [--tracker-capacity N] [--log DIR [--sync always|group|os]]
+      Create the bus (the only command that does), with the creation options
+      below, and print what it made: "created bus 'BUS': SIZE of shared
+      memory, N endpoints at most, lanes of SIZE" and, with --log, the
+      directory of its journals and the sync policy. Exit status 1 when the
+      bus exists already (courier stat BUS shows it).
+)",
+     run_create},
     {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME (--to NAME | --group GROUP) [--priority 0-15]
        [--expiry DURATION] [--type N] [--id N] [--wait sent|delivered|read]
        [--timeout DURATION] [DATA | -]
@@ -139,7 +154,8 @@ constexpr Command commands[] = {
       the bus keeps no status for it (never tracked, or retired).
 )",
      run_status},
-    {"endpoint add", cmd_endpoint_add, "BUS NAME", 2, "  endpoint add BUS NAME\n      Register an endpoint.\n",
+    {"endpoint add", cmd_endpoint_add, "BUS NAME", 2,
+     "  endpoint add BUS NAME\n      Register an endpoint (one that exists: nothing to do, a note says so).\n",
      run_endpoint_add},
     {"endpoint rm", cmd_endpoint_rm, "BUS NAME", 2,
      "  endpoint rm BUS NAME\n      Remove an endpoint (refused while a receiver is attached).\n", run_endpoint_rm},

@@ -2,8 +2,6 @@
 // `courier rm` (its shared memory; with --log DIR --purge, its journals too).
 #include <unistd.h>
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -14,15 +12,6 @@
 #include "common.hpp"
 
 namespace courier::cli {
-namespace {
-
-bool path_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-}  // namespace
-
 int run_rm(const Invocation& inv) {
   const std::string& bus = bus_operand(inv);
   const std::optional<std::string> log = log_option(inv.args);

@@ -159,7 +159,7 @@ int run_send(const Invocation& inv) {
   o.timeout = a.duration("timeout").value_or(wait ? default_wait_timeout : 0ns);
   const bool from_stdin = inv.operands.size() < 2 || inv.operands[1] == "-";
 
-  Bus bus = open_bus(inv, true);
+  Bus bus = open_bus(inv, Missing::rebuild_from_log);
   Endpoint me = or_fail(bus.endpoint(from));
   const std::size_t max = bus.settings().max_payload;
   const std::string payload = from_stdin ? read_stdin(max + 1) : inv.operands[1];
@@ -288,7 +288,7 @@ int run_recv(const Invocation& inv) {
   const bool ack = !inv.args.flag("no-ack");
   const std::string name = name_operand(inv);
 
-  Bus bus = open_bus(inv, true);
+  Bus bus = open_bus(inv, Missing::rebuild_from_log);
   // Acknowledged once its line is written, not when taken (unless --read: the
   // sender sees read before the line): a message we could not hand on is given
   // to the next receiver, and an acknowledged one never is.

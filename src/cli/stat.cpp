@@ -133,7 +133,7 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
 }  // namespace
 
 int run_stat(const Invocation& inv) {
-  const Bus bus = open_bus(inv, false);
+  const Bus bus = open_bus(inv, Missing::fail);
   const BusStats s = bus.stat();
   const BusSettings b = bus.settings();
   write_out(inv.args.flag("json") ? json_line(stat_json(s, b, bus)) : stat_text(s, b, bus));
@@ -141,7 +141,7 @@ int run_stat(const Invocation& inv) {
 }
 
 int run_sweep(const Invocation& inv) {
-  Bus bus = open_bus(inv, false);
+  Bus bus = open_bus(inv, Missing::fail);
   const SweepResult r = bus.sweep();
   flush_log(bus);  // the expired records
   write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");

@@ -23,7 +23,7 @@ std::uint64_t id_operand(const std::string& text) {
 int run_status(const Invocation& inv) {
   const std::string from = required_endpoint_option(inv.args, "from");
   const std::uint64_t id = id_operand(inv.operands[1]);
-  const Bus bus = open_bus(inv, false);
+  const Bus bus = open_bus(inv, Missing::fail);
   if (auto e = bus.find_endpoint(from); !e)
     throw Failure(e.error().code == Errc::not_found
                       ? "no endpoint named " + single_quoted(from) + " on bus " + single_quoted(bus.name())
