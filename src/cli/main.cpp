@@ -77,7 +77,7 @@ them (for DATA that begins with '-'). -h is --help.
 DURATION: a number and a unit, ns us ms s m h d, parts may be joined: 250ms,
   10s, 5m, 2h, 3d, 1h30m. A plain number other than 0 is refused.
 Only create makes a bus: the other commands fail on a missing one ("no bus
-  named ..."), and create nothing.
+  named ...") and create nothing, unless --log DIR holds its journals (above).
 names: BUS [A-Za-z0-9._-]{1,64} (not . or ..); endpoint NAME and GROUP
   [A-Za-z0-9._@:-]{1,63}
 tracked messages: those sent with --expiry or --id. The bus keeps their status
