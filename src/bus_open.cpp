@@ -174,7 +174,39 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   return {};
 }
 
-Result<void> Bus::remove(std::string_view name) { return Segment::remove(name); }
+namespace {
+// The receivers attached to bus `name` by living processes, as
+// "bob (pid 123), carol (pid 456)"; empty when none or when the segment
+// cannot be read. Opens it without creating, without a log or a thread;
+// what it reads is untrusted: ids are checked before they index.
+std::string attached_receivers(std::string_view name) {
+  SegmentOptions so;
+  so.create = false;
+  auto seg = Segment::open(name, so);
+  if (!seg) return {};
+  const Directory dir(*seg);
+  std::string who;
+  for (const EndpointEntry& e : dir.list()) {
+    const std::uint32_t slot = endpoint_slot(e.id);
+    if (e.id == no_endpoint || slot >= seg->geometry().max_endpoints) continue;
+    // Relaxed: a snapshot of who holds the lease, not a synchronisation.
+    const std::uint64_t lease = seg->inbox(slot).lease.load(std::memory_order_relaxed);
+    if (lease == 0 || !lease_holder_alive(lease)) continue;
+    if (!who.empty()) who += ", ";
+    who += e.name + " (pid " + std::to_string(lease_pid(lease)) + ")";
+  }
+  return who;
+}
+}  // namespace
+
+Result<void> Bus::remove(std::string_view name, const RemoveOptions& options) {
+  if (!options.force && bus_name_problem(name).empty()) {
+    if (std::string who = attached_receivers(name); !who.empty())
+      return Error(Errc::busy, "bus '" + std::string(name) + "' has receivers attached: " + who +
+                                   "; detach them, or remove with force");
+  }
+  return Segment::remove(name);
+}
 
 bool Bus::exists(std::string_view name) {
   {

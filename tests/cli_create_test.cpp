@@ -149,6 +149,51 @@ TEST_F(CliCreateTest, sendWithTheLogRebuildsABusWhoseSharedMemoryIsGone) {
   EXPECT_EQ(data, (std::vector<std::string>{"\"one\"", "\"two\""}));
 }
 
+// rm refuses while a `courier recv` is attached (naming it and its pid), keeps
+// the bus and its journals; --force removes it anyway (issue 12, item 4).
+TEST_F(CliCreateTest, rmIsRefusedWhileARecvIsAttachedUnlessForced) {
+  ASSERT_EQ(run({"create", bus(), "--log", log_}).status, 0);
+  Child receiver({"recv", bus(), "bob", "--count", "1", "--timeout", "30s", "--log", log_});
+  bool attached = false;
+  for (const auto deadline = Clock::now() + patience; !attached && Clock::now() < deadline;)
+    attached = run({"stat", bus(), "--json"}).out.find("\"receiver_attached\":true") != std::string::npos;
+  ASSERT_TRUE(attached);
+  const std::string refusal = "courier: bus '" + bus() + "' has receivers attached: bob (pid " +
+                              std::to_string(receiver.pid()) + "); detach them, or remove with force\n";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"rm", bus()}, std::vector<std::string>{"rm", bus(), "--log", log_, "--purge"}}) {
+    const Output refused = run(args);
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_EQ(refused.out, "");
+    EXPECT_EQ(refused.err, refusal);
+    EXPECT_TRUE(fs::exists(shm()));
+    EXPECT_TRUE(fs::exists(log_ + "/" + bus()));
+  }
+  const Output forced = run({"rm", bus(), "--force"});
+  EXPECT_EQ(forced.status, 0) << forced.err;
+  EXPECT_EQ(forced.err, "");
+  EXPECT_FALSE(fs::exists(shm()));
+  EXPECT_TRUE(fs::exists(log_ + "/" + bus()));  // rm keeps the journals
+  const Output purged = run({"rm", bus(), "--log", log_, "--purge", "--force"});
+  EXPECT_EQ(purged.status, 0) << purged.err;
+  EXPECT_FALSE(fs::exists(log_ + "/" + bus()));
+}
+
+TEST_F(CliCreateTest, rmRemovesOnceTheReceiverIsGone) {
+  ASSERT_EQ(run({"create", bus()}).status, 0);
+  Child receiver({"recv", bus(), "bob", "--count", "1", "--timeout", "30s"});
+  bool attached = false;
+  for (const auto deadline = Clock::now() + patience; !attached && Clock::now() < deadline;)
+    attached = run({"stat", bus(), "--json"}).out.find("\"receiver_attached\":true") != std::string::npos;
+  ASSERT_TRUE(attached);
+  EXPECT_EQ(run({"rm", bus()}).status, 1);
+  receiver.signal(SIGKILL);  // a dead holder is not attached
+  EXPECT_EQ(receiver.finish().status, 128 + SIGKILL);
+  const Output removed = run({"rm", bus()});
+  EXPECT_EQ(removed.status, 0) << removed.err;
+  EXPECT_FALSE(fs::exists(shm()));
+}
+
 TEST_F(CliCreateTest, badCreateArgumentsExitWith2AndCreateNothing) {
   const std::string b = bus();
   const UsageCase cases[] = {
@@ -160,6 +205,13 @@ TEST_F(CliCreateTest, badCreateArgumentsExitWith2AndCreateNothing) {
   };
   expect_usage_errors(cases);
   EXPECT_FALSE(fs::exists(shm()));
+}
+
+TEST_F(CliCreateTest, helpOfRmDocumentsForce) {
+  const Output one = run({"help", "rm"});
+  EXPECT_EQ(one.status, 0);
+  EXPECT_TRUE(one.out.starts_with("  rm BUS [--log DIR --purge] [--force]")) << one.out;
+  EXPECT_NE(one.out.find("--force: remove it anyway"), std::string::npos) << one.out;
 }
 
 TEST_F(CliCreateTest, helpNamesCreate) {

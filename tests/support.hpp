@@ -46,7 +46,7 @@ inline std::string unique_bus_name(const std::string& prefix = "t") {
 // Removes the bus's shared memory when the test ends, whatever happens.
 struct BusName {
   std::string name = unique_bus_name();
-  ~BusName() { (void)Bus::remove(name); }
+  ~BusName() { (void)Bus::remove(name, RemoveOptions{.force = true}); }  // cleanup: even with receivers attached
   operator std::string_view() const { return name; }  // NOLINT
 };
 

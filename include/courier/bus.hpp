@@ -37,8 +37,12 @@ class Bus {
  public:
   // Create or attach the bus `name` ([A-Za-z0-9._-]{1,64}).
   static Result<Bus> open(std::string_view name, const Options& options = {});
-  // Remove the bus's shared memory. Processes that have it open keep using it.
-  static Result<void> remove(std::string_view name);
+  // Remove the bus's shared memory. Refused (busy, naming them) while a
+  // living process has a receiver attached to one of its endpoints, unless
+  // options.force; processes that have it open keep using the memory they
+  // mapped. A bus whose shared memory cannot be read is removed. In-process
+  // buses are not touched (they go with their last Bus).
+  static Result<void> remove(std::string_view name, const RemoveOptions& options = {});
   // Whether a bus of this name has shared memory on this host (in-process
   // buses of this process included).
   static bool exists(std::string_view name);

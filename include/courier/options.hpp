@@ -98,6 +98,14 @@ struct Options {
   std::chrono::milliseconds housekeeping_interval = defaults::housekeeping_interval;
 };
 
+// Options of Bus::remove.
+struct RemoveOptions {
+  // Remove the bus even while receivers are attached. Without it, removal is
+  // refused (busy) while a living process holds a receiver's lease on any of
+  // its endpoints, and the error names them.
+  bool force = false;
+};
+
 // How an idle receiver waits: spin (lowest latency, burns a core) for spin_ns,
 // then park on the futex (a producer then pays one wake syscall).
 struct IdleStrategy {

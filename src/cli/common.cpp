@@ -47,6 +47,7 @@ constexpr OptionSpec all_options[] = {
     {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
     {"sync", true, cmd_opens_bus},
     {"purge", false, cmd_rm},
+    {"force", false, cmd_rm},
 };
 
 // A lane record's header: a payload may take half a lane less this.

@@ -229,11 +229,12 @@ constexpr Command commands[] = {
                1 when there is damage. --json: one JSON object
 )",
      run_log},
-    {"rm", cmd_rm, "BUS", 1, R"(  rm BUS [--log DIR --purge]
+    {"rm", cmd_rm, "BUS", 1, R"(  rm BUS [--log DIR --purge] [--force]
       Remove the bus's shared memory (processes using it keep it until they
       exit), as a reboot would: its journals stay, and the next open with --log
       rebuilds the bus from them. --log DIR --purge: delete its journals
-      (DIR/BUS) too.
+      (DIR/BUS) too. Refused (exit 1, naming them) while receivers of living
+      processes are attached; --force: remove it anyway.
 )",
      run_rm},
 };

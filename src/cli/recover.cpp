@@ -1,5 +1,6 @@
 // cli/recover.cpp — `courier recover` (rebuild a bus from its journals) and
-// `courier rm` (its shared memory; with --log DIR --purge, its journals too).
+// `courier rm` (its shared memory, refused while receivers are attached unless
+// --force; with --log DIR --purge, its journals too).
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,18 +17,19 @@ int run_rm(const Invocation& inv) {
   const std::string& bus = bus_operand(inv);
   const std::optional<std::string> log = log_option(inv.args);
   const bool purge = inv.args.flag("purge");
+  const RemoveOptions ro{.force = inv.args.flag("force")};
   if (purge && !log) throw UsageError("--purge: needs --log DIR (the directory of the journals to delete)");
   if (log && !purge)
     throw UsageError("--log: rm keeps the journals (as a reboot would); add --purge to delete them too");
   if (!purge) {
-    or_fail(Bus::remove(bus));
+    or_fail(Bus::remove(bus, ro));
     return 0;
   }
   // The shared memory first: if deleting the journals fails, the bus is left
   // as after a reboot, and rm --purge again finishes the job.
   const std::string dir = Bus::log_directory_for(*log, bus);
   const bool had_log = path_exists(dir);
-  auto removed = Bus::remove(bus);
+  auto removed = Bus::remove(bus, ro);
   if (!removed && removed.error().code != Errc::not_found) throw Failure(removed.error().message);
   or_fail(Bus::remove_log(*log, bus));
   if (!removed) {
