@@ -61,8 +61,8 @@ TEST(Remove, isRefusedWhileAChildHoldsAReceiverAndNamesItsEndpointAndPid) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::busy);
   EXPECT_EQ(refused.error().message, "bus '" + name.name + "' has receivers attached: bob (pid " +
-                                         std::to_string(bob.pid()) + "), carol (pid " +
-                                         std::to_string(carol.pid()) + "); detach them, or remove with force");
+                                         std::to_string(bob.pid()) + "), carol (pid " + std::to_string(carol.pid()) +
+                                         "); detach them, or remove with force");
   EXPECT_TRUE(Bus::exists(name));
   EXPECT_TRUE(shm_exists(name.name));
 

@@ -47,7 +47,7 @@ inline std::string unique_bus_name(const std::string& prefix = "t") {
 struct BusName {
   std::string name = unique_bus_name();
   ~BusName() { (void)Bus::remove(name, RemoveOptions{.force = true}); }  // cleanup: even with receivers attached
-  operator std::string_view() const { return name; }  // NOLINT
+  operator std::string_view() const { return name; }                     // NOLINT
 };
 
 // Small geometry for tests: 64 KiB lanes, 16 KiB payloads.
