@@ -92,7 +92,8 @@ class Recovery {
     msg += "; its tracker holds " + with_commas(cap) + " entries (about " + with_commas(safe_fill(cap)) +
            " at the safe fill): open it with tracker_capacity >= " + std::to_string(want) + " (--tracker-capacity " +
            std::to_string(want) + ")";
-    if (want > max_tracker_capacity) msg += ", more than the largest tracker (" + std::to_string(max_tracker_capacity) + ")";
+    if (want > max_tracker_capacity)
+      msg += ", more than the largest tracker (" + std::to_string(max_tracker_capacity) + ")";
     return Error(Errc::capacity, msg);
   }
 
