@@ -94,8 +94,13 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
   if (o.prefault_tracker) populate_tracker(*seg);
   auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
   if (auto r = detail::open_log(*st, o, created); !r) {
-    // Leave the bus to the next opener, which takes the recovery over.
-    if (created) st->seg.header().recovery_owner.store(0, std::memory_order_release);  // release: as below
+    // The new shared memory holds a bus not (fully) rebuilt: unlink it so that
+    // the next opener creates it again and recovers from the untouched
+    // journals, and mark it failed for those already attached and waiting.
+    if (created) {
+      (void)Segment::remove(name);
+      st->seg.header().recovery_owner.store(detail::failed_rebuild, std::memory_order_release);  // release: as below
+    }
     return std::move(r).error().with_context(where);
   }
   if (auto r = detail::await_recovery(*st, o, created); !r) return std::move(r).error().with_context(where);
@@ -128,6 +133,8 @@ Result<void> detail::await_recovery(BusState& st, const Options& o, bool created
     // Acquire: partner of the release store above.
     std::uint64_t cur = owner.load(std::memory_order_acquire);
     if (cur == 0) return {};
+    if (cur == failed_rebuild)
+      return Error(Errc::busy, "the rebuild of this bus from its log failed and it was removed: open the bus again");
     if (lease_holder_alive(cur)) {
       if (monotonic_ns() > give_up)
         return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) +
@@ -143,8 +150,14 @@ Result<void> detail::await_recovery(BusState& st, const Options& o, bool created
     // acq_rel: one opener takes the rebuild over; acquire what the dead one left.
     if (!owner.compare_exchange_strong(cur, me, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     auto r = recover(st, o.on_recovery_progress);
+    if (!r) {
+      // Not rebuilt: no one may use it (the journals are untouched; a next
+      // opener with a fitting tracker creates the bus anew and recovers).
+      (void)Segment::remove(st.name);
+      owner.store(failed_rebuild, std::memory_order_release);  // release: as above
+      return std::move(r).error();
+    }
     owner.store(0, std::memory_order_release);  // release: as above
-    if (!r) return std::move(r).error();
     st.recovery = std::move(*r);
     return {};
   }

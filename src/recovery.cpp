@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -19,6 +20,23 @@ namespace {
 
 using detail::JournalIds;
 
+// The share of the tracker a recovery fills at most. The tracker puts a key
+// in the less loaded of two buckets of 8 slots and never moves entries, so
+// it refuses an insert well before it is full (a measurement in the tree saw
+// the first refusal at 69-74 % on big tables, earlier on small ones, where a
+// bucket fills by chance): half leaves a margin for small tables too.
+constexpr std::uint64_t safe_fill_percent = 50;
+constexpr unsigned recovery_passes = 4;
+
+std::string with_commas(std::uint64_t n) {
+  std::string d = std::to_string(n), out;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if (i != 0 && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return out;
+}
+
 class Recovery {
  public:
   Recovery(detail::BusState& st, const std::function<void(const RecoveryProgress&)>& progress)
@@ -29,12 +47,16 @@ class Recovery {
     if (auto r = st_.log->flush(); !r)
       return std::move(r).error().with_context("recovery: this process's own log could not be written first");
     total_ = directory_bytes();
-    prefault_tracker();
+    // Pass 1 counts what needs a tracker entry; nothing is changed before it fits.
     if (auto r = pass(1); !r) return std::move(r).error();
+    if (auto r = check_room(); !r) return std::move(r).error();
+    prefault_tracker();
     if (auto r = pass(2); !r) return std::move(r).error();
+    if (refused_) return room_error();  // the estimate was off: fail rather than put back untracked copies
+    if (auto r = pass(3); !r) return std::move(r).error();
     finish_totals();
     prefault_lanes();
-    if (auto r = pass(3); !r) return std::move(r).error();
+    if (auto r = pass(4); !r) return std::move(r).error();
     raise_next_id();
     rep_.ran = true;
     rep_.elapsed_ns = monotonic_ns() - t0;
@@ -42,6 +64,39 @@ class Recovery {
   }
 
  private:
+  // The tracker entries this recovery makes at most: one per message and one
+  // per group total not in the tracker yet (settled and expired messages keep
+  // an entry too: it answers status() until their retention ends).
+  void count(const RecordHeader& h) {
+    if (h.group != 0) {
+      const TrackerKey tk{h.from, h.id, no_endpoint};
+      if (st_.tracker.find(tk) == Tracker::no_slot && counted_totals_.emplace(h.from, h.id).second) ++needed_;
+    }
+    if (st_.tracker.find(key_of(h, h.to)) == Tracker::no_slot) ++needed_;
+  }
+
+  std::uint64_t safe_fill(std::uint64_t capacity) const { return capacity * safe_fill_percent / 100; }
+
+  Result<void> check_room() {
+    used_ = st_.tracker.usage().used;
+    if (used_ + needed_ <= safe_fill(st_.tracker.capacity())) return {};
+    return room_error();
+  }
+
+  Error room_error() const {
+    const std::uint64_t cap = st_.tracker.capacity();
+    std::uint64_t want = cap;
+    while (safe_fill(want) < used_ + needed_) want *= 2;
+    std::string msg = "the log of bus '" + st_.name + "' holds " + with_commas(needed_) + " messages to track";
+    if (used_ != 0) msg += " (and the tracker already holds " + with_commas(used_) + ")";
+    msg += "; its tracker holds " + with_commas(cap) + " entries (about " + with_commas(safe_fill(cap)) +
+           " at the safe fill): open it with tracker_capacity >= " + std::to_string(want) + " (--tracker-capacity " +
+           std::to_string(want) + ")";
+    if (want > max_tracker_capacity)
+      msg += ", more than the largest tracker (" + std::to_string(max_tracker_capacity) + ")";
+    return Error(Errc::capacity, msg);
+  }
+
   // A rebuild touches tracker pages all over (hashing): populate them in one
   // call instead of one page fault each (faults on shared memory cost ~10 us
   // apiece on this VM and dominated recovery). Only when the log is big
@@ -56,7 +111,7 @@ class Recovery {
 #endif
   }
 
-  // The lanes pass 3 will write into, as far as it may write (same reason).
+  // The lanes pass 4 will write into, as far as it may write (same reason).
   void prefault_lanes() const {
 #ifdef MADV_POPULATE_WRITE
     const Geometry& g = st_.seg.geometry();
@@ -112,7 +167,7 @@ class Recovery {
         }
       }
       if (progress_ && done_files + rec.offset >= next_report) {
-        progress_(RecoveryProgress{n, 3, done_files + rec.offset, total_});
+        progress_(RecoveryProgress{n, recovery_passes, done_files + rec.offset, total_});
         next_report = done_files + rec.offset + detail::log_defaults::recovery_progress_bytes;
       }
       if (n == 1) ++rep_.records;
@@ -120,20 +175,21 @@ class Recovery {
         case logfmt::Kind::name: name(rec, ids, n); break;
         case logfmt::Kind::message:
           if (n == 1) ++rep_.messages;
-          if (n != 2) message(rec, ids, n);
+          if (n != 3) message(rec, ids, n);
           break;
         default:
           if (n == 1) ++rep_.settles;
-          if (n == 2) settle(rec, ids);
+          if (n == 3) settle(rec, ids);
           break;
       }
+      if (refused_) return {};
     }
     if (n == 1) {
       rep_.damage = rd->damage();
       rep_.damaged = rep_.damage.size();
       rep_.torn = rd->torn_tails().size();
     }
-    if (progress_) progress_(RecoveryProgress{n, 3, total_, total_});
+    if (progress_) progress_(RecoveryProgress{n, recovery_passes, total_, total_});
     return {};
   }
 
@@ -168,6 +224,7 @@ class Recovery {
         h.expires_ns, now_};
     Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) { init_entry(e, init); });
     dup = r.result == Tracker::Insert::duplicate;
+    if (r.result == Tracker::Insert::full) refused_ = true;
     return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
   }
 
@@ -176,11 +233,16 @@ class Recovery {
     if (!mapped(rec, ids, n, m)) return;
     const RecordHeader& h = m.header;
     if (n == 1) {
+      count(h);
+      return;
+    }
+    if (n == 2) {
       bool dup = false;
       std::uint64_t total = Tracker::no_slot;
       if (h.group != 0) {
         const TrackerKey tk{h.from, h.id, no_endpoint};
         total = insert(tk, tracker_role::group, h.group, h, dup);
+        if (refused_) return;
         if (total != Tracker::no_slot) {
           totals_.insert(total);
         } else if (dup) {
@@ -193,15 +255,20 @@ class Recovery {
       }
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
       insert(key_of(h, h.to), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
-      if (!dup && st_.tracker.find(key_of(h, h.to)) == Tracker::no_slot) ++rep_.tracker_full;
-      if (!dup)
+      if (!dup && !refused_)
         lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
             record_bytes(m.payload.size());
       return;
     }
-    // Pass 3: put back what is owed and in no lane.
+    // Pass 4: put back what is owed and in no lane.
     const std::uint64_t slot = st_.tracker.find(key_of(h, h.to));
-    if (slot != Tracker::no_slot) {
+    // Pass 2 tracked every message: no entry now means a live bus settled and
+    // retired it meanwhile (Bus::recover), so it is owed no more.
+    if (slot == Tracker::no_slot) {
+      ++rep_.settled;
+      return;
+    }
+    {
       TrackerEntry& e = st_.tracker.entry(slot);
       // Acquire: the status and flags published by whoever advanced them.
       if (!is_owed(static_cast<Status>(e.status.load(std::memory_order_acquire)))) {
@@ -222,9 +289,6 @@ class Recovery {
         if (st_.report(h, h.to, Status::expired)) ++rep_.expired;
         return;
       }
-    } else {
-      ++rep_.owed;  // no tracker entry (the tracker was full): put back without duplicate detection
-      if (h.expires_ns <= now_) return;
     }
     if (inject(m, slot)) {
       ++rep_.injected;
@@ -232,13 +296,11 @@ class Recovery {
     }
     // No room: it stays in the log, spilled, for its receiver to forward.
     ++rep_.left;
-    if (slot != Tracker::no_slot) {
-      // Release: as Endpoint::spill (the forwarder acquires the flags).
-      st_.tracker.entry(slot).flags.fetch_or(
-          static_cast<std::uint16_t>(tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
-          std::memory_order_release);
-      detail::count_spilled(st_, slot, h.to, h.priority);
-    }
+    // Release: as Endpoint::spill (the forwarder acquires the flags).
+    st_.tracker.entry(slot).flags.fetch_or(
+        static_cast<std::uint16_t>(tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
+        std::memory_order_release);
+    detail::count_spilled(st_, slot, h.to, h.priority);
   }
 
   bool inject(const JournalMessage& m, std::uint64_t slot) {
@@ -247,8 +309,8 @@ class Recovery {
     // After the commit: a recovery killed in between puts it back again
     // (a second copy, which the receiver drops once the first is
     // acknowledged: Receiver::try_receive), never loses it.
-    if (slot != Tracker::no_slot)  // release: as Endpoint::commit_logged
-      st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+    // Release: as Endpoint::commit_logged.
+    st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
     return true;
   }
 
@@ -279,7 +341,7 @@ class Recovery {
     pending_totals_.insert(slot);
   }
 
-  // Group totals whose members settled in pass 2 move once all of them have.
+  // Group totals whose members settled in pass 3 move once all of them have.
   void finish_totals() {
     for (std::uint64_t t : pending_totals_) {
       const TrackerEntry& e = st_.tracker.entry(t);
@@ -303,11 +365,14 @@ class Recovery {
   const std::uint64_t now_;
   const JournalIds::Resolve resolve_;  // registers the names of the journal files in the bus's directory
   std::uint64_t total_ = 0;
+  std::uint64_t needed_ = 0, used_ = 0;  // tracker entries this recovery needs; entries in use before it
+  bool refused_ = false;                 // the tracker refused an insert in pass 2
+  std::set<std::pair<EndpointId, std::uint64_t>> counted_totals_;  // group totals counted in pass 1
   RecoveryReport rep_;
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
   std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
-  std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 2
+  std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 3
 };
 
 }  // namespace

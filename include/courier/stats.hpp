@@ -123,7 +123,7 @@ struct RecoveryReport {
   std::uint64_t expired = 0;       // owed but past their deadline: reported expired to their senders now
   std::uint64_t retired = 0;       // past their expiry + status retention: settled by age, nothing to do
   std::uint64_t unnamed = 0;       // records naming an id with no name record in their journal file (skipped)
-  std::uint64_t tracker_full = 0;  // owed messages put back without a tracker entry (no dedup for them)
+  std::uint64_t tracker_full = 0;  // always 0, kept for compatibility: a tracker too small fails the recovery
   std::uint64_t damaged = 0;       // damaged regions (details in `damage`)
   std::uint64_t torn = 0;          // torn tails cut
   std::uint64_t max_id = 0;        // the largest message id seen (the bus's id counter is raised past it)

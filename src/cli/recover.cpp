@@ -140,9 +140,6 @@ std::string recovery_text(const std::string& bus, const std::string& dir, bool a
   if (r.unnamed > 0)
     rows.push_back(
         {"unnamed:", counted(r.unnamed, "record", "records") + " skipped (ids their segment does not name)"});
-  if (r.tracker_full > 0)
-    rows.push_back({"tracker full:", std::to_string(r.tracker_full) + " owed messages put back without duplicate "
-                                                                      "detection"});
   rows.push_back({"damaged:", r.damaged == 0 ? "none"
                                              : counted(r.damaged, "region", "regions") +
                                                    " (the records there are lost; those after them were read)"});

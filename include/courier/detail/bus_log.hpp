@@ -18,6 +18,10 @@ namespace courier::detail {
 // Open this process's journal writer for the bus (Options::log_dir), and
 // recover from the journals when this open created the shared memory.
 Result<void> open_log(BusState& st, const Options& o, bool created);
+// SegmentHeader::recovery_owner of a bus whose rebuild failed (its shared
+// memory is unlinked): no process (pid 0), so no live owner; openers still
+// attached to it fail instead of using it.
+inline constexpr std::uint64_t failed_rebuild = 1ull << 48;
 // A bus being rebuilt from its log is not used before the rebuild is done:
 // wait while the rebuilding process lives, take the rebuild over when it died.
 Result<void> await_recovery(BusState& st, const Options& o, bool created);
