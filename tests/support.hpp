@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <ostream>
@@ -48,6 +49,22 @@ struct BusName {
   std::string name = unique_bus_name();
   ~BusName() { (void)Bus::remove(name, RemoveOptions{.force = true}); }  // cleanup: even with receivers attached
   operator std::string_view() const { return name; }                     // NOLINT
+};
+
+// A private scratch directory (mkdtemp), removed with what it holds when the test ends.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& prefix = "courier-test") {
+    std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
 };
 
 // Small geometry for tests: 64 KiB lanes, 16 KiB payloads.
