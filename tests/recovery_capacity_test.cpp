@@ -38,23 +38,29 @@ std::vector<std::string> drain_texts(Receiver& r) {
   return out;
 }
 
+// On a bus with a big tracker, alice sends `n` stored messages to bob, who is
+// not attached: "P-i" at priorities 9 and 2 in turn (two_priorities), else "i"
+// at the default priority. They stay owed in the log.
+void send_owed(const std::string& name, const std::string& dir, int n, bool two_priorities) {
+  auto bus = Bus::open(name, logged(dir, 4096));
+  ASSERT_TRUE(bus) << bus.error().message;
+  auto alice = bus->endpoint("alice");
+  ASSERT_TRUE(alice);
+  ASSERT_TRUE(bus->add_endpoint("bob"));
+  for (int i = 0; i < n; ++i) {
+    const std::uint8_t prio = !two_priorities ? default_priority : i % 2 == 0 ? 9 : 2;
+    const std::string text = two_priorities ? std::to_string(prio) + "-" + std::to_string(i) : std::to_string(i);
+    ASSERT_EQ(alice->send(stored(peer("bob"), prio), text).status, Status::sent);
+  }
+}
+
 // A reboot: every process gone, the shared memory gone, the log kept.
 void reboot(const std::string& name) { ASSERT_TRUE(Bus::remove(name)); }
 
 TEST(RecoveryCapacity, ATrackerTooSmallFailsNamingTheCapacityAndLosesNothing) {
   BusName name;
   TempDir dir;
-  {
-    auto bus = Bus::open(name.name, logged(dir.path, 4096));
-    ASSERT_TRUE(bus) << bus.error().message;
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
-    for (int i = 0; i < 100; ++i) {
-      const std::uint8_t prio = i % 2 == 0 ? 9 : 2;
-      ASSERT_EQ(alice->send(stored(peer("bob"), prio), std::to_string(prio) + "-" + std::to_string(i)).status,
-                Status::sent);
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(send_owed(name.name, dir.path, 100, true));
   reboot(name.name);
   // 100 entries: 64 and 128 entries are too few at the safe fill (half), 256 fit.
   for (std::uint64_t small : {64u, 128u}) {
@@ -117,13 +123,7 @@ TEST(RecoveryCapacity, GroupMessagesNeedTheirTotalAndOneEntryPerMember) {
 TEST(RecoveryCapacity, AFailedRebuildLeavesNoBusAndTheNextOpenerRebuildsIt) {
   BusName name;
   TempDir dir;
-  {
-    auto bus = Bus::open(name.name, logged(dir.path, 4096));
-    ASSERT_TRUE(bus) << bus.error().message;
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(bus->add_endpoint("bob"));
-    for (int i = 0; i < 40; ++i) ASSERT_EQ(alice->send(stored(peer("bob")), std::to_string(i)).status, Status::sent);
-  }
+  ASSERT_NO_FATAL_FAILURE(send_owed(name.name, dir.path, 40, false));
   reboot(name.name);
   ASSERT_FALSE(Bus::open(name.name, logged(dir.path, 64)));
   // No half-rebuilt bus: an opener that does not create finds none; one that
