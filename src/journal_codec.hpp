@@ -35,4 +35,11 @@ inline std::uint32_t header_crc(const logfmt::FileHeader& h) noexcept {
   return crc32c::mask(crc32c::value(&h, logfmt::file_header_crc_span));
 }
 
+// Whether the file_header_size bytes at `p` are a courier header whose CRC holds.
+inline bool header_sealed(const std::byte* p) noexcept {
+  logfmt::FileHeader h;
+  std::memcpy(&h, p, sizeof h);
+  return h.magic == logfmt::file_magic && h.header_crc == header_crc(h);
+}
+
 }  // namespace courier::journal_codec

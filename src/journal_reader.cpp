@@ -134,8 +134,11 @@ Result<bool> JournalReader::load(const std::string& path) {
   while (zero_from_ > 0 && (*buf_)[zero_from_ - 1] == std::byte{0}) --zero_from_;
 
   // The file header. A file cut inside it, or zeros only, is a writer that
-  // died creating the file: torn, not damage.
-  if (got < logfmt::file_header_size || zero_from_ < logfmt::file_header_size) {
+  // died creating the file: torn, not damage. A header that seals itself (its
+  // CRC holds) is whole however many of its last bytes are zero: the CRC's
+  // high byte is 0 in one file of 256, and a header-only file then ends in a zero.
+  if (got < logfmt::file_header_size ||
+      (zero_from_ < logfmt::file_header_size && !journal_codec::header_sealed(buf_->data()))) {
     const std::uint64_t magic = logfmt::file_magic;
     if (zero_from_ == 0 || std::memcmp(buf_->data(), &magic, std::min<std::uint64_t>(zero_from_, sizeof magic)) == 0) {
       torn_.push_back(JournalTornTail{path, 0, got});

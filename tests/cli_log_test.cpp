@@ -216,7 +216,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   EXPECT_EQ(json_number(stat.out, "delivered"), 0u);
   EXPECT_GE(json_number(stat.out, "name"), 2u);  // alice and bob, in each segment that mentions them
   EXPECT_EQ(json_number(stat.out, "damaged"), 0u);
-  EXPECT_EQ(json_number(stat.out, "torn"), 0u);
+  EXPECT_EQ(json_number(stat.out, "torn"), 0u) << stat.out;
   EXPECT_EQ(json_number(stat.out, "unsettled"), 3u);
   EXPECT_EQ(json_number(stat.out, "unsettled_past_expiry"), 0u);
   const std::string oldest = stat.out.substr(stat.out.find("\"oldest_unsettled\":"));

@@ -758,6 +758,34 @@ TEST(Journal, SegmentCutInsideItsHeaderIsTornNotDamaged) {
   EXPECT_NE(r.damage[0].reason.find("magic"), std::string::npos);
 }
 
+// A whole header whose CRC ends in zero bytes (one file in 256): a file of
+// that header alone (a process that opened the log and wrote nothing) is
+// whole, neither torn nor damaged.
+TEST(Journal, HeaderWhoseCrcEndsInZerosIsWholeNotTorn) {
+  TempDir d;
+  const JournalWriterId writer{.pid = 4242, .start_ticks = 7, .epoch_ns = 1700000000000000000ull};
+  int found = 0;
+  for (std::uint64_t salt = 1; found < 2 && salt < 1'000'000; ++salt) {
+    const logfmt::FileHeader h = make_journal_file_header(writer, 0, salt);
+    const int zero_bytes = (h.header_crc >> 24) != 0 ? 0 : (h.header_crc >> 16) != 0 ? 1 : 2;
+    if (zero_bytes != found + 1) continue;  // one header ending in one zero byte, then one in two
+    ++found;
+    SCOPED_TRACE("a CRC ending in " + std::to_string(zero_bytes) + " zero bytes");
+    const std::string path = d.sub("cut" + std::to_string(found)) + "/" + journal_file_name(writer, 0);
+    fs::create_directories(fs::path(path).parent_path());
+    write_file(path, std::as_bytes(std::span(&h, 1)));
+    const ReadBack alone = read_file_records(path);
+    EXPECT_TRUE(alone.damage.empty()) << alone.damage[0].reason;
+    EXPECT_TRUE(alone.torn.empty()) << "torn at " << alone.torn[0].offset;
+    EXPECT_TRUE(alone.records.empty());
+
+    // Cut inside such a header, it is still torn (the writer died creating it).
+    write_file(path, std::as_bytes(std::span(&h, 1)).first(logfmt::file_header_size - 8));
+    EXPECT_EQ(read_file_records(path).torn.size(), 1u);
+  }
+  EXPECT_EQ(found, 2) << "no salt gave such CRCs";
+}
+
 TEST(Journal, SymlinkNamedLikeASegmentIsReportedNotFollowed) {
   TempDir d;
   JournalWriter w = open_writer(d.path);
