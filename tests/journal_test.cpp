@@ -247,10 +247,10 @@ TEST(LogFormat, SegmentHeaderBytesArePinned) {
   const JournalWriterId w{0x1234, 0x55, 0x1122334455667788ull};
   const logfmt::SegmentHeader h = make_journal_segment_header(w, 2, pin_salt);
   EXPECT_EQ(hex(std::as_bytes(std::span(&h, 1))),
-            "63 6f 75 72 69 65 72 4a 02 00 00 00 40 00 00 00\n"
+            "63 6f 75 72 69 65 72 4a 03 00 00 00 40 00 00 00\n"
             "34 12 00 00 00 00 00 00 55 00 00 00 00 00 00 00\n"
             "88 77 66 55 44 33 22 11 02 00 00 00 00 00 00 00\n"
-            "ef cd ab 89 67 45 23 01 00 00 00 00 3a 8d 54 b2");
+            "ef cd ab 89 67 45 23 01 00 00 00 00 97 d5 07 89");
   EXPECT_EQ(journal_segment_name(w, 2), "1122334455667788-00001234-0000000000000002.journal");
 }
 
@@ -275,6 +275,28 @@ TEST(LogFormat, SettleRecordBytesArePinned) {
             "9e 4a 5c e1 49 aa 33 47 18 00 00 00 02 00 00 00\n"
             "88 77 66 55 44 33 22 11 01 00 01 00 02 00 01 00\n"
             "7b 00 2a 36 fe 9c 97 17");
+}
+
+// A member joining: group "g", endpoint "ab", at 1700000000000000456 ns, at
+// offset 192 of the worked example (after the delivered record).
+TEST(LogFormat, MembershipRecordBytesArePinned) {
+  logfmt::MembershipBody mb{};
+  mb.at_ns = 1700000000000000456ull;
+  mb.change = logfmt::membership_change::joined;
+  mb.group_len = 1;
+  mb.endpoint_len = 2;
+  Bytes out;
+  encode_journal_record(out, pin_salt, 192, Kind::membership, std::as_bytes(std::span(&mb, 1)), to_bytes("gab"));
+  EXPECT_EQ(hex(out),
+            "9e 4a 5c e1 c4 a2 ef 5e 13 00 00 00 06 00 00 00\n"
+            "c8 01 2a 36 fe 9c 97 17 01 00 01 02 00 00 00 00\n"
+            "67 61 62 00 00 00 00 00");
+  auto back = decode_journal_membership(std::span<const std::byte>(out).subspan(16, 19));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->at_ns, mb.at_ns);
+  EXPECT_EQ(back->change, logfmt::membership_change::joined);
+  EXPECT_EQ(back->group, "g");
+  EXPECT_EQ(back->endpoint, "ab");
 }
 
 // The writer lays exactly the encoder's bytes, at the offsets it reports,
@@ -361,6 +383,68 @@ TEST(Journal, EveryKindRoundTrips) {
   EXPECT_EQ(s->recipient, 0x00010002u);
   EXPECT_FALSE(decode_journal_settle(r.records[0].body));
   EXPECT_FALSE(decode_journal_message(r.records[4].body));
+}
+
+TEST(Journal, MembershipRecordsRoundTripAndBadOnesAreRefused) {
+  namespace mc = logfmt::membership_change;
+  TempDir d;
+  JournalWriter w = open_writer(d.path);
+  const std::string long_name(logfmt::max_name_len, 'n');
+  ASSERT_TRUE(w.append_membership(mc::group_created, "g", "", 1));
+  ASSERT_TRUE(w.append_membership(mc::joined, "g", "a", 2));
+  ASSERT_TRUE(w.append_membership(mc::left, long_name, long_name, 3));
+  ASSERT_TRUE(w.append_membership(mc::group_removed, "g", "", 4));
+  // What the format cannot hold is refused before anything is buffered.
+  const std::uint64_t buffered = w.buffered_bytes();
+  EXPECT_FALSE(w.append_membership(mc::joined, "g", "", 5));          // a member change names its member
+  EXPECT_FALSE(w.append_membership(mc::group_created, "g", "a", 5));  // a group change names none
+  EXPECT_FALSE(w.append_membership(mc::joined, "", "a", 5));
+  EXPECT_FALSE(w.append_membership(0, "g", "a", 5));
+  EXPECT_FALSE(w.append_membership(mc::last + 1, "g", "", 5));
+  EXPECT_FALSE(w.append_membership(mc::joined, "g", long_name + "x", 5));
+  EXPECT_FALSE(w.append_settle(Kind::membership, sample_settle(1)));
+  EXPECT_EQ(w.buffered_bytes(), buffered);
+  ASSERT_TRUE(w.sync());
+  const ReadBack r = read_dir_records(d.path);
+  EXPECT_TRUE(r.damage.empty());
+  ASSERT_EQ(r.records.size(), 4u);
+  std::vector<std::string> got;
+  for (const auto& rec : r.records) {
+    ASSERT_EQ(rec.kind, Kind::membership);
+    auto m = decode_journal_membership(rec.body);
+    ASSERT_TRUE(m) << m.error().message;
+    got.push_back(std::to_string(m->at_ns) + " " + std::string(mc::name(m->change)) + " " + m->group.substr(0, 2) +
+                  "/" + m->endpoint.substr(0, 2));
+  }
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"1 group_created g/", "2 joined g/a", "3 left nn/nn", "4 group_removed g/"}));
+}
+
+// A membership body whose CRC holds but whose inside is impossible (a writer
+// of another build, or a forged record) is damage, not a record.
+TEST(Journal, ImpossibleMembershipBodyIsDamage) {
+  TempDir d;
+  JournalWriter w = open_writer(d.path);
+  ASSERT_TRUE(w.append_membership(logfmt::membership_change::joined, "g", "a", 1));
+  ASSERT_TRUE(w.close());
+  const auto files = segment_files(d.path);
+  ASSERT_EQ(files.size(), 1u);
+  Bytes file = read_file(files[0]);
+  logfmt::FileHeader fh;
+  std::memcpy(&fh, file.data(), sizeof fh);
+  logfmt::MembershipBody mb{};
+  mb.at_ns = 1;
+  mb.change = logfmt::membership_change::joined;
+  mb.group_len = 2;  // says 2 + 1 name bytes: the record holds 2
+  mb.endpoint_len = 1;
+  file.resize(64);
+  encode_journal_record(file, fh.salt, 64, Kind::membership, std::as_bytes(std::span(&mb, 1)), to_bytes("ga"));
+  write_file(files[0], file);
+  const ReadBack r = read_dir_records(d.path);
+  EXPECT_TRUE(r.records.empty());
+  EXPECT_TRUE(r.torn.empty());
+  ASSERT_EQ(r.damage.size(), 1u);
+  EXPECT_NE(r.damage[0].reason.find("name lengths disagree"), std::string::npos) << r.damage[0].reason;
 }
 
 TEST(Journal, WriterCreatesPrivateDirectoryAndFiles) {
@@ -723,7 +807,7 @@ TEST(Journal, FilesOfEveryReadableFormatVersionAreReadAndOthersRefused) {
   ASSERT_TRUE(w.close());
   const auto files = segment_files(d.path);
   ASSERT_EQ(files.size(), 1u);
-  for (std::uint32_t v : {1u, 2u}) {  // 1: written before kind 5 was counted in the version
+  for (std::uint32_t v : {1u, 2u, 3u}) {  // 1: written before kind 5 was counted in the version
     set_format_version(files[0], v);
     const ReadBack r = read_dir_records(d.path);
     EXPECT_TRUE(r.damage.empty()) << "version " << v << ": " << (r.damage.empty() ? "" : r.damage[0].reason);
