@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.hpp"
 #include "courier/bus.hpp"
 #include "courier/detail/crc32c.hpp"
 #include "courier/detail/log_format.hpp"
@@ -175,6 +176,28 @@ TEST(GroupLog, GroupsComeBackAfterARebootWithTheirMembers) {
   EXPECT_EQ(alice->send(stored(group("team")), "after").accepted, 2u);
 }
 
+// A removed endpoint leaves its groups with it: a reboot does not bring it back as a member.
+TEST(GroupLog, ARemovedEndpointIsNoMemberAfterAReboot) {
+  BusName name;
+  TempDir dir;
+  {
+    auto bus = Bus::open(name.name, logged(dir.path));
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_group("team"));
+    ASSERT_TRUE(bus->add_group("other"));
+    ASSERT_TRUE(bus->add_member("team", "ann"));
+    ASSERT_TRUE(bus->add_member("team", "ben"));
+    ASSERT_TRUE(bus->add_member("other", "ben"));
+    ASSERT_TRUE(bus->remove_endpoint("ben"));
+  }
+  reboot(name.name);
+  auto bus = Bus::open(name.name, logged(dir.path));
+  ASSERT_TRUE(bus) << bus.error().message;
+  EXPECT_EQ(members_of(*bus, "team"), std::vector<std::string>{"ann"});
+  EXPECT_EQ(members_of(*bus, "other"), std::vector<std::string>{});
+  EXPECT_FALSE(bus->find_endpoint("ben"));
+}
+
 // Two writers: the one whose journal files are read first (it opened first)
 // makes the later change. Recovery orders the changes by time, not by file.
 TEST(GroupLog, TheLastChangeWinsAcrossWritersByTime) {
@@ -298,6 +321,40 @@ TEST(GroupLog, FilesOfTheOlderFormatAreStillRead) {
     ASSERT_TRUE(r);
     EXPECT_EQ(drain_texts(*r), numbered(10)) << member;
   }
+}
+
+// `courier log BUS dump|stat|verify` show the group changes.
+TEST(GroupLog, TheCliShowsGroupChanges) {
+  BusName name;
+  TempDir dir;
+  {
+    Child setup = Child::spawn("group_setup", {name.name, dir.path});
+    setup.expect_line("done");
+    ASSERT_EQ(setup.wait(), 0);
+  }
+  const cli::Output dump = cli::run({"log", name.name, "dump", "--log", dir.path});
+  ASSERT_EQ(dump.status, 0) << dump.err;
+  std::vector<std::string> changes;
+  for (const std::string& line : cli::lines_of(dump.out)) {
+    if (cli::json_field(line, "kind") != "\"membership\"") continue;
+    EXPECT_GT(cli::json_number(line, "at_ns"), 0u) << line;
+    changes.push_back(cli::json_field(line, "change") + " " + cli::json_field(line, "group") + " " +
+                      cli::json_field(line, "member"));
+  }
+  EXPECT_EQ(changes,
+            (std::vector<std::string>{R"("group_created" "team" null)", R"("joined" "team" "ann")",
+                                      R"("joined" "team" "ben")", R"("joined" "team" "cid")", R"("left" "team" "cid")",
+                                      R"("group_created" "gone" null)", R"("joined" "gone" "ann")",
+                                      R"("group_removed" "gone" null)", R"("group_created" "empty" null)"}));
+  const cli::Output stat = cli::run({"log", name.name, "stat", "--log", dir.path, "--json"});
+  ASSERT_EQ(stat.status, 0) << stat.err;
+  EXPECT_NE(stat.out.find("\"membership\":9"), std::string::npos) << stat.out;
+  const cli::Output text = cli::run({"log", name.name, "stat", "--log", dir.path});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("membership:"), std::string::npos) << text.out;
+  const cli::Output verify = cli::run({"log", name.name, "verify", "--log", dir.path});
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("9 valid records: no damage"), std::string::npos) << verify.out;
 }
 
 // Whether process `pid` has the shared memory of bus `name` mapped.
