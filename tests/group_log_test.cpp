@@ -76,6 +76,15 @@ std::vector<std::string> journal_files(const std::string& log_dir, const std::st
   return out;
 }
 
+// Each member, attached, takes exactly `want` (every owed message once, in order).
+void expect_each_takes(Bus& bus, std::initializer_list<const char*> members, const std::vector<std::string>& want) {
+  for (const char* member : members) {
+    auto r = bus.attach(member);
+    ASSERT_TRUE(r) << member;
+    EXPECT_EQ(drain_texts(*r), want) << member;
+  }
+}
+
 // ---------------------------------------------------------------- children
 
 // args: bus, log dir. Sets up the groups of the reboot test, says "done".
@@ -88,6 +97,13 @@ COURIER_CHILD(group_setup) {
   if (!ok) return 3;
   tell_parent("done");
   return 0;
+}
+
+// The setup above in a process of its own, which then exits.
+void run_group_setup(const std::string& bus, const std::string& dir) {
+  Child setup = Child::spawn("group_setup", {bus, dir});
+  setup.expect_line("done");
+  ASSERT_EQ(setup.wait(), 0);
 }
 
 // args: bus, log dir. Opens the bus (its journal writer first), says
@@ -136,11 +152,7 @@ COURIER_CHILD(rebuild_opener) {
 TEST(GroupLog, GroupsComeBackAfterARebootWithTheirMembers) {
   BusName name;
   TempDir dir;
-  {
-    Child setup = Child::spawn("group_setup", {name.name, dir.path});
-    setup.expect_line("done");
-    ASSERT_EQ(setup.wait(), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_group_setup(name.name, dir.path));
   {
     auto bus = Bus::open(name.name, logged(dir.path));
     ASSERT_TRUE(bus) << bus.error().message;
@@ -159,11 +171,7 @@ TEST(GroupLog, GroupsComeBackAfterARebootWithTheirMembers) {
   EXPECT_EQ(members_of(*bus, "empty"), std::vector<std::string>{});
   EXPECT_FALSE(bus->find_group("gone")) << "a removed group stays removed";
   EXPECT_EQ(bus->recovery().injected, 40u);
-  for (const char* member : {"ann", "ben"}) {
-    auto r = bus->attach(member);
-    ASSERT_TRUE(r);
-    EXPECT_EQ(drain_texts(*r), numbered(20)) << member << ": every owed group message once";
-  }
+  expect_each_takes(*bus, {"ann", "ben"}, numbered(20));
   // cid left before the messages: none for it.
   if (bus->find_endpoint("cid")) {
     auto cid = bus->attach("cid");
@@ -244,11 +252,7 @@ TEST(GroupLog, TheLastChangeWinsAcrossWritersByTime) {
 TEST(GroupLog, GroupsSurviveCompactionThenAReboot) {
   BusName name;
   TempDir dir;
-  {
-    Child setup = Child::spawn("group_setup", {name.name, dir.path});
-    setup.expect_line("done");
-    ASSERT_EQ(setup.wait(), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_group_setup(name.name, dir.path));
   const std::vector<std::string> setup_files = journal_files(dir.path, name.name);
   ASSERT_EQ(setup_files.size(), 1u);
   {
@@ -269,11 +273,7 @@ TEST(GroupLog, GroupsSurviveCompactionThenAReboot) {
   EXPECT_EQ(members_of(*bus, "team"), (std::vector<std::string>{"ann", "ben"}));
   EXPECT_EQ(members_of(*bus, "empty"), std::vector<std::string>{});
   EXPECT_FALSE(bus->find_group("gone"));
-  for (const char* member : {"ann", "ben"}) {
-    auto r = bus->attach(member);
-    ASSERT_TRUE(r);
-    EXPECT_EQ(drain_texts(*r), numbered(5)) << member;
-  }
+  expect_each_takes(*bus, {"ann", "ben"}, numbered(5));
 }
 
 // Journal files of format version 2 have no membership records: they are
@@ -316,22 +316,14 @@ TEST(GroupLog, FilesOfTheOlderFormatAreStillRead) {
   EXPECT_EQ(bus->recovery().damaged, 0u);
   EXPECT_EQ(bus->recovery().injected, 20u);
   EXPECT_TRUE(bus->find_group("team"));
-  for (const char* member : {"ann", "ben"}) {
-    auto r = bus->attach(member);
-    ASSERT_TRUE(r);
-    EXPECT_EQ(drain_texts(*r), numbered(10)) << member;
-  }
+  expect_each_takes(*bus, {"ann", "ben"}, numbered(10));
 }
 
 // `courier log BUS dump|stat|verify` show the group changes.
 TEST(GroupLog, TheCliShowsGroupChanges) {
   BusName name;
   TempDir dir;
-  {
-    Child setup = Child::spawn("group_setup", {name.name, dir.path});
-    setup.expect_line("done");
-    ASSERT_EQ(setup.wait(), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_group_setup(name.name, dir.path));
   const cli::Output dump = cli::run({"log", name.name, "dump", "--log", dir.path});
   ASSERT_EQ(dump.status, 0) << dump.err;
   std::vector<std::string> changes;
