@@ -8,10 +8,7 @@
 namespace courier {
 namespace {
 
-using namespace journal_testing;
-namespace fs = std::filesystem;
-using logfmt::Kind;
-using Bytes = std::vector<std::byte>;
+using namespace journal_testing;  // with fs, Kind and Bytes
 
 TEST(Journal, TornTailAtEveryByteOfTheLastRecordIsCutSilently) {
   TempDir d;
