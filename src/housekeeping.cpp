@@ -14,6 +14,7 @@
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/compaction_memory.hpp"
 #include "courier/detail/journal_ids.hpp"
+#include "courier/detail/journal_membership.hpp"
 #include "courier/detail/journal_reader.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/detail/spill.hpp"
@@ -83,8 +84,12 @@ using Blocker = CompactionMemory::Blocker;
 // settled). Damage keeps the file (it is evidence, and its records unknown).
 // When it is not, `blocker` says which record kept it (known == false when
 // the file or a record could not be read).
-bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer, Blocker& blocker) {
+// `groups` gets the (group, member) pairs its membership records mention:
+// they do not keep a file, but are restated before it goes.
+bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer, Blocker& blocker,
+                  MembershipKeys& groups) {
   blocker = Blocker{};
+  groups.clear();
   JournalReaderOptions ro;
   ro.buffer = buffer;
   auto rd = JournalReader::open_file(path, ro);
@@ -99,6 +104,12 @@ bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<R
     if (!*more) break;
     if (rec.kind == logfmt::Kind::name) {
       ids.learn(rec.body, resolve);
+      continue;
+    }
+    if (rec.kind == logfmt::Kind::membership) {
+      auto m = decode_journal_membership(rec.body);
+      if (!m) return false;
+      groups.emplace(m->group, m->endpoint);
       continue;
     }
     if (rec.kind == logfmt::Kind::message) {
@@ -234,7 +245,15 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
     }
     ++r.segments_checked;
     detail::CompactionMemory::Blocker blocker;
-    const bool settled = detail::file_settled(st, path, buffer, blocker);
+    detail::MembershipKeys groups;
+    bool settled = detail::file_settled(st, path, buffer, blocker, groups);
+    // Its group changes live on in our own journal, restated as the bus has
+    // them now (docs/design.md, "Groups in the log"); durable before it goes.
+    if (settled && !groups.empty()) {
+      const std::uint64_t t0 = realtime_ns();  // before reading the directory: a change after the read is later
+      const auto now = detail::restate(st.dir, groups, t0);
+      if (auto w = st.log->append_membership(now); !w) settled = false;  // kept; the log's last error says why
+    }
     if (settled && ::unlink(path.c_str()) == 0) {
       ++r.segments_deleted;
       r.bytes_deleted += size;

@@ -124,6 +124,35 @@ Result<JournalName> decode_journal_name(std::span<const std::byte> body) {
   return n;
 }
 
+const char* membership_problem(std::span<const std::byte> body) noexcept {
+  namespace mc = logfmt::membership_change;
+  if (body.size() <= sizeof(logfmt::MembershipBody)) return "membership body too short";
+  logfmt::MembershipBody mb;
+  std::memcpy(&mb, body.data(), sizeof mb);
+  if (mb.change < mc::first || mb.change > mc::last) return "unknown membership change";
+  if (mb.reserved0 != 0 || mb.reserved1 != 0) return "reserved membership bits set";
+  if (mb.group_len == 0 || mb.group_len > logfmt::max_name_len) return "impossible group name length";
+  if (mc::names_member(mb.change) ? (mb.endpoint_len == 0 || mb.endpoint_len > logfmt::max_name_len)
+                                  : mb.endpoint_len != 0)
+    return "impossible endpoint name length for the change";
+  if (sizeof mb + mb.group_len + mb.endpoint_len != body.size()) return "name lengths disagree with the record length";
+  return nullptr;
+}
+
+Result<JournalMembership> decode_journal_membership(std::span<const std::byte> body) {
+  if (const char* why = membership_problem(body))
+    return Error(Errc::corrupt, "journal membership body of " + std::to_string(body.size()) + " bytes: " + why);
+  logfmt::MembershipBody mb;
+  std::memcpy(&mb, body.data(), sizeof mb);
+  JournalMembership m;
+  m.at_ns = mb.at_ns;
+  m.change = mb.change;
+  const char* names = reinterpret_cast<const char*>(body.data() + sizeof mb);
+  m.group.assign(names, mb.group_len);
+  m.endpoint.assign(names + mb.group_len, mb.endpoint_len);
+  return m;
+}
+
 Result<logfmt::SettleBody> decode_journal_settle(std::span<const std::byte> body) {
   if (body.size() != logfmt::settle_body_size)
     return Error(Errc::corrupt, "journal settle body of " + std::to_string(body.size()) + " bytes (expected 24)");

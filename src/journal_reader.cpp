@@ -203,6 +203,9 @@ JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
     std::memcpy(&nb, rec + logfmt::record_frame_size, sizeof nb);
     if (nb.name_len != f.length - sizeof nb) return {false, 0, "name length disagrees with the record length"};
   }
+  if (static_cast<logfmt::Kind>(f.kind) == logfmt::Kind::membership)
+    if (const char* why = membership_problem(std::span<const std::byte>(rec + logfmt::record_frame_size, f.length)))
+      return {false, 0, why};
   return {true, f.length, ""};
 }
 

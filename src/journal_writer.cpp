@@ -205,7 +205,7 @@ Result<JournalPosition> JournalWriter::append_message(const RecordHeader& header
 }
 
 Result<JournalPosition> JournalWriter::append_settle(Kind kind, const logfmt::SettleBody& body) {
-  if (kind == Kind::message || kind == Kind::name)
+  if (kind == Kind::message || kind == Kind::name || kind == Kind::membership)
     return Error(Errc::invalid_argument,
                  "journal: append_settle of a " + std::string(logfmt::kind_name(kind)) + " kind");
   return append(kind, std::as_bytes(std::span(&body, 1)));
@@ -220,6 +220,28 @@ Result<JournalPosition> JournalWriter::append_name(std::uint32_t id, bool group,
   nb.name_len = static_cast<std::uint16_t>(name.size());
   return append(Kind::name, std::as_bytes(std::span(&nb, 1)),
                 std::span<const std::byte>(reinterpret_cast<const std::byte*>(name.data()), name.size()));
+}
+
+Result<JournalPosition> JournalWriter::append_membership(std::uint8_t change, std::string_view group,
+                                                         std::string_view endpoint, std::uint64_t at_ns) {
+  if (group.size() > logfmt::max_name_len || endpoint.size() > logfmt::max_name_len)
+    return Error(Errc::invalid_argument,
+                 "journal: a membership name longer than " + std::to_string(logfmt::max_name_len) + " bytes");
+  logfmt::MembershipBody mb{};
+  mb.at_ns = at_ns;
+  mb.change = change;
+  mb.group_len = static_cast<std::uint8_t>(group.size());
+  mb.endpoint_len = static_cast<std::uint8_t>(endpoint.size());
+  std::string names;
+  names.reserve(group.size() + endpoint.size());
+  names.append(group).append(endpoint);
+  const auto head = std::as_bytes(std::span(&mb, 1));
+  const auto tail = std::as_bytes(std::span(names.data(), names.size()));
+  std::vector<std::byte> body(head.begin(), head.end());
+  body.insert(body.end(), tail.begin(), tail.end());
+  if (const char* why = membership_problem(body))
+    return Error(Errc::invalid_argument, std::string("journal: a membership record: ") + why);
+  return append(Kind::membership, head, tail);
 }
 
 Result<void> JournalWriter::flush() {

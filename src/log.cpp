@@ -136,6 +136,16 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
   return {};
 }
 
+Result<void> Log::append_membership(std::span<const JournalMembership> changes) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const JournalMembership& m : changes)
+      if (auto r = w_.append_membership(m.change, m.group, m.endpoint, m.at_ns); !r)
+        return failed(std::move(r).error());
+  }
+  return flush();
+}
+
 void Log::add_pending(const Pending& p) {
   std::lock_guard<std::mutex> lk(mu_);
   pending_.push_back(p);

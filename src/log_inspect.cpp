@@ -84,6 +84,16 @@ void decode(const JournalRecord& rec, LogRecord& out) {
         out.error = n.error().message;
       }
       break;
+    case logfmt::Kind::membership:
+      if (auto m = decode_journal_membership(rec.body)) {
+        out.at_ns = m->at_ns;
+        out.change = logfmt::membership_change::name(m->change);
+        out.group_name = std::move(m->group);
+        out.member = std::move(m->endpoint);
+      } else {
+        out.error = m.error().message;
+      }
+      break;
   }
 }
 

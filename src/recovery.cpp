@@ -10,6 +10,7 @@
 
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/journal_ids.hpp"
+#include "courier/detail/journal_membership.hpp"
 #include "courier/detail/journal_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
 #include "courier/detail/log_defaults.hpp"
@@ -50,6 +51,8 @@ class Recovery {
     // Pass 1 counts what needs a tracker entry; nothing is changed before it fits.
     if (auto r = pass(1); !r) return std::move(r).error();
     if (auto r = check_room(); !r) return std::move(r).error();
+    // The groups and their members before any message is put back (pass 4).
+    if (auto r = membership_.apply(st_.dir); !r) return std::move(r).error().with_context("recovery");
     prefault_tracker();
     if (auto r = pass(2); !r) return std::move(r).error();
     if (refused_) return room_error();  // the estimate was off: fail rather than put back untracked copies
@@ -57,6 +60,7 @@ class Recovery {
     finish_totals();
     prefault_lanes();
     if (auto r = pass(4); !r) return std::move(r).error();
+    membership_.remove_groups(st_.dir);  // not before: passes 2-4 register the groups their messages name
     raise_next_id();
     rep_.ran = true;
     rep_.elapsed_ns = monotonic_ns() - t0;
@@ -173,6 +177,10 @@ class Recovery {
       if (n == 1) ++rep_.records;
       switch (rec.kind) {
         case logfmt::Kind::name: name(rec, ids, n); break;
+        case logfmt::Kind::membership:
+          if (n == 1)
+            if (auto m = decode_journal_membership(rec.body)) membership_.add(*m);
+          break;
         case logfmt::Kind::message:
           if (n == 1) ++rep_.messages;
           if (n != 3) message(rec, ids, n);
@@ -369,6 +377,7 @@ class Recovery {
   bool refused_ = false;                 // the tracker refused an insert in pass 2
   std::set<std::pair<EndpointId, std::uint64_t>> counted_totals_;  // group totals counted in pass 1
   RecoveryReport rep_;
+  detail::MembershipReplay membership_;  // the groups the journals say the bus has (pass 1)
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
   std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made

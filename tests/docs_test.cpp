@@ -338,6 +338,15 @@ Expected log_format_expected() {
     e.structs["NameBody"] = {sizeof(T), {M(id), M(what), M(reserved), M(name_len)}};
   }
   e.values["NameBody what"] = {{"endpoint", name_what::endpoint}, {"group", name_what::group}};
+  {
+    using T = MembershipBody;
+    e.structs["MembershipBody"] = {sizeof(T),
+                                   {M(at_ns), M(change), M(reserved0), M(group_len), M(endpoint_len), M(reserved1)}};
+  }
+  e.values["MembershipBody change"] = {{"joined", membership_change::joined},
+                                       {"left", membership_change::left},
+                                       {"group_created", membership_change::group_created},
+                                       {"group_removed", membership_change::group_removed}};
   e.constants["Constants"] = {
       {"format_version", format_version},     {"oldest_readable_format_version", oldest_readable_format_version},
       {"file_magic", logfmt::file_magic},     {"file_header_size", file_header_size},

@@ -104,6 +104,38 @@ TEST_F(LogInspectTest, yieldsMessagesSettlesAndNamesOfTheirSegment) {
   EXPECT_EQ(log_record_kind_name(LogRecordKind::expired), "expired");
 }
 
+TEST_F(LogInspectTest, yieldsGroupChangesByName) {
+  {
+    Options o;
+    o.log_dir = log_dir_;
+    auto bus = Bus::open(bus_, o);
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_group("team"));
+    ASSERT_TRUE(bus->add_member("team", "ann"));
+    ASSERT_TRUE(bus->remove_member("team", "ann"));
+    ASSERT_TRUE(bus->remove_group("team"));
+  }
+  auto log = LogInspector::open(journals());
+  ASSERT_TRUE(log) << log.error().message;
+  std::vector<std::string> changes;
+  std::uint64_t last_at = 0;
+  LogRecord r;
+  for (;;) {
+    auto more = log->next(r);
+    ASSERT_TRUE(more) << more.error().message;
+    if (!*more) break;
+    ASSERT_TRUE(r.error.empty()) << r.error;
+    if (r.kind != LogRecordKind::membership) continue;
+    EXPECT_GE(r.at_ns, last_at) << "one writer's changes are in time order";
+    last_at = r.at_ns;
+    changes.push_back(std::string(r.change) + " " + r.group_name + (r.member.empty() ? "" : " " + r.member));
+  }
+  EXPECT_EQ(changes,
+            (std::vector<std::string>{"group_created team", "joined team ann", "left team ann", "group_removed team"}));
+  EXPECT_GT(last_at, 0u);
+  EXPECT_EQ(log_record_kind_name(LogRecordKind::membership), "membership");
+}
+
 TEST_F(LogInspectTest, aMissingDirectoryIsNotFound) {
   auto log = LogInspector::open(journals());
   ASSERT_FALSE(log);

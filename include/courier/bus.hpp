@@ -66,9 +66,11 @@ class Bus {
   std::string endpoint_name(EndpointId id) const { return s_->dir.name_of(id); }
 
   // Groups. add_member registers the endpoint when missing.
-  Result<GroupId> add_group(std::string_view name) { return s_->dir.add_group(name, true); }
+  // With a log, add_group, remove_group, add_member and remove_member write
+  // the change to it (durable per the sync policy when they return ok).
+  Result<GroupId> add_group(std::string_view name);
   Result<GroupId> find_group(std::string_view name) const { return s_->dir.find_group(name); }
-  Result<void> remove_group(std::string_view name) { return s_->dir.remove_group(name); }
+  Result<void> remove_group(std::string_view name);
   Result<void> add_member(std::string_view group, std::string_view endpoint);
   Result<void> remove_member(std::string_view group, std::string_view endpoint);
   std::vector<GroupEntry> groups() const { return s_->dir.list_groups(); }

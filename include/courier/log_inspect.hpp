@@ -3,7 +3,9 @@
 // A LogInspector opens the journals of one bus (LOG_DIR/BUS, see Options::log_dir)
 // and yields every valid record in file order: messages (header fields and
 // payload), settle records (delivered, read, expired: which message, sender,
-// recipient, when) and name records (the name of an endpoint or group id).
+// recipient, when), name records (the name of an endpoint or group id) and
+// membership records (a group's creation or removal, a member joining or
+// leaving, by names, and when).
 // It only reads: the bus need not exist, and nothing is written or locked, so a
 // log being written may show a torn tail (a record not finished yet).
 //
@@ -31,15 +33,17 @@
 namespace courier {
 
 enum class LogRecordKind : std::uint8_t {
-  message = 1,    // a message sent with an expiry (the bus owes it to its recipient)
-  delivered = 2,  // its recipient took it
-  read = 3,       // its recipient marked it read
-  expired = 4,    // its deadline passed (recipient 0: every recipient still owed)
-  name = 5,       // the name of an endpoint or group id, for the records of its segment
+  message = 1,     // a message sent with an expiry (the bus owes it to its recipient)
+  delivered = 2,   // its recipient took it
+  read = 3,        // its recipient marked it read
+  expired = 4,     // its deadline passed (recipient 0: every recipient still owed)
+  name = 5,        // the name of an endpoint or group id, for the records of its segment
+  membership = 6,  // a group created or removed, a member joined or left (by names)
 };
 inline constexpr LogRecordKind log_record_kinds[] = {LogRecordKind::message, LogRecordKind::delivered,
-                                                     LogRecordKind::read, LogRecordKind::expired, LogRecordKind::name};
-// "message", "delivered", "read", "expired", "name".
+                                                     LogRecordKind::read,    LogRecordKind::expired,
+                                                     LogRecordKind::name,    LogRecordKind::membership};
+// "message", "delivered", "read", "expired", "name", "membership".
 std::string_view log_record_kind_name(LogRecordKind kind) noexcept;
 
 // One record. Only the fields of its kind are set (the others are zero);
@@ -66,6 +70,10 @@ struct LogRecord {
   // name
   bool names_group = false;  // a group id (else an endpoint id)
   std::string name;
+  // membership (at_ns above: when the change was made); change is one of
+  // "joined", "left", "group_created", "group_removed"; member empty for the last two
+  std::string_view change;
+  std::string group_name, member;
 };
 
 // A stretch of a file: damage (bytes that are no valid record, with a reason)

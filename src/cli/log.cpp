@@ -200,6 +200,11 @@ std::string record_line(const Scan& scan) {
     add_name_field(j, scan, "sender", rec.sender, false);
     add_name_field(j, scan, "recipient", rec.recipient, false);
     j["at_ns"] = rec.at_ns;
+  } else if (rec.kind == LogRecordKind::membership) {
+    j["change"] = rec.change;
+    j["group"] = rec.group_name;
+    j["member"] = rec.member.empty() ? Json() : Json(rec.member);
+    j["at_ns"] = rec.at_ns;
   } else {
     j["id"] = rec.id;
     j["what"] = rec.names_group ? "group" : "endpoint";

@@ -72,6 +72,16 @@ struct JournalName {
   std::string name;
 };
 Result<JournalName> decode_journal_name(std::span<const std::byte> body);
+struct JournalMembership {
+  std::uint64_t at_ns = 0;
+  std::uint8_t change = 0;  // logfmt::membership_change
+  std::string group;
+  std::string endpoint;  // empty for group_created / group_removed
+};
+Result<JournalMembership> decode_journal_membership(std::span<const std::byte> body);
+// Why a membership body is not one (its whole check: lengths, names, change,
+// reserved bytes), or nullptr when it is. The reader and the decoder share it.
+const char* membership_problem(std::span<const std::byte> body) noexcept;
 
 // The older names (the tests use them).
 using JournalSegmentInfo = JournalFileInfo;

@@ -60,6 +60,10 @@ class JournalWriter {
   Result<JournalPosition> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
   // A name record: the name of endpoint (or group) `id`.
   Result<JournalPosition> append_name(std::uint32_t id, bool group, std::string_view name);
+  // A membership record (logfmt::membership_change): `endpoint` empty for a
+  // group's creation or removal.
+  Result<JournalPosition> append_membership(std::uint8_t change, std::string_view group, std::string_view endpoint,
+                                            std::uint64_t at_ns);
 
   // The buffered records, in one write(). On failure the file is cut back to
   // its last complete batch and the batch stays buffered for a retry.

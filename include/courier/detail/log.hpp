@@ -89,6 +89,11 @@ class Log {
   // Buffer a delivered / read / expired record. With Sync::always it is
   // written and synced before this returns.
   Result<void> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
+  // Write membership records (logfmt::membership_change; `endpoint` empty
+  // for a group's creation or removal) and flush them as flush() does:
+  // durable (unless Sync::os) when this returns ok. Membership changes are
+  // rare; the caller made each change before and took its at_ns after it.
+  Result<void> append_membership(std::span<const JournalMembership> changes);
   // Report `p` with the batch that holds what is buffered now.
   void add_pending(const Pending& p);
   // Write (and sync, unless Sync::os) what is buffered now and report it,

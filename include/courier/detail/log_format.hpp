@@ -14,7 +14,7 @@
 //  |              magic (u64, the bytes "courierJ")                | 0
 //  |                                                               |
 //  +---------------------------------------------------------------+
-//  |              format_version (u32) = 2                         | 8
+//  |              format_version (u32) = 3                         | 8
 //  +---------------------------------------------------------------+
 //  |              header_size (u32) = 64                           | 12
 //  +---------------------------------------------------------------+
@@ -56,7 +56,8 @@
 //
 // Bodies: message = RecordHeader (detail/record.hpp, frame word 0) + payload;
 // delivered / read / expired = SettleBody (24 bytes); name = NameBody (8 bytes)
-// + the name's bytes.
+// + the name's bytes; membership = MembershipBody (16 bytes) + the group's
+// name + the endpoint's name (none for a group's creation or removal).
 #pragma once
 
 #include <cstddef>
@@ -69,10 +70,12 @@
 
 namespace courier::logfmt {
 
-// 2: record kind 5 (`name`) exists. A reader of this build reads 1 and 2 (a
-// version-1 file is a version-2 file without name records, or one written by
-// a build that added kind 5 before the version said so).
-inline constexpr std::uint32_t format_version = 2;
+// 2: record kind 5 (`name`) exists. 3: record kind 6 (`membership`) exists.
+// A reader of this build reads 1 to 3 (a version-1 file is a version-2 file
+// without name records, or one written by a build that added kind 5 before
+// the version said so; a version-2 file is a version-3 file without
+// membership records).
+inline constexpr std::uint32_t format_version = 3;
 inline constexpr std::uint32_t oldest_readable_format_version = 1;
 
 // "courierJ" read as a little-endian u64.
@@ -96,9 +99,11 @@ enum class Kind : std::uint8_t {
   read = 3,       // body: SettleBody (recipient marked it read)
   expired = 4,    // body: SettleBody (deadline passed; recipient 0 = every recipient still owed)
   name = 5,       // body: NameBody + name bytes (an endpoint or group id's name, for recovery after a reboot)
+  membership =
+      6,  // body: MembershipBody + group name + endpoint name (a group created or removed, a member joined or left)
 };
 inline constexpr std::uint8_t min_kind = 1;
-inline constexpr std::uint8_t max_kind = 5;
+inline constexpr std::uint8_t max_kind = 6;
 
 constexpr std::string_view kind_name(Kind k) noexcept {
   switch (k) {
@@ -107,6 +112,7 @@ constexpr std::string_view kind_name(Kind k) noexcept {
     case Kind::read: return "read";
     case Kind::expired: return "expired";
     case Kind::name: return "name";
+    case Kind::membership: return "membership";
   }
   return "unknown";
 }
@@ -196,6 +202,45 @@ inline constexpr std::uint8_t group = 2;
 inline constexpr std::uint32_t max_name_len =
     64;  // bytes a name record may hold: room for every endpoint or group name (1..63, limits.hpp)
 
+// membership: a change of a group, by names (not ids: a removed group or
+// endpoint has no name left in the bus to write a name record from). Written
+// after the change is made, with the time taken after it, so that a later
+// record of the same group (or member) is a later change: recovery replays
+// them by at_ns across all writers, the last change winning.
+struct MembershipBody {
+  std::uint64_t at_ns;        // CLOCK_REALTIME after the change
+  std::uint8_t change;        // membership_change
+  std::uint8_t reserved0;     // 0
+  std::uint8_t group_len;     // 1 .. max_name_len bytes of group name follow the body
+  std::uint8_t endpoint_len;  // then this many bytes of endpoint name: 1 .. max_name_len for joined / left, 0 else
+  std::uint32_t reserved1;    // 0
+};
+static_assert(sizeof(MembershipBody) == 16);
+static_assert(offsetof(MembershipBody, at_ns) == 0);
+static_assert(offsetof(MembershipBody, change) == 8);
+static_assert(offsetof(MembershipBody, reserved0) == 9);
+static_assert(offsetof(MembershipBody, group_len) == 10);
+static_assert(offsetof(MembershipBody, endpoint_len) == 11);
+static_assert(offsetof(MembershipBody, reserved1) == 12);
+static_assert(std::is_trivially_copyable_v<MembershipBody>);
+namespace membership_change {
+inline constexpr std::uint8_t joined = 1;         // endpoint became a member of group
+inline constexpr std::uint8_t left = 2;           // endpoint stopped being a member of group
+inline constexpr std::uint8_t group_created = 3;  // group exists (written by every add_group, and by compaction)
+inline constexpr std::uint8_t group_removed = 4;  // group was removed, and its members with it
+inline constexpr std::uint8_t first = joined, last = group_removed;
+constexpr bool names_member(std::uint8_t c) noexcept { return c == joined || c == left; }
+constexpr std::string_view name(std::uint8_t c) noexcept {
+  switch (c) {
+    case joined: return "joined";
+    case left: return "left";
+    case group_created: return "group_created";
+    case group_removed: return "group_removed";
+  }
+  return "unknown";
+}
+}  // namespace membership_change
+
 inline constexpr std::uint32_t message_min_body = sizeof(RecordHeader);  // 64
 inline constexpr std::uint32_t settle_body_size = sizeof(SettleBody);    // 24
 static_assert(message_min_body + (1u << 20) <= max_body, "a default 1 MiB payload fits");
@@ -208,6 +253,8 @@ constexpr bool length_fits_kind(Kind k, std::uint32_t length) noexcept {
     case Kind::read:
     case Kind::expired: return length == settle_body_size;
     case Kind::name: return length > sizeof(NameBody) && length <= sizeof(NameBody) + max_name_len;
+    case Kind::membership:
+      return length > sizeof(MembershipBody) && length <= sizeof(MembershipBody) + 2 * max_name_len;
   }
   return false;
 }
