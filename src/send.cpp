@@ -72,9 +72,6 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   };
   if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) return failed();
   detail::pause_point("logged-appended");
-  // Sync::always: durable before it is visible, so that a failed sync is a
-  // message that is never delivered.
-  if (log.sync() == Sync::always && !log.flush()) return failed();
   // Release: partner of Tracker::replaceable's acquire (a resend after our
   // death must not replace a message that reached the lane or the log).
   const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
@@ -98,7 +95,10 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  return {log.sync() == Sync::always ? Status::sent : Status::outbox, c.id_};
+  // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not
+  // durable (log_error() says why); log_failed is only for a message never delivered.
+  if (log.sync() == Sync::always && log.flush()) return {Status::sent, c.id_};
+  return {Status::outbox, c.id_};
 }
 
 // The send-time outcome of a tracked message (per recipient for groups).

@@ -226,8 +226,12 @@ TEST(Wedge, LoggedSenderKilledBeforeItsLaneCommitLeavesAnIdTheResendUses) {
   killed_then_resent(Sync::group, "logged-appended", false, true);
 }
 
-TEST(Wedge, LoggedSenderKilledBeforeItsSyncLeavesAnIdTheResendUses) {
+TEST(Wedge, LoggedSenderKilledBeforeItsLaneCommitLeavesAnIdTheResendUsesWithSyncAlways) {
   killed_then_resent(Sync::always, "logged-appended", false, false);
+}
+
+TEST(Wedge, SpillerKilledAfterWritingItsRecordLeavesAnIdTheResendUsesWithSyncAlways) {
+  killed_then_resent(Sync::always, "spill-written", true, false);
 }
 
 // The log refuses the record (EFBIG): the send says log_failed, the message is
@@ -251,7 +255,7 @@ void log_failed_then_resent(Sync sync, bool spill, const std::string& second) {
 }
 
 TEST(Wedge, LogFailedMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
-  log_failed_then_resent(Sync::always, false, "sent");
+  log_failed_then_resent(Sync::always, true, "sent");
 }
 
 TEST(Wedge, LogFailedSpilledMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
