@@ -28,17 +28,20 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
   st.tracker.for_each_ready([&](std::uint64_t slot, TrackerEntry& e, const auto& inserter_alive) {
     // Relaxed loads: a snapshot; report() re-checks the entry by key and deadline.
     std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
-    if ((flags & tracker_flag::committed) == 0 || (flags & tracker_flag::in_lane) != 0) return;
+    if ((flags & tracker_flag::in_lane) != 0) return;
     const std::uint64_t expires = e.expires_ns.load(std::memory_order_relaxed);
     const std::uint8_t role = e.role.load(std::memory_order_relaxed);
     if (expires == 0 || (role != tracker_role::endpoint && role != tracker_role::member)) return;
-    // Orphans: stored, in no lane, not spilled, and the process that was
-    // putting it in a lane (or counting its spill) died on the way. Once
-    // `sent` was said its record is in the log: adopt it as spilled, so its
-    // receiver forwards it (a copy that did reach the lane is dropped by the
-    // receiver once acknowledged).
-    if ((flags & tracker_flag::counted) == 0 && now < expires &&
-        static_cast<Status>(e.status.load(std::memory_order_acquire)) == Status::sent && !inserter_alive()) {
+    // Orphans: stored, in no lane, not counted, and the process that was
+    // putting it in a lane (or counting its spill) died on the way. Its record
+    // is in the log once `sent` was said of it (on a bus with a log every
+    // stored message is logged), or once it was marked spilled (the spiller
+    // marks only after the write): adopt it as spilled, so its receiver
+    // forwards it (a copy that did reach the lane is dropped by the receiver
+    // once acknowledged). docs/design.md, "No wedged ids".
+    const auto status = static_cast<Status>(e.status.load(std::memory_order_acquire));  // acquire: as the flags
+    const bool in_log = status == Status::sent || (status == Status::outbox && (flags & tracker_flag::spilled) != 0);
+    if ((flags & tracker_flag::counted) == 0 && now < expires && in_log && !inserter_alive()) {
       // Release: as Endpoint::spill.
       flags = e.flags.fetch_or(tracker_flag::spilled, std::memory_order_acq_rel) | tracker_flag::spilled;
       const EndpointId to = role == tracker_role::member ? e.recipient.load(std::memory_order_relaxed)

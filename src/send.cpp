@@ -4,6 +4,7 @@
 
 #include "courier/bus.hpp"
 #include "courier/detail/log.hpp"
+#include "courier/detail/spill.hpp"
 
 namespace courier {
 
@@ -60,10 +61,17 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   // The record goes to the log from the lane's bytes while the claim is still
   // ours; `sent` is reported when the batch that holds it is durable.
   const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
-  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) {
+  // The log could not take the record: the claim is given up (the message is
+  // never delivered) and the entry kept, settled log_failed, which frees the
+  // id for a resend (docs/design.md, "No wedged ids").
+  const auto failed = [&]() -> SendResult {
+    c.track_ = Tracker::no_slot;  // abort() would free the entry: it stays, as log_failed
     abort(c);
+    settle(slot, c.id_, to, 0, Status::log_failed);
     return {Status::log_failed, c.id_};
-  }
+  };
+  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) return failed();
+  detail::pause_point("logged-appended");
   // Release: partner of Tracker::replaceable's acquire (a resend after our
   // death must not replace a message that reached the lane or the log).
   const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
@@ -87,7 +95,9 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+  // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not
+  // durable (log_error() says why); log_failed is only for a message never delivered.
+  if (log.sync() == Sync::always && log.flush()) return {Status::sent, c.id_};
   return {Status::outbox, c.id_};
 }
 
@@ -216,7 +226,8 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
                                               std::memory_order_release);  // release: as in commit_logged
       log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
     }
-    overall = log->sync() == Sync::always ? (log->flush() ? Status::sent : Status::log_failed) : Status::outbox;
+    // Its copies are in their lanes: a failed sync leaves it outbox (delivered, not durable; log_error() says why).
+    overall = log->sync() == Sync::always && log->flush() ? Status::sent : Status::outbox;
   } else {
     settle(total, id, no_endpoint, gid, overall);
   }

@@ -1,7 +1,11 @@
 // Spill: a stored message whose lane is full stays in the log and its
 // receiver forwards it as the lanes drain (docs/design.md, "Spill").
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/journal_ids.hpp"
@@ -15,6 +19,14 @@
 namespace courier {
 
 namespace detail {
+
+void pause_point(const char* point) noexcept {
+  static const char* const want = std::getenv("COURIER_TEST_PAUSE_AT");  // read once: a test sets it before exec
+  if (want == nullptr || std::strcmp(want, point) != 0) return;
+  const std::string line = std::string("paused-at ") + point + "\n";
+  (void)!::write(STDOUT_FILENO, line.data(), line.size());
+  for (;;) ::pause();
+}
 
 bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept {
   const std::uint32_t eslot = endpoint_slot(h.to);
@@ -74,8 +86,10 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
       settle(c.track_, c.id_, route.to, 0, st);
       return {st, c.id_};
     }
+    // With Sync::always a failed sync leaves it outbox: its record is in the
+    // file and counted, so it is forwarded, only not durable (log_error() says why).
     detail::Log& log = *s_->log;
-    if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+    if (log.sync() == Sync::always && log.flush()) return {Status::sent, c.id_};
     return {Status::outbox, c.id_};
   }
   if (!r || r.duplicate) return r;
@@ -86,22 +100,28 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
 Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot,
                        EndpointId key_recipient, InboxData& in) noexcept {
   detail::Log& log = *s_->log;
-  const detail::Log::Pending p{slot, h.id, self_, key_recipient, h.to, h.group};
-  // Flags before the record: once `sent` can be said of it (its batch
-  // written), it is known as spilled, so a forwarder or the housekeeper takes
-  // care of it even if we die now.
-  if (slot != Tracker::no_slot)  // release: partner of the forwarder's and Tracker::replaceable's acquire
-    s_->tracker.entry(slot).flags.fetch_or(static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled |
-                                                                      (h.priority << tracker_flag::priority_shift)),
-                                           std::memory_order_release);
-  if (!log.append_message(h, data, slot != Tracker::no_slot ? &p : nullptr)) return Status::log_failed;
+  // The record first, in the journal file; only then is the entry marked
+  // (committed | spilled), so that a sender killed in between leaves an entry
+  // a resend replaces, never a marked one whose record is nowhere
+  // (docs/design.md, "No wedged ids"). `sent` waits for the mark (the
+  // pending is added last): the housekeeper adopts what `sent` was said of.
+  if (!log.append_message(h, data, nullptr)) return Status::log_failed;
+  detail::pause_point("spill-appended");
   // In the file before it is counted: a receiver that sees the count finds
   // the record (the sync comes with the next batch, as for any message).
   if (!log.write_now()) return Status::log_failed;
-  if (slot != Tracker::no_slot)
+  detail::pause_point("spill-written");
+  if (slot != Tracker::no_slot) {
+    // Release: partner of the forwarder's, the housekeeper's and Tracker::replaceable's acquire.
+    s_->tracker.entry(slot).flags.fetch_or(static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled |
+                                                                      (h.priority << tracker_flag::priority_shift)),
+                                           std::memory_order_release);
+    detail::pause_point("spill-marked");
     detail::count_spilled(*s_, slot, h.to, h.priority);
-  else
+    log.add_pending(detail::Log::Pending{slot, h.id, self_, key_recipient, h.to, h.group});
+  } else {
     in.spilled[h.priority].fetch_add(1, std::memory_order_release);  // release: as count_spilled
+  }
   inbox_notify(in, h.priority);  // wakes a parked receiver: it forwards once its lanes are dry
   count_sent();
   return Status::sent;
@@ -156,6 +176,15 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
             TrackerEntry& e = st.tracker.entry(slot);
             // Acquire: partner of the spiller's release of the flags.
             const std::uint16_t flags = e.flags.load(std::memory_order_acquire);
+            // Its sender wrote the record and has not marked the entry yet
+            // (spilled, or committed to a lane): wait for it here (order), unless
+            // it died in between (then the entry is no original: a resend replaces it).
+            if ((flags & tracker_flag::committed) == 0 &&
+                static_cast<Status>(e.status.load(std::memory_order_acquire)) == Status::outbox &&  // acquire: as below
+                st.tracker.inserter_alive(slot)) {
+              blocked = true;
+              break;
+            }
             if ((flags & tracker_flag::spilled) != 0 && (flags & tracker_flag::in_lane) == 0) {
               // Acquire: the status published by whoever advanced it.
               const auto status = static_cast<Status>(e.status.load(std::memory_order_acquire));

@@ -22,6 +22,11 @@ void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
 }
 
 void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st) noexcept {
+  // A batch that failed holds only messages already in a lane or counted as
+  // spilled: they are delivered, not durable, and stay outbox (log_error()
+  // says why). log_failed is said by the send itself, of a message never
+  // delivered (docs/design.md, "No wedged ids").
+  if (st != Status::sent) return;
   const std::uint64_t now = fast_realtime_ns();
   for (const Log::Pending& p : batch) {
     // The slot may have retired and been reused since the send: check the key.

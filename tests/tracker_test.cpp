@@ -151,7 +151,7 @@ TEST(Tracker, InsertIntoFullBucketsRetiresWhatIsPastItsDeadline) {
 }
 
 TEST(Tracker, SendThatNeverReachedALaneIsReplacedByItsResend) {
-  for (Status failed : {Status::full, Status::offline, Status::revoked}) {
+  for (Status failed : {Status::full, Status::offline, Status::revoked, Status::log_failed}) {
     TrackerTable t(64);
     auto first = put(*t, key(1));
     ASSERT_EQ(first.result, Tracker::Insert::inserted);
@@ -220,6 +220,56 @@ TEST(Tracker, EntryLeftInOutboxByASenderThatDiedIsReplacedByTheResend) {
   auto mine = put(*t, key(3));
   ASSERT_EQ(mine.result, Tracker::Insert::inserted);
   EXPECT_EQ(put(*t, key(3)).result, Tracker::Insert::duplicate);
+}
+
+// A sender that died after marking its entry committed (its message reached
+// a lane or the journal) leaves an original: the resend is its duplicate.
+TEST(Tracker, CommittedEntryOfASenderThatDiedIsNotReplaced) {
+  TrackerTable t(64);
+  in_another_process([&] {
+    const auto r = put(*t, key(1));
+    t->entry(r.slot).flags.fetch_or(tracker_flag::committed);
+  });
+  EXPECT_FALSE(t->inserter_alive(t->find(key(1))));
+  EXPECT_EQ(put(*t, key(1)).result, Tracker::Insert::duplicate);
+  auto mine = put(*t, key(2));
+  EXPECT_TRUE(t->inserter_alive(mine.slot));
+}
+
+// A slot reused after its entry retired starts from init_entry's values:
+// none of the previous entry's flags, counts or status survive.
+TEST(Tracker, ReusedSlotKeepsNothingOfItsPreviousEntry) {
+  TrackerTable t(tracker_bucket_slots);  // one bucket: the new key lands in a slot just freed
+  const auto insert = [&](std::uint64_t id, std::uint64_t deadline) {
+    return t->insert(key(id), 1000, [&](TrackerEntry& e) {
+      init_entry(e, EntryInit{tracker_role::endpoint, 7, Status::outbox, 0, 1, deadline, deadline, 1000});
+    });
+  };
+  std::vector<std::uint64_t> slots;
+  for (std::uint64_t id = 1; id <= tracker_bucket_slots; ++id) {
+    auto r = insert(id, 2000);
+    ASSERT_EQ(r.result, Tracker::Insert::inserted);
+    TrackerEntry& e = t->entry(r.slot);
+    e.flags.fetch_or(tracker_flag::committed | tracker_flag::in_lane | tracker_flag::spilled | tracker_flag::counted |
+                     tracker_flag::priority_mask);
+    e.delivered.store(3);
+    e.read.store(2);
+    e.failed.store(1);
+    ASSERT_TRUE(t->advance(r.slot, Status::delivered, 1500));
+    slots.push_back(r.slot);
+  }
+  EXPECT_EQ(t->sweep(3000), tracker_bucket_slots);
+  for (std::uint64_t id = 100; id < 100 + tracker_bucket_slots; ++id) {
+    auto r = insert(id, far_future);
+    ASSERT_EQ(r.result, Tracker::Insert::inserted);
+    const TrackerEntry& e = t->entry(r.slot);
+    EXPECT_EQ(e.flags.load(), 0u) << "slot " << r.slot;
+    EXPECT_EQ(e.delivered.load(), 0u);
+    EXPECT_EQ(e.read.load(), 0u);
+    EXPECT_EQ(e.failed.load(), 0u);
+    EXPECT_EQ(status_at(*t, r.slot), Status::outbox);
+    EXPECT_EQ(e.dest.load(), 7u);
+  }
 }
 
 TEST(Tracker, StatusOnlyMovesForwardAndAnErrorNeverFollowsDelivery) {

@@ -85,6 +85,11 @@ inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
 }
 
+// A status that frees its id: the message is in no lane and will not be
+// forwarded (a send that failed before its lane took it, or whose log could
+// not store it), so a resend of the id replaces its entry.
+constexpr bool frees_id(Status s) noexcept { return is_failed_send(s) || s == Status::log_failed; }
+
 namespace tag {
 inline constexpr std::uint64_t claiming = 1, ready = 2, killed = 3;
 inline constexpr std::uint64_t state(std::uint64_t t) noexcept { return t & 3u; }
@@ -215,8 +220,8 @@ class Tracker {
         // SYNC POINT READ: the entry, partner of insert's seq_cst CAS to ready.
         const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
         if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) continue;
-        // A failed send (full/offline) may sit beside its successful resend: prefer the latter.
-        if (!is_failed_send(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
+        // A failed send (full/offline/log_failed) may sit beside its successful resend: prefer the latter.
+        if (!frees_id(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
         failed = s;
       }
     }
@@ -259,6 +264,14 @@ class Tracker {
     std::uint64_t t = tags_[slot].load(std::memory_order_acquire);  // acquire: the state the CAS below expects
     // Release: a later claimer's entry writes come after ours.
     if (tag::state(t) == tag::ready) tags_[slot].compare_exchange_strong(t, 0, std::memory_order_release);
+  }
+
+  // Whether the process that inserted the ready entry in `slot` lives (a
+  // system call: for rare paths only). False for a slot that is not ready.
+  bool inserter_alive(std::uint64_t slot) const noexcept {
+    if (slot >= capacity_) return false;
+    const std::uint64_t t = tags_[slot].load(std::memory_order_relaxed);  // relaxed: only the pid bits are read
+    return tag::state(t) == tag::ready && pid_alive(tag::pid_bits(t));
   }
 
   // Retire every entry past its deadline (and free slots left claiming or
@@ -306,13 +319,15 @@ class Tracker {
 
   // Whether the ready entry in slot s (tag t) of our key is no original, so
   // that a resend replaces it: a send that never reached a lane (failed at
-  // send time), or one whose sender died before it got there (still outbox
-  // and the process that inserted it is gone; the tag keeps its pid).
+  // send time, or log_failed), or one whose sender died before it got there
+  // (still outbox, not committed, and the process that inserted it is gone;
+  // the tag keeps its pid). docs/design.md, "No wedged ids".
   bool replaceable(std::uint64_t s, std::uint64_t t) const noexcept {
     // Acquire: the status written before the entry's last advance.
     const auto st = static_cast<Status>(entries_[s].status.load(std::memory_order_acquire));
-    if (is_failed_send(st)) return true;
-    // Acquire: partner of the sender's release of `committed` (set before its lane commit).
+    if (frees_id(st)) return true;
+    // Acquire: partner of the sender's release of `committed` (set before its
+    // lane commit, or once its spilled record is in the journal file).
     if ((entries_[s].flags.load(std::memory_order_acquire) & tracker_flag::committed) != 0) return false;
     return st == Status::outbox && tag::state(t) == tag::ready && !pid_alive(tag::pid_bits(t));
   }
