@@ -85,7 +85,7 @@ TEST_F(CliSettingsTest, flagsThatDifferFromTheBusAreRefusedWithBothValues) {
       failure({"endpoint", "add", b, "bob", "--log", other})
           .find("bus '" + b + "' was created with log directory '" + log_ + "'; this open asks for '" + other + "'"),
       std::string::npos);
-  EXPECT_NE(failure({"endpoint", "add", b, "bob", "--sync", "group"})
+  EXPECT_NE(failure({"endpoint", "add", b, "bob", "--log", log_, "--sync", "group"})
                 .find("bus '" + b + "' was created with sync always; this open asks for group"),
             std::string::npos);
   EXPECT_NE(failure({"send", b, "--from", "a", "--to", "b", "--lane-capacity", "128KiB", "x"})
@@ -101,9 +101,12 @@ TEST_F(CliSettingsTest, flagsThatDifferFromTheBusAreRefusedWithBothValues) {
   EXPECT_EQ(run({"endpoint", "add", b, "carol"}).status, 0);
 }
 
-TEST_F(CliSettingsTest, syncOnABusWithoutALogIsRefused) {
+TEST_F(CliSettingsTest, aLogForABusCreatedWithoutOneIsRefused) {
   ASSERT_EQ(run({"create", bus()}).status, 0);
-  EXPECT_NE(failure({"endpoint", "add", bus(), "bob", "--sync", "os"}).find("has no log"), std::string::npos);
+  EXPECT_NE(failure({"endpoint", "add", bus(), "bob", "--log", log_, "--sync", "os"})
+                .find("bus '" + bus() + "' was created without a log; this open asks for log directory '" + log_ + "'"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(journals()));
 }
 
 TEST_F(CliSettingsTest, statShowsTheLogAndItsSyncPolicy) {
