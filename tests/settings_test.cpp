@@ -295,6 +295,26 @@ TEST(Settings, AManifestThatIsADirectoryIsRefused) {
   EXPECT_NE(r.error().message.find("is not a regular file"), std::string::npos) << r.error().message;
 }
 
+TEST(Settings, ASettingIsNamedOnlyWhenAValueIsGiven) {
+  Options o;
+  EXPECT_FALSE(o.lane_capacity.named());
+  EXPECT_EQ(o.lane_capacity, defaults::lane_capacity);
+  Options copy = o;
+  Setting<std::uint64_t> lanes = copy.lane_capacity;  // a copy, not a value: stays not named
+  EXPECT_FALSE(copy.lane_capacity.named());
+  EXPECT_FALSE(lanes.named());
+  o.lane_capacity = 8192;
+  EXPECT_TRUE(o.lane_capacity.named());
+  EXPECT_EQ(o.lane_capacity, 8192u);
+  o.status_retention = std::chrono::milliseconds(5);
+  EXPECT_TRUE(o.status_retention.named());
+  EXPECT_EQ(o.status_retention.value(), std::chrono::milliseconds(5));
+  const Options d{.sync = Sync::os};
+  EXPECT_TRUE(d.sync.named());
+  EXPECT_FALSE(d.max_payload.named());
+  EXPECT_EQ(sync_name(d.sync), "os");
+}
+
 TEST(Settings, TheManifestRoundTrips) {
   const detail::BusManifest m{Geometry{3, 8192, 100, 0, 1, 64, 4096}, 1'000'000, 0, Sync::always, 1000, 4096};
   auto back = detail::decode_manifest(detail::encode_manifest(m));

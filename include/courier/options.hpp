@@ -54,12 +54,17 @@ struct RecoveryProgress {
 // unnamed one takes the bus's value. The creator of a bus uses the value,
 // named or not (docs/design.md, "Settings belong to the bus").
 template <class T>
+class Setting;
+// A value that names a Setting<T>: one that converts to T and is not a Setting<T> (those are copied).
+template <class U, class T>
+concept setting_value = std::is_convertible_v<U, T> && !std::is_same_v<std::remove_cvref_t<U>, Setting<T>>;
+
+template <class T>
 class Setting {
  public:
   constexpr Setting() noexcept(std::is_nothrow_default_constructible_v<T>) = default;
-  template <class U>
-  requires std::is_convertible_v<U, T> &&(!std::is_same_v<std::remove_cvref_t<U>, Setting>)constexpr Setting(U&& v)
-      : value_(std::forward<U>(v)), named_(true) {}  // NOLINT: implicit on purpose
+  template <setting_value<T> U>
+  constexpr Setting(U&& v) : value_(std::forward<U>(v)), named_(true) {}  // NOLINT: implicit on purpose
   // A default: the value used when the bus does not exist, not named.
   static constexpr Setting unnamed(T v) {
     Setting s;
