@@ -10,6 +10,7 @@
 
 #include "courier/bus.hpp"
 #include "courier/detail/bus_log.hpp"
+#include "courier/detail/bus_settings.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/names.hpp"
 
@@ -42,35 +43,33 @@ void populate_tracker(const Segment& seg) noexcept {
 }
 }  // namespace
 
-Result<Bus> Bus::open(std::string_view name, const Options& o) {
+Result<Bus> Bus::open(std::string_view name, const Options& options) {
   const std::string where = "opening bus '" + std::string(name) + "'";
-  if (o.claim_timeout.count() <= 0)
+  if (options.claim_timeout.value().count() <= 0)
     return Error(Errc::invalid_argument, "claim_timeout must be positive").with_context(where);
-  if (o.open_timeout.count() < 0)
+  if (options.open_timeout.count() < 0)
     return Error(Errc::invalid_argument, "open_timeout must not be negative").with_context(where);
-  if (o.housekeeping_interval.count() < 0)
+  if (options.housekeeping_interval.count() < 0)
     return Error(Errc::invalid_argument, "housekeeping_interval must not be negative").with_context(where);
-  if (o.status_retention.count() < 0 ||
-      static_cast<std::uint64_t>(o.status_retention.count()) > max_status_retention_ns)
+  if (options.status_retention.value().count() < 0 ||
+      static_cast<std::uint64_t>(options.status_retention.value().count()) > max_status_retention_ns)
     return Error(Errc::invalid_argument, "status_retention must be 0..30 days").with_context(where);
-  SegmentOptions so;
-  so.geometry = Geometry{o.max_endpoints,     o.lane_capacity,    o.max_payload,    o.max_groups,
-                         o.max_group_members, o.tracker_capacity, o.status_capacity};
-  so.claim_timeout_ns = static_cast<std::uint64_t>(o.claim_timeout.count());
-  so.status_retention_ns = static_cast<std::uint64_t>(o.status_retention.count());
-  so.mode = o.group_access ? 0660 : 0600;
-  so.create = o.create;
-  so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
-  so.recovery_pending = !o.log_dir.empty() && o.recover && !o.in_process;
+  if (options.in_process && !options.log_dir.empty())
+    return Error(Errc::invalid_argument, "an in-process bus has no log (log_dir must be empty)").with_context(where);
+  auto creator = detail::creator_options(name, options);
+  if (!creator) return std::move(creator).error().with_context(where);
+  Options& o = *creator;  // what this open uses: as a creator, then adopted from an existing bus
+  const SegmentOptions so = detail::segment_options(o);
   if (o.in_process) {
     if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why).with_context(where);
-    if (!o.log_dir.empty())
-      return Error(Errc::invalid_argument, "an in-process bus has no log (log_dir must be empty)").with_context(where);
     InProcessRegistry& reg = in_process_registry();
     std::lock_guard<std::mutex> lock(reg.mu);
     auto it = reg.buses.find(std::string(name));
     if (it != reg.buses.end()) {
-      if (auto live = it->second.lock()) return Bus(std::move(live));
+      if (auto live = it->second.lock()) {
+        if (auto r = detail::adopt_settings(name, live->seg, o); !r) return std::move(r).error().with_context(where);
+        return Bus(std::move(live));
+      }
     }
     if (!o.create)
       return Error(Errc::not_found, "no in-process bus named '" + std::string(name) + "'").with_context(where);
@@ -91,6 +90,11 @@ Result<Bus> Bus::open(std::string_view name, const Options& o) {
     return e;
   }
   const bool created = seg->created();
+  if (!created) {
+    auto adopted = detail::adopt_settings(name, *seg, o);
+    if (!adopted) return std::move(adopted).error().with_context(where);
+    o = std::move(*adopted);
+  }
   if (o.prefault_tracker) populate_tracker(*seg);
   auto st = std::make_shared<detail::BusState>(std::move(*seg), std::string(name));
   if (auto r = detail::open_log(*st, o, created); !r) {
@@ -177,6 +181,11 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
       [sp](std::span<const detail::Log::Pending> batch, Status s) { detail::durable(*sp, batch, s); });
   if (!log) return std::move(log).error();
   st.log = std::move(*log);
+  // The creator records the bus's settings beside its journals before anyone
+  // writes to them (openers wait for recovery_owner), for a rebuild after a reboot.
+  if (created) {
+    if (auto r = write_manifest(ls.dir, manifest_of(st.seg)); !r) return std::move(r).error();
+  }
   // Recover what the journals hold before the new writer adds to them (its
   // first segment holds nothing yet, so reading it is harmless).
   if (created && o.recover) {

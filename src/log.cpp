@@ -9,6 +9,7 @@
 #include <limits>
 #include <utility>
 
+#include "courier/detail/bus_manifest.hpp"
 #include "courier/detail/clock.hpp"
 #include "courier/names.hpp"
 
@@ -35,7 +36,7 @@ Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
     if (n == "." || n == "..") continue;
     JournalWriterId w;
     std::uint64_t seq = 0;
-    if (parse_journal_file_name(n, w, seq))
+    if (parse_journal_file_name(n, w, seq) || n == detail::manifest_file_name)  // the journals and the bus's settings
       files.emplace_back(n);
     else
       others = true;

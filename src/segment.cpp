@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "courier/detail/bus_manifest.hpp"
 #include "courier/detail/clock.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/names.hpp"
@@ -17,6 +18,25 @@ namespace courier {
 namespace {
 
 Error sys_error(const std::string& what) { return Error(Errc::system, what + ": " + std::strerror(errno)); }
+
+// Why a creator's log settings cannot be recorded, or nullptr.
+const char* check_log_settings(const SegmentOptions& o) noexcept {
+  if (o.log_dir.size() >= header_log_dir_bytes) return "the log directory's absolute path is longer than 3519 bytes";
+  if (!o.log_dir.empty() && o.log_dir.front() != '/') return "the log directory must be an absolute path";
+  if (o.log_dir.find('\0') != std::string::npos) return "the log directory holds a NUL byte";
+  if (static_cast<unsigned>(o.sync) > static_cast<unsigned>(Sync::os)) return "sync must be always, group or os";
+  if (!o.log_dir.empty()) return detail::check_group_commit(o.group_commit_interval_ns, o.group_commit_bytes);
+  return nullptr;
+}
+
+// Checks the creator's options.
+Result<void> check_options(const SegmentOptions& o) {
+  if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
+  if (o.claim_timeout_ns < min_claim_timeout_ns || o.claim_timeout_ns > max_claim_timeout_ns)
+    return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
+  if (const char* why = check_log_settings(o)) return Error(Errc::invalid_argument, why);
+  return {};
+}
 
 struct Fd {
   int fd = -1;
@@ -69,6 +89,11 @@ void initialise(std::byte* base, const Geometry& g, const SegmentOptions& o, boo
   h.tracker_capacity = g.tracker_capacity;
   h.status_capacity = g.status_capacity;
   h.status_retention_ns = o.status_retention_ns;
+  h.sync = static_cast<std::uint8_t>(o.sync);
+  h.log_dir_len = static_cast<std::uint16_t>(o.log_dir.size());  // checked by check_log_settings
+  std::memcpy(h.log_dir, o.log_dir.data(), o.log_dir.size());
+  h.group_commit_interval_ns = o.group_commit_interval_ns;
+  h.group_commit_bytes = o.group_commit_bytes;
   h.created_ns = realtime_ns();
   // Relaxed: published by the magic store below.
   h.next_id.store(h.created_ns, std::memory_order_relaxed);
@@ -113,6 +138,16 @@ Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
     return Error(Errc::corrupt, "claim_timeout_ns out of range: " + std::to_string(h.claim_timeout_ns));
   if (h.status_retention_ns > max_status_retention_ns)
     return Error(Errc::corrupt, "status_retention_ns out of range: " + std::to_string(h.status_retention_ns));
+  // The log settings: a length inside the field, a NUL right after it and none before, a known policy.
+  if (h.log_dir_len >= header_log_dir_bytes || h.log_dir[h.log_dir_len] != '\0' ||
+      std::memchr(h.log_dir, 0, h.log_dir_len) != nullptr || (h.log_dir_len > 0 && h.log_dir[0] != '/'))
+    return Error(Errc::corrupt, "bad log directory in header (length " + std::to_string(h.log_dir_len) + ")");
+  if (h.sync > static_cast<std::uint8_t>(Sync::os))
+    return Error(Errc::corrupt, "bad sync policy in header: " + std::to_string(h.sync));
+  if (h.log_dir_len > 0) {
+    if (const char* why = detail::check_group_commit(h.group_commit_interval_ns, h.group_commit_bytes))
+      return Error(Errc::corrupt, std::string("bad log settings in header: ") + why);
+  }
   return g;
 }
 
@@ -123,6 +158,15 @@ Result<std::byte*> map(int fd, std::uint64_t size) {
 }
 
 }  // namespace
+
+void Segment::take_log_settings() {
+  const SegmentHeader& h = header();
+  // Bounded by the field whatever log_dir_len says now: another process may have written over it since.
+  log_.dir.assign(h.log_dir, ::strnlen(h.log_dir, header_log_dir_bytes - 1));
+  log_.sync = h.sync <= static_cast<std::uint8_t>(Sync::os) ? static_cast<Sync>(h.sync) : Sync::always;
+  log_.group_commit_interval_ns = h.group_commit_interval_ns;
+  log_.group_commit_bytes = h.group_commit_bytes;
+}
 
 Segment::~Segment() {
   if (base_ != nullptr) ::munmap(base_, size_);
@@ -145,9 +189,7 @@ Result<void> Segment::remove(std::string_view name) {
 }
 
 Result<Segment> Segment::open_private(const SegmentOptions& o) {
-  if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
-  if (o.claim_timeout_ns < min_claim_timeout_ns || o.claim_timeout_ns > max_claim_timeout_ns)
-    return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
+  if (auto r = check_options(o); !r) return std::move(r).error();
   const Geometry& g = o.geometry;
   // MAP_NORESERVE: like tmpfs, pages are allocated only when touched.
   void* p = ::mmap(nullptr, g.total_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -158,15 +200,14 @@ Result<Segment> Segment::open_private(const SegmentOptions& o) {
   seg.set_geometry(g);
   seg.created_ = true;
   initialise(seg.base_, g, o, true);
+  seg.take_log_settings();
   return seg;
 }
 
 Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
   if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   if (o.create) {
-    if (const char* why = check_geometry(o.geometry)) return Error(Errc::invalid_argument, why);
-    if (o.claim_timeout_ns < min_claim_timeout_ns || o.claim_timeout_ns > max_claim_timeout_ns)
-      return Error(Errc::invalid_argument, "claim_timeout must be between 1 ms and 1 h");
+    if (auto r = check_options(o); !r) return std::move(r).error();
   }
   const std::string shm = shm_name(name);
   const std::uint64_t deadline = monotonic_ns() + o.open_timeout_ns;
@@ -216,6 +257,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       if (!h.init_owner.compare_exchange_strong(prev, me, std::memory_order_acq_rel))
         return Error(Errc::timeout, "lost a creation race");
       initialise(seg.base_, g, o, fresh);
+      seg.take_log_settings();
       return seg;
     };
 
@@ -248,6 +290,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
           seg.base_ = *full;
           seg.size_ = size;
           seg.set_geometry(*g);
+          seg.take_log_settings();
           return seg;
         }
         if (magic != 0)

@@ -89,6 +89,11 @@ BusSettings Bus::settings() const noexcept {
   b.status_retention = std::chrono::nanoseconds(h.status_retention_ns);
   b.created_ns = h.created_ns;
   b.segment_bytes = g.total_size();
+  const SegmentLogSettings& log = s_->seg.log_settings();
+  b.log_dir = log.dir;
+  b.sync = log.sync;
+  b.group_commit_interval = std::chrono::nanoseconds(log.group_commit_interval_ns);
+  b.group_commit_bytes = log.group_commit_bytes;
   return b;
 }
 

@@ -721,10 +721,11 @@ TEST_F(CliTest, statShowsGeometryWaitingMessagesAndCounters) {
        {"ENDPOINT", "RECEIVER", "RECEIVED", "EXPIRED", "STALE", "REVOKED", "CORRUPT", "REDELIVERED", "FULL", "OFFLINE"})
     EXPECT_NE(table.out.find(column), std::string::npos) << column;
 
-  // Creation options given for an existing bus of another geometry are ignored, with a note.
+  // A setting given for an existing bus of another geometry is refused, naming both values (issue 12 item 1).
   const Output later = run({"endpoint", "add", bus_, "carol", "--lane-capacity", "1MiB"});
-  EXPECT_EQ(later.status, 0) << later.err;
-  EXPECT_NE(later.err.find("--lane-capacity ignored"), std::string::npos) << later.err;
+  EXPECT_EQ(later.status, 1) << later.err;
+  EXPECT_NE(later.err.find("was created with lane_capacity 65536; this open asks for 1048576"), std::string::npos)
+      << later.err;
 }
 
 TEST_F(CliTest, rmRemovesTheBus) {

@@ -212,7 +212,15 @@ Expected layout_expected() {
                                    M(tracker_capacity),
                                    M(status_capacity),
                                    M(status_retention_ns),
-                                   M(reserved_tail)}};
+                                   M(reserved_tail),
+                                   M(sync),
+                                   M(reserved_log0),
+                                   M(log_dir_len),
+                                   M(reserved_log1),
+                                   M(group_commit_interval_ns),
+                                   M(group_commit_bytes),
+                                   M(reserved_log2),
+                                   M(log_dir)}};
   }
   {
     using T = EndpointSlot;
@@ -296,6 +304,7 @@ Expected layout_expected() {
       {"tracker_bucket_slots", tracker_bucket_slots},
       {"page_size", page_size},
       {"max_name_len", max_name_len},
+      {"header_log_dir_bytes", header_log_dir_bytes},
   };
   const Options o;  // the library's defaults
   const Geometry g{{.max_endpoints = o.max_endpoints,

@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "support.hpp"
 
 namespace courier {
@@ -15,8 +17,8 @@ using test::small_options;
 TEST(Layout, HashOfThisLayoutIsPinned) {
   // If this fails you changed a shared structure: bump layout_version, update
   // docs/layout.md, then this constant.
-  EXPECT_EQ(layout_version, 3u);
-  EXPECT_EQ(layout_hash(), 0xb8d8c4ce8ad28772ull) << std::hex << layout_hash();
+  EXPECT_EQ(layout_version, 4u);
+  EXPECT_EQ(layout_hash(), 0xc9ba78dc1c086625ull) << std::hex << layout_hash();
 }
 
 TEST(Layout, FrameWordBits) {
@@ -32,8 +34,8 @@ TEST(Layout, FrameWordBits) {
 TEST(Layout, GeometryOfADefaultBus) {
   Geometry g{64, 4ull << 20, 1u << 20};
   EXPECT_EQ(check_geometry(g), nullptr);
-  EXPECT_EQ(g.dir_offset(), 512u);
-  EXPECT_EQ(g.group_offset(), 12288u);    // 512 + 64 * 128, page aligned
+  EXPECT_EQ(g.dir_offset(), 4096u);
+  EXPECT_EQ(g.group_offset(), 12288u);    // 4096 + 64 * 128
   EXPECT_EQ(g.group_stride(), 384u);      // 128 + 64 members * 4
   EXPECT_EQ(g.tracker_offset(), 20480u);  // 12288 + 16 groups * 384, page aligned
   EXPECT_EQ(g.tracker_bytes(), 128u + 65536u * 8 + 65536u * 64);
@@ -77,7 +79,7 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   };
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[0]), 8), "COURIER1");
   EXPECT_EQ(u32(16), layout_version);
-  EXPECT_EQ(u32(20), 512u);
+  EXPECT_EQ(u32(20), 4096u);
   EXPECT_EQ(u64(24), layout_hash());
   EXPECT_EQ(u64(32), g.total_size());
   EXPECT_EQ(u32(40), 16u);  // max_endpoints
@@ -85,7 +87,7 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(u64(48), 64u * 1024);
   EXPECT_EQ(u32(56), 16u * 1024);
   // Directory slot 1 is bob (alice registered first).
-  const std::size_t slot1 = 512 + 128;
+  const std::size_t slot1 = 4096 + 128;
   EXPECT_EQ(u32(slot1) & 0xffff, 1u);  // id = generation << 16 | slot
   EXPECT_EQ(u32(slot1 + 8), 3u);       // name_len
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[slot1 + 16]), 3), "bob");
@@ -139,6 +141,39 @@ TEST(Layout, BytesOfARealSegmentAndRecord) {
   EXPECT_EQ(seg[rec + 52], 3);            // priority
   EXPECT_EQ(seg[rec + 53], 0);            // flags
   EXPECT_EQ(std::string(reinterpret_cast<char*>(&seg[rec + 64]), 2), "hi");
+  // No log: the log settings are empty.
+  EXPECT_EQ(u32(512) >> 16, 0u);  // log_dir_len
+  EXPECT_EQ(seg[576], 0);         // log_dir
+}
+
+// The log settings the creator of a bus with a log records in its header.
+TEST(Layout, BytesOfTheLogSettingsInTheHeader) {
+  BusName name;
+  test::TempDir dir;
+  Options o = small_options();
+  o.log_dir = dir.path;
+  o.sync = Sync::os;
+  o.group_commit_interval = std::chrono::microseconds(700);
+  o.group_commit_bytes = 8192;
+  auto bus = Bus::open(name, o);
+  ASSERT_TRUE(bus) << bus.error().message;
+  int fd = ::open(("/dev/shm/courier." + name.name).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::vector<unsigned char> h(4096);
+  ASSERT_EQ(::pread(fd, h.data(), h.size(), 0), 4096);
+  ::close(fd);
+  std::uint16_t len;
+  std::uint64_t interval, bytes;
+  std::memcpy(&len, &h[514], 2);
+  std::memcpy(&interval, &h[520], 8);
+  std::memcpy(&bytes, &h[528], 8);
+  EXPECT_EQ(h[512], 2);  // Sync::os
+  EXPECT_EQ(interval, 700'000u);
+  EXPECT_EQ(bytes, 8192u);
+  const std::string canonical = std::filesystem::canonical(dir.path).string();
+  ASSERT_EQ(len, canonical.size());
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(&h[576]), len), canonical);
+  EXPECT_EQ(h[576 + len], 0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <random>
 
 #include "support.hpp"
@@ -105,6 +106,47 @@ TEST(Segment, HeaderWithValidIdentityButNonsenseGeometryIsRefused) {
   }
   ::close(fd);
   EXPECT_TRUE(Bus::open(name, small_options())) << "restored header attaches again";
+}
+
+// The log settings in the header are untrusted too: a length past the field,
+// a NUL inside the path, a relative path, an unknown policy, group-commit
+// values out of range: each refused as corrupt, none read out of bounds.
+TEST(Segment, HeaderWithNonsenseLogSettingsIsRefused) {
+  BusName name;
+  test::TempDir dir;
+  Options o = small_options();
+  o.log_dir = dir.path;
+  o.housekeeping_interval = std::chrono::milliseconds(0);
+  ASSERT_TRUE(Bus::open(name, o));
+  struct Change {
+    std::size_t off;
+    std::uint64_t value;
+    std::size_t len;
+  };
+  const std::uint64_t len = std::filesystem::canonical(dir.path).string().size();
+  const Change changes[] = {
+      {offsetof(SegmentHeader, log_dir_len), header_log_dir_bytes, 2},  // past the field
+      {offsetof(SegmentHeader, log_dir_len), 0xffff, 2},
+      {offsetof(SegmentHeader, log_dir_len), len + 1, 2},         // the NUL is not where it says
+      {offsetof(SegmentHeader, log_dir) + 1, 0, 1},               // a NUL inside the path
+      {offsetof(SegmentHeader, log_dir), 'x', 1},                 // not absolute
+      {offsetof(SegmentHeader, sync), 3, 1},                      // no such policy
+      {offsetof(SegmentHeader, group_commit_interval_ns), 0, 8},  // out of range
+      {offsetof(SegmentHeader, group_commit_bytes), 1ull << 40, 8},
+  };
+  std::vector<char> original(sizeof(SegmentHeader));
+  int fd = ::open(shm_path(name.name).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pread(fd, original.data(), original.size(), 0), static_cast<ssize_t>(original.size()));
+  for (const Change& c : changes) {
+    ASSERT_EQ(::pwrite(fd, &c.value, c.len, static_cast<off_t>(c.off)), static_cast<ssize_t>(c.len));
+    auto r = Bus::open(name, attach_only());
+    ASSERT_FALSE(r) << "field at offset " << c.off;
+    EXPECT_EQ(r.error().code, Errc::corrupt) << r.error().message;
+    ASSERT_EQ(::pwrite(fd, original.data(), original.size(), 0), static_cast<ssize_t>(original.size()));
+  }
+  ::close(fd);
+  EXPECT_TRUE(Bus::open(name, attach_only())) << "restored header attaches again";
 }
 
 TEST(Segment, HalfCreatedSegmentOfADeadCreatorIsTakenOver) {

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "courier/defaults.hpp"
 
@@ -42,27 +44,69 @@ struct RecoveryProgress {
   std::uint64_t bytes_done = 0, bytes_total = 0;  // of this pass
 };
 
-// Options of Bus::open. Geometry fields matter only to the process that
-// creates the segment; attachers take the geometry from its header.
+// A setting the bus owns (its geometry, its log): a value, and whether the
+// caller named it. Assigning a value names it (`o.lane_capacity = 1 << 20`,
+// `{.sync = Sync::always}`); the defaults of Options are not named. Reads as
+// its value (a T), so code that reads Options stays as it was.
+//
+// Bus::open compares only what is named: a named value that differs from the
+// bus's fails the open (Errc::incompatible, both values in the message); an
+// unnamed one takes the bus's value. The creator of a bus uses the value,
+// named or not (docs/design.md, "Settings belong to the bus").
+template <class T>
+class Setting;
+// A value that names a Setting<T>: one that converts to T and is not a Setting<T> (those are copied).
+template <class U, class T>
+concept setting_value = std::is_convertible_v<U, T> && !std::is_same_v<std::remove_cvref_t<U>, Setting<T>>;
+
+template <class T>
+class Setting {
+ public:
+  constexpr Setting() noexcept(std::is_nothrow_default_constructible_v<T>) = default;
+  template <setting_value<T> U>
+  constexpr Setting(U&& v) : value_(std::forward<U>(v)), named_(true) {}  // NOLINT: implicit on purpose
+  // A default: the value used when the bus does not exist, not named.
+  static constexpr Setting unnamed(T v) {
+    Setting s;
+    s.value_ = std::move(v);
+    return s;
+  }
+  constexpr operator const T&() const noexcept { return value_; }  // NOLINT: implicit on purpose
+  constexpr const T& value() const noexcept { return value_; }
+  constexpr bool named() const noexcept { return named_; }
+
+ private:
+  T value_{};
+  bool named_ = false;
+};
+
+// Options of Bus::open. The settings of type Setting belong to the bus: the
+// process that creates it records them in its shared memory (and, with a log,
+// in LOG_DIR/BUS/bus.settings); later openers adopt them, and one that names
+// a different value is refused.
 struct Options {
-  std::uint32_t max_endpoints = defaults::max_endpoints;  // 1..4096 endpoints on this bus
-  std::uint64_t lane_capacity =
-      defaults::lane_capacity;  // bytes per lane, power of two, 4 KiB..1 GiB (16 lanes per endpoint)
-  std::uint32_t max_payload = defaults::max_payload;  // largest payload; must fit in half a lane
-  std::chrono::nanoseconds claim_timeout =
-      defaults::claim_timeout;  // a claim unfinished this long is stepped over (dead producer)
+  Setting<std::uint32_t> max_endpoints =
+      Setting<std::uint32_t>::unnamed(defaults::max_endpoints);  // 1..4096 endpoints on this bus
+  Setting<std::uint64_t> lane_capacity = Setting<std::uint64_t>::unnamed(
+      defaults::lane_capacity);  // bytes per lane, power of two, 4 KiB..1 GiB (16 lanes per endpoint)
+  // Largest payload; must fit in half a lane. Not named and too large for the
+  // lanes named: the largest that fits.
+  Setting<std::uint32_t> max_payload = Setting<std::uint32_t>::unnamed(defaults::max_payload);
+  Setting<std::chrono::nanoseconds> claim_timeout = Setting<std::chrono::nanoseconds>::unnamed(
+      defaults::claim_timeout);  // a claim unfinished this long is stepped over (dead producer)
   std::chrono::nanoseconds open_timeout =
-      defaults::open_timeout;                       // wait this long for a segment another process is creating
-  bool create = true;                               // create the bus when it does not exist
-  bool group_access = false;                        // mode 0660 instead of 0600
-  std::uint32_t max_groups = defaults::max_groups;  // 0..4096 groups
-  std::uint32_t max_group_members = defaults::max_group_members;  // 1..4096 members per group
-  std::uint64_t tracker_capacity =
-      defaults::tracker_capacity;  // tracked messages in flight (entries, power of two, 64..2^26)
-  std::uint64_t status_capacity =
-      defaults::status_capacity;  // bytes of each endpoint's status ring (64 bytes per event)
-  std::chrono::nanoseconds status_retention =
-      defaults::status_retention;  // a tracked message's status is kept this long past its expiry
+      defaults::open_timeout;  // wait this long for a segment another process is creating
+  bool create = true;          // create the bus when it does not exist
+  bool group_access = false;   // mode 0660 instead of 0600
+  Setting<std::uint32_t> max_groups = Setting<std::uint32_t>::unnamed(defaults::max_groups);  // 0..4096 groups
+  Setting<std::uint32_t> max_group_members =
+      Setting<std::uint32_t>::unnamed(defaults::max_group_members);  // 1..4096 members per group
+  Setting<std::uint64_t> tracker_capacity = Setting<std::uint64_t>::unnamed(
+      defaults::tracker_capacity);  // tracked messages in flight (entries, power of two, 64..2^26)
+  Setting<std::uint64_t> status_capacity = Setting<std::uint64_t>::unnamed(
+      defaults::status_capacity);  // bytes of each endpoint's status ring (64 bytes per event)
+  Setting<std::chrono::nanoseconds> status_retention = Setting<std::chrono::nanoseconds>::unnamed(
+      defaults::status_retention);  // a tracked message's status is kept this long past its expiry
   // Populate this process's mapping of the tracker when it opens the bus (one
   // madvise(MADV_POPULATE_WRITE), Linux 5.14+): the tracker is hashed, so
   // without it the first touch of each of its pages is a page fault in the
@@ -78,16 +122,22 @@ struct Options {
   // in this process returns the same bus.
   bool in_process = false;
 
-  // The durable log. Empty: no log (messages live in shared memory
-  // only, as without it). Otherwise the bus's journals go to LOG_DIR/BUS
-  // (created with mode 0700), every message with expiry > 0 is written there,
-  // and `sent` is said only when `sync` holds (log.hpp).
+  // The durable log. Empty: not named (a new bus has no log; an existing bus
+  // is opened with the log it was created with, if any). Otherwise the bus's
+  // journals go to LOG_DIR/BUS (created with mode 0700), every message with
+  // expiry > 0 is written there, and `sent` is said only when `sync` holds
+  // (log.hpp). Compared with the bus's as an absolute, canonical path. A bus
+  // created with a log and rebuilt after a reboot takes the settings its
+  // creator wrote in LOG_DIR/BUS/bus.settings where this open names none.
   std::string log_dir;
-  Sync sync = Sync::group;
-  std::chrono::microseconds group_commit_interval =
-      defaults::group_commit_interval;  // Sync::group/os: longest wait before a batch is written
-  std::uint64_t group_commit_bytes = defaults::group_commit_bytes;  // ... or as soon as this many bytes are waiting
-  std::uint64_t log_segment_size = defaults::log_file_size;  // journal files roll at about this size (4 KiB .. 1 GiB)
+  Setting<Sync> sync = Setting<Sync>::unnamed(Sync::group);
+  Setting<std::chrono::microseconds> group_commit_interval = Setting<std::chrono::microseconds>::unnamed(
+      defaults::group_commit_interval);  // Sync::group/os: longest wait before a batch is written
+  Setting<std::uint64_t> group_commit_bytes =
+      Setting<std::uint64_t>::unnamed(defaults::group_commit_bytes);  // ... or as soon as this many bytes are waiting
+  // Journal files this process writes roll at about this size (4 KiB .. 1
+  // GiB). A property of each writer, not of the bus: not recorded, not compared.
+  std::uint64_t log_segment_size = defaults::log_file_size;
   // When this open creates the shared memory (first open, or after a reboot)
   // and the log holds records: rebuild the tracker and put back what is owed
   // before open() returns (Bus::recovery() says what was found).

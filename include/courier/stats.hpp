@@ -10,6 +10,7 @@
 
 #include "courier/defaults.hpp"
 #include "courier/ids.hpp"
+#include "courier/options.hpp"
 
 namespace courier {
 
@@ -37,6 +38,13 @@ struct BusSettings {
   std::chrono::nanoseconds status_retention{0};
   std::uint64_t created_ns = 0;     // CLOCK_REALTIME when the shared memory was made
   std::uint64_t segment_bytes = 0;  // size of the shared-memory object
+  // The bus's log: LOG_DIR (absolute, canonical; the journals are in
+  // LOG_DIR/BUS), empty when the bus has none; and its policy (meaningful
+  // only with a log).
+  std::string log_dir;
+  Sync sync = Sync::group;
+  std::chrono::nanoseconds group_commit_interval{0};
+  std::uint64_t group_commit_bytes = 0;
 };
 struct EndpointEntry {
   std::string name;

@@ -264,9 +264,7 @@ Options bus_options(const Args& args, bool create) {
       throw UsageError("--max-payload: must fit in half a lane: at most " + std::to_string(payload_limit) +
                        " bytes with lanes of " + std::to_string(o.lane_capacity) + " bytes, got " + std::to_string(*p));
     o.max_payload = static_cast<std::uint32_t>(*p);
-  } else {
-    o.max_payload = static_cast<std::uint32_t>(std::min<std::uint64_t>(o.max_payload, payload_limit));
-  }
+  }  // not given: the library fits its default to the lanes (a bus's settings not named count as not given)
   if (auto t = args.duration("claim-timeout")) {
     if (*t < std::chrono::milliseconds(1) || *t > std::chrono::hours(1))
       throw UsageError("--claim-timeout: must be 1ms..1h, got " + format_duration(*t));
@@ -284,36 +282,17 @@ Options bus_options(const Args& args, bool create) {
   if (auto v = args.value("sync")) {
     if (o.log_dir.empty())
       throw UsageError("--sync: needs --log DIR (the policy says when a message is safe in the log)");
-    if (!sync_from_name(*v, o.sync)) throw UsageError("--sync: must be always, group or os, got " + single_quoted(*v));
+    Sync sync = Sync::group;
+    if (!sync_from_name(*v, sync)) throw UsageError("--sync: must be always, group or os, got " + single_quoted(*v));
+    o.sync = sync;  // named: compared with the bus's
   }
   return o;
 }
 
-namespace {
-// Tell the user when creation options were given for a bus that already
-// exists with other settings: they have no effect.
-void note_ignored_options(const Bus& bus, const Args& args, const Options& o) {
-  const BusSettings s = bus.settings();
-  std::string ignored;
-  auto check = [&](std::string_view option, bool differs) {
-    if (args.value(option) && differs) ignored += (ignored.empty() ? "--" : ", --") + std::string(option);
-  };
-  check("max-endpoints", o.max_endpoints != s.max_endpoints);
-  check("lane-capacity", o.lane_capacity != s.lane_capacity);
-  check("max-payload", o.max_payload != s.max_payload);
-  check("max-groups", o.max_groups != s.max_groups);
-  check("max-group-members", o.max_group_members != s.max_group_members);
-  check("tracker-capacity", o.tracker_capacity != s.tracker_capacity);
-  check("claim-timeout", o.claim_timeout != s.claim_timeout);
-  if (!ignored.empty())
-    note("bus '" + bus.name() + "' already exists with another geometry; " + ignored + " ignored (see courier stat)");
-}
-}  // namespace
-
 Bus open_bus(const Invocation& inv, const Options& o) {
   auto bus = Bus::open(bus_operand(inv), o);
   if (!bus) throw Failure(bus.error().message);
-  if (!bus->created()) note_ignored_options(*bus, inv.args, o);
+  // Only the flags the user gave were named: the library refused any that differs from the bus's.
   return std::move(*bus);
 }
 

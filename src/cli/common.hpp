@@ -155,6 +155,8 @@ std::string required_log_option(const Args& args, std::string_view command);
 
 // The options of a bus this command opens (creating it when `create`),
 // checked here so that a bad one is reported as the argument it is (exit 2).
+// Only the settings given on the command line are named (Setting): the rest
+// are the bus's when it exists, the defaults when this command creates it.
 Options bus_options(const Args& args, bool create);
 Bus open_bus(const Invocation& inv, const Options& o);
 

@@ -44,7 +44,7 @@ int run_create(const Invocation& inv) {
                      counted(s.max_endpoints, "endpoint", "endpoints") + " at most, lanes of " +
                      size_text(s.lane_capacity);
   if (bus.has_log()) {
-    line += ", log in " + bus.log_directory() + " (sync " + std::string(sync_name(o.sync)) + ")";
+    line += ", log in " + bus.log_directory() + " (sync " + std::string(sync_name(s.sync)) + ")";
     if (bus.recovery().ran && bus.recovery().records > 0)
       line += ", rebuilt from its journals (" + counted(bus.recovery().injected, "message", "messages") + " put back)";
   }

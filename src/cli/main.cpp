@@ -63,10 +63,12 @@ options of every command that opens a bus (all but rm and log, which take
                             (and of the machine, unless --sync os); a bus whose
                             shared memory was removed (a reboot) is rebuilt from
                             the journals by the next send, recv, endpoint add or
-                            group add with --log DIR (or by recover). Give the
-                            same DIR to every command of a bus.
+                            group add with --log DIR (or by recover). The bus
+                            keeps DIR and --sync from its creation: later
+                            commands use them without --log, and one that
+                            gives another DIR or --sync is refused.
   --sync always|group|os    when "sent" is said of a message sent with --expiry
-                            (needs --log): always (the journal is fdatasync'ed
+                            (create: needs --log): always (the journal is fdatasync'ed
                             before send returns), group (the default: group
                             commit, fdatasync of a batch of messages), os (written
                             to the page cache only: survives crashes of

@@ -35,6 +35,14 @@ std::string upper(std::string_view s) {
   return u;
 }
 
+// "group (batches every 500us or 1 MiB)"
+std::string sync_text(const BusSettings& b) {
+  std::string t(sync_name(b.sync));
+  if (b.sync != Sync::always)
+    t += " (batches every " + format_duration(b.group_commit_interval) + " or " + size_text(b.group_commit_bytes) + ")";
+  return t;
+}
+
 Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
   const Json geometry{{"max_endpoints", b.max_endpoints},
                       {"lane_capacity", b.lane_capacity},
@@ -64,8 +72,15 @@ Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
     groups.push_back(
         Json{{"name", g.name}, {"id", g.id}, {"member_count", g.members.size()}, {"members", std::move(members)}});
   }
+  const Json log = b.log_dir.empty() ? Json()
+                                     : Json{{"dir", b.log_dir},
+                                            {"journals", Bus::log_directory_for(b.log_dir, s.name)},
+                                            {"sync", sync_name(b.sync)},
+                                            {"group_commit_interval_ns", b.group_commit_interval.count()},
+                                            {"group_commit_bytes", b.group_commit_bytes}};
   return Json{{"bus", s.name},
               {"created_ns", s.created_ns},
+              {"log", log},
               {"segment_bytes", s.segment_bytes},
               {"geometry", geometry},
               {"endpoints", std::move(endpoints)},
@@ -94,6 +109,9 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
           {"tracker:", std::to_string(t.used) + " of " + std::to_string(t.capacity) + " entries used, " +
                            std::to_string(t.full_events) + " full events, " + std::to_string(t.retired) + " retired"},
           {"status kept:", format_duration(b.status_retention) + " past expiry"},
+          {"log:", b.log_dir.empty() ? std::string("none (messages live in shared memory only)")
+                                     : b.log_dir + " (journals in " + Bus::log_directory_for(b.log_dir, s.name) + ")"},
+          {"sync:", b.log_dir.empty() ? std::string("-") : sync_text(b)},
       },
       2);
   out += '\n';

@@ -5,7 +5,8 @@
 //
 // One segment per bus ("/dev/shm/courier.NAME"):
 //
-//   0                      SegmentHeader (512 bytes)
+//   0                      SegmentHeader (4096 bytes: 512 of geometry and leases,
+//                            then the bus's log settings and log directory)
 //   dir_offset             EndpointSlot[max_endpoints]        (128 bytes each)
 //   group_offset           GroupSlot[max_groups], group_stride bytes each (page aligned start):
 //                            128-byte slot + u32 members[max_group_members] (64-byte rounded)
@@ -36,9 +37,12 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 3;
+inline constexpr std::uint32_t layout_version = 4;
 inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
+// Bytes of SegmentHeader::log_dir: an absolute path of at most this minus one
+// bytes, NUL-terminated.
+inline constexpr std::size_t header_log_dir_bytes = 3520;
 
 // ---------------------------------------------------------------- header
 struct SegmentHeader {
@@ -85,6 +89,17 @@ struct SegmentHeader {
   std::uint64_t status_capacity;      // bytes of each endpoint's status ring (power of two)
   std::uint64_t status_retention_ns;  // a settled tracker entry is kept this long past its deadline
   std::uint8_t reserved_tail[512 - 6 * cache_line - 32];
+  // line 8: the bus's log settings, written by the creator before publication
+  // and never changed (docs/design.md, "Settings belong to the bus").
+  std::uint8_t sync;                       // Sync of the bus's log (0 always, 1 group, 2 os)
+  std::uint8_t reserved_log0;              // 0
+  std::uint16_t log_dir_len;               // bytes of log_dir before its NUL; 0: the bus has no log
+  std::uint32_t reserved_log1;             // 0
+  std::uint64_t group_commit_interval_ns;  // Sync::group/os: longest wait before a batch is written
+  std::uint64_t group_commit_bytes;        // ... or as soon as this many bytes are waiting
+  std::uint8_t reserved_log2[cache_line - 24];
+  // lines 9..63: the log directory (absolute, canonical; the journals are in LOG_DIR/BUS)
+  char log_dir[header_log_dir_bytes];
 };
 static_assert(sizeof(pthread_mutex_t) <= 128);
 static_assert(offsetof(SegmentHeader, magic) == 0);
@@ -116,7 +131,13 @@ static_assert(offsetof(SegmentHeader, recovery_owner) == 136);
 static_assert(offsetof(SegmentHeader, housekeeper) == 144);
 static_assert(offsetof(SegmentHeader, dir_mutex) == 192);
 static_assert(offsetof(SegmentHeader, dir_changes) == 320);
-static_assert(sizeof(SegmentHeader) == 512);
+static_assert(offsetof(SegmentHeader, reserved_tail) == 416);
+static_assert(offsetof(SegmentHeader, sync) == 512);
+static_assert(offsetof(SegmentHeader, log_dir_len) == 514);
+static_assert(offsetof(SegmentHeader, group_commit_interval_ns) == 520);
+static_assert(offsetof(SegmentHeader, group_commit_bytes) == 528);
+static_assert(offsetof(SegmentHeader, log_dir) == 576);
+static_assert(sizeof(SegmentHeader) == 4096);
 
 // ---------------------------------------------------------------- directory
 // One slot per endpoint. Changed only under SegmentHeader::dir_mutex, and each
@@ -395,6 +416,10 @@ constexpr std::uint64_t layout_hash() noexcept {
       tracker_bucket_slots,
       offsetof(SegmentHeader, group_offset),
       offsetof(SegmentHeader, group_stride),
+      offsetof(SegmentHeader, sync),
+      offsetof(SegmentHeader, log_dir_len),
+      offsetof(SegmentHeader, group_commit_interval_ns),
+      offsetof(SegmentHeader, log_dir),
       sizeof(LaneData),
       offsetof(LaneData, head),
       offsetof(LaneData, handed),

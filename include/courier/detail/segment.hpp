@@ -16,6 +16,7 @@
 
 #include "courier/defaults.hpp"
 #include "courier/detail/layout.hpp"
+#include "courier/options.hpp"
 #include "courier/result.hpp"
 
 namespace courier {
@@ -31,6 +32,21 @@ struct SegmentOptions {
   // The creator will rebuild the bus from its log: it is published with
   // recovery_owner set to the creator's lease word (cleared when done).
   bool recovery_pending = false;
+  // The bus's log, recorded in the header by the creator: the directory
+  // (absolute, canonical; empty: no log; at most header_log_dir_bytes - 1
+  // bytes) and its policy.
+  std::string log_dir;
+  Sync sync = Sync::group;
+  std::uint64_t group_commit_interval_ns =
+      static_cast<std::uint64_t>(std::chrono::nanoseconds(defaults::group_commit_interval).count());
+  std::uint64_t group_commit_bytes = defaults::group_commit_bytes;
+};
+
+struct SegmentLogSettings {
+  std::string dir;
+  Sync sync = Sync::group;
+  std::uint64_t group_commit_interval_ns = 0;
+  std::uint64_t group_commit_bytes = 0;
 };
 
 class Segment {
@@ -56,6 +72,10 @@ class Segment {
   static std::string shm_name(std::string_view bus_name) { return "/courier." + std::string(bus_name); }
 
   SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
+  // The log settings recorded in the header, as read (and checked) when this
+  // process created or attached the segment: the log directory (empty: none),
+  // the sync policy, the group-commit interval and bytes.
+  const SegmentLogSettings& log_settings() const noexcept { return log_; }
   const Geometry& geometry() const noexcept { return geometry_; }
   bool created() const noexcept { return created_; }
   std::uint64_t size() const noexcept { return size_; }
@@ -94,6 +114,8 @@ class Segment {
     inbox_offset_ = g.inbox_offset();
     inbox_stride_ = g.inbox_stride();
   }
+  // Snapshot of the header's log settings (after initialise or validate).
+  void take_log_settings();
   void swap(Segment& o) noexcept {
     std::swap(base_, o.base_);
     std::swap(size_, o.size_);
@@ -101,6 +123,7 @@ class Segment {
     std::swap(inbox_offset_, o.inbox_offset_);
     std::swap(inbox_stride_, o.inbox_stride_);
     std::swap(created_, o.created_);
+    std::swap(log_, o.log_);
   }
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
@@ -108,6 +131,7 @@ class Segment {
   std::uint64_t inbox_offset_ = 0;
   std::uint64_t inbox_stride_ = 0;
   bool created_ = false;
+  SegmentLogSettings log_;
 };
 
 }  // namespace courier
