@@ -168,7 +168,7 @@ void Endpoint::rearm_status_notifier(std::uint64_t drops) noexcept {
   std::uint64_t v = 0;
   (void)!::read(status_notifier_->efd, &v, sizeof v);  // drain: readable again only when the thread says so
   status_notifier_->polled_drops.store(drops, std::memory_order_relaxed);  // relaxed: published by the release below
-  status_notifier_->rearm.fetch_add(1, std::memory_order_release);  // release: partner of the thread's acquire
+  status_notifier_->rearm.fetch_add(1, std::memory_order_release);         // release: partner of the thread's acquire
   futex_wake_all(status_notifier_->rearm);
 }
 

@@ -36,8 +36,8 @@ struct Endpoint::StatusNotifier {
   int efd = -1;
   std::thread thread;
   std::atomic<bool> stop{false};
-  std::atomic<std::uint32_t> rearm{0};          // process-local futex word: bumped by each poll_status
-  std::atomic<std::uint64_t> polled_drops{0};   // the ring's drop counter as the last poll_status read it
+  std::atomic<std::uint32_t> rearm{0};         // process-local futex word: bumped by each poll_status
+  std::atomic<std::uint64_t> polled_drops{0};  // the ring's drop counter as the last poll_status read it
   LaneView ring{};
   InboxData* inbox = nullptr;
   ~StatusNotifier();

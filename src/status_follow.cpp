@@ -56,7 +56,7 @@ void StatusFollower::fold(const Sink* sink) {
         r.group = tracker_->entry(p.dest).dest.load(std::memory_order_relaxed);  // relaxed: holds() acquired the tag
     }
     ++live_;
-    live_slots_.push_back(p.slot);
+    live_slots_.push_back(LiveSlot{p.slot, p.id});
     if (p.outcome != Status::outbox) {
       if (p.told) {
         r.reported = p.outcome;
@@ -65,14 +65,15 @@ void StatusFollower::fold(const Sink* sink) {
         advance(r, p.outcome, fast_realtime_ns(), *sink);
       }
     }
-    if (r.live && sink != nullptr) check(p.slot, r, *sink);
   }
+  // No look at the tracker here: every later change of these messages is in
+  // the ring, or was dropped and counted, and then the walk finds it.
   pending_.clear();
   // Folded from a send (no sink): the next poll compares these with the tracker.
   if (sink == nullptr) must_walk_ = true;
   // Keep the list of live slots near the number of live records.
   if (live_slots_.size() > 2 * live_ + 1024)
-    std::erase_if(live_slots_, [this](std::uint64_t s) { return !records_[s].live; });
+    std::erase_if(live_slots_, [this](const LiveSlot& l) { return !is_live(l); });
 }
 
 void StatusFollower::apply(const StatusEvent& e, std::uint64_t slot_plus_one, const Sink& sink) {
@@ -94,11 +95,10 @@ void StatusFollower::walk(const Sink& sink) {
   ++catch_ups_;
   std::size_t kept = 0;
   for (std::size_t i = 0; i < live_slots_.size(); ++i) {
-    const std::uint64_t slot = live_slots_[i];
-    Record& r = records_[slot];
-    if (!r.live) continue;
-    check(slot, r, sink);
-    if (r.live) live_slots_[kept++] = slot;
+    const LiveSlot l = live_slots_[i];
+    if (!is_live(l)) continue;
+    check(l.slot, records_[l.slot], sink);
+    if (records_[l.slot].live) live_slots_[kept++] = l;
   }
   live_slots_.resize(kept);
 }
@@ -118,8 +118,8 @@ void StatusFollower::check(std::uint64_t slot, Record& r, const Sink& sink) {
 
 void StatusFollower::advance(Record& r, Status to, std::uint64_t time_ns, const Sink& sink) {
   const Status from = r.reported;
-  if (!moves_forward(from, to)) return;            // passed already (a catch-up or an earlier event)
-  if (is_error(to) && !is_owed(from)) return;      // as Tracker::advance: no error after a delivery
+  if (!moves_forward(from, to)) return;        // passed already (a catch-up or an earlier event)
+  if (is_error(to) && !is_owed(from)) return;  // as Tracker::advance: no error after a delivery
   auto emit = [&](Status s) { sink(StatusEvent{r.id, r.recipient, r.group, s, time_ns}); };
   if (is_error(to)) {
     emit(to);

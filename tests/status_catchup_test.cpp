@@ -56,7 +56,7 @@ std::string line_from(test::Child& c) { return c.read_line(std::chrono::minutes(
 // and in that order, nothing after read.
 struct Sequence {
   std::unordered_map<std::uint64_t, std::uint32_t> index;  // id -> message number
-  std::vector<std::uint8_t> rank;                           // per message: rank of the last status seen
+  std::vector<std::uint8_t> rank;                          // per message: rank of the last status seen
   std::uint64_t finals = 0, bad = 0, foreign = 0;
   std::string first_bad;
 
@@ -149,8 +149,8 @@ Outcome run(std::uint64_t n, std::uint64_t every, const std::string& log_dir = {
   EXPECT_TRUE(bus) << bus.error().message;
   if (!bus) return {};
   EXPECT_TRUE(bus->endpoint("alice"));
-  std::vector<std::string> rargs = {name.name, std::to_string(n)}, sargs = {name.name, std::to_string(n),
-                                                                              std::to_string(every)};
+  std::vector<std::string> rargs = {name.name, std::to_string(n)},
+                           sargs = {name.name, std::to_string(n), std::to_string(every)};
   rargs.insert(rargs.end(), log_args.begin(), log_args.end());
   sargs.insert(sargs.end(), log_args.begin(), log_args.end());
   auto receiver = test::Child::spawn("catchup_receiver", rargs);

@@ -300,9 +300,9 @@ class Endpoint {
   std::uint64_t id_next_ = 0, id_end_ = 0;
   std::function<void(const StatusEvent&)> on_status_;
   struct StatusConsumer;
-  std::shared_ptr<StatusConsumer> status_;  // the status lease, once taken
-  std::unique_ptr<detail::StatusFollower> follow_;  // what this handle reported, per tracked message it sent
-  struct StatusNotifier;  // src/notifier.hpp
+  std::shared_ptr<StatusConsumer> status_;           // the status lease, once taken
+  std::unique_ptr<detail::StatusFollower> follow_;   // what this handle reported, per tracked message it sent
+  struct StatusNotifier;                             // src/notifier.hpp
   std::shared_ptr<StatusNotifier> status_notifier_;  // the status fd's thread, once asked for
   void rearm_status_notifier(std::uint64_t drops) noexcept;
   void follow() {

@@ -42,7 +42,8 @@ class StatusFollower {
   // An aborted claim gave its tracker slot back: nothing will be reported.
   void forget(std::uint64_t slot, std::uint64_t id) noexcept;
 
-  // One poll: fold what was sent since the last one, apply the ring's events
+  // One poll: fold what was sent since the last one (reporting send-time
+  // outcomes the callback was not given), apply the ring's events
   // (next(ev, slot) gives each, slot + 1 of its entry or 0), catch up from the
   // tracker when `drops` (the ring's drop counter) moved. Returns the number
   // of events given to `sink`.
@@ -91,6 +92,10 @@ class StatusFollower {
     bool live = false;  // not yet reported final
   };
 
+  struct LiveSlot {
+    std::uint64_t slot, id;  // a stale entry (record retired, or its slot reused by another send) is skipped
+  };
+
   void fold(const Sink* sink);
   void apply(const StatusEvent& e, std::uint64_t slot_plus_one, const Sink& sink);
   void walk(const Sink& sink);
@@ -98,6 +103,7 @@ class StatusFollower {
   void check(std::uint64_t slot, Record& r, const Sink& sink);
   // Report r's transitions up to `to` (in order, each once).
   void advance(Record& r, Status to, std::uint64_t time_ns, const Sink& sink);
+  bool is_live(const LiveSlot& l) const noexcept { return records_[l.slot].live && records_[l.slot].id == l.id; }
   void retire(Record& r) noexcept {
     r.live = false;
     --live_;
@@ -105,9 +111,9 @@ class StatusFollower {
 
   const Tracker* tracker_;
   EndpointId self_;
-  std::vector<Pending> pending_;  // sent since the last fold, in order
-  std::vector<Record> records_;   // by tracker slot
-  std::vector<std::uint64_t> live_slots_;  // slots of live records (and some retired: compacted by walk)
+  std::vector<Pending> pending_;      // sent since the last fold, in order
+  std::vector<Record> records_;       // by tracker slot
+  std::vector<LiveSlot> live_slots_;  // the live records (and some stale entries, compacted by walk and fold)
   std::uint64_t live_ = 0;
   std::uint64_t seen_drops_ = 0;
   bool must_walk_ = false;
