@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "courier/detail/futex.hpp"
+#include "courier/detail/status_ring.hpp"
 
 namespace courier {
 
@@ -89,6 +90,86 @@ void Receiver::rearm_notifier() noexcept {
   (void)!::read(st_->notifier->efd, &v, sizeof v);
   st_->notifier->rearm.fetch_add(1, std::memory_order_release);  // release: partner of the notifier's acquire
   futex_wake_all(st_->notifier->rearm);
+}
+
+}  // namespace courier
+
+namespace courier {
+
+Endpoint::StatusNotifier::~StatusNotifier() {
+  stop.store(true, std::memory_order_release);  // release: partner of the thread's acquire loads
+  rearm.fetch_add(1, std::memory_order_release);
+  futex_wake_all(rearm);
+  if (ring.ctl != nullptr) futex_wake_all(status_parked(ring));
+  if (thread.joinable()) thread.join();
+  if (efd >= 0) ::close(efd);
+}
+
+int Endpoint::status_fd() {
+  if (status_notifier_) return status_notifier_->efd;
+  follow();
+  auto n = std::make_shared<StatusNotifier>();
+  n->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (n->efd < 0) return -1;
+  const std::uint32_t slot = endpoint_slot(self_);
+  n->ring = s_->seg.status_lane(slot);
+  n->inbox = &s_->seg.inbox(slot);
+  // Acquire: partner of post()'s count (as poll_status reads it).
+  n->polled_drops.store(n->inbox->status_dropped.load(std::memory_order_acquire), std::memory_order_relaxed);
+  StatusNotifier* np = n.get();
+  n->thread = std::thread([np] {
+    std::uint64_t fired_tail = ~0ull, fired_head = ~0ull;
+    // Something the application has not been told of: records in the ring
+    // (other than those it was told of and could not take yet: a claim not
+    // committed), or drops since its last poll.
+    auto waiting = [&] {
+      // seq_cst: the load half of the Dekker with wake_status_notifier.
+      const std::uint64_t tail = np->ring.ctl->tail.load(std::memory_order_seq_cst);
+      const std::uint64_t head = np->ring.ctl->head.load(std::memory_order_seq_cst);
+      if (tail != head && (tail != fired_tail || head != fired_head)) return true;
+      // seq_cst: as above; relaxed for our own word (written by this process's poll_status).
+      return np->inbox->status_dropped.load(std::memory_order_seq_cst) !=
+             np->polled_drops.load(std::memory_order_relaxed);
+    };
+    std::uint32_t seen = np->rearm.load(std::memory_order_acquire);  // acquire: partner of rearm_status_notifier
+    bool fired = false;
+    while (!np->stop.load(std::memory_order_acquire)) {  // acquire: partner of ~StatusNotifier
+      if (fired) {
+        // The fd stays readable until poll_status reads it: wait for that.
+        futex_wait(np->rearm, seen, recheck_ns);
+        const std::uint32_t now = np->rearm.load(std::memory_order_acquire);
+        if (now == seen) continue;
+        seen = now;
+        fired = false;
+      }
+      if (!waiting()) {
+        std::atomic<std::uint32_t>& parked = status_parked(np->ring);
+        parked.store(1, std::memory_order_seq_cst);  // seq_cst: the store half of the Dekker
+        if (!waiting() && !np->stop.load(std::memory_order_acquire)) {
+          futex_wait(parked, 1, recheck_ns);
+          // Woken by a post (a claim we told of may be committed now) or 100 ms
+          // passed (a stalled claim: say so again): look at the ring afresh.
+          fired_tail = fired_head = ~0ull;
+        }
+        if (!waiting()) continue;
+      }
+      fired_tail = np->ring.ctl->tail.load(std::memory_order_relaxed);  // relaxed: compared only
+      fired_head = np->ring.ctl->head.load(std::memory_order_relaxed);
+      std::uint64_t one = 1;
+      (void)!::write(np->efd, &one, sizeof one);
+      fired = true;
+    }
+  });
+  status_notifier_ = std::move(n);
+  return status_notifier_->efd;
+}
+
+void Endpoint::rearm_status_notifier(std::uint64_t drops) noexcept {
+  std::uint64_t v = 0;
+  (void)!::read(status_notifier_->efd, &v, sizeof v);  // drain: readable again only when the thread says so
+  status_notifier_->polled_drops.store(drops, std::memory_order_relaxed);  // relaxed: published by the release below
+  status_notifier_->rearm.fetch_add(1, std::memory_order_release);         // release: partner of the thread's acquire
+  futex_wake_all(status_notifier_->rearm);
 }
 
 }  // namespace courier

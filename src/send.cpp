@@ -38,6 +38,7 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) { init_entry(e, init); });
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
+    if (follow_) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
     return true;
   }
   if (ins.result == Tracker::Insert::duplicate) {
@@ -106,6 +107,7 @@ void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId r
                               Status st) noexcept {
   s_->tracker.advance(slot, st, fast_realtime_ns());
   if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
+  if (follow_) follow_->note_outcome(slot, id, st, static_cast<bool>(on_status_));
 }
 
 SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {

@@ -12,13 +12,17 @@
 
 namespace courier {
 
-void detail::BusState::post(EndpointId sender, const StatusEvent& e) noexcept {
+void detail::BusState::post(EndpointId sender, const StatusEvent& e, std::uint64_t entry) noexcept {
   const std::uint32_t slot = endpoint_slot(sender);
   if (sender == no_endpoint || slot >= seg.geometry().max_endpoints) return;
   // Acquire: the sender endpoint still exists (a removed one gets no events).
   if (seg.slot(slot).id.load(std::memory_order_acquire) != sender) return;
-  if (!post_status(seg.status_lane(slot), sender, e))
-    seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  const LaneView ring = seg.status_lane(slot);
+  // seq_cst: after the tracker's change (release would do: the sender acquires
+  // the counter, then catches up from the tracker, so it finds the change);
+  // seq_cst for the Dekker with a status fd's notifier (wake_status_notifier).
+  if (!post_status(ring, sender, e, entry)) seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_seq_cst);
+  wake_status_notifier(ring);
 }
 
 void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st) noexcept {
@@ -31,7 +35,7 @@ void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st
   for (const Log::Pending& p : batch) {
     // The slot may have retired and been reused since the send: check the key.
     if (!s.tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) continue;
-    if (s.tracker.advance(p.slot, st, now)) s.post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now});
+    if (s.tracker.advance(p.slot, st, now)) s.post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now}, p.slot);
   }
 }
 
@@ -47,7 +51,7 @@ bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Statu
     // A failure is kept in the log's last error (a lost settle record costs a redelivery at worst).
     (void)log->append_settle(logfmt::settle_kind(status), logfmt::SettleBody{h.id, h.from, recipient, now});
   }
-  post(h.from, StatusEvent{h.id, recipient, h.group, status, now});
+  post(h.from, StatusEvent{h.id, recipient, h.group, status, now}, slot);
   if (h.group == 0) return true;
   // The group total: count this member, and move the total when every member got there.
   const TrackerKey total_key{h.from, h.id, no_endpoint};
@@ -81,13 +85,13 @@ void detail::BusState::settle_total(EndpointId sender, std::uint64_t id, GroupId
   // advance() makes each transition once, whoever gets here first.
   if (failed >= n) {
     if (is_error(last) && tracker.advance(total, last, now))
-      post(sender, StatusEvent{id, no_endpoint, group, last, now});
+      post(sender, StatusEvent{id, no_endpoint, group, last, now}, total);
     return;
   }
   if (delivered > 0 && delivered + failed >= n && tracker.advance(total, Status::delivered, now))
-    post(sender, StatusEvent{id, no_endpoint, group, Status::delivered, now});
+    post(sender, StatusEvent{id, no_endpoint, group, Status::delivered, now}, total);
   if (read > 0 && read + failed >= n && tracker.advance(total, Status::read, now))
-    post(sender, StatusEvent{id, no_endpoint, group, Status::read, now});
+    post(sender, StatusEvent{id, no_endpoint, group, Status::read, now}, total);
 }
 
 Result<StatusReport> detail::status_of(const BusState& s, EndpointId sender, std::uint64_t id) {
@@ -168,15 +172,13 @@ Result<std::size_t> Endpoint::poll_status(const std::function<void(const StatusE
     c->reader = StatusRingReader(s_->seg.status_lane(slot), s_->seg.header().claim_timeout_ns);
     status_ = std::move(c);
   }
-  std::size_t n = 0;
-  StatusEvent e;
-  while (status_->reader.next(e)) {
-    ++n;
-    if (f)
-      f(e);
-    else if (on_status_)
-      on_status_(e);
-  }
+  follow();
+  // Acquire: partner of post()'s release; read before the ring is drained, so
+  // that a drop counted after it is caught up by the next poll.
+  const std::uint64_t drops = s_->seg.inbox(status_->slot).status_dropped.load(std::memory_order_acquire);
+  auto next = [this](StatusEvent& e, std::uint64_t& slot_plus_one) { return status_->reader.next(e, slot_plus_one); };
+  auto n = follow_->poll(next, drops, f ? f : on_status_);
+  if (status_notifier_) rearm_status_notifier(drops);
   return n;
 }
 

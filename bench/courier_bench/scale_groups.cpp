@@ -134,8 +134,9 @@ bool group_batches(GroupBench& g, unsigned members, bool tracked, unsigned batch
       err = "poll_status: " + events.error().message;
       return false;
     }
-    if (*events != (tracked ? group_batch * entries : 0u)) {
-      err = "expected " + std::to_string(tracked ? group_batch * entries : 0u) + " status events, got " +
+    // Per tracker entry: `sent` (the send's outcome: no on_status callback took it) and `delivered`.
+    if (*events != (tracked ? 2 * group_batch * entries : 0u)) {
+      err = "expected " + std::to_string(tracked ? 2 * group_batch * entries : 0u) + " status events, got " +
             std::to_string(*events);
       return false;
     }

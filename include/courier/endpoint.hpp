@@ -28,6 +28,7 @@
 #include "courier/detail/clock.hpp"
 #include "courier/detail/inbox.hpp"
 #include "courier/detail/lane_writer.hpp"
+#include "courier/detail/status_follow.hpp"
 #include "courier/detail/tracker.hpp"
 #include "courier/ids.hpp"
 #include "courier/result.hpp"
@@ -135,7 +136,10 @@ class Endpoint {
   SendResult commit(Claim& c, std::size_t len) noexcept;
   void abort(Claim& c) noexcept {
     if (c.active()) c.writer_->abort(c.lc_);
-    if (c.track_ != Tracker::no_slot) s_->tracker.release(c.track_);
+    if (c.track_ != Tracker::no_slot) {
+      s_->tracker.release(c.track_);
+      if (follow_) follow_->forget(c.track_, c.id_);
+    }
     c.track_ = Tracker::no_slot;
     c.lc_ = {};
   }
@@ -158,11 +162,32 @@ class Endpoint {
   // Called for every status change of this endpoint's tracked messages: the
   // result of each tracked send (sent, or the error) at once, and the events
   // that come back (delivered, read, expired, ...) from poll_status.
-  void on_status(std::function<void(const StatusEvent&)> f) { on_status_ = std::move(f); }
+  //
+  // Following: from the first on_status() or poll_status() on, this handle
+  // keeps a record of every tracked message it sends, and poll_status reports
+  // each one's transitions exactly once and in order (outbox -> sent ->
+  // delivered -> read, or the error), however slowly it is called: when the
+  // status ring dropped events, it catches up from the tracker (docs/design.md,
+  // "No status lost"). Messages sent before following began, or by another
+  // handle, get the ring's events as they come.
+  void on_status(std::function<void(const StatusEvent&)> f) {
+    on_status_ = std::move(f);
+    follow();
+  }
   // Drain the endpoint's status ring: f(event) (or the on_status callback when
   // f is empty) for each event. Takes the endpoint's status lease the first
   // time (one consuming process per endpoint; busy while another lives).
   Result<std::size_t> poll_status(const std::function<void(const StatusEvent&)>& f = {});
+  // A file descriptor that becomes readable while status events may be
+  // waiting (for poll/epoll); call poll_status when it is. -1 if it cannot be
+  // made. Owned by the endpoint; one notifier thread per endpoint handle.
+  int status_fd();
+  // Tracked messages followed by this handle whose tracker entry retired
+  // (expiry + status_retention passed) before their final status was polled:
+  // their end cannot be known and is not invented.
+  std::uint64_t status_unknown() const noexcept { return follow_ ? follow_->unknown() : 0; }
+  // Times poll_status caught up from the tracker after the ring dropped events.
+  std::uint64_t status_catch_ups() const noexcept { return follow_ ? follow_->catch_ups() : 0; }
 
  private:
   friend class Bus;
@@ -275,7 +300,14 @@ class Endpoint {
   std::uint64_t id_next_ = 0, id_end_ = 0;
   std::function<void(const StatusEvent&)> on_status_;
   struct StatusConsumer;
-  std::shared_ptr<StatusConsumer> status_;  // the status lease, once taken
+  std::shared_ptr<StatusConsumer> status_;           // the status lease, once taken
+  std::unique_ptr<detail::StatusFollower> follow_;   // what this handle reported, per tracked message it sent
+  struct StatusNotifier;                             // src/notifier.hpp
+  std::shared_ptr<StatusNotifier> status_notifier_;  // the status fd's thread, once asked for
+  void rearm_status_notifier(std::uint64_t drops) noexcept;
+  void follow() {
+    if (!follow_) follow_ = std::make_unique<detail::StatusFollower>(&s_->tracker, self_);
+  }
 };
 
 // ------------------------------------------------------------ inline bodies

@@ -58,7 +58,7 @@ struct BusState {
   std::uint64_t deadline(std::uint64_t expires_ns, std::uint64_t now_ns) const noexcept {
     return (expires_ns > now_ns ? expires_ns : now_ns) + retention_ns;
   }
-  void post(EndpointId sender, const StatusEvent& e) noexcept;
+  void post(EndpointId sender, const StatusEvent& e, std::uint64_t slot = ~0ull) noexcept;  // slot: its tracker entry
 
   // The durable log (null without one) and what open() recovered. Declared
   // last: the log's flusher thread reports into the members above, so it
