@@ -7,6 +7,7 @@
 namespace courier {
 
 Result<Endpoint> Bus::endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
   auto id = s_->dir.add(name, true);
   if (!id) return std::move(id).error().with_context("endpoint '" + std::string(name) + "'");
   return Endpoint(s_, *id, std::string(name));
@@ -14,6 +15,7 @@ Result<Endpoint> Bus::endpoint(std::string_view name) {
 
 Result<void> Bus::add_member(std::string_view group, std::string_view endpoint) {
   const std::string where = "adding '" + std::string(endpoint) + "' to group '" + std::string(group) + "'";
+  if (s_->removed()) return removed_error(s_->name).with_context(where);
   auto g = s_->dir.find_group(group);
   if (!g) return std::move(g).error().with_context(where);
   auto e = s_->dir.add(endpoint, true);
@@ -25,6 +27,7 @@ Result<void> Bus::add_member(std::string_view group, std::string_view endpoint) 
 
 Result<void> Bus::remove_member(std::string_view group, std::string_view endpoint) {
   const std::string where = "removing '" + std::string(endpoint) + "' from group '" + std::string(group) + "'";
+  if (s_->removed()) return removed_error(s_->name).with_context(where);
   auto g = s_->dir.find_group(group);
   if (!g) return std::move(g).error().with_context(where);
   auto e = s_->dir.find(endpoint);
@@ -34,7 +37,13 @@ Result<void> Bus::remove_member(std::string_view group, std::string_view endpoin
   return {};
 }
 
+Result<EndpointId> Bus::add_endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
+  return s_->dir.add(name, true);
+}
+
 Result<void> Bus::remove_endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
   auto id = s_->dir.find(name);
   auto r = s_->dir.remove(name);
   if (!r) return r;

@@ -87,7 +87,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+  if (log.sync() == Sync::always) return {s_->after_sync(static_cast<bool>(log.flush())), c.id_};
   return {Status::outbox, c.id_};
 }
 
@@ -102,6 +102,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
     return {Status::invalid_argument, o.id};
   if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  if (s_->removed()) return {Status::removed, o.id};  // docs/design.md, "Safe removal"
   GroupId gid = o.to.id;
   if (gid == 0) {
     auto it = group_names_.find(o.to.name);
@@ -216,7 +217,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
                                               std::memory_order_release);  // release: as in commit_logged
       log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
     }
-    overall = log->sync() == Sync::always ? (log->flush() ? Status::sent : Status::log_failed) : Status::outbox;
+    overall = log->sync() == Sync::always ? s_->after_sync(static_cast<bool>(log->flush())) : Status::outbox;
   } else {
     settle(total, id, no_endpoint, gid, overall);
   }

@@ -75,7 +75,7 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
       return {st, c.id_};
     }
     detail::Log& log = *s_->log;
-    if (log.sync() == Sync::always) return {log.flush() ? Status::sent : Status::log_failed, c.id_};
+    if (log.sync() == Sync::always) return {s_->after_sync(static_cast<bool>(log.flush())), c.id_};
     return {Status::outbox, c.id_};
   }
   if (!r || r.duplicate) return r;
