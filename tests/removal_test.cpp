@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -240,9 +241,9 @@ COURIER_CHILD(racing_sender) {
     if (r.status == Status::removed) break;
     if (r.status != Status::sent) return 5;
     sent.push_back(text);
-    if (i == 20) tell_parent("running");
+    if (i == 100) tell_parent("running");
   }
-  if (i <= 20) return 7;
+  if (i <= 100) return 7;
   std::ofstream out(args[3]);
   for (const std::string& t : sent) out << t << '\n';
   out.close();
@@ -285,12 +286,14 @@ TEST(Removal, noSentMessageOfTwoRacingSendersIsStranded) {
     std::ifstream in(f);
     for (std::string line; std::getline(in, line);) sent.insert(line);
   }
-  ASSERT_GT(sent.size(), 40u);
+  ASSERT_GT(sent.size(), 200u);
   std::map<std::string, int> got;
   for (const std::string& t : drain(*bus, "carol")) ++got[t];
   std::size_t stranded = 0, twice = 0;
   for (const std::string& t : sent) stranded += got.count(t) == 0 ? 1 : 0;
   for (const auto& [t, n] : got) twice += n > 1 ? 1 : 0;
+  std::cout << "[ removal  ] " << sent.size() << " reported sent, " << got.size() << " recovered, " << stranded
+            << " stranded\n";
   EXPECT_EQ(stranded, 0u) << "of " << sent.size() << " reported sent";
   EXPECT_EQ(twice, 0u);
   // Received but reported `removed` (written, then the removal came first): at most one per sender.
@@ -316,6 +319,27 @@ TEST(Removal, aWaitingCourierRecvExitsOneNamingTheRemoval) {
   EXPECT_EQ(gone.status, 1);
   EXPECT_EQ(gone.out, "");
   EXPECT_EQ(gone.err, "courier: receiving as 'bob': " + removed_message(name.name) + "\n");
+}
+
+// A `courier send --wait delivered` waiting for a receiver that never comes
+// exits 1 naming the removal too.
+TEST(Removal, aCourierSendWaitingForAStatusExitsOneNamingTheRemoval) {
+  namespace cli = test::cli;
+  BusName name;
+  ASSERT_EQ(cli::run({"create", name.name}).status, 0);
+  ASSERT_EQ(cli::run({"endpoint", "add", name.name, "bob"}).status, 0);
+  cli::Child sender({"send", name.name, "--from", "alice", "--to", "bob", "--expiry", "1h", "--id", "7", "--wait",
+                     "delivered", "--timeout", "1h", "hello"});
+  bool tracked = false;  // the message is in the tracker: the sender waits for its delivery
+  for (const auto deadline = std::chrono::steady_clock::now() + patience;
+       !tracked && std::chrono::steady_clock::now() < deadline;)
+    tracked = cli::run({"status", name.name, "--from", "alice", "7"}).status == 0;
+  ASSERT_TRUE(tracked);
+  const cli::Output rm = cli::run({"rm", name.name});  // no receiver attached: no force needed
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  const cli::Output gone = sender.finish();
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_EQ(gone.err, "courier: waiting for delivered: " + removed_message(name.name) + "\n");
 }
 
 }  // namespace

@@ -169,7 +169,9 @@ class Receiver {
 
   // A file descriptor (eventfd) that is readable while messages may be
   // waiting, for epoll / Boost.Asio / libuv. After it fires, call try_receive
-  // until it returns nothing; the fd is re-armed then. -1 on failure.
+  // until it returns nothing; the fd is re-armed then. -1 on failure. It
+  // fires when the bus is removed too: then try_receive returns nothing and
+  // error() says why.
   int notification_fd();
 
   // The name of an endpoint id (cached), or "" when it no longer exists.
