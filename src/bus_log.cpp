@@ -15,6 +15,7 @@ Result<void> Bus::remove_log(std::string_view log_dir, std::string_view name) {
 }
 
 Result<RecoveryReport> Bus::recover(const std::function<void(const RecoveryProgress&)>& progress) {
+  if (s_->removed()) return removed_error(s_->name);
   return detail::recover(*s_, progress);
 }
 

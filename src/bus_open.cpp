@@ -197,35 +197,55 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
 }
 
 namespace {
-// The receivers attached to bus `name` by living processes, as
-// "bob (pid 123), carol (pid 456)"; empty when none or when the segment
-// cannot be read. Opens it without creating, without a log or a thread;
-// what it reads is untrusted: ids are checked before they index.
-std::string attached_receivers(std::string_view name) {
-  SegmentOptions so;
-  so.create = false;
-  auto seg = Segment::open(name, so);
-  if (!seg) return {};
-  const Directory dir(*seg);
+// The receivers attached to the bus in `seg` by living processes, as
+// "bob (pid 123), carol (pid 456)"; empty when none. What it reads is
+// untrusted: ids are checked before they index.
+std::string attached_receivers(const Segment& seg) {
+  const Directory dir(seg);
   std::string who;
   for (const EndpointEntry& e : dir.list()) {
     const std::uint32_t slot = endpoint_slot(e.id);
-    if (e.id == no_endpoint || slot >= seg->geometry().max_endpoints) continue;
+    if (e.id == no_endpoint || slot >= seg.geometry().max_endpoints) continue;
     // Relaxed: a snapshot of who holds the lease, not a synchronisation.
-    const std::uint64_t lease = seg->inbox(slot).lease.load(std::memory_order_relaxed);
+    const std::uint64_t lease = seg.inbox(slot).lease.load(std::memory_order_relaxed);
     if (lease == 0 || !lease_holder_alive(lease)) continue;
     if (!who.empty()) who += ", ";
     who += e.name + " (pid " + std::to_string(lease_pid(lease)) + ")";
   }
   return who;
 }
+
+// Tell every process still attached to `seg` that the bus is gone: the
+// removed word first, then each inbox's receiver lease is cleared (a
+// real-time send then takes its slow offline path, which answers removed)
+// and its sleepers woken (a parked receiver, a notifier thread).
+void mark_removed(const Segment& seg) noexcept {
+  // seq_cst: before the wake-ups below (a woken receiver sees it), and the
+  // partner of BusState::removed_now() after a journal write.
+  seg.header().removed.store(realtime_ns() | 1, std::memory_order_seq_cst);
+  for (std::uint32_t slot = 0; slot < seg.geometry().max_endpoints; ++slot) {
+    InboxData& in = seg.inbox(slot);
+    // Relaxed: the receiver's own release CAS then fails harmlessly; nothing is published through it.
+    in.lease.store(0, std::memory_order_relaxed);
+    // A producer's wake-up (a bit of lane 0 and the futex): park() returns,
+    // the receiver polls, finds the removed word (a stray bit costs one tidy).
+    inbox_notify(in, 0);
+  }
+}
 }  // namespace
 
 Result<void> Bus::remove(std::string_view name, const RemoveOptions& options) {
-  if (!options.force && bus_name_problem(name).empty()) {
-    if (std::string who = attached_receivers(name); !who.empty())
-      return Error(Errc::busy, "bus '" + std::string(name) + "' has receivers attached: " + who +
-                                   "; detach them, or remove with force");
+  if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  SegmentOptions so;
+  so.create = false;
+  // A segment that cannot be read is removed all the same (nobody can use it).
+  if (auto seg = Segment::open(name, so)) {
+    if (!options.force) {
+      if (std::string who = attached_receivers(*seg); !who.empty())
+        return Error(Errc::busy, "bus '" + std::string(name) + "' has receivers attached: " + who +
+                                     "; detach them, or remove with force");
+    }
+    mark_removed(*seg);
   }
   return Segment::remove(name);
 }

@@ -39,6 +39,7 @@ Result<void> Bus::remove_group(std::string_view name) {
 }
 
 Result<Endpoint> Bus::endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
   auto id = s_->dir.add(name, true);
   if (!id) return std::move(id).error().with_context("endpoint '" + std::string(name) + "'");
   return Endpoint(s_, *id, std::string(name));
@@ -46,6 +47,7 @@ Result<Endpoint> Bus::endpoint(std::string_view name) {
 
 Result<void> Bus::add_member(std::string_view group, std::string_view endpoint) {
   const std::string where = "adding '" + std::string(endpoint) + "' to group '" + std::string(group) + "'";
+  if (s_->removed()) return removed_error(s_->name).with_context(where);
   auto g = s_->dir.find_group(group);
   if (!g) return std::move(g).error().with_context(where);
   auto e = s_->dir.add(endpoint, true);
@@ -58,6 +60,7 @@ Result<void> Bus::add_member(std::string_view group, std::string_view endpoint) 
 
 Result<void> Bus::remove_member(std::string_view group, std::string_view endpoint) {
   const std::string where = "removing '" + std::string(endpoint) + "' from group '" + std::string(group) + "'";
+  if (s_->removed()) return removed_error(s_->name).with_context(where);
   auto g = s_->dir.find_group(group);
   if (!g) return std::move(g).error().with_context(where);
   auto e = s_->dir.find(endpoint);
@@ -68,7 +71,13 @@ Result<void> Bus::remove_member(std::string_view group, std::string_view endpoin
   return {};
 }
 
+Result<EndpointId> Bus::add_endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
+  return s_->dir.add(name, true);
+}
+
 Result<void> Bus::remove_endpoint(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
   auto id = s_->dir.find(name);
   // The groups it leaves with it, for the log (a recovery must not bring it back as a member).
   std::vector<std::string> member_of;

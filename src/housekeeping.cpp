@@ -181,6 +181,7 @@ bool still_owed(BusState& st, const Blocker& b) {
 
 Result<HousekeepResult> detail::housekeep(BusState& st) {
   if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to keep");
+  if (st.removed()) return removed_error(st.name);  // the next opener's bus keeps the journals now
   HousekeepResult r;
   std::atomic<std::uint64_t>& lease = st.seg.header().housekeeper;
   const std::uint64_t me = lease_word(self_identity());

@@ -14,6 +14,7 @@ namespace courier {
 
 Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& options) {
   const std::string where = "attaching a receiver to '" + std::string(name) + "' on bus '" + s_->name + "'";
+  if (s_->removed()) return removed_error(s_->name).with_context(where);
   auto id = s_->dir.add(name, true);
   if (!id) return std::move(id).error().with_context(where);
   const std::uint32_t slot = endpoint_slot(*id);
@@ -47,6 +48,7 @@ Result<Receiver> Bus::attach(std::string_view name, const ReceiverOptions& optio
   st->slot = slot;
   st->name = std::string(name);
   st->lease = me;
+  st->removed = &s_->seg.header().removed;
   st->options = options;
   st->reader = InboxReader(s_->seg, slot, *id, me);
   if (s_->log) st->forwarder = std::make_unique<Receiver::Forwarder>();
@@ -72,6 +74,11 @@ Receiver::State::~State() {
 }
 
 Receiver::~Receiver() = default;
+
+std::optional<Error> Receiver::error() const {
+  if (!removed()) return std::nullopt;
+  return removed_error(st_->bus->name).with_context("receiving as '" + st_->name + "'");
+}
 
 bool Receiver::acknowledged_before(const RecordHeader& lane_header) const noexcept {
   RecordHeader h;

@@ -98,7 +98,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   count_sent();
   // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not
   // durable (log_error() says why); log_failed is only for a message never delivered.
-  if (log.sync() == Sync::always && log.flush()) return {Status::sent, c.id_};
+  if (log.sync() == Sync::always) return {s_->after_sync(static_cast<bool>(log.flush())), c.id_};
   return {Status::outbox, c.id_};
 }
 
@@ -114,6 +114,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
     return {Status::invalid_argument, o.id};
   if (data.size() > s_->seg.geometry().max_payload) return {Status::too_large, o.id};
+  if (s_->removed()) return {Status::removed, o.id};  // docs/design.md, "Safe removal"
   GroupId gid = o.to.id;
   if (gid == 0) {
     auto it = group_names_.find(o.to.name);
@@ -229,7 +230,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       log->add_pending(detail::Log::Pending{total, id, self_, no_endpoint, no_endpoint, gid});
     }
     // Its copies are in their lanes: a failed sync leaves it outbox (delivered, not durable; log_error() says why).
-    overall = log->sync() == Sync::always && log->flush() ? Status::sent : Status::outbox;
+    overall = log->sync() == Sync::always ? s_->after_sync(static_cast<bool>(log->flush())) : Status::outbox;
   } else {
     settle(total, id, no_endpoint, gid, overall);
   }

@@ -89,7 +89,7 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
     // With Sync::always a failed sync leaves it outbox: its record is in the
     // file and counted, so it is forwarded, only not durable (log_error() says why).
     detail::Log& log = *s_->log;
-    if (log.sync() == Sync::always && log.flush()) return {Status::sent, c.id_};
+    if (log.sync() == Sync::always) return {s_->after_sync(static_cast<bool>(log.flush())), c.id_};
     return {Status::outbox, c.id_};
   }
   if (!r || r.duplicate) return r;

@@ -32,6 +32,7 @@ void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st
   // delivered (docs/design.md, "No wedged ids").
   if (st != Status::sent) return;
   const std::uint64_t now = fast_realtime_ns();
+  st = s.after_sync(true);  // removed meanwhile: not promised (docs/design.md, "Safe removal")
   for (const Log::Pending& p : batch) {
     // The slot may have retired and been reused since the send: check the key.
     if (!s.tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) continue;
@@ -95,6 +96,7 @@ void detail::BusState::settle_total(EndpointId sender, std::uint64_t id, GroupId
 }
 
 Result<StatusReport> detail::status_of(const BusState& s, EndpointId sender, std::uint64_t id) {
+  if (s.removed()) return removed_error(s.name);
   const std::uint64_t slot = s.tracker.find(TrackerKey{sender, id, no_endpoint});
   if (slot == Tracker::no_slot)
     return Error(Errc::not_found, "no tracked message " + std::to_string(id) +
@@ -150,6 +152,7 @@ struct Endpoint::StatusConsumer {
 };
 
 Result<std::size_t> Endpoint::poll_status(const std::function<void(const StatusEvent&)>& f) {
+  if (s_->removed()) return removed_error(s_->name);
   if (!status_) {
     const std::uint32_t slot = endpoint_slot(self_);
     InboxData& in = s_->seg.inbox(slot);

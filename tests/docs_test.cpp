@@ -203,6 +203,7 @@ Expected layout_expected() {
                                    M(next_id),
                                    M(recovery_owner),
                                    M(housekeeper),
+                                   M(removed),
                                    M(pad2),
                                    M(dir_mutex),
                                    M(pad3),

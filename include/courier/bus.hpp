@@ -39,9 +39,12 @@ class Bus {
   static Result<Bus> open(std::string_view name, const Options& options = {});
   // Remove the bus's shared memory. Refused (busy, naming them) while a
   // living process has a receiver attached to one of its endpoints, unless
-  // options.force; processes that have it open keep using the memory they
-  // mapped. A bus whose shared memory cannot be read is removed. In-process
-  // buses are not touched (they go with their last Bus).
+  // options.force. Processes that still have it open are told: their next
+  // call answers Errc::removed (Status::removed for a send; a receiver hands
+  // out nothing and says so in error(), a parked one is woken); with a log,
+  // what was reported `sent` comes back in the bus the next open creates
+  // (docs/design.md, "Safe removal"). A bus whose shared memory cannot be
+  // read is removed. In-process buses are not touched (they go with their last Bus).
   static Result<void> remove(std::string_view name, const RemoveOptions& options = {});
   // Whether a bus of this name has shared memory on this host (in-process
   // buses of this process included).
@@ -57,7 +60,7 @@ class Bus {
 
   // Register an endpoint; one that exists already is not an error: its id is
   // returned (like add_member of a member), so that setup code may run twice.
-  Result<EndpointId> add_endpoint(std::string_view name) { return s_->dir.add(name, true); }
+  Result<EndpointId> add_endpoint(std::string_view name);
   Result<EndpointId> find_endpoint(std::string_view name) const { return s_->dir.find(name); }
   // Remove an endpoint (refused while a receiver is attached). Tracked
   // messages still waiting for it are reported invalid_destination to their senders.
@@ -111,6 +114,9 @@ class Bus {
 
   BusStats stat() const;
   BusSettings settings() const noexcept;
+  // The bus was removed (Bus::remove, courier rm) since this process opened
+  // it: every call answers Errc::removed; open it again for the new bus.
+  bool removed() const noexcept { return s_->removed(); }
   // This open created the bus's shared memory (first open, or after a reboot).
   bool created() const noexcept { return s_->seg.created(); }
 

@@ -22,6 +22,7 @@ enum class Errc {
   corrupt,           // a segment whose header or geometry fails validation
   timeout,           // a segment still being created after open_timeout
   system,            // an OS call failed (errno is in the message)
+  removed,           // the bus was removed (courier rm --force) while this process had it open
 };
 
 constexpr std::string_view errc_name(Errc c) noexcept {
@@ -35,6 +36,7 @@ constexpr std::string_view errc_name(Errc c) noexcept {
     case Errc::corrupt: return "corrupt";
     case Errc::timeout: return "timeout";
     case Errc::system: return "system";
+    case Errc::removed: return "removed";
   }
   return "unknown";
 }
@@ -55,5 +57,10 @@ struct Error {
     return std::move(*this);
   }
 };
+
+// The error of every call on a bus removed while it was open (Errc::removed).
+inline Error removed_error(std::string_view bus) {
+  return Error(Errc::removed, "bus '" + std::string(bus) + "' was removed (courier rm --force); open it again");
+}
 
 }  // namespace courier

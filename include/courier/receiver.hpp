@@ -22,6 +22,7 @@
 #include "courier/detail/clock.hpp"
 #include "courier/detail/inbox.hpp"
 #include "courier/detail/record.hpp"
+#include "courier/error.hpp"
 #include "courier/ids.hpp"
 #include "courier/options.hpp"
 #include "courier/status.hpp"
@@ -75,6 +76,7 @@ class Receiver {
   // the previous message (its view becomes invalid).
   [[nodiscard]] std::optional<Message> try_receive() noexcept {
     release();
+    if (removed()) return std::nullopt;
     InboxTaken t;
     for (;;) {
       t = st_->reader.poll();
@@ -129,7 +131,17 @@ class Receiver {
   }
 
   // Wait up to `timeout` for a message: spin, then park (per IdleStrategy).
+  // Returns nothing at once when the bus has been removed (error() says so).
   [[nodiscard]] std::optional<Message> receive(std::chrono::nanoseconds timeout) noexcept;
+
+  // The bus was removed (courier rm --force, Bus::remove) while this receiver
+  // was attached: from then on try_receive and receive hand out nothing, at
+  // once (a parked receive is woken), and error() says why. Its messages come
+  // back, with a log, in the bus its next opener creates.
+  // Relaxed: a flag; nothing is read through it.
+  bool removed() const noexcept { return st_->removed->load(std::memory_order_relaxed) != 0; }
+  // Why this receiver hands out nothing for good (Errc::removed), or nothing.
+  std::optional<Error> error() const;
 
   // Call f(const Message&) for each message until `stop` becomes true
   // (checked at least every 100 ms). Returns the number of messages handled.
@@ -157,7 +169,9 @@ class Receiver {
 
   // A file descriptor (eventfd) that is readable while messages may be
   // waiting, for epoll / Boost.Asio / libuv. After it fires, call try_receive
-  // until it returns nothing; the fd is re-armed then. -1 on failure.
+  // until it returns nothing; the fd is re-armed then. -1 on failure. It
+  // fires when the bus is removed too: then try_receive returns nothing and
+  // error() says why.
   int notification_fd();
 
   // The name of an endpoint id (cached), or "" when it no longer exists.
@@ -175,6 +189,7 @@ class Receiver {
     std::uint32_t slot = 0;
     std::string name;
     std::uint64_t lease = 0;
+    const std::atomic<std::uint64_t>* removed = nullptr;  // the segment header's removed word
     ReceiverOptions options;
     InboxReader reader;
     InboxTaken in_hand;
@@ -216,11 +231,13 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
     for (unsigned i = 1;; ++i) {
       if (auto m = try_receive()) return m;
       cpu_relax();
-      if ((i & 63) == 0 && monotonic_ns() >= spin_until) break;  // the clock costs ~25 ns: read it every 64 polls
+      // The clock costs ~25 ns: read it (and look for a removal) every 64 polls.
+      if ((i & 63) == 0 && (monotonic_ns() >= spin_until || removed())) break;
     }
   }
   if (!idle.park) return std::nullopt;
   for (;;) {
+    if (removed()) return std::nullopt;  // Bus::remove wakes a parked receiver after setting it
     if (monotonic_ns() >= deadline) return try_receive();
     st_->reader.park(deadline);
     if (auto m = try_receive()) return m;

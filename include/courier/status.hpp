@@ -26,8 +26,9 @@ enum class Status : std::uint8_t {
   revoked,              // the claim was held past claim_timeout and the receiver stepped over it
   tracker_full,         // the dedup table is full: the tracked send was refused
   log_failed,           // the bus's log could not store it (disk full, I/O error): not promised
+  removed,              // the bus was removed (courier rm --force) before it was accepted or durable: not promised
 };
-inline constexpr unsigned status_count = 13;
+inline constexpr unsigned status_count = 14;
 
 // The status of an incoming message: new, or marked read.
 enum class Incoming : std::uint8_t { fresh, read };
@@ -48,6 +49,7 @@ constexpr std::string_view status_name(Status s) noexcept {
     case Status::revoked: return "revoked";
     case Status::tracker_full: return "tracker_full";
     case Status::log_failed: return "log_failed";
+    case Status::removed: return "removed";
   }
   return "unknown";
 }

@@ -319,6 +319,7 @@ int run_recv(const Invocation& inv) {
       if (ack && !mark_read) rx->ack(*m);  // handed on: now it may be acknowledged
       ++received;                          // released by the next receive, or by ~Receiver
     }
+    if (auto gone = rx->error()) throw Failure(gone->message);  // removed (courier rm --force): exit 1
     if (stop.requested() || now_monotonic_ns() >= deadline) break;
   }
   rx.reset();  // releases the last message; then what it wrote to the log is flushed

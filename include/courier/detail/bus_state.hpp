@@ -59,6 +59,21 @@ struct BusState {
     return (expires_ns > now_ns ? expires_ns : now_ns) + retention_ns;
   }
   void post(EndpointId sender, const StatusEvent& e, std::uint64_t slot = ~0ull) noexcept;  // slot: its tracker entry
+  // Bus::remove (force) removed this bus while this process had it open
+  // (docs/design.md, "Safe removal"). Relaxed: a flag read off the hot paths;
+  // nothing else is read through it (the durable path uses removed_now()).
+  bool removed() const noexcept { return seg.header().removed.load(std::memory_order_relaxed) != 0; }
+  // seq_cst: after a journal write, partner of Bus::remove's store: either this
+  // load sees the removal or the write came before it, and so before the next
+  // opener's recovery read the journal.
+  bool removed_now() const noexcept { return seg.header().removed.load(std::memory_order_seq_cst) != 0; }
+  // The status of a Sync::always send, in its lane or counted as spilled,
+  // once its journal flush returned `flushed`: a failed flush leaves it outbox
+  // (delivered, not durable; docs/design.md, "No wedged ids"), a removal
+  // meanwhile makes it removed (not promised; "Safe removal").
+  Status after_sync(bool flushed) const noexcept {
+    return !flushed ? Status::outbox : removed_now() ? Status::removed : Status::sent;
+  }
 
   // The durable log (null without one) and what open() recovered. Declared
   // last: the log's flusher thread reports into the members above, so it

@@ -77,7 +77,11 @@ struct SegmentHeader {
   // Lease word of the process that sweeps stored messages and compacts the
   // log (Bus::housekeep); taken over when its holder died.
   std::atomic<std::uint64_t> housekeeper;
-  std::uint8_t pad2[cache_line - 24];
+  // Non-zero once Bus::remove(force) removed this segment (set before the
+  // unlink; the CLOCK_REALTIME of the removal): every attached process's next
+  // call answers Errc::removed / Status::removed (docs/design.md, "Safe removal").
+  std::atomic<std::uint64_t> removed;
+  std::uint8_t pad2[cache_line - 32];
   // lines 3..: the directory lock (robust, process-shared) and its change count
   pthread_mutex_t dir_mutex;
   std::uint8_t pad3[128 - sizeof(pthread_mutex_t)];
@@ -129,6 +133,7 @@ static_assert(offsetof(SegmentHeader, status_retention_ns) == 408);
 static_assert(offsetof(SegmentHeader, next_id) == 128);
 static_assert(offsetof(SegmentHeader, recovery_owner) == 136);
 static_assert(offsetof(SegmentHeader, housekeeper) == 144);
+static_assert(offsetof(SegmentHeader, removed) == 152);
 static_assert(offsetof(SegmentHeader, dir_mutex) == 192);
 static_assert(offsetof(SegmentHeader, dir_changes) == 320);
 static_assert(offsetof(SegmentHeader, reserved_tail) == 416);
