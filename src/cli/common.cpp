@@ -38,6 +38,7 @@ constexpr OptionSpec all_options[] = {
     {"type", true, cmd_send},
     {"id", true, cmd_send},
     {"wait", true, cmd_send},
+    {"lines", false, cmd_send},
     {"timeout", true, cmd_send | cmd_recv},
     {"count", true, cmd_recv},
     {"no-ack", false, cmd_recv},

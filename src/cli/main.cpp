@@ -104,7 +104,7 @@ constexpr Command commands[] = {
      run_create},
     {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME (--to NAME | --group GROUP) [--priority 0-15]
        [--expiry DURATION] [--type N] [--id N] [--wait sent|delivered|read]
-       [--timeout DURATION] [DATA | -]
+       [--timeout DURATION] [DATA | - | --lines]
       Send one message as NAME (registered if missing) to an existing endpoint,
       or to every member of an existing group (one copy each); prints
       "<id> <status>". Without DATA, or with "-", the payload is stdin.
@@ -129,6 +129,22 @@ constexpr Command commands[] = {
                    for room (--to only: a group member's full lane is skipped);
                    with --wait, the limit of sending and waiting together
                    (default with --wait: 10s)
+      --lines      one message per line of stdin (its '\n' removed; an empty
+                   line is a message of 0 bytes; a last line without '\n' is
+                   one), each with the options above, sent without waiting for
+                   the one before; no DATA. Prints "<id> <status>" per message:
+                   in line order without --wait; with --wait, as each reaches
+                   the status or an error (ids grow with the line number). --id
+                   N gives line k the id N+k-1 (so a rerun is not enqueued
+                   twice). --timeout (default 10s) is per message: waiting for
+                   room in a full lane, and with --wait from its send to the
+                   status; a message short of it then is printed with its last
+                   status. Reading stops at the first line refused (reason on
+                   stderr, naming the line), longer than the bus's max_payload,
+                   or timed out: the lines sent are exactly those before it
+                   (stderr says from which line on none was sent); the messages
+                   in flight are still waited for. Exit status 0 only if every
+                   line was sent and reached the status
       Exit status 1 unless the status is "sent" (or the --wait status).
 )",
      run_send},

@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "common.hpp"
+#include "send.hpp"
 
 namespace courier::cli {
 namespace {
@@ -37,10 +37,10 @@ std::string read_stdin(std::size_t limit) {
   return data;
 }
 
+}  // namespace
+
 // ------------------------------------------------------------ send
 
-// `size` describes the payload: "1001 bytes", or "over 1000 bytes" when stdin
-// was not read to its end.
 std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_view size, Bus& bus) {
   const std::string to = single_quoted(o.to.name);
   if (r.duplicate)
@@ -83,6 +83,8 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
   }
 }
 
+namespace {
+
 // --wait's status: sent, delivered or read.
 std::optional<Status> wait_option(const Args& a) {
   auto v = a.value("wait");
@@ -93,8 +95,6 @@ std::optional<Status> wait_option(const Args& a) {
     throw UsageError("--wait: must be sent, delivered or read, got " + single_quoted(*v));
   return s;
 }
-
-constexpr std::chrono::nanoseconds default_wait_timeout = 10s;
 
 // Poll the tracker until message `id` of `me` reaches `target` (by rank:
 // outbox < sent < delivered < read), ends in an error status, or `deadline`
@@ -141,26 +141,41 @@ Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r) {
 
 }  // namespace
 
-int run_send(const Invocation& inv) {
+SendCommand send_command(const Invocation& inv) {
   const Args& a = inv.args;
-  const std::string from = required_endpoint_option(a, "from");
+  SendCommand c;
+  c.from = required_endpoint_option(a, "from");
   const bool to_given = a.value("to").has_value(), group_given = a.value("group").has_value();
   if (to_given && group_given) throw UsageError("--to, --group: give one of them, not both");
   if (!to_given && !group_given) throw UsageError("--to or --group: required (the destination)");
-  SendOptions o;
+  SendOptions& o = c.options;
   o.to = to_given ? peer(required_endpoint_option(a, "to")) : group(checked_group(*a.value("group"), "--group"));
   o.priority = a.uint<std::uint8_t>("priority", 0, priority_levels - 1).value_or(default_priority);
   o.expiry = a.duration("expiry").value_or(0ns);
   o.type = a.uint<std::uint32_t>("type").value_or(0);
   o.id = a.uint<std::uint64_t>("id").value_or(0);
-  const std::optional<Status> wait = wait_option(a);
-  if (wait && o.expiry.count() == 0 && o.id == 0)
+  c.wait = wait_option(a);
+  if (c.wait && o.expiry.count() == 0 && o.id == 0)
     throw UsageError("--wait needs a tracked message: give --expiry or --id");
-  o.timeout = a.duration("timeout").value_or(wait ? default_wait_timeout : 0ns);
+  c.lines = a.flag("lines");
+  if (c.lines && inv.operands.size() > 1)
+    throw UsageError("--lines: the messages are the lines of stdin; no DATA or '-' with it (got " +
+                     single_quoted(inv.operands[1]) + ")");
+  // With --lines, a full lane is waited for by default: a bulk load keeps up
+  // with its receiver instead of failing the lines that find it busy.
+  o.timeout = a.duration("timeout").value_or(c.wait || c.lines ? default_wait_timeout : 0ns);
+  return c;
+}
+
+int run_send(const Invocation& inv) {
+  const SendCommand cmd = send_command(inv);
+  if (cmd.lines) return run_send_lines(inv, cmd);
+  const SendOptions& o = cmd.options;
+  const std::optional<Status>& wait = cmd.wait;
   const bool from_stdin = inv.operands.size() < 2 || inv.operands[1] == "-";
 
   Bus bus = open_bus(inv, Missing::rebuild_from_log);
-  Endpoint me = or_fail(bus.endpoint(from));
+  Endpoint me = or_fail(bus.endpoint(cmd.from));
   const std::size_t max = bus.settings().max_payload;
   const std::string payload = from_stdin ? read_stdin(max + 1) : inv.operands[1];
   const std::uint64_t start = now_monotonic_ns();
