@@ -71,7 +71,8 @@ void reboot(const std::string& name) { ASSERT_TRUE(Bus::remove(name, RemoveOptio
 
 std::vector<std::string> journal_files(const std::string& log_dir, const std::string& bus) {
   std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(Bus::log_directory_for(log_dir, bus))) out.push_back(e.path().string());
+  for (const auto& e : fs::directory_iterator(Bus::log_directory_for(log_dir, bus)))
+    if (e.path().extension() == ".journal") out.push_back(e.path().string());  // not the bus.settings manifest
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -282,15 +283,21 @@ TEST(GroupLog, GroupsSurviveCompactionThenAReboot) {
 TEST(GroupLog, FilesOfTheOlderFormatAreStillRead) {
   BusName name;
   TempDir dir;
+  std::vector<std::string> setup_files;
   {
-    // The groups made without a log, the messages with one: the journals hold
-    // no membership record, as a version-2 writer's.
-    Options plain = small_options();
-    auto setup = Bus::open(name.name, plain);
-    ASSERT_TRUE(setup) << setup.error().message;
-    ASSERT_TRUE(setup->add_group("team"));
-    ASSERT_TRUE(setup->add_member("team", "ann"));
-    ASSERT_TRUE(setup->add_member("team", "ben"));
+    // The groups made by one handle (its own journal file, deleted below),
+    // the messages by another: what is left holds no membership record, as a
+    // version-2 writer's journals. (Every opener of a logged bus writes to its
+    // log, so a bus without membership records cannot be made otherwise.)
+    {
+      auto setup = Bus::open(name.name, logged(dir.path));
+      ASSERT_TRUE(setup) << setup.error().message;
+      ASSERT_TRUE(setup->add_group("team"));
+      ASSERT_TRUE(setup->add_member("team", "ann"));
+      ASSERT_TRUE(setup->add_member("team", "ben"));
+    }
+    setup_files = journal_files(dir.path, name.name);
+    ASSERT_EQ(setup_files.size(), 1u);
     auto bus = Bus::open(name.name, logged(dir.path));
     ASSERT_TRUE(bus) << bus.error().message;
     auto alice = bus->endpoint("alice");
@@ -298,6 +305,7 @@ TEST(GroupLog, FilesOfTheOlderFormatAreStillRead) {
     for (const std::string& t : numbered(10)) ASSERT_EQ(alice->send(stored(group("team")), t).accepted, 2u);
   }
   reboot(name.name);
+  ASSERT_TRUE(fs::remove(setup_files[0]));  // the membership records go with it
   for (const std::string& path : journal_files(dir.path, name.name)) {
     std::ifstream in(path, std::ios::binary);
     std::vector<char> f((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

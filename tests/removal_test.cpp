@@ -46,7 +46,7 @@ Options logged_options(const std::string& dir, bool create) {
 // waits for a message for an hour: the removal must wake it. Then reports
 // the error and what the next calls answer.
 COURIER_CHILD(blocked_receiver) {
-  Options o = small_options();
+  Options o;  // names no setting: takes the bus's, whatever geometry it was created with
   o.create = false;
   auto bus = Bus::open(args[0], o);
   if (!bus) return 3;
