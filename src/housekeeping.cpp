@@ -10,12 +10,14 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/compaction_memory.hpp"
 #include "courier/detail/journal_ids.hpp"
 #include "courier/detail/journal_membership.hpp"
 #include "courier/detail/journal_reader.hpp"
+#include "courier/detail/lane_orphans.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/detail/spill.hpp"
 
@@ -25,6 +27,7 @@ namespace detail {
 
 std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
   std::uint64_t n = 0;
+  std::vector<LaneOrphan> orphans;  // judged after the walk (src/housekeeping_lanes.cpp)
   st.tracker.for_each_ready([&](std::uint64_t slot, TrackerEntry& e, const auto& inserter_alive) {
     // Relaxed loads: a snapshot; report() re-checks the entry by key and deadline.
     std::uint16_t flags = e.flags.load(std::memory_order_acquire);  // acquire: partner of the spiller's release
@@ -40,6 +43,25 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     // forwards it (a copy that did reach the lane is dropped by the receiver
     // once acknowledged). docs/design.md, "No wedged ids".
     const auto status = static_cast<Status>(e.status.load(std::memory_order_acquire));  // acquire: as the flags
+    // Marked committed, then its sender died before its lane commit (or after
+    // it, before in_lane): whether it is in its lane is for the lane to say.
+    constexpr std::uint16_t settled_bits = tracker_flag::committed | tracker_flag::spilled | tracker_flag::counted;
+    if (status == Status::outbox && (flags & settled_bits) == tracker_flag::committed && !inserter_alive()) {
+      LaneOrphan o;
+      o.slot = slot;
+      o.key = TrackerKey{e.sender.load(std::memory_order_relaxed), e.id.load(std::memory_order_relaxed),
+                         e.recipient.load(std::memory_order_relaxed)};
+      o.to = role == tracker_role::member ? o.key.recipient : e.dest.load(std::memory_order_relaxed);
+      o.priority = (flags & tracker_flag::priority_mask) >> tracker_flag::priority_shift;
+      o.expires = expires;
+      o.deadline = e.deadline_ns.load(std::memory_order_relaxed);
+      o.pid = st.tracker.inserter_pid(slot);
+      try {
+        if (o.pid != 0) orphans.push_back(o);
+      } catch (...) {  // out of memory: the next pass looks again
+      }
+      return;
+    }
     const bool in_log = status == Status::sent || (status == Status::outbox && (flags & tracker_flag::spilled) != 0);
     if ((flags & tracker_flag::counted) == 0 && now < expires && in_log && !inserter_alive()) {
       // Release: as Endpoint::spill.
@@ -72,6 +94,7 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     const bool changed = st.report(h, h.to, Status::expired);
     if (account_spilled(st, slot, h.to, h.priority) && changed) ++n;
   });
+  settle_lane_orphans(st, orphans, now);
   return n;
 }
 

@@ -78,6 +78,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
   if (slot != Tracker::no_slot)
     s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
+  detail::pause_point("logged-committed");  // killed here: the housekeeper's lane proof (housekeeping_lanes.cpp)
   const bool ok = c.writer_->commit(c.lc_);
   // in_lane after the commit: a sender killed before it leaves an entry the
   // housekeeper adopts (the forwarder may then bring a second copy, which the

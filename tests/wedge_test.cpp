@@ -7,10 +7,16 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstring>
+#include <ctime>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 
+#include "courier/detail/lane_claims.hpp"
+#include "courier/detail/lane_reader.hpp"
+#include "courier/detail/lane_writer.hpp"
 #include "support.hpp"
 
 using namespace courier;
@@ -85,6 +91,23 @@ COURIER_CHILD(send_past_the_limit_then_again) {
   return 0;
 }
 
+// args: bus. On a bus without a log: claims a zero-copy send of wedge_id to
+// bob (its tracker entry made, the lane space reserved), writes the payload,
+// says "claimed" and stops before the commit (the parent kills it there).
+COURIER_CHILD(claim_and_stop) {
+  auto bus = Bus::open(args[0], wedge_options("", Sync::group));
+  if (!bus) return 10;
+  auto alice = bus->endpoint("alice");
+  if (!alice) return 11;
+  Claim c;
+  const SendResult r = alice->claim(
+      {.to = peer("bob"), .priority = lane_priority, .expiry = std::chrono::seconds(30), .id = wedge_id}, 16, c);
+  if (!r || !c.active()) return 12;
+  std::memset(c.payload().data(), 'z', 16);
+  tell_parent("claimed");
+  for (;;) ::pause();
+}
+
 struct Fixture {
   BusName name;
   TempDir dir{"courier-wedge"};
@@ -93,8 +116,10 @@ struct Fixture {
   std::optional<Receiver> bob;
   std::uint64_t fillers = 0;
 
-  explicit Fixture(Sync s) : sync(s) {
-    auto b = Bus::open(name.name, wedge_options(dir.path, sync));
+  bool logged = true;
+
+  explicit Fixture(Sync s, bool with_log = true) : sync(s), logged(with_log) {
+    auto b = Bus::open(name.name, wedge_options(log_arg(), sync));
     if (!b) throw std::runtime_error(b.error().message);
     bus.emplace(std::move(*b));
     if (!bus->endpoint("alice") || !bus->add_endpoint("bob")) throw std::runtime_error("endpoints");
@@ -103,6 +128,7 @@ struct Fixture {
     bob.emplace(std::move(*r));
   }
   std::string sync_arg() const { return sync == Sync::always ? "always" : "group"; }
+  std::string log_arg() const { return logged ? dir.path : std::string(); }  // "": a bus without a log
 
   // Fill bob's lane of spill_priority with fire-and-forget messages until it is full.
   void fill_spill_lane() {
@@ -124,8 +150,8 @@ struct Fixture {
   Child sender(const std::string& pause_at, std::uint8_t priority, std::size_t bytes = 16) {
     std::vector<std::string> env;
     if (!pause_at.empty()) env.push_back("COURIER_TEST_PAUSE_AT=" + pause_at);
-    return Child::spawn("send_once", {name.name, dir.path, sync_arg(), std::to_string(priority), std::to_string(bytes)},
-                        env);
+    return Child::spawn("send_once",
+                        {name.name, log_arg(), sync_arg(), std::to_string(priority), std::to_string(bytes)}, env);
   }
 
   // Receive until the fillers and one copy of wedge_id are in, then keep
@@ -135,8 +161,8 @@ struct Fixture {
     int copies = 0;
     std::uint64_t others = 0;
     for (int misses = 0; others < fillers || copies == 0;) {
-      auto hk = bus->housekeep();  // adopts what a dead sender left in the log
-      EXPECT_TRUE(hk) << hk.error().message;
+      housekeep();  // adopts what a dead sender left in the log
+
       auto m = bob->receive(std::chrono::seconds(2));
       if (!m) {
         if (++misses > 20) {
@@ -152,8 +178,7 @@ struct Fixture {
     }
     const InboxData& in = bus->segment().inbox(endpoint_slot(bob->id()));
     for (int round = 0; round < 100; ++round) {
-      auto hk = bus->housekeep();
-      EXPECT_TRUE(hk) << hk.error().message;
+      housekeep();
       std::uint64_t n = 0;
       // receive() polls for 5 ms: the forwarder looks at the log again every 1 ms while spilled messages wait.
       while (auto m = bob->receive(std::chrono::milliseconds(5))) {
@@ -165,6 +190,12 @@ struct Fixture {
       if (n == 0 && !backlog) break;
     }
     return copies;
+  }
+
+  void housekeep() {
+    if (!logged) return;  // a bus without a log has no housekeeper
+    auto hk = bus->housekeep();
+    EXPECT_TRUE(hk) << hk.error().message;
   }
 
   std::string status_of_id() {
@@ -260,6 +291,158 @@ TEST(Wedge, LogFailedMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
 
 TEST(Wedge, LogFailedSpilledMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
   log_failed_then_resent(Sync::group, true, "outbox");
+}
+
+// The lane-path window (docs/design.md, "No wedged ids"): a sender killed
+// after marking its entry committed and before its lane commit leaves an
+// outbox entry whose message is in no lane. The housekeeper proves the claim
+// was never committed (here from the lane's first lap, before the receiver
+// has revoked it) and, the record being in no journal (Sync::always writes
+// after the commit), settles it revoked: the resend is accepted, received once.
+TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryLeavesAnIdTheResendUses) {
+  Fixture f(Sync::always);
+  Child killed = f.sender("logged-committed", lane_priority);
+  killed.expect_line("paused-at logged-committed");
+  killed.kill9();
+  killed.wait();
+  EXPECT_EQ(f.status_of_id(), "outbox") << "the entry the dead sender left";
+  f.housekeep();
+  EXPECT_EQ(f.status_of_id(), "revoked") << "the housekeeper proved its claim never committed";
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"})) << "the resend is accepted";
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// The same window once the receiver has revoked the dead claim and moved on
+// past it (a lap of the ring need not have passed): the revoked units still
+// carry the send's header, which proves it was never committed.
+TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryIsProvenFromTheRevokedClaim) {
+  Fixture f(Sync::always);
+  Child killed = f.sender("logged-committed", lane_priority);
+  killed.expect_line("paused-at logged-committed");
+  killed.kill9();
+  killed.wait();
+  const LaneView lane = f.bus->segment().lane(endpoint_slot(f.bob->id()), lane_priority);
+  ASSERT_GT(lane.ctl->tail.load(), 0u) << "the dead sender claimed nothing";
+  // The receiver finds the hole, waits out claim_timeout and steps over it (head reaches tail): an event.
+  for (int i = 0; i < 100 && lane.ctl->head.load() != lane.ctl->tail.load(); ++i)
+    EXPECT_FALSE(f.bob->receive(std::chrono::milliseconds(50)));
+  ASSERT_EQ(lane.ctl->head.load(), lane.ctl->tail.load()) << "the receiver never stepped over the dead claim";
+  EXPECT_EQ(f.status_of_id(), "outbox");
+  f.housekeep();
+  EXPECT_EQ(f.status_of_id(), "revoked");
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// With group commit the flusher thread of the stopped sender makes the record
+// durable and says `sent` (the parent waits for it): the message is owed and
+// must be delivered, not freed. The housekeeper adopts it from the log; the
+// resend is its duplicate; bob gets it once.
+TEST(Wedge, LoggedSenderKilledAfterMarkingItsSentEntryIsDeliveredOnceFromTheLog) {
+  Fixture f(Sync::group);
+  Child killed = f.sender("logged-committed", lane_priority);
+  killed.expect_line("paused-at logged-committed");
+  // The stopped sender's flusher thread syncs its batch: wait for that event (looked at every ms, at most 20 s).
+  for (int i = 0; i < 20000 && f.status_of_id() != "sent"; ++i) {
+    timespec ms{0, 1'000'000};
+    nanosleep(&ms, nullptr);
+  }
+  ASSERT_EQ(f.status_of_id(), "sent");
+  killed.kill9();
+  killed.wait();
+  f.housekeep();
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"sent", "1"})) << "the original is owed: the resend is its duplicate";
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// Without a log no entry is marked before the lane commit: a sender killed
+// between its claim and its commit leaves an unmarked outbox entry of a dead
+// inserter, which the resend replaces; the dead claim is stepped over.
+TEST(Wedge, SenderWithoutLogKilledBeforeItsLaneCommitLeavesAnIdTheResendUses) {
+  Fixture f(Sync::group, false);
+  Child killed = Child::spawn("claim_and_stop", {f.name.name});
+  killed.expect_line("claimed");
+  killed.kill9();
+  killed.wait();
+  EXPECT_EQ(f.status_of_id(), "outbox");
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// The lane's evidence (detail/lane_claims.hpp), on a lane in this process's
+// memory: a claim never committed is proven so from the first lap's zero frame
+// and from its revoked units; a committed record (waiting or consumed) says
+// committed; the stale bytes of an earlier lap prove nothing.
+TEST(Wedge, LaneProofNeedsEvidenceOfThisLap) {
+  constexpr std::uint64_t cap = 4096;
+  alignas(64) static std::byte mem[sizeof(LaneData) + cap];
+  std::memset(mem, 0, sizeof mem);
+  auto* ctl = new (mem) LaneData{};
+  const LaneView v{ctl, mem + sizeof(LaneData), cap};
+  LaneWriter w(v);
+  LaneReader r(v, 0);  // claim timeout 0: a hole at head is revoked at its second look
+  const auto claim = [&](std::uint64_t id) {
+    LaneClaim lc;
+    EXPECT_EQ(w.try_claim(record_bytes(16), lc), ClaimResult::ok);
+    if (id != 0) {  // as Endpoint::fill: every field but the frame word, which only the commit writes
+      lc.header->id = id;
+      lc.header->timestamp_ns = 100;
+      lc.header->payload_len = 16;
+    }
+    return lc;
+  };
+  const auto verdict = [&](std::uint64_t id) {
+    return detail::find_claim(v, [&](const RecordHeader& h) { return h.id == id && h.timestamp_ns == 100; });
+  };
+  const auto consume = [&] {
+    auto rec = r.peek();
+    ASSERT_TRUE(rec);
+    r.release(rec);
+  };
+  // First lap: claimed and written, never committed.
+  const LaneClaim first = claim(7);
+  EXPECT_EQ(verdict(7), detail::ClaimVerdict::never_committed);
+  EXPECT_EQ(verdict(8), detail::ClaimVerdict::unknown);
+  ASSERT_TRUE(w.commit(first));
+  EXPECT_EQ(verdict(7), detail::ClaimVerdict::committed);
+  consume();
+  EXPECT_EQ(verdict(7), detail::ClaimVerdict::committed) << "consumed: still known to have been committed";
+  // Round the ring to position cap, where record 7's bytes still lie.
+  while (ctl->tail.load() < cap) {
+    ASSERT_TRUE(w.commit(claim(1)));
+    consume();
+  }
+  const LaneClaim stale = claim(0);  // reserved at position cap, nothing written yet
+  ASSERT_EQ(stale.pos, cap);
+  EXPECT_EQ(verdict(7), detail::ClaimVerdict::unknown) << "an earlier lap's bytes are no evidence";
+  // A claim of this lap, written, then revoked by the receiver: proven never committed, behind head too.
+  stale.header->id = 9;
+  stale.header->timestamp_ns = 100;
+  EXPECT_EQ(verdict(9), detail::ClaimVerdict::unknown) << "a hole of a later lap, not yet revoked";
+  EXPECT_FALSE(r.peek());
+  EXPECT_TRUE(r.check_stalled(1));
+  EXPECT_TRUE(r.check_stalled(2));  // revokes it
+  EXPECT_FALSE(r.peek());
+  EXPECT_EQ(r.head(), ctl->tail.load());
+  EXPECT_EQ(verdict(9), detail::ClaimVerdict::never_committed);
+  EXPECT_FALSE(w.commit(stale)) << "the revoked claim cannot be committed any more";
+  EXPECT_EQ(verdict(9), detail::ClaimVerdict::never_committed);
 }
 
 }  // namespace

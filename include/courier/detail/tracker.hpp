@@ -274,6 +274,15 @@ class Tracker {
     return tag::state(t) == tag::ready && pid_alive(tag::pid_bits(t));
   }
 
+  // The pid bits (22) of the process that inserted the ready entry in `slot`,
+  // or 0 when it is not ready (the housekeeper finds a dead sender's journal
+  // files by it: docs/design.md, "No wedged ids").
+  std::uint64_t inserter_pid(std::uint64_t slot) const noexcept {
+    if (slot >= capacity_) return 0;
+    const std::uint64_t t = tags_[slot].load(std::memory_order_relaxed);  // relaxed: only the pid bits are read
+    return tag::state(t) == tag::ready ? tag::pid_bits(t) : 0;
+  }
+
   // Retire every entry past its deadline (and free slots left claiming or
   // killed by processes that died). Returns the number retired.
   std::uint64_t sweep(std::uint64_t now_ns) noexcept {
