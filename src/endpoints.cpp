@@ -26,6 +26,7 @@ Result<void> log_change(detail::BusState& st, std::uint8_t change, std::string_v
 }  // namespace
 
 Result<GroupId> Bus::add_group(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);  // docs/design.md, "Safe removal"
   auto g = s_->dir.add_group(name, true);
   if (!g) return g;
   if (auto r = log_change(*s_, mc::group_created, name); !r)
@@ -34,6 +35,7 @@ Result<GroupId> Bus::add_group(std::string_view name) {
 }
 
 Result<void> Bus::remove_group(std::string_view name) {
+  if (s_->removed()) return removed_error(s_->name);
   if (auto r = s_->dir.remove_group(name); !r) return r;
   return log_change(*s_, mc::group_removed, name);
 }

@@ -300,6 +300,41 @@ TEST(Removal, noSentMessageOfTwoRacingSendersIsStranded) {
   EXPECT_LE(got.size(), sent.size() + 2);
 }
 
+// args: bus. Opens it, answers "ready: <find_endpoint> <find_group>", then at
+// "go" (after the removal) reports what every directory call answers.
+COURIER_CHILD(directory_across_removal) {
+  Options o = small_options();
+  o.create = false;
+  auto bus = Bus::open(args[0], o);
+  if (!bus) return 3;
+  auto err = [](const auto& r) { return r ? std::string("ok") : std::string(errc_name(r.error().code)); };
+  tell_parent("ready: " + err(bus->find_endpoint("bob")) + " " + err(bus->find_group("team")));
+  if (read_stdin_line() != "go") return 4;
+  tell_parent(err(bus->add_group("crew")) + " " + err(bus->remove_group("team")) + " " +
+              err(bus->find_endpoint("bob")) + " " + err(bus->find_group("team")) + " " +
+              err(bus->add_member("team", "carol")) + " " + err(bus->remove_member("team", "bob")) + " " +
+              err(bus->add_endpoint("dave")) + " " + err(bus->remove_endpoint("bob")) + " " +
+              err(bus->endpoint("erin")) + " " + err(bus->attach("frank")) + " " + err(bus->status("bob", 1)));
+  return 0;
+}
+
+// The directory calls of a process that had the bus open when it was removed
+// (add_group, remove_group, find_endpoint, find_group, and the rest) answer
+// removed, like its sends.
+TEST(Removal, everyDirectoryCallAfterTheRemovalAnswersRemoved) {
+  BusName name;
+  auto bus = Bus::open(name.name, small_options());
+  ASSERT_TRUE(bus) << bus.error().message;
+  ASSERT_TRUE(bus->add_group("team"));
+  ASSERT_TRUE(bus->add_member("team", "bob"));
+  Child c = Child::spawn("directory_across_removal", {name.name});
+  c.expect_line("ready: ok ok");
+  ASSERT_TRUE(Bus::remove(name, RemoveOptions{.force = true}));
+  ASSERT_TRUE(c.send_line("go"));
+  c.expect_line("removed removed removed removed removed removed removed removed removed removed removed");
+  EXPECT_EQ(c.wait(), 0);
+}
+
 // The CLI: a `courier recv` waiting on a bus removed with `rm --force` exits 1
 // naming the removal.
 TEST(Removal, aWaitingCourierRecvExitsOneNamingTheRemoval) {

@@ -61,7 +61,10 @@ class Bus {
   // Register an endpoint; one that exists already is not an error: its id is
   // returned (like add_member of a member), so that setup code may run twice.
   Result<EndpointId> add_endpoint(std::string_view name);
-  Result<EndpointId> find_endpoint(std::string_view name) const { return s_->dir.find(name); }
+  Result<EndpointId> find_endpoint(std::string_view name) const {
+    if (s_->removed()) return removed_error(s_->name);
+    return s_->dir.find(name);
+  }
   // Remove an endpoint (refused while a receiver is attached). Tracked
   // messages still waiting for it are reported invalid_destination to their senders.
   Result<void> remove_endpoint(std::string_view name);
@@ -72,7 +75,10 @@ class Bus {
   // With a log, add_group, remove_group, add_member and remove_member write
   // the change to it (durable per the sync policy when they return ok).
   Result<GroupId> add_group(std::string_view name);
-  Result<GroupId> find_group(std::string_view name) const { return s_->dir.find_group(name); }
+  Result<GroupId> find_group(std::string_view name) const {
+    if (s_->removed()) return removed_error(s_->name);
+    return s_->dir.find_group(name);
+  }
   Result<void> remove_group(std::string_view name);
   Result<void> add_member(std::string_view group, std::string_view endpoint);
   Result<void> remove_member(std::string_view group, std::string_view endpoint);
