@@ -14,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "courier/detail/journal_file.hpp"
+#include "courier/detail/journal_reader.hpp"
 #include "courier/detail/lane_claims.hpp"
 #include "courier/detail/lane_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
@@ -28,12 +30,14 @@ constexpr std::uint64_t wedge_id = 4242;
 constexpr std::uint8_t spill_priority = 5;  // the lane the parent fills: a stored send to it spills
 constexpr std::uint8_t lane_priority = 3;   // an empty lane: a stored send to it goes to the lane
 
-Options wedge_options(const std::string& dir, Sync sync) {
+Options wedge_options(const std::string& dir, Sync sync,
+                      std::chrono::microseconds group_interval = defaults::group_commit_interval) {
   Options o = small_options();
   o.lane_capacity = 256 * 1024;
   o.max_payload = 64 * 1024;
   o.log_dir = dir;
   o.sync = sync;
+  if (group_interval != defaults::group_commit_interval) o.group_commit_interval = group_interval;
   o.housekeeping_interval = std::chrono::milliseconds(0);  // the parent housekeeps when it chooses
   o.prefault_tracker = false;
   return o;
@@ -41,11 +45,15 @@ Options wedge_options(const std::string& dir, Sync sync) {
 
 Sync sync_named(const std::string& s) { return s == "always" ? Sync::always : Sync::group; }
 
-// args: bus, log dir, sync, priority, payload bytes. Sends wedge_id from
-// alice to bob (expiry 30 s) and prints "<status> <duplicate>". With
-// COURIER_TEST_PAUSE_AT set it stops inside the send instead.
+// args: bus, log dir, sync, priority, payload bytes[, housekeeping ms]. Sends
+// wedge_id from alice to bob (expiry 30 s) and prints "<status> <duplicate>".
+// With COURIER_TEST_PAUSE_AT set it stops inside the send instead. With a
+// housekeeping interval its housekeeper thread writes (unsynced, no status)
+// what its log buffered, as every pass does first.
 COURIER_CHILD(send_once) {
-  auto bus = Bus::open(args[0], wedge_options(args[1], sync_named(args[2])));
+  Options o = wedge_options(args[1], sync_named(args[2]));
+  if (args.size() > 5) o.housekeeping_interval = std::chrono::milliseconds(std::stoul(args[5]));
+  auto bus = Bus::open(args[0], o);
   if (!bus) return 10;
   auto alice = bus->endpoint("alice");
   if (!alice) return 11;
@@ -118,8 +126,10 @@ struct Fixture {
 
   bool logged = true;
 
-  explicit Fixture(Sync s, bool with_log = true) : sync(s), logged(with_log) {
-    auto b = Bus::open(name.name, wedge_options(log_arg(), sync));
+  explicit Fixture(Sync s, bool with_log = true,
+                   std::chrono::microseconds group_interval = defaults::group_commit_interval)
+      : sync(s), logged(with_log) {
+    auto b = Bus::open(name.name, wedge_options(log_arg(), sync, group_interval));
     if (!b) throw std::runtime_error(b.error().message);
     bus.emplace(std::move(*b));
     if (!bus->endpoint("alice") || !bus->add_endpoint("bob")) throw std::runtime_error("endpoints");
@@ -147,11 +157,27 @@ struct Fixture {
     }
   }
 
-  Child sender(const std::string& pause_at, std::uint8_t priority, std::size_t bytes = 16) {
+  Child sender(const std::string& pause_at, std::uint8_t priority, std::size_t bytes = 16,
+               const std::string& housekeeping_ms = "") {
     std::vector<std::string> env;
     if (!pause_at.empty()) env.push_back("COURIER_TEST_PAUSE_AT=" + pause_at);
-    return Child::spawn("send_once",
-                        {name.name, log_arg(), sync_arg(), std::to_string(priority), std::to_string(bytes)}, env);
+    std::vector<std::string> args{name.name, log_arg(), sync_arg(), std::to_string(priority), std::to_string(bytes)};
+    if (!housekeeping_ms.empty()) args.push_back(housekeeping_ms);
+    return Child::spawn("send_once", args, env);
+  }
+
+  // Whether a journal file of the bus holds a message record of wedge_id.
+  bool journal_holds_the_id() {
+    auto rd = JournalReader::open_directory(Bus::log_directory_for(dir.path, name.name));
+    if (!rd) return false;
+    JournalRecord rec;
+    for (;;) {
+      auto more = rd->next(rec);
+      if (!more || !*more) return false;
+      if (rec.kind != logfmt::Kind::message) continue;
+      auto m = decode_journal_message(rec.body);
+      if (m && m->header.id == wedge_id) return true;
+    }
   }
 
   // Receive until the fillers and one copy of wedge_id are in, then keep
@@ -363,6 +389,34 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsSentEntryIsDeliveredOnceFromTheLog)
   const std::vector<std::string> r = words(again.read_line());
   ASSERT_EQ(again.wait(), 0);
   EXPECT_EQ(r, (std::vector<std::string>{"sent", "1"})) << "the original is owed: the resend is its duplicate";
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// The record reached the dead sender's journal file, unsynced, and no status
+// was said (its housekeeper thread wrote the log's buffer while the send was
+// stopped after its mark; group commit would sync only 10 s later). In no
+// lane but in the journal: owed. The housekeeper syncs the file and adopts it;
+// the resend is its duplicate; bob gets it once, from the log.
+TEST(Wedge, LoggedSenderKilledAfterMarkingItsWrittenEntryIsDeliveredOnceFromTheLog) {
+  Fixture f(Sync::group, true, std::chrono::seconds(10));
+  Child killed = f.sender("logged-committed", lane_priority, 16, "2");
+  killed.expect_line("paused-at logged-committed");
+  // Its housekeeper writes the buffer within a few passes: wait for that event (looked at every ms, at most 5 s).
+  for (int i = 0; i < 5000 && !f.journal_holds_the_id(); ++i) {
+    timespec ms{0, 1'000'000};
+    nanosleep(&ms, nullptr);
+  }
+  ASSERT_TRUE(f.journal_holds_the_id());
+  ASSERT_EQ(f.status_of_id(), "outbox") << "the batch was synced already: not the case under test";
+  killed.kill9();
+  killed.wait();
+  f.housekeep();
+  EXPECT_EQ(f.status_of_id(), "outbox") << "owed: adopted, not freed";
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"outbox", "1"})) << "the original is owed: the resend is its duplicate";
   EXPECT_EQ(f.drain_counting_the_id(), 1);
   EXPECT_EQ(f.status_of_id(), "delivered");
 }
