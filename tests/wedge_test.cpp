@@ -319,6 +319,35 @@ TEST(Wedge, LogFailedSpilledMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
   log_failed_then_resent(Sync::group, true, "outbox");
 }
 
+// A resend of wedge_id from another process after the sender died: its
+// "<status> <duplicate>" is `want`, and bob gets wedge_id exactly once.
+void resent_and_received_once(Fixture& f, const std::vector<std::string>& want) {
+  Child again = f.sender("", lane_priority);
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, want);
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// A sender stopped between marking its entry committed and its lane commit.
+Child stopped_after_the_mark(Fixture& f, const std::string& housekeeping_ms = "") {
+  Child c = f.sender("logged-committed", lane_priority, 16, housekeeping_ms);
+  c.expect_line("paused-at logged-committed");
+  return c;
+}
+
+// Waits for `done` (looked at every ms, at most `ms` times): an event another process makes.
+template <class F>
+bool within_ms(int ms, F&& done) {
+  for (int i = 0; i < ms; ++i) {
+    if (done()) return true;
+    timespec one{0, 1'000'000};
+    nanosleep(&one, nullptr);
+  }
+  return done();
+}
+
 // The lane-path window (docs/design.md, "No wedged ids"): a sender killed
 // after marking its entry committed and before its lane commit leaves an
 // outbox entry whose message is in no lane. The housekeeper proves the claim
@@ -327,19 +356,13 @@ TEST(Wedge, LogFailedSpilledMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
 // after the commit), settles it revoked: the resend is accepted, received once.
 TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryLeavesAnIdTheResendUses) {
   Fixture f(Sync::always);
-  Child killed = f.sender("logged-committed", lane_priority);
-  killed.expect_line("paused-at logged-committed");
+  Child killed = stopped_after_the_mark(f);
   killed.kill9();
   killed.wait();
   EXPECT_EQ(f.status_of_id(), "outbox") << "the entry the dead sender left";
   f.housekeep();
   EXPECT_EQ(f.status_of_id(), "revoked") << "the housekeeper proved its claim never committed";
-  Child again = f.sender("", lane_priority);
-  const std::vector<std::string> r = words(again.read_line());
-  ASSERT_EQ(again.wait(), 0);
-  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"})) << "the resend is accepted";
-  EXPECT_EQ(f.drain_counting_the_id(), 1);
-  EXPECT_EQ(f.status_of_id(), "delivered");
+  resent_and_received_once(f, {"sent", "0"});
 }
 
 // The same window once the receiver has revoked the dead claim and moved on
@@ -347,8 +370,7 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryLeavesAnIdTheResendUses) {
 // carry the send's header, which proves it was never committed.
 TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryIsProvenFromTheRevokedClaim) {
   Fixture f(Sync::always);
-  Child killed = f.sender("logged-committed", lane_priority);
-  killed.expect_line("paused-at logged-committed");
+  Child killed = stopped_after_the_mark(f);
   killed.kill9();
   killed.wait();
   const LaneView lane = f.bus->segment().lane(endpoint_slot(f.bob->id()), lane_priority);
@@ -360,12 +382,7 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryIsProvenFromTheRevokedClaim) {
   EXPECT_EQ(f.status_of_id(), "outbox");
   f.housekeep();
   EXPECT_EQ(f.status_of_id(), "revoked");
-  Child again = f.sender("", lane_priority);
-  const std::vector<std::string> r = words(again.read_line());
-  ASSERT_EQ(again.wait(), 0);
-  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
-  EXPECT_EQ(f.drain_counting_the_id(), 1);
-  EXPECT_EQ(f.status_of_id(), "delivered");
+  resent_and_received_once(f, {"sent", "0"});
 }
 
 // With group commit the flusher thread of the stopped sender makes the record
@@ -374,23 +391,12 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryIsProvenFromTheRevokedClaim) {
 // resend is its duplicate; bob gets it once.
 TEST(Wedge, LoggedSenderKilledAfterMarkingItsSentEntryIsDeliveredOnceFromTheLog) {
   Fixture f(Sync::group);
-  Child killed = f.sender("logged-committed", lane_priority);
-  killed.expect_line("paused-at logged-committed");
-  // The stopped sender's flusher thread syncs its batch: wait for that event (looked at every ms, at most 20 s).
-  for (int i = 0; i < 20000 && f.status_of_id() != "sent"; ++i) {
-    timespec ms{0, 1'000'000};
-    nanosleep(&ms, nullptr);
-  }
-  ASSERT_EQ(f.status_of_id(), "sent");
+  Child killed = stopped_after_the_mark(f);
+  ASSERT_TRUE(within_ms(20000, [&] { return f.status_of_id() == "sent"; })) << "its flusher never synced the batch";
   killed.kill9();
   killed.wait();
   f.housekeep();
-  Child again = f.sender("", lane_priority);
-  const std::vector<std::string> r = words(again.read_line());
-  ASSERT_EQ(again.wait(), 0);
-  EXPECT_EQ(r, (std::vector<std::string>{"sent", "1"})) << "the original is owed: the resend is its duplicate";
-  EXPECT_EQ(f.drain_counting_the_id(), 1);
-  EXPECT_EQ(f.status_of_id(), "delivered");
+  resent_and_received_once(f, {"sent", "1"});
 }
 
 // The record reached the dead sender's journal file, unsynced, and no status
@@ -400,25 +406,14 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsSentEntryIsDeliveredOnceFromTheLog)
 // the resend is its duplicate; bob gets it once, from the log.
 TEST(Wedge, LoggedSenderKilledAfterMarkingItsWrittenEntryIsDeliveredOnceFromTheLog) {
   Fixture f(Sync::group, true, std::chrono::seconds(10));
-  Child killed = f.sender("logged-committed", lane_priority, 16, "2");
-  killed.expect_line("paused-at logged-committed");
-  // Its housekeeper writes the buffer within a few passes: wait for that event (looked at every ms, at most 5 s).
-  for (int i = 0; i < 5000 && !f.journal_holds_the_id(); ++i) {
-    timespec ms{0, 1'000'000};
-    nanosleep(&ms, nullptr);
-  }
-  ASSERT_TRUE(f.journal_holds_the_id());
+  Child killed = stopped_after_the_mark(f, "2");
+  ASSERT_TRUE(within_ms(5000, [&] { return f.journal_holds_the_id(); })) << "its housekeeper never wrote the record";
   ASSERT_EQ(f.status_of_id(), "outbox") << "the batch was synced already: not the case under test";
   killed.kill9();
   killed.wait();
   f.housekeep();
   EXPECT_EQ(f.status_of_id(), "outbox") << "owed: adopted, not freed";
-  Child again = f.sender("", lane_priority);
-  const std::vector<std::string> r = words(again.read_line());
-  ASSERT_EQ(again.wait(), 0);
-  EXPECT_EQ(r, (std::vector<std::string>{"outbox", "1"})) << "the original is owed: the resend is its duplicate";
-  EXPECT_EQ(f.drain_counting_the_id(), 1);
-  EXPECT_EQ(f.status_of_id(), "delivered");
+  resent_and_received_once(f, {"outbox", "1"});
 }
 
 // Without a log no entry is marked before the lane commit: a sender killed
@@ -431,12 +426,7 @@ TEST(Wedge, SenderWithoutLogKilledBeforeItsLaneCommitLeavesAnIdTheResendUses) {
   killed.kill9();
   killed.wait();
   EXPECT_EQ(f.status_of_id(), "outbox");
-  Child again = f.sender("", lane_priority);
-  const std::vector<std::string> r = words(again.read_line());
-  ASSERT_EQ(again.wait(), 0);
-  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
-  EXPECT_EQ(f.drain_counting_the_id(), 1);
-  EXPECT_EQ(f.status_of_id(), "delivered");
+  resent_and_received_once(f, {"sent", "0"});
 }
 
 // The lane's evidence (detail/lane_claims.hpp), on a lane in this process's
