@@ -198,6 +198,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
             s_->tracker.entry(slot).flags.fetch_or(
                 static_cast<std::uint16_t>(tracker_flag::committed | (o.priority << tracker_flag::priority_shift)),
                 std::memory_order_release);
+            detail::pause_point("group-committed");  // killed here: as "logged-committed" (housekeeping_lanes.cpp)
           }
         }
         if (st == Status::sent) {

@@ -99,6 +99,19 @@ COURIER_CHILD(send_past_the_limit_then_again) {
   return 0;
 }
 
+// args: bus, log dir, sync. Sends wedge_id from alice to the group "team"
+// (expiry 30 s) and prints "<status> <duplicate>" (or stops, as send_once).
+COURIER_CHILD(send_group_once) {
+  auto bus = Bus::open(args[0], wedge_options(args[1], sync_named(args[2])));
+  if (!bus) return 10;
+  auto alice = bus->endpoint("alice");
+  if (!alice) return 11;
+  const SendResult r = alice->send(
+      {.to = group("team"), .priority = lane_priority, .expiry = std::chrono::seconds(30), .id = wedge_id}, "g");
+  tell_parent(std::string(status_name(r.status)) + " " + (r.duplicate ? "1" : "0"));
+  return 0;
+}
+
 // args: bus. On a bus without a log: claims a zero-copy send of wedge_id to
 // bob (its tracker entry made, the lane space reserved), writes the payload,
 // says "claimed" and stops before the commit (the parent kills it there).
@@ -414,6 +427,29 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsWrittenEntryIsDeliveredOnceFromTheL
   f.housekeep();
   EXPECT_EQ(f.status_of_id(), "outbox") << "owed: adopted, not freed";
   resent_and_received_once(f, {"outbox", "1"});
+}
+
+// The same window in a group send: the member's entry is marked committed
+// before its copy's lane commit. Before, the resend found that member entry
+// "duplicate" and sent bob no copy at all. Now the member entry is settled
+// revoked (the total with it), and the resend reaches bob once.
+TEST(Wedge, GroupSenderKilledAfterMarkingAMemberLeavesAnIdTheResendUses) {
+  Fixture f(Sync::always);
+  ASSERT_TRUE(f.bus->add_group("team"));
+  ASSERT_TRUE(f.bus->add_member("team", "bob"));
+  Child killed = Child::spawn("send_group_once", {f.name.name, f.log_arg(), f.sync_arg()},
+                              {"COURIER_TEST_PAUSE_AT=group-committed"});
+  killed.expect_line("paused-at group-committed");
+  killed.kill9();
+  killed.wait();
+  f.housekeep();
+  EXPECT_EQ(f.status_of_id(), "revoked") << "its only member's copy was proven in no lane";
+  Child again = Child::spawn("send_group_once", {f.name.name, f.log_arg(), f.sync_arg()});
+  const std::vector<std::string> r = words(again.read_line());
+  ASSERT_EQ(again.wait(), 0);
+  EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
+  EXPECT_EQ(f.drain_counting_the_id(), 1);
+  EXPECT_EQ(f.status_of_id(), "delivered");
 }
 
 // Without a log no entry is marked before the lane commit: a sender killed
