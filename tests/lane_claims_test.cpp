@@ -3,8 +3,10 @@
 // this process's memory: the rules of evidence, lap by lap.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "courier/detail/lane_claims.hpp"
 #include "courier/detail/lane_reader.hpp"
@@ -76,6 +78,50 @@ TEST(LaneClaims, proofNeedsEvidenceOfThisLap) {
   EXPECT_EQ(verdict(10), detail::ClaimVerdict::committed);
   consume();
   EXPECT_EQ(verdict(10), detail::ClaimVerdict::committed);
+}
+
+// Beside a live producer and receiver lapping a small ring many times: a
+// record known to be committed is never judged "never committed" (a torn or
+// stale header read must not become evidence), whatever the walk meets.
+TEST(LaneClaims, aCommittedRecordIsNeverJudgedNeverCommittedWhileTheRingLaps) {
+  constexpr std::uint64_t cap = 4096;
+  alignas(64) static std::byte mem[sizeof(LaneData) + cap];
+  std::memset(mem, 0, sizeof mem);
+  auto* ctl = new (mem) LaneData{};
+  const LaneView v{ctl, mem + sizeof(LaneData), cap};
+  constexpr std::uint64_t records = 200000;  // ~6,000 laps of 32 records
+  std::atomic<std::uint64_t> committed{0};   // the highest id committed so far
+  std::thread producer([&] {
+    LaneWriter w(v);
+    for (std::uint64_t id = 1; id <= records;) {
+      LaneClaim lc;
+      if (w.try_claim(record_bytes(16), lc) != ClaimResult::ok) continue;  // full: the receiver drains
+      lc.header->id = id;
+      lc.header->timestamp_ns = 100;
+      lc.header->payload_len = 16;
+      if (!w.commit(lc)) break;
+      committed.store(id++, std::memory_order_release);  // release: the commit came before
+    }
+  });
+  std::thread receiver([&] {
+    LaneReader r(v, ~0ull >> 1);  // never revokes: every claim is the live producer's
+    // Acquire: partner of the producer's release.
+    while (committed.load(std::memory_order_acquire) < records || r.peek()) {
+      if (auto rec = r.peek()) r.release(rec);
+    }
+  });
+  std::uint64_t looks = 0, never = 0, found = 0;
+  for (std::uint64_t x = 0; x < records; looks++) {
+    x = committed.load(std::memory_order_acquire);  // acquire: its commit happened before
+    if (x == 0) continue;
+    const auto vd = detail::find_claim(v, [&](const RecordHeader& h) { return h.id == x && h.timestamp_ns == 100; });
+    never += vd == detail::ClaimVerdict::never_committed;
+    found += vd == detail::ClaimVerdict::committed;
+  }
+  producer.join();
+  receiver.join();
+  EXPECT_EQ(never, 0u) << "of " << looks << " looks";
+  EXPECT_GT(found, 0u) << "of " << looks << " looks: the look never saw a committed record";
 }
 
 }  // namespace
