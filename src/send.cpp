@@ -106,8 +106,9 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
 // The send-time outcome of a tracked message (per recipient for groups).
 void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
                               Status st) noexcept {
-  s_->tracker.advance(slot, st, fast_realtime_ns());
-  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, fast_realtime_ns()});
+  const std::uint64_t now = fast_realtime_ns();  // one read: the change and its event have one time
+  s_->tracker.advance(slot, st, now);
+  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, now});
   if (follow_) follow_->note_outcome(slot, id, st, static_cast<bool>(on_status_));
 }
 

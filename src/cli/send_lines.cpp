@@ -89,6 +89,7 @@ class Follower {
           advance(it, e.status);
       }
     };
+    poll();  // takes the status lease before the first send, so that every send of this run is followed
   }
 
   bool full() const noexcept { return pending_.size() >= window_; }
@@ -96,15 +97,19 @@ class Follower {
   const std::string& first_timeout() const noexcept { return first_timeout_; }
   bool empty() const noexcept { return pending_.empty(); }
 
-  // A message just sent, with the status its send returned.
-  void add(std::uint64_t id, Status s, bool group, std::uint64_t sent_ns, std::uint64_t line) {
-    auto [it, fresh] = pending_.try_emplace(id, Pending{sent_ns, line, Status::outbox, group});
+  // A message just sent, with the status its send returned (`duplicate`: of
+  // an earlier send, which this handle does not follow).
+  void add(std::uint64_t id, Status s, bool group, bool duplicate, std::uint64_t sent_ns, std::uint64_t line) {
+    auto [it, fresh] = pending_.try_emplace(id, Pending{sent_ns, line, Status::outbox, group, ring_ && !duplicate});
     if (!fresh) return;  // a duplicate line of one this run still follows: reported once
     advance(it, s);
   }
 
   // Between sends: the ring's events, the deadlines passed, and a question to
-  // the tracker about messages the ring said nothing of for a while.
+  // the tracker about messages the ring said nothing of for a while and whose
+  // events poll_status does not promise (docs/design.md, "No status lost"):
+  // duplicates of earlier sends, and all of them when another process holds
+  // the endpoint's status ring.
   void check() {
     poll();
     const std::uint64_t now = now_monotonic_ns();
@@ -140,6 +145,7 @@ class Follower {
     std::uint64_t line;
     Status last;
     bool group;
+    bool followed;  // sent by this handle while it held the status ring: poll_status reports every step
   };
   using Iter = std::map<std::uint64_t, Pending>::iterator;
 
@@ -177,7 +183,12 @@ class Follower {
   }
   void ask_old(std::uint64_t now) {
     last_ask_ = now;
-    for (auto it = pending_.begin(); it != pending_.end() && it->second.sent_ns + ask_after <= now;) ask(it++);
+    for (auto it = pending_.begin(); it != pending_.end() && it->second.sent_ns + ask_after <= now;) {
+      if (ring_ && it->second.followed)
+        ++it;
+      else
+        ask(it++);
+    }
   }
 
   // Messages past their deadline: asked once more, then printed with their last status.
@@ -371,7 +382,7 @@ class LinesRun {
       return why;  // the lines sent are exactly those before it
     }
     if (follow_)
-      follow_->add(r.id, r.status, o_.to.is_group, start, n);
+      follow_->add(r.id, r.status, o_.to.is_group, r.duplicate, start, n);
     else
       order_.add(r.id, r.status);
     return {};
