@@ -223,13 +223,23 @@ TEST_F(HostileShm, laneHeadsTailsAndMarksAreChecked) {
   expect_everything_survives();
 }
 
-// The records waiting in bob's lane 8: a frame word of garbage, a header whose
-// payload length and priority no producer writes.
+// The records waiting in bob's lanes (128 bytes each here): a frame word of
+// garbage, a header whose payload length and priority no producer writes,
+// sender and destination ids of no endpoint; the events in alice's status
+// ring (64 bytes each): a type, a tracker slot and a length of nonsense.
 TEST_F(HostileShm, recordFramesAndHeadersAreChecked) {
   const std::uint64_t data = where_->lane(1, 8) + sizeof(LaneData);
   poke<std::uint64_t>(name_.name, data, 0xFFFFFFFFFFFFFFFFull);
   poke<std::uint32_t>(name_.name, data + 128 + offsetof(RecordHeader, payload_len), 0xFFFFFFFF);
   poke<std::uint8_t>(name_.name, data + 256 + offsetof(RecordHeader, priority), 200);
+  const std::uint64_t urgent = where_->lane(1, 0) + sizeof(LaneData);
+  poke<std::uint32_t>(name_.name, urgent + offsetof(RecordHeader, from), 0xFFFFFFFF);
+  poke<std::uint32_t>(name_.name, urgent + offsetof(RecordHeader, to), 0x1FFFF);
+  const std::uint64_t ring = where_->status_ring(0) + sizeof(LaneData);
+  poke<std::uint32_t>(name_.name, ring + offsetof(RecordHeader, type), 0xFFFFFFFF);
+  poke<std::uint64_t>(name_.name, ring + 64 + offsetof(RecordHeader, lease), ~0ull);
+  poke<std::uint32_t>(name_.name, ring + 128 + offsetof(RecordHeader, payload_len), 0xFFFFFFFF);
+  poke<std::uint32_t>(name_.name, ring + 128 + offsetof(RecordHeader, from), 0xFFFFFFFF);
   expect_everything_survives();
 }
 
