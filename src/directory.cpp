@@ -205,11 +205,15 @@ Result<void> Directory::remove(std::string_view name) {
 
 std::vector<EndpointEntry> Directory::list() const {
   std::vector<EndpointEntry> out;
+  // Without the lock (damaged, or held by a stopped process) the list is read
+  // as senders read it: each id with acquire, partner of add()'s release
+  // store, so the name written before it is seen; a change racing with the
+  // read may show a torn name (stat, never a decision). Better than nothing.
   Lock lock(*seg_);
-  if (!lock.ok()) return out;
+  const std::memory_order order = lock.ok() ? std::memory_order_relaxed : std::memory_order_acquire;
   for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
     const EndpointSlot& s = seg_->slot(i);
-    const EndpointId id = detail::slot_id(s.id.load(std::memory_order_relaxed), i);  // relaxed: under the lock
+    const EndpointId id = detail::slot_id(s.id.load(order), i);  // relaxed under the lock; acquire without (above)
     if (id != no_endpoint) out.push_back(EndpointEntry{slot_name(s), id, s.created_ns});
   }
   return out;
@@ -365,11 +369,11 @@ bool Directory::members(GroupId group, std::vector<EndpointId>& out) const noexc
 
 std::vector<GroupEntry> Directory::list_groups() const {
   std::vector<GroupEntry> out;
-  Lock lock(*seg_);
-  if (!lock.ok()) return out;
+  Lock lock(*seg_);  // without it: read as list() reads endpoints
+  const std::memory_order order = lock.ok() ? std::memory_order_relaxed : std::memory_order_acquire;
   for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
     const GroupSlot& s = seg_->group(i);
-    const GroupId id = detail::slot_id(s.id.load(std::memory_order_relaxed), i);  // relaxed: under the lock
+    const GroupId id = detail::slot_id(s.id.load(order), i);  // relaxed under the lock; acquire without (list())
     if (id == 0) continue;
     GroupEntry e{slot_name(s), id, s.created_ns, {}};
     members(id, e.members);

@@ -129,6 +129,8 @@ class HostileShm : public ::testing::Test {
         is_error(alice->send({.to = peer("bob"), .priority = 0, .expiry = std::chrono::milliseconds(1)}, "soon expired")
                      .status));
     where_.emplace(*bus_);
+    bob_ = endpoint_slot(*bus_->find_endpoint("bob"));
+    alice_ = endpoint_slot(*bus_->find_endpoint("alice"));
   }
 
   // Every command of the courier CLI and the library's calls, on the damaged
@@ -182,9 +184,10 @@ class HostileShm : public ::testing::Test {
   TempDir log_;
   std::optional<Bus> bus_;
   std::optional<Where> where_;
+  std::uint32_t bob_ = 0, alice_ = 0;  // their slots
 };
 
-// Slot 0 is alice, 1 bob (SetUp). A free slot's id naming another slot (the
+// Slots 0 and 1 are bob's and alice's (SetUp). A free slot's id naming another slot (the
 // 4-byte write of the issue), an id with generation 0, an id naming a slot
 // past the directory: none is an endpoint.
 TEST_F(HostileShm, endpointIdsNamingAnotherSlotAreNotEndpoints) {
@@ -192,10 +195,19 @@ TEST_F(HostileShm, endpointIdsNamingAnotherSlotAreNotEndpoints) {
   poke<std::uint32_t>(name_.name, where_->slot(6), 6);  // generation 0
   poke<std::uint32_t>(name_.name, where_->slot(7), make_endpoint_id(9, 3));
   poke<std::uint32_t>(name_.name, where_->slot(8), 0xFFFFFFFF);
-  poke<std::uint32_t>(name_.name, where_->slot(9) + offsetof(EndpointSlot, name_len), 0xFFFFFFFF);
-  for (const EndpointEntry& e : bus_->endpoints()) EXPECT_LT(endpoint_slot(e.id), where_->g.max_endpoints) << e.id;
+  // bob's name with a line break in it, alice's length past the field.
+  poke<char>(name_.name, where_->slot(bob_) + offsetof(EndpointSlot, name) + 1, '\n');
+  poke<std::uint32_t>(name_.name, where_->slot(alice_) + offsetof(EndpointSlot, name_len), 0xFFFFFFFF);
+  auto check_list = [&] {
+    for (const EndpointEntry& e : bus_->endpoints()) {
+      EXPECT_LT(endpoint_slot(e.id), where_->g.max_endpoints) << e.id;
+      EXPECT_TRUE(std::none_of(e.name.begin(), e.name.end(), [](char c) { return c < 0x20 || c == 0x7f; }))
+          << "a control character echoed raw: " << e.name;
+    }
+  };
+  check_list();
   expect_everything_survives();
-  for (const EndpointEntry& e : bus_->endpoints()) EXPECT_LT(endpoint_slot(e.id), where_->g.max_endpoints) << e.id;
+  check_list();
 }
 
 TEST_F(HostileShm, groupIdsAndMemberWordsAreChecked) {
@@ -205,21 +217,29 @@ TEST_F(HostileShm, groupIdsAndMemberWordsAreChecked) {
   poke<std::uint32_t>(name_.name, where_->member(0, 1), 0x1FFFF);
   poke<std::uint32_t>(name_.name, where_->member(0, 2), 0xFFFFFFFF);
   poke<std::uint32_t>(name_.name, where_->member(0, 3), make_endpoint_id(1, 999));
+  auto only_team = [&] {
+    const std::vector<GroupEntry> groups = bus_->groups();
+    ASSERT_EQ(groups.size(), 1u) << "a group id naming another slot was listed as a group";
+    EXPECT_EQ(groups[0].name, "team");
+    EXPECT_EQ(groups[0].members, (std::vector<EndpointId>{*bus_->find_endpoint("bob")}));
+  };
+  only_team();
   expect_everything_survives();
+  only_team();
 }
 
 // bob's lanes: an unaligned head (the UBSan report of the issue), a tail far
 // past head, head past tail, a handed mark anywhere; alice's status ring too.
 TEST_F(HostileShm, laneHeadsTailsAndMarksAreChecked) {
   const auto head = offsetof(LaneData, head), tail = offsetof(LaneData, tail), handed = offsetof(LaneData, handed);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 8) + head, 1);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 0) + tail, 1ull << 63);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 3) + head, 4096);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 3) + tail, 64);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 5) + tail, 7);
-  poke<std::uint64_t>(name_.name, where_->lane(1, 8) + handed, ~0ull);
-  poke<std::uint64_t>(name_.name, where_->status_ring(0) + head, 1);
-  poke<std::uint64_t>(name_.name, where_->status_ring(0) + tail, ~0ull);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 8) + head, 1);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 0) + tail, 1ull << 63);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 3) + head, 4096);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 3) + tail, 64);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 5) + tail, 7);
+  poke<std::uint64_t>(name_.name, where_->lane(bob_, 8) + handed, ~0ull);
+  poke<std::uint64_t>(name_.name, where_->status_ring(alice_) + head, 1);
+  poke<std::uint64_t>(name_.name, where_->status_ring(alice_) + tail, ~0ull);
   expect_everything_survives();
 }
 
@@ -228,14 +248,14 @@ TEST_F(HostileShm, laneHeadsTailsAndMarksAreChecked) {
 // sender and destination ids of no endpoint; the events in alice's status
 // ring (64 bytes each): a type, a tracker slot and a length of nonsense.
 TEST_F(HostileShm, recordFramesAndHeadersAreChecked) {
-  const std::uint64_t data = where_->lane(1, 8) + sizeof(LaneData);
+  const std::uint64_t data = where_->lane(bob_, 8) + sizeof(LaneData);
   poke<std::uint64_t>(name_.name, data, 0xFFFFFFFFFFFFFFFFull);
   poke<std::uint32_t>(name_.name, data + 128 + offsetof(RecordHeader, payload_len), 0xFFFFFFFF);
   poke<std::uint8_t>(name_.name, data + 256 + offsetof(RecordHeader, priority), 200);
-  const std::uint64_t urgent = where_->lane(1, 0) + sizeof(LaneData);
+  const std::uint64_t urgent = where_->lane(bob_, 0) + sizeof(LaneData);
   poke<std::uint32_t>(name_.name, urgent + offsetof(RecordHeader, from), 0xFFFFFFFF);
   poke<std::uint32_t>(name_.name, urgent + offsetof(RecordHeader, to), 0x1FFFF);
-  const std::uint64_t ring = where_->status_ring(0) + sizeof(LaneData);
+  const std::uint64_t ring = where_->status_ring(alice_) + sizeof(LaneData);
   poke<std::uint32_t>(name_.name, ring + offsetof(RecordHeader, type), 0xFFFFFFFF);
   poke<std::uint64_t>(name_.name, ring + 64 + offsetof(RecordHeader, lease), ~0ull);
   poke<std::uint32_t>(name_.name, ring + 128 + offsetof(RecordHeader, payload_len), 0xFFFFFFFF);
@@ -246,11 +266,11 @@ TEST_F(HostileShm, recordFramesAndHeadersAreChecked) {
 // bob's inbox words: a lease naming no process, every nonempty bit, a parked
 // word that is neither 0 nor 1; counters of nonsense.
 TEST_F(HostileShm, inboxWordsAreChecked) {
-  poke<std::uint64_t>(name_.name, where_->inbox(1) + offsetof(InboxData, lease), 0xFFFFFFFFFFFFFFFFull);
-  poke<std::uint32_t>(name_.name, where_->inbox(1) + offsetof(InboxData, nonempty), 0xFFFFFFFF);
-  poke<std::uint32_t>(name_.name, where_->inbox(1) + offsetof(InboxData, parked), 7);
-  poke<std::uint64_t>(name_.name, where_->inbox(0) + offsetof(InboxData, status_lease), 0xFFFFFFFFFFFFFFFFull);
-  poke<std::uint64_t>(name_.name, where_->inbox(1) + offsetof(InboxData, spilled), ~0ull);
+  poke<std::uint64_t>(name_.name, where_->inbox(bob_) + offsetof(InboxData, lease), 0xFFFFFFFFFFFFFFFFull);
+  poke<std::uint32_t>(name_.name, where_->inbox(bob_) + offsetof(InboxData, nonempty), 0xFFFFFFFF);
+  poke<std::uint32_t>(name_.name, where_->inbox(bob_) + offsetof(InboxData, parked), 7);
+  poke<std::uint64_t>(name_.name, where_->inbox(alice_) + offsetof(InboxData, status_lease), 0xFFFFFFFFFFFFFFFFull);
+  poke<std::uint64_t>(name_.name, where_->inbox(bob_) + offsetof(InboxData, spilled), ~0ull);
   expect_everything_survives();
 }
 
@@ -273,6 +293,11 @@ TEST_F(HostileShm, aDirectoryLockOfAnotherKindIsDamageNotAWait) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::corrupt) << r.error().message;
   EXPECT_NE(r.error().message.find("damaged"), std::string::npos) << r.error().message;
+  // Listing needs no lock: stat still shows the endpoints and groups.
+  std::vector<std::string> names;
+  for (const EndpointEntry& e : bus_->endpoints()) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"bob", "alice"}));
+  EXPECT_EQ(bus_->groups().size(), 1u);
 }
 
 // ------------------------------------------------------------ ownership
