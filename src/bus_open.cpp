@@ -238,7 +238,8 @@ Result<void> Bus::remove(std::string_view name, const RemoveOptions& options) {
   if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
   SegmentOptions so;
   so.create = false;
-  // A segment that cannot be read is removed all the same (nobody can use it).
+  // A segment of ours that cannot be read is removed with force (nobody can
+  // use it); one of another user never (Segment::remove checks).
   if (auto seg = Segment::open(name, so)) {
     if (!options.force) {
       if (std::string who = attached_receivers(*seg); !who.empty())
@@ -247,7 +248,7 @@ Result<void> Bus::remove(std::string_view name, const RemoveOptions& options) {
     }
     mark_removed(*seg);
   }
-  return Segment::remove(name);
+  return Segment::remove(name, options.force);
 }
 
 bool Bus::exists(std::string_view name) {

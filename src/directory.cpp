@@ -12,23 +12,36 @@
 #include "courier/detail/clock.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/names.hpp"
+#include "directory_lock.hpp"
 
 namespace courier {
 
 using detail::NameScan;
 
-// Holds the directory mutex; repairs after a holder that died.
+// Holds the directory mutex; repairs after a holder that died. The mutex is
+// shared memory too: a word no correct process leaves there (a lock owned by
+// no thread, a kind we never initialise) is damage, reported at once or
+// repaired as the kernel repairs a holder's death, and every wait is bounded
+// by the open timeout (detail/directory_lock.hpp).
 class Directory::Lock {
  public:
   explicit Lock(const Segment& seg) : m_(&seg.header().dir_mutex) {
+    if (!detail::mutex_kind_is_ours(*m_)) {
+      err_ = EINVAL;
+      return;
+    }
     // Bounded: a holder that is alive but stopped (SIGSTOP, a debugger) must
     // not hang every other process's directory call. trylock first: it is the
     // common case, and ThreadSanitizer models EOWNERDEAD only for lock/trylock.
     int r = pthread_mutex_trylock(m_);
+    // A lock word naming no living thread: no process can ever unlock it.
+    if (r == EBUSY && detail::release_ownerless_mutex(*m_)) r = pthread_mutex_trylock(m_);
     if (r == EBUSY) {
       timespec deadline{};
       clock_gettime(CLOCK_REALTIME, &deadline);
-      deadline.tv_sec += 5;
+      const std::uint64_t ns = seg.lock_timeout_ns() + static_cast<std::uint64_t>(deadline.tv_nsec);
+      deadline.tv_sec += static_cast<time_t>(ns / 1'000'000'000ull);
+      deadline.tv_nsec = static_cast<long>(ns % 1'000'000'000ull);
       r = pthread_mutex_timedlock(m_, &deadline);
     }
     if (r == EOWNERDEAD) {
@@ -39,6 +52,7 @@ class Directory::Lock {
     }
     ok_ = r == 0;
     err_ = r;
+    timeout_ns_ = seg.lock_timeout_ns();
   }
   ~Lock() {
     if (ok_) pthread_mutex_unlock(m_);
@@ -46,9 +60,12 @@ class Directory::Lock {
   bool ok() const { return ok_; }
   Error error() const {
     if (err_ == ETIMEDOUT)
-      return Error(Errc::timeout,
-                   "the directory lock has been held for over 5 s by a process that is alive but not "
-                   "running (stopped?)");
+      return Error(Errc::timeout, "the directory lock has been held for over " + detail::seconds_text(timeout_ns_) +
+                                      " (the open timeout) by a process that is alive but not running (stopped?)");
+    if (err_ == EINVAL || err_ == ENOTRECOVERABLE || err_ == EPERM || err_ == EDEADLK)
+      return Error(Errc::corrupt,
+                   "the directory lock in the bus's shared memory is damaged (" + std::string(std::strerror(err_)) +
+                       "): something other than courier wrote there; remove the bus and create it again");
     return Error(Errc::system, std::string("directory lock: ") + std::strerror(err_));
   }
 
@@ -56,6 +73,7 @@ class Directory::Lock {
   pthread_mutex_t* m_;
   bool ok_ = false;
   int err_ = 0;
+  std::uint64_t timeout_ns_ = 0;
 };
 
 namespace {
@@ -65,10 +83,15 @@ template <class Slot>
 bool slot_has_name(const Slot& s, std::string_view name) {
   return s.name_len == name.size() && s.name_len <= max_name_len && std::memcmp(s.name, name.data(), name.size()) == 0;
 }
+// The name as stored, clamped to the field; a byte no name may hold (written
+// by something other than courier) is shown as '?', never echoed raw.
 template <class Slot>
 std::string slot_name(const Slot& s) {
   const std::size_t len = s.name_len <= max_name_len ? s.name_len : max_name_len;  // clamped: shared memory
-  return std::string(s.name, len);
+  std::string name(s.name, len);
+  for (char& c : name)
+    if (!detail::name_char(c, true)) c = '?';
+  return name;
 }
 
 // Under the lock: the first free slot (n if none) and the slot named `name`
@@ -78,7 +101,9 @@ NameScan scan_names(std::uint32_t n, At&& at, std::string_view name) {
   NameScan r{n, n, 0};
   for (std::uint32_t i = 0; i < n; ++i) {
     const auto& s = at(i);
-    const std::uint32_t id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock, as every writer
+    // Relaxed: under the lock, as every writer. An id that does not name its
+    // own slot is damage, not an endpoint: the slot is free (add repairs it).
+    const std::uint32_t id = detail::slot_id(s.id.load(std::memory_order_relaxed), i);
     if (id == 0) {
       if (r.free == n) r.free = i;
     } else if (slot_has_name(s, name)) {
@@ -180,11 +205,15 @@ Result<void> Directory::remove(std::string_view name) {
 
 std::vector<EndpointEntry> Directory::list() const {
   std::vector<EndpointEntry> out;
+  // Without the lock (damaged, or held by a stopped process) the list is read
+  // as senders read it: each id with acquire, partner of add()'s release
+  // store, so the name written before it is seen; a change racing with the
+  // read may show a torn name (stat, never a decision). Better than nothing.
   Lock lock(*seg_);
-  if (!lock.ok()) return out;
+  const std::memory_order order = lock.ok() ? std::memory_order_relaxed : std::memory_order_acquire;
   for (std::uint32_t i = 0; i < seg_->geometry().max_endpoints; ++i) {
     const EndpointSlot& s = seg_->slot(i);
-    const EndpointId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    const EndpointId id = detail::slot_id(s.id.load(order), i);  // relaxed under the lock; acquire without (above)
     if (id != no_endpoint) out.push_back(EndpointEntry{slot_name(s), id, s.created_ns});
   }
   return out;
@@ -340,11 +369,11 @@ bool Directory::members(GroupId group, std::vector<EndpointId>& out) const noexc
 
 std::vector<GroupEntry> Directory::list_groups() const {
   std::vector<GroupEntry> out;
-  Lock lock(*seg_);
-  if (!lock.ok()) return out;
+  Lock lock(*seg_);  // without it: read as list() reads endpoints
+  const std::memory_order order = lock.ok() ? std::memory_order_relaxed : std::memory_order_acquire;
   for (std::uint32_t i = 0; i < seg_->geometry().max_groups; ++i) {
     const GroupSlot& s = seg_->group(i);
-    const GroupId id = s.id.load(std::memory_order_relaxed);  // relaxed: under the lock
+    const GroupId id = detail::slot_id(s.id.load(order), i);  // relaxed under the lock; acquire without (list())
     if (id == 0) continue;
     GroupEntry e{slot_name(s), id, s.created_ns, {}};
     members(id, e.members);

@@ -13,6 +13,7 @@
 #include "courier/detail/clock.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/names.hpp"
+#include "segment_owner.hpp"
 
 namespace courier {
 namespace {
@@ -44,6 +45,13 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
+
+// The bound of every wait for the directory lock: the open timeout, at least
+// 10 ms (an open timeout of 0 means "do not wait for a creator", not "fail on
+// any contention of the lock").
+std::uint64_t lock_timeout_of(const SegmentOptions& o) noexcept {
+  return o.open_timeout_ns > 10'000'000ull ? o.open_timeout_ns : 10'000'000ull;
+}
 
 void sleep_ms(int ms) {
   timespec ts{0, ms * 1'000'000L};
@@ -134,6 +142,7 @@ Result<Geometry> validate(const SegmentHeader& h, std::uint64_t file_size) {
   if (h.total_size != file_size)
     return Error(Errc::corrupt, "segment is " + std::to_string(file_size) + " bytes but its header says " +
                                     std::to_string(h.total_size) + " (truncated or overwritten)");
+  if (h.mode != 0600 && h.mode != 0660) return Error(Errc::corrupt, "bad mode in header: " + std::to_string(h.mode));
   if (h.claim_timeout_ns < min_claim_timeout_ns || h.claim_timeout_ns > max_claim_timeout_ns)
     return Error(Errc::corrupt, "claim_timeout_ns out of range: " + std::to_string(h.claim_timeout_ns));
   if (h.status_retention_ns > max_status_retention_ns)
@@ -179,8 +188,9 @@ bool Segment::exists(std::string_view name) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Result<void> Segment::remove(std::string_view name) {
+Result<void> Segment::remove(std::string_view name, bool not_courier_too) {
   if (auto why = bus_name_problem(name); !why.empty()) return Error(Errc::invalid_argument, why);
+  if (auto ok = detail::check_removable(name, not_courier_too); !ok) return ok;
   if (::shm_unlink(shm_name(name).c_str()) != 0) {
     if (errno == ENOENT) return Error(Errc::not_found, "no bus named '" + std::string(name) + "'");
     return sys_error("shm_unlink " + shm_name(name));
@@ -199,6 +209,7 @@ Result<Segment> Segment::open_private(const SegmentOptions& o) {
   seg.size_ = g.total_size();
   seg.set_geometry(g);
   seg.created_ = true;
+  seg.lock_timeout_ns_ = lock_timeout_of(o);
   initialise(seg.base_, g, o, true);
   seg.take_log_settings();
   return seg;
@@ -232,6 +243,11 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         }
         return sys_error("opening shared memory " + shm);
       }
+      // Whose it is and who else can reach it, before any byte of it is trusted.
+      struct stat st {};
+      if (::fstat(fd.fd, &st) != 0) return sys_error("fstat " + shm);
+      if (auto ok = detail::check_object_owner(st, shm, o.mode); !ok)
+        return std::move(ok).error().with_context("attaching bus '" + std::string(name) + "'");
     }
 
     Segment seg;
@@ -250,6 +266,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       seg.size_ = g.total_size();
       seg.set_geometry(g);
       seg.created_ = true;
+      seg.lock_timeout_ns_ = lock_timeout_of(o);
       auto& h = seg.header();
       std::uint64_t prev = h.init_owner.load(std::memory_order_acquire);
       if (h.magic.load(std::memory_order_acquire) != 0) return Error(Errc::timeout, "lost a creation race");
@@ -282,6 +299,9 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         const std::uint64_t owner = h.init_owner.load(std::memory_order_acquire);
         Result<Geometry> g = Error(Errc::timeout, "");
         if (magic == segment_magic) g = validate(h, size);
+        if (g) {
+          if (auto ok = detail::check_mode_against_header(st, shm, h.mode); !ok) g = std::move(ok).error();
+        }
         ::munmap(*m, sizeof(SegmentHeader));
         if (magic == segment_magic) {
           if (!g) return std::move(g).error().with_context("attaching bus '" + std::string(name) + "' (" + shm + ")");
@@ -290,13 +310,16 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
           seg.base_ = *full;
           seg.size_ = size;
           seg.set_geometry(*g);
+          seg.lock_timeout_ns_ = lock_timeout_of(o);
           seg.take_log_settings();
           return seg;
         }
         if (magic != 0)
-          return Error(Errc::corrupt, "attaching bus '" + std::string(name) + "': " + shm +
-                                          " is not a courier segment (bad magic); remove it with 'courier rm " +
-                                          std::string(name) + "'");
+          return Error(
+              Errc::corrupt,
+              "attaching bus '" + std::string(name) + "': " + shm +
+                  " is not a courier segment (bad magic); if it is yours, remove it with 'courier rm --force " +
+                  std::string(name) + "'");
         creator_dead = owner != 0 && !lease_holder_alive(owner);
       }
       const bool timed_out = monotonic_ns() >= deadline;

@@ -19,6 +19,7 @@ SweepResult detail::sweep(BusState& st) {
   const std::uint64_t now = realtime_ns();
   for (const EndpointEntry& e : st.dir.list()) {
     const std::uint32_t slot = endpoint_slot(e.id);
+    if (slot >= st.seg.geometry().max_endpoints) continue;  // list() gives none such; the segment is shared
     for (unsigned p = 0; p < priority_levels; ++p)
       detail::walk_lane(st.seg.lane(slot, p), [&](const RecordHeader& h) {
         if (h.id == 0 || h.expires_ns == 0 || now < h.expires_ns) return;
@@ -43,6 +44,7 @@ BusStats Bus::stat() const {
     es.name = e.name;
     es.id = e.id;
     const std::uint32_t slot = endpoint_slot(e.id);
+    if (slot >= s_->seg.geometry().max_endpoints) continue;  // list() gives none such; the segment is shared
     const InboxData& in = s_->seg.inbox(slot);
     // Relaxed loads below: a snapshot of statistics, not a synchronisation.
     const std::uint64_t lease = in.lease.load(std::memory_order_relaxed);

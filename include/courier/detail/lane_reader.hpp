@@ -7,11 +7,13 @@
 // and stepped over.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include "courier/detail/clock.hpp"
 #include "courier/detail/lane_data.hpp"
+#include "courier/limits.hpp"
 
 namespace courier {
 
@@ -32,7 +34,10 @@ struct LaneReaderCounters {
 class LaneReader {
  public:
   LaneReader() = default;
-  LaneReader(LaneView v, std::uint64_t claim_timeout_ns) noexcept : v_(v), claim_timeout_ns_(claim_timeout_ns) {
+  // claim_timeout_ns is read from the segment's header: kept inside the bounds
+  // a creator may record, whatever was written there since.
+  LaneReader(LaneView v, std::uint64_t claim_timeout_ns) noexcept
+      : v_(v), claim_timeout_ns_(std::clamp(claim_timeout_ns, min_claim_timeout_ns, max_claim_timeout_ns)) {
     // Acquire: pairs with the previous receiver's release of head (it may have
     // been another process that held the lease before us).
     head_ = v_.ctl->head.load(std::memory_order_acquire);

@@ -64,8 +64,10 @@ class Segment {
 
   // Create or attach the segment of bus `name`.
   static Result<Segment> open(std::string_view name, const SegmentOptions& options);
-  // Unlink the bus's shared-memory object (processes that have it mapped keep it).
-  static Result<void> remove(std::string_view name);
+  // Unlink the bus's shared-memory object (processes that have it mapped keep
+  // it). Only an object of this process's uid holding a courier segment (or one
+  // not yet published); `not_courier_too`: whatever it holds.
+  static Result<void> remove(std::string_view name, bool not_courier_too = false);
   static bool exists(std::string_view name);
   // A segment in this process's private memory (in-process mode: no /dev/shm).
   static Result<Segment> open_private(const SegmentOptions& options);
@@ -78,6 +80,9 @@ class Segment {
   const SegmentLogSettings& log_settings() const noexcept { return log_; }
   const Geometry& geometry() const noexcept { return geometry_; }
   bool created() const noexcept { return created_; }
+  // The longest a directory call waits for the directory lock: the open
+  // timeout this process opened the bus with (no call waits longer).
+  std::uint64_t lock_timeout_ns() const noexcept { return lock_timeout_ns_; }
   std::uint64_t size() const noexcept { return size_; }
   std::byte* base() const noexcept { return base_; }
 
@@ -123,6 +128,7 @@ class Segment {
     std::swap(inbox_offset_, o.inbox_offset_);
     std::swap(inbox_stride_, o.inbox_stride_);
     std::swap(created_, o.created_);
+    std::swap(lock_timeout_ns_, o.lock_timeout_ns_);
     std::swap(log_, o.log_);
   }
   std::byte* base_ = nullptr;
@@ -131,6 +137,7 @@ class Segment {
   std::uint64_t inbox_offset_ = 0;
   std::uint64_t inbox_stride_ = 0;
   bool created_ = false;
+  std::uint64_t lock_timeout_ns_ = static_cast<std::uint64_t>(defaults::open_timeout.count());
   SegmentLogSettings log_;
 };
 
