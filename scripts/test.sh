@@ -239,18 +239,18 @@ stage() {
     release)
       dir=build
       args=(-DCMAKE_BUILD_TYPE=Release -DCOURIER_SANITIZE= -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=ON
-            -DCOURIER_BUILD_EXAMPLES=ON)
+            -DCOURIER_BUILD_EXAMPLES=ON -DCOURIER_FUZZ=OFF)
       ;;
     asan)
       dir=build-asan
       # -O1 keeps the sanitized tests quick; Debug keeps assert() on.
       args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DCOURIER_SANITIZE=address,undefined
-            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF)
+            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_FUZZ=OFF)
       ;;
     tsan)
       dir=build-tsan
       args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DCOURIER_SANITIZE=thread
-            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF)
+            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_FUZZ=OFF)
       filter=(-L '^(concurrency|multiprocess)$')
       no_tests=warn
       local how=
