@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # courier's whole test suite, as CI runs it (.ci/run calls this script).
 #
-#   bash scripts/test.sh                 # release, asan and tsan, in that order
+#   bash scripts/test.sh                 # release, asan, tsan and fuzz, in that order
 #   bash scripts/test.sh release asan    # only the named stages
 #
 # Stages (each configures with CMake + Ninja and builds with ninja -j$JOBS):
@@ -11,6 +11,13 @@
 #                         halting on the first report (ASan, UBSan, LSan)
 #   tsan     build-tsan/  -DCOURIER_SANITIZE=thread, only the tests labelled
 #                         "concurrency" or "multiprocess", halting on the first report
+#   fuzz     build-fuzz/  clang++ -DCOURIER_FUZZ=ON (libFuzzer, ASan + UBSan): the
+#                         ctest tests labelled "fuzz" (every seed of fuzz/corpus/
+#                         and every saved crash of fuzz/regressions/ replayed), then
+#                         each target of fuzz/ fuzzed for FUZZ_SECONDS from a copy of
+#                         its seed corpus; a crash, leak, sanitizer report or
+#                         timeout fails the stage (its input is kept in
+#                         build-fuzz/fuzz-artifacts/; docs/building.md, "Fuzzing")
 # The sanitizer builds skip bench/ and examples/. A failing stage does not stop
 # the next one; the script exits non-zero if any stage failed, after a summary
 # whose last line is "total: N passed, N failed".
@@ -19,18 +26,22 @@
 # seconds for tests that set none, 300), ASAN_OPTIONS / UBSAN_OPTIONS /
 # TSAN_OPTIONS (defaults below; yours win), CXX (compiler, as for CMake),
 # TSAN_SETARCH (auto: run the tsan stage with ASLR off only when a probe needs
-# it; always; never).
+# it; always; never), FUZZ_SECONDS (default 60: how long each fuzz target
+# runs), FUZZ_CXX (default clang++: the compiler of the fuzz stage).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 JOBS=${JOBS:-2}
 CTEST_TIMEOUT=${CTEST_TIMEOUT:-300}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_CXX=${FUZZ_CXX:-clang++}
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(release asan tsan)
+[ ${#stages[@]} -gt 0 ] || stages=(release asan tsan fuzz)
 for s in "${stages[@]}"; do
-  case $s in release | asan | tsan) ;; *) echo "test.sh: unknown stage '$s' (release, asan, tsan)" >&2; exit 2 ;; esac
+  case $s in release | asan | tsan | fuzz) ;; *) echo "test.sh: unknown stage '$s' (release, asan, tsan, fuzz)" >&2; exit 2 ;; esac
 done
+case $FUZZ_SECONDS in '' | *[!0-9]*) echo "test.sh: FUZZ_SECONDS must be a number of seconds, got '$FUZZ_SECONDS'" >&2; exit 2 ;; esac
 
 : "${ASAN_OPTIONS:=halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}"
 : "${UBSAN_OPTIONS:=halt_on_error=1:print_stacktrace=1}"
@@ -54,7 +65,9 @@ say() { printf '\n=== %s\n' "$*"; }
 prefix=()
 run() { "${prefix[@]}" "$@"; }
 
-# configure_build DIR CMAKE_ARGS... : configure with Ninja and build.
+# configure_build DIR CMAKE_ARGS... : configure with Ninja and build (the
+# targets in build_targets, or all of them when it is empty).
+build_targets=()
 configure_build() {
   local dir=$1
   shift
@@ -69,7 +82,7 @@ configure_build() {
     return 1
   }
   # The build runs test binaries too (gtest_discover_tests), hence the prefix.
-  run ninja -C "$dir" -j"$JOBS"
+  run ninja -C "$dir" -j"$JOBS" "${build_targets[@]}"
 }
 
 # ctest_counts LOG : add the counts of ctest's summary line in LOG to the totals.
@@ -146,26 +159,98 @@ tsan_prefix() {
   return 1
 }
 
+# The fuzz stage's compiler must build and link a libFuzzer target with ASan + UBSan.
+fuzz_probe() {
+  local tmp
+  tmp=$(mktemp -d)
+  printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' >"$tmp/p.cpp"
+  if ! command -v "$FUZZ_CXX" >/dev/null 2>&1 ||
+    ! "$FUZZ_CXX" -fsanitize=fuzzer,address,undefined "$tmp/p.cpp" -o "$tmp/p" >"$tmp/log" 2>&1; then
+    cat "$tmp/log" >&2 2>/dev/null || true
+    rm -rf "$tmp"
+    echo "test.sh: $FUZZ_CXX cannot build a libFuzzer target (Debian: clang and libfuzzer-14-dev, which scripts/install-deps.sh installs)" >&2
+    return 1
+  fi
+  rm -rf "$tmp"
+}
+
+# run_fuzzers DIR : each fuzz target of DIR/fuzz/ for FUZZ_SECONDS, from a copy
+# of its seed corpus (fuzz/corpus/TARGET/) in a temporary directory, so that
+# nothing is written into the repository. A crash, leak, sanitizer report or
+# an input slower than 60 s fails it; its input is kept in
+# DIR/fuzz-artifacts/TARGET/. Each target counts as one test in the totals.
+run_fuzzers() {
+  local dir=$1 rc=0 bin t work log status t0 pid
+  local art="$root/$dir/fuzz-artifacts"
+  rm -rf "$art"
+  local bins=("$root/$dir"/fuzz/fuzz_*)
+  local ran=0
+  for bin in "${bins[@]}"; do
+    t=$(basename "$bin")
+    t=${t#fuzz_}
+    [ -x "$bin" ] && [ "$t" != make_corpus ] || continue
+    ran=$((ran + 1))
+    log="$root/$dir/fuzz-$t.log"
+    if [ ! -d "fuzz/corpus/$t" ]; then
+      echo "test.sh: fuzz target $t has no seed corpus (fuzz/corpus/$t/)" >&2
+      total_failed=$((total_failed + 1))
+      rc=1
+      continue
+    fi
+    work=$(mktemp -d)
+    mkdir "$work/corpus" "$work/artifacts"
+    cp -R "fuzz/corpus/$t/." "$work/corpus/"
+    t0=$SECONDS
+    status=0
+    (cd "$work" && TMPDIR="$work" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=60 -print_final_stats=1 \
+      -artifact_prefix="$work/artifacts/" "$work/corpus") >"$log" 2>&1 || status=$?
+    if [ "$status" -eq 0 ] && [ -z "$(ls -A "$work/artifacts")" ]; then
+      echo "  $t: ok, $(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -n1) inputs in $((SECONDS - t0))s" \
+        "(corpus $(ls "$work/corpus" | wc -l) inputs, $(ls "fuzz/corpus/$t" | wc -l) seeds)"
+      total_passed=$((total_passed + 1))
+    else
+      mkdir -p "$art/$t"
+      cp -R "$work/artifacts/." "$art/$t/"
+      # The segment target's shared-memory object, left when it died before unlinking it.
+      pid=$(grep -Eo '^==[0-9]+==' "$log" | head -n1 | tr -d '=' || true)
+      [ -z "$pid" ] || rm -f "/dev/shm/courier.fuzz-seg-$pid"
+      tail -n 60 "$log"
+      echo "test.sh: fuzz target $t FAILED (exit status $status) after $((SECONDS - t0))s; log $log; input(s):" >&2
+      ls "$art/$t" | sed "s|^|  $art/$t/|" >&2
+      echo "  reproduce: $dir/fuzz/fuzz_$t INPUT; keep it as a regression: fuzz/regressions/$t/" >&2
+      total_failed=$((total_failed + 1))
+      rc=1
+    fi
+    rm -rf "$work"
+  done
+  if [ "$ran" -eq 0 ]; then
+    echo "test.sh: no fuzz target in $dir/fuzz/" >&2
+    return 1
+  fi
+  return $rc
+}
+
 stage() {
   local name=$1
   local dir no_tests=error filter=() args=()
   prefix=()
+  build_targets=()
   case $name in
     release)
       dir=build
       args=(-DCMAKE_BUILD_TYPE=Release -DCOURIER_SANITIZE= -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=ON
-            -DCOURIER_BUILD_EXAMPLES=ON)
+            -DCOURIER_BUILD_EXAMPLES=ON -DCOURIER_FUZZ=OFF)
       ;;
     asan)
       dir=build-asan
       # -O1 keeps the sanitized tests quick; Debug keeps assert() on.
       args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DCOURIER_SANITIZE=address,undefined
-            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF)
+            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_FUZZ=OFF)
       ;;
     tsan)
       dir=build-tsan
       args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DCOURIER_SANITIZE=thread
-            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF)
+            -DCOURIER_BUILD_TESTS=ON -DCOURIER_BUILD_BENCH=OFF -DCOURIER_BUILD_EXAMPLES=OFF -DCOURIER_FUZZ=OFF)
       filter=(-L '^(concurrency|multiprocess)$')
       no_tests=warn
       local how=
@@ -176,11 +261,26 @@ stage() {
       esac
       [ "$how" != setarch ] || prefix=(setarch "$(uname -m)" -R)
       ;;
+    fuzz)
+      dir=build-fuzz
+      fuzz_probe || return 1
+      args=("-DCMAKE_CXX_COMPILER=$FUZZ_CXX" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g"
+            -DCOURIER_SANITIZE= -DCOURIER_FUZZ=ON -DCOURIER_BUILD_TESTS=OFF -DCOURIER_BUILD_BENCH=OFF
+            -DCOURIER_BUILD_EXAMPLES=OFF)
+      build_targets=(fuzz_all)
+      filter=(-L '^fuzz$')
+      ;;
   esac
   say "$name: configure and build $dir/ (${args[*]})${prefix[*]:+, under ${prefix[*]}}"
   configure_build "$dir" "${args[@]}" || return 1
   say "$name: ctest${filter:+ ${filter[*]}} in $dir/"
-  run_ctest "$dir" "$no_tests" "${filter[@]}"
+  local rc=0
+  run_ctest "$dir" "$no_tests" "${filter[@]}" || rc=1
+  if [ "$name" = fuzz ]; then
+    say "fuzz: each target for ${FUZZ_SECONDS}s"
+    run_fuzzers "$dir" || rc=1
+  fi
+  return $rc
 }
 
 start_all=$SECONDS
