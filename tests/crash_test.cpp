@@ -338,6 +338,8 @@ void run_matrix(Sync sync, int iterations, std::uint64_t seed) {
     const InboxData& in = bus->segment().inbox(endpoint_slot(rx->id()));
     constexpr int max_rounds = 2000;  // each round waits 5 ms for a message: far beyond claim_timeout
     bool drained = false;
+    int waited_for_lanes = 0;  // rounds that brought nothing while rx's lanes held something
+    std::string first_wait;
     for (int round = 0; round < max_rounds && !drained; ++round) {
       auto hk = bus->housekeep();
       ASSERT_TRUE(hk) << hk.error().message;
@@ -349,9 +351,15 @@ void run_matrix(Sync sync, int iterations, std::uint64_t seed) {
       }
       bool backlog = false;
       for (unsigned p = 0; p < priority_levels; ++p) backlog |= in.spilled[p].load() > in.forwarded[p].load();
-      drained = n == 0 && !backlog && lanes_left(*bus, rx->id()).empty();
+      const std::string lanes = lanes_left(*bus, rx->id());
+      drained = n == 0 && !backlog && lanes.empty();
+      // The case the drain once stopped at: nothing came, yet rx's lanes hold something.
+      if (n == 0 && !backlog && !lanes.empty() && waited_for_lanes++ == 0) first_wait = lanes;
     }
     EXPECT_TRUE(drained) << "after " << max_rounds << " rounds, rx's lanes:" << lanes_left(*bus, rx->id());
+    if (waited_for_lanes != 0)
+      std::cout << "[ crash    ] the drain waited " << waited_for_lanes << " rounds for rx's lanes:" << first_wait
+                << "\n";
     for (std::uint64_t id : ledger.sent)
       if (ledger.fresh.count(id) == 0 && ledger.redelivered.count(id) == 0) lost.push_back(id);
     if (!lost.empty()) explain_lost(ledger, lost, bus->log_directory(), *bus);

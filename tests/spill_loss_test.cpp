@@ -120,6 +120,55 @@ TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOv
   EXPECT_EQ(detail::lane_waiting(v), 0u);
 }
 
+// A logged send holds its lane claim while its record goes into the log. If
+// it is held past claim_timeout (a stalled sender: here alice, stopped at
+// logged-appended until the parent says go), the receiver steps over it and
+// the send is revoked. `sent` must not have been said of it before: only once
+// the message is in its lane (or spilled) is it promised. (The flusher used to
+// report it with its batch, before the lane commit: `sent`, then revoked,
+// never received.)
+TEST(LaneHole, ALoggedSendWhoseClaimIsSteppedOverWasNeverSaidSent) {
+  BusName name;
+  TempDir dir{"courier-hole"};
+  auto bus = Bus::open(name.name, hole_options(dir.path));
+  ASSERT_TRUE(bus) << bus.error().message;
+  ASSERT_TRUE(bus->endpoint("alice"));
+  ASSERT_TRUE(bus->add_endpoint("bob"));
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob) << bob.error().message;
+
+  Child alice = Child::spawn("hole_alice", {name.name, dir.path},
+                             {"COURIER_TEST_PAUSE_AT=logged-appended", "COURIER_TEST_PAUSE_RESUME=1"});
+  alice.expect_line("paused-at logged-appended");
+  // Bob finds alice's claim at his lane's head and steps over it once it is
+  // older than claim_timeout (her flusher writes batches meanwhile).
+  const InboxData& in = bus->segment().inbox(endpoint_slot(bob->id()));
+  for (int round = 0; round < 2000 && in.revoked.load() == 0; ++round)
+    EXPECT_FALSE(bob->receive(std::chrono::milliseconds(5)));
+  ASSERT_NE(in.revoked.load(), 0u) << "bob never stepped over alice's claim";
+  // Not in any lane, not spilled: not promised.
+  auto before = bus->status("alice", alice_id);
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_EQ(before->status, Status::outbox) << "said " << status_name(before->status) << " before its lane took it";
+
+  alice.send_line("go");
+  EXPECT_EQ(alice.read_line(), "revoked");
+  ASSERT_EQ(alice.wait(), 0);
+  auto after = bus->status("alice", alice_id);
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->status, Status::revoked);
+  // Whatever was said, a message said sent is received: look for it.
+  int got = 0;
+  for (int round = 0; round < 40; ++round) {
+    auto hk = bus->housekeep();
+    ASSERT_TRUE(hk) << hk.error().message;
+    while (auto m = bob->receive(std::chrono::milliseconds(5))) got += m->id() == alice_id ? 1 : 0;
+  }
+  if (before->status == Status::sent) {
+    EXPECT_EQ(got, 1) << "said sent, never received";
+  }
+}
+
 }  // namespace
 
 COURIER_TEST_MAIN
