@@ -81,10 +81,10 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   if (slot != Tracker::no_slot)
     s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
   const bool ok = c.writer_->commit(c.lc_);
-  // in_lane after the commit: a sender killed before it leaves an entry the
-  // housekeeper adopts (the forwarder may then bring a second copy, which the
-  // receiver drops once the first is acknowledged); set before, the message
-  // of a claim stepped over would be lost for good.
+  // in_lane after the commit: a sender killed before it leaves an outbox
+  // entry, never said sent (its message is in the lane, or was stepped over
+  // and a reboot's recovery brings it back from the log); set before, the
+  // message of a claim stepped over would be lost for good.
   if (ok && slot != Tracker::no_slot)  // release: as above
     s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
   c.lc_ = {};

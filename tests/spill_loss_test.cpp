@@ -9,6 +9,9 @@
 // lane claim open (COURIER_TEST_PAUSE_AT=logged-appended) and is SIGKILLed
 // there; carol's messages are committed behind the hole; a receiver attached
 // afterwards (as the drain is) sees nothing at first, then all of them.
+#include <optional>
+#include <stdexcept>
+
 #include "courier/detail/lane_inspect.hpp"
 #include "support.hpp"
 
@@ -67,21 +70,34 @@ COURIER_CHILD(hole_carol) {
   return 0;
 }
 
-TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOverIt) {
+// A bus with a log and the endpoints alice and bob, made by the parent.
+struct HoleBus {
   BusName name;
   TempDir dir{"courier-hole"};
-  auto bus = Bus::open(name.name, hole_options(dir.path));
-  ASSERT_TRUE(bus) << bus.error().message;
-  ASSERT_TRUE(bus->endpoint("alice"));
+  std::optional<Bus> bus;
+  EndpointId bob = no_endpoint;
+  HoleBus() {
+    auto b = Bus::open(name.name, hole_options(dir.path));
+    if (!b) throw std::runtime_error(b.error().message);
+    bus.emplace(std::move(*b));
+    auto id = bus->add_endpoint("bob");
+    if (!bus->endpoint("alice") || !id) throw std::runtime_error("endpoints");
+    bob = *id;
+  }
+};
+
+TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOverIt) {
+  HoleBus h;
+  const std::string& name = h.name.name;
+  const std::string& dir = h.dir.path;
+  std::optional<Bus>& bus = h.bus;
   ASSERT_TRUE(bus->endpoint("carol"));
-  auto bob_id = bus->add_endpoint("bob");
-  ASSERT_TRUE(bob_id);
 
   // Alice stops between her lane claim and its commit, and dies there.
-  Child alice = Child::spawn("hole_alice", {name.name, dir.path}, {"COURIER_TEST_PAUSE_AT=logged-appended"});
+  Child alice = Child::spawn("hole_alice", {name, dir}, {"COURIER_TEST_PAUSE_AT=logged-appended"});
   alice.expect_line("paused-at logged-appended");
   // Carol's messages go into the same lane, behind alice's claim.
-  Child carol = Child::spawn("hole_carol", {name.name, dir.path});
+  Child carol = Child::spawn("hole_carol", {name, dir});
   ASSERT_EQ(carol.read_line(), "sent " + std::to_string(carols));
   ASSERT_EQ(carol.wait(), 0);
   alice.kill9();
@@ -93,7 +109,7 @@ TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOv
   const bool alice_owed = alice_status->status == Status::sent;
   ASSERT_TRUE(alice_owed || alice_status->status == Status::outbox) << status_name(alice_status->status);
 
-  const LaneView v = bus->segment().lane(endpoint_slot(*bob_id), lane);
+  const LaneView v = bus->segment().lane(endpoint_slot(h.bob), lane);
   ASSERT_EQ(detail::lane_waiting(v), static_cast<std::uint64_t>(carols)) << "carol's records wait in bob's lane";
 
   // A receiver attached now (the crash matrix's drain) finds the hole at the
@@ -128,16 +144,12 @@ TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOv
 // report it with its batch, before the lane commit: `sent`, then revoked,
 // never received.)
 TEST(LaneHole, ALoggedSendWhoseClaimIsSteppedOverWasNeverSaidSent) {
-  BusName name;
-  TempDir dir{"courier-hole"};
-  auto bus = Bus::open(name.name, hole_options(dir.path));
-  ASSERT_TRUE(bus) << bus.error().message;
-  ASSERT_TRUE(bus->endpoint("alice"));
-  ASSERT_TRUE(bus->add_endpoint("bob"));
+  HoleBus h;
+  std::optional<Bus>& bus = h.bus;
   auto bob = bus->attach("bob");
   ASSERT_TRUE(bob) << bob.error().message;
 
-  Child alice = Child::spawn("hole_alice", {name.name, dir.path},
+  Child alice = Child::spawn("hole_alice", {h.name.name, h.dir.path},
                              {"COURIER_TEST_PAUSE_AT=logged-appended", "COURIER_TEST_PAUSE_RESUME=1"});
   alice.expect_line("paused-at logged-appended");
   // Bob finds alice's claim at his lane's head and steps over it once it is
