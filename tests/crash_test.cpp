@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -42,6 +43,12 @@ Options crash_options(const std::string& log_dir, Sync sync) {
   // Every process keeps house often: the lease holder is among those killed.
   o.housekeeping_interval = std::chrono::milliseconds(20);
   o.log_segment_size = 64u << 10;  // rolls and compaction happen during the run
+  // A long run (COURIER_CRASH_ITERATIONS) keeps ~200 messages per kill young
+  // (600 s expiry) in the journals, and a rebuild tracks them at no more than
+  // half the tracker: beyond the default run, a tracker to match.
+  const char* it = std::getenv("COURIER_CRASH_ITERATIONS");
+  const std::uint64_t kills = it != nullptr ? static_cast<std::uint64_t>(std::max(1, std::atoi(it))) : 120;
+  if (kills > 120) o.tracker_capacity = std::bit_ceil(kills * 512);
   return o;
 }
 
