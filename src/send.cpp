@@ -60,7 +60,9 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   const std::uint64_t slot = c.track_;
   detail::Log& log = *s_->log;
   // The record goes to the log from the lane's bytes while the claim is still
-  // ours; `sent` is reported when the batch that holds it is durable.
+  // ours; `sent` is reported with the first batch written after the lane took
+  // it (the pending is added then): a claim stepped over meanwhile is revoked,
+  // never said sent (docs/design.md, "The crash matrix's drain").
   const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
   // The log could not take the record: the claim is given up (the message is
   // never delivered) and the entry kept, settled log_failed, which frees the
@@ -71,7 +73,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     settle(slot, c.id_, to, 0, Status::log_failed);
     return {Status::log_failed, c.id_};
   };
-  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot ? &p : nullptr)) return failed();
+  if (!log.append_message(h, {c.lc_.payload(), len}, nullptr)) return failed();
   detail::pause_point("logged-appended");
   // Release: partner of Tracker::replaceable's acquire (a resend after our
   // death must not replace a message that reached the lane or the log).
@@ -80,10 +82,10 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
   detail::pause_point("logged-committed");  // killed here: the housekeeper's lane proof (housekeeping_lanes.cpp)
   const bool ok = c.writer_->commit(c.lc_);
-  // in_lane after the commit: a sender killed before it leaves an entry the
-  // housekeeper adopts (the forwarder may then bring a second copy, which the
-  // receiver drops once the first is acknowledged); set before, the message
-  // of a claim stepped over would be lost for good.
+  // in_lane after the commit: a sender killed before it leaves an outbox
+  // entry, never said sent (its message is in the lane, or was stepped over
+  // and a reboot's recovery brings it back from the log); set before, the
+  // message of a claim stepped over would be lost for good.
   if (ok && slot != Tracker::no_slot)  // release: as above
     s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
   c.lc_ = {};
@@ -95,6 +97,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     settle(slot, c.id_, to, 0, Status::revoked);
     return {Status::revoked, c.id_};
   }
+  if (slot != Tracker::no_slot) log.add_pending(p);
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
   // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not

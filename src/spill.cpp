@@ -25,6 +25,13 @@ void pause_point(const char* point) noexcept {
   if (want == nullptr || std::strcmp(want, point) != 0) return;
   const std::string line = std::string("paused-at ") + point + "\n";
   (void)!::write(STDOUT_FILENO, line.data(), line.size());
+  // COURIER_TEST_PAUSE_RESUME set: go on once a line (or EOF) comes on standard input.
+  if (std::getenv("COURIER_TEST_PAUSE_RESUME") != nullptr) {
+    char c = 0;
+    while (::read(STDIN_FILENO, &c, 1) == 1 && c != '\n') {
+    }
+    return;
+  }
   for (;;) ::pause();
 }
 

@@ -15,8 +15,10 @@ namespace courier::detail {
 
 // Test seam for the crash tests (tests/wedge_test.cpp): when the environment
 // variable COURIER_TEST_PAUSE_AT names `point`, print "paused-at POINT" on
-// standard output and stop forever (the test kills the process there). Used
-// on the logged and spill paths only, never on the inline send path.
+// standard output and stop forever (the test kills the process there), or,
+// with COURIER_TEST_PAUSE_RESUME set, until a line comes on standard input
+// (tests/spill_loss_test.cpp). Used on the logged and spill paths only,
+// never on the inline send path.
 void pause_point(const char* point) noexcept;
 
 // Put a message from the log into its destination's lane (ids already
