@@ -26,7 +26,9 @@ TEST(LaneClaims, proofNeedsEvidenceOfThisLap) {
   auto* ctl = new (mem) LaneData{};
   const LaneView v{ctl, mem + sizeof(LaneData), cap};
   LaneWriter w(v);
-  LaneReader r(v, 0);  // claim timeout 0: a hole at head is revoked at its second look
+  // The shortest claim timeout a reader keeps: a hole at head is revoked at a
+  // second look that much later (the times below are made up, not read).
+  LaneReader r(v, min_claim_timeout_ns);
   const auto claim = [&](std::uint64_t id) {
     LaneClaim lc;
     EXPECT_EQ(w.try_claim(record_bytes(16), lc), ClaimResult::ok);
@@ -67,7 +69,7 @@ TEST(LaneClaims, proofNeedsEvidenceOfThisLap) {
   EXPECT_EQ(verdict(9), detail::ClaimVerdict::unknown) << "a hole of a later lap, not yet revoked";
   EXPECT_FALSE(r.peek());
   EXPECT_TRUE(r.check_stalled(1));
-  EXPECT_TRUE(r.check_stalled(2));  // revokes it
+  EXPECT_TRUE(r.check_stalled(1 + min_claim_timeout_ns));  // revokes it
   EXPECT_FALSE(r.peek());
   EXPECT_EQ(r.head(), ctl->tail.load());
   EXPECT_EQ(verdict(9), detail::ClaimVerdict::never_committed);
