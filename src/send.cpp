@@ -192,9 +192,11 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       } else {
         fill(*lc.header, o, id, now, m, gid, data.size(), lease);
         if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+        // `sent` of a member copy, as in commit_logged: registered after its lane
+        // commit, never with the record (a claim stepped over is never said sent).
+        const detail::Log::Pending pm{slot, id, self_, m, m, gid};
         if (log != nullptr) {  // one record per member copy (recovery puts each back on its own)
-          const detail::Log::Pending pm{slot, id, self_, m, m, gid};
-          if (!log->append_message(*lc.header, data, slot != Tracker::no_slot ? &pm : nullptr)) {
+          if (!log->append_message(*lc.header, data, nullptr)) {
             w.abort(lc);
             st = Status::log_failed;
           } else if (slot != Tracker::no_slot) {
@@ -207,8 +209,10 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
         }
         if (st == Status::sent) {
           if (w.commit(lc)) {
-            if (log != nullptr && slot != Tracker::no_slot)  // release: as in commit_logged (after the commit)
+            if (log != nullptr && slot != Tracker::no_slot) {  // release: as in commit_logged (after the commit)
               s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+              log->add_pending(pm);
+            }
             inbox_notify(in, o.priority);
             count_sent();
           } else {
