@@ -30,13 +30,19 @@ LogInspector::~LogInspector() = default;
 
 Result<LogInspector> LogInspector::open(const std::string& dir) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
+  if (::lstat(dir.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT) return Error(Errc::not_found, "no journals in '" + dir + "' (no such directory)");
     return Error(Errc::system, "'" + dir + "': " + std::strerror(err));
   }
+  if (S_ISLNK(st.st_mode)) return Error(Errc::invalid_argument, "'" + dir + "': a symbolic link, not followed");
   if (!S_ISDIR(st.st_mode)) return Error(Errc::invalid_argument, "'" + dir + "': not a directory");
-  auto reader = JournalReader::open_directory(dir);
+  // A journal file must be its directory's owner's: one of another uid is
+  // listed as damage (for a bus's own directory, that is the caller's uid:
+  // Bus::open refuses a directory of another).
+  JournalReaderOptions ro;
+  ro.owner = st.st_uid;
+  auto reader = JournalReader::open_directory(dir, ro);
   if (!reader) return std::move(reader).error();
   return LogInspector(std::make_unique<Impl>(Impl{std::move(*reader), {}, {}}));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "courier/names.hpp"
 
 #ifndef COURIER_VERSION
 #define COURIER_VERSION "0.1.0"  // the build may pass the project version
@@ -335,10 +336,11 @@ int main(int argc, char** argv) {
   try {
     return run(std::span<char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
   } catch (const UsageError& e) {
-    std::cerr << "courier: " << e.what() << '\n';
+    // One line, whatever a name or a file quoted in it held (names.hpp).
+    std::cerr << "courier: " << courier::escape_controls(e.what()) << '\n';
     return 2;
   } catch (const std::exception& e) {  // Failure, or bad_alloc
-    std::cerr << "courier: " << e.what() << '\n';
+    std::cerr << "courier: " << courier::escape_controls(e.what()) << '\n';
     return 1;
   }
 }
