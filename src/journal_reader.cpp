@@ -135,7 +135,8 @@ Result<bool> JournalReader::load(const std::string& path) {
   if (::lstat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
-    if (!file_level_error(err)) return journal_codec::sys_error(err, "journal file '" + path + "'");
+    // A file named by the caller that is not there is the caller's error.
+    if (!file_level_error(err) || err == ENOENT) return journal_codec::sys_error(err, "journal file '" + path + "'");
     return damaged(0, 0, std::string("cannot be looked at (") + std::strerror(err) + "): not read");
   }
   if (const std::string why = unusable(st); !why.empty()) return damaged(0, 0, why);
