@@ -216,6 +216,13 @@ TEST(HostileLog, aLogDirectoryThatIsASymbolicLinkIsRefused) {
   ASSERT_FALSE(bus);
   EXPECT_NE(bus.error().message.find("'" + dir + "' is a symbolic link"), std::string::npos) << bus.error().message;
   EXPECT_TRUE(fs::is_empty(elsewhere.path));
+  // Nor are journals deleted where it points.
+  const std::string bystander = elsewhere.path + "/" + journal_like_name();
+  { std::ofstream(bystander) << "not the bus's"; }
+  auto removed = Bus::remove_log(log.path, name.name);
+  ASSERT_FALSE(removed);
+  EXPECT_NE(removed.error().message.find("symbolic link"), std::string::npos) << removed.error().message;
+  EXPECT_TRUE(fs::exists(bystander));
   const cli::Output verify = cli::run({"log", name.name, "verify", "--log", log.path});
   EXPECT_EQ(verify.status, 1);
   EXPECT_NE(verify.err.find("symbolic link"), std::string::npos) << verify.err;
