@@ -130,7 +130,7 @@ std::uint64_t LogInspector::bytes() const {
   std::uint64_t total = 0;
   for (const std::string& f : impl_->reader.files()) {
     struct stat st {};
-    if (::stat(f.c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_size);
+    if (::lstat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
   }
   return total;
 }
