@@ -169,6 +169,7 @@ echo "($((SECONDS - t0))s)"
 # the shared memory removed (what a reboot does), the bus rebuilt from its log.
 log_demo() {
   local bus="demo-log-$$" logdir="$tmp/log"
+  mkdir -m 700 "$logdir" # courier creates only LOG_DIR/BUS
   step "the durable log: send to offline bob with --sync always, 'reboot', recover, receive once"
   echo "\$ courier create $bus --log $logdir --sync always"
   "$cli" create "$bus" --log "$logdir" --sync always | sed 's/^/  /' || problem "courier create failed"

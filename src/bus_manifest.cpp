@@ -12,6 +12,8 @@
 #include <cstring>
 #include <limits>
 
+#include "courier/detail/log.hpp"
+
 namespace courier::detail {
 namespace {
 
@@ -127,6 +129,11 @@ Result<BusManifest> decode_manifest(std::string_view text) {
 }
 
 Result<std::optional<BusManifest>> read_manifest(const std::string& bus_log_dir) {
+  // The directory first: a link or another uid's directory is refused before
+  // anything in it is believed.
+  auto there = check_bus_log_directory(bus_log_dir, false);
+  if (!there) return std::move(there).error();
+  if (!*there) return std::optional<BusManifest>();
   const std::string path = manifest_path(bus_log_dir);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
@@ -141,6 +148,9 @@ Result<std::optional<BusManifest>> read_manifest(const std::string& bus_log_dir)
   if (::fstat(fd, &st) != 0) return fail(sys_error(errno, "fstat of '" + path + "'"));
   if (!S_ISREG(st.st_mode))
     return fail(Error(Errc::corrupt, "the bus settings file '" + path + "' is not a regular file"));
+  if (st.st_uid != ::geteuid())
+    return fail(Error(Errc::corrupt, "the bus settings file '" + path + "' is owned by uid " +
+                                         std::to_string(st.st_uid) + ", not by uid " + std::to_string(::geteuid())));
   std::string text;
   char buf[manifest_max_bytes + 1];
   while (text.size() <= manifest_max_bytes) {

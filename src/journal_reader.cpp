@@ -24,7 +24,28 @@ std::uint32_t load_u32(const std::byte* p) noexcept {
   return v;
 }
 
+// Whether an errno from looking at, opening or reading one file is about that
+// file (damage: skip it) rather than about this process or the machine (out of
+// descriptors or memory: an error, as skipping would lose the file's records).
+bool file_level_error(int err) noexcept { return err != EMFILE && err != ENFILE && err != ENOMEM && err != EINTR; }
+
+const char* file_type_name(mode_t mode) noexcept {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
 }  // namespace
+
+std::string JournalReader::unusable(const struct stat& st) const {
+  if (!S_ISREG(st.st_mode)) return std::string(file_type_name(st.st_mode)) + ", not a regular file: not read";
+  if (st.st_uid != owner_)
+    return "owned by uid " + std::to_string(st.st_uid) + ", not by uid " + std::to_string(owner_) + ": not read";
+  return {};
+}
 
 detail::ReadBuffer::~ReadBuffer() {
   if (p_ != nullptr) ::munmap(p_, cap_);
@@ -54,6 +75,7 @@ Result<JournalReader> JournalReader::open_file(const std::string& path, const Jo
                                                std::uint64_t start) {
   JournalReader r;
   r.options_ = options;
+  r.owner_ = options.owner ? *options.owner : ::geteuid();
   r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
   r.files_.push_back(path);
   r.start_ = start;
@@ -63,10 +85,24 @@ Result<JournalReader> JournalReader::open_file(const std::string& path, const Jo
 Result<JournalReader> JournalReader::open_directory(const std::string& dir, const JournalReaderOptions& options) {
   JournalReader r;
   r.options_ = options;
+  r.owner_ = options.owner ? *options.owner : ::geteuid();
   r.buf_ = options.buffer ? options.buffer : std::make_shared<detail::ReadBuffer>();
   r.from_directory_ = true;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return journal_codec::sys_error(errno, "opening journal directory '" + dir + "'");
+  // Its last component is not followed when it is a link (the directory of a
+  // bus is its owner's, not wherever a link points).
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP)
+      return Error(Errc::invalid_argument, "journal directory '" + dir + "' is a symbolic link: not followed");
+    return journal_codec::sys_error(err, "opening journal directory '" + dir + "'");
+  }
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return journal_codec::sys_error(err, "opening journal directory '" + dir + "'");
+  }
   std::vector<std::string> names;
   while (const dirent* e = ::readdir(d)) {
     JournalWriterId w;
@@ -90,22 +126,36 @@ Result<bool> JournalReader::load(const std::string& path) {
     return false;
   };
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // Looked at before it is opened (a device is never opened), opened without
+  // following a link and without blocking (a FIFO would block open() until a
+  // writer came), then looked at again through the descriptor (it may have
+  // been replaced in between). A file that cannot be read is damage, not an
+  // error: one bad file does not stop a recovery.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
+    // A file named by the caller that is not there is the caller's error.
+    if (!file_level_error(err) || err == ENOENT) return journal_codec::sys_error(err, "journal file '" + path + "'");
+    return damaged(0, 0, std::string("cannot be looked at (") + std::strerror(err) + "): not read");
+  }
+  if (const std::string why = unusable(st); !why.empty()) return damaged(0, 0, why);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
+    if (err == ENOENT && from_directory_) return false;
     if (err == ELOOP) return damaged(0, 0, "a symbolic link: not read");
-    if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
-    return journal_codec::sys_error(err, "opening journal file '" + path + "'");
+    if (!file_level_error(err)) return journal_codec::sys_error(err, "opening journal file '" + path + "'");
+    return damaged(0, 0, std::string("cannot be opened (") + std::strerror(err) + "): not read");
   }
-  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
     return journal_codec::sys_error(err, "journal file '" + path + "'");
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (const std::string why = unusable(st); !why.empty()) {
     ::close(fd);
-    return damaged(0, 0, "not a regular file");
+    return damaged(0, 0, why);
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > options_.max_file_size) {
@@ -122,7 +172,8 @@ Result<bool> JournalReader::load(const std::string& path) {
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      return journal_codec::sys_error(err, "reading journal file '" + path + "'");
+      if (!file_level_error(err)) return journal_codec::sys_error(err, "reading journal file '" + path + "'");
+      return damaged(0, 0, std::string("cannot be read (") + std::strerror(err) + "): not read");
     }
     if (n == 0) break;  // shrank while we read: what is there is what counts
     got += static_cast<std::uint64_t>(n);

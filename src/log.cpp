@@ -1,10 +1,12 @@
 #include "courier/detail/log.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -21,9 +23,83 @@ std::string bus_log_directory(const std::string& log_dir, std::string_view bus) 
   return d + "/" + std::string(bus);
 }
 
+namespace {
+
+Error dir_error(int err, const std::string& what) { return Error(Errc::system, what + ": " + std::strerror(err)); }
+
+// "'DIR'" with its control characters escaped.
+std::string quoted(std::string_view path) { return "'" + escape_controls(path) + "'"; }
+
+}  // namespace
+
+Result<bool> check_bus_log_directory(const std::string& bus_log_dir, bool create) {
+  std::string dir = bus_log_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::size_t slash = dir.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  const std::string leaf = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  const int pfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0) {
+    const int err = errno;
+    if (err == ENOENT && !create) return false;
+    if (err == ENOENT)
+      return Error(Errc::not_found, "log directory " + quoted(parent) +
+                                        " does not exist (courier creates only the bus's directory in it)");
+    return dir_error(err, "log directory " + quoted(parent));
+  }
+  bool made = false;
+  if (create) {
+    if (::mkdirat(pfd, leaf.c_str(), 0700) == 0)
+      made = true;
+    else if (errno != EEXIST) {
+      const int err = errno;
+      ::close(pfd);
+      return dir_error(err, "creating log directory " + quoted(dir));
+    }
+  }
+  const int fd = ::openat(pfd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    struct stat ls {};
+    const bool link = ::fstatat(pfd, leaf.c_str(), &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode);
+    ::close(pfd);
+    if (err == ENOENT && !create) return false;
+    if (link)
+      return Error(Errc::invalid_argument, "log directory " + quoted(dir) + " is a symbolic link (not followed)");
+    if (err == ENOTDIR) return Error(Errc::invalid_argument, "log directory " + quoted(dir) + " is not a directory");
+    return dir_error(err, "opening log directory " + quoted(dir));
+  }
+  ::close(pfd);
+  // The umask may have taken bits of 0700 away (a directory we cannot enter).
+  if (made && ::fchmod(fd, 0700) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return dir_error(err, "log directory " + quoted(dir));
+  }
+  struct stat st {};
+  const int rc = ::fstat(fd, &st);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return dir_error(err, "log directory " + quoted(dir));
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if (st.st_uid != ::geteuid())
+    return Error(Errc::invalid_argument, "log directory " + quoted(dir) + " is owned by uid " +
+                                             std::to_string(st.st_uid) + " (mode " + mode + "), not by uid " +
+                                             std::to_string(::geteuid()) + ": refused");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return Error(Errc::invalid_argument, "log directory " + quoted(dir) + " has mode " + mode +
+                                             " (writable by group or others, owner uid " + std::to_string(st.st_uid) +
+                                             "): refused; chmod it 0700");
+  return true;
+}
+
 Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
   if (auto why = bus_name_problem(bus); !why.empty()) return Error(Errc::invalid_argument, why);
   const std::string dir = bus_log_directory(log_dir, bus);
+  auto there = check_bus_log_directory(dir, false);
+  if (!there) return std::move(there).error();
+  if (!*there) return {};
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return {};
@@ -71,6 +147,7 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   // the file the flusher may be syncing); the writer never does on append.
   jo.segment_size = std::numeric_limits<std::uint64_t>::max() / 2;
   jo.buffer_limit = std::numeric_limits<std::size_t>::max();
+  if (auto r = check_bus_log_directory(s.dir, true); !r) return std::move(r).error();
   auto w = JournalWriter::open(s.dir, jo);
   if (!w) return std::move(w).error().with_context("opening the log in '" + s.dir + "'");
   std::unique_ptr<Log> log(new Log(s, std::move(*w), std::move(name_of), std::move(durable)));

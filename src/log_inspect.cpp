@@ -30,13 +30,19 @@ LogInspector::~LogInspector() = default;
 
 Result<LogInspector> LogInspector::open(const std::string& dir) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
+  if (::lstat(dir.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT) return Error(Errc::not_found, "no journals in '" + dir + "' (no such directory)");
     return Error(Errc::system, "'" + dir + "': " + std::strerror(err));
   }
+  if (S_ISLNK(st.st_mode)) return Error(Errc::invalid_argument, "'" + dir + "': a symbolic link, not followed");
   if (!S_ISDIR(st.st_mode)) return Error(Errc::invalid_argument, "'" + dir + "': not a directory");
-  auto reader = JournalReader::open_directory(dir);
+  // A journal file must be its directory's owner's: one of another uid is
+  // listed as damage (for a bus's own directory, that is the caller's uid:
+  // Bus::open refuses a directory of another).
+  JournalReaderOptions ro;
+  ro.owner = st.st_uid;
+  auto reader = JournalReader::open_directory(dir, ro);
   if (!reader) return std::move(reader).error();
   return LogInspector(std::make_unique<Impl>(Impl{std::move(*reader), {}, {}}));
 }
@@ -124,7 +130,7 @@ std::uint64_t LogInspector::bytes() const {
   std::uint64_t total = 0;
   for (const std::string& f : impl_->reader.files()) {
     struct stat st {};
-    if (::stat(f.c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_size);
+    if (::lstat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
   }
   return total;
 }

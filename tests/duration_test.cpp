@@ -49,13 +49,29 @@ TEST(ParseDuration, zeroNeedsNoUnit) {
 TEST(ParseDuration, sumsJoinedParts) {
   EXPECT_EQ(parsed("1h30m"), 90min);
   EXPECT_EQ(parsed("1d2h3m4s5ms6us7ns"), 24h + 2h + 3min + 4s + 5ms + 6us + 7ns);
-  EXPECT_EQ(parsed("1s1s"), 2s);
+  EXPECT_EQ(parsed("1h7ns"), 1h + 7ns);  // units may be skipped
+}
+
+// Issue 13: "1h1h" and "30m1h" were summed; a typo is refused instead.
+TEST(ParseDuration, refusesAUnitGivenTwice) {
+  EXPECT_NE(refusal("1h1h").find("unit 'h' given twice"), std::string::npos);
+  EXPECT_NE(refusal("1s1s").find("unit 's' given twice"), std::string::npos);
+  refusal("1h30m1h");
+  refusal("1us1\xC2\xB5s");  // us and µs are one unit
+}
+
+TEST(ParseDuration, refusesUnitsOutOfOrder) {
+  const std::string why = refusal("30m1h");
+  EXPECT_NE(why.find("unit 'h' after 'm' (largest unit first, each once: 1h30m)"), std::string::npos) << why;
+  refusal("1ms1s");
+  refusal("1ns1us");
+  refusal("1s1d");
 }
 
 TEST(ParseDuration, leadingZerosAndLongNumbersAreFine) {
   EXPECT_EQ(parsed("007s"), 7s);
   EXPECT_EQ(parsed("000000000000000000000000001ns"), 1ns);
-  EXPECT_EQ(parsed("9223372036854775807ns"), nanoseconds::max());
+  EXPECT_EQ(parsed("3153600000000000000ns"), max_duration);
 }
 
 TEST(ParseDuration, refusesAPlainNumber) {
@@ -88,11 +104,21 @@ TEST(ParseDuration, refusesMalformedInput) {
 TEST(ParseDuration, refusesWhatDoesNotFitInNanoseconds) {
   EXPECT_NE(refusal("9223372036854775808ns").find("too long"), std::string::npos);
   refusal("99999999999999999999999999s");
-  refusal("106752d");  // 106752 days > 2^63 ns
-  EXPECT_EQ(parsed("106751d"), 106751 * 24h);
-  refusal("106751d1d");  // each part fits, the sum does not
-  refusal("9223372036854775807ns1ns");
+  refusal("106752d");   // 106752 days > 2^63 ns
   refusal("2562048h");  // 2562048 h > 2^63 ns
+}
+
+// Issue 13: the longest duration is 36500 days, so that now + any duration is
+// a deadline that still fits in a signed 64-bit count of nanoseconds.
+TEST(ParseDuration, refusesMoreThanMaxDuration) {
+  EXPECT_EQ(max_duration, 36500 * 24h);
+  EXPECT_EQ(parsed("36500d"), max_duration);
+  EXPECT_NE(refusal("36501d").find("too long (at most 36500d, about 100 years)"), std::string::npos);
+  refusal("9223372036854775807ns");
+  refusal("106751d");
+  refusal("36500d1ns");  // each part fits, the sum does not
+  refusal("876001h");
+  EXPECT_EQ(parsed("36499d23h59m59s999ms999us999ns"), max_duration - 1ns);
 }
 
 TEST(FormatDuration, writesTheShortestExactForm) {
@@ -108,7 +134,7 @@ TEST(FormatDuration, writesTheShortestExactForm) {
 
 TEST(FormatDuration, roundTripsThroughParse) {
   const nanoseconds samples[] = {
-      0ns, 1ns, 999ns, 1us, 1001us, 59s, 60s, 61s, 3599s, 86'400s, 86'401s, 123'456'789'012ns, nanoseconds::max()};
+      0ns, 1ns, 999ns, 1us, 1001us, 59s, 60s, 61s, 3599s, 86'400s, 86'401s, 123'456'789'012ns, max_duration};
   for (nanoseconds d : samples) EXPECT_EQ(parsed(format_duration(d)), d) << format_duration(d);
 }
 

@@ -384,6 +384,7 @@ TEST(Log, TheLogDirectoryIsPrivate) {
   BusName name;
   TempDir dir;
   const std::string base = dir.path + "/state/courier";
+  fs::create_directories(base);  // only LOG_DIR/BUS is created (issue 13)
   auto bus = Bus::open(name.name, logged(base));
   ASSERT_TRUE(bus) << bus.error().message;
   struct stat sb {};

@@ -248,6 +248,7 @@ int main(int argc, char** argv) {
   if (::mkdtemp(tmpl.data()) == nullptr) die("mkdtemp in " + c.dir_parent + ": " + std::strerror(errno));
   c.dir = tmpl;
   c.log_dir = c.dir + "/logs";
+  fs::create_directories(c.log_dir, ec);  // courier creates only LOG_DIR/BUS
   // On a signal: the current child is killed, the bus's shared memory unlinked.
   cbench::cleanup::install_handlers("bench_log");
   cbench::cleanup::sweep_stale(c.dir_parent);  // buses (and files) of runs that died

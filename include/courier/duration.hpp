@@ -6,11 +6,13 @@
 //   parse_duration("10")     -> error: missing unit
 //
 // Grammar: one or more <digits><unit> parts, summed; no sign, spaces or
-// fractions ("1.5s" is written "1s500ms").
+// fractions ("1.5s" is written "1s500ms"). Each unit at most once, largest
+// first ("1h30m", not "30m1h" nor "1h1h": a typo is refused, not summed).
 //   unit: ns | us (or µs) | ms | s | m (minute) | h | d (24 h)
 // "0" alone means zero; any other number needs a unit, so that "10" is not
-// silently read as 10 ns or 10 s. The total must fit in std::chrono::nanoseconds
-// (about 292 years).
+// silently read as 10 ns or 10 s. The total may be at most max_duration
+// (36500d, about 100 years): a deadline of now + any duration still fits in
+// a signed 64-bit count of nanoseconds since 1970, with room to spare.
 #pragma once
 
 #include <chrono>
@@ -45,6 +47,9 @@ constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 }  // namespace detail
 
+// The longest duration parse_duration reads: 36500 days.
+inline constexpr std::chrono::nanoseconds max_duration{36500 * detail::duration_units[0].ns};
+
 // The duration `text` spells, or an Error (invalid_argument) saying why not.
 // The message quotes the text but not where it came from: callers prepend that
 // ("--expiry: ...").
@@ -53,12 +58,14 @@ inline Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   auto bad = [&](const std::string& why) {
     return Error(Errc::invalid_argument, "bad duration '" + std::string(text) + "': " + why);
   };
-  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t max = max_duration.count();
   if (text.empty()) return bad("empty");
   if (text == "0") return std::chrono::nanoseconds{0};
   if (text[0] == '-') return bad("negative durations are not allowed");
 
   std::int64_t total = 0;
+  std::int64_t last_scale = 0;  // of the part before: each part's unit is smaller
+  std::string_view last_unit;
   std::size_t i = 0;
   while (i < text.size()) {
     if (!is_digit(text[i])) return bad("expected a number at '" + std::string(text.substr(i)) + "'");
@@ -83,13 +90,21 @@ inline Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
       if (unit == u.suffix) scale = u.ns;
     if (unit == "\xC2\xB5s") scale = 1'000;  // µs, U+00B5 in UTF-8
     if (scale == 0) return bad("unknown unit '" + std::string(unit) + "' (ns, us, ms, s, m, h or d)");
-    if (overflow || n > max / scale || n * scale > max - total) return bad("too long (at most about 292 years)");
+    if (scale == last_scale) return bad("unit '" + std::string(unit) + "' given twice");
+    if (last_scale != 0 && scale > last_scale)
+      return bad("unit '" + std::string(unit) + "' after '" + std::string(last_unit) +
+                 "' (largest unit first, each once: 1h30m)");
+    last_scale = scale;
+    last_unit = unit;
+    if (overflow || n > max / scale || n * scale > max - total)
+      return bad("too long (at most 36500d, about 100 years)");
     total += n * scale;
   }
   return std::chrono::nanoseconds{total};
 }
 
-// The shortest exact spelling of `d` that parse_duration reads back as `d`:
+// The shortest exact spelling of `d` that parse_duration reads back as `d`
+// (when 0 <= d <= max_duration):
 // "0s", "250ms", "1m30s", "1d2h", "1s500us". Negative durations get a leading
 // '-' (which parse_duration refuses).
 inline std::string format_duration(std::chrono::nanoseconds d) {

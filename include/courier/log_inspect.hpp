@@ -12,7 +12,11 @@
 // Endpoint and group ids in a record mean something only with the name records
 // of the same segment file; name_of() answers from the segment being read.
 // Bytes that are not valid records are skipped and listed by damage(); the cut
-// ends of files whose last write did not finish by torn_tails().
+// ends of files whose last write did not finish by torn_tails(). A whole file
+// that is not read is damage too (offset 0, length 0, the reason): one that is
+// not a regular file (a FIFO is never waited on), is owned by another uid than
+// the directory, or cannot be opened or read. The directory itself may not be
+// a symbolic link.
 //
 //   auto log = courier::LogInspector::open("/var/lib/app/log/orders");
 //   courier::LogRecord r;
@@ -95,7 +99,7 @@ class LogInspector {
   ~LogInspector();
 
   // The next valid record into `out`: true, or false after the last one. An
-  // error only when the OS fails (a file that cannot be read).
+  // error only when the process cannot go on (out of descriptors or memory).
   Result<bool> next(LogRecord& out);
 
   // The name the current segment gives endpoint (or group) `id`, or nullptr.

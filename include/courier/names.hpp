@@ -1,7 +1,10 @@
 // courier/names.hpp — what a bus name and an endpoint name may be.
 //   bus:      [A-Za-z0-9._-]{1,64}, not "." or ".." (it names a file in /dev/shm
 //             and a log directory: nothing that escapes the directory)
-//   endpoint: [A-Za-z0-9._@:-]{1,63}
+//   endpoint: [A-Za-z0-9._@:-]{1,63}, not "." or ".." (a name may end up in a
+//             path or a file name: nothing that means a directory)
+// Group names follow the endpoint rule. Errors quote a refused name with
+// escape_controls: a control character never reaches a terminal raw.
 #pragma once
 
 #include <string>
@@ -10,6 +13,34 @@
 namespace courier {
 
 inline constexpr std::size_t max_bus_name_len = 64;
+
+// `text` with every control character (below 0x20, and 0x7f) written as an
+// escape: \n, \r, \t, \0, or \xHH; other bytes as they are. For error
+// messages that quote something the caller typed or a file held.
+inline std::string escape_controls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\0': out += "\\0"; break;
+      default: {
+        const char* hex = "0123456789abcdef";
+        out += "\\x";
+        out += hex[u >> 4];
+        out += hex[u & 0xf];
+      }
+    }
+  }
+  return out;
+}
 
 namespace detail {
 constexpr bool name_char(char c, bool endpoint) noexcept {
@@ -25,8 +56,7 @@ inline std::string bus_name_problem(std::string_view name) {
   if (name == "." || name == "..") return "bus name may not be '.' or '..'";
   for (char c : name)
     if (!detail::name_char(c, false))
-      return std::string("bus name has a character outside [A-Za-z0-9._-]: '") +
-             (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
+      return "bus name has a character outside [A-Za-z0-9._-]: '" + escape_controls(std::string_view(&c, 1)) + "'";
   return {};
 }
 
@@ -34,10 +64,11 @@ inline std::string bus_name_problem(std::string_view name) {
 inline std::string endpoint_name_problem(std::string_view name) {
   if (name.empty()) return "endpoint name is empty";
   if (name.size() > 63) return "endpoint name is longer than 63 characters";
+  if (name == "." || name == "..") return "endpoint name may not be '.' or '..'";
   for (char c : name)
     if (!detail::name_char(c, true))
-      return std::string("endpoint name has a character outside [A-Za-z0-9._@:-]: '") +
-             (c == '\0' ? std::string("\\0") : std::string(1, c)) + "'";
+      return "endpoint name has a character outside [A-Za-z0-9._@:-]: '" + escape_controls(std::string_view(&c, 1)) +
+             "'";
   return {};
 }
 

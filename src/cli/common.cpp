@@ -203,7 +203,7 @@ std::uint64_t Args::parse_bytes(std::string_view text, const std::string& what) 
 
 // ------------------------------------------------------------ operands and bus options
 
-std::string single_quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string single_quoted(std::string_view s) { return "'" + escape_controls(s) + "'"; }
 
 const std::string& bus_operand(const Invocation& inv) {
   const std::string& name = inv.operands[0];
@@ -339,7 +339,7 @@ void write_out(std::string_view text) {
   if (!try_write_out(text)) throw Failure(write_error());
 }
 
-void note(std::string_view text) { std::cerr << "courier: note: " << text << '\n'; }
+void note(std::string_view text) { std::cerr << "courier: note: " << escape_controls(text) << '\n'; }
 
 std::string size_text(std::uint64_t n) {
   static constexpr const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "courier/names.hpp"
 
 #ifndef COURIER_VERSION
 #define COURIER_VERSION "0.1.0"  // the build may pass the project version
@@ -58,9 +59,11 @@ bus exists:
 options of every command that opens a bus (all but rm and log, which take
 --log for their own use):
   --log DIR                 the bus's durable log: its journals are in DIR/BUS
-                            (created with mode 0700). Messages sent with --expiry
-                            are written there and survive crashes of processes
-                            (and of the machine, unless --sync os); a bus whose
+                            (only DIR/BUS is created, mode 0700; it must be
+                            yours and not writable by others). Messages sent
+                            with --expiry are written there and survive crashes
+                            of processes (and of the machine, unless --sync
+                            os); a bus whose
                             shared memory was removed (a reboot) is rebuilt from
                             the journals by the next send, recv, endpoint add or
                             group add with --log DIR (or by recover). The bus
@@ -76,12 +79,13 @@ options of every command that opens a bus (all but rm and log, which take
 
 Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.
-DURATION: a number and a unit, ns us ms s m h d, parts may be joined: 250ms,
-  10s, 5m, 2h, 3d, 1h30m. A plain number other than 0 is refused.
+DURATION: a number and a unit, ns us ms s m h d, parts may be joined (each
+  unit once, largest first): 250ms, 10s, 5m, 2h, 3d, 1h30m; at most 36500d.
+  A plain number other than 0 is refused.
 Only create makes a bus: the other commands fail on a missing one ("no bus
   named ...") and create nothing, unless --log DIR holds its journals (above).
-names: BUS [A-Za-z0-9._-]{1,64} (not . or ..); endpoint NAME and GROUP
-  [A-Za-z0-9._@:-]{1,63}
+names: BUS [A-Za-z0-9._-]{1,64}; endpoint NAME and GROUP
+  [A-Za-z0-9._@:-]{1,63}; none may be . or ..
 tracked messages: those sent with --expiry or --id. The bus keeps their status
   (outbox, sent, delivered, read, or an error such as expired, offline, full)
   until their expiry plus the bus's status retention (default 10s), and does
@@ -335,10 +339,11 @@ int main(int argc, char** argv) {
   try {
     return run(std::span<char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
   } catch (const UsageError& e) {
-    std::cerr << "courier: " << e.what() << '\n';
+    // One line, whatever a name or a file quoted in it held (names.hpp).
+    std::cerr << "courier: " << courier::escape_controls(e.what()) << '\n';
     return 2;
   } catch (const std::exception& e) {  // Failure, or bad_alloc
-    std::cerr << "courier: " << e.what() << '\n';
+    std::cerr << "courier: " << courier::escape_controls(e.what()) << '\n';
     return 1;
   }
 }

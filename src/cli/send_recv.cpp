@@ -56,7 +56,8 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
                " has a receiver attached (a real-time message, --expiry 0, is delivered now or not at all)";
       case Status::full:
         return "the priority " + std::to_string(o.priority) + " lanes of the members of group " + to + " are full";
-      case Status::too_large: break;  // as for an endpoint
+      case Status::too_large:
+      case Status::removed: break;  // as for an endpoint
       default:
         return "no member of group " + to +
                " took the message (the first refusal: " + std::string(status_name(r.status)) + ")";
@@ -79,6 +80,9 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
     case Status::log_failed:
       return "the bus's log in " + single_quoted(bus.log_directory()) +
              " could not store it (disk full, or an I/O error): it is not promised";
+    case Status::removed:
+      return "the bus " + single_quoted(bus.name()) +
+             " was removed (courier rm) before the message was accepted: it is not promised";
     default: return "the bus refused the message";
   }
 }

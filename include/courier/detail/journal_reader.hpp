@@ -4,12 +4,19 @@
 // directory in name order (writer epoch, pid, sequence). Every length and
 // offset read from disk is checked; a damaged record is reported with its
 // file and offset and reading resumes at the next valid record; a torn tail
-// (a writer that died in the middle of a write) is cut silently. Compiled in
-// src/journal_reader.cpp.
+// (a writer that died in the middle of a write) is cut silently. A file that
+// is not a regular file (a FIFO, a directory, a link, a device), belongs to
+// another uid, or cannot be opened or read is damage too (offset 0, length 0,
+// the reason): skipped, never waited on (opened O_NONBLOCK|O_NOFOLLOW).
+// Compiled in src/journal_reader.cpp.
 #pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -71,6 +78,9 @@ struct JournalReaderOptions {
   std::uint64_t max_file_size = detail::log_defaults::max_read_file_size;
   // Read into this buffer (kept warm across readers) instead of a new one.
   std::shared_ptr<detail::ReadBuffer> buffer;
+  // A file owned by another uid is damage, not read (it could be a forged
+  // journal). Unset: this process's effective uid.
+  std::optional<uid_t> owner;
 };
 
 class JournalReader {
@@ -79,11 +89,13 @@ class JournalReader {
   // the same file) instead of the first record.
   static Result<JournalReader> open_file(const std::string& path, const JournalReaderOptions& options = {},
                                          std::uint64_t start = 0);
-  // Every file of `dir` named like a journal file, in name order. Other files are ignored.
+  // Every file of `dir` named like a journal file, in name order. Other files
+  // are ignored. `dir` itself may not be a symbolic link (invalid_argument).
   static Result<JournalReader> open_directory(const std::string& dir, const JournalReaderOptions& options = {});
 
   // The next valid record into `out`: true, or false after the last one.
-  // An error only for the OS (a file that cannot be opened or read).
+  // An error only when the process cannot go on (out of descriptors or
+  // memory): a file that cannot be opened or read is damage.
   Result<bool> next(JournalRecord& out);
 
   const std::vector<JournalDamage>& damage() const noexcept { return damage_; }
@@ -96,8 +108,10 @@ class JournalReader {
   struct Check;
   Check check(std::uint64_t pos) const noexcept;
   bool torn_at(std::uint64_t pos) const noexcept;
+  std::string unusable(const struct stat& st) const;  // why a file is not read, or ""
 
   JournalReaderOptions options_;
+  uid_t owner_ = 0;  // of the files read
   std::vector<std::string> files_;
   std::size_t next_file_ = 0;
   bool from_directory_ = false;  // a listed file that vanished is skipped, not an error

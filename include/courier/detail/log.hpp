@@ -42,6 +42,14 @@ namespace courier {
 
 // The directory of a bus's journals: LOG_DIR/BUS.
 std::string bus_log_directory(const std::string& log_dir, std::string_view bus);
+// Opens the directory of a bus's journals (LOG_DIR/BUS) to check it, creating
+// it first when `create` (only the last component, mode 0700 whatever the
+// umask: a missing LOG_DIR is an error naming it). Refused with a one-line
+// error naming the directory: a symbolic link at its last component (not
+// followed), not a directory, owned by another uid than this process's
+// effective uid, or writable by group or others. True when it exists (false
+// only without `create`).
+Result<bool> check_bus_log_directory(const std::string& bus_log_dir, bool create);
 // Delete a bus's journals (every journal file of LOG_DIR/BUS, then the
 // directory when nothing else is in it). Ok when there is nothing to delete.
 Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus);
