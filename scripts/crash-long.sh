@@ -8,25 +8,28 @@
 # failed otherwise. The whole output (a loss's diagnosis included) stays in
 # the log file it names.
 #
-#   scripts/crash-long.sh [-k KILLS] [-s SEED]... [-b BUILD_DIR]
+#   scripts/crash-long.sh [-k KILLS] [-s SEED]... [-l LANE_KIB] [-b BUILD_DIR]
 #     -k  kills in total per run (default 1002: 334 per policy)
 #     -s  a schedule seed (repeatable: one run per seed; default: the tests' own)
+#     -l  lane capacity in KiB (default: the test's 1024; 64 makes sends spill to the log)
 #     -b  the build directory holding tests/crash_test (default: build)
 #   COURIER_CRASH_KEEP=1 keeps a failed run's journals (the log names them).
 set -uo pipefail
 
 usage() {
-  echo "usage: $0 [-k KILLS] [-s SEED]... [-b BUILD_DIR]" >&2
+  echo "usage: $0 [-k KILLS] [-s SEED]... [-l LANE_KIB] [-b BUILD_DIR]" >&2
   exit 2
 }
 
 kills=1002
 build=build
 seeds=()
-while getopts "k:s:b:h" opt; do
+lane_kib=
+while getopts "k:s:l:b:h" opt; do
   case $opt in
     k) kills=$OPTARG ;;
     s) seeds+=("$OPTARG") ;;
+    l) lane_kib=$OPTARG ;;
     b) build=$OPTARG ;;
     *) usage ;;
   esac
@@ -40,6 +43,10 @@ fi
 for s in "${seeds[@]}"; do
   [[ $s =~ ^[0-9]+$ ]] || { echo "$0: -s wants a number, not '$s'" >&2; exit 2; }
 done
+if [ -n "$lane_kib" ] && ! [[ $lane_kib =~ ^[0-9]+$ ]]; then
+  echo "$0: -l wants a number of KiB, not '$lane_kib'" >&2
+  exit 2
+fi
 bin=$build/tests/crash_test
 [ -x "$bin" ] || { echo "$0: $bin not found (build it: nice ninja -C $build crash_test)" >&2; exit 2; }
 [ ${#seeds[@]} -gt 0 ] || seeds=("")
@@ -52,14 +59,15 @@ failed=0
 for s in "${seeds[@]}"; do
   env=(COURIER_CRASH_ITERATIONS="$per_policy")
   [ -z "$s" ] || env+=(COURIER_CRASH_SEED="$s")
+  [ -z "$lane_kib" ] || env+=(COURIER_CRASH_LANE_KIB="$lane_kib")
   echo "crash-long: ${env[*]} nice -n 19 $bin --gtest_filter='CrashMatrix.*'" | tee -a "$log"
   env "${env[@]}" nice -n 19 "$bin" --gtest_filter='CrashMatrix.*' >>"$log" 2>&1 || failed=1
 done
 wall=$(($(date +%s) - start))
 
 echo "crash-long: summary (kills, reboots, sent, received, redelivered, lost, duplicates without the flag):"
-grep -E '^\[ crash    \] [a-z]+, seed [0-9]+: ' "$log" || echo "crash-long: no summary line: see $log"
-summaries=$(grep -cE '^\[ crash    \] [a-z]+, seed [0-9]+: ' "$log")
+grep -E '^\[ crash    \] [a-z]+, seed [0-9]+, [0-9]+ KiB lanes: ' "$log" || echo "crash-long: no summary line: see $log"
+summaries=$(grep -cE '^\[ crash    \] [a-z]+, seed [0-9]+, [0-9]+ KiB lanes: ' "$log")
 [ "$summaries" -eq $((${#seeds[@]} * 3)) ] || failed=1
 if [ $failed -ne 0 ]; then
   echo "crash-long: failures and what the matrix printed of them (all of it in $log):"

@@ -47,6 +47,9 @@ inline int kills_per_test() {
 inline Options crash_options(const std::string& log_dir, Sync sync) {
   Options o = small_options();
   o.lane_capacity = 1u << 20;
+  // COURIER_CRASH_LANE_KIB: smaller lanes (64: sends spill to the log and are forwarded from it).
+  if (const char* l = std::getenv("COURIER_CRASH_LANE_KIB"); l != nullptr)
+    o.lane_capacity = std::bit_ceil(static_cast<std::uint64_t>(std::clamp(std::atoi(l), 32, 1 << 20))) * 1024;
   o.log_dir = log_dir;
   o.sync = sync;
   o.group_commit_interval = std::chrono::microseconds(300);
@@ -114,16 +117,17 @@ struct Ledger {
         std::count_if(fresh.begin(), fresh.end(), [](const auto& f) { return f.second > 1; }));
   }
   // One line per run: what the long run (scripts/crash-long.sh) collects.
-  std::string summary(Sync s, std::uint64_t seed, int kills) const {
+  std::string summary(Sync s, std::uint64_t seed, int kills, std::uint64_t lane_kib) const {
     std::set<Key> received;
     for (const auto& m : {fresh, redelivered})
       for (const auto& [k, n] : m) received.insert(k);
     const auto group_copies = std::count_if(sent.begin(), sent.end(), [](const Key& k) { return k.first != "rx"; });
     std::ostringstream o;
-    o << "[ crash    ] " << sync_name(s) << ", seed " << seed << ": " << kills << " kills, " << reboots << " reboots, "
-      << sent.size() << " sent (" << group_copies << " group copies), " << received.size() << " received, "
-      << redelivered.size() << " redelivered, " << lost().size() << " lost, " << unflagged_duplicates()
-      << " duplicates without the flag, " << after_ack << " after their ack, " << acked.size() << " acknowledged";
+    o << "[ crash    ] " << sync_name(s) << ", seed " << seed << ", " << lane_kib << " KiB lanes: " << kills
+      << " kills, " << reboots << " reboots, " << sent.size() << " sent (" << group_copies << " group copies), "
+      << received.size() << " received, " << redelivered.size() << " redelivered, " << lost().size() << " lost, "
+      << unflagged_duplicates() << " duplicates without the flag, " << after_ack << " after their ack, " << acked.size()
+      << " acknowledged";
     return o.str();
   }
 };

@@ -13,8 +13,9 @@
 // member as its status says (tests/crash_matrix.hpp).
 // COURIER_CRASH_ITERATIONS sets the number of kills per test (default 120,
 // the CI size); COURIER_CRASH_SEED another schedule of kills and reboots
-// (default: a fixed seed per test). scripts/crash-long.sh runs a long matrix
-// on demand. A run that loses messages prints what the journals and the
+// (default: a fixed seed per test); COURIER_CRASH_LANE_KIB smaller lanes
+// (64: sends spill to the log). scripts/crash-long.sh runs a long matrix on
+// demand. A run that loses messages prints what the journals and the
 // tracker say of them.
 #include <gtest/gtest.h>
 
@@ -307,7 +308,7 @@ void run_matrix(Sync sync, int iterations, std::uint64_t seed) {
   EXPECT_GT(ledger.sent.size(), 0u);
   EXPECT_TRUE(std::any_of(ledger.sent.begin(), ledger.sent.end(), [](const Key& k) { return k.first != "rx"; }))
       << "no group send was reported sent";
-  std::cout << ledger.summary(sync, seed, iterations) << "\n";
+  std::cout << ledger.summary(sync, seed, iterations, crash_options(log_dir, sync).lane_capacity / 1024) << "\n";
   (void)Bus::remove(name.name);
   if (::testing::Test::HasFailure() && std::getenv("COURIER_CRASH_KEEP") != nullptr) {
     std::cout << "[ crash    ] log kept in " << log_dir << " (bus " << name.name << ")\n";
