@@ -35,7 +35,8 @@ void pause_point(const char* point) noexcept {
   for (;;) ::pause();
 }
 
-bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept {
+bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag,
+              std::uint64_t slot) noexcept {
   const std::uint32_t eslot = endpoint_slot(h.to);
   if (h.priority >= priority_levels || eslot >= st.seg.geometry().max_endpoints ||
       payload.size() > st.seg.geometry().max_payload)
@@ -47,6 +48,12 @@ bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> pa
   std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
               reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t),
               sizeof(RecordHeader) - sizeof(std::uint64_t));
+  if (slot != Tracker::no_slot) {
+    // acq_rel: the mark is published before our commit; a forwarder that dies
+    // between its commit and account_spilled leaves it for the next one to see.
+    const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::copied, std::memory_order_acq_rel);
+    if ((was & tracker_flag::copied) != 0) flag = static_cast<std::uint8_t>(flag | record_flag::redelivered);
+  }
   lc.header->flags = static_cast<std::uint8_t>(h.flags | flag);
   lc.header->lease = 0;
   lc.header->payload_len = static_cast<std::uint32_t>(payload.size());
@@ -237,9 +244,11 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, b
               } else if (h.expires_ns <= now) {
                 st.report(h, h.to, Status::expired);
                 detail::account_spilled(st, slot, h.to, h.priority);
-              } else if (detail::put_back(st, h, m->payload, record_flag::forwarded)) {
+              } else if (detail::put_back(st, h, m->payload, record_flag::forwarded, slot)) {
+                detail::pause_point("forward-committed");  // killed here: a second copy (lane_adoption_test)
                 // After the commit: a forwarder killed in between forwards it
-                // again; the receiver drops the second copy once the first is acknowledged.
+                // again, flagged redelivered (`copied`); the receiver drops the
+                // second copy once the first is acknowledged.
                 if (detail::account_spilled(st, slot, h.to, h.priority)) ++n;
               } else {
                 blocked = true;  // its lane is full: later records wait (order)

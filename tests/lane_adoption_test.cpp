@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "courier/detail/journal_file.hpp"
 #include "courier/detail/journal_reader.hpp"
@@ -44,6 +45,19 @@ COURIER_CHILD(alice_sends) {
   const SendResult r = alice->send(
       {.to = peer("bob"), .priority = alice_lane, .expiry = std::chrono::seconds(60), .id = alice_id}, "from alice");
   tell_parent(std::string(status_name(r.status)));
+  return 0;
+}
+
+// args: bus, log dir. Attaches bob and receives until it stops (with
+// COURIER_TEST_PAUSE_AT=forward-committed: inside the forwarder, its copy of
+// a spilled message committed to the lane, not yet accounted).
+COURIER_CHILD(bob_receives) {
+  auto bus = Bus::open(args[0], adoption_options(args[1]));
+  if (!bus) return 10;
+  auto bob = bus->attach("bob");
+  if (!bob) return 11;
+  for (int misses = 0; misses < 20;) misses += bob->receive(std::chrono::seconds(1)) ? 0 : 1;
+  tell_parent("drained");
   return 0;
 }
 
@@ -161,6 +175,51 @@ TEST(LaneAdoption, AMessageAdoptedBehindTheForwardersCursorIsForwarded) {
   EXPECT_EQ(copies, 1);
   EXPECT_EQ(b.alice_status(), "delivered");
   EXPECT_EQ(in.forwarded[alice_lane].load(), 1u);
+}
+
+// A receiver killed inside its forwarder, after its copy of a spilled
+// message reached the lane and before it was accounted: the next receiver's
+// forwarder puts a second copy there (at least once). Before, that copy was
+// flagged `forwarded` only, and with auto_ack off (the first copy taken, not
+// acknowledged) it was handed out with redelivered() false. Now the first
+// forwarder marked the entry `copied` before its commit, and every later copy
+// is flagged redelivered.
+TEST(LaneAdoption, ASecondForwardedCopyIsFlaggedRedelivered) {
+  AdoptionBus b;
+  auto carol = b.bus->endpoint("carol");
+  ASSERT_TRUE(carol) << carol.error().message;
+  for (const std::size_t bytes : {std::size_t{1000}, std::size_t{7}}) {  // 7: no smaller than carol's
+    for (int i = 0;; ++i) {
+      ASSERT_LT(i, 100000) << "the lane never filled";
+      const SendResult r = carol->send({.to = peer("bob"), .priority = spill_lane}, std::string(bytes, 'f'));
+      if (r.status == Status::full) break;
+      ASSERT_EQ(r.status, Status::sent);
+    }
+  }
+  constexpr std::uint64_t carol_id = 7171;
+  ASSERT_EQ(carol
+                ->send({.to = peer("bob"), .priority = spill_lane, .expiry = std::chrono::seconds(60), .id = carol_id},
+                       "spilled")
+                .status,
+            Status::outbox);
+  b.bob.reset();  // detached: the child takes bob's lease
+
+  Child bob = Child::spawn("bob_receives", {b.name.name, b.dir.path}, {"COURIER_TEST_PAUSE_AT=forward-committed"});
+  bob.expect_line("paused-at forward-committed");
+  bob.kill9();
+  bob.wait();
+
+  // The parent's receiver, acknowledging by hand: it takes each copy without acknowledging the one before.
+  auto rx = b.bus->attach("bob", ReceiverOptions{.auto_ack = false});
+  ASSERT_TRUE(rx) << rx.error().message;
+  std::vector<bool> flags;  // redelivered() of each copy of carol's message, in order
+  for (int round = 0; round < 200 && flags.size() < 2; ++round) {
+    while (auto m = rx->receive(std::chrono::milliseconds(5)))
+      if (m->id() == carol_id) flags.push_back(m->redelivered());
+  }
+  ASSERT_EQ(flags.size(), 2u) << "the dead forwarder's copy and the next forwarder's";
+  EXPECT_FALSE(flags[0]) << "the first copy was never handed out";
+  EXPECT_TRUE(flags[1]) << "a second copy handed out without the redelivered flag";
 }
 
 }  // namespace
