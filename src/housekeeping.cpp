@@ -64,8 +64,13 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     }
     const bool in_log = status == Status::sent || (status == Status::outbox && (flags & tracker_flag::spilled) != 0);
     if ((flags & tracker_flag::counted) == 0 && now < expires && in_log && !inserter_alive()) {
+      // Not marked spilled: its message may be in its lane too (e.g. a
+      // recovery put it back and died before marking in_lane), so the copy the
+      // forwarder makes is flagged redelivered (`copied`).
+      const std::uint16_t add =
+          (flags & tracker_flag::spilled) != 0 ? tracker_flag::spilled : tracker_flag::spilled | tracker_flag::copied;
       // Release: as Endpoint::spill.
-      flags = e.flags.fetch_or(tracker_flag::spilled, std::memory_order_acq_rel) | tracker_flag::spilled;
+      flags = e.flags.fetch_or(add, std::memory_order_acq_rel) | add;
       const EndpointId to = role == tracker_role::member ? e.recipient.load(std::memory_order_relaxed)
                                                          : e.dest.load(std::memory_order_relaxed);
       const unsigned prio = (flags & tracker_flag::priority_mask) >> tracker_flag::priority_shift;

@@ -227,9 +227,13 @@ class Recovery {
 
   std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h, bool& dup) {
     // Same deadline as the send computed, so BusState::same_send recognises the records.
-    const EntryInit init{
-        role,         dest, Status::sent, tracker_flag::committed, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
-        h.expires_ns, now_};
+    // The priority with the mark, as a send sets them: a recovery that dies
+    // before its put-back leaves a `sent` entry the housekeeper adopts and
+    // counts by these bits (without them: under priority 0, docs/design.md).
+    const auto flags = static_cast<std::uint16_t>(
+        tracker_flag::committed | (h.priority < priority_levels ? h.priority << tracker_flag::priority_shift : 0));
+    const EntryInit init{role,         dest, Status::sent, flags, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
+                         h.expires_ns, now_};
     Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) { init_entry(e, init); });
     dup = r.result == Tracker::Insert::duplicate;
     if (r.result == Tracker::Insert::full) refused_ = true;

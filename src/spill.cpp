@@ -35,7 +35,8 @@ void pause_point(const char* point) noexcept {
   for (;;) ::pause();
 }
 
-bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept {
+bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag,
+              std::uint64_t slot) noexcept {
   const std::uint32_t eslot = endpoint_slot(h.to);
   if (h.priority >= priority_levels || eslot >= st.seg.geometry().max_endpoints ||
       payload.size() > st.seg.geometry().max_payload)
@@ -47,6 +48,12 @@ bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> pa
   std::memcpy(reinterpret_cast<std::byte*>(lc.header) + sizeof(std::uint64_t),
               reinterpret_cast<const std::byte*>(&h) + sizeof(std::uint64_t),
               sizeof(RecordHeader) - sizeof(std::uint64_t));
+  if (slot != Tracker::no_slot) {
+    // acq_rel: the mark is published before our commit; a forwarder that dies
+    // between its commit and account_spilled leaves it for the next one to see.
+    const std::uint16_t was = st.tracker.entry(slot).flags.fetch_or(tracker_flag::copied, std::memory_order_acq_rel);
+    if ((was & tracker_flag::copied) != 0) flag = static_cast<std::uint8_t>(flag | record_flag::redelivered);
+  }
   lc.header->flags = static_cast<std::uint8_t>(h.flags | flag);
   lc.header->lease = 0;
   lc.header->payload_len = static_cast<std::uint32_t>(payload.size());
@@ -76,6 +83,24 @@ bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned p
   st.seg.inbox(endpoint_slot(to)).forwarded[priority].fetch_add(1, std::memory_order_release);
   return true;
 }
+
+namespace {
+
+// Spilled messages counted in `in`, all lanes (the forwarder's rescan test).
+std::uint64_t spilled_total(const InboxData& in) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& c : in.spilled) n += c.load(std::memory_order_acquire);  // acquire: as spill_backlog
+  return n;
+}
+
+// How many of `counted` spilled messages are not accounted (forwarded or settled) yet.
+std::uint64_t unaccounted(std::uint64_t counted, const InboxData& in) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& c : in.forwarded) n += c.load(std::memory_order_acquire);  // acquire: as spill_backlog
+  return counted > n ? counted - n : 0;
+}
+
+}  // namespace
 
 }  // namespace detail
 
@@ -146,7 +171,22 @@ bool Receiver::forward_spilled() noexcept {
   if (now < fw.next_scan_ns) return false;
   std::uint64_t forwarded = 0;
   try {
-    forwarded = fw.scan(*st_->bus, st_->self);
+    // Counted before the scan: each such record was in its file before it was
+    // counted (a spiller writes, then counts; an adoption finds it there).
+    const std::uint64_t counted = detail::spilled_total(in);
+    bool complete = false;
+    forwarded = fw.scan(*st_->bus, st_->self, false, complete);
+    // Every file read to its end and still some counted before the scan are
+    // not accounted: behind a cursor (the housekeeper adopted them after the
+    // scan passed their records). Read every file again from its start.
+    const std::uint64_t behind = detail::unaccounted(counted, in);
+    if (complete && behind > fw.unexplained) {
+      const std::uint64_t again = detail::spilled_total(in);
+      forwarded += fw.scan(*st_->bus, st_->self, true, complete);
+      fw.unexplained = complete ? detail::unaccounted(again, in) : 0;
+    } else if (complete) {
+      fw.unexplained = behind;
+    }
   } catch (...) {  // allocation failure: try again later
   }
   // Nothing to forward yet (a lane still full, or records not read yet): look again soon.
@@ -154,23 +194,27 @@ bool Receiver::forward_spilled() noexcept {
   return forwarded != 0;
 }
 
-std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
+std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, bool from_start, bool& complete) {
+  complete = false;
   auto dir = JournalReader::open_directory(st.log->directory());
   if (!dir) return 0;
+  complete = true;
   std::map<std::string, File> seen;
   std::uint64_t n = 0;
   const std::uint64_t now = realtime_ns();
   const detail::JournalIds::Resolve resolve = detail::resolve_in(st.dir, false);
   for (const std::string& path : dir->files()) {
-    File f = files.count(path) != 0 ? std::move(files[path]) : File{};
+    File f = !from_start && files.count(path) != 0 ? std::move(files[path]) : File{};
     if (f.ids.path() != path) f.ids.start(path);
     JournalReaderOptions ro;
     ro.buffer = buffer;
     auto rd = JournalReader::open_file(path, ro, f.cursor);
     bool blocked = false;
+    complete = complete && static_cast<bool>(rd);
     JournalRecord rec;
     while (rd && !blocked) {
       auto more = rd->next(rec);
+      if (!more) complete = false;
       if (!more || !*more) break;
       if (rec.kind == logfmt::Kind::name) {
         f.ids.learn(rec.body, resolve);
@@ -200,9 +244,11 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
               } else if (h.expires_ns <= now) {
                 st.report(h, h.to, Status::expired);
                 detail::account_spilled(st, slot, h.to, h.priority);
-              } else if (detail::put_back(st, h, m->payload, record_flag::forwarded)) {
+              } else if (detail::put_back(st, h, m->payload, record_flag::forwarded, slot)) {
+                detail::pause_point("forward-committed");  // killed here: a second copy (lane_adoption_test)
                 // After the commit: a forwarder killed in between forwards it
-                // again; the receiver drops the second copy once the first is acknowledged.
+                // again, flagged redelivered (`copied`); the receiver drops the
+                // second copy once the first is acknowledged.
                 if (detail::account_spilled(st, slot, h.to, h.priority)) ++n;
               } else {
                 blocked = true;  // its lane is full: later records wait (order)
@@ -214,6 +260,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self) {
       }
       f.cursor = rec.offset + logfmt::record_span(static_cast<std::uint32_t>(rec.body.size()));
     }
+    complete = complete && !blocked;
     seen.emplace(path, std::move(f));
   }
   files = std::move(seen);  // journal files deleted since are forgotten

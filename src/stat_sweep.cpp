@@ -12,7 +12,9 @@
 
 namespace courier {
 
-SweepResult Bus::sweep() { return detail::sweep(*s_); }
+// A removed bus is not swept: its statuses and journal records are the
+// removed memory's (docs/design.md, "Safe removal": what keeps answering).
+SweepResult Bus::sweep() { return s_->removed() ? SweepResult{} : detail::sweep(*s_); }
 
 SweepResult detail::sweep(BusState& st) {
   SweepResult r;
@@ -39,6 +41,9 @@ BusStats Bus::stat() const {
   s.geometry = s_->seg.geometry();
   s.segment_bytes = s_->seg.size();
   s.created_ns = s_->seg.header().created_ns;
+  // Relaxed: a snapshot, as the counters below (the remover stores it seq_cst).
+  s.removed_ns = s_->seg.header().removed.load(std::memory_order_relaxed);
+  s.removed = s.removed_ns != 0;
   for (const EndpointEntry& e : s_->dir.list()) {
     EndpointStats es;
     es.name = e.name;

@@ -266,11 +266,9 @@ Expected layout_expected() {
   e.bits["Endpoint id"] = {{"slot", make_endpoint_id(0xffffu, 0)}, {"generation", make_endpoint_id(0, 0xffffu)}};
   e.bits["Tracker tag word"] = {
       {"state", tag::make(3, 0, 0)}, {"pid", tag::make(0, ~0ull, 0)}, {"hash", tag::make(0, 0, (1ull << 40) - 1)}};
-  e.bits["Tracker entry flags"] = {{"committed", tracker_flag::committed},
-                                   {"in_lane", tracker_flag::in_lane},
-                                   {"spilled", tracker_flag::spilled},
-                                   {"counted", tracker_flag::counted},
-                                   {"priority", tracker_flag::priority_mask}};
+  e.bits["Tracker entry flags"] = {{"committed", tracker_flag::committed}, {"in_lane", tracker_flag::in_lane},
+                                   {"spilled", tracker_flag::spilled},     {"counted", tracker_flag::counted},
+                                   {"copied", tracker_flag::copied},       {"priority", tracker_flag::priority_mask}};
   e.bits["Lease word"] = {{"pid", lease_word({pid_t(lease_pid_mask), 0})},
                           {"start", lease_word({0, lease_start_mask})},
                           {"nonce", lease_word({0, 0}, 0xffffu)}};

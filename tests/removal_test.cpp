@@ -377,6 +377,47 @@ TEST(Removal, aCourierSendWaitingForAStatusExitsOneNamingTheRemoval) {
   EXPECT_EQ(gone.err, "courier: waiting for delivered: " + removed_message(name.name) + "\n");
 }
 
+// The getters of a process that had the bus open when it was removed keep
+// answering from the removed memory (read-only, harmless), and stat() says
+// so: removed, and when. sweep() changes nothing there (it used to report a
+// message expired and tell its sender, in the removed bus). Every call that
+// changes or sends answers removed.
+TEST(Removal, theGettersKeepAnsweringAndStatSaysTheBusWasRemoved) {
+  BusName name;
+  auto bus = Bus::open(name.name, small_options());
+  ASSERT_TRUE(bus) << bus.error().message;
+  auto alice = bus->endpoint("alice");
+  ASSERT_TRUE(alice) << alice.error().message;
+  ASSERT_TRUE(bus->add_endpoint("bob"));
+  const SendResult r =
+      alice->send({.to = peer("bob"), .expiry = std::chrono::milliseconds(1), .id = 77}, "waits for bob");
+  ASSERT_EQ(r.status, Status::sent);
+  const std::uint64_t expired_at = realtime_ns() + 2'000'000;
+  ASSERT_TRUE(test::eventually([&] { return realtime_ns() >= expired_at; }));  // only time expires it
+  EXPECT_FALSE(bus->stat().removed);
+  EXPECT_EQ(bus->stat().removed_ns, 0u);
+
+  const std::uint64_t before = realtime_ns();
+  ASSERT_TRUE(Bus::remove(name, RemoveOptions{.force = true}));
+  const std::uint64_t after = realtime_ns();
+
+  const BusStats s = bus->stat();
+  EXPECT_TRUE(s.removed);
+  EXPECT_GE(s.removed_ns, before);
+  EXPECT_LE(s.removed_ns, after);
+  EXPECT_EQ(s.endpoints.size(), 2u);
+  EXPECT_EQ(bus->settings().lane_capacity, small_options().lane_capacity.value());
+  EXPECT_EQ(bus->endpoints().size(), 2u);
+  EXPECT_EQ(bus->endpoint_name(alice->id()), "alice");
+  const SweepResult swept = bus->sweep();
+  EXPECT_EQ(swept.expired, 0u) << "swept the removed bus";
+  EXPECT_EQ(swept.retired, 0u);
+  auto added = bus->add_endpoint("carol");
+  ASSERT_FALSE(added);
+  EXPECT_EQ(added.error().code, Errc::removed);
+  EXPECT_EQ(alice->send({.to = peer("bob"), .expiry = std::chrono::seconds(5)}, "x").status, Status::removed);
+}
+
 }  // namespace
 }  // namespace courier
 

@@ -11,6 +11,7 @@
 // afterwards (as the drain is) sees nothing at first, then all of them.
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include "courier/detail/lane_inspect.hpp"
 #include "support.hpp"
@@ -134,6 +135,57 @@ TEST(LaneHole, RecordsBehindAKilledSendersClaimAreReceivedOnceTheReceiverStepsOv
   EXPECT_EQ(got[alice_id], alice_owed ? 1 : 0)
       << "alice's message, " << status_name(alice_status->status) << " when she died";
   EXPECT_EQ(detail::lane_waiting(v), 0u);
+}
+
+// A receiver that is never idle (another lane always has a message) never
+// runs its idle tidy: before, the hole at the head of carol's lane hid her 50
+// messages for as long as dave's lane kept bob busy. Now the poll that steps
+// past the holed lane to dave's times the claim there and steps over it once
+// it is older than claim_timeout. Bounded by count: bob takes one of dave's
+// messages per round, never finding his lanes empty; a round (a send and a
+// receive) costs well over 50 ns, so 20 million rounds outlast the 100 ms
+// claim timeout ten times (the old code ran them all: 0 of carol's 50).
+TEST(LaneHole, ABusyReceiverStepsOverAHoleInALaneItDoesNotDrain) {
+  HoleBus h;
+  std::optional<Bus>& bus = h.bus;
+  ASSERT_TRUE(bus->endpoint("carol"));
+  auto dave = bus->endpoint("dave");
+  ASSERT_TRUE(dave) << dave.error().message;
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob) << bob.error().message;
+
+  Child alice = Child::spawn("hole_alice", {h.name.name, h.dir.path}, {"COURIER_TEST_PAUSE_AT=logged-appended"});
+  alice.expect_line("paused-at logged-appended");
+  // Dave's first message is waiting before carol commits: bob is busy from
+  // the first poll that could see her lane's bit.
+  constexpr std::uint8_t busy_lane = lane + 3;
+  ASSERT_EQ(dave->send({.to = peer("bob"), .priority = busy_lane}, "busy").status, Status::sent);
+  Child carol = Child::spawn("hole_carol", {h.name.name, h.dir.path});
+  ASSERT_EQ(carol.read_line(), "sent " + std::to_string(carols));
+  ASSERT_EQ(carol.wait(), 0);
+  alice.kill9();
+  alice.wait();
+
+  std::vector<std::uint64_t> carol_ids;
+  std::uint64_t idle = 0;
+  constexpr std::uint64_t rounds = 20'000'000;
+  for (std::uint64_t round = 0; round < rounds && carol_ids.size() < carols; ++round) {
+    auto m = bob->try_receive();
+    if (!m) {
+      ++idle;
+      break;
+    }
+    if (m->from() == dave->id()) {
+      // The next one waits before bob looks again: he never finds his lanes empty.
+      ASSERT_EQ(dave->send({.to = peer("bob"), .priority = busy_lane}, "busy").status, Status::sent);
+    } else {
+      carol_ids.push_back(m->id());
+    }
+  }
+  EXPECT_EQ(idle, 0u) << "bob found his lanes empty: the test needs him busy";
+  ASSERT_EQ(carol_ids.size(), static_cast<std::size_t>(carols)) << "the hole starved carol's lane";
+  for (int i = 0; i < carols; ++i) EXPECT_EQ(carol_ids[i], carol_first_id + static_cast<std::uint64_t>(i)) << i;
+  EXPECT_EQ(bus->segment().inbox(endpoint_slot(h.bob)).revoked.load(), 1u);
 }
 
 // A logged send holds its lane claim while its record goes into the log. If

@@ -121,7 +121,10 @@ class Bus {
   BusStats stat() const;
   BusSettings settings() const noexcept;
   // The bus was removed (Bus::remove, courier rm) since this process opened
-  // it: every call answers Errc::removed; open it again for the new bus.
+  // it: every call that changes or sends answers Errc::removed (a send
+  // Status::removed); the getters (stat, settings, endpoints, groups, names)
+  // keep answering from the removed memory, stat() with `removed` set, and
+  // sweep() does nothing. Open it again for the new bus.
   bool removed() const noexcept { return s_->removed(); }
   // This open created the bus's shared memory (first open, or after a reboot).
   bool created() const noexcept { return s_->seg.created(); }

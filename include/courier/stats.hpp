@@ -85,6 +85,11 @@ struct BusStats {
   std::uint64_t segment_bytes = 0;
   std::uint64_t created_ns = 0;
   bool in_process = false;
+  // Bus::remove (courier rm) removed this bus since this process opened it:
+  // what follows is read from the removed memory (docs/design.md, "Safe
+  // removal"). removed_ns: CLOCK_REALTIME of the removal, 0 while in use.
+  bool removed = false;
+  std::uint64_t removed_ns = 0;
   std::vector<EndpointStats> endpoints;
   std::vector<GroupEntry> groups;
   TrackerUsage tracker{};

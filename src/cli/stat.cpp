@@ -80,6 +80,8 @@ Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
                                             {"group_commit_bytes", b.group_commit_bytes}};
   return Json{{"bus", s.name},
               {"created_ns", s.created_ns},
+              {"removed", s.removed},
+              {"removed_ns", s.removed ? Json(s.removed_ns) : Json()},
               {"log", log},
               {"segment_bytes", s.segment_bytes},
               {"geometry", geometry},
@@ -99,6 +101,7 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
       {
           {"bus:", s.name},
           {"created:", utc_text(s.created_ns)},
+          {"removed:", s.removed ? "yes (at " + utc_text(s.removed_ns) + ")" : std::string("no")},
           {"segment:", size_text(s.segment_bytes)},
           {"max endpoints:", std::to_string(g.max_endpoints)},
           {"lane capacity:", size_text(g.lane_capacity) + " (16 priority lanes per endpoint)"},

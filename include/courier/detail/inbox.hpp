@@ -65,7 +65,10 @@ class InboxReader {
   // The highest-priority deliverable record, or an empty InboxTaken. Drops
   // (and counts) records that expired, real-time records meant for an earlier
   // receiver, and records addressed to an earlier endpoint of this slot.
-  InboxTaken poll() noexcept {
+  // Out of line, as the compiler chose before poll had busy_again and
+  // look_at_skipped: inlined into Receiver::try_receive it cost ~12 ns more
+  // a message (courier-bench scale, receive rows).
+  [[gnu::noinline]] InboxTaken poll() noexcept {
     // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
     // Masked: bits above the 16 lanes can only come from a damaged inbox.
     std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed) & all_lanes;
@@ -84,22 +87,21 @@ class InboxReader {
         r.mark_handed(rec);
         bump(in_->received);
         if (rec.redelivered) bump(in_->redelivered);
-        empty_polls_ = 0;
+        if (empty_polls_ != 0) [[unlikely]]
+          busy_again();
         // Stale bits above the lane we deliver from would be scanned again on
         // every receive: clear them now (cost grows with traffic, not with the
         // number of idle lanes). A lane drained to empty keeps its own bit
         // until idle, so a busy lane costs no RMW per message.
-        while (skipped != 0) {
-          clear_if_empty(static_cast<unsigned>(std::countr_zero(skipped)));
-          skipped &= skipped - 1;
-        }
+        if (skipped != 0) [[unlikely]]
+          look_at_skipped(skipped);
         return InboxTaken{rec, p};
       }
       skipped |= 1u << p;
     }
     if (++empty_polls_ >= tidy_every) {
-      empty_polls_ = 0;
       tidy(monotonic_ns());
+      empty_polls_ = 1;  // counted from the tidy (not 0: busy_again looks at the claims it found)
     }
     return {};
   }
@@ -119,16 +121,54 @@ class InboxReader {
       LaneReader& r = lanes_[p];
       const std::uint32_t bit = 1u << p;
       if (!clear_if_empty(p)) continue;
+      holes_ &= ~bit;
       if (r.check_stalled(now_mono)) {
         const std::uint64_t d = r.stall_deadline_ns();
         earliest = d < earliest ? d : earliest;
         if (r.peek()) {  // the stall check may have revoked the head: more may be waiting behind it
           in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);  // seq_cst: restores the invariant
+        } else {
+          holes_ |= bit;  // its bit is clear now: busy_again looks at it if the receiver gets busy first
         }
       }
     }
     flush_counters();
     return earliest;
+  }
+
+  // A receiver that never idles never runs tidy: a claim at the head of a
+  // lane it steps past (a dead producer's hole, records committed behind it)
+  // would hide that lane for as long as other lanes keep it busy. These keep
+  // it in view while busy (docs/design.md, "No wedged ids": a busy receiver).
+  // Out of line: poll's path that returns a record stays as it was.
+  //
+  // Lanes that looked empty on the way to a record of a later lane: a lane
+  // with a claim at its head keeps its bit (the next poll looks again) and
+  // the claim is timed, stepped over once older than the claim timeout; any
+  // other is cleared (re-checked), as before.
+  [[gnu::noinline]] void look_at_skipped(std::uint32_t skipped) noexcept {
+    for (; skipped != 0; skipped &= skipped - 1) {
+      const auto p = static_cast<unsigned>(std::countr_zero(skipped));
+      LaneReader& r = lanes_[p];
+      if (!r.claim_at_head()) {
+        clear_if_empty(p);
+        continue;
+      }
+      const std::uint64_t revoked = r.counters().revoked;
+      r.check_stalled(monotonic_ns());
+      if (r.counters().revoked != revoked) flush_counters();  // courier stat shows it
+    }
+  }
+  // The first record after empty polls: lanes whose bit the last tidy cleared
+  // with a claim still at their head get it back, so that busy polls look at them.
+  [[gnu::noinline]] void busy_again() noexcept {
+    empty_polls_ = 0;
+    for (std::uint32_t h = holes_; h != 0; h &= h - 1) {
+      const auto p = static_cast<unsigned>(std::countr_zero(h));
+      // seq_cst: as tidy's restore (a bit set too many costs one look).
+      if (lanes_[p].claim_at_head()) in_->nonempty.fetch_or(1u << p, std::memory_order_seq_cst);
+    }
+    holes_ = 0;
   }
 
   // Sleep until a producer commits, an outstanding claim needs a look, or the
@@ -219,6 +259,7 @@ class InboxReader {
   EndpointId self_ = no_endpoint;
   std::uint64_t lease_ = 0;  // our lease word
   std::uint32_t empty_polls_ = 0;
+  std::uint32_t holes_ = 0;  // lanes the last tidy left with a claim at head and their bit clear
   std::uint64_t flushed_revoked_ = 0;
   std::uint64_t flushed_corrupt_ = 0;
   LaneReader lanes_[priority_levels];

@@ -127,6 +127,9 @@ class LaneReader {
     stalled_pos_ = ~0ull;
     return true;
   }
+  // Space is reserved at head (a claim being written, or a hole).
+  // Relaxed: compared only, as in check_stalled.
+  bool claim_at_head() const noexcept { return v_.ctl->tail.load(std::memory_order_relaxed) != head_; }
   std::uint64_t stall_deadline_ns() const noexcept {
     return stalled_pos_ == ~0ull ? ~0ull : stalled_since_ + claim_timeout_ns_;
   }

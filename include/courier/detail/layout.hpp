@@ -228,6 +228,11 @@ inline constexpr std::uint16_t spilled = 1u << 2;
 // (once, on this flag's transition: by the spiller once its record is in the
 // file, or by whoever finds it uncounted: the forwarder, the housekeeper).
 inline constexpr std::uint16_t counted = 1u << 3;
+// A copy of the message may be in its lane already: a forwarder put one there
+// (set just before its lane commit), or the housekeeper adopted it from the
+// log while its lane copy may exist. Every copy forwarded from then on is
+// flagged redelivered (docs/design.md, "No wedged ids": second copies).
+inline constexpr std::uint16_t copied = 1u << 4;
 // Bits 8..11: the message's priority (set with spilled: the sweeper counts a
 // spilled message it settles in forwarded[priority] without its record).
 inline constexpr unsigned priority_shift = 8;

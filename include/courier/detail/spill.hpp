@@ -17,14 +17,17 @@ namespace courier::detail {
 // variable COURIER_TEST_PAUSE_AT names `point`, print "paused-at POINT" on
 // standard output and stop forever (the test kills the process there), or,
 // with COURIER_TEST_PAUSE_RESUME set, until a line comes on standard input
-// (tests/spill_loss_test.cpp). Used on the logged and spill paths only,
-// never on the inline send path.
+// (tests/spill_loss_test.cpp). Used on the logged and spill paths and in the
+// forwarder only, never on the inline send path or the receive path.
 void pause_point(const char* point) noexcept;
 
 // Put a message from the log into its destination's lane (ids already
 // mapped), with `flag` added to its record flags. False when the lane has no
-// room. Does not touch the tracker.
-bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag) noexcept;
+// room. With a tracker slot (the forwarder), its entry is marked `copied`
+// once the lane has room, before the commit, and the copy is flagged
+// redelivered when the mark was there already (a copy may exist).
+bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag,
+              std::uint64_t slot = Tracker::no_slot) noexcept;
 
 // Count a spilled tracker entry in spilled[priority] of its destination, once
 // (on the transition of its `counted` flag). True on the transition.
