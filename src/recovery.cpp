@@ -260,9 +260,13 @@ class Recovery {
         } else if (dup) {
           total = st_.tracker.find(tk);
           // A total this recovery made counts one more member; a live one is left alone.
-          if (total != Tracker::no_slot && totals_.count(total) != 0)
-            st_.tracker.entry(total).recipients.fetch_add(
-                1, std::memory_order_relaxed);  // relaxed: one thread, published later by advance
+          // Saturated at the member limit (16 bits in the entry): a journal is untrusted; a sound one has fewer.
+          if (total != Tracker::no_slot && totals_.count(total) != 0) {
+            std::atomic<std::uint16_t>& members = st_.tracker.entry(total).recipients;
+            // relaxed: one thread, published later by advance
+            if (members.load(std::memory_order_relaxed) < max_group_members_limit)
+              members.fetch_add(1, std::memory_order_relaxed);
+          }
         }
       }
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;

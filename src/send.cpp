@@ -31,10 +31,13 @@ ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClai
   return cr;
 }
 
-bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients,
+bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients,
                      std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
-  // BusState::same_send recognises the records of this send by this deadline.
-  const EntryInit init{role, dest, Status::outbox, 0, recipients, s_->deadline(expires, now), expires, now};
+  // BusState::same_send recognises the records of this send by this deadline. A following handle marks its
+  // entries with its token (detail/status_follow.hpp: how its poll knows them).
+  const EntryInit init{role,    dest,       Status::outbox,
+                       0,       recipients, s_->deadline(expires, now),
+                       expires, now,        follow_ ? follow_->token() : std::uint16_t{0}};
   Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) { init_entry(e, init); });
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
@@ -142,7 +145,9 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   std::uint64_t total = Tracker::no_slot;
   if (tracked) {
     SendResult r;
-    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, n, now, expires, total, r)) {
+    // n <= max_group_members <= max_group_members_limit (check_geometry; Directory::members clamps): fits 16 bits.
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, static_cast<std::uint16_t>(n), now,
+               expires, total, r)) {
       r.recipients = n;
       return r;
     }

@@ -3,16 +3,60 @@
 #include "courier/detail/status_follow.hpp"
 
 #include <bit>
-#include <new>
+#include <bitset>
+#include <mutex>
 
 #include "courier/detail/clock.hpp"
 
 namespace courier::detail {
 
-void StatusFollower::allocate() {
-  records_.reset(static_cast<Record*>(std::calloc(capacity_, sizeof(Record))));
-  if (!records_) throw std::bad_alloc();
-  live_bits_.assign((capacity_ + 63) / 64, 0);
+namespace {
+
+// The tokens of this process's live followers (0 is "not followed"). Taken in
+// turn, so that a token freed is not taken again at once.
+struct Tokens {
+  std::mutex mu;
+  std::bitset<65536> used;
+  std::uint32_t next = 1;
+};
+Tokens& tokens() {
+  static Tokens* t = new Tokens;  // never destroyed: followers may outlive static destruction
+  return *t;
+}
+
+std::uint16_t take_token() noexcept {
+  Tokens& t = tokens();
+  std::lock_guard lock(t.mu);
+  for (std::uint32_t i = 0; i < 65535; ++i) {
+    const std::uint32_t k = t.next;
+    t.next = k == 65535 ? 1 : k + 1;
+    if (!t.used[k]) {
+      t.used[k] = true;
+      return static_cast<std::uint16_t>(k);
+    }
+  }
+  return 0;
+}
+
+void give_token(std::uint16_t k) noexcept {
+  if (k == 0) return;
+  Tokens& t = tokens();
+  std::lock_guard lock(t.mu);
+  t.used[k] = false;
+}
+
+}  // namespace
+
+StatusFollower::StatusFollower(const Tracker* t, EndpointId self) noexcept
+    : tracker_(t), self_(self), capacity_(t->capacity()), token_(take_token()) {}
+
+StatusFollower::~StatusFollower() { give_token(token_); }
+
+inline bool StatusFollower::ours(std::uint64_t slot) const noexcept {  // only used here
+  if (!tracker_->ready_from(slot, pid_)) return false;
+  const TrackerEntry& e = tracker_->entry(slot);
+  // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
+  return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
 }
 
 void StatusFollower::note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept {
@@ -23,13 +67,12 @@ void StatusFollower::note_outcome_earlier(std::uint64_t slot, std::uint64_t id, 
       return;
     }
   }
-  // Folded already (the pending list reached its bound between the insert and the outcome).
-  if (!records_ || slot >= capacity_) return;
-  Record& r = records_[slot];
-  if (r.live && r.id == id && told && moves_forward(r.reported, st)) {
-    r.reported = st;
-    if (is_final(st)) retire(slot, r);
-  }
+  // Folded already (the pending list reached its bound between the insert and
+  // the outcome): the slot's state is this message's (its entry holds the slot
+  // until the send returns, so no later send of ours took it).
+  if (states_.empty() || slot >= capacity_) return;
+  const unsigned v = state(slot);
+  if (v != none && told && rank_of(st) > v - 1) reported(slot, rank_of(st));
 }
 
 void StatusFollower::forget(std::uint64_t slot, std::uint64_t id) noexcept {
@@ -39,48 +82,39 @@ void StatusFollower::forget(std::uint64_t slot, std::uint64_t id) noexcept {
       return;
     }
   }
-  if (records_ && slot < capacity_ && records_[slot].live && records_[slot].id == id) retire(slot, records_[slot]);
+  // Folded: as in note_outcome_earlier, the slot's state is this claim's.
+  if (!states_.empty() && slot < capacity_ && state(slot) != none) drop(slot);
 }
 
-StatusFollower::About StatusFollower::about(std::uint8_t role, std::uint32_t dest, std::uint64_t id,
-                                            EndpointId key_recipient) const noexcept {
-  if (role == tracker_role::group) return About{no_endpoint, dest};
-  if (role != tracker_role::member) return About{dest, 0};
+StatusFollower::About StatusFollower::member_about(std::uint32_t total, std::uint64_t id,
+                                                   EndpointId key_recipient) const noexcept {
   // A member entry's dest is the slot of its group total, whose dest is the group.
-  if (tracker_->holds(dest, TrackerKey{self_, id, no_endpoint}))
+  if (tracker_->holds(total, TrackerKey{self_, id, no_endpoint}))
     return About{key_recipient,
-                 tracker_->entry(dest).dest.load(std::memory_order_relaxed)};  // relaxed: holds() acquired the tag
+                 tracker_->entry(total).dest.load(std::memory_order_relaxed)};  // relaxed: holds() acquired the tag
   return About{key_recipient, 0};
 }
 
 void StatusFollower::fold(bool emit) {
   if (pending_.empty()) return;
-  if (!records_) allocate();
-  // The records are scattered over the table (a slot per message): ask for
-  // their lines first, so that the misses overlap instead of coming one by one.
-  Record* const records = records_.get();
-  for (const Pending& p : pending_)
-    if (p.slot < capacity_) __builtin_prefetch(&records[p.slot], 1);
+  if (states_.empty()) states_.assign((capacity_ + 31) / 32, 0);
   std::uint64_t now = 0;  // read once, when a send-time outcome is reported here
   for (const Pending& p : pending_) {
     if (p.slot >= capacity_) continue;  // forgotten
-    Record& r = records[p.slot];
-    // Still live: its entry was freed before its end was reported (retired
-    // past expiry + retention) and the slot given to this send.
-    if (r.live) {
-      if (is_owed(r.reported)) ++unknown_;  // delivered and never read: nothing was lost
-    } else {
-      live_bits_[p.slot >> 6] |= 1ull << (p.slot & 63);
+    // Still live: that message's entry was freed before its end was reported
+    // (retired past expiry + retention) and the slot given to this send.
+    if (const unsigned v = state(p.slot); v == none) {
       ++live_;
+    } else if (v - 1 < rank_delivered) {
+      ++unknown_;  // delivered and never read: nothing was lost
     }
-    r = Record{p.id, p.key_recipient, Status::outbox, true, {}};
-    if (p.outcome == Status::outbox) continue;
-    if (p.told) {
-      r.reported = p.outcome;
-      if (is_final(p.outcome)) retire(p.slot, r);
-    } else if (emit) {
+    if (p.outcome == Status::outbox || (!p.told && !emit)) {
+      set_state(p.slot, 1);  // outbox (an outcome not told is reported by the next poll's walk)
+    } else if (p.told) {
+      reported(p.slot, rank_of(p.outcome));
+    } else {
       if (now == 0) now = fast_realtime_ns();
-      advance(p.slot, r, p.outcome, now, about(p.role, p.dest, p.id, p.key_recipient));
+      advance(p.slot, 0, p.outcome, p.id, now, about(p.role, p.dest, p.id, p.key_recipient));  // from outbox
     }
   }
   // No look at the tracker here: every later change of these messages is in
@@ -91,35 +125,39 @@ void StatusFollower::fold(bool emit) {
 }
 
 void StatusFollower::apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
-  const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
-  if (records_ && slot_plus_one != 0 && slot_plus_one - 1 < capacity_) {
-    Record& r = records_[slot_plus_one - 1];
-    if (r.id == e.id && r.key_recipient == key_recipient) {
-      // Ours: report what it adds (nothing when a catch-up already passed it).
-      if (r.live) advance(slot_plus_one - 1, r, e.status, e.time_ns, About{e.recipient, e.group});
+  const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
+  if (slot < capacity_ && !states_.empty() && ours(slot)) {
+    const TrackerEntry& en = tracker_->entry(slot);
+    const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
+    // Relaxed: ours() saw the tag ready (acquire). The same key: this event is
+    // about the message this handle sent last into the slot.
+    if (en.id.load(std::memory_order_relaxed) == e.id &&
+        en.recipient.load(std::memory_order_relaxed) == key_recipient) {
+      // Ours: report what it adds (nothing when a catch-up already passed it, or it is final).
+      if (const unsigned v = state(slot); v != none)
+        advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
       return;
     }
   }
-  // Not a message this handle sent (another handle or process sends as this
-  // endpoint): passed on as it came.
+  // Not a message this handle follows (sent before following began, or by
+  // another handle or process as this endpoint): passed on as it came.
   emit(e);
 }
 
 void StatusFollower::walk() {
   ++catch_ups_;
-  if (!records_) return;
-  for (std::size_t w = 0; w < live_bits_.size(); ++w) {
-    for (std::uint64_t bits = live_bits_[w]; bits != 0; bits &= bits - 1) {
-      const std::uint64_t slot = w * 64 + static_cast<unsigned>(std::countr_zero(bits));
-      check(slot, records_[slot]);
-    }
+  for (std::size_t w = 0; w < states_.size(); ++w) {
+    // The low bit of each 2-bit state that is not `none`.
+    for (std::uint64_t bits = (states_[w] | states_[w] >> 1) & 0x5555555555555555ull; bits != 0; bits &= bits - 1)
+      check(w * 32 + static_cast<unsigned>(std::countr_zero(bits)) / 2);
   }
 }
 
-void StatusFollower::check(std::uint64_t slot, Record& r) {
-  if (!tracker_->holds(slot, TrackerKey{self_, r.id, r.key_recipient})) {
-    if (is_owed(r.reported)) ++unknown_;  // retired (or replaced) before we saw its end; delivered: it was read or not
-    retire(slot, r);
+void StatusFollower::check(std::uint64_t slot) {
+  const unsigned from = state(slot) - 1;  // the rank last reported
+  if (!ours(slot)) {
+    if (from < rank_delivered) ++unknown_;  // retired (or replaced) before we saw its end; delivered: read or not
+    drop(slot);
     return;
   }
   const TrackerEntry& en = tracker_->entry(slot);
@@ -127,10 +165,12 @@ void StatusFollower::check(std::uint64_t slot, Record& r) {
   const std::uint8_t st = en.status.load(std::memory_order_acquire);
   const std::uint64_t t = en.updated_ns.load(std::memory_order_relaxed);  // relaxed: informational
   if (st >= status_count) return;
-  // Relaxed: holds() acquired the tag; the entry's role and dest were written before it was published.
+  // Relaxed: ours() saw the tag ready; the entry's key, role and dest were written before it was published.
+  const std::uint64_t id = en.id.load(std::memory_order_relaxed);
+  const EndpointId key_recipient = en.recipient.load(std::memory_order_relaxed);
   const About a =
-      about(en.role.load(std::memory_order_relaxed), en.dest.load(std::memory_order_relaxed), r.id, r.key_recipient);
-  advance(slot, r, static_cast<Status>(st), t, a);
+      about(en.role.load(std::memory_order_relaxed), en.dest.load(std::memory_order_relaxed), id, key_recipient);
+  advance(slot, from, static_cast<Status>(st), id, t, a);
 }
 
 }  // namespace courier::detail

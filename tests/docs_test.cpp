@@ -239,9 +239,10 @@ Expected layout_expected() {
   }
   {
     using T = TrackerEntry;
-    e.structs["TrackerEntry"] = {sizeof(T),
-                                 {M(id), M(sender), M(recipient), M(dest), M(role), M(status), M(flags), M(recipients),
-                                  M(delivered), M(read), M(failed), M(deadline_ns), M(expires_ns), M(updated_ns)}};
+    e.structs["TrackerEntry"] = {
+        sizeof(T),
+        {M(id), M(sender), M(recipient), M(dest), M(role), M(status), M(flags), M(recipients), M(follower),
+         M(delivered), M(read), M(failed), M(deadline_ns), M(expires_ns), M(updated_ns)}};
   }
   {
     using T = InboxData;

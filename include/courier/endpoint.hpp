@@ -201,7 +201,7 @@ class Endpoint {
   // Compiled (src/send.cpp), out of the one-to-one untracked path, which stays small enough to inline.
   SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
-  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint32_t recipients, std::uint64_t now,
+  bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients, std::uint64_t now,
              std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
   void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept {
     if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st);

@@ -37,7 +37,7 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 4;
+inline constexpr std::uint32_t layout_version = 5;
 inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 // Bytes of SegmentHeader::log_dir: an absolute path of at most this minus one
@@ -250,7 +250,8 @@ struct TrackerEntry {
   std::atomic<std::uint8_t> role;          // tracker_role
   std::atomic<std::uint8_t> status;        // Status; only moves forward (CAS)
   std::atomic<std::uint16_t> flags;        // tracker_flag bits (set only, never cleared while the entry lives)
-  std::atomic<std::uint32_t> recipients;   // group: members addressed; else 1
+  std::atomic<std::uint16_t> recipients;   // group: members addressed (<= max_group_members_limit); else 1
+  std::atomic<std::uint16_t> follower;     // the sending handle's follow token, or 0 (written once, at insert)
   std::atomic<std::uint32_t> delivered;    // group: members that acknowledged
   std::atomic<std::uint32_t> read;         // group: members that marked it read
   std::atomic<std::uint32_t> failed;       // group: members that got an error (full, offline, expired, ...)
@@ -266,6 +267,8 @@ static_assert(offsetof(TrackerEntry, role) == 20);
 static_assert(offsetof(TrackerEntry, status) == 21);
 static_assert(offsetof(TrackerEntry, flags) == 22);
 static_assert(offsetof(TrackerEntry, recipients) == 24);
+static_assert(offsetof(TrackerEntry, follower) == 26);
+static_assert(max_group_members_limit <= 0xffff, "TrackerEntry::recipients is 16 bits");
 static_assert(offsetof(TrackerEntry, delivered) == 28);
 static_assert(offsetof(TrackerEntry, read) == 32);
 static_assert(offsetof(TrackerEntry, failed) == 36);
@@ -422,6 +425,8 @@ constexpr std::uint64_t layout_hash() noexcept {
       sizeof(TrackerEntry),
       offsetof(TrackerEntry, status),
       offsetof(TrackerEntry, flags),
+      offsetof(TrackerEntry, recipients),
+      offsetof(TrackerEntry, follower),
       offsetof(TrackerEntry, deadline_ns),
       tracker_bucket_slots,
       offsetof(SegmentHeader, group_offset),

@@ -7,36 +7,59 @@
 // it has already passed, so each transition is reported once (docs/design.md,
 // "No status lost").
 //
-// Cost on the send path: one 24-byte append to a vector (note_tracked) and
-// the outcome written into it (note_outcome) while following; the records
-// are folded into a table indexed by tracker slot when the application polls.
-// Memory: a 16-byte record per tracker slot plus a bit per slot for the live
-// ones (allocated zeroed at the first fold: pages never touched cost
-// nothing), plus what was sent since the last poll (folded early when it
-// reaches tracker_capacity).
+// Where the follower's state lives: the last status reported of each live
+// message is 2 bits per tracker slot in this process (16 KiB for 65,536
+// slots: it stays in the cache, where a 16-byte record per slot did not);
+// which message a slot holds is told by its tracker entry, which the send
+// marked with this handle's token (TrackerEntry::follower, with the tag's
+// inserter pid): the entry's line is hot when the send writes it and when its
+// event is read. docs/design.md, "No status lost", "Where the follower keeps
+// its state".
+//
+// Cost on the send path: the token written with the entry, one 24-byte
+// append to a vector (note_tracked) and the outcome written into it
+// (note_outcome) while following; the appends are folded into the 2-bit
+// states when the application polls (or when there are tracker_capacity).
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
-#include <memory>
 #include <vector>
 
+#include "courier/detail/process.hpp"
 #include "courier/detail/tracker.hpp"
 #include "courier/status.hpp"
 
 namespace courier::detail {
 
+// status_rank over every byte value (a status read from shared memory may be any): errors and garbage are 4.
+inline constexpr std::array<std::uint8_t, 256> follow_ranks = [] {
+  std::array<std::uint8_t, 256> r{};
+  for (unsigned i = 0; i < r.size(); ++i)
+    r[i] = static_cast<std::uint8_t>(i < status_count ? status_rank(static_cast<Status>(i)) : 4);
+  return r;
+}();
+
 class StatusFollower {
  public:
   using Sink = std::function<void(const StatusEvent&)>;
 
-  StatusFollower(const Tracker* t, EndpointId self) noexcept : tracker_(t), self_(self), capacity_(t->capacity()) {}
+  // Takes a token (unique among the live followers of this process; 0 when
+  // 65,535 are alive: then nothing is followed, events come as they are).
+  StatusFollower(const Tracker* t, EndpointId self) noexcept;
+  ~StatusFollower();
+  StatusFollower(const StatusFollower&) = delete;
+  StatusFollower& operator=(const StatusFollower&) = delete;
+
+  // What this handle's tracked sends write into TrackerEntry::follower.
+  std::uint16_t token() const noexcept { return token_; }
 
   // A tracked send made its entry in `slot` (Endpoint::track). role/dest as
   // in the entry: dest is the destination (endpoint), group id (group total)
   // or the slot of the group total (member).
   void note_tracked(std::uint64_t slot, const TrackerKey& key, std::uint8_t role, std::uint32_t dest) {
+    if (token_ == 0) return;  // its entry is not marked: it could not be told from another handle's
     if (pending_.size() >= capacity_) fold(false);
     pending_.push_back(
         Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false});
@@ -63,6 +86,8 @@ class StatusFollower {
   std::size_t poll(Next&& next, std::uint64_t drops, const Sink& sink) {
     sink_ = sink ? &sink : nullptr;
     emitted_ = 0;
+    pid_ =
+        static_cast<std::uint64_t>(self_identity().pid) & lease_pid_mask;  // as the tracker's tags (after a fork too)
     fold(true);
     StatusEvent e;
     std::uint64_t slot_plus_one = 0;
@@ -96,65 +121,82 @@ class StatusFollower {
     bool told;       // the callback was given `outcome` at send time
   };
   static_assert(sizeof(Pending) == 24);
-  // Who the events of a record are about (derived from its role and dest).
+  // Who the events of a message are about (derived from its role and dest).
   struct About {
     EndpointId recipient = no_endpoint;
     GroupId group = 0;
   };
-  struct Record {
-    std::uint64_t id;
-    EndpointId key_recipient;  // the tracker key's recipient (group members only)
-    Status reported;
-    bool live;  // not yet reported final (also a bit of live_bits_)
-    std::uint8_t reserved[2];
-  };
-  static_assert(sizeof(Record) == 16);
-  struct Free {
-    void operator()(Record* p) const noexcept { std::free(p); }
-  };
+  // A slot's state: 0 (`none`) nothing of ours is live there, else 1 + the
+  // rank of the last status reported: outbox 0, sent 1, delivered 2 (read
+  // and the errors are final: the slot goes back to none).
+  static constexpr unsigned none = 0, rank_delivered = 2, rank_read = 3, rank_error = 4;
+  static unsigned rank_of(Status s) noexcept { return follow_ranks[static_cast<std::uint8_t>(s)]; }
+  unsigned state(std::uint64_t slot) const noexcept { return (states_[slot >> 5] >> ((slot & 31) * 2)) & 3u; }
+  void set_state(std::uint64_t slot, unsigned v) noexcept {
+    std::uint64_t& w = states_[slot >> 5];
+    const unsigned shift = (slot & 31) * 2;
+    w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(v) << shift);
+  }
+  void drop(std::uint64_t slot) noexcept {
+    set_state(slot, none);
+    --live_;
+  }
+  // The last status reported of the live message in `slot` now has `rank`.
+  void reported(std::uint64_t slot, unsigned rank) noexcept {
+    if (rank >= rank_read)
+      drop(slot);
+    else
+      set_state(slot, rank + 1);
+  }
+  // Whether the ready entry in `slot` was inserted by this handle (its
+  // process's pid in the tag, our token, our endpoint). Untrusted: a wrong
+  // answer makes events come unfollowed or a message counted unknown, never
+  // an access out of bounds (`slot` < capacity).
+  bool ours(std::uint64_t slot) const noexcept;
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
-  void allocate();  // the table and the bits, at the first fold (std::bad_alloc as a vector's resize)
   void fold(bool emit);
   void apply(const StatusEvent& e, std::uint64_t slot_plus_one);
   void walk();
-  // Compare a live record with its tracker entry; report what it missed.
-  void check(std::uint64_t slot, Record& r);
-  // Report r's transitions up to `to` (in order, each once). Inline: it runs
-  // for every message at least once per poll.
-  void advance(std::uint64_t slot, Record& r, Status to, std::uint64_t time_ns, About about) {
-    const int from = status_rank(r.reported), rank = status_rank(to);
+  // Compare the live message in `slot` with its tracker entry; report what it missed.
+  void check(std::uint64_t slot);
+  // Report the transitions of the live message in `slot` (the rank last
+  // reported: `from`) up to `to`, in order, each once. Inline: it runs for
+  // every message at least once per poll.
+  void advance(std::uint64_t slot, unsigned from, Status to, std::uint64_t id, std::uint64_t time_ns, About about) {
+    const unsigned rank = rank_of(to);
     if (rank <= from) return;  // passed already (a catch-up or an earlier event)
-    if (is_error(to)) {
-      if (!is_owed(r.reported)) return;  // as Tracker::advance: no error after a delivery
-      emit(StatusEvent{r.id, about.recipient, about.group, to, time_ns});
+    if (rank == rank_error) {
+      if (from >= rank_delivered) return;  // as Tracker::advance: no error after a delivery
+      emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
     } else {
       // A delivery implies the message was sent: outbox -> delivered is reported outbox -> sent -> delivered.
-      constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
-      for (int k = from + 1; k <= rank; ++k) emit(StatusEvent{r.id, about.recipient, about.group, steps[k], time_ns});
+      static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
+      for (unsigned k = from + 1; k <= rank; ++k)
+        emit(StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
     }
-    r.reported = to;
-    if (is_final(to)) retire(slot, r);
+    reported(slot, rank);
   }
-  About about(std::uint8_t role, std::uint32_t dest, std::uint64_t id, EndpointId key_recipient) const noexcept;
+  About about(std::uint8_t role, std::uint32_t dest, std::uint64_t id, EndpointId key_recipient) const noexcept {
+    if (role == tracker_role::group) return About{no_endpoint, dest};
+    if (role != tracker_role::member) return About{dest, 0};
+    return member_about(dest, id, key_recipient);
+  }
+  About member_about(std::uint32_t total, std::uint64_t id, EndpointId key_recipient) const noexcept;
   void emit(const StatusEvent& e) {
     ++emitted_;
     if (sink_ != nullptr) (*sink_)(e);
-  }
-  void retire(std::uint64_t slot, Record& r) noexcept {
-    r.live = false;
-    live_bits_[slot >> 6] &= ~(1ull << (slot & 63));
-    --live_;
   }
 
   const Tracker* tracker_;
   EndpointId self_;
   std::uint64_t capacity_;
-  std::vector<Pending> pending_;             // sent since the last fold, in order
-  std::unique_ptr<Record[], Free> records_;  // by tracker slot (calloc: zero pages until touched)
-  std::vector<std::uint64_t> live_bits_;     // a bit per slot: its record is live
-  const Sink* sink_ = nullptr;               // during poll(), when the sink is set
-  std::size_t emitted_ = 0;                  // events reported by this poll()
+  std::uint16_t token_;
+  std::uint64_t pid_ = 0;              // this process's pid as a tag holds it (set by poll)
+  std::vector<Pending> pending_;       // sent since the last fold, in order
+  std::vector<std::uint64_t> states_;  // 2 bits per tracker slot (made at the first fold)
+  const Sink* sink_ = nullptr;         // during poll(), when the sink is set
+  std::size_t emitted_ = 0;            // events reported by this poll()
   std::uint64_t live_ = 0;
   std::uint64_t seen_drops_ = 0;
   bool must_walk_ = false;

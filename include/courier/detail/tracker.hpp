@@ -64,11 +64,12 @@ struct EntryInit {
   std::uint8_t role = 0;  // tracker_role
   std::uint32_t dest = 0;
   Status status = Status::outbox;
-  std::uint16_t flags = 0;  // tracker_flag bits
-  std::uint32_t recipients = 1;
+  std::uint16_t flags = 0;        // tracker_flag bits
+  std::uint16_t recipients = 1;   // <= max_group_members_limit (layout.hpp)
   std::uint64_t deadline_ns = 0;  // BusState::deadline
   std::uint64_t expires_ns = 0;
   std::uint64_t updated_ns = 0;
+  std::uint16_t follower = 0;  // the sending handle's follow token (detail/status_follow.hpp), 0: not followed
 };
 inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   // Relaxed stores: the tracker's CAS of the tag to ready publishes the entry.
@@ -77,6 +78,7 @@ inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   e.status.store(static_cast<std::uint8_t>(v.status), std::memory_order_relaxed);
   e.flags.store(v.flags, std::memory_order_relaxed);
   e.recipients.store(v.recipients, std::memory_order_relaxed);
+  e.follower.store(v.follower, std::memory_order_relaxed);  // reset for every new message: a reused slot is nobody's
   e.delivered.store(0, std::memory_order_relaxed);
   e.read.store(0, std::memory_order_relaxed);
   e.failed.store(0, std::memory_order_relaxed);
@@ -264,6 +266,14 @@ class Tracker {
     std::uint64_t t = tags_[slot].load(std::memory_order_acquire);  // acquire: the state the CAS below expects
     // Release: a later claimer's entry writes come after ours.
     if (tag::state(t) == tag::ready) tags_[slot].compare_exchange_strong(t, 0, std::memory_order_release);
+  }
+
+  // Whether `slot` holds a ready entry inserted by the process whose pid bits
+  // (22, as tags keep them) are `pid` (the status follower's test of its own entries).
+  bool ready_from(std::uint64_t slot, std::uint64_t pid) const noexcept {
+    if (slot >= capacity_) return false;
+    const std::uint64_t t = tags_[slot].load(std::memory_order_acquire);  // acquire: the entry is read next, as find()
+    return tag::state(t) == tag::ready && tag::pid_bits(t) == pid;
   }
 
   // Whether the process that inserted the ready entry in `slot` lives (a

@@ -1,0 +1,149 @@
+// The status follower over a private tracker: which entries are its own (the
+// token its sends write into TrackerEntry::follower, with the tag's pid), and
+// what it does with a tracker entry a hostile process rewrote (no crash, no
+// report going backwards, nothing reported twice). The follower's lossless
+// behaviour with real senders and receivers is in status_catchup_test.cpp.
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "courier/detail/status_follow.hpp"
+#include "support.hpp"
+
+namespace courier {
+namespace {
+
+using detail::StatusFollower;
+
+constexpr EndpointId self = 5, dest = 7;
+constexpr std::uint64_t far_future = ~0ull >> 1;
+constexpr std::uint64_t capacity = 64;
+
+// A tracker in a zeroed private buffer laid out as in the segment.
+struct Table {
+  std::vector<std::uint64_t> words =
+      std::vector<std::uint64_t>((sizeof(TrackerHeader) + capacity * 8 + capacity * sizeof(TrackerEntry)) / 8);
+  Tracker t{reinterpret_cast<TrackerHeader*>(words.data()), capacity};
+
+  std::uint64_t put(std::uint64_t id, std::uint16_t follower, EndpointId sender = self) {
+    const EntryInit init{tracker_role::endpoint, dest, Status::outbox, 0, 1, far_future, far_future, 1000, follower};
+    const auto r = t.insert(TrackerKey{sender, id, no_endpoint}, 1000, [&](TrackerEntry& e) { init_entry(e, init); });
+    return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
+  }
+};
+
+// One poll of `f` with `ring` as the status ring's content and `drops` as its
+// drop counter; the events it reports.
+std::vector<StatusEvent> poll(StatusFollower& f, std::vector<std::pair<StatusEvent, std::uint64_t>> ring,
+                              std::uint64_t drops = 0) {
+  std::vector<StatusEvent> out;
+  std::size_t next = 0;
+  const StatusFollower::Sink sink = [&](const StatusEvent& e) { out.push_back(e); };
+  f.poll(
+      [&](StatusEvent& e, std::uint64_t& slot_plus_one) {
+        if (next == ring.size()) return false;
+        e = ring[next].first;
+        slot_plus_one = ring[next].second;
+        ++next;
+        return true;
+      },
+      drops, sink);
+  return out;
+}
+
+StatusEvent event(std::uint64_t id, Status s) { return StatusEvent{id, dest, 0, s, 2000}; }
+
+// Follow message `id` sent in `slot` by `f` up to delivered (sent reported by the fold, delivered by the ring).
+void follow_to_delivered(Table& tab, StatusFollower& f, std::uint64_t slot, std::uint64_t id) {
+  f.note_tracked(slot, TrackerKey{self, id, no_endpoint}, tracker_role::endpoint, dest);
+  f.note_outcome(slot, id, Status::sent, false);
+  ASSERT_TRUE(tab.t.advance(slot, Status::sent, 1500));
+  ASSERT_TRUE(tab.t.advance(slot, Status::delivered, 2000));
+  const auto got = poll(f, {{event(id, Status::delivered), slot + 1}});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].status, Status::sent);
+  EXPECT_EQ(got[1].status, Status::delivered);
+}
+
+TEST(StatusFollow, EachFollowerOfAProcessHasItsOwnToken) {
+  Table tab;
+  StatusFollower a(&tab.t, self), b(&tab.t, self);
+  EXPECT_NE(a.token(), 0u);
+  EXPECT_NE(b.token(), 0u);
+  EXPECT_NE(a.token(), b.token());
+}
+
+// Another handle of the same endpoint in the same process (same pid in the
+// tag) follows too; its message takes the slot of one of ours that retired
+// while delivered. Its event is passed on as it came: were the slot's state
+// taken for the new message, the event (delivered, already passed there)
+// would be swallowed.
+TEST(StatusFollow, AnotherHandlesMessageInTheSlotOfOursIsPassedOnAsItCame) {
+  Table tab;
+  StatusFollower a(&tab.t, self), b(&tab.t, self);
+  const std::uint64_t s = tab.put(1, a.token());
+  ASSERT_NE(s, Tracker::no_slot);
+  follow_to_delivered(tab, a, s, 1);
+  // Fill every other slot (another sender), then free ours: b's next send can only land there.
+  for (std::uint64_t id = 1000; id < 100000 && tab.t.usage().used < capacity; ++id) tab.put(id, 0, 9);
+  ASSERT_EQ(tab.t.usage().used, capacity);
+  tab.t.release(s);
+  std::uint64_t theirs = 0;
+  for (std::uint64_t id = 2; id < 100000 && theirs == 0; ++id)
+    if (tab.put(id, b.token()) != Tracker::no_slot) theirs = id;
+  ASSERT_NE(theirs, 0u);
+  ASSERT_TRUE(tab.t.holds(s, TrackerKey{self, theirs, no_endpoint}));
+  ASSERT_TRUE(tab.t.advance(s, Status::delivered, 3000));
+  const auto got = poll(a, {{event(theirs, Status::delivered), s + 1}});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, theirs);
+  EXPECT_EQ(got[0].status, Status::delivered);
+  EXPECT_EQ(a.unknown(), 0u);  // ours ended delivered: nothing owed was lost
+}
+
+// A hostile process rewrites our entry: its status backwards, out of range,
+// then its follower token. The reported status is the follower's own: no
+// report goes backwards, none is repeated, nothing crashes; a message no
+// longer recognisably ours is let go (delivered: not counted unknown).
+TEST(StatusFollow, RewrittenEntryNeverMakesAReportGoBackwardsOrRepeat) {
+  Table tab;
+  StatusFollower a(&tab.t, self);
+  const std::uint64_t s = tab.put(1, a.token());
+  ASSERT_NE(s, Tracker::no_slot);
+  follow_to_delivered(tab, a, s, 1);
+  TrackerEntry& e = tab.t.entry(s);
+  e.status.store(static_cast<std::uint8_t>(Status::outbox));
+  EXPECT_TRUE(poll(a, {}, 1).empty());  // a catch-up (the drop counter moved) compares with the entry
+  e.status.store(250);
+  EXPECT_TRUE(poll(a, {}, 2).empty());
+  EXPECT_EQ(a.outstanding(), 1u);
+  // Events naming a slot out of range or garbage are passed on as they came.
+  EXPECT_EQ(poll(a, {{event(1, Status::delivered), capacity + 1}, {event(1, Status::delivered), ~0ull}}).size(), 2u);
+  e.follower.store(static_cast<std::uint16_t>(a.token() + 1));
+  EXPECT_TRUE(poll(a, {}, 3).empty());
+  EXPECT_EQ(a.outstanding(), 0u);
+  EXPECT_EQ(a.unknown(), 0u);
+}
+
+// Our message's end is read from the entry on a catch-up; once final it is
+// forgotten, and a late ring event of it is not reported twice.
+TEST(StatusFollow, CatchUpReportsEachStepOnceAndALateEventIsDropped) {
+  Table tab;
+  StatusFollower a(&tab.t, self);
+  const std::uint64_t s = tab.put(1, a.token());
+  ASSERT_NE(s, Tracker::no_slot);
+  a.note_tracked(s, TrackerKey{self, 1, no_endpoint}, tracker_role::endpoint, dest);
+  a.note_outcome(s, 1, Status::sent, true);  // the callback was told at send time
+  ASSERT_TRUE(tab.t.advance(s, Status::sent, 1500));
+  ASSERT_TRUE(tab.t.advance(s, Status::read, 2500));
+  const auto got = poll(a, {}, 1);  // the ring dropped delivered and read
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].status, Status::delivered);
+  EXPECT_EQ(got[1].status, Status::read);
+  EXPECT_EQ(a.outstanding(), 0u);
+  EXPECT_TRUE(poll(a, {{event(1, Status::read), s + 1}}).empty());
+}
+
+}  // namespace
+}  // namespace courier
+COURIER_TEST_MAIN
