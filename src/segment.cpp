@@ -11,12 +11,17 @@
 
 #include "courier/detail/bus_manifest.hpp"
 #include "courier/detail/clock.hpp"
+#include "courier/detail/fault_guard.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/names.hpp"
 #include "segment_owner.hpp"
 
 namespace courier {
 namespace {
+
+// Where glibc's shm_open puts shared-memory objects.
+const std::string shm_dir = "/dev/shm";
 
 Error sys_error(const std::string& what) { return Error(Errc::system, what + ": " + std::strerror(errno)); }
 
@@ -177,14 +182,32 @@ void Segment::take_log_settings() {
   log_.group_commit_bytes = h.group_commit_bytes;
 }
 
+void Segment::keep_file(int fd) {
+  fd_ = fd;
+  const Geometry& g = geometry_;
+  spaces_ = std::make_unique<LaneSpace[]>(std::uint64_t(g.max_endpoints) * priority_levels);
+  for (std::uint64_t i = 0; i < g.max_endpoints; ++i) {
+    for (std::uint64_t p = 0; p < priority_levels; ++p) {
+      LaneSpace& s = spaces_[i * priority_levels + p];
+      s.fd = fd;
+      s.file_offset = inbox_offset_ + i * inbox_stride_ + sizeof(InboxData) + p * g.lane_stride() + sizeof(LaneData);
+    }
+  }
+  guard_ = detail::guard_mapping(base_, size_, fd, offsetof(SegmentHeader, removed));
+}
+
+bool Segment::lost() const noexcept { return detail::mapping_lost(guard_); }
+
 Segment::~Segment() {
+  detail::unguard_mapping(guard_);
   if (base_ != nullptr) ::munmap(base_, size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 bool Segment::exists(std::string_view name) {
   if (!bus_name_problem(name).empty()) return false;
   struct stat st {};
-  std::string path = "/dev/shm" + shm_name(name);
+  std::string path = shm_dir + shm_name(name);
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -221,13 +244,23 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     if (auto r = check_options(o); !r) return std::move(r).error();
   }
   const std::string shm = shm_name(name);
+  // Whether a creator's geometry fits /dev/shm (docs/design.md, "Memory
+  // faults"), known before the object exists: a refused bus leaves nothing
+  // behind, and an existing bus is attached whatever this process asks for.
+  Result<void> room{};
+  if (o.create) {
+    if (auto fs = detail::fs_space(shm_dir); fs) room = detail::check_space(o.geometry, *fs, shm_dir);
+  }
+  auto refused = [&]() -> Error {
+    return Error(room.error()).with_context("creating bus '" + std::string(name) + "'");
+  };
   const std::uint64_t deadline = monotonic_ns() + o.open_timeout_ns;
   const std::uint64_t me = lease_word(self_identity());
 
   for (;;) {
     Fd fd;
     bool creator = false;
-    if (o.create) {
+    if (o.create && room) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
       if (fd.fd >= 0)
         creator = true;
@@ -238,6 +271,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
       if (fd.fd < 0) {
         if (errno == ENOENT) {
+          if (o.create && !room) return refused();
           if (o.create) continue;  // removed between our two calls: try to create again
           return Error(Errc::not_found, "no bus named '" + std::string(name) + "' (" + shm + " does not exist)");
         }
@@ -253,6 +287,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     Segment seg;
     auto init_as_owner = [&](const Geometry& g) -> Result<Segment> {
       Segment seg;
+      if (!room) return Error(room.error());
       if (::fchmod(fd.fd, o.mode) != 0) return sys_error("fchmod " + shm);
       // Empty until now: ftruncate fills it with zeros (initialise need not).
       struct stat before {};
@@ -260,6 +295,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       const bool fresh = before.st_size == 0;
       if (::ftruncate(fd.fd, static_cast<off_t>(g.total_size())) != 0)
         return sys_error("sizing " + shm + " to " + std::to_string(g.total_size()) + " bytes");
+      // The pages every bus touches, allocated now: ENOSPC here, not SIGBUS later.
+      if (auto r = detail::reserve_fixed(fd.fd, g); !r) return std::move(r).error();
       auto m = map(fd.fd, g.total_size());
       if (!m) return std::move(m).error();
       seg.base_ = *m;
@@ -275,12 +312,18 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         return Error(Errc::timeout, "lost a creation race");
       initialise(seg.base_, g, o, fresh);
       seg.take_log_settings();
+      seg.keep_file(fd.fd);
+      fd.fd = -1;
       return seg;
     };
 
     if (creator) {
       auto r = init_as_owner(o.geometry);
-      if (!r) return std::move(r).error().with_context("creating bus '" + std::string(name) + "'");
+      if (!r) {
+        // No room: the object we made (nothing published in it) goes, with what it holds.
+        if (r.error().code == Errc::no_space) ::shm_unlink(shm.c_str());
+        return std::move(r).error().with_context("creating bus '" + std::string(name) + "'");
+      }
       return r;
     }
 
@@ -290,6 +333,15 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       if (::fstat(fd.fd, &st) != 0) return sys_error("fstat " + shm);
       const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
       bool creator_dead = false;
+      // A creator sizes the object from 0 to its whole size in one call: any
+      // size between is not a segment (taking it over would grow it).
+      if (size > 0 && size < sizeof(SegmentHeader))
+        return Error(Errc::corrupt, "attaching bus '" + std::string(name) + "': " + shm_dir + shm + " is " +
+                                        std::to_string(size) + " bytes, less than a courier segment's header (" +
+                                        std::to_string(sizeof(SegmentHeader)) +
+                                        "): not a courier segment; if it is yours, remove it with 'courier rm "
+                                        "--force " +
+                                        std::string(name) + "'");
       if (size >= sizeof(SegmentHeader)) {
         auto m = map(fd.fd, sizeof(SegmentHeader));
         if (!m) return std::move(m).error();
@@ -312,6 +364,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
           seg.set_geometry(*g);
           seg.lock_timeout_ns_ = lock_timeout_of(o);
           seg.take_log_settings();
+          seg.keep_file(fd.fd);
+          fd.fd = -1;
           return seg;
         }
         if (magic != 0)
@@ -333,7 +387,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         auto r = init_as_owner(o.geometry);
         if (r) return r;
         if (r.error().code != Errc::timeout)
-          return std::move(r).error().with_context("re-creating bus '" + std::string(name) + "'");
+          return std::move(r).error().with_context((room ? "re-creating bus '" : "creating bus '") + std::string(name) +
+                                                   "'");
         if (timed_out && monotonic_ns() >= deadline + o.open_timeout_ns)
           return Error(Errc::timeout, "bus '" + std::string(name) + "' could not be created or attached in time");
       }
