@@ -184,22 +184,38 @@ void Segment::take_log_settings() {
 
 void Segment::keep_file(int fd) {
   fd_ = fd;
-  const Geometry& g = geometry_;
-  spaces_ = std::make_unique<LaneSpace[]>(std::uint64_t(g.max_endpoints) * priority_levels);
-  for (std::uint64_t i = 0; i < g.max_endpoints; ++i) {
-    for (std::uint64_t p = 0; p < priority_levels; ++p) {
-      LaneSpace& s = spaces_[i * priority_levels + p];
-      s.fd = fd;
-      s.file_offset = inbox_offset_ + i * inbox_stride_ + sizeof(InboxData) + p * g.lane_stride() + sizeof(LaneData);
-    }
-  }
+  spaces_ = std::make_unique<std::atomic<LaneSpace*>[]>(geometry_.max_endpoints);
   guard_ = detail::guard_mapping(base_, size_, fd, offsetof(SegmentHeader, removed));
+}
+
+Result<void> Segment::reserve_inbox(std::uint32_t i) const {
+  if (fd_ < 0 || i >= geometry_.max_endpoints) return {};
+  return detail::reserve_inbox(fd_, geometry_, i);
 }
 
 bool Segment::lost() const noexcept { return detail::mapping_lost(guard_); }
 
+LaneSpace* Segment::lane_space(std::uint32_t i, unsigned priority) const {
+  std::atomic<LaneSpace*>& slot = spaces_[i];
+  // Acquire: the table another thread made and published below.
+  LaneSpace* t = slot.load(std::memory_order_acquire);
+  if (t == nullptr) {
+    auto made = std::make_unique<LaneSpace[]>(priority_levels);
+    for (std::uint64_t p = 0; p < priority_levels; ++p) {
+      made[p].fd = fd_;
+      made[p].file_offset = inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
+                            p * geometry_.lane_stride() + sizeof(LaneData);
+    }
+    // acq_rel: publish ours, or take the one another thread published first.
+    if (slot.compare_exchange_strong(t, made.get(), std::memory_order_acq_rel)) t = made.release();
+  }
+  return &t[priority];
+}
+
 Segment::~Segment() {
   detail::unguard_mapping(guard_);
+  for (std::uint32_t i = 0; spaces_ && i < geometry_.max_endpoints; ++i)
+    delete[] spaces_[i].load(std::memory_order_relaxed);  // relaxed: no other thread uses a segment being destroyed
   if (base_ != nullptr) ::munmap(base_, size_);
   if (fd_ >= 0) ::close(fd_);
 }

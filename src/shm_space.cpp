@@ -15,21 +15,33 @@ namespace {
 
 constexpr std::uint64_t page_down(std::uint64_t v) noexcept { return v & ~(page_size - 1); }
 
-// Calls f(offset, length) for each range of the fixed parts: everything before
-// the inboxes (header, directory, groups, tracker), then per inbox its words
+// Calls f(offset, length) for each range of inbox i's fixed part: its words
 // with lane 0's control block and first frame, the other lanes' control blocks
 // and first frames (a receiver reads the frame at head before anything was
 // written there), and the status ring whole.
 template <class F>
+void for_each_inbox_range(const Geometry& g, std::uint64_t i, F&& f) {
+  const std::uint64_t inbox = g.inbox_offset() + i * g.inbox_stride();
+  f(inbox, sizeof(InboxData) + sizeof(LaneData) + record_unit);
+  for (std::uint64_t p = 1; p < priority_levels; ++p)
+    f(inbox + sizeof(InboxData) + p * g.lane_stride(), sizeof(LaneData) + record_unit);
+  f(inbox + g.status_offset_in_inbox(), sizeof(LaneData) + g.status_capacity);
+}
+
+// ... and for each range of the fixed parts: everything before the inboxes
+// (header, directory, groups, tracker), then each inbox's.
+template <class F>
 void for_each_fixed_range(const Geometry& g, F&& f) {
   f(std::uint64_t{0}, g.inbox_offset());
-  for (std::uint64_t i = 0; i < g.max_endpoints; ++i) {
-    const std::uint64_t inbox = g.inbox_offset() + i * g.inbox_stride();
-    f(inbox, sizeof(InboxData) + sizeof(LaneData) + record_unit);
-    for (std::uint64_t p = 1; p < priority_levels; ++p)
-      f(inbox + sizeof(InboxData) + p * g.lane_stride(), sizeof(LaneData) + record_unit);
-    f(inbox + g.status_offset_in_inbox(), sizeof(LaneData) + g.status_capacity);
-  }
+  for (std::uint64_t i = 0; i < g.max_endpoints; ++i) for_each_inbox_range(g, i, f);
+}
+
+// The error of a reservation that failed with `e` (ENOSPC: no_space, naming the numbers).
+Result<void> reserve_error(int fd, int e, const std::string& what, std::uint64_t bytes) {
+  if (e != ENOSPC) return Error(Errc::system, "reserving " + what + ": " + std::strerror(e));
+  std::string free_text;
+  if (auto fs = fs_space(fd); fs) free_text = ", " + bytes_text(fs->free) + " free";
+  return Error(Errc::no_space, "/dev/shm has no room for " + what + " (" + bytes_text(bytes) + free_text + ")");
 }
 
 // fallocate, again after a signal; errno kept.
@@ -123,22 +135,27 @@ Result<void> check_space(const Geometry& g, const FsSpace& fs, const std::string
   const std::uint64_t fixed = fixed_bytes(g);
   if (fixed > fs.free)
     return Error(Errc::no_space, "a bus of this geometry needs " + bytes_text(fixed) + " of " + where +
-                                     " at creation (header, directory, tracker, inboxes, status rings) and " + where +
-                                     " has " + bytes_text(fs.free) + " free");
+                                     " for its fixed parts (header, directory, tracker, an inbox and status ring per "
+                                     "endpoint) and " +
+                                     where + " has " + bytes_text(fs.free) + " free");
   return {};
 }
 
 Result<void> reserve_fixed(int fd, const Geometry& g) {
+  const int rc = allocate(fd, 0, 0, g.inbox_offset());
+  if (rc == 0 || unsupported(errno)) return {};
+  return reserve_error(fd, errno, "the bus's header, directory and tracker", g.inbox_offset());
+}
+
+Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i) {
   int failed = 0;
-  for_each_fixed_range(g, [&](std::uint64_t off, std::uint64_t len) {
+  std::uint64_t bytes = 0;
+  for_each_inbox_range(g, i, [&](std::uint64_t off, std::uint64_t len) {
+    bytes += len;
     if (failed == 0 && allocate(fd, 0, off, len) != 0) failed = errno;
   });
   if (failed == 0 || unsupported(failed)) return {};
-  if (failed != ENOSPC)
-    return Error(Errc::system, std::string("reserving the bus's fixed parts: ") + std::strerror(failed));
-  auto fs = fs_space(fd);
-  return Error(Errc::no_space, "/dev/shm has no room for the bus's fixed parts (" + bytes_text(fixed_bytes(g)) +
-                                   (fs ? ", " + bytes_text(fs->free) + " free" : std::string()) + ")");
+  return reserve_error(fd, failed, "the endpoint's inbox and status ring", bytes);
 }
 
 }  // namespace courier::detail

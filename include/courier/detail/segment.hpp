@@ -86,6 +86,9 @@ class Segment {
   // timeout this process opened the bus with (no call waits longer).
   std::uint64_t lock_timeout_ns() const noexcept { return lock_timeout_ns_; }
   std::uint64_t size() const noexcept { return size_; }
+  // Allocate inbox i's pages before an endpoint takes the slot (no_space when
+  // /dev/shm has no room; nothing to do in private memory).
+  Result<void> reserve_inbox(std::uint32_t i) const;
   // The shared-memory object's descriptor (-1: private memory).
   int file() const noexcept { return fd_; }
   // Whether the fault guard replaced pages of this mapping (truncated under us).
@@ -116,7 +119,7 @@ class Segment {
     std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
                    std::uint64_t(priority) * geometry_.lane_stride();
     return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity,
-                    spaces_ ? &spaces_[std::uint64_t(i) * priority_levels + priority] : nullptr};
+                    fd_ >= 0 ? lane_space(i, priority) : nullptr};
   }
 
  private:
@@ -152,9 +155,13 @@ class Segment {
   bool created_ = false;
   std::uint64_t lock_timeout_ns_ = static_cast<std::uint64_t>(defaults::open_timeout.count());
   SegmentLogSettings log_;
-  int fd_ = -1;                          // the shared-memory object (-1: private memory)
-  int guard_ = -1;                       // this mapping's slot in the fault guard (-1: none)
-  std::unique_ptr<LaneSpace[]> spaces_;  // per lane: the pages reserved by this process
+  int fd_ = -1;     // the shared-memory object (-1: private memory)
+  int guard_ = -1;  // this mapping's slot in the fault guard (-1: none)
+  // Per endpoint slot, its 16 lanes' reservations in this process: made at
+  // the first lane() of the slot (a table for every lane cost 4-8 ms at open
+  // with 4096 endpoints, in page faults), freed with the segment.
+  std::unique_ptr<std::atomic<LaneSpace*>[]> spaces_;
+  LaneSpace* lane_space(std::uint32_t i, unsigned priority) const;
 };
 
 }  // namespace courier

@@ -6,11 +6,12 @@
 // with ENOSPC, and courier turns that into an error (docs/design.md, "Memory
 // faults").
 //
-//   creation   the fixed parts (header, directory, groups, tracker, each inbox's
-//              words, lane headers and status ring) are reserved in one go;
-//              a bus whose fixed parts do not fit is refused (Errc::no_space),
-//              one larger than the filesystem could ever hold too
-//              (Errc::invalid_argument).
+//   creation   header, directory, groups and tracker are reserved; a bus whose
+//              fixed parts (those and an inbox per endpoint) do not fit in
+//              what is free is refused (Errc::no_space), one larger than the
+//              filesystem could ever hold too (Errc::invalid_argument).
+//   endpoint   add_endpoint reserves the inbox of the slot it takes (its
+//              words, lane control blocks, status ring): no_space if it cannot.
 //   a lane     a writer reserves the lane's record space ahead of its tail, in
 //              growing steps, on its slow path only (LaneWriter::try_claim):
 //              a lane whose next pages cannot be had is full.
@@ -65,9 +66,14 @@ std::uint64_t lane_bytes(const Geometry& g) noexcept;
 // (invalid_argument) or its fixed parts more than what is free (no_space).
 Result<void> check_space(const Geometry& g, const FsSpace& fs, const std::string& where);
 
-// Allocate the fixed parts of a new segment (fd sized to g.total_size()).
-// no_space when /dev/shm cannot hold them (ENOSPC), naming the numbers.
+// Allocate the fixed parts of a new segment (fd sized to g.total_size()) but
+// the inboxes: header, directory, groups, tracker. no_space when /dev/shm
+// cannot hold them (ENOSPC), naming the numbers.
 Result<void> reserve_fixed(int fd, const Geometry& g);
+// Allocate inbox i's fixed part (its words, lane control blocks, status ring)
+// when an endpoint takes the slot: memory in use grows with the endpoints
+// registered, not with max_endpoints.
+Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i);
 
 // "64 GiB" / "13.2 MiB" / "511 bytes": sizes in the library's messages.
 std::string bytes_text(std::uint64_t n);
