@@ -312,7 +312,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       if (::ftruncate(fd.fd, static_cast<off_t>(g.total_size())) != 0)
         return sys_error("sizing " + shm + " to " + std::to_string(g.total_size()) + " bytes");
       // The pages every bus touches, allocated now: ENOSPC here, not SIGBUS later.
-      if (auto r = detail::reserve_fixed(fd.fd, g); !r) return std::move(r).error();
+      if (auto r = detail::reserve_fixed(fd.fd, g, o.reserve_tracker); !r) return std::move(r).error();
       auto m = map(fd.fd, g.total_size());
       if (!m) return std::move(m).error();
       seg.base_ = *m;

@@ -141,10 +141,11 @@ Result<void> check_space(const Geometry& g, const FsSpace& fs, const std::string
   return {};
 }
 
-Result<void> reserve_fixed(int fd, const Geometry& g) {
-  const int rc = allocate(fd, 0, 0, g.inbox_offset());
+Result<void> reserve_fixed(int fd, const Geometry& g, bool tracker) {
+  const std::uint64_t end = tracker ? g.inbox_offset() : g.tracker_offset() + page_size;
+  const int rc = allocate(fd, 0, 0, end);
   if (rc == 0 || unsupported(errno)) return {};
-  return reserve_error(fd, errno, "the bus's header, directory and tracker", g.inbox_offset());
+  return reserve_error(fd, errno, "the bus's header, directory and tracker", end);
 }
 
 Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i) {

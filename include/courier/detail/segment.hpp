@@ -29,6 +29,10 @@ struct SegmentOptions {
   std::uint64_t status_retention_ns = static_cast<std::uint64_t>(defaults::status_retention.count());
   mode_t mode = 0600;
   bool create = true;  // create when missing
+  // The creator allocates the tracker with the other fixed parts (Options::
+  // prefault_tracker); false: its pages come on first use (docs/design.md,
+  // "Memory faults").
+  bool reserve_tracker = true;
   std::uint64_t open_timeout_ns =
       static_cast<std::uint64_t>(defaults::open_timeout.count());  // wait this long for a segment being created
   // The creator will rebuild the bus from its log: it is published with

@@ -69,7 +69,8 @@ Result<void> check_space(const Geometry& g, const FsSpace& fs, const std::string
 // Allocate the fixed parts of a new segment (fd sized to g.total_size()) but
 // the inboxes: header, directory, groups, tracker. no_space when /dev/shm
 // cannot hold them (ENOSPC), naming the numbers.
-Result<void> reserve_fixed(int fd, const Geometry& g);
+// Without `tracker`, only the tracker's first page (its header) of the table.
+Result<void> reserve_fixed(int fd, const Geometry& g, bool tracker);
 // Allocate inbox i's fixed part (its words, lane control blocks, status ring)
 // when an endpoint takes the slot: memory in use grows with the endpoints
 // registered, not with max_endpoints.
