@@ -99,6 +99,7 @@ SegmentOptions segment_options(const Options& o) {
   so.status_retention_ns = static_cast<std::uint64_t>(o.status_retention.value().count());
   so.mode = o.group_access ? 0660 : 0600;
   so.create = o.create;
+  so.reserve_tracker = o.prefault_tracker;  // a creator that does not prefault keeps the table sparse
   so.open_timeout_ns = static_cast<std::uint64_t>(o.open_timeout.count());
   so.recovery_pending = !o.log_dir.empty() && o.recover && !o.in_process;
   so.log_dir = o.log_dir;

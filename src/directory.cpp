@@ -161,6 +161,8 @@ Result<EndpointId> Directory::add(std::string_view name, bool exist_ok) {
   if (sc.free == n)
     return Error(Errc::capacity,
                  "the bus has no room for another endpoint (max_endpoints = " + std::to_string(n) + ")");
+  // The inbox's pages first: no room in /dev/shm is an error here, not a SIGBUS later.
+  if (auto room = seg_->reserve_inbox(sc.free); !room) return std::move(room).error().with_context("adding endpoint");
   EndpointSlot& s = seg_->slot(sc.free);
   const std::uint32_t gen = name_slot(s, name);
   maybe_pause_mid_change();

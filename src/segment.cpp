@@ -11,12 +11,17 @@
 
 #include "courier/detail/bus_manifest.hpp"
 #include "courier/detail/clock.hpp"
+#include "courier/detail/fault_guard.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/names.hpp"
 #include "segment_owner.hpp"
 
 namespace courier {
 namespace {
+
+// Where glibc's shm_open puts shared-memory objects.
+const std::string shm_dir = "/dev/shm";
 
 Error sys_error(const std::string& what) { return Error(Errc::system, what + ": " + std::strerror(errno)); }
 
@@ -177,14 +182,48 @@ void Segment::take_log_settings() {
   log_.group_commit_bytes = h.group_commit_bytes;
 }
 
+void Segment::keep_file(int fd) {
+  fd_ = fd;
+  spaces_ = std::make_unique<std::atomic<LaneSpace*>[]>(geometry_.max_endpoints);
+  guard_ = detail::guard_mapping(base_, size_, fd, offsetof(SegmentHeader, removed));
+}
+
+Result<void> Segment::reserve_inbox(std::uint32_t i) const {
+  if (fd_ < 0 || i >= geometry_.max_endpoints) return {};
+  return detail::reserve_inbox(fd_, geometry_, i);
+}
+
+bool Segment::lost() const noexcept { return detail::mapping_lost(guard_); }
+
+LaneSpace* Segment::lane_space(std::uint32_t i, unsigned priority) const {
+  std::atomic<LaneSpace*>& slot = spaces_[i];
+  // Acquire: the table another thread made and published below.
+  LaneSpace* t = slot.load(std::memory_order_acquire);
+  if (t == nullptr) {
+    auto made = std::make_unique<LaneSpace[]>(priority_levels);
+    for (std::uint64_t p = 0; p < priority_levels; ++p) {
+      made[p].fd = fd_;
+      made[p].file_offset = inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
+                            p * geometry_.lane_stride() + sizeof(LaneData);
+    }
+    // acq_rel: publish ours, or take the one another thread published first.
+    if (slot.compare_exchange_strong(t, made.get(), std::memory_order_acq_rel)) t = made.release();
+  }
+  return &t[priority];
+}
+
 Segment::~Segment() {
+  detail::unguard_mapping(guard_);
+  for (std::uint32_t i = 0; spaces_ && i < geometry_.max_endpoints; ++i)
+    delete[] spaces_[i].load(std::memory_order_relaxed);  // relaxed: no other thread uses a segment being destroyed
   if (base_ != nullptr) ::munmap(base_, size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 bool Segment::exists(std::string_view name) {
   if (!bus_name_problem(name).empty()) return false;
   struct stat st {};
-  std::string path = "/dev/shm" + shm_name(name);
+  std::string path = shm_dir + shm_name(name);
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -221,13 +260,23 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     if (auto r = check_options(o); !r) return std::move(r).error();
   }
   const std::string shm = shm_name(name);
+  // Whether a creator's geometry fits /dev/shm (docs/design.md, "Memory
+  // faults"), known before the object exists: a refused bus leaves nothing
+  // behind, and an existing bus is attached whatever this process asks for.
+  Result<void> room{};
+  if (o.create) {
+    if (auto fs = detail::fs_space(shm_dir); fs) room = detail::check_space(o.geometry, *fs, shm_dir);
+  }
+  auto refused = [&]() -> Error {
+    return Error(room.error()).with_context("creating bus '" + std::string(name) + "'");
+  };
   const std::uint64_t deadline = monotonic_ns() + o.open_timeout_ns;
   const std::uint64_t me = lease_word(self_identity());
 
   for (;;) {
     Fd fd;
     bool creator = false;
-    if (o.create) {
+    if (o.create && room) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode);
       if (fd.fd >= 0)
         creator = true;
@@ -238,6 +287,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       fd.fd = ::shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
       if (fd.fd < 0) {
         if (errno == ENOENT) {
+          if (o.create && !room) return refused();
           if (o.create) continue;  // removed between our two calls: try to create again
           return Error(Errc::not_found, "no bus named '" + std::string(name) + "' (" + shm + " does not exist)");
         }
@@ -253,6 +303,7 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
     Segment seg;
     auto init_as_owner = [&](const Geometry& g) -> Result<Segment> {
       Segment seg;
+      if (!room) return Error(room.error());
       if (::fchmod(fd.fd, o.mode) != 0) return sys_error("fchmod " + shm);
       // Empty until now: ftruncate fills it with zeros (initialise need not).
       struct stat before {};
@@ -260,6 +311,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       const bool fresh = before.st_size == 0;
       if (::ftruncate(fd.fd, static_cast<off_t>(g.total_size())) != 0)
         return sys_error("sizing " + shm + " to " + std::to_string(g.total_size()) + " bytes");
+      // The pages every bus touches, allocated now: ENOSPC here, not SIGBUS later.
+      if (auto r = detail::reserve_fixed(fd.fd, g, o.reserve_tracker); !r) return std::move(r).error();
       auto m = map(fd.fd, g.total_size());
       if (!m) return std::move(m).error();
       seg.base_ = *m;
@@ -275,12 +328,18 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         return Error(Errc::timeout, "lost a creation race");
       initialise(seg.base_, g, o, fresh);
       seg.take_log_settings();
+      seg.keep_file(fd.fd);
+      fd.fd = -1;
       return seg;
     };
 
     if (creator) {
       auto r = init_as_owner(o.geometry);
-      if (!r) return std::move(r).error().with_context("creating bus '" + std::string(name) + "'");
+      if (!r) {
+        // No room: the object we made (nothing published in it) goes, with what it holds.
+        if (r.error().code == Errc::no_space) ::shm_unlink(shm.c_str());
+        return std::move(r).error().with_context("creating bus '" + std::string(name) + "'");
+      }
       return r;
     }
 
@@ -290,6 +349,15 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
       if (::fstat(fd.fd, &st) != 0) return sys_error("fstat " + shm);
       const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
       bool creator_dead = false;
+      // A creator sizes the object from 0 to its whole size in one call: any
+      // size between is not a segment (taking it over would grow it).
+      if (size > 0 && size < sizeof(SegmentHeader))
+        return Error(Errc::corrupt, "attaching bus '" + std::string(name) + "': " + shm_dir + shm + " is " +
+                                        std::to_string(size) + " bytes, less than a courier segment's header (" +
+                                        std::to_string(sizeof(SegmentHeader)) +
+                                        "): not a courier segment; if it is yours, remove it with 'courier rm "
+                                        "--force " +
+                                        std::string(name) + "'");
       if (size >= sizeof(SegmentHeader)) {
         auto m = map(fd.fd, sizeof(SegmentHeader));
         if (!m) return std::move(m).error();
@@ -312,6 +380,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
           seg.set_geometry(*g);
           seg.lock_timeout_ns_ = lock_timeout_of(o);
           seg.take_log_settings();
+          seg.keep_file(fd.fd);
+          fd.fd = -1;
           return seg;
         }
         if (magic != 0)
@@ -333,7 +403,8 @@ Result<Segment> Segment::open(std::string_view name, const SegmentOptions& o) {
         auto r = init_as_owner(o.geometry);
         if (r) return r;
         if (r.error().code != Errc::timeout)
-          return std::move(r).error().with_context("re-creating bus '" + std::string(name) + "'");
+          return std::move(r).error().with_context((room ? "re-creating bus '" : "creating bus '") + std::string(name) +
+                                                   "'");
         if (timed_out && monotonic_ns() >= deadline + o.open_timeout_ns)
           return Error(Errc::timeout, "bus '" + std::string(name) + "' could not be created or attached in time");
       }

@@ -8,6 +8,7 @@
 #include "courier/bus.hpp"
 #include "courier/detail/lane_inspect.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/detail/spill.hpp"
 
 namespace courier {
@@ -40,6 +41,13 @@ BusStats Bus::stat() const {
   s.name = s_->name;
   s.geometry = s_->seg.geometry();
   s.segment_bytes = s_->seg.size();
+  s.fixed_bytes = detail::fixed_bytes(s_->seg.geometry());
+  if (s_->seg.file() >= 0) {
+    if (auto fs = detail::fs_space(s_->seg.file()); fs) {
+      s.shm_total_bytes = fs->total;
+      s.shm_free_bytes = fs->free;
+    }
+  }
   s.created_ns = s_->seg.header().created_ns;
   // Relaxed: a snapshot, as the counters below (the remover stores it seq_cst).
   s.removed_ns = s_->seg.header().removed.load(std::memory_order_relaxed);

@@ -23,6 +23,7 @@ enum class Errc {
   timeout,           // a segment still being created after open_timeout
   system,            // an OS call failed (errno is in the message)
   removed,           // the bus was removed (courier rm --force) while this process had it open
+  no_space,          // /dev/shm has no room for what the bus must hold (its fixed parts at creation)
 };
 
 constexpr std::string_view errc_name(Errc c) noexcept {
@@ -37,6 +38,7 @@ constexpr std::string_view errc_name(Errc c) noexcept {
     case Errc::timeout: return "timeout";
     case Errc::system: return "system";
     case Errc::removed: return "removed";
+    case Errc::no_space: return "no_space";
   }
   return "unknown";
 }

@@ -83,6 +83,14 @@ struct BusStats {
   std::string name;
   BusGeometry geometry{};
   std::uint64_t segment_bytes = 0;
+  // Of segment_bytes: what the bus holds whatever its traffic (header,
+  // directory, tracker, reserved at creation; an inbox and status ring per
+  // endpoint, reserved as endpoints are added); the rest is lane space,
+  // reserved as lanes fill.
+  std::uint64_t fixed_bytes = 0;
+  // /dev/shm now (statvfs): its size and what is free; 0 for an in-process bus.
+  std::uint64_t shm_total_bytes = 0;
+  std::uint64_t shm_free_bytes = 0;
   std::uint64_t created_ns = 0;
   bool in_process = false;
   // Bus::remove (courier rm) removed this bus since this process opened it:

@@ -1,5 +1,6 @@
 // cli/send_recv.cpp — `courier send` and `courier recv`.
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,15 @@ namespace courier::cli {
 namespace {
 
 using namespace std::chrono_literals;
+
+// A lane's memory is reserved as it fills: with /dev/shm full, a lane with
+// room in its ring is full too (docs/design.md, "Memory faults").
+std::string shm_full_note() {
+  struct statvfs v {};
+  if (::statvfs("/dev/shm", &v) != 0 || std::uint64_t(v.f_bavail) * v.f_frsize >= (1u << 20)) return "";
+  return ", or /dev/shm is (" + size_text(std::uint64_t(v.f_bavail) * v.f_frsize) +
+         " free: the lane's memory cannot be reserved)";
+}
 
 // Up to `limit` bytes of stdin: a payload larger than the bus takes is refused
 // by send without our reading all of it.
@@ -67,7 +77,7 @@ std::string why_not_sent(const SendResult& r, const SendOptions& o, std::string_
     case Status::offline:
       return to + " has no receiver attached (a real-time message, --expiry 0, is delivered now or not at all)";
     case Status::full:
-      return "the priority " + std::to_string(o.priority) + " lane of " + to + " is full" +
+      return "the priority " + std::to_string(o.priority) + " lane of " + to + " is full" + shm_full_note() +
              (o.timeout.count() > 0 ? " (waited " + format_duration(o.timeout) + ")" : " (--timeout waits for room)");
     case Status::invalid_destination: return "no endpoint named " + to + " on bus " + single_quoted(bus.name());
     case Status::too_large:

@@ -78,12 +78,15 @@ Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
                                             {"sync", sync_name(b.sync)},
                                             {"group_commit_interval_ns", b.group_commit_interval.count()},
                                             {"group_commit_bytes", b.group_commit_bytes}};
+  const Json shm = s.in_process ? Json() : Json{{"total_bytes", s.shm_total_bytes}, {"free_bytes", s.shm_free_bytes}};
   return Json{{"bus", s.name},
               {"created_ns", s.created_ns},
               {"removed", s.removed},
               {"removed_ns", s.removed ? Json(s.removed_ns) : Json()},
               {"log", log},
               {"segment_bytes", s.segment_bytes},
+              {"segment_fixed_bytes", s.fixed_bytes},
+              {"shm", shm},
               {"geometry", geometry},
               {"endpoints", std::move(endpoints)},
               {"tracker",
@@ -102,7 +105,11 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
           {"bus:", s.name},
           {"created:", utc_text(s.created_ns)},
           {"removed:", s.removed ? "yes (at " + utc_text(s.removed_ns) + ")" : std::string("no")},
-          {"segment:", size_text(s.segment_bytes)},
+          {"segment:",
+           size_text(s.segment_bytes) + " (" + size_text(s.fixed_bytes) +
+               " fixed: header, directory, tracker, an inbox per endpoint; the rest is lanes, reserved as they fill)"},
+          {"/dev/shm:", s.in_process ? std::string("- (in-process bus)")
+                                     : size_text(s.shm_free_bytes) + " free of " + size_text(s.shm_total_bytes)},
           {"max endpoints:", std::to_string(g.max_endpoints)},
           {"lane capacity:", size_text(g.lane_capacity) + " (16 priority lanes per endpoint)"},
           {"max payload:", size_text(g.max_payload)},

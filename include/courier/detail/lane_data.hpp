@@ -89,10 +89,14 @@ static_assert(std::atomic_ref<std::uint64_t>::required_alignment == 8);
 
 // Process-local view of one lane in a mapping: where the control block and the
 // record space are, and the ring's size. Built only from a validated geometry.
+struct LaneSpace;  // detail/shm_space.hpp
 struct LaneView {
   LaneData* ctl = nullptr;
   std::byte* data = nullptr;
   std::uint64_t capacity = 0;  // power of two
+  // Where a writer reserves the record space before touching it (a lane of a
+  // /dev/shm segment); nullptr: nothing to reserve (private memory, tests).
+  LaneSpace* space = nullptr;
 
   std::uint64_t mask() const noexcept { return capacity - 1; }
   std::uint64_t* frame_ptr(std::uint64_t pos) const noexcept {

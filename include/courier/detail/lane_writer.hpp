@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "courier/detail/lane_data.hpp"
+#include "courier/detail/shm_space.hpp"
 
 namespace courier {
 
@@ -55,7 +56,9 @@ class LaneWriter {
       const std::uint64_t to_end = cap - (t & v_.mask());
       pad = bytes > to_end ? to_end : 0;
       const std::uint64_t need = pad + bytes;
-      if (t < cached_head_ || t + need - cached_head_ > cap) {
+      // limit_ is cached_head_ + cap, lowered to the end of the pages this
+      // process reserved in the lane (shm_space.hpp): one comparison, as before.
+      if (t < cached_head_ || t + need > limit_) {
         // SYNC POINT READ: head, partner of LaneReader::release's store: the
         // reader is done with every byte before head, so we may overwrite it.
         cached_head_ = v_.ctl->head.load(std::memory_order_acquire);
@@ -70,6 +73,10 @@ class LaneWriter {
           if (t - cached_head_ > cap) return ClaimResult::corrupt;
           return ClaimResult::full;
         }
+        // Room in the ring; the memory under it must exist before tail
+        // passes it (every position below tail may be read). None: full.
+        limit_ = room_limit(t, need);
+        if (t + need > limit_) return ClaimResult::full;
       }
       // Relaxed on success: ordering for the record comes from the frame word
       // (stake, then commit with release); on failure t is refreshed.
@@ -124,8 +131,25 @@ class LaneWriter {
     }
   }
 
+  // The end of what may be claimed without looking again: cached_head_ + cap,
+  // or less, the end of the reserved record space in t's lap minus the next
+  // record's frame (a receiver reads the frame after the last record).
+  std::uint64_t room_limit(std::uint64_t t, std::uint64_t need) noexcept {
+    const std::uint64_t cap = v_.capacity;
+    const std::uint64_t by_head = cached_head_ + cap < cached_head_ ? ~0ull : cached_head_ + cap;
+    if (v_.space == nullptr) return by_head;
+    const std::uint64_t phys = t & v_.mask();
+    const std::uint64_t end = phys + need + record_unit;
+    const std::uint64_t r = detail::reserve_lane(*v_.space, cap, end < cap ? end : cap);
+    if (r >= cap) return by_head;
+    if (r < end) return 0;
+    const std::uint64_t by_space = t - phys + r - record_unit;
+    return by_space < by_head ? by_space : by_head;
+  }
+
   LaneView v_{};
   std::uint64_t cached_head_ = 0;  // process-local copy of head; refreshed only when the ring looks full
+  std::uint64_t limit_ = 0;        // see room_limit; 0 until the first claim looks
 };
 
 }  // namespace courier

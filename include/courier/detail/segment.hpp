@@ -11,11 +11,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "courier/defaults.hpp"
 #include "courier/detail/layout.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/options.hpp"
 #include "courier/result.hpp"
 
@@ -27,6 +29,10 @@ struct SegmentOptions {
   std::uint64_t status_retention_ns = static_cast<std::uint64_t>(defaults::status_retention.count());
   mode_t mode = 0600;
   bool create = true;  // create when missing
+  // The creator allocates the tracker with the other fixed parts (Options::
+  // prefault_tracker); false: its pages come on first use (docs/design.md,
+  // "Memory faults").
+  bool reserve_tracker = true;
   std::uint64_t open_timeout_ns =
       static_cast<std::uint64_t>(defaults::open_timeout.count());  // wait this long for a segment being created
   // The creator will rebuild the bus from its log: it is published with
@@ -84,6 +90,13 @@ class Segment {
   // timeout this process opened the bus with (no call waits longer).
   std::uint64_t lock_timeout_ns() const noexcept { return lock_timeout_ns_; }
   std::uint64_t size() const noexcept { return size_; }
+  // Allocate inbox i's pages before an endpoint takes the slot (no_space when
+  // /dev/shm has no room; nothing to do in private memory).
+  Result<void> reserve_inbox(std::uint32_t i) const;
+  // The shared-memory object's descriptor (-1: private memory).
+  int file() const noexcept { return fd_; }
+  // Whether the fault guard replaced pages of this mapping (truncated under us).
+  bool lost() const noexcept;
   std::byte* base() const noexcept { return base_; }
 
   EndpointSlot& slot(std::uint32_t i) const noexcept {
@@ -109,7 +122,8 @@ class Segment {
   LaneView lane(std::uint32_t i, unsigned priority) const noexcept {
     std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
                    std::uint64_t(priority) * geometry_.lane_stride();
-    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity};
+    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity,
+                    fd_ >= 0 ? lane_space(i, priority) : nullptr};
   }
 
  private:
@@ -121,6 +135,9 @@ class Segment {
   }
   // Snapshot of the header's log settings (after initialise or validate).
   void take_log_settings();
+  // Keep the object's descriptor: lanes reserve their pages through it, and
+  // the fault guard (fault_guard.hpp) watches the mapping.
+  void keep_file(int fd);
   void swap(Segment& o) noexcept {
     std::swap(base_, o.base_);
     std::swap(size_, o.size_);
@@ -130,6 +147,9 @@ class Segment {
     std::swap(created_, o.created_);
     std::swap(lock_timeout_ns_, o.lock_timeout_ns_);
     std::swap(log_, o.log_);
+    std::swap(fd_, o.fd_);
+    std::swap(guard_, o.guard_);
+    std::swap(spaces_, o.spaces_);
   }
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
@@ -139,6 +159,13 @@ class Segment {
   bool created_ = false;
   std::uint64_t lock_timeout_ns_ = static_cast<std::uint64_t>(defaults::open_timeout.count());
   SegmentLogSettings log_;
+  int fd_ = -1;     // the shared-memory object (-1: private memory)
+  int guard_ = -1;  // this mapping's slot in the fault guard (-1: none)
+  // Per endpoint slot, its 16 lanes' reservations in this process: made at
+  // the first lane() of the slot (a table for every lane cost 4-8 ms at open
+  // with 4096 endpoints, in page faults), freed with the segment.
+  std::unique_ptr<std::atomic<LaneSpace*>[]> spaces_;
+  LaneSpace* lane_space(std::uint32_t i, unsigned priority) const;
 };
 
 }  // namespace courier
