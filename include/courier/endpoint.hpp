@@ -41,7 +41,7 @@ using namespace std::chrono_literals;
 class Bus;
 
 struct Destination {
-  std::string name;             // endpoint or group name, or empty when id is given
+  std::string name{};           // endpoint or group name, or empty when id is given
   EndpointId id = no_endpoint;  // a resolved id (Endpoint::resolve) skips the name lookup
   bool is_group = false;        // id/name name a group: fan out to every member once
 };
@@ -51,7 +51,7 @@ inline Destination group(std::string_view name) { return Destination{std::string
 inline Destination group(GroupId id) { return Destination{{}, id, true}; }
 
 struct SendOptions {
-  Destination to;
+  Destination to{};
   std::uint8_t priority = default_priority;  // 0 (highest) .. 15
   std::chrono::nanoseconds expiry{0};        // 0: real-time (attached receiver now, or offline); > 0: stored until then
   std::uint32_t type = 0;

@@ -54,10 +54,10 @@ std::string_view log_record_kind_name(LogRecordKind kind) noexcept;
 // `file` and `payload` are valid until the next call of next().
 struct LogRecord {
   LogRecordKind kind = LogRecordKind::message;
-  std::string_view file;     // the segment file
+  std::string_view file{};   // the segment file
   std::uint64_t offset = 0;  // of the record in its file
   std::uint64_t length = 0;  // bytes of its body
-  std::string error;         // not empty: the body could not be decoded (why); no field below is set
+  std::string error{};       // not empty: the body could not be decoded (why); no field below is set
   // message: its id; delivered, read, expired: the id of the message settled;
   // name: the endpoint or group id named.
   std::uint64_t id = 0;
@@ -67,26 +67,26 @@ struct LogRecord {
   std::uint8_t priority = 0, flags = 0;
   std::uint32_t type = 0, payload_len = 0;
   std::uint64_t timestamp_ns = 0, expires_ns = 0;  // CLOCK_REALTIME
-  std::span<const std::byte> payload;
+  std::span<const std::byte> payload{};
   // delivered, read, expired
   EndpointId sender = 0, recipient = 0;
   std::uint64_t at_ns = 0;
   // name
   bool names_group = false;  // a group id (else an endpoint id)
-  std::string name;
+  std::string name{};
   // membership (at_ns above: when the change was made); change is one of
   // "joined", "left", "group_created", "group_removed"; member empty for the last two
-  std::string_view change;
-  std::string group_name, member;
+  std::string_view change{};
+  std::string group_name{}, member{};
 };
 
 // A stretch of a file: damage (bytes that are no valid record, with a reason)
 // or a torn tail (a write that did not finish; reason empty).
 struct LogRegion {
-  std::string file;
+  std::string file{};
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
-  std::string reason;
+  std::string reason{};
 };
 
 class LogInspector {

@@ -129,7 +129,7 @@ struct Options {
   // (log.hpp). Compared with the bus's as an absolute, canonical path. A bus
   // created with a log and rebuilt after a reboot takes the settings its
   // creator wrote in LOG_DIR/BUS/bus.settings where this open names none.
-  std::string log_dir;
+  std::string log_dir{};
   Setting<Sync> sync = Setting<Sync>::unnamed(Sync::group);
   Setting<std::chrono::microseconds> group_commit_interval = Setting<std::chrono::microseconds>::unnamed(
       defaults::group_commit_interval);  // Sync::group/os: longest wait before a batch is written
@@ -143,7 +143,7 @@ struct Options {
   // before open() returns (Bus::recovery() says what was found).
   bool recover = true;
   // Called during that recovery (and by Bus::recover) about every 64 MiB read.
-  std::function<void(const RecoveryProgress&)> on_recovery_progress;
+  std::function<void(const RecoveryProgress&)> on_recovery_progress{};
   // With a log: run Bus::housekeep this often on a thread (0: never; call it yourself).
   std::chrono::milliseconds housekeeping_interval = defaults::housekeeping_interval;
 };

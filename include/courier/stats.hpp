@@ -41,22 +41,22 @@ struct BusSettings {
   // The bus's log: LOG_DIR (absolute, canonical; the journals are in
   // LOG_DIR/BUS), empty when the bus has none; and its policy (meaningful
   // only with a log).
-  std::string log_dir;
+  std::string log_dir{};
   Sync sync = Sync::group;
   std::chrono::nanoseconds group_commit_interval{0};
   std::uint64_t group_commit_bytes = 0;
 };
 struct EndpointEntry {
-  std::string name;
+  std::string name{};
   EndpointId id = no_endpoint;
   std::uint64_t created_ns = 0;
 };
 
 struct GroupEntry {
-  std::string name;
+  std::string name{};
   GroupId id = 0;
   std::uint64_t created_ns = 0;
-  std::vector<EndpointId> members;  // live members, in slot order
+  std::vector<EndpointId> members{};  // live members, in slot order
 };
 
 // The tracker's fill: entries in use of capacity, tracked sends refused for
@@ -66,7 +66,7 @@ struct TrackerUsage {
 };
 
 struct EndpointStats {
-  std::string name;
+  std::string name{};
   EndpointId id = no_endpoint;
   bool receiver_attached = false;  // a live process holds the lease
   int receiver_pid = 0;
@@ -80,13 +80,13 @@ struct EndpointStats {
 };
 
 struct BusStats {
-  std::string name;
+  std::string name{};
   BusGeometry geometry{};
   std::uint64_t segment_bytes = 0;
   std::uint64_t created_ns = 0;
   bool in_process = false;
-  std::vector<EndpointStats> endpoints;
-  std::vector<GroupEntry> groups;
+  std::vector<EndpointStats> endpoints{};
+  std::vector<GroupEntry> groups{};
   TrackerUsage tracker{};
 };
 
@@ -98,7 +98,7 @@ struct SweepResult {
 
 struct HousekeepResult {
   bool holder = false;  // this process holds the housekeeping lease (else nothing was done)
-  SweepResult sweep;
+  SweepResult sweep{};
   std::uint64_t segments_deleted = 0;  // journal segments whose every record was settled
   std::uint64_t bytes_deleted = 0;
   std::uint64_t segments_kept = 0;     // still holding something owed (or being written)
@@ -110,10 +110,10 @@ struct HousekeepResult {
 };
 
 struct JournalDamage {
-  std::string file;
+  std::string file{};
   std::uint64_t offset = 0;  // the first damaged byte (a record start, or 0 for a bad header)
   std::uint64_t length = 0;  // bytes skipped up to the next valid record (or the end of the file)
-  std::string reason;
+  std::string reason{};
 };
 
 // What a recovery found and did.
@@ -135,7 +135,7 @@ struct RecoveryReport {
   std::uint64_t damaged = 0;       // damaged regions (details in `damage`)
   std::uint64_t torn = 0;          // torn tails cut
   std::uint64_t max_id = 0;        // the largest message id seen (the bus's id counter is raised past it)
-  std::vector<JournalDamage> damage;
+  std::vector<JournalDamage> damage{};
   std::uint64_t elapsed_ns = 0;
 };
 

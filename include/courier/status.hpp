@@ -111,7 +111,7 @@ struct StatusReport {
   EndpointId dest = no_endpoint;  // endpoint sends: the destination
   std::uint32_t recipients = 1, delivered = 0, read = 0, failed = 0;
   std::uint64_t expires_ns = 0, updated_ns = 0;
-  std::vector<RecipientStatus> members;  // group sends: each current member that was addressed
+  std::vector<RecipientStatus> members{};  // group sends: each current member that was addressed
 };
 
 }  // namespace courier
