@@ -82,8 +82,9 @@ class Message {
 /// process's log mutex (with Sync::always: written and fdatasync'ed on this
 /// thread), and try_receive, when the lanes are dry and messages wait in the
 /// log (spilled from a full lane), reads journal files to bring them in
-/// (allocates; at most every few ms). A status event to a sender whose
-/// status_fd() thread sleeps costs one futex wake syscall.
+/// (allocates; after a scan that found nothing to bring in, not again for
+/// 1 ms). A status event to a sender whose status_fd() thread sleeps costs
+/// one futex wake syscall.
 class Receiver {
  public:
   /// The lease moves with it; the moved-from receiver may only be destroyed or assigned.
