@@ -13,6 +13,7 @@ packages=(
   googletest libgtest-dev                 # tests
   libbenchmark-dev libzmq3-dev            # bench (and a peer transport to compare with)
   gnuplot-nox                             # bench plots
+  doxygen                                 # the API reference (scripts/apidoc.sh, ctest apidoc)
   clang libfuzzer-14-dev                  # fuzz targets (scripts/test.sh fuzz): clang++ 14 and its libFuzzer
 )
 

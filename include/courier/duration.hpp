@@ -1,18 +1,22 @@
-// courier/duration.hpp — durations as people write them on a command line or in
-// a config file, and back.
-//
-//   parse_duration("250ms")  -> 250 ms         format_duration(90s)    -> "1m30s"
-//   parse_duration("1h30m")  -> 5400 s         format_duration(1500us) -> "1ms500us"
-//   parse_duration("10")     -> error: missing unit
-//
-// Grammar: one or more <digits><unit> parts, summed; no sign, spaces or
-// fractions ("1.5s" is written "1s500ms"). Each unit at most once, largest
-// first ("1h30m", not "30m1h" nor "1h1h": a typo is refused, not summed).
-//   unit: ns | us (or µs) | ms | s | m (minute) | h | d (24 h)
-// "0" alone means zero; any other number needs a unit, so that "10" is not
-// silently read as 10 ns or 10 s. The total may be at most max_duration
-// (36500d, about 100 years): a deadline of now + any duration still fits in
-// a signed 64-bit count of nanoseconds since 1970, with room to spare.
+/// @file
+/// Durations as people write them on a command line or in a config file, and back.
+///
+///     parse_duration("250ms")  -> 250 ms         format_duration(90s)    -> "1m30s"
+///     parse_duration("1h30m")  -> 5400 s         format_duration(1500us) -> "1ms500us"
+///     parse_duration("10")     -> error: missing unit
+///
+/// Grammar: one or more `<digits><unit>` parts, summed; no sign, spaces or
+/// fractions ("1.5s" is written "1s500ms"). Each unit at most once, largest
+/// first ("1h30m", not "30m1h" nor "1h1h": a typo is refused, not summed).
+///
+///     unit: ns | us (or µs) | ms | s | m (minute) | h | d (24 h)
+///
+/// "0" alone means zero; any other number needs a unit, so that "10" is not
+/// silently read as 10 ns or 10 s. The total may be at most max_duration
+/// (36500d, about 100 years): a deadline of now + any duration still fits in
+/// a signed 64-bit count of nanoseconds since 1970, with room to spare.
+/// Both functions are pure: safe from any thread; they allocate only their
+/// result (and an error's message).
 #pragma once
 
 #include <chrono>
@@ -47,12 +51,12 @@ constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 }  // namespace detail
 
-// The longest duration parse_duration reads: 36500 days.
+/// The longest duration parse_duration reads: 36500 days.
 inline constexpr std::chrono::nanoseconds max_duration{36500 * detail::duration_units[0].ns};
 
-// The duration `text` spells, or an Error (invalid_argument) saying why not.
-// The message quotes the text but not where it came from: callers prepend that
-// ("--expiry: ...").
+/// The duration `text` spells, or an Error (Errc::invalid_argument, the only
+/// code) saying why not. The message quotes the text but not where it came
+/// from: callers prepend that ("--expiry: ...").
 inline Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   using detail::is_digit;
   auto bad = [&](const std::string& why) {
@@ -103,10 +107,10 @@ inline Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds{total};
 }
 
-// The shortest exact spelling of `d` that parse_duration reads back as `d`
-// (when 0 <= d <= max_duration):
-// "0s", "250ms", "1m30s", "1d2h", "1s500us". Negative durations get a leading
-// '-' (which parse_duration refuses).
+/// The shortest exact spelling of `d` that parse_duration reads back as `d`
+/// (when 0 <= d <= max_duration):
+/// "0s", "250ms", "1m30s", "1d2h", "1s500us". Negative durations get a leading
+/// '-' (which parse_duration refuses).
 inline std::string format_duration(std::chrono::nanoseconds d) {
   if (d.count() == 0) return "0s";
   std::string out;

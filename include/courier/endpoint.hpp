@@ -1,13 +1,14 @@
-// courier/endpoint.hpp — sending: an Endpoint sends as one endpoint of a bus,
-// by copy (send) or zero-copy (claim, write in place, commit).
-//
-//   auto alice = bus->endpoint("alice");
-//   auto r = alice->send({.to = courier::peer("bob"), .priority = 2, .expiry = 30s}, "hello");
-//   if (!r) report(courier::status_name(r.status));
-//
-// send, claim and commit are inline and take no lock, make no syscall and
-// allocate nothing once a destination has been resolved; the only syscall is
-// the futex wake when the receiver is parked.
+/// @file
+/// Sending: an Endpoint sends as one endpoint of a bus, by copy (send) or
+/// zero-copy (claim, write in place, commit).
+///
+///     auto alice = bus->endpoint("alice");
+///     auto r = alice->send({.to = courier::peer("bob"), .priority = 2, .expiry = 30s}, "hello");
+///     if (!r) report(courier::status_name(r.status));
+///
+/// send, claim and commit are inline and take no lock, make no syscall and
+/// allocate nothing once a destination has been resolved; the only syscall is
+/// the futex wake when the receiver is parked (exceptions: Endpoint).
 #pragma once
 
 #include <atomic>
@@ -40,35 +41,43 @@ using namespace std::chrono_literals;
 
 class Bus;
 
+/// Where a message goes: one endpoint or one group, by name or by id (peer(), group()).
 struct Destination {
-  std::string name;             // endpoint or group name, or empty when id is given
-  EndpointId id = no_endpoint;  // a resolved id (Endpoint::resolve) skips the name lookup
-  bool is_group = false;        // id/name name a group: fan out to every member once
+  std::string name{};           ///< endpoint or group name, or empty when id is given
+  EndpointId id = no_endpoint;  ///< a resolved id (Endpoint::resolve) skips the name lookup
+  bool is_group = false;        ///< id/name name a group: fan out to every member once
 };
+/// The endpoint `name` (allocates the name's copy).
 inline Destination peer(std::string_view name) { return Destination{std::string(name), no_endpoint, false}; }
+/// The endpoint `id` (Bus::find_endpoint).
 inline Destination peer(EndpointId id) { return Destination{{}, id, false}; }
+/// The group `name` (allocates the name's copy).
 inline Destination group(std::string_view name) { return Destination{std::string(name), 0, true}; }
+/// The group `id` (Bus::find_group).
 inline Destination group(GroupId id) { return Destination{{}, id, true}; }
 
+/// What to send where (Endpoint::send, Endpoint::claim).
 struct SendOptions {
-  Destination to;
-  std::uint8_t priority = default_priority;  // 0 (highest) .. 15
-  std::chrono::nanoseconds expiry{0};        // 0: real-time (attached receiver now, or offline); > 0: stored until then
-  std::uint32_t type = 0;
-  std::uint64_t id = 0;                 // 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
-  std::chrono::nanoseconds timeout{0};  // when the lane is full: wait up to this long for room (0: report full)
+  Destination to{};                          ///< the endpoint or group
+  std::uint8_t priority = default_priority;  ///< 0 (highest) .. 15
+  std::chrono::nanoseconds expiry{0};   ///< 0: real-time (attached receiver now, or offline); > 0: stored until then
+  std::uint32_t type = 0;               ///< the application's type, handed to the receiver
+  std::uint64_t id = 0;                 ///< 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
+  std::chrono::nanoseconds timeout{0};  ///< when the lane is full: wait up to this long for room (0: report full)
 };
 
+/// The send-time result of a send, claim or commit: a Status and the message's id.
 // 16 bytes, so that it comes back in two registers (a 32-byte result went
 // through memory and cost the send path ~2 ns, measured).
 struct [[nodiscard]] SendResult {
-  Status status = Status::sent;
-  bool duplicate = false;        // a resend of a tracked (sender, id): not enqueued again; status is the original's
-  std::uint16_t recipients = 1;  // group sends: members addressed (max_group_members <= 4096)
-  std::uint16_t accepted = 0;    // group sends: members whose lane took it
-  std::uint64_t id = 0;
+  Status status = Status::sent;  ///< sent, outbox (stored; `sent` follows), or why not
+  bool duplicate = false;        ///< a resend of a tracked (sender, id): not enqueued again; status is the original's
+  std::uint16_t recipients = 1;  ///< group sends: members addressed (max_group_members <= 4096)
+  std::uint16_t accepted = 0;    ///< group sends: members whose lane took it
+  std::uint64_t id = 0;          ///< the message's id (generated or given; 0: fire-and-forget)
 
-  constexpr SendResult() noexcept = default;
+  constexpr SendResult() noexcept = default;  ///< sent, id 0
+  /// Status `s` of message `i` (`rec` and `acc`: group sends).
   constexpr SendResult(Status s, std::uint64_t i, bool dup = false, std::uint32_t rec = 1,
                        std::uint32_t acc = 0) noexcept
       : status(s),
@@ -76,25 +85,27 @@ struct [[nodiscard]] SendResult {
         recipients(static_cast<std::uint16_t>(rec)),
         accepted(static_cast<std::uint16_t>(acc)),
         id(i) {}
-  // Accepted now or before (a duplicate whose original is on its way or done).
-  // Status::outbox without duplicate: stored in the log, `sent` follows when the sync policy holds.
+  /// Accepted now or before (a duplicate whose original is on its way or done).
+  /// Status::outbox without duplicate: stored in the log, `sent` follows when the sync policy holds.
   bool ok() const noexcept {
     return status == Status::sent || status == Status::outbox ||
            (duplicate && (status == Status::delivered || status == Status::read));
   }
-  explicit operator bool() const noexcept { return ok(); }
+  explicit operator bool() const noexcept { return ok(); }  ///< ok()
 };
 static_assert(sizeof(SendResult) == 16);
 
-// A zero-copy send in progress: write the payload in place, then commit.
+/// A zero-copy send in progress: write the payload in place, then commit
+/// (Endpoint::claim, commit, abort). Belongs to the Endpoint that made it.
 class Claim {
  public:
-  // Empty when there is no claim (refused, or a duplicate of a tracked id: ok() but nothing to write).
+  /// Where to write the payload, in the destination's lane. Empty when there
+  /// is no claim (refused, or a duplicate of a tracked id: ok() but nothing to write).
   std::span<std::byte> payload() const noexcept {
     return active() ? std::span<std::byte>{lc_.payload(), capacity_} : std::span<std::byte>{};
   }
-  std::uint64_t id() const noexcept { return id_; }
-  bool active() const noexcept { return lc_.header != nullptr; }
+  std::uint64_t id() const noexcept { return id_; }               ///< the message's id
+  bool active() const noexcept { return lc_.header != nullptr; }  ///< a claim to write and commit (or abort)
 
  private:
   friend class Endpoint;
@@ -108,14 +119,35 @@ class Claim {
   bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
 };
 
-// Sends as one endpoint. One thread at a time (make one per thread).
+/// Sends as one endpoint (Bus::endpoint). Cheap to make; many handles of one
+/// endpoint, in threads or processes, may send at once.
+///
+/// @threads One thread at a time per handle (no lock inside): make one per thread.
+/// @blocking send, claim and commit take no lock, make no syscall (but one
+/// futex wake when the receiver, or its notification thread, sleeps) and
+/// allocate nothing once this handle has sent to the destination; the first
+/// send to one allocates its lane writers and looks its name up under the
+/// directory lock. They wait only: with SendOptions::timeout > 0 on a full
+/// lane (spinning, then sleeping 20 us at a time, up to the timeout); on a bus
+/// with a log, for a stored message (expiry > 0), for the process's log mutex,
+/// for the flusher when 4 batches wait, and with Sync::always for the
+/// journal's write and fdatasync. Group sends read the group's members (the
+/// directory) and may grow a scratch vector. Following statuses (on_status,
+/// poll_status, status_fd) keeps a record per tracked send (amortised).
+/// @errors Never throws (noexcept); every outcome is a SendResult::status:
+/// invalid_argument (priority > 15, negative expiry or timeout, a group given
+/// to claim), too_large, invalid_destination, offline, full, revoked,
+/// tracker_full, log_failed, removed; `duplicate` set on a resend.
 class Endpoint {
  public:
-  EndpointId id() const noexcept { return self_; }
-  const std::string& name() const noexcept { return name_; }
+  EndpointId id() const noexcept { return self_; }            ///< the endpoint sent as
+  const std::string& name() const noexcept { return name_; }  ///< its name
 
-  // Copy `data` into the destination's lane for `o.priority` (for a group:
-  // into each member's, once per member).
+  /// Copy `data` into the destination's lane for `o.priority` (for a group:
+  /// into each member's, once per member). Tracked (expiry > 0 or an id):
+  /// the tracker gets an entry and statuses follow; on a bus with a log a
+  /// message with an expiry is written to the log too (and waits there when
+  /// its lane is full) and the result is outbox, or sent with Sync::always.
   SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
     if (o.to.is_group) return send_group(o, data);
     if (o.expiry.count() > 0 && s_->log != nullptr) return send_logged(o, data);
@@ -125,15 +157,19 @@ class Endpoint {
     if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
     return commit(c, data.size());
   }
+  /// send() of the bytes of `text`.
   SendResult send(const SendOptions& o, std::string_view text) noexcept {
     return send(o, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
   }
 
-  // Reserve room for a payload of up to `len` bytes; write it through
-  // c.payload(), then commit (or abort). Commit within the bus's claim_timeout.
+  /// Reserve room for a payload of up to `len` bytes; write it through
+  /// c.payload(), then commit (or abort). Commit within the bus's claim_timeout
+  /// (else the receiver steps over it: commit says revoked). One endpoint only.
   SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept { return claim(o, len, c, nullptr); }
-  // Publish a claim with its final payload length (<= the claimed length).
+  /// Publish a claim with its final payload length (<= the claimed length;
+  /// longer: too_large and the claim is aborted).
   SendResult commit(Claim& c, std::size_t len) noexcept;
+  /// Give a claim up: nothing is delivered, a tracked id is freed.
   void abort(Claim& c) noexcept {
     if (c.active()) c.writer_->abort(c.lc_);
     if (c.track_ != Tracker::no_slot) {
@@ -144,49 +180,64 @@ class Endpoint {
     c.lc_ = {};
   }
 
-  // Resolve a name once; the Destination it returns skips the lookup on send.
+  /// Resolve a name once; the Destination it returns skips the lookup on send.
+  /// Takes the directory lock. @errors invalid_argument (bad name), not_found,
+  /// timeout / corrupt (the directory lock).
   Result<Destination> resolve(std::string_view name) {
     auto id = s_->dir.find(name);
     if (!id) return std::move(id).error();
     return Destination{std::string(name), *id, false};
   }
+  /// resolve() of a group.
   Result<Destination> resolve_group(std::string_view name) {
     auto id = s_->dir.find_group(name);
     if (!id) return std::move(id).error();
     return Destination{std::string(name), *id, true};
   }
 
-  // The status of a message this endpoint sent (the tracker's view).
+  /// The status of a message this endpoint sent (the tracker's view): lock-free
+  /// reads; allocates for a group's members. @errors not_found (never tracked,
+  /// or retired after expiry + status_retention), removed.
   Result<StatusReport> status(std::uint64_t id) const { return detail::status_of(*s_, self_, id); }
 
-  // Called for every status change of this endpoint's tracked messages: the
-  // result of each tracked send (sent, or the error) at once, and the events
-  // that come back (delivered, read, expired, ...) from poll_status.
-  //
-  // Following: from the first on_status() or poll_status() on, this handle
-  // keeps a record of every tracked message it sends, and poll_status reports
-  // each one's transitions exactly once and in order (outbox -> sent ->
-  // delivered -> read, or the error), however slowly it is called: when the
-  // status ring dropped events, it catches up from the tracker (docs/design.md,
-  // "No status lost"). Messages sent before following began, or by another
-  // handle, get the ring's events as they come.
+  /// Called for every status change of this endpoint's tracked messages: the
+  /// result of each tracked send (sent, or the error) at once, and the events
+  /// that come back (delivered, read, expired, ...) from poll_status. `f` runs
+  /// on the thread that sends or polls; never from another thread.
+  ///
+  /// Following: from the first on_status() or poll_status() on, this handle
+  /// keeps a record of every tracked message it sends, and poll_status reports
+  /// each one's transitions exactly once and in order (outbox -> sent ->
+  /// delivered -> read, or the error), however slowly it is called: when the
+  /// status ring dropped events, it catches up from the tracker (docs/design.md,
+  /// "No status lost"). Messages sent before following began, or by another
+  /// handle, get the ring's events as they come.
   void on_status(std::function<void(const StatusEvent&)> f) {
     on_status_ = std::move(f);
     follow();
   }
-  // Drain the endpoint's status ring: f(event) (or the on_status callback when
-  // f is empty) for each event. Takes the endpoint's status lease the first
-  // time (one consuming process per endpoint; busy while another lives).
+  /// Drain the endpoint's status ring: f(event) (or the on_status callback when
+  /// f is empty) for each event; returns how many. Never waits; allocates the
+  /// first time (the lease, the record of tracked sends). Takes the endpoint's
+  /// status lease the first time (one consuming handle per endpoint; busy
+  /// while another lives). @errors busy (another handle or a live process
+  /// holds the status lease), removed.
   Result<std::size_t> poll_status(const std::function<void(const StatusEvent&)>& f = {});
-  // A file descriptor that becomes readable while status events may be
-  // waiting (for poll/epoll); call poll_status when it is. -1 if it cannot be
-  // made. Owned by the endpoint; one notifier thread per endpoint handle.
+  /// A file descriptor that becomes readable while status events may be
+  /// waiting (for poll/epoll/Asio); call poll_status when it is, which drains
+  /// and re-arms it (do not read or close it yourself). An eventfd
+  /// (non-blocking, close-on-exec) owned by this handle and closed with it;
+  /// the first call starts a helper thread (sleeping on the status ring's
+  /// futex, stopped and joined by the handle's destructor) and begins
+  /// following (see on_status); later calls return the same fd. -1 if the
+  /// eventfd cannot be made (errno from eventfd(2)); std::system_error if
+  /// the thread cannot start.
   int status_fd();
-  // Tracked messages followed by this handle whose tracker entry retired
-  // (expiry + status_retention passed) before their final status was polled:
-  // their end cannot be known and is not invented.
+  /// Tracked messages followed by this handle whose tracker entry retired
+  /// (expiry + status_retention passed) before their final status was polled:
+  /// their end cannot be known and is not invented.
   std::uint64_t status_unknown() const noexcept { return follow_ ? follow_->unknown() : 0; }
-  // Times poll_status caught up from the tracker after the ring dropped events.
+  /// Times poll_status caught up from the tracker after the ring dropped events.
   std::uint64_t status_catch_ups() const noexcept { return follow_ ? follow_->catch_ups() : 0; }
 
  private:

@@ -1,10 +1,13 @@
-// courier/receiver.hpp — receiving: a Receiver holds one endpoint's
-// exclusive lease and hands out its messages, highest priority first.
-//
-//   auto bob = bus->attach("bob");
-//   if (auto m = bob->receive(100ms)) { use(m->payload()); bob->mark_read(*m); }
-//
-// try_receive is inline: no lock, no syscall, no allocation.
+/// @file
+/// Receiving: a Receiver holds one endpoint's exclusive lease and hands out
+/// its messages, highest priority first.
+///
+///     auto bob = bus->attach("bob");
+///     if (auto m = bob->receive(100ms)) { use(m->payload()); bob->mark_read(*m); }
+///
+/// try_receive is inline: on a bus without a log it takes no lock, makes no
+/// syscall (but a futex wake for a sender's status fd, see Receiver) and
+/// allocates nothing.
 #pragma once
 
 #include <atomic>
@@ -33,24 +36,28 @@ using namespace std::chrono_literals;
 
 class Bus;
 
-// A received message: a view into the lane, valid until the next receive (or
-// release) on the same Receiver. The header is a validated copy.
+/// A received message: a view into the lane, valid until the next receive (or
+/// release) on the same Receiver. The header is a validated copy; the payload
+/// is read in place (no copy). Accessors never block or allocate.
 class Message {
  public:
-  std::uint64_t id() const noexcept { return h_.id; }
-  EndpointId from() const noexcept { return h_.from; }
-  EndpointId to() const noexcept { return h_.to; }
-  std::uint32_t group() const noexcept { return h_.group; }
-  std::uint8_t priority() const noexcept { return h_.priority; }
-  std::uint32_t type() const noexcept { return h_.type; }
-  std::uint64_t timestamp_ns() const noexcept { return h_.timestamp_ns; }
-  std::uint64_t expires_ns() const noexcept { return h_.expires_ns; }
-  // Maybe handed out before: to a receiver that died before acknowledging it,
-  // or before a reboot (a recovered message).
+  std::uint64_t id() const noexcept { return h_.id; }                      ///< its id (0: fire-and-forget)
+  EndpointId from() const noexcept { return h_.from; }                     ///< its sender (Receiver::name_of)
+  EndpointId to() const noexcept { return h_.to; }                         ///< this receiver's endpoint
+  std::uint32_t group() const noexcept { return h_.group; }                ///< the group it was sent to (0: none)
+  std::uint8_t priority() const noexcept { return h_.priority; }           ///< 0 (highest) .. 15
+  std::uint32_t type() const noexcept { return h_.type; }                  ///< the sender's type
+  std::uint64_t timestamp_ns() const noexcept { return h_.timestamp_ns; }  ///< accepted at (CLOCK_REALTIME)
+  std::uint64_t expires_ns() const noexcept { return h_.expires_ns; }      ///< deadline (CLOCK_REALTIME; 0: real time)
+  /// Maybe handed out before: to a receiver that died before acknowledging it,
+  /// or before a reboot (a recovered message).
   bool redelivered() const noexcept { return redelivered_ || (h_.flags & record_flag::redelivered) != 0; }
-  bool tracked() const noexcept { return h_.id != 0; }
+  bool tracked() const noexcept { return h_.id != 0; }  ///< its sender follows its status (it has an id)
+  /// Incoming::read when a receiver marked it read (this copy, or one handed out before).
   Incoming status() const noexcept { return (h_.flags & record_flag::read) != 0 ? Incoming::read : Incoming::fresh; }
+  /// The payload, in the lane (valid until the next receive or release).
   std::span<const std::byte> payload() const noexcept { return {payload_, h_.payload_len}; }
+  /// The payload as characters (not NUL-terminated; same lifetime as payload()).
   std::string_view text() const noexcept { return {reinterpret_cast<const char*>(payload_), h_.payload_len}; }
 
  private:
@@ -61,19 +68,45 @@ class Message {
   std::uint64_t pos_ = 0;  // where it sits in its lane (ack/mark_read check it is still the one in hand)
 };
 
-// The receiving side of one endpoint. Holds the endpoint's lease until
-// destroyed. One thread at a time.
+/// The receiving side of one endpoint (Bus::attach). Holds the endpoint's
+/// receiver lease until destroyed: one receiver per endpoint on the host; a
+/// lease whose holder died is taken over by the next attach.
+///
+/// @threads One thread at a time: a Receiver has no lock. It may move to
+/// another thread, but is never called from two at once. Receivers of
+/// different endpoints are independent.
+///
+/// @blocking try_receive, ack and mark_read never wait on a bus without a
+/// log and allocate nothing. On a bus with a log, acknowledging or marking
+/// read a stored message (expiry > 0) also buffers a settle record under the
+/// process's log mutex (with Sync::always: written and fdatasync'ed on this
+/// thread), and try_receive, when the lanes are dry and messages wait in the
+/// log (spilled from a full lane), reads journal files to bring them in
+/// (allocates; after a scan that found nothing to bring in, not again for
+/// 1 ms). A status event to a sender whose status_fd() thread sleeps costs
+/// one futex wake syscall.
 class Receiver {
  public:
+  /// The lease moves with it; the moved-from receiver may only be destroyed or assigned.
   Receiver(Receiver&&) noexcept = default;
+  /// Detaches this receiver (as the destructor does), then takes `other`'s lease.
   Receiver& operator=(Receiver&&) noexcept = default;
+  /// Detach: stops the notification thread (joins it) and closes its fd,
+  /// gives the message in hand back to the producers (its lane space; it is
+  /// not handed out again), publishes the counters and releases the lease.
   ~Receiver();
 
-  EndpointId id() const noexcept { return st_->self; }
-  const std::string& name() const noexcept { return st_->name; }
+  EndpointId id() const noexcept { return st_->self; }            ///< the endpoint received for
+  const std::string& name() const noexcept { return st_->name; }  ///< its name
 
-  // The highest-priority waiting message, or nothing. Never blocks. Releases
-  // the previous message (its view becomes invalid).
+  /// The highest-priority waiting message, or nothing. Never waits. Releases
+  /// the previous message (its view becomes invalid). With auto_ack, a
+  /// tracked message is acknowledged as it is taken (its sender sees
+  /// `delivered`). Messages past their deadline, real-time messages sent to
+  /// an earlier receiver and copies acknowledged before are dropped on the
+  /// way (their senders told expired / offline). After the bus was removed:
+  /// nothing, for good (error() says why). On a bus with a log, see the class
+  /// for what it may cost.
   [[nodiscard]] std::optional<Message> try_receive() noexcept {
     release();
     if (removed()) return std::nullopt;
@@ -109,15 +142,17 @@ class Receiver {
     return m;
   }
 
-  // Acknowledge a message taken with auto_ack off: its sender sees `delivered`.
-  // `m` must be the message in hand. False when it is not (or is untracked).
+  /// Acknowledge a message taken with auto_ack off: its sender sees `delivered`.
+  /// `m` must be the message in hand. False when it is not (or is untracked).
+  /// A second ack changes nothing.
   bool ack(const Message& m) noexcept {
     if (m.h_.id == 0 || !holds(m)) return false;
     acknowledge(m.h_);
     return true;
   }
-  // Mark the message in hand read: its sender sees `read`; a redelivery of it
-  // shows status read.
+  /// Mark the message in hand read: its sender sees `read` (tracked
+  /// messages); a redelivery of it shows status read. False when `m` is not
+  /// the message in hand.
   bool mark_read(Message& m) noexcept {
     if (!holds(m)) return false;
     // The receiver owns the record while it is in hand; flags is ours to write.
@@ -130,21 +165,28 @@ class Receiver {
     return true;
   }
 
-  // Wait up to `timeout` for a message: spin, then park (per IdleStrategy).
-  // Returns nothing at once when the bus has been removed (error() says so).
+  /// Wait up to `timeout` for a message: spin for IdleStrategy::spin_ns, then
+  /// park on the inbox's futex (a producer's commit wakes it), per
+  /// ReceiverOptions::idle. Blocks the calling thread up to `timeout` (0: one
+  /// try_receive); allocates nothing (but as try_receive). Returns nothing at
+  /// once when the bus has been removed (error() says why).
   [[nodiscard]] std::optional<Message> receive(std::chrono::nanoseconds timeout) noexcept;
 
-  // The bus was removed (courier rm --force, Bus::remove) while this receiver
-  // was attached: from then on try_receive and receive hand out nothing, at
-  // once (a parked receive is woken), and error() says why. Its messages come
-  // back, with a log, in the bus its next opener creates.
+  /// The bus was removed (courier rm --force, Bus::remove) while this receiver
+  /// was attached: from then on try_receive and receive hand out nothing, at
+  /// once (a parked receive is woken), and error() says why. Its messages come
+  /// back, with a log, in the bus its next opener creates. Safe from any thread.
   // Relaxed: a flag; nothing is read through it.
   bool removed() const noexcept { return st_->removed->load(std::memory_order_relaxed) != 0; }
-  // Why this receiver hands out nothing for good (Errc::removed), or nothing.
+  /// Why this receiver hands out nothing for good (Errc::removed, naming the
+  /// bus and the endpoint), or nothing. Allocates the message.
   std::optional<Error> error() const;
 
-  // Call f(const Message&) for each message until `stop` becomes true
-  // (checked at least every 100 ms). Returns the number of messages handled.
+  /// Call f(const Message&) for each message until `stop` becomes true
+  /// (checked at least every 100 ms), on the calling thread: a loop of
+  /// receive(100ms); set `stop` from any thread. Returns the number of
+  /// messages handled. On a removed bus receive() returns at once, so run()
+  /// spins until `stop`: watch removed() if the bus may be removed.
   template <class F>
   std::uint64_t run(F&& f, const std::atomic<bool>& stop) {
     std::uint64_t n = 0;
@@ -159,7 +201,8 @@ class Receiver {
     return n;
   }
 
-  // Done with the message in hand: its space goes back to the producers.
+  /// Done with the message in hand: its space goes back to the producers (the
+  /// next try_receive does this too). Never blocks or allocates.
   void release() noexcept {
     if (st_->in_hand) {
       st_->reader.release(st_->in_hand);
@@ -167,16 +210,46 @@ class Receiver {
     }
   }
 
-  // A file descriptor (eventfd) that is readable while messages may be
-  // waiting, for epoll / Boost.Asio / libuv. After it fires, call try_receive
-  // until it returns nothing; the fd is re-armed then. -1 on failure. It
-  // fires when the bus is removed too: then try_receive returns nothing and
-  // error() says why.
+  /// A file descriptor that is readable while messages may be waiting, for
+  /// poll / epoll / Boost.Asio / libuv: wait for it to be readable, then call
+  /// try_receive until it returns nothing.
+  ///
+  /// - What it is: an eventfd (EFD_NONBLOCK | EFD_CLOEXEC) made by the first
+  ///   call; later calls return the same fd.
+  /// - Who owns it: this Receiver. It is closed when the Receiver is
+  ///   destroyed (or assigned over); never close it yourself. Take it out of
+  ///   your epoll set, or release() an Asio posix::stream_descriptor wrapping
+  ///   it (so that Asio does not close it), before the Receiver goes.
+  /// - Reading it: not needed. try_receive, when it finds nothing after the
+  ///   fd fired, drains the eventfd and re-arms it. Reading it yourself is
+  ///   harmless (it is non-blocking) but does not re-arm it.
+  /// - When it becomes readable: when a lane of this endpoint gets a message
+  ///   while the fd is armed; again every 100 ms while messages stay in the
+  ///   lanes unread (or a claim there is unfinished); and when the bus is
+  ///   removed (then try_receive returns nothing and error() says why).
+  ///   Readable means "may be waiting": try_receive may find nothing (a
+  ///   message that expired, a claim not committed yet).
+  /// - The thread: the first call starts a helper thread in this process,
+  ///   which sleeps on the inbox's futex word and writes the eventfd; the
+  ///   Receiver's destructor stops and joins it. It only reads the inbox's
+  ///   bitmap and lane positions, never takes a message. Producers pay the
+  ///   one futex wake they pay for a parked receive().
+  /// - Level or edge: both level-triggered polling and EPOLLET work (each
+  ///   announcement is a new write to the eventfd).
+  ///
+  /// @threads As the Receiver: the fd may be polled from any thread, but
+  /// try_receive runs on one thread at a time.
+  /// @errors -1 when the eventfd cannot be made (errno from eventfd(2):
+  /// EMFILE, ENFILE, ENOMEM); std::system_error when the thread cannot be
+  /// started, std::bad_alloc when memory runs out (first call only).
   int notification_fd();
 
-  // The name of an endpoint id (cached), or "" when it no longer exists.
+  /// The name of an endpoint id (cached per receiver: allocates and takes the
+  /// directory lock the first time per id), or "" when it no longer exists.
   const std::string& name_of(EndpointId id);
 
+  /// The endpoint's shared inbox (its counters and its lanes' control words),
+  /// for tools and tests: an internal layout, read-only, may change.
   const InboxData& inbox() const noexcept { return st_->reader.data(); }
 
  private:
