@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev libzmq3-dev            # bench (and a peer transport to compare with)
   gnuplot-nox                             # bench plots
   clang libfuzzer-14-dev                  # fuzz targets (scripts/test.sh fuzz): clang++ 14 and its libFuzzer
+  help2man pkg-config dpkg-dev man-db     # packaging: the man page, courier.pc, the .deb (tests/package_test.cmake)
 )
 
 installed() {
