@@ -14,12 +14,12 @@
 #   package.deb                   tests/package_deb_test.cmake: cpack -G DEB,
 #                                 installed (dpkg -i, as root) or unpacked (dpkg -x)
 #   package.bash_completion       tests/package_completion_test.sh
-# (install.find_package_consumer, tests/consumer/consumer_test.cmake, is the
-# find_package from an install.)
+#   install.find_package_consumer tests/consumer configured against a
+#                                 `cmake --install --prefix` of this build tree
+#                                 (-DCMAKE_PREFIX_PATH); courier_DIR must be there
 #
-# This file has two modes, like consumer_test.cmake: include()d from
-# tests/CMakeLists.txt it registers the tests, which run it with cmake -P
-# -DMODE=<the test>.
+# This file has two modes: include()d from tests/CMakeLists.txt it registers
+# the tests, which run it with cmake -P -DMODE=<the test>.
 
 if(NOT CMAKE_SCRIPT_MODE_FILE)
   # The consumers are built like courier: a static courier_core compiled with
@@ -48,6 +48,7 @@ if(NOT CMAKE_SCRIPT_MODE_FILE)
         -P "${CMAKE_CURRENT_LIST_FILE}")
     set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT ${timeout})
   endfunction()
+  courier_package_test(install.find_package_consumer install "install" 300)
   courier_package_test(package.build_tree_consumer build_tree "install" 600)
   courier_package_test(package.pkg_config_consumer pkg_config "install" 600)
   # These two check the build's layout, not its code: not repeated in a
@@ -177,7 +178,16 @@ function(pkg_config_consumer env include_dir out_dir)
   run_consumer("${out_dir}/consumer")
 endfunction()
 
-if(MODE STREQUAL "build_tree")
+if(MODE STREQUAL "install")
+  set(prefix "${WORK_DIR}/prefix")
+  step("install ${COURIER_BUILD_DIR} into ${prefix}" "${CMAKE_COMMAND}" --install "${COURIER_BUILD_DIR}"
+    --prefix "${prefix}" ${config_args})
+  build_project("${TESTS_DIR}/consumer" "${WORK_DIR}/build" "-DCMAKE_PREFIX_PATH=${prefix}"
+    "-DCMAKE_BUILD_TYPE=${CONFIG}")
+  expect_cached_path("${WORK_DIR}/build" courier_DIR "${prefix}")
+  run_consumer("${WORK_DIR}/build/consumer")
+
+elseif(MODE STREQUAL "build_tree")
   build_project("${TESTS_DIR}/consumer" "${WORK_DIR}/build" "-Dcourier_DIR=${COURIER_BUILD_DIR}"
     "-DCMAKE_BUILD_TYPE=${CONFIG}")
   expect_cached_path("${WORK_DIR}/build" courier_DIR "${COURIER_BUILD_DIR}")
