@@ -118,7 +118,8 @@ function(build_project src build)
     list(APPEND configure "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
   endif()
   step("configure ${src} in ${build}" ${configure})
-  step("build ${build}" "${CMAKE_COMMAND}" --build "${build}" ${config_args})
+  # Two jobs: the machines this runs on are shared (and ctest may run tests beside it).
+  step("build ${build}" "${CMAKE_COMMAND}" --build "${build}" --parallel 2 ${config_args})
 endfunction()
 
 # Fails unless the cache of build has var set to a path inside dir.
