@@ -19,10 +19,7 @@
 
 #include "common.hpp"
 #include "courier/names.hpp"
-
-#ifndef COURIER_VERSION
-#define COURIER_VERSION "0.1.0"  // the build may pass the project version
-#endif
+#include "courier/version.hpp"
 
 namespace courier::cli {
 namespace {
@@ -300,7 +297,7 @@ std::string_view nth_word(std::string_view s, std::size_t n) {
 int run(std::span<char* const> argv) {
   const Args args = Args::parse(argv, option_specs);
   if (args.flag("version")) {
-    write_out("courier " COURIER_VERSION "\n");
+    write_out("courier " COURIER_VERSION_STRING "\n");
     return 0;
   }
   std::vector<std::string> words = args.operands();

@@ -1,14 +1,24 @@
-// Opens a bus, sends itself a message and receives it, through an installed
-// courier found with find_package(courier CONFIG). Exit 0 on success.
+// Opens a bus, sends itself a message and receives it, through a courier found
+// with find_package(courier CONFIG), pkg-config or add_subdirectory (the
+// package tests build it all three ways). With an argument, also checks that
+// courier/version.hpp says that version. Exit 0 on success.
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include <courier/bus.hpp>
+#include <courier/version.hpp>
 
-int main() {
+static_assert(COURIER_VERSION_MAJOR >= 0 && COURIER_VERSION_MINOR >= 0 && COURIER_VERSION_PATCH >= 0);
+
+int main(int argc, char** argv) {
   using namespace std::chrono_literals;
+  std::printf("consumer: courier %s\n", courier::version_string);
+  if (argc > 1 && std::string(argv[1]) != COURIER_VERSION_STRING) {
+    std::fprintf(stderr, "version.hpp says %s, expected %s\n", COURIER_VERSION_STRING, argv[1]);
+    return 1;
+  }
   const std::string name = "consumer-test-" + std::to_string(::getpid());
   int rc = 1;
   {
