@@ -119,6 +119,12 @@ class Bus {
   const std::string& log_directory() const noexcept;  // LOG_DIR/BUS, or empty
 
   BusStats stat() const;
+  // Copies of the messages waiting for `endpoint`, not taken: priority 0's
+  // lane first, each lane oldest first, at most `limit`, with the first
+  // `head_bytes` of each payload. A snapshot of shared memory, checked as a
+  // receiver checks it: a record consumed meanwhile is left out.
+  Result<std::vector<WaitingMessage>> peek(std::string_view endpoint, std::size_t limit,
+                                           std::size_t head_bytes = 64) const;
   BusSettings settings() const noexcept;
   // The bus was removed (Bus::remove, courier rm) since this process opened
   // it: every call answers Errc::removed; open it again for the new bus.

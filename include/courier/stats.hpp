@@ -70,6 +70,7 @@ struct EndpointStats {
   EndpointId id = no_endpoint;
   bool receiver_attached = false;  // a live process holds the lease
   int receiver_pid = 0;
+  int stale_lease_pid = 0;  // a lease left by a process that died (taken over by the next attach), else 0
   std::uint64_t waiting[priority_levels] = {};  // committed records waiting per lane
   std::uint64_t waiting_total = 0;
   std::uint64_t received = 0, expired = 0, stale = 0, revoked = 0, corrupt = 0, redelivered = 0, full = 0, offline = 0;
@@ -77,6 +78,20 @@ struct EndpointStats {
   std::uint64_t delivered = 0, read = 0;
   // as a sender
   std::uint64_t sent = 0, duplicates = 0, tracker_full = 0, status_dropped = 0;
+};
+
+// A message waiting in an endpoint's lane, as Bus::peek copied it (not taken).
+struct WaitingMessage {
+  std::uint64_t id = 0;  // 0: untracked
+  EndpointId from = no_endpoint;
+  GroupId group = 0;  // 0: sent to the endpoint, not to a group
+  std::uint8_t priority = 0;
+  std::uint8_t flags = 0;  // record flags: redelivered (1), read (2), forwarded from the log (4)
+  std::uint32_t type = 0;
+  std::uint64_t timestamp_ns = 0;  // CLOCK_REALTIME when sent
+  std::uint64_t expires_ns = 0;    // absolute CLOCK_REALTIME; 0: real-time
+  std::uint32_t payload_len = 0;
+  std::string head;  // the first bytes of the payload (at most the head_bytes asked for)
 };
 
 struct BusStats {
