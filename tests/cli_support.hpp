@@ -188,6 +188,14 @@ inline std::uint64_t json_number(const std::string& line, const std::string& key
   return std::stoull(json_field(line, key));
 }
 
+// A message id, which the CLI prints as a JSON string ("id":"123"): its
+// digits, or "<not a string: RAW>" so that a bare number fails the comparison.
+inline std::string json_id(const std::string& line, const std::string& key = "id") {
+  const std::string raw = json_field(line, key);
+  if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return "<not a string: " + raw + ">";
+  return raw.substr(1, raw.size() - 2);
+}
+
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
