@@ -276,7 +276,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   EXPECT_EQ(json_number(stat.out, "unsettled"), 2u);
   EXPECT_EQ(json_id(stat.out.substr(stat.out.find("\"oldest_unsettled\":"))), second) << stat.out;
   const Output settle = log("dump");
-  EXPECT_NE(settle.out.find("\"kind\":\"delivered\",\"length\":24,\"id\":" + first + ","), std::string::npos)
+  EXPECT_NE(settle.out.find("\"kind\":\"delivered\",\"length\":24,\"id\":\"" + first + "\","), std::string::npos)
       << settle.out;
 
   // The journals are read without the shared memory.

@@ -3,8 +3,8 @@
 // sweep, create and remove buses (courier --help). It uses the public API only.
 // Here: the commands, their help, and the dispatch; each command is in a file
 // of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp,
-// create.cpp),
-// what they share in common.{hpp,cpp}.
+// create.cpp; ls.cpp, peek.cpp, doctor.cpp and top.cpp, which only look, share inspect.hpp),
+// what they share in common.{hpp,cpp}. Conventions: docs/design.md, "CLI conventions".
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the
 // library's error message, or why a message was not sent); 2 a bad command
@@ -102,8 +102,9 @@ constexpr Command commands[] = {
       Create the bus (the only command that does), with the creation options
       below, and print what it made: "created bus 'BUS': SIZE of shared
       memory, N endpoints at most, lanes of SIZE" and, with --log, the
-      directory of its journals and the sync policy (--json: one JSON object).
-      Exit status 1 when the bus exists already (courier stat BUS shows it).
+      directory of its journals and the sync policy; --json: one JSON
+      object. Exit status 1 when the
+      bus exists already (courier stat BUS shows it).
 )",
      run_create},
     {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME (--to NAME | --group GROUP) [--priority 0-15]

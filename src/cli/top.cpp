@@ -64,7 +64,7 @@ std::string view_text(const BusStats& s, const std::map<EndpointId, Rates>& rate
   std::vector<std::vector<std::string>> rows{{"ENDPOINT", "SENT/S", "RECV/S", "WAITING", "LANES", "RECEIVER"}};
   for (const EndpointStats& e : s.endpoints) {
     const Rates r = rates.count(e.id) != 0 ? rates.at(e.id) : Rates{};
-    rows.push_back({e.name, rate_text(r.sent), rate_text(r.received), std::to_string(e.waiting_total),
+    rows.push_back({printable(e.name), rate_text(r.sent), rate_text(r.received), std::to_string(e.waiting_total),
                     waiting_lanes_text(e), receiver_text(e)});
   }
   return out + table_text(rows, 1, 4);
