@@ -6,11 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "cli_support.hpp"
 #include "courier/bus.hpp"
+#include "courier/detail/lane_data.hpp"
+#include "courier/detail/record.hpp"
 
 namespace {
 
@@ -178,6 +181,30 @@ TEST_F(CliInspectTest, peekShowsBinaryPayloadsEscapedAndRefusesAMissingEndpoint)
   const UsageCase bad[] = {{{"peek", bus_, "bob", "--limit", "0"}, "--limit: must be 1..1000000"},
                            {{"peek", bus_}, "peek: missing NAME"}};
   expect_usage_errors(bad);
+}
+
+// A record whose header claims more payload than its record holds is left
+// out, and the records after it are still shown: the lanes are untrusted.
+TEST_F(CliInspectTest, peekLeavesOutARecordWithAnImpossibleLength) {
+  create();
+  ASSERT_EQ(send({"--expiry", "1m", "--priority", "4"}, "broken").status, 0);
+  ASSERT_EQ(send({"--expiry", "1m", "--priority", "4"}, "whole").status, 0);
+  courier::Options o;
+  o.create = false;
+  o.prefault_tracker = false;
+  auto bus = courier::Bus::open(bus_, o);
+  ASSERT_TRUE(bus) << bus.error().message;
+  const auto bob = bus->find_endpoint("bob");
+  ASSERT_TRUE(bob);
+  const courier::LaneView lane = bus->segment().lane(courier::endpoint_slot(*bob), 4);
+  courier::RecordHeader* first = lane.header_at(lane.ctl->head.load(std::memory_order_acquire));
+  ASSERT_EQ(first->payload_len, 6u);
+  std::atomic_ref<std::uint32_t>(first->payload_len).store(0xfffffff0u, std::memory_order_release);  // a hostile writer
+  const Output o2 = run({"peek", bus_, "bob", "--json"});
+  ASSERT_EQ(o2.status, 0) << o2.err;
+  const std::vector<std::string> lines = lines_of(o2.out);
+  ASSERT_EQ(lines.size(), 1u) << o2.out;
+  EXPECT_EQ(Json::parse(lines[0])["data"], "whole");
 }
 
 // ------------------------------------------------------------ doctor
