@@ -43,6 +43,17 @@ struct Output {
   std::string out, err;
 };
 
+// The argv of `courier ARGS...` for posix_spawn: `storage` holds the strings,
+// the result (ending in nullptr) points into it.
+inline std::vector<char*> cli_argv(std::vector<std::string>& storage, const std::vector<std::string>& args) {
+  storage = {COURIER_CLI_PATH};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
 // A running `courier ARGS...` with pipes on stdin, stdout and stderr.
 class Child {
  public:
@@ -58,11 +69,8 @@ class Child {
     posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-    std::vector<std::string> argv_s{COURIER_CLI_PATH};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> argv_s;
+    std::vector<char*> argv = cli_argv(argv_s, args);
     const int rc = posix_spawn(&pid_, COURIER_CLI_PATH, &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     ::close(in[0]);
