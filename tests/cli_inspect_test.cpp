@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -242,6 +244,38 @@ TEST_F(CliInspectTest, doctorReportsATrackerNearlyFull) {
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.out.find("tracker: the tracker is 93% full (60 of 64 entries)"), std::string::npos) << o.out;
   for (const std::string& l : lines_of(o.out)) EXPECT_TRUE(l.starts_with("tracker: ")) << l;  // nothing else is wrong
+}
+
+TEST_F(CliInspectTest, doctorReportsDamageInTheJournals) {
+  char tmpl[] = "/tmp/courier-doctor-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  create({"--log", dir});
+  ASSERT_EQ(send({"--expiry", "1m"}, "logged").status, 0);
+  ASSERT_EQ(run({"doctor", bus_}).status, 0);
+  // Each sending process writes a journal of its own: name records (alice at
+  // 64, bob at 96), then the message. The first byte of alice's body (past its
+  // 16-byte header), followed by another record: damage, not a torn tail.
+  std::string journal;  // the sender's: the largest (others may hold a header alone)
+  std::uintmax_t largest = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir + "/" + bus_))
+    if (f.path().extension() == ".journal" && f.file_size() > largest)
+      journal = f.path().string(), largest = f.file_size();
+  ASSERT_FALSE(journal.empty());
+  {
+    std::fstream f(journal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(80);
+    char c = 0;
+    f.get(c);
+    f.seekp(80);
+    f.put(static_cast<char>(c ^ 0xFF));
+    ASSERT_TRUE(f);
+  }
+  const Output o = run({"doctor", bus_});
+  EXPECT_EQ(o.status, 1);
+  EXPECT_TRUE(o.out.starts_with("log: journal damage: " + journal + " at offset 64, ")) << o.out;
+  (void)courier::Bus::remove(bus_, {.force = true});
+  std::filesystem::remove_all(dir);
 }
 
 // ------------------------------------------------------------ top
