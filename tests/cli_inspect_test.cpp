@@ -16,6 +16,7 @@
 #include "courier/bus.hpp"
 #include "courier/detail/lane_data.hpp"
 #include "courier/detail/record.hpp"
+#include "support.hpp"
 
 namespace {
 
@@ -247,9 +248,8 @@ TEST_F(CliInspectTest, doctorReportsATrackerNearlyFull) {
 }
 
 TEST_F(CliInspectTest, doctorReportsDamageInTheJournals) {
-  char tmpl[] = "/tmp/courier-doctor-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  const courier::test::TempDir tmp("courier-doctor");  // removed at the end, whatever fails
+  const std::string& dir = tmp.path;
   create({"--log", dir});
   ASSERT_EQ(send({"--expiry", "1m"}, "logged").status, 0);
   ASSERT_EQ(run({"doctor", bus_}).status, 0);
@@ -274,8 +274,6 @@ TEST_F(CliInspectTest, doctorReportsDamageInTheJournals) {
   const Output o = run({"doctor", bus_});
   EXPECT_EQ(o.status, 1);
   EXPECT_TRUE(o.out.starts_with("log: journal damage: " + journal + " at offset 64, ")) << o.out;
-  (void)courier::Bus::remove(bus_, {.force = true});
-  std::filesystem::remove_all(dir);
 }
 
 // ------------------------------------------------------------ top
