@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 
 #include "courier/bus.hpp"
 #include "courier/detail/lane_inspect.hpp"
@@ -63,6 +65,7 @@ BusStats Bus::stat() const {
     const std::uint64_t lease = in.lease.load(std::memory_order_relaxed);
     es.receiver_attached = lease != 0 && lease_holder_alive(lease);
     es.receiver_pid = es.receiver_attached ? lease_pid(lease) : 0;
+    es.stale_lease_pid = lease != 0 && !es.receiver_attached ? lease_pid(lease) : 0;
     for (unsigned p = 0; p < priority_levels; ++p) {
       es.waiting[p] = detail::lane_waiting(s_->seg.lane(slot, p));
       es.waiting_total += es.waiting[p];
@@ -87,6 +90,54 @@ BusStats Bus::stat() const {
   s.tracker = s_->tracker.usage();
   s.in_process = s_->in_process;
   return s;
+}
+
+namespace {
+// The waiting record at `h` (frame word f0) with up to `head_bytes` of its
+// payload, or nothing when its length is impossible or it was consumed while
+// we copied it. Every word is read with a relaxed atomic load; the frame and
+// head are checked afterwards.
+std::optional<WaitingMessage> copy_waiting(const LaneView& v, std::uint64_t h, std::uint64_t f0,
+                                           std::size_t head_bytes) {
+  const std::uint64_t room = frame::units(f0) * record_unit - sizeof(RecordHeader);  // for_each_committed checked it
+  auto* raw = reinterpret_cast<std::uint64_t*>(v.header_at(h));
+  std::uint64_t words[sizeof(RecordHeader) / 8];
+  for (unsigned i = 0; i < sizeof(RecordHeader) / 8; ++i)
+    words[i] = std::atomic_ref<std::uint64_t>(raw[i]).load(std::memory_order_relaxed);  // relaxed: checked below
+  RecordHeader c{};
+  std::memcpy(&c, words, sizeof c);
+  if (c.payload_len > room) return std::nullopt;
+  const std::size_t head = std::min<std::size_t>(c.payload_len, head_bytes);
+  std::string bytes((head + 7) / 8 * 8, '\0');  // whole words: the record is 64-byte aligned and holds them
+  for (std::size_t i = 0; i < bytes.size() / 8; ++i) {
+    const std::uint64_t w = std::atomic_ref<std::uint64_t>(raw[sizeof(RecordHeader) / 8 + i])
+                                .load(std::memory_order_relaxed);  // relaxed: checked below
+    std::memcpy(bytes.data() + i * 8, &w, 8);
+  }
+  // Acquire: the record is still the one we read (not consumed and reused).
+  if (v.frame_at(h).load(std::memory_order_acquire) != f0 || v.ctl->head.load(std::memory_order_acquire) > h)
+    return std::nullopt;
+  bytes.resize(head);
+  return WaitingMessage{c.id,   c.from,         c.group,      c.priority,    c.flags,
+                        c.type, c.timestamp_ns, c.expires_ns, c.payload_len, std::move(bytes)};
+}
+}  // namespace
+
+Result<std::vector<WaitingMessage>> Bus::peek(std::string_view endpoint, std::size_t limit,
+                                              std::size_t head_bytes) const {
+  auto id = find_endpoint(endpoint);
+  if (!id) return id.error();
+  const std::uint32_t slot = endpoint_slot(*id);
+  if (slot >= s_->seg.geometry().max_endpoints) return Error(Errc::corrupt, "endpoint slot out of range");
+  std::vector<WaitingMessage> out;
+  for (unsigned p = 0; p < priority_levels && out.size() < limit; ++p) {
+    const LaneView lane = s_->seg.lane(slot, p);
+    detail::for_each_committed(lane, [&](std::uint64_t h, std::uint64_t f0) {
+      if (out.size() >= limit) return;
+      if (auto m = copy_waiting(lane, h, f0, head_bytes)) out.push_back(std::move(*m));
+    });
+  }
+  return out;
 }
 
 BusSettings Bus::settings() const noexcept {

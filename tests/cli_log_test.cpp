@@ -225,7 +225,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   EXPECT_EQ(json_number(stat.out, "unsettled"), 3u);
   EXPECT_EQ(json_number(stat.out, "unsettled_past_expiry"), 0u);
   const std::string oldest = stat.out.substr(stat.out.find("\"oldest_unsettled\":"));
-  EXPECT_EQ(json_field(oldest, "id"), first) << stat.out;
+  EXPECT_EQ(json_id(oldest), first) << stat.out;
   EXPECT_EQ(json_field(oldest, "from"), "\"alice\"");
   EXPECT_EQ(json_field(oldest, "to"), "\"bob\"");
 
@@ -243,7 +243,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   }
   ASSERT_EQ(messages.size(), 3u) << dump.out;
   const std::string& m = messages[0];  // the first send's segment comes first in name order
-  EXPECT_EQ(json_field(m, "id"), first);
+  EXPECT_EQ(json_id(m), first);
   EXPECT_EQ(json_field(m, "from"), "\"alice\"");
   EXPECT_EQ(json_field(m, "to"), "\"bob\"");
   EXPECT_EQ(json_field(m, "group"), "null");
@@ -255,7 +255,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   EXPECT_EQ(json_field(m, "data"), "\"first\"");
   EXPECT_EQ(json_number(m, "expires_ns") - json_number(m, "timestamp_ns"), 600'000'000'000ull);
   EXPECT_GE(json_number(m, "offset"), 64u);  // after the segment header
-  EXPECT_EQ(json_field(messages[1], "id"), second);
+  EXPECT_EQ(json_id(messages[1]), second);
   EXPECT_EQ(json_field(messages[2], "data_b64"), "\"Af8A\"");
   EXPECT_EQ(json_field(messages[2], "data"), "<absent>");
   EXPECT_NE(std::find(names.begin(), names.end(), "endpoint alice"), names.end());
@@ -269,14 +269,14 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
   // the message it settles (the highest priority, the first) is no longer unsettled.
   const Output got = courier({"recv", bus(), "bob", "--count", "1", "--timeout", "10s"});
   ASSERT_EQ(got.status, 0) << got.err;
-  EXPECT_EQ(json_field(got.out, "id"), first);
+  EXPECT_EQ(json_id(got.out), first);
   stat = log("stat", {"--json"});
   ASSERT_EQ(stat.status, 0) << stat.err;
   EXPECT_EQ(json_number(stat.out, "delivered"), 1u);
   EXPECT_EQ(json_number(stat.out, "unsettled"), 2u);
-  EXPECT_EQ(json_field(stat.out.substr(stat.out.find("\"oldest_unsettled\":")), "id"), second) << stat.out;
+  EXPECT_EQ(json_id(stat.out.substr(stat.out.find("\"oldest_unsettled\":"))), second) << stat.out;
   const Output settle = log("dump");
-  EXPECT_NE(settle.out.find("\"kind\":\"delivered\",\"length\":24,\"id\":" + first + ","), std::string::npos)
+  EXPECT_NE(settle.out.find("\"kind\":\"delivered\",\"length\":24,\"id\":\"" + first + "\","), std::string::npos)
       << settle.out;
 
   // The journals are read without the shared memory.
@@ -396,7 +396,7 @@ TEST_F(CliLogTest, recoverAfterTheSharedMemoryIsGonePutsTheMessageBackOnce) {
   const Output got = courier({"recv", bus(), "bob", "--count", "1", "--timeout", "10s"});
   ASSERT_EQ(got.status, 0) << got.err;
   ASSERT_EQ(lines_of(got.out).size(), 1u) << got.out;
-  EXPECT_EQ(json_field(got.out, "id"), id);
+  EXPECT_EQ(json_id(got.out), id);
   EXPECT_EQ(json_field(got.out, "data"), "\"survivor\"");
   EXPECT_NE(bob_stat().find("\"waiting_total\":0,"), std::string::npos) << bob_stat();  // nothing else for bob
 }
@@ -439,7 +439,7 @@ TEST_F(CliLogTest, deliveredMessageIsNotPutBackByALaterRecovery) {
   ASSERT_EQ(courier({"recover", bus()}).status, 0);
   const Output got = courier({"recv", bus(), "bob", "--count", "1", "--timeout", "10s"});
   ASSERT_EQ(got.status, 0) << got.err;
-  EXPECT_EQ(json_field(got.out, "id"), id);
+  EXPECT_EQ(json_id(got.out), id);
 
   const Output live = courier({"recover", bus(), "--json"});
   ASSERT_EQ(live.status, 0) << live.err;

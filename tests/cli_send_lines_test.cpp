@@ -106,7 +106,7 @@ TEST_F(CliSendLinesTest, waitDeliveredAndWaitReadPrintEveryMessageOnce) {
     std::vector<std::uint64_t> ids = ids_with(o.out, status);
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<std::uint64_t> received;
-    for (const std::string& l : lines_of(r.out)) received.push_back(json_number(l, "id"));
+    for (const std::string& l : lines_of(r.out)) received.push_back(std::stoull(json_id(l)));
     std::sort(ids.begin(), ids.end());
     EXPECT_EQ(ids, received) << status;  // each message once, and the ones bob got
   }

@@ -74,7 +74,7 @@ TEST_F(CliSettingsTest, aSendWithoutLogOnALoggedBusIsDurable) {
   const Output got = run({"recv", bus(), "bob", "--count", "1", "--timeout", "10s", "--log", log_});
   ASSERT_EQ(got.status, 0) << got.err;
   EXPECT_EQ(json_field(got.out, "data"), "\"kept\"");
-  EXPECT_EQ(json_number(got.out, "id"), 77u);
+  EXPECT_EQ(std::stoull(json_id(got.out)), 77u);
 }
 
 TEST_F(CliSettingsTest, flagsThatDifferFromTheBusAreRefusedWithBothValues) {

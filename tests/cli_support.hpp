@@ -43,6 +43,17 @@ struct Output {
   std::string out, err;
 };
 
+// The argv of `courier ARGS...` for posix_spawn: `storage` holds the strings,
+// the result (ending in nullptr) points into it.
+inline std::vector<char*> cli_argv(std::vector<std::string>& storage, const std::vector<std::string>& args) {
+  storage = {COURIER_CLI_PATH};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
 // A running `courier ARGS...` with pipes on stdin, stdout and stderr.
 class Child {
  public:
@@ -58,11 +69,8 @@ class Child {
     posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-    std::vector<std::string> argv_s{COURIER_CLI_PATH};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> argv_s;
+    std::vector<char*> argv = cli_argv(argv_s, args);
     const int rc = posix_spawn(&pid_, COURIER_CLI_PATH, &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     ::close(in[0]);
@@ -186,6 +194,14 @@ inline std::string json_field(const std::string& line, const std::string& key) {
 
 inline std::uint64_t json_number(const std::string& line, const std::string& key) {
   return std::stoull(json_field(line, key));
+}
+
+// A message id, which the CLI prints as a JSON string ("id":"123"): its
+// digits, or "<not a string: RAW>" so that a bare number fails the comparison.
+inline std::string json_id(const std::string& line, const std::string& key = "id") {
+  const std::string raw = json_field(line, key);
+  if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return "<not a string: " + raw + ">";
+  return raw.substr(1, raw.size() - 2);
 }
 
 inline std::vector<std::string> lines_of(const std::string& text) {

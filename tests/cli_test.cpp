@@ -87,7 +87,7 @@ TEST_F(CliTest, twoProcessesExchangeARealTimeMessage) {
 
   const std::optional<std::string> line = receiver.read_line();
   ASSERT_TRUE(line);
-  EXPECT_EQ(json_field(*line, "id"), "42");
+  EXPECT_EQ(json_id(*line), "42");
   EXPECT_EQ(json_field(*line, "from"), "\"alice\"");
   EXPECT_EQ(json_field(*line, "to"), "\"bob\"");
   EXPECT_EQ(json_field(*line, "group"), "null");
@@ -136,7 +136,7 @@ TEST_F(CliTest, storedMessageWaitsForAReceiverThatAttachesLater) {
   ASSERT_EQ(got.status, 0) << got.err;
   const std::vector<std::string> lines = lines_of(got.out);
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(json_field(lines[0], "id"), id);
+  EXPECT_EQ(json_id(lines[0]), id);
   EXPECT_EQ(json_field(lines[0], "data"), "\"stored\"");
   EXPECT_EQ(json_field(lines[0], "priority"), "8");  // courier::default_priority
   EXPECT_EQ(json_number(lines[0], "expires_ns") - json_number(lines[0], "timestamp_ns"), 600'000'000'000ull);
@@ -258,8 +258,8 @@ TEST_F(CliTest, messageThatCouldNotBeWrittenIsRedeliveredToTheNextReceiver) {
   ASSERT_TRUE(wait_receiver("bob"));
   ASSERT_EQ(send("bob", {"--expiry", "1m"}, "precious").status, 0);
   const Output broken = receiver.finish();
-  EXPECT_EQ(broken.status, 1);
-  EXPECT_NE(broken.err.find("writing to stdout"), std::string::npos) << broken.err;
+  EXPECT_EQ(broken.status, 128 + SIGPIPE);  // a closed pipe ends it as it ends other filters: by SIGPIPE, silently
+  EXPECT_EQ(broken.err, "");
 
   const Output again = run({"recv", bus_, "bob", "--count", "1", "--timeout", "10s"});
   ASSERT_EQ(again.status, 0) << again.err;
@@ -330,7 +330,7 @@ TEST_F(CliTest, groupSendReachesEveryMemberExactlyOnce) {
     ASSERT_EQ(got.status, 0) << member << ": " << got.err;
     const std::vector<std::string> lines = lines_of(got.out);
     ASSERT_EQ(lines.size(), 2u) << got.out;
-    EXPECT_EQ(json_field(lines[0], "id"), id) << member;
+    EXPECT_EQ(json_id(lines[0]), id) << member;
     EXPECT_EQ(json_field(lines[0], "group"), "\"team\"") << member;
     EXPECT_EQ(json_field(lines[0], "to"), "\"" + member + "\"");
     EXPECT_EQ(json_field(lines[0], "data"), "\"hello\"");
@@ -401,7 +401,7 @@ TEST_F(CliTest, sendWaitsUntilAConcurrentReceiverTookTheMessage) {
   ASSERT_EQ(got.status, 0) << got.err;
   const Output s = sender.finish();
   EXPECT_EQ(s.status, 0) << s.err;
-  EXPECT_EQ(s.out, json_field(got.out, "id") + " delivered\n");
+  EXPECT_EQ(s.out, json_id(got.out) + " delivered\n");
   EXPECT_EQ(s.err, "");
 }
 
@@ -636,7 +636,8 @@ TEST_F(CliTest, helpAndVersion) {
   EXPECT_TRUE(version.out.starts_with("courier ")) << version.out;
   const Output none = run({});
   EXPECT_EQ(none.status, 2);
-  EXPECT_NE(none.err.find("missing command"), std::string::npos);
+  EXPECT_TRUE(none.err.starts_with("usage: courier COMMAND")) << none.err;  // the commands, not a complaint
+  EXPECT_EQ(none.out, "");
 }
 
 // ------------------------------------------------------------ endpoints, stat, rm

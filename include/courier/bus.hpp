@@ -210,6 +210,14 @@ class Bus {
   /// Endpoints, groups, counters and tracker use, read now (relaxed loads;
   /// takes the directory lock to list; allocates). Never fails.
   BusStats stat() const;
+  /// Copies of the messages waiting for `endpoint`, not taken: priority 0's
+  /// lane first, each lane oldest first, at most `limit`, with the first
+  /// `head_bytes` of each payload. A snapshot of shared memory, checked as a
+  /// receiver checks it: a record consumed meanwhile is left out. Allocates;
+  /// does not block; safe from any thread. Errors: Errc::not_found (no such
+  /// endpoint), Errc::removed.
+  Result<std::vector<WaitingMessage>> peek(std::string_view endpoint, std::size_t limit,
+                                           std::size_t head_bytes = 64) const;
   /// The settings the bus was created with (from this process's validated copy).
   BusSettings settings() const noexcept;
   /// The bus was removed (Bus::remove, courier rm) since this process opened

@@ -80,6 +80,7 @@ struct EndpointStats {
   EndpointId id = no_endpoint;                  ///< its id
   bool receiver_attached = false;               ///< a live process holds the receiver lease
   int receiver_pid = 0;                         ///< that process (0 when none)
+  int stale_lease_pid = 0;  ///< a lease left by a process that died (taken over by the next attach), else 0
   std::uint64_t waiting[priority_levels] = {};  ///< committed records waiting per lane
   std::uint64_t waiting_total = 0;              ///< their sum
   std::uint64_t received = 0;                   ///< messages handed to its receivers
@@ -96,6 +97,22 @@ struct EndpointStats {
   std::uint64_t duplicates = 0;      ///< as a sender: resends of a tracked id, not enqueued again
   std::uint64_t tracker_full = 0;    ///< as a sender: tracked sends refused, tracker full
   std::uint64_t status_dropped = 0;  ///< status events its full status ring could not take (poll_status catches up)
+};
+
+/// What Bus::stat found.
+
+/// A message waiting in an endpoint's lane, as Bus::peek copied it (not taken).
+struct WaitingMessage {
+  std::uint64_t id = 0;               ///< its id; 0: untracked
+  EndpointId from = no_endpoint;      ///< its sender
+  GroupId group = 0;                  ///< 0: sent to the endpoint, not to a group
+  std::uint8_t priority = 0;          ///< its lane, 0 the most urgent
+  std::uint8_t flags = 0;             ///< record flags: redelivered (1), read (2), forwarded from the log (4)
+  std::uint32_t type = 0;             ///< the application's type tag
+  std::uint64_t timestamp_ns = 0;     ///< CLOCK_REALTIME when sent
+  std::uint64_t expires_ns = 0;       ///< absolute CLOCK_REALTIME; 0: real-time
+  std::uint32_t payload_len = 0;      ///< the payload's full length
+  std::string head{};                 ///< the first bytes of the payload (at most the head_bytes asked for)
 };
 
 /// What Bus::stat found.

@@ -2,13 +2,17 @@
 // options, and the output helpers of `courier` (see common.hpp).
 #include "common.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -40,11 +44,16 @@ constexpr OptionSpec all_options[] = {
     {"wait", true, cmd_send},
     {"lines", false, cmd_send},
     {"timeout", true, cmd_send | cmd_recv},
-    {"count", true, cmd_recv},
+    {"count", true, cmd_recv | cmd_top},
+    {"once", false, cmd_top},
     {"no-ack", false, cmd_recv},
     {"read", false, cmd_recv},
-    {"json", false, cmd_stat | cmd_status | cmd_group_ls | cmd_recover | cmd_log},
+    // Every command that prints (recv prints JSON lines with or without it).
+    {"json", false,
+     cmd_stat | cmd_status | cmd_group_ls | cmd_recover | cmd_log | cmd_create | cmd_send | cmd_recv | cmd_sweep |
+         cmd_endpoint_ls | cmd_ls | cmd_peek | cmd_doctor | cmd_top},
     {"long", false, cmd_endpoint_ls},
+    {"limit", true, cmd_peek},
     {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
     {"sync", true, cmd_opens_bus},
     {"purge", false, cmd_rm},
@@ -336,7 +345,20 @@ bool try_write_out(std::string_view text) {
 std::string write_error() { return std::string("writing to stdout: ") + std::strerror(errno); }
 
 void write_out(std::string_view text) {
-  if (!try_write_out(text)) throw Failure(write_error());
+  if (try_write_out(text)) return;
+  if (errno == EPIPE) die_of_closed_pipe();
+  throw Failure(write_error());
+}
+
+void die_of_closed_pipe() {
+  // main ignores SIGPIPE so that every write reports EPIPE here; now its default action, unblocked.
+  std::signal(SIGPIPE, SIG_DFL);
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_UNBLOCK, &pipe_only, nullptr);
+  std::raise(SIGPIPE);
+  std::_Exit(128 + SIGPIPE);  // not reached
 }
 
 void note(std::string_view text) { std::cerr << "courier: note: " << escape_controls(text) << '\n'; }

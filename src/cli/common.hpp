@@ -55,6 +55,10 @@ enum : unsigned {
   cmd_recover = 1u << 12,
   cmd_log = 1u << 13,
   cmd_create = 1u << 14,
+  cmd_ls = 1u << 15,
+  cmd_peek = 1u << 16,
+  cmd_doctor = 1u << 17,
+  cmd_top = 1u << 18,
   cmd_any = ~0u,
   // The commands that open a bus (and so take --log and --sync).
   cmd_opens_bus = cmd_send | cmd_recv | cmd_endpoint_add | cmd_endpoint_rm | cmd_endpoint_ls | cmd_stat | cmd_status |
@@ -138,6 +142,10 @@ int run_recover(const Invocation&);
 int run_log(const Invocation&);
 int run_rm(const Invocation&);
 int run_create(const Invocation&);
+int run_ls(const Invocation&);
+int run_peek(const Invocation&);
+int run_doctor(const Invocation&);
+int run_top(const Invocation&);
 
 // ------------------------------------------------------------ operands and bus options
 
@@ -193,7 +201,12 @@ std::string waiting_lanes_text(const EndpointStats& e);  // "p0:2 p8:1", the lan
 // False, with errno, when stdout is gone.
 bool try_write_out(std::string_view text);
 std::string write_error();
+// As try_write_out; a failure is a Failure, except a closed pipe (EPIPE: the
+// reader has all it wanted, as `courier help | head -1`), which ends the
+// process by SIGPIPE, silently, as other filters end.
 void write_out(std::string_view text);
+// End the process by SIGPIPE (no message, no destructors): stdout's reader is gone.
+[[noreturn]] void die_of_closed_pipe();
 void note(std::string_view text);  // "courier: note: TEXT" on stderr
 
 std::string size_text(std::uint64_t n);                                             // "4 MiB", "4.1 GiB", "1000 bytes"
@@ -209,6 +222,13 @@ std::uint64_t now_monotonic_ns();
 
 // One JSON value and a newline.
 std::string json_line(const Json& j);
+// A message id (64-bit) in JSON: a string ("id":"123"), as 64-bit ids are
+// usually given, since jq 1.6 and JavaScript read numbers as doubles and would
+// round it. Endpoint and group ids (32-bit) stay numbers.
+Json id_json(std::uint64_t id);
+// An id given back on the command line, as printed or as JSON gave it: 123 or "123".
+// `what` names it in the error ("ID", "--id"); 0 is refused unless `zero_ok`.
+std::uint64_t parse_message_id(std::string_view text, std::string_view what, bool zero_ok);
 // A message payload into `j`: "data" as text when it is valid UTF-8, else
 // "data_b64" (base64), so that any payload survives the trip through JSON.
 void add_payload(Json& j, std::span<const std::byte> bytes);

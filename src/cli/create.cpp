@@ -40,6 +40,20 @@ int run_create(const Invocation& inv) {
   Bus& bus = *opened;
   if (!bus.created()) throw Failure(exists);  // another process made it between our look and our open
   const BusSettings s = bus.settings();
+  if (inv.args.flag("json")) {
+    const bool rebuilt = bus.has_log() && bus.recovery().ran && bus.recovery().records > 0;
+    const Json j{{"bus", name},
+                 {"segment_bytes", s.segment_bytes},
+                 {"max_endpoints", s.max_endpoints},
+                 {"lane_capacity", s.lane_capacity},
+                 {"max_payload", s.max_payload},
+                 {"journals", bus.has_log() ? Json(bus.log_directory()) : Json()},
+                 {"sync", bus.has_log() ? Json(sync_name(s.sync)) : Json()},
+                 {"rebuilt_messages", rebuilt ? Json(bus.recovery().injected) : Json()}};
+    flush_log(bus);
+    write_out(json_line(j));
+    return 0;
+  }
   std::string line = "created bus " + single_quoted(name) + ": " + size_text(s.segment_bytes) + " of shared memory, " +
                      counted(s.max_endpoints, "endpoint", "endpoints") + " at most, lanes of " +
                      size_text(s.lane_capacity);

@@ -29,7 +29,14 @@ int run_endpoint_rm(const Invocation& inv) {
 int run_endpoint_ls(const Invocation& inv) {
   Bus bus = open_bus(inv, Missing::fail);
   std::string out;
-  if (inv.args.flag("long")) {
+  if (inv.args.flag("json")) {  // one object per endpoint and line, with what --long shows
+    for (const EndpointStats& e : bus.stat().endpoints)
+      out += json_line(Json{{"name", e.name},
+                            {"id", e.id},
+                            {"receiver_attached", e.receiver_attached},
+                            {"receiver_pid", e.receiver_attached ? Json(e.receiver_pid) : Json()},
+                            {"waiting_total", e.waiting_total}});
+  } else if (inv.args.flag("long")) {
     std::vector<std::vector<std::string>> rows{{"NAME", "RECEIVER", "WAITING"}};
     for (const EndpointStats& e : bus.stat().endpoints)
       rows.push_back({e.name, receiver_text(e), std::to_string(e.waiting_total)});

@@ -116,7 +116,7 @@ Json log_stat_json(const LogStat& s) {
   Json oldest;  // null when there is none
   if (s.oldest) {
     const LogStat::Oldest& o = *s.oldest;
-    oldest = Json{{"id", o.id},
+    oldest = Json{{"id", id_json(o.id)},
                   {"from", o.from},
                   {"to", o.to},
                   {"priority", o.priority},
@@ -184,7 +184,7 @@ std::string record_line(const Scan& scan) {
   if (!rec.error.empty()) {
     j["error"] = rec.error;
   } else if (rec.kind == LogRecordKind::message) {
-    j["id"] = rec.id;
+    j["id"] = id_json(rec.id);
     add_name_field(j, scan, "from", rec.from, false);
     add_name_field(j, scan, "to", rec.to, false);
     add_name_field(j, scan, "group", rec.group, true);
@@ -196,7 +196,7 @@ std::string record_line(const Scan& scan) {
     j["payload_len"] = rec.payload_len;
     add_payload(j, rec.payload);
   } else if (is_settle(rec.kind)) {
-    j["id"] = rec.id;
+    j["id"] = id_json(rec.id);
     add_name_field(j, scan, "sender", rec.sender, false);
     add_name_field(j, scan, "recipient", rec.recipient, false);
     j["at_ns"] = rec.at_ns;

@@ -3,8 +3,8 @@
 // sweep, create and remove buses (courier --help). It uses the public API only.
 // Here: the commands, their help, and the dispatch; each command is in a file
 // of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp,
-// create.cpp),
-// what they share in common.{hpp,cpp}.
+// create.cpp; ls.cpp, peek.cpp, doctor.cpp and top.cpp, which only look, share inspect.hpp),
+// what they share in common.{hpp,cpp}. Conventions: docs/design.md, "CLI conventions".
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the
 // library's error message, or why a message was not sent); 2 a bad command
@@ -95,20 +95,22 @@ exit status: 0 success, 1 failure (reason on stderr), 2 bad command line.
 constexpr Command commands[] = {
     {"create", cmd_create, "BUS", 1, R"(  create BUS [--max-endpoints N] [--lane-capacity BYTES] [--max-payload BYTES]
        [--claim-timeout DURATION] [--max-groups N] [--max-group-members N]
-       [--tracker-capacity N] [--log DIR [--sync always|group|os]]
+       [--tracker-capacity N] [--log DIR [--sync always|group|os]] [--json]
       Create the bus (the only command that does), with the creation options
       below, and print what it made: "created bus 'BUS': SIZE of shared
       memory, N endpoints at most, lanes of SIZE" and, with --log, the
-      directory of its journals and the sync policy. Exit status 1 when the
+      directory of its journals and the sync policy; --json: one JSON
+      object. Exit status 1 when the
       bus exists already (courier stat BUS shows it).
 )",
      run_create},
     {"send", cmd_send, "BUS", 2, R"(  send BUS --from NAME (--to NAME | --group GROUP) [--priority 0-15]
        [--expiry DURATION] [--type N] [--id N] [--wait sent|delivered|read]
-       [--timeout DURATION] [DATA | - | --lines]
+       [--timeout DURATION] [DATA | - | --lines] [--json]
       Send one message as NAME (registered if missing) to an existing endpoint,
       or to every member of an existing group (one copy each); prints
-      "<id> <status>". Without DATA, or with "-", the payload is stdin.
+      "<id> <status>" (--json: {"id":"<id>","status":"<status>"}, the id a
+      string). Without DATA, or with "-", the payload is stdin.
       --to         the destination endpoint
       --group      the destination group (give --to or --group, not both); when
                    some members' lanes refused it, a note on stderr says how
@@ -117,7 +119,8 @@ constexpr Command commands[] = {
       --expiry     how long the bus may hold the message for delivery (default 0:
                    real-time, delivered now to an attached receiver or "offline")
       --type       user-defined number, 0..4294967295 (default 0)
-      --id         identifier (default: generated when --expiry is given, else 0).
+      --id         identifier, as printed (123 or "123"; default: generated
+                   when --expiry is given, else 0).
                    A message with --expiry or --id is tracked; sending an --id
                    again from the same NAME while it is tracked prints the first
                    send's id and status and a note: it is not enqueued again
@@ -149,9 +152,10 @@ constexpr Command commands[] = {
       Exit status 1 unless the status is "sent" (or the --wait status).
 )",
      run_send},
-    {"recv", cmd_recv, "BUS NAME", 2, R"(  recv BUS NAME [--count N] [--timeout DURATION] [--no-ack] [--read]
+    {"recv", cmd_recv, "BUS NAME", 2, R"(  recv BUS NAME [--count N] [--timeout DURATION] [--no-ack] [--read] [--json]
       Receive as NAME (registered if missing; one receiver per endpoint). Prints
-      one JSON object per message and line: id, from, to, group (the group's
+      one JSON object per message and line (--json or not): id (a string,
+      "123": 64-bit ids are strings in every JSON courier prints), from, to, group (the group's
       name for a group message, else null), priority, type, timestamp_ns,
       expires_ns, redelivered, status ("new", or "read" once marked read), and
       "data" (UTF-8 text) or "data_b64" (base64). Stops after N messages, when
@@ -165,7 +169,7 @@ constexpr Command commands[] = {
 )",
      run_recv},
     {"status", cmd_status, "BUS ID", 2, R"(  status BUS --from NAME ID [--json]
-      The status of tracked message ID sent by NAME: one word (outbox, sent,
+      The status of tracked message ID (123 or "123") sent by NAME: one word (outbox, sent,
       delivered, read, or an error: expired, offline, full, invalid_destination,
       too_large, revoked, tracker_full, log_failed, invalid_argument). For a
       group message, the total first, then one line per member it was sent to:
@@ -179,8 +183,9 @@ constexpr Command commands[] = {
     {"endpoint rm", cmd_endpoint_rm, "BUS NAME", 2,
      "  endpoint rm BUS NAME\n      Remove an endpoint (refused while a receiver is attached).\n", run_endpoint_rm},
     {"endpoint ls", cmd_endpoint_ls, "BUS", 1,
-     "  endpoint ls BUS [--long]\n      List endpoint names, one per line; --long adds receiver and waiting "
-     "messages.\n",
+     "  endpoint ls BUS [--long] [--json]\n      List endpoint names, one per line; --long adds receiver and waiting "
+     "messages;\n      --json: one JSON object per endpoint and line (name, id, receiver_attached, receiver_pid,\n"
+     "      waiting_total).\n",
      run_endpoint_ls},
     {"group add", cmd_group_add, "BUS GROUP MEMBER", any_number, R"(  group add BUS GROUP MEMBER...
       Add endpoints to a group, creating the group when missing and
@@ -205,10 +210,54 @@ constexpr Command commands[] = {
       use and the groups, as tables or as one JSON object.
 )",
      run_stat},
-    {"sweep", cmd_sweep, "BUS", 1, R"(  sweep BUS
+    {"ls", cmd_ls, "", 0, R"(  ls [--json]
+      Every bus on this host (its shared memory, /dev/shm/courier.BUS), one
+      line each: reserved size (what its shared memory may grow to use),
+      resident size (the pages it uses now), endpoints, receivers attached,
+      messages waiting, and the directory of its journals. An entry of another
+      user, not a regular file, or not a bus name is listed as skipped, with
+      why, and not opened. --json: one JSON object per bus and line (bus,
+      reserved_bytes, resident_bytes, endpoints, receivers, waiting, journals,
+      skipped: null, or why it was not opened).
+)",
+     run_ls},
+    {"peek", cmd_peek, "BUS NAME", 2, R"(  peek BUS NAME [--limit N] [--json]
+      The messages waiting for endpoint NAME, shown and not taken (no receiver
+      is attached, nothing is acknowledged): priority 0 first, oldest first in
+      each priority, at most N (default 20; 1..1000000), one line each: id,
+      from (and group), priority, type, size, when it expires, and its first 64
+      bytes (\xHH for bytes that are not printable ASCII, "..." when there is
+      more). --json: one JSON object per message and line: id (a string), from,
+      group, priority, type, timestamp_ns, expires_ns, redelivered, size,
+      truncated, and "data" or "data_b64" (the first 64 bytes).
+)",
+     run_peek},
+    {"doctor", cmd_doctor, "BUS", 1, R"(  doctor BUS [--json]
+      Check the bus's health without changing it: receiver leases held by
+      processes that died, room in /dev/shm for the rest of what the bus has
+      reserved, its log (the journal directory, this process's log errors,
+      damage in the journals), the tracker's fill (90% or more, or tracked
+      sends refused for want of room), status events dropped, corrupt records
+      stepped over. Prints "bus 'BUS': healthy" (exit status 0), or one line
+      per problem, "CHECK: what is wrong" (exit status 1). --json: one JSON
+      object (bus, healthy, checked, problems: [{check, problem}]).
+)",
+     run_doctor},
+    {"top", cmd_top, "BUS", 1, R"(  top BUS [--once | --count N] [--json]
+      A live view of the bus, redrawn every second until interrupted: per
+      endpoint the messages sent and received per second, those waiting per
+      priority lane and its receiver; the tracker's fill; status events
+      dropped. --count N: N views, then exit (--once: one, with rates over its
+      first second). When stdout is not a terminal, each view is plain lines
+      with no screen control, one blank line between views. --json: one JSON
+      object per view and line.
+)",
+     run_top},
+    {"sweep", cmd_sweep, "BUS", 1, R"(  sweep BUS [--json]
       Report tracked messages that expired waiting in a lane to their senders
       (status "expired") and retire tracker entries past their expiry plus
-      retention; prints "expired N retired M".
+      retention; prints "expired N retired M" (--json: one JSON object, with
+      expired_stored, the spilled messages found expired in the log).
 )",
      run_sweep},
     {"recover", cmd_recover, "BUS", 1, R"(  recover BUS --log DIR [--json]
@@ -266,6 +315,13 @@ std::string full_usage() {
   return u;
 }
 
+// The synopsis of every command (the first line of its help), for a bare `courier`.
+std::string short_usage() {
+  std::string u(usage_head);
+  for (const Command& c : commands) u += c.help.substr(0, c.help.find('\n') + 1);
+  return u + "\ncourier help COMMAND describes one command, courier --help all of them.\n";
+}
+
 // The command named by the first one or two of `words`, or nullptr.
 const Command* find_command(const std::vector<std::string>& words) {
   for (const Command& c : commands)
@@ -307,7 +363,10 @@ int run(std::span<char* const> argv) {
     write_out(help_text(words));
     return 0;
   }
-  if (words.empty()) throw UsageError("missing command (see courier --help)");
+  if (words.empty()) {  // a bare `courier`: the commands, on stderr, and exit status 2
+    std::cerr << short_usage();
+    return 2;
+  }
   const Command* cmd = find_command(words);
   if (cmd == nullptr) {
     if (words[0] == "endpoint" || words[0] == "group")
@@ -332,7 +391,10 @@ int run(std::span<char* const> argv) {
 
 int main(int argc, char** argv) {
   using namespace courier::cli;
-  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is a write error we report, not a silent death
+  // A closed stdout is seen as EPIPE at the write: recv leaves its message
+  // unacknowledged and send --lines says which lines were not sent before the
+  // process ends; the others end by SIGPIPE then, silently (write_out).
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return run(std::span<char* const>(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0)));
   } catch (const UsageError& e) {

@@ -118,7 +118,7 @@ Json recovery_json(const std::string& bus, const std::string& dir, bool at_open,
               {"damaged", r.damaged},
               {"damage", regions_json(r.damage, true)},
               {"torn", r.torn},
-              {"max_id", r.max_id},
+              {"max_id", id_json(r.max_id)},
               {"elapsed_ns", r.elapsed_ns}};
 }
 

@@ -40,12 +40,8 @@ struct OutputGone : Failure {
 // "<id> <status>" lines, written in batches: at the latest before every wait.
 class Out {
  public:
-  void add(std::uint64_t id, Status s) {
-    buf_ += std::to_string(id);
-    buf_ += ' ';
-    buf_ += status_name(s);
-    buf_ += '\n';
-  }
+  explicit Out(bool json) : json_(json) {}
+  void add(std::uint64_t id, Status s) { append_result(buf_, id, s, json_); }
   void flush() {
     if (buf_.empty()) return;
     if (!try_write_out(buf_)) throw OutputGone(write_error());
@@ -56,6 +52,7 @@ class Out {
   }
 
  private:
+  bool json_;
   std::string buf_;
 };
 
@@ -401,7 +398,7 @@ class LinesRun {
   Bus& bus_;
   Endpoint& me_;
   LineReader in_;
-  Out out_;
+  Out out_{c_.json};
   Tally t_;
   InOrder order_;
   std::optional<Follower> follow_;

@@ -134,18 +134,20 @@ std::optional<StatusReport> wait_for_status(const Endpoint& me, std::uint64_t id
   }
 }
 
-void write_result(std::uint64_t id, Status s) {
-  write_out(std::to_string(id) + " " + std::string(status_name(s)) + "\n");
+void write_result(std::uint64_t id, Status s, bool json) {
+  std::string line;
+  append_result(line, id, s, json);
+  write_out(line);
 }
 
 // With a log and --sync group or os, a tracked send is "outbox" until the
 // batch that holds it is written. This process is about to exit: write the
 // batch now, and say "sent" once the tracker has it past outbox (it may be
 // delivered already), or the error it ended in. Any other result as it is.
-Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r) {
+Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r, bool json) {
   if (r.status != Status::outbox || r.duplicate || !bus.has_log()) return r.status;
   if (auto flushed = bus.flush_log(); !flushed) {
-    write_result(r.id, r.status);
+    write_result(r.id, r.status, json);
     throw Failure("the message is not known to be in the log (still outbox): " + flushed.error().message);
   }
   auto now = me.status(r.id);
@@ -154,6 +156,19 @@ Status logged_send_status(Bus& bus, const Endpoint& me, const SendResult& r) {
 }
 
 }  // namespace
+
+void append_result(std::string& out, std::uint64_t id, Status s, bool json) {
+  if (json) {
+    out += "{\"id\":\"" + std::to_string(id) + "\",\"status\":\"";  // a string: id_json
+    out += status_name(s);
+    out += "\"}\n";
+    return;
+  }
+  out += std::to_string(id);
+  out += ' ';
+  out += status_name(s);
+  out += '\n';
+}
 
 SendCommand send_command(const Invocation& inv) {
   const Args& a = inv.args;
@@ -167,11 +182,12 @@ SendCommand send_command(const Invocation& inv) {
   o.priority = a.uint<std::uint8_t>("priority", 0, priority_levels - 1).value_or(default_priority);
   o.expiry = a.duration("expiry").value_or(0ns);
   o.type = a.uint<std::uint32_t>("type").value_or(0);
-  o.id = a.uint<std::uint64_t>("id").value_or(0);
+  if (auto id = a.value("id")) o.id = parse_message_id(*id, "--id", true);
   c.wait = wait_option(a);
   if (c.wait && o.expiry.count() == 0 && o.id == 0)
     throw UsageError("--wait needs a tracked message: give --expiry or --id");
   c.lines = a.flag("lines");
+  c.json = a.flag("json");
   if (c.lines && inv.operands.size() > 1)
     throw UsageError("--lines: the messages are the lines of stdin; no DATA or '-' with it (got " +
                      single_quoted(inv.operands[1]) + ")");
@@ -187,6 +203,7 @@ int run_send(const Invocation& inv) {
   const SendOptions& o = cmd.options;
   const std::optional<Status>& wait = cmd.wait;
   const bool from_stdin = inv.operands.size() < 2 || inv.operands[1] == "-";
+  const bool json = cmd.json;
 
   Bus bus = open_bus(inv, Missing::rebuild_from_log);
   Endpoint me = or_fail(bus.endpoint(cmd.from));
@@ -194,9 +211,9 @@ int run_send(const Invocation& inv) {
   const std::string payload = from_stdin ? read_stdin(max + 1) : inv.operands[1];
   const std::uint64_t start = now_monotonic_ns();
   SendResult r = me.send(o, payload);
-  r.status = logged_send_status(bus, me, r);
+  r.status = logged_send_status(bus, me, r, cmd.json);
   if (!r) {
-    write_result(r.id, r.status);
+    write_result(r.id, r.status, json);
     const std::string size = from_stdin && payload.size() > max ? "over " + std::to_string(max) + " bytes"
                                                                 : std::to_string(payload.size()) + " bytes";
     throw Failure("not sent (" + std::string(status_name(r.status)) + "): " + why_not_sent(r, o, size, bus));
@@ -206,7 +223,7 @@ int run_send(const Invocation& inv) {
   else if (o.to.is_group && r.accepted < r.recipients)
     note("delivered to lanes of " + std::to_string(r.accepted) + " of " + std::to_string(r.recipients) + " members");
   if (!wait) {
-    write_result(r.id, r.status);
+    write_result(r.id, r.status, json);
     return 0;
   }
 
@@ -214,10 +231,10 @@ int run_send(const Invocation& inv) {
   const std::optional<StatusReport> last =
       wait_for_status(me, r.id, *wait, start + static_cast<std::uint64_t>(o.timeout.count()), why);
   if (!last) {
-    write_result(r.id, r.status);
+    write_result(r.id, r.status, json);
     throw Failure("waiting for " + std::string(status_name(*wait)) + ": " + why);
   }
-  write_result(r.id, last->status);
+  write_result(r.id, last->status, json);
   const std::string target(status_name(*wait)), now(status_name(last->status));
   if (is_error(last->status)) throw Failure("the message ended " + now + " before it was " + target);
   if (status_rank(last->status) < status_rank(*wait))
@@ -288,7 +305,7 @@ std::string message_line(const Message& m, Receiver& rx, GroupNames& groups) {
     else
       append_json_string(out, n);
   };
-  std::string out = "{\"id\":" + std::to_string(m.id());
+  std::string out = "{\"id\":\"" + std::to_string(m.id()) + '"';  // a string: id_json
   name(out, ",\"from\":", rx.name_of(m.from()));
   name(out, ",\"to\":", rx.name_of(m.to()));
   if (m.group() == 0)
@@ -341,7 +358,9 @@ int run_recv(const Invocation& inv) {
       if (!try_write_out(line)) {
         // Leave without acknowledging or releasing the message we could not
         // hand on (a normal return would release it, in ~Receiver): whoever
-        // attaches next gets it again, flagged redelivered.
+        // attaches next gets it again, flagged redelivered. A closed pipe is
+        // the reader's choice: ended by SIGPIPE, silently, as filters are.
+        if (errno == EPIPE) die_of_closed_pipe();
         std::cerr << "courier: " << write_error() << '\n';
         std::_Exit(1);
       }

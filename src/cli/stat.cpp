@@ -1,10 +1,12 @@
 // cli/stat.cpp — `courier stat` (a bus's settings, endpoints, counters, tracker
 // and groups) and `courier sweep`.
 #include <cctype>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common.hpp"
+#include "inspect.hpp"
 
 namespace courier::cli {
 namespace {
@@ -43,7 +45,7 @@ std::string sync_text(const BusSettings& b) {
   return t;
 }
 
-Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
+Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus, std::optional<std::uint64_t> resident) {
   const Json geometry{{"max_endpoints", b.max_endpoints},
                       {"lane_capacity", b.lane_capacity},
                       {"max_payload", b.max_payload},
@@ -87,6 +89,7 @@ Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
               {"segment_bytes", s.segment_bytes},
               {"segment_fixed_bytes", s.fixed_bytes},
               {"shm", shm},
+              {"resident_bytes", resident ? Json(*resident) : Json()},
               {"geometry", geometry},
               {"endpoints", std::move(endpoints)},
               {"tracker",
@@ -97,7 +100,7 @@ Json stat_json(const BusStats& s, const BusSettings& b, const Bus& bus) {
               {"groups", std::move(groups)}};
 }
 
-std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
+std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus, std::optional<std::uint64_t> resident) {
   const BusSettings& g = b;
   const auto& t = s.tracker;
   std::string out = table_text(
@@ -106,7 +109,9 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus) {
           {"created:", utc_text(s.created_ns)},
           {"removed:", s.removed ? "yes (at " + utc_text(s.removed_ns) + ")" : std::string("no")},
           {"segment:",
-           size_text(s.segment_bytes) + " (" + size_text(s.fixed_bytes) +
+           size_text(s.segment_bytes) + " reserved, " +
+               (resident ? size_text(*resident) + " resident" : std::string("resident unknown")) + " (" +
+               size_text(s.fixed_bytes) +
                " fixed: header, directory, tracker, an inbox per endpoint; the rest is lanes, reserved as they fill)"},
           {"/dev/shm:", s.in_process ? std::string("- (in-process bus)")
                                      : size_text(s.shm_free_bytes) + " free of " + size_text(s.shm_total_bytes)},
@@ -164,7 +169,10 @@ int run_stat(const Invocation& inv) {
   const Bus bus = open_bus(inv, Missing::fail);
   const BusStats s = bus.stat();
   const BusSettings b = bus.settings();
-  write_out(inv.args.flag("json") ? json_line(stat_json(s, b, bus)) : stat_text(s, b, bus));
+  // Resident: the pages of the shared-memory object in use (st_blocks), not its reserved length.
+  std::optional<std::uint64_t> resident;
+  if (auto use = bus_shm_use(s.name)) resident = use->resident;
+  write_out(inv.args.flag("json") ? json_line(stat_json(s, b, bus, resident)) : stat_text(s, b, bus, resident));
   return 0;
 }
 
@@ -172,7 +180,10 @@ int run_sweep(const Invocation& inv) {
   Bus bus = open_bus(inv, Missing::fail);
   const SweepResult r = bus.sweep();
   flush_log(bus);  // the expired records
-  write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");
+  if (inv.args.flag("json"))
+    write_out(json_line(Json{{"expired", r.expired}, {"retired", r.retired}, {"expired_stored", r.expired_stored}}));
+  else
+    write_out("expired " + std::to_string(r.expired) + " retired " + std::to_string(r.retired) + "\n");
   return 0;
 }
 

@@ -1,28 +1,13 @@
 // cli/status.cpp — `courier status`: the status of a tracked message.
-#include <charconv>
 #include <string>
 
 #include "common.hpp"
 
 namespace courier::cli {
-namespace {
-
-// ID: a positive integer.
-std::uint64_t id_operand(const std::string& text) {
-  std::uint64_t n = 0;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, n);
-  if (text.empty() || p != end || ec == std::errc::invalid_argument || n == 0 || text[0] == '+')
-    throw UsageError("ID: not a positive integer: " + single_quoted(text));
-  if (ec == std::errc::result_out_of_range) throw UsageError("ID: must be at most 18446744073709551615, got " + text);
-  return n;
-}
-
-}  // namespace
 
 int run_status(const Invocation& inv) {
   const std::string from = required_endpoint_option(inv.args, "from");
-  const std::uint64_t id = id_operand(inv.operands[1]);
+  const std::uint64_t id = parse_message_id(inv.operands[1], "ID", false);
   const Bus bus = open_bus(inv, Missing::fail);
   if (auto e = bus.find_endpoint(from); !e)
     throw Failure(e.error().code == Errc::not_found
@@ -43,7 +28,7 @@ int run_status(const Invocation& inv) {
     std::string group_name;
     if (r.group != 0) group_name = bus.group_name(r.group);
     if (r.group != 0 && group_name.empty()) group_name = id_label(r.group);
-    const Json j{{"id", r.id},
+    const Json j{{"id", id_json(r.id)},
                  {"from", from},
                  {"status", status_name(r.status)},
                  {"to", r.group == 0 && r.dest != no_endpoint ? Json(endpoint_label(bus, r.dest)) : Json()},
