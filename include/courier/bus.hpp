@@ -33,6 +33,18 @@
 
 namespace courier {
 
+// The header fields of a relayed message that identify its send (Bus::report_relayed).
+struct RelayedMessage {
+  std::uint64_t id = 0;
+  EndpointId from = no_endpoint;  // the sender on this bus
+  EndpointId to = no_endpoint;    // the endpoint the relay received it as
+  GroupId group = 0;
+  std::uint64_t timestamp_ns = 0, expires_ns = 0;
+};
+inline RelayedMessage relayed(const Message& m) noexcept {
+  return {m.id(), m.from(), m.to(), m.group(), m.timestamp_ns(), m.expires_ns()};
+}
+
 class Bus {
  public:
   // Create or attach the bus `name` ([A-Za-z0-9._-]{1,64}).
@@ -95,6 +107,22 @@ class Bus {
   Result<HousekeepResult> housekeep();
   // Status of a tracked message sent by `sender`.
   Result<StatusReport> status(std::string_view sender, std::uint64_t id) const;
+  // For a relay (courier bridge) that took `m` from its receiver, released it
+  // unacknowledged and carried it on elsewhere: report to m's sender what
+  // became of it there (delivered, read, or an error such as expired), as the
+  // receiver's ack / mark_read would, also after the message left the lane.
+  // Only the fields of relayed(message) are used. False when the
+  // tracker no longer holds that send or the status does not move it forward.
+  bool report_relayed(const RelayedMessage& m, Status status) noexcept {
+    RecordHeader h{};
+    h.id = m.id;
+    h.from = m.from;
+    h.to = m.to;
+    h.group = m.group;
+    h.timestamp_ns = m.timestamp_ns;
+    h.expires_ns = m.expires_ns;
+    return !s_->removed() && s_->report(h, m.to, status);
+  }
 
   // A handle to send as `name` (registered if missing).
   Result<Endpoint> endpoint(std::string_view name);
