@@ -23,6 +23,10 @@ int run_bridge(const Invocation& inv) {
   o.nats_url = std::string(*url);
   o.host = std::string(*host);
   if (auto s = inv.args.value("stream")) o.stream = std::string(*s);
+  if (auto d = inv.args.duration("ack-wait")) {
+    if (d->count() <= 0) throw UsageError("--ack-wait: must be more than 0");
+    o.ack_wait = *d;
+  }
   if (auto p = bridge::token_problem("--host", o.host); !p.empty()) throw UsageError(p);
   if (auto p = bridge::token_problem("--stream", o.stream); !p.empty()) throw UsageError(p);
   o.on_log = [](const std::string& line) { std::cerr << "courier bridge: " + escape_controls(line) + "\n"; };

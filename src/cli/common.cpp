@@ -52,6 +52,7 @@ constexpr OptionSpec all_options[] = {
     {"nats", true, cmd_bridge},
     {"host", true, cmd_bridge},
     {"stream", true, cmd_bridge},
+    {"ack-wait", true, cmd_bridge},
 };
 
 // A lane record's header: a payload may take half a lane less this.
