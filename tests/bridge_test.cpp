@@ -2,6 +2,8 @@
 // nats-server with JetStream, and two real `courier bridge` processes.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -198,6 +200,100 @@ TEST_F(BridgeTest, MessageThatExpiresInFlightIsNeverEnqueuedAndTheSenderIsTold) 
   const cli::Output out = bridge_b_->finish();
   EXPECT_EQ(out.status, 0) << out.err;
   EXPECT_NE(out.err.find("expired 1,"), std::string::npos) << out.err;
+}
+
+// Sends `n` tracked messages from alice on ha to bob on hb, calling `at(i)`
+// after the i-th send (where a test kills a bridge or the server: the bridges
+// are busy with the messages sent before), then receives them as bob. Every
+// message must arrive; a second copy only flagged redelivered.
+struct Ledger {
+  std::map<std::uint64_t, int> copies;
+  int unflagged_duplicates = 0, redelivered = 0;
+};
+
+class BridgeCrashTest : public BridgeTest {
+ protected:
+  Ledger run_stream(int n, const std::function<void(int)>& at) {
+    Ledger l;
+    EXPECT_TRUE(a_->add_endpoint("bob@hb"));
+    EXPECT_TRUE(b_->add_endpoint("bob"));
+    start_both();
+    auto alice = a_->endpoint("alice");
+    auto bob = b_->attach("bob");
+    EXPECT_TRUE(alice && bob);
+    if (!alice || !bob) return l;
+    std::map<std::uint64_t, int> sent;
+    for (int i = 0; i < n; ++i) {
+      const SendResult r = send(*alice, "bob@hb", "m" + std::to_string(i), 120s, static_cast<std::uint8_t>(i % 3));
+      EXPECT_TRUE(r.ok()) << status_name(r.status);
+      sent[r.id] = i;
+      at(i);
+    }
+    EXPECT_TRUE(a_->flush_log());
+    int distinct = 0;
+    while (distinct < n) {
+      auto m = bob->receive(60s);
+      if (!m) {
+        ADD_FAILURE() << "only " << distinct << " of " << n << " arrived";
+        break;
+      }
+      EXPECT_EQ(sent.count(m->id()), 1u) << "an id never sent: " << m->id();
+      if (++l.copies[m->id()] == 1) {
+        ++distinct;
+      } else if (m->redelivered()) {
+        ++l.redelivered;
+      } else {
+        ++l.unflagged_duplicates;
+      }
+    }
+    // Nothing more: a last message comes next, with no copy of an earlier one before it.
+    const SendResult last = send(*alice, "bob@hb", "last");
+    for (;;) {
+      auto m = bob->receive(60s);
+      if (!m) {
+        ADD_FAILURE() << "the last message did not arrive";
+        break;
+      }
+      if (m->id() == last.id) break;
+      if (!m->redelivered()) ++l.unflagged_duplicates;
+      ++l.copies[m->id()];
+    }
+    for (BridgeProcess* b : {&bridge_a_, &bridge_b_}) {  // their counters, for the log of the run
+      (*b)->signal(SIGTERM);
+      std::cout << "  " << (*b)->finish().err;
+    }
+    return l;
+  }
+  void expect_once(const Ledger& l, int n) {
+    std::cout << "  copies flagged redelivered: " << l.redelivered << "\n";
+    EXPECT_EQ(static_cast<int>(l.copies.size()), n);
+    EXPECT_EQ(l.unflagged_duplicates, 0);
+  }
+};
+
+TEST_F(BridgeCrashTest, KillNineOfEitherBridgeMidStreamLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 300;
+  const Ledger l = run_stream(n, [&](int k) {
+    if (k == 100) {  // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
+      bridge_a_->signal(SIGKILL);
+      (void)bridge_a_->finish();
+      bridge_a_ = start_bridge(bus_a_.name, "ha");
+    }
+    if (k == 200) {  // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
+      bridge_b_->signal(SIGKILL);
+      (void)bridge_b_->finish();
+      bridge_b_ = start_bridge(bus_b_.name, "hb");
+    }
+  });
+  expect_once(l, n);
+}
+
+TEST_F(BridgeCrashTest, KillNineOfTheServerMidStreamLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 300;
+  const Ledger l = run_stream(n, [&](int k) {
+    if (k == 100) nats_->restart();  // SIGKILL, then the same port and store; the bridges reconnect
+  });
+  expect_once(l, n);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ struct BridgeOptions {
 // Counters, for `courier bridge` and tests. Relaxed: statistics.
 struct BridgeStats {
   std::atomic<std::uint64_t> published{0};     // local messages stored by JetStream
+  std::atomic<std::uint64_t> republished{0};   // ... of which JetStream held a copy already (a retake after a crash)
   std::atomic<std::uint64_t> enqueued{0};      // remote messages sent on the local bus
   std::atomic<std::uint64_t> duplicates{0};    // remote messages the local tracker knew already
   std::atomic<std::uint64_t> expired{0};       // remote messages past their deadline, not enqueued

@@ -121,8 +121,10 @@ class Outbound final : public Loop {
     set(hdr::via_id, std::to_string(m.to()));
     std::string why;
     switch (s_.link->publish(raw, why)) {
-      case Published::ok:
       case Published::duplicate:  // stored before (a redelivered copy of ours)
+        Bridge::Shared::bump(s_.stats.republished);
+        [[fallthrough]];
+      case Published::ok:
         Bridge::Shared::bump(s_.stats.published);
         s_.link->ring(p.host);
         return true;

@@ -47,9 +47,9 @@ int run_bridge(const Invocation& inv) {
   (*b)->stop();
   const bridge::BridgeStats& st = (*b)->stats();
   auto n = [](const std::atomic<std::uint64_t>& c) { return std::to_string(c.load(std::memory_order_relaxed)); };
-  note("bridge stopped: published " + n(st.published) + ", enqueued " + n(st.enqueued) + ", duplicates " +
-       n(st.duplicates) + ", expired " + n(st.expired) + ", refused " + n(st.refused) + ", statuses out " +
-       n(st.statuses_out) + ", in " + n(st.statuses_in));
+  note("bridge stopped: published " + n(st.published) + " (" + n(st.republished) + " again), enqueued " +
+       n(st.enqueued) + ", duplicates " + n(st.duplicates) + ", expired " + n(st.expired) + ", refused " +
+       n(st.refused) + ", statuses out " + n(st.statuses_out) + ", in " + n(st.statuses_in));
   flush_log(bus);
   return 0;
 }
