@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev libzmq3-dev            # bench (and a peer transport to compare with)
   gnuplot-nox                             # bench plots
   clang libfuzzer-14-dev                  # fuzz targets (scripts/test.sh fuzz): clang++ 14 and its libFuzzer
+  libnats-dev nats-server                 # courier bridge (cnats 3.4) and its tests (a real JetStream server)
 )
 
 installed() {
