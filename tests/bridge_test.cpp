@@ -2,6 +2,7 @@
 // nats-server with JetStream, and two real `courier bridge` processes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -200,6 +201,44 @@ TEST_F(BridgeTest, MessageThatExpiresInFlightIsNeverEnqueuedAndTheSenderIsTold) 
   const cli::Output out = bridge_b_->finish();
   EXPECT_EQ(out.status, 0) << out.err;
   EXPECT_NE(out.err.find("expired 1,"), std::string::npos) << out.err;
+}
+
+TEST_F(BridgeTest, UrgentMessageIsNotDelayedByALowPriorityBacklogInJetStream) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  bridge_a_ = start_bridge(bus_a_.name, "ha");  // hb's bridge not yet: the backlog waits in JetStream
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  auto left_on_ha = [&] {
+    for (const EndpointStats& e : a_->stat().endpoints)
+      if (e.name == "bob@hb") return e.waiting_total;
+    return std::uint64_t{1};
+  };
+  constexpr int backlog = 300;
+  for (int i = 0; i < backlog; ++i) ASSERT_TRUE(send(*alice, "bob@hb", "low", 120s, 15).ok());
+  ASSERT_TRUE(eventually([&] { return left_on_ha() == 0; }, 30s));  // published behind each other
+  const SendResult urgent = send(*alice, "bob@hb", "urgent", 120s, 0);
+  ASSERT_TRUE(urgent.ok());
+  ASSERT_TRUE(eventually([&] { return left_on_ha() == 0; }, 30s));  // published after the backlog
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  bridge_b_ = start_bridge(bus_b_.name, "hb");
+  // hb's bus stamps each message when its bridge sends it there: count the
+  // low-priority ones enqueued before the urgent one.
+  std::vector<std::uint64_t> low_stamps;
+  std::uint64_t urgent_stamp = 0;
+  for (int got = 0; got < backlog + 1; ++got) {
+    auto m = bob->receive(60s);
+    ASSERT_TRUE(m) << "only " << got << " of " << backlog + 1 << " arrived";
+    if (m->id() == urgent.id)
+      urgent_stamp = m->timestamp_ns();
+    else
+      low_stamps.push_back(m->timestamp_ns());
+  }
+  const auto before = std::count_if(low_stamps.begin(), low_stamps.end(), [&](auto t) { return t < urgent_stamp; });
+  // Band 0 is fetched before band 3's backlog: at most one batch of it (64) went first.
+  std::cout << "  low-priority messages enqueued before the urgent one: " << before << "\n";
+  EXPECT_LE(before, 64) << "the urgent message was enqueued after " << before << " low-priority ones";
 }
 
 // Sends `n` tracked messages from alice on ha to bob on hb, calling `at(i)`

@@ -137,8 +137,11 @@ int NatsLink::fetch(natsSubscription* sub, int batch, natsMsgList& out) noexcept
   jsFetchRequest req;
   jsFetchRequest_Init(&req);
   req.Batch = batch;
-  req.NoWait = true;
-  req.Expires = 0;
+  req.NoWait = true;  // the server answers at once: what waits, or "none"
+  // cnats takes Expires as its own bound on the wait for that answer: with 0
+  // it often gave up before the messages came (measured: empty fetches with
+  // messages waiting).
+  req.Expires = 5'000'000;  // ns
   if (natsSubscription_FetchRequest(&out, sub, &req) != NATS_OK) {
     natsMsgList_Destroy(&out);
     out = {};
