@@ -16,6 +16,7 @@ packages=(
   doxygen                                 # the API reference (scripts/apidoc.sh, ctest apidoc)
   clang libfuzzer-14-dev                  # fuzz targets (scripts/test.sh fuzz): clang++ 14 and its libFuzzer
   help2man pkg-config dpkg-dev man-db     # packaging: the man page, courier.pc, the .deb (tests/package_test.cmake)
+  libnats-dev nats-server                 # courier bridge (cnats 3.4) and its tests (a real JetStream server)
 )
 
 installed() {

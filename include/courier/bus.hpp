@@ -36,6 +36,22 @@
 /// page). Everything a user needs is in this namespace; courier::detail is internal.
 namespace courier {
 
+/// The header fields of a relayed message that identify its send
+/// (Bus::report_relayed): a relay such as courier bridge keeps them for a
+/// message it took without acknowledging, to report its fate later.
+struct RelayedMessage {
+  std::uint64_t id = 0;             ///< the message's id
+  EndpointId from = no_endpoint;    ///< the sender on this bus
+  EndpointId to = no_endpoint;      ///< the endpoint the relay received it as
+  GroupId group = 0;                ///< its group, 0 when sent to an endpoint
+  std::uint64_t timestamp_ns = 0;   ///< CLOCK_REALTIME when sent
+  std::uint64_t expires_ns = 0;     ///< absolute CLOCK_REALTIME deadline; 0: real-time
+};
+/// The fields of `m` that Bus::report_relayed needs. Does not block or allocate.
+inline RelayedMessage relayed(const Message& m) noexcept {
+  return {m.id(), m.from(), m.to(), m.group(), m.timestamp_ns(), m.expires_ns()};
+}
+
 /// A bus: open it, register endpoints and groups, get handles to send
 /// (endpoint()) and receive (attach()), ask for statuses and counters.
 ///
@@ -177,6 +193,23 @@ class Bus {
   /// @errors invalid_argument / not_found (no such sender), not_found (no such
   /// tracked message: never tracked, or retired), removed.
   Result<StatusReport> status(std::string_view sender, std::uint64_t id) const;
+  /// For a relay (courier bridge) that took `m` from its receiver, released it
+  /// unacknowledged and carried it on elsewhere: report to m's sender what
+  /// became of it there (delivered, read, or an error such as expired), as the
+  /// receiver's ack / mark_read would, also after the message left the lane.
+  /// Only the fields of relayed(message) are used. Does not allocate; safe from
+  /// any thread. False when the tracker no longer holds that send or the
+  /// status does not move it forward.
+  bool report_relayed(const RelayedMessage& m, Status status) noexcept {
+    RecordHeader h{};
+    h.id = m.id;
+    h.from = m.from;
+    h.to = m.to;
+    h.group = m.group;
+    h.timestamp_ns = m.timestamp_ns;
+    h.expires_ns = m.expires_ns;
+    return !s_->removed() && s_->report(h, m.to, status);
+  }
 
   /// A handle to send as `name` (registered if missing); allocates its tables.
   /// @errors invalid_argument (bad name), capacity (max_endpoints reached), removed.

@@ -58,6 +58,10 @@ constexpr OptionSpec all_options[] = {
     {"sync", true, cmd_opens_bus},
     {"purge", false, cmd_rm},
     {"force", false, cmd_rm},
+    {"nats", true, cmd_bridge},
+    {"host", true, cmd_bridge},
+    {"stream", true, cmd_bridge},
+    {"ack-wait", true, cmd_bridge},
 };
 
 // A lane record's header: a payload may take half a lane less this.

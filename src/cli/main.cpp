@@ -305,6 +305,22 @@ constexpr Command commands[] = {
       processes are attached; --force: remove it anyway.
 )",
      run_rm},
+#ifdef COURIER_HAVE_NATS
+    {"bridge", cmd_bridge, "BUS", 1,
+     R"(  bridge BUS --nats URL --host NAME [--stream S] [--ack-wait DURATION] [--log DIR]
+      Join the bus to the other hosts' buses through NATS JetStream (URL, e.g.
+      nats://10.0.0.2:4222; the server runs with -js). NAME is this host's name
+      ([A-Za-z0-9_-]{1,32}); an endpoint of another host is addressed
+      ENDPOINT@HOST: register ENDPOINT@HOST here (courier endpoint add) and
+      send to it; the bridge carries it to HOST's bus, where it arrives from
+      SENDER@NAME with the same id, exactly once, and brings back delivered,
+      read, expired or the error. S names the bridge network (default
+      "courier"; one JetStream stream, courier-S). A message this bridge took
+      from JetStream and did not acknowledge (it died) is handed out again
+      after --ack-wait (default 10s). Runs until SIGINT/SIGTERM.
+)",
+     run_bridge},
+#endif
 };
 
 std::string full_usage() {

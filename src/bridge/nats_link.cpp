@@ -1,0 +1,153 @@
+// bridge/nats_link.cpp — the bridge's NATS connection (nats_link.hpp).
+#include "nats_link.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include "subjects.hpp"
+
+namespace courier::bridge {
+namespace {
+
+Error nats_error(std::string_view what, natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
+  std::string m = std::string(what) + ": " + natsStatus_GetText(s);
+  if (jerr != 0) m += " (JetStream error " + std::to_string(static_cast<int>(jerr)) + ")";
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0' && m.find(last) == std::string::npos) m += std::string(": ") + last;
+  return Error(Errc::system, std::move(m));
+}
+
+}  // namespace
+
+std::string_view header(natsMsg* m, const char* key) noexcept {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, key, &v) != NATS_OK || v == nullptr) return {};
+  return v;
+}
+
+std::uint64_t header_u64(natsMsg* m, const char* key, bool& ok) noexcept {
+  const std::string_view v = header(m, key);
+  std::uint64_t out = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size()) ok = false;
+  return out;
+}
+
+Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
+  std::unique_ptr<NatsLink> l(new NatsLink(o));
+  natsStatus s = natsOptions_Create(&l->opts_);
+  if (s == NATS_OK) s = natsOptions_SetURL(l->opts_, o.url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(l->opts_, -1);  // a bridge outlives restarts of the server
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(l->opts_, 100);
+  if (s == NATS_OK)
+    s = natsOptions_SetReconnectBufSize(l->opts_, 0);  // no buffering while away: publish fails, we retry
+  if (s != NATS_OK) return nats_error("NATS options", s);
+  s = natsConnection_Connect(&l->nc_, l->opts_);
+  if (s != NATS_OK) return nats_error("connecting to NATS at " + o.url, s);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 5000;  // ms: a publish waits this long for JetStream's ack
+  s = natsConnection_JetStream(&l->js_, l->nc_, &jo);
+  if (s != NATS_OK) return nats_error("JetStream context", s);
+  if (auto r = l->ensure_stream(); !r) return std::move(r).error();
+  s = natsConnection_SubscribeSync(&l->bell_, l->nc_, bell_subject(o.stream, o.host).c_str());
+  if (s != NATS_OK) return nats_error("subscribing to the doorbell", s);
+  return l;
+}
+
+NatsLink::~NatsLink() {
+  for (natsSubscription* s : subs_) natsSubscription_Destroy(s);  // durable consumers stay on the server
+  if (bell_ != nullptr) natsSubscription_Destroy(bell_);
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (nc_ != nullptr) {
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+  }
+  if (opts_ != nullptr) natsOptions_Destroy(opts_);
+}
+
+Result<void> NatsLink::ensure_stream() {
+  const std::string name = stream_name(o_.stream);
+  const std::string msgs = "courier." + o_.stream + ".msg.>";
+  const std::string statuses = "courier." + o_.stream + ".status.>";
+  const char* subjects[] = {msgs.c_str(), statuses.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = name.c_str();
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 2;
+  sc.Retention = js_WorkQueuePolicy;  // a message leaves the stream when its consumer acknowledges it
+  sc.Storage = js_FileStorage;
+  sc.Duplicates = o_.dedup_window.count();
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&si, js_, &sc, nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return {};
+  }
+  if (jerr == JSStreamNameExistErr) return {};  // made by another bridge, maybe with other limits: kept as it is
+  return nats_error("creating the JetStream stream " + name, s, jerr);
+}
+
+Published NatsLink::publish(natsMsg* m, std::string& why) noexcept {
+  jsPubAck* pa = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_PublishMsg(&pa, js_, m, nullptr, &jerr);
+  if (s == NATS_OK) {
+    const bool dup = pa != nullptr && pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    return dup ? Published::duplicate : Published::ok;
+  }
+  if (s == NATS_MAX_PAYLOAD) return Published::too_large;
+  why = nats_error("publishing to JetStream", s, jerr).message;
+  return Published::failed;
+}
+
+void NatsLink::ring(std::string_view host) noexcept {
+  (void)natsConnection_Publish(nc_, bell_subject(o_.stream, host).c_str(), nullptr, 0);  // a hint: loss costs a wait
+}
+
+void NatsLink::wait_ring(std::chrono::milliseconds timeout) noexcept {
+  natsMsg* m = nullptr;
+  if (natsSubscription_NextMsg(&m, bell_, timeout.count()) != NATS_OK) return;
+  natsMsg_Destroy(m);
+  while (natsSubscription_NextMsg(&m, bell_, 0) == NATS_OK) natsMsg_Destroy(m);
+}
+
+Result<natsSubscription*> NatsLink::pull(const std::string& subject, const std::string& durable) {
+  const std::string stream = stream_name(o_.stream);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckWait = o_.ack_wait.count();
+  so.Config.MaxDeliver = -1;  // never given up: the bridge ends each message (expired, error or delivered)
+  so.Config.MaxAckPending = 4096;
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) return nats_error("pull consumer " + durable + " on " + subject, s, jerr);
+  subs_.push_back(sub);
+  return sub;
+}
+
+int NatsLink::fetch(natsSubscription* sub, int batch, natsMsgList& out) noexcept {
+  out = {};
+  jsFetchRequest req;
+  jsFetchRequest_Init(&req);
+  req.Batch = batch;
+  req.NoWait = true;  // the server answers at once: what waits, or "none"
+  // cnats takes Expires as its own bound on the wait for that answer: with 0
+  // it often gave up before the messages came (measured: empty fetches with
+  // messages waiting).
+  req.Expires = 5'000'000;  // ns
+  if (natsSubscription_FetchRequest(&out, sub, &req) != NATS_OK) {
+    natsMsgList_Destroy(&out);
+    out = {};
+    return 0;
+  }
+  return out.Count;
+}
+
+}  // namespace courier::bridge

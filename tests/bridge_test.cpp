@@ -1,0 +1,339 @@
+// courier bridge: two buses standing for two hosts (ha, hb), a real
+// nats-server with JetStream, and two real `courier bridge` processes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bridge_support.hpp"
+#include "cli_support.hpp"
+#include "courier/bus.hpp"
+#include "support.hpp"
+
+namespace courier::test::bridge {
+namespace {
+
+using BridgeProcess = std::unique_ptr<cli::Child>;
+
+class BridgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(nats_server_path().empty())
+        << "nats-server is not installed (Debian: apt-get install nats-server; scripts/install-deps.sh does it)";
+    nats_ = std::make_unique<NatsServer>(nats_config());
+    a_ = open(bus_a_, dir_a_);
+    b_ = open(bus_b_, dir_b_);
+    ASSERT_TRUE(a_ && b_);
+  }
+  virtual std::string nats_config() const { return {}; }
+
+  static std::optional<Bus> open(const BusName& name, const TempDir& dir) {
+    Options o = small_options();
+    o.log_dir = dir.path;
+    auto bus = Bus::open(name.name, o);
+    if (!bus) {
+      ADD_FAILURE() << bus.error().message;
+      return std::nullopt;
+    }
+    return std::move(*bus);
+  }
+
+  BridgeProcess start_bridge(const std::string& bus, const std::string& host) {
+    auto c = std::make_unique<cli::Child>(
+        std::vector<std::string>{"bridge", bus, "--nats", nats_->url(), "--host", host, "--ack-wait", "2s"});
+    auto line = c->read_line();
+    EXPECT_TRUE(line && line->starts_with("bridge ready")) << "bridge " << host << ": " << line.value_or("(nothing)");
+    return c;
+  }
+  void start_both() {
+    bridge_a_ = start_bridge(bus_a_.name, "ha");
+    bridge_b_ = start_bridge(bus_b_.name, "hb");
+  }
+
+  SendResult send(Endpoint& from, const std::string& to, std::string_view text, std::chrono::nanoseconds expiry = 60s,
+                  std::uint8_t priority = 4) {
+    return from.send(SendOptions{.to = peer(to), .priority = priority, .expiry = expiry, .type = 7}, text);
+  }
+
+  BusName bus_a_, bus_b_;
+  TempDir dir_a_, dir_b_;
+  std::unique_ptr<NatsServer> nats_;
+  std::optional<Bus> a_, b_;
+  BridgeProcess bridge_a_, bridge_b_;
+};
+
+TEST_F(BridgeTest, MessageArrivesOnceFromSenderAtHostWithItsIdAndStatusesComeBack) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  start_both();
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();  // follow from the first send on
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(bob);
+
+  const SendResult r = send(*alice, "bob@hb", "hello from ha");
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  auto m = bob->receive(30s);
+  ASSERT_TRUE(m) << "nothing reached bob on hb";
+  EXPECT_EQ(m->text(), "hello from ha");
+  EXPECT_EQ(m->id(), r.id);
+  EXPECT_EQ(m->type(), 7u);
+  EXPECT_EQ(m->priority(), 4u);
+  EXPECT_EQ(bob->name_of(m->from()), "alice@ha");
+  EXPECT_FALSE(m->redelivered());
+  EXPECT_NE(m->expires_ns(), 0u);
+
+  ASSERT_TRUE(bob->ack(*m));
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::delivered, &got)) << status_name(got);
+  ASSERT_TRUE(bob->mark_read(*m));
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::read, &got)) << status_name(got);
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, Status::read);
+
+  // Once: a second message comes next, and the first never again.
+  const SendResult r2 = send(*alice, "bob@hb", "second");
+  ASSERT_TRUE(r2.ok());
+  auto m2 = bob->receive(30s);
+  ASSERT_TRUE(m2);
+  EXPECT_EQ(m2->id(), r2.id);
+  EXPECT_EQ(m2->text(), "second");
+}
+
+TEST_F(BridgeTest, ReplyFromTheOtherHostReachesTheSender) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  start_both();
+  auto alice = a_->endpoint("alice");
+  auto alice_rx = a_->attach("alice");
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(alice && alice_rx && bob);
+  ASSERT_TRUE(send(*alice, "bob@hb", "ping").ok());
+  auto m = bob->receive(30s);
+  ASSERT_TRUE(m);
+  const std::string reply_to = bob->name_of(m->from());
+  ASSERT_EQ(reply_to, "alice@ha");
+  auto bob_tx = b_->endpoint("bob");
+  ASSERT_TRUE(bob_tx);
+  ASSERT_TRUE(send(*bob_tx, reply_to, "pong").ok());  // alice@ha on hb: registered by hb's bridge
+  auto back = alice_rx->receive(30s);
+  ASSERT_TRUE(back) << "the reply did not come back to ha";
+  EXPECT_EQ(back->text(), "pong");
+  EXPECT_EQ(alice_rx->name_of(back->from()), "bob@hb");
+}
+
+TEST_F(BridgeTest, UnknownRemoteEndpointIsInvalidDestinationForTheSender) {
+  ASSERT_TRUE(a_->add_endpoint("carol@hb"));  // a proxy on ha; hb has no carol
+  start_both();
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();
+  const SendResult r = send(*alice, "carol@hb", "to nobody");
+  ASSERT_TRUE(r.ok());
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::invalid_destination, &got)) << status_name(got);
+  // Not even a proxy here: refused at once, by the local bus.
+  EXPECT_EQ(send(*alice, "dave@hb", "x").status, Status::invalid_destination);
+}
+
+class BridgeSmallPayloadTest : public BridgeTest {
+ protected:
+  std::string nats_config() const override { return "max_payload: 4096"; }
+};
+
+TEST_F(BridgeSmallPayloadTest, MessageLargerThanTheServerTakesIsTooLarge) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  start_both();
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();
+  const std::string big(8000, 'x');  // the bus takes 16 KiB, the server 4 KiB
+  const SendResult r = send(*alice, "bob@hb", big);
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::too_large, &got)) << status_name(got);
+  // The bridge goes on: a small one after it arrives.
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  const SendResult r2 = send(*alice, "bob@hb", "small");
+  ASSERT_TRUE(r2.ok());
+  auto m = bob->receive(30s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->id(), r2.id);
+}
+
+TEST_F(BridgeTest, MessageThatExpiresInFlightIsNeverEnqueuedAndTheSenderIsTold) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  bridge_a_ = start_bridge(bus_a_.name, "ha");  // hb's bridge is not running: the message waits in JetStream
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();
+  const SendResult r = send(*alice, "bob@hb", "too late", 1500ms);
+  ASSERT_TRUE(r.ok());
+  // Wait until it left ha's lane (ha's bridge took it), then past its deadline.
+  auto waiting = [&] {
+    for (const EndpointStats& e : a_->stat().endpoints)
+      if (e.name == "bob@hb") return e.waiting_total;
+    return std::uint64_t{1};
+  };
+  ASSERT_TRUE(eventually([&] { return waiting() == 0; }, 30s));
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  const std::uint64_t deadline = st->expires_ns;
+  ASSERT_TRUE(eventually([&] { return realtime_ns() > deadline; }, 10s));  // only time brings this
+  bridge_b_ = start_bridge(bus_b_.name, "hb");
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::expired, &got)) << status_name(got);
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  EXPECT_FALSE(bob->try_receive()) << "an expired message was enqueued on hb";
+  // hb's bridge is the one that found it expired (not ha's sweeper).
+  bridge_b_->signal(SIGTERM);
+  const cli::Output out = bridge_b_->finish();
+  EXPECT_EQ(out.status, 0) << out.err;
+  EXPECT_NE(out.err.find("expired 1,"), std::string::npos) << out.err;
+}
+
+TEST_F(BridgeTest, UrgentMessageIsNotDelayedByALowPriorityBacklogInJetStream) {
+  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  bridge_a_ = start_bridge(bus_a_.name, "ha");  // hb's bridge not yet: the backlog waits in JetStream
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  auto left_on_ha = [&] {
+    for (const EndpointStats& e : a_->stat().endpoints)
+      if (e.name == "bob@hb") return e.waiting_total;
+    return std::uint64_t{1};
+  };
+  constexpr int backlog = 300;
+  for (int i = 0; i < backlog; ++i) ASSERT_TRUE(send(*alice, "bob@hb", "low", 120s, 15).ok());
+  ASSERT_TRUE(eventually([&] { return left_on_ha() == 0; }, 30s));  // published behind each other
+  const SendResult urgent = send(*alice, "bob@hb", "urgent", 120s, 0);
+  ASSERT_TRUE(urgent.ok());
+  ASSERT_TRUE(eventually([&] { return left_on_ha() == 0; }, 30s));  // published after the backlog
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  bridge_b_ = start_bridge(bus_b_.name, "hb");
+  // hb's bus stamps each message when its bridge sends it there: count the
+  // low-priority ones enqueued before the urgent one.
+  std::vector<std::uint64_t> low_stamps;
+  std::uint64_t urgent_stamp = 0;
+  for (int got = 0; got < backlog + 1; ++got) {
+    auto m = bob->receive(60s);
+    ASSERT_TRUE(m) << "only " << got << " of " << backlog + 1 << " arrived";
+    if (m->id() == urgent.id)
+      urgent_stamp = m->timestamp_ns();
+    else
+      low_stamps.push_back(m->timestamp_ns());
+  }
+  const auto before = std::count_if(low_stamps.begin(), low_stamps.end(), [&](auto t) { return t < urgent_stamp; });
+  // Band 0 is fetched before band 3's backlog: at most one batch of it (64) went first.
+  std::cout << "  low-priority messages enqueued before the urgent one: " << before << "\n";
+  EXPECT_LE(before, 64) << "the urgent message was enqueued after " << before << " low-priority ones";
+}
+
+// Sends `n` tracked messages from alice on ha to bob on hb, calling `at(i)`
+// after the i-th send (where a test kills a bridge or the server: the bridges
+// are busy with the messages sent before), then receives them as bob. Every
+// message must arrive; a second copy only flagged redelivered.
+struct Ledger {
+  std::map<std::uint64_t, int> copies;
+  int unflagged_duplicates = 0, redelivered = 0;
+};
+
+class BridgeCrashTest : public BridgeTest {
+ protected:
+  Ledger run_stream(int n, const std::function<void(int)>& at) {
+    Ledger l;
+    EXPECT_TRUE(a_->add_endpoint("bob@hb"));
+    EXPECT_TRUE(b_->add_endpoint("bob"));
+    start_both();
+    auto alice = a_->endpoint("alice");
+    auto bob = b_->attach("bob");
+    EXPECT_TRUE(alice && bob);
+    if (!alice || !bob) return l;
+    std::map<std::uint64_t, int> sent;
+    for (int i = 0; i < n; ++i) {
+      const SendResult r = send(*alice, "bob@hb", "m" + std::to_string(i), 120s, static_cast<std::uint8_t>(i % 3));
+      EXPECT_TRUE(r.ok()) << status_name(r.status);
+      sent[r.id] = i;
+      at(i);
+    }
+    EXPECT_TRUE(a_->flush_log());
+    int distinct = 0;
+    while (distinct < n) {
+      auto m = bob->receive(60s);
+      if (!m) {
+        ADD_FAILURE() << "only " << distinct << " of " << n << " arrived";
+        break;
+      }
+      EXPECT_EQ(sent.count(m->id()), 1u) << "an id never sent: " << m->id();
+      if (++l.copies[m->id()] == 1) {
+        ++distinct;
+      } else if (m->redelivered()) {
+        ++l.redelivered;
+      } else {
+        ++l.unflagged_duplicates;
+      }
+    }
+    // Nothing more: a last message comes next, with no copy of an earlier one before it.
+    const SendResult last = send(*alice, "bob@hb", "last");
+    for (;;) {
+      auto m = bob->receive(60s);
+      if (!m) {
+        ADD_FAILURE() << "the last message did not arrive";
+        break;
+      }
+      if (m->id() == last.id) break;
+      if (!m->redelivered()) ++l.unflagged_duplicates;
+      ++l.copies[m->id()];
+    }
+    for (BridgeProcess* b : {&bridge_a_, &bridge_b_}) {  // their counters, for the log of the run
+      (*b)->signal(SIGTERM);
+      std::cout << "  " << (*b)->finish().err;
+    }
+    return l;
+  }
+  void expect_once(const Ledger& l, int n) {
+    std::cout << "  copies flagged redelivered: " << l.redelivered << "\n";
+    EXPECT_EQ(static_cast<int>(l.copies.size()), n);
+    EXPECT_EQ(l.unflagged_duplicates, 0);
+  }
+};
+
+TEST_F(BridgeCrashTest, KillNineOfEitherBridgeMidStreamLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 300;
+  const Ledger l = run_stream(n, [&](int k) {
+    if (k == 100) {  // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
+      bridge_a_->signal(SIGKILL);
+      (void)bridge_a_->finish();
+      bridge_a_ = start_bridge(bus_a_.name, "ha");
+    }
+    if (k == 200) {  // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
+      bridge_b_->signal(SIGKILL);
+      (void)bridge_b_->finish();
+      bridge_b_ = start_bridge(bus_b_.name, "hb");
+    }
+  });
+  expect_once(l, n);
+}
+
+TEST_F(BridgeCrashTest, KillNineOfTheServerMidStreamLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 300;
+  const Ledger l = run_stream(n, [&](int k) {
+    if (k == 100) nats_->restart();  // SIGKILL, then the same port and store; the bridges reconnect
+  });
+  expect_once(l, n);
+}
+
+}  // namespace
+}  // namespace courier::test::bridge
