@@ -55,10 +55,11 @@ enum : unsigned {
   cmd_recover = 1u << 12,
   cmd_log = 1u << 13,
   cmd_create = 1u << 14,
+  cmd_bench = 1u << 15,
   cmd_any = ~0u,
   // The commands that open a bus (and so take --log and --sync).
   cmd_opens_bus = cmd_send | cmd_recv | cmd_endpoint_add | cmd_endpoint_rm | cmd_endpoint_ls | cmd_stat | cmd_status |
-                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover | cmd_create,
+                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover | cmd_create | cmd_bench,
 };
 
 struct OptionSpec {
@@ -138,6 +139,7 @@ int run_recover(const Invocation&);
 int run_log(const Invocation&);
 int run_rm(const Invocation&);
 int run_create(const Invocation&);
+int run_bench(const Invocation&);
 
 // ------------------------------------------------------------ operands and bus options
 
