@@ -3,6 +3,7 @@
 // and that every message was exchanged are checked, never a speed.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -154,7 +155,52 @@ TEST(CliBench, plotWritesAPngWhenGnuplotIsPresentAndRefusesToRunWithoutIt) {
   char magic[4] = {};
   in.read(magic, 4);
   EXPECT_EQ(std::string(magic + 1, 3), "PNG");
-  EXPECT_NO_THROW((void)Json::parse(with.out));  // gnuplot's chatter, if any, is not on stdout
+  Json j;
+  EXPECT_NO_THROW(j = Json::parse(with.out));  // gnuplot's chatter, if any, is not on stdout
+  EXPECT_EQ(j["results"].size(), 2u);
+}
+
+// The pid of the process attached as `endpoint` of `bus`, once it is (polled:
+// the event is the attach, bounded by `patience`); 0 if it never was.
+pid_t receiver_of(const std::string& bus, const std::string& endpoint) {
+  const auto deadline = Clock::now() + patience;
+  while (Clock::now() < deadline) {
+    courier::Options o;
+    o.create = false;
+    if (auto b = courier::Bus::open(bus, o)) {
+      for (const courier::EndpointStats& e : b->stat().endpoints)
+        if (e.name == endpoint && e.receiver_attached) return e.receiver_pid;
+    }
+    ::usleep(10'000);
+  }
+  return 0;
+}
+
+TEST(CliBench, aPeerKilledMidRunFailsTheRunAndTheBusItMadeIsRemoved) {
+  for (const char* mode : {"pingpong", "stream"}) {
+    courier::test::BusName bus;
+    Child bench(args({"bench", bus.name, "--mode", mode, "--count", "1000000000"}));
+    const pid_t peer = receiver_of(bus.name, "bench." + std::to_string(bench.pid()) + ".pong");
+    ASSERT_GT(peer, 0) << mode;
+    ASSERT_NE(peer, bench.pid());
+    ::kill(peer, SIGKILL);
+    const Output o = bench.finish();
+    EXPECT_EQ(o.status, 1) << mode;
+    EXPECT_NE(o.err.find("the other process"), std::string::npos) << o.err;
+    EXPECT_EQ(o.out, "");
+    EXPECT_FALSE(courier::Bus::exists(bus.name)) << mode;
+  }
+}
+
+TEST(CliBench, anInterruptedRunStopsBothProcessesAndRemovesTheBusItMade) {
+  courier::test::BusName bus;
+  Child bench(args({"bench", bus.name, "--count", "1000000000"}));
+  ASSERT_GT(receiver_of(bus.name, "bench." + std::to_string(bench.pid()) + ".pong"), 0);
+  bench.signal(SIGINT);
+  const Output o = bench.finish();
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.err.find("interrupted"), std::string::npos) << o.err;
+  EXPECT_FALSE(courier::Bus::exists(bus.name));
 }
 
 TEST(CliBench, badOptionsAreRefusedAsUsageErrors) {

@@ -90,13 +90,25 @@ Report read_report(PeerLink& link, Kind want) {
   return r;
 }
 
-// A message within `patience`, or a Failure naming `waiting_for`.
-Message receive_patiently(Receiver& rx, const char* waiting_for) {
+// The other side's pipe has something to say, or is closed (it exited).
+bool pipe_ready(int fd) {
+  pollfd pfd{fd, POLLIN, 0};
+  return ::poll(&pfd, 1, 0) > 0;
+}
+
+// A message within `patience`, or a Failure naming `waiting_for`. `other` is
+// the pipe from the other side: readable when it failed or died, which ends
+// the wait (through `link`'s report when the parent waits: its error text).
+Message receive_patiently(Receiver& rx, const char* waiting_for, int other, PeerLink* link = nullptr) {
   const auto deadline = Clock::now() + patience;
   for (;;) {
     if (auto m = rx.receive(std::chrono::milliseconds(100))) return std::move(*m);
     if (stop_requested) throw Failure("bench: interrupted");
     if (auto e = rx.error()) throw Failure(e->message);
+    if (pipe_ready(other)) {
+      if (link != nullptr) (void)read_report(*link, Kind::error);  // throws with the peer's error, or its end
+      throw Failure(std::string("bench: the command stopped (waiting for a ") + waiting_for + ")");
+    }
     if (Clock::now() >= deadline)
       throw Failure(std::string("bench: no ") + waiting_for + " within " + std::to_string(patience.count()) + "s");
   }
@@ -106,13 +118,24 @@ SendOptions send_options(const Config& c, const Destination& to) {
   SendOptions o;
   o.to = to;
   o.priority = c.priority;
-  if (c.tracked) o.expiry = tracked_expiry;  // an id is generated: tracked
-  o.timeout = patience;                      // a full lane: wait for the receiver to drain it
+  if (c.tracked) o.expiry = tracked_expiry;    // an id is generated: tracked
+  o.timeout = std::chrono::milliseconds(100);  // a full lane: wait for the receiver (send_or_fail: longer)
   return o;
 }
 
-void send_or_fail(Endpoint& tx, const SendOptions& o, std::span<const std::byte> data) {
-  const SendResult r = tx.send(o, data);
+// Send; a full lane is waited for (up to `patience`, in steps that look at an
+// interrupt and at the other side's pipe: readable when it failed or died).
+void send_or_fail(Endpoint& tx, const SendOptions& o, std::span<const std::byte> data, int other,
+                  PeerLink* link = nullptr) {
+  SendResult r = tx.send(o, data);
+  for (auto deadline = Clock::now() + patience; r.status == Status::full && Clock::now() < deadline;) {
+    if (stop_requested) throw Failure("bench: interrupted");
+    if (pipe_ready(other)) {
+      if (link != nullptr) (void)read_report(*link, Kind::error);  // throws with the peer's error, or its end
+      throw Failure("bench: the command stopped");
+    }
+    r = tx.send(o, data);
+  }
   if (!r.ok() || r.duplicate)
     throw Failure("bench: send to " + single_quoted(o.to.name) + ": " + std::string(status_name(r.status)));
 }
@@ -141,11 +164,11 @@ void peer_loop(const Config& c, int from_parent, int to_parent) {
   for (std::size_t k = 0; k < c.sizes.size(); ++k) {
     std::uint64_t taken = 0, last_ns = 0;
     for (std::uint64_t i = 0; i < c.warmup + c.count; ++i) {
-      Message m = receive_patiently(rx, "message from the command");
+      Message m = receive_patiently(rx, "message from the command", from_parent);
       last_ns = now_ns();
       ++taken;
       if (c.mode == Mode::pingpong) {
-        send_or_fail(tx, back, m.payload());  // echo: lane to lane, one copy
+        send_or_fail(tx, back, m.payload(), from_parent);  // echo: lane to lane, one copy
         if (c.tracked && (i & 255u) == 255u) count_statuses(tx, delivered);
       }
       if (c.mode == Mode::stream && i + 1 == c.warmup) {
@@ -183,7 +206,8 @@ void wait_delivered(const Config& c, Endpoint& tx, std::uint64_t& delivered, std
   }
 }
 
-SizeResult pingpong(const Config& c, Receiver& rx, Endpoint& tx, const SendOptions& o, std::uint32_t size) {
+SizeResult pingpong(const Config& c, Receiver& rx, Endpoint& tx, PeerLink& link, const SendOptions& o,
+                    std::uint32_t size) {
   SizeResult r;
   r.size = size;
   r.samples.reserve(c.count);
@@ -191,8 +215,8 @@ SizeResult pingpong(const Config& c, Receiver& rx, Endpoint& tx, const SendOptio
   std::uint64_t first = 0, delivered = 0;
   for (std::uint64_t i = 0; i < c.warmup + c.count; ++i) {
     const std::uint64_t t0 = now_ns();
-    send_or_fail(tx, o, payload);
-    Message m = receive_patiently(rx, "reply from the other process");
+    send_or_fail(tx, o, payload, link.from_peer, &link);
+    Message m = receive_patiently(rx, "reply from the other process", link.from_peer, &link);
     const std::uint64_t t1 = now_ns();
     if (m.payload().size() != size)
       throw Failure("bench: a reply of " + std::to_string(m.payload().size()) + " bytes, expected " +
@@ -205,6 +229,7 @@ SizeResult pingpong(const Config& c, Receiver& rx, Endpoint& tx, const SendOptio
       r.elapsed_ns = t1 - first;
     }
     if (c.tracked && (i & 255u) == 255u) count_statuses(tx, delivered);
+    if ((i & 255u) == 255u && stop_requested) throw Failure("bench: interrupted");
   }
   rx.release();
   wait_delivered(c, tx, delivered, c.warmup + c.count);
@@ -217,14 +242,15 @@ SizeResult stream(const Config& c, Endpoint& tx, PeerLink& link, const SendOptio
   r.size = size;
   std::vector<std::byte> payload(size, std::byte{0x5a});
   std::uint64_t delivered = 0;
-  for (std::uint64_t i = 0; i < c.warmup; ++i) send_or_fail(tx, o, payload);
+  for (std::uint64_t i = 0; i < c.warmup; ++i) send_or_fail(tx, o, payload, link.from_peer, &link);
   if (c.warmup > 0) (void)read_report(link, Kind::warm);
   const std::uint64_t t0 = now_ns();
   for (std::uint64_t i = 0; i < c.count; ++i) {
-    send_or_fail(tx, o, payload);
+    send_or_fail(tx, o, payload, link.from_peer, &link);
     ++r.sent;
     if (c.tracked && (i & 255u) == 255u) count_statuses(tx, delivered);
     if ((i & 4095u) == 0 && stop_requested) throw Failure("bench: interrupted");
+    if ((i & 4095u) == 0 && pipe_ready(link.from_peer)) (void)read_report(link, Kind::error);  // it failed or died
   }
   const Report done = read_report(link, Kind::done);
   r.peer_received = done.count;
@@ -276,7 +302,7 @@ void await_ready(PeerLink& link) { (void)read_report(link, Kind::ready); }
 SizeResult run_size(const Config& c, Bus&, Receiver& rx, Endpoint& tx, PeerLink& link, std::uint32_t size) {
   const SendOptions o = send_options(c, or_fail(tx.resolve(c.pong)));
   if (c.mode == Mode::stream) return stream(c, tx, link, o, size);
-  SizeResult r = pingpong(c, rx, tx, o, size);
+  SizeResult r = pingpong(c, rx, tx, link, o, size);
   const Report done = read_report(link, Kind::done);
   r.peer_received = done.count;
   return r;
