@@ -21,14 +21,9 @@
 namespace asio = boost::asio;
 
 int main(int argc, char** argv) {
-  const std::uint64_t n = example::parse_args(argc, argv, "event_loop_asio");
-  example::Service service(argv[1], argv[2], n);
+  example::Service service(argc, argv, "event_loop_asio");
   const int requests_fd = service.notification_fd();
   const int status_fd = service.status_fd();
-  if (requests_fd < 0 || status_fd < 0) {
-    std::perror("notification_fd / status_fd");
-    return 1;
-  }
   asio::io_context io;
   asio::posix::stream_descriptor requests(io, ::dup(requests_fd));
   asio::posix::stream_descriptor statuses(io, ::dup(status_fd));

@@ -14,14 +14,9 @@
 #include "service.hpp"
 
 int main(int argc, char** argv) {
-  const std::uint64_t n = example::parse_args(argc, argv, "event_loop_epoll");
-  example::Service service(argv[1], argv[2], n);
+  example::Service service(argc, argv, "event_loop_epoll");
   const int requests_fd = service.notification_fd();
   const int status_fd = service.status_fd();
-  if (requests_fd < 0 || status_fd < 0) {
-    std::perror("notification_fd / status_fd");
-    return 1;
-  }
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   // Level-triggered (no EPOLLET): the fds stay readable until drained, so a
   // drain cut short is simply reported again. Never read() them ourselves.

@@ -15,17 +15,35 @@
 
 namespace example {
 
+// "BUS NAME N" from the command line, or usage and exit 2.
+inline std::uint64_t parse_args(int argc, char** argv, const char* program) {
+  char* end = nullptr;
+  const unsigned long long n = argc == 4 ? std::strtoull(argv[3], &end, 10) : 0;
+  if (argc != 4 || end == argv[3] || *end != '\0' || n == 0) {
+    std::fprintf(stderr, "usage: %s BUS NAME N  (serve as NAME until N requests were answered)\n", program);
+    std::exit(2);
+  }
+  return n;
+}
+
 class Service {
  public:
-  // Exits the process (status 1) when the bus or the endpoint cannot be had.
-  Service(const char* bus_name, const char* name, std::uint64_t target)
-      : bus_(must(courier::Bus::open(bus_name), "open")),
-        rx_(must(bus_.attach(name), "attach")),
-        tx_(must(bus_.endpoint(name), "endpoint")),
-        target_(target) {}
+  // From the command line "BUS NAME N" (usage and exit 2 when it is not).
+  // Exits the process (status 1) when the bus, the endpoint or its fds cannot be had.
+  Service(int argc, char** argv, const char* program)
+      : target_(parse_args(argc, argv, program)),
+        bus_(must(courier::Bus::open(argv[1]), "open")),
+        rx_(must(bus_.attach(argv[2]), "attach")),
+        tx_(must(bus_.endpoint(argv[2]), "endpoint")) {
+    if (notification_fd() < 0 || status_fd() < 0) {
+      std::perror("notification_fd / status_fd");
+      std::exit(1);
+    }
+  }
 
   // The two fds an event loop waits on. Both are owned by the library (closed
-  // when rx_ / tx_ go); each starts a helper thread the first time it is asked for.
+  // when rx_ / tx_ go); each starts a helper thread the first time it is asked
+  // for (here, in the constructor); later calls return the same fd.
   int notification_fd() { return rx_.notification_fd(); }
   int status_fd() { return tx_.status_fd(); }
 
@@ -64,22 +82,11 @@ class Service {
   }
   // Destroyed in reverse: tx_ (its status thread, its fd), rx_ (its notifier
   // thread, its fd, the lease), then bus_.
+  std::uint64_t target_;
   courier::Bus bus_;
   courier::Receiver rx_;
   courier::Endpoint tx_;
-  std::uint64_t target_;
   std::uint64_t requests_ = 0, delivered_ = 0;
 };
-
-// "BUS NAME N" from the command line, or usage and exit 2.
-inline std::uint64_t parse_args(int argc, char** argv, const char* program) {
-  char* end = nullptr;
-  const unsigned long long n = argc == 4 ? std::strtoull(argv[3], &end, 10) : 0;
-  if (argc != 4 || end == argv[3] || *end != '\0' || n == 0) {
-    std::fprintf(stderr, "usage: %s BUS NAME N  (serve as NAME until N requests were answered)\n", program);
-    std::exit(2);
-  }
-  return n;
-}
 
 }  // namespace example

@@ -69,6 +69,7 @@ std::uint64_t tracker_need(const Config& c) {
 // The bus's options: the user's, and a tracker large enough for a --tracked run on a bus we create.
 Options creation_options(const Invocation& inv, const Config& c) {
   Options o = bus_options(inv.args, true);
+  o.prefault_tracker = c.tracked;  // a tracker page's first touch would be a page fault inside a sample
   const std::uint64_t need = tracker_need(c);
   if (need > 0 && !inv.args.value("tracker-capacity")) {
     if (need > max_tracker_capacity / 2)
@@ -150,6 +151,7 @@ int run(const Invocation& inv) {
   run.rx.emplace(or_fail(bus.attach(c.ping)));
   or_fail(bus.add_endpoint(c.pong));
   run.tx.emplace(or_fail(bus.endpoint(c.ping)));
+  prefault(c, bus);
   if (c.tracked) or_fail(run.tx->poll_status([](const StatusEvent&) {}));  // follow statuses from the first send
   go(run.peer);
   await_ready(run.peer);

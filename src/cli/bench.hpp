@@ -80,6 +80,10 @@ SizeResult run_size(const Config& c, Bus& bus, Receiver& rx, Endpoint& tx, PeerL
 // Stop and reap the peer (SIGTERM when it still runs). Its exit status, or -1.
 int reap_peer(PeerLink& link, bool kill_it);
 
+// Bring in the pages of both endpoints' lanes (and status rings, --tracked)
+// in this process, so that no first pass of a run pays page faults.
+void prefault(const Config& c, const Bus& bus);
+
 // Set by SIGINT / SIGTERM: every loop stops and the run cleans up.
 bool interrupted() noexcept;
 void catch_interrupts();

@@ -153,9 +153,10 @@ void peer_loop(const Config& c, int from_parent, int to_parent) {
   if (!read_all(from_parent, &go_byte, 1)) throw Failure("the command stopped before the bus was ready");
   Options o;
   o.create = false;
-  o.prefault_tracker = false;
+  o.prefault_tracker = c.tracked;
   Bus bus = or_fail(Bus::open(c.bus, o));
   Receiver rx = or_fail(bus.attach(c.pong));
+  prefault(c, bus);
   Endpoint tx = or_fail(bus.endpoint(c.pong));
   const SendOptions back = send_options(c, or_fail(tx.resolve(c.ping)));
   Report ready{Kind::ready, 0, 0, 0};
@@ -264,6 +265,16 @@ SizeResult stream(const Config& c, Endpoint& tx, PeerLink& link, const SendOptio
 }  // namespace
 
 bool interrupted() noexcept { return stop_requested != 0; }
+
+void prefault(const Config& c, const Bus& bus) {
+  const std::uint64_t lane = bus.settings().lane_capacity;
+  for (const std::string& name : {c.ping, c.pong}) {
+    auto id = bus.find_endpoint(name);
+    if (!id) continue;
+    bus.prefault_lane(*id, c.priority, lane);
+    if (c.tracked) bus.prefault_status_ring(*id, bus.settings().status_capacity);
+  }
+}
 
 void catch_interrupts() {
   struct sigaction sa {};
