@@ -45,11 +45,12 @@ int main(int argc, char** argv) {
           finish_if_done();
         });
       };
-  // Whatever came before the first wait is taken now: an edge before it would not be seen.
-  service.drain_requests();
-  service.drain_statuses();
+  // The waits first, then whatever came before them: an edge is seen by a
+  // wait that is pending, or its cause is taken by the drain after it.
   wait(requests, &example::Service::drain_requests);
   wait(statuses, &example::Service::drain_statuses);
+  service.drain_requests();
+  service.drain_statuses();
   give_up.async_wait([&](const boost::system::error_code& ec) {
     if (!ec) io.stop();
   });
