@@ -229,6 +229,14 @@ else
   skip "no build/examples/event_loop/ programs (examples/event_loop/) or no $cli"
 fi
 
+step "courier bench: round trips between two processes on a bus of your choosing"
+if [ -x "$cli" ]; then
+  echo "\$ courier bench demo-bench-$$ --size 64,4K --count 5000 --max-endpoints 4 --lane-capacity 1M"
+  "$cli" bench "demo-bench-$$" --size 64,4K --count 5000 --max-endpoints 4 --lane-capacity 1M || problem "courier bench failed"
+else
+  skip "no $cli"
+fi
+
 # ------------------------------------------------------------ the benchmark
 step "latency: build/bench/courier-bench ${bench_args[*]}"
 if [ -x build/bench/courier-bench ]; then
