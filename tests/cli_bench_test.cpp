@@ -56,6 +56,7 @@ TEST(CliBench, pingPongOnABusItMakesExchangesEveryMessageAndRemovesTheBus) {
   EXPECT_EQ(j["tracked"], false);
   EXPECT_EQ(j["count"], 200);
   EXPECT_EQ(j["warmup"], 20);
+  EXPECT_EQ(j["idle"], "default");
   EXPECT_TRUE(j["log_dir"].is_null());
   EXPECT_TRUE(j["host"]["cpu"].is_string());
   ASSERT_EQ(j["results"].size(), 2u);
@@ -97,8 +98,10 @@ TEST(CliBench, trackedOnABusWithALogSeesEveryDeliveredStatusAndRemovesWhatItMade
   courier::test::BusName bus;
   courier::test::TempDir dir("cli-bench");
   for (const char* mode : {"pingpong", "stream"}) {
-    const Json j = parsed(run(args({"bench", bus.name, "--mode", mode, "--tracked", "--log", dir.path, "--sync", "os",
-                                    "--count", "150", "--warmup", "5", "--priority", "3", "--json"})));
+    const Json j =
+        parsed(run(args({"bench", bus.name, "--mode", mode, "--tracked", "--log", dir.path, "--sync", "os", "--count",
+                         "150", "--warmup", "5", "--priority", "3", "--idle", "park", "--json"})));
+    EXPECT_EQ(j["idle"], "park");
     EXPECT_EQ(j["tracked"], true);
     EXPECT_EQ(j["priority"], 3);
     EXPECT_EQ(j["sync"], "os");
@@ -207,6 +210,7 @@ TEST(CliBench, badOptionsAreRefusedAsUsageErrors) {
   const UsageCase cases[] = {
       {{"bench"}, "missing BUS"},
       {{"bench", "b", "--mode", "burst"}, "--mode: must be pingpong or stream"},
+      {{"bench", "b", "--idle", "nap"}, "--idle: must be default, spin or park"},
       {{"bench", "b", "--size", ""}, "--size"},
       {{"bench", "b", "--size", "8,,64"}, "--size: an empty size"},
       {{"bench", "b", "--size", "lots"}, "--size: not a size"},

@@ -46,6 +46,15 @@ Config read_config(const Invocation& inv) {
   c.warmup = a.uint<std::uint64_t>("warmup", 0, 1'000'000'000).value_or(1'000);
   c.priority = a.uint<std::uint8_t>("priority", 0, priority_levels - 1).value_or(default_priority);
   c.tracked = a.flag("tracked");
+  if (auto idle = a.value("idle")) {
+    if (*idle == "spin")
+      c.receiver.idle = IdleStrategy{.spin_ns = ~0ull, .park = false};  // busy-spin, never sleep
+    else if (*idle == "park")
+      c.receiver.idle = IdleStrategy{.spin_ns = 0, .park = true};  // sleep on the futex at once
+    else if (*idle != "default")
+      throw UsageError("--idle: must be default, spin or park, got " + single_quoted(*idle));
+    c.idle = std::string(*idle);
+  }
   c.json = a.flag("json");
   if (auto p = a.value("plot")) {
     if (p->empty()) throw UsageError("--plot: empty (give the PNG file to write)");
@@ -148,7 +157,7 @@ int run(const Invocation& inv) {
     c.sync = s.sync;
   }
   check_bus(c, bus);
-  run.rx.emplace(or_fail(bus.attach(c.ping)));
+  run.rx.emplace(or_fail(bus.attach(c.ping, c.receiver)));
   or_fail(bus.add_endpoint(c.pong));
   run.tx.emplace(or_fail(bus.endpoint(c.ping)));
   prefault(c, bus);

@@ -35,7 +35,9 @@ struct Config {
   std::uint64_t count = 0;           // measured messages (round trips) per size
   std::uint64_t warmup = 0;          // unmeasured ones before them, per size
   std::uint8_t priority = 8;
-  bool tracked = false;  // expiry 60 s and an id: tracked (and logged on a bus with a log)
+  bool tracked = false;      // expiry 60 s and an id: tracked (and logged on a bus with a log)
+  ReceiverOptions receiver;  // --idle: how both receivers wait (default: the library's)
+  std::string idle = "default";
   bool json = false;
   std::string plot;          // PNG to write, or empty
   std::string ping, pong;    // the two endpoints

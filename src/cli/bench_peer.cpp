@@ -155,7 +155,7 @@ void peer_loop(const Config& c, int from_parent, int to_parent) {
   o.create = false;
   o.prefault_tracker = c.tracked;
   Bus bus = or_fail(Bus::open(c.bus, o));
-  Receiver rx = or_fail(bus.attach(c.pong));
+  Receiver rx = or_fail(bus.attach(c.pong, c.receiver));
   prefault(c, bus);
   Endpoint tx = or_fail(bus.endpoint(c.pong));
   const SendOptions back = send_options(c, or_fail(tx.resolve(c.ping)));

@@ -69,7 +69,7 @@ Json host_json() {
 std::string mode_text(const Config& c) {
   std::string s = c.mode == Mode::pingpong ? "ping-pong (round trips)" : "one-way stream";
   s += c.tracked ? ", tracked (expiry 60s)" : ", fire-and-forget";
-  s += ", priority " + std::to_string(c.priority);
+  s += ", priority " + std::to_string(c.priority) + ", idle " + c.idle;
   if (!c.log_dir.empty())
     s += ", log " + c.log_dir + " (sync " + std::string(sync_name(c.sync.value_or(Sync::group))) + ")";
   return s;
@@ -121,6 +121,7 @@ Json results_json(const Config& c, const std::vector<SizeResult>& results) {
          {"mode", c.mode == Mode::pingpong ? "pingpong" : "stream"},
          {"tracked", c.tracked},
          {"priority", c.priority},
+         {"idle", c.idle},
          {"count", c.count},
          {"warmup", c.warmup},
          {"log_dir", c.log_dir.empty() ? Json(nullptr) : Json(c.log_dir)},

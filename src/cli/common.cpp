@@ -54,6 +54,7 @@ constexpr OptionSpec all_options[] = {
     {"size", true, cmd_bench},
     {"warmup", true, cmd_bench},
     {"tracked", false, cmd_bench},
+    {"idle", true, cmd_bench},
     {"plot", true, cmd_bench},
 };
 

@@ -260,7 +260,8 @@ constexpr Command commands[] = {
 )",
      run_rm},
     {"bench", cmd_bench, "BUS", 1, R"(  bench BUS [--mode pingpong|stream] [--size N[,N...]] [--count N] [--warmup N]
-       [--priority 0-15] [--tracked] [--log DIR [--sync always|group|os]]
+       [--priority 0-15] [--tracked] [--idle default|spin|park]
+       [--log DIR [--sync always|group|os]]
        [--json] [--plot FILE]
       Measure the bus between two processes (this one and a copy it forks),
       on endpoints of their own (bench.PID.ping, bench.PID.pong, removed
@@ -274,6 +275,8 @@ constexpr Command commands[] = {
       --count    measured messages per size (default 10000 pingpong,
                  100000 stream); --warmup N unmeasured ones before (1000)
       --priority the lane (default 8)
+      --idle     how both receivers wait: default (spin 50us, then sleep on
+                 the futex), spin (busy-spin: a CPU each), park (sleep at once)
       --tracked  send with an expiry (60s) and an id: tracked, statuses
                  followed, and on a bus with a log written to it (per its
                  --sync); default: fire-and-forget. A bus made for the run
