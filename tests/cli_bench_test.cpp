@@ -167,10 +167,15 @@ TEST(CliBench, plotWritesAPngWhenGnuplotIsPresentAndRefusesToRunWithoutIt) {
 // the event is the attach, bounded by `patience`); 0 if it never was.
 pid_t receiver_of(const std::string& bus, const std::string& endpoint) {
   const auto deadline = Clock::now() + patience;
+  std::optional<courier::Bus> b;  // opened once, when the run has made it
+  courier::Options o;
+  o.create = false;
+  o.prefault_tracker = false;  // a look, not a run: no need to map the whole table
   while (Clock::now() < deadline) {
-    courier::Options o;
-    o.create = false;
-    if (auto b = courier::Bus::open(bus, o)) {
+    if (!b) {
+      if (auto opened = courier::Bus::open(bus, o)) b.emplace(std::move(*opened));
+    }
+    if (b) {
       for (const courier::EndpointStats& e : b->stat().endpoints)
         if (e.name == endpoint && e.receiver_attached) return e.receiver_pid;
     }
