@@ -219,6 +219,24 @@ else
   timeout 30 "$chat" || problem "$chat exited with $?"
 fi
 
+# ------------------------------------------------------- the event loops
+step "event loops: a service on epoll and one on Boost.Asio, a client each (docs/event-loops.md)"
+if [ -x build/examples/event_loop/event_loop_epoll ] && [ -x build/examples/event_loop/event_loop_asio ] &&
+  [ -x build/examples/event_loop/event_loop_client ] && [ -x "$cli" ]; then
+  echo "\$ bash examples/event_loop/run.sh build/examples/event_loop 1000"
+  timeout 120 bash examples/event_loop/run.sh build/examples/event_loop 1000 "$cli" || problem "the event-loop example failed"
+else
+  skip "no build/examples/event_loop/ programs (examples/event_loop/) or no $cli"
+fi
+
+step "courier bench: round trips between two processes on a bus of your choosing"
+if [ -x "$cli" ]; then
+  echo "\$ courier bench demo-bench-$$ --size 64,4K --count 5000 --max-endpoints 4 --lane-capacity 1M"
+  "$cli" bench "demo-bench-$$" --size 64,4K --count 5000 --max-endpoints 4 --lane-capacity 1M || problem "courier bench failed"
+else
+  skip "no $cli"
+fi
+
 # ------------------------------------------------------------ the benchmark
 step "latency: build/bench/courier-bench ${bench_args[*]}"
 if [ -x build/bench/courier-bench ]; then

@@ -37,21 +37,21 @@ constexpr OptionSpec all_options[] = {
     {"from", true, cmd_send | cmd_status},
     {"to", true, cmd_send},
     {"group", true, cmd_send},
-    {"priority", true, cmd_send},
+    {"priority", true, cmd_send | cmd_bench},
     {"expiry", true, cmd_send},
     {"type", true, cmd_send},
     {"id", true, cmd_send},
     {"wait", true, cmd_send},
     {"lines", false, cmd_send},
     {"timeout", true, cmd_send | cmd_recv},
-    {"count", true, cmd_recv | cmd_top},
+    {"count", true, cmd_recv | cmd_top | cmd_bench},
     {"once", false, cmd_top},
     {"no-ack", false, cmd_recv},
     {"read", false, cmd_recv},
     // Every command that prints (recv prints JSON lines with or without it).
     {"json", false,
      cmd_stat | cmd_status | cmd_group_ls | cmd_recover | cmd_log | cmd_create | cmd_send | cmd_recv | cmd_sweep |
-         cmd_endpoint_ls | cmd_ls | cmd_peek | cmd_doctor | cmd_top},
+         cmd_endpoint_ls | cmd_ls | cmd_peek | cmd_doctor | cmd_top | cmd_bench},
     {"long", false, cmd_endpoint_ls},
     {"limit", true, cmd_peek},
     {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
@@ -62,6 +62,13 @@ constexpr OptionSpec all_options[] = {
     {"host", true, cmd_bridge},
     {"stream", true, cmd_bridge},
     {"ack-wait", true, cmd_bridge},
+    // courier bench (src/cli/bench.cpp)
+    {"mode", true, cmd_bench},
+    {"size", true, cmd_bench},
+    {"warmup", true, cmd_bench},
+    {"tracked", false, cmd_bench},
+    {"idle", true, cmd_bench},
+    {"plot", true, cmd_bench},
 };
 
 // A lane record's header: a payload may take half a lane less this.

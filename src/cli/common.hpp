@@ -60,10 +60,12 @@ enum : unsigned {
   cmd_doctor = 1u << 17,
   cmd_top = 1u << 18,
   cmd_bridge = 1u << 19,
+  cmd_bench = 1u << 20,
   cmd_any = ~0u,
   // The commands that open a bus (and so take --log and --sync).
   cmd_opens_bus = cmd_send | cmd_recv | cmd_endpoint_add | cmd_endpoint_rm | cmd_endpoint_ls | cmd_stat | cmd_status |
-                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover | cmd_create | cmd_bridge,
+                  cmd_group_add | cmd_group_rm | cmd_group_ls | cmd_sweep | cmd_recover | cmd_create | cmd_bridge |
+                  cmd_bench,
 };
 
 struct OptionSpec {
@@ -148,6 +150,7 @@ int run_peek(const Invocation&);
 int run_doctor(const Invocation&);
 int run_top(const Invocation&);
 int run_bridge(const Invocation&);  // bridge.cpp, built with libnats only
+int run_bench(const Invocation&);
 
 // ------------------------------------------------------------ operands and bus options
 

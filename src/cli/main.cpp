@@ -3,7 +3,7 @@
 // sweep, create and remove buses (courier --help). It uses the public API only.
 // Here: the commands, their help, and the dispatch; each command is in a file
 // of its own (send_recv.cpp, status.cpp, endpoints.cpp, stat.cpp, log.cpp, recover.cpp,
-// create.cpp; ls.cpp, peek.cpp, doctor.cpp and top.cpp, which only look, share inspect.hpp),
+// create.cpp, bench.cpp; ls.cpp, peek.cpp, doctor.cpp and top.cpp, which only look, share inspect.hpp),
 // what they share in common.{hpp,cpp}. Conventions: docs/design.md, "CLI conventions".
 //
 // Exit status: 0 success; 1 a failure at run time (one line on stderr: the
@@ -321,6 +321,38 @@ constexpr Command commands[] = {
 )",
      run_bridge},
 #endif
+    {"bench", cmd_bench, "BUS", 1, R"(  bench BUS [--mode pingpong|stream] [--size N[,N...]] [--count N] [--warmup N]
+       [--priority 0-15] [--tracked] [--idle default|spin|park]
+       [--log DIR [--sync always|group|os]]
+       [--json] [--plot FILE]
+      Measure the bus between two processes (this one and a copy it forks),
+      on endpoints of their own (bench.PID.ping, bench.PID.pong, removed
+      after). The bus is created when missing, with the creation options,
+      and then removed at the end (its journals too when the run made them).
+      --mode     pingpong (default): round trips, one sample each, with
+                 percentiles p50 p90 p99 p99.9 p99.99 max (us); stream: one
+                 way, as fast as the lane takes them, msgs/s and MB/s
+      --size     payload bytes, a list (suffixes K KiB M ...; default 64):
+                 one run per size, each at most the bus's max_payload
+      --count    measured messages per size (default 10000 pingpong,
+                 100000 stream); --warmup N unmeasured ones before (1000)
+      --priority the lane (default 8)
+      --idle     how both receivers wait: default (spin 50us, then sleep on
+                 the futex), spin (busy-spin: a CPU each), park (sleep at once)
+      --tracked  send with an expiry (60s) and an id: tracked, statuses
+                 followed, and on a bus with a log written to it (per its
+                 --sync); default: fire-and-forget. A bus made for the run
+                 gets a tracker large enough; an existing one must have room
+      --json     one JSON object: the run's settings, the host, and per size
+                 sent, received, peer_received, delivered (--tracked),
+                 elapsed_ns, msgs_per_s, mb_per_s (pingpong: both directions)
+                 and latency_ns (p50 p90 p99 p99_9 p99_99 max mean; null in
+                 a stream)
+      --plot     write the round-trip distribution of each size as a PNG
+                 (needs gnuplot; refused before the run when it is missing)
+      Exit status 1 when the other process fails or stops answering (10s).
+)",
+     run_bench},
 };
 
 std::string full_usage() {
