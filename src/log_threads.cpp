@@ -14,7 +14,8 @@ namespace courier::detail {
 namespace {
 
 // The test hooks' counts, over every Log of this process. Relaxed: statistics
-// only; a test reads them after await_log_flushers_idle, whose mutex orders them.
+// only; a test reads them after await_log_flushers_idle (its mutex orders them)
+// or after an event the counting thread published later (a `sent`).
 std::atomic<std::uint64_t> flusher_wakeups{0};
 std::atomic<std::uint64_t> housekeeper_wakeups{0};
 std::atomic<std::uint64_t> flusher_batches{0};
@@ -159,9 +160,10 @@ void Log::run() {
     if (stop_) break;
     if (flushing_ || !has_work_locked()) continue;  // a flush() on another thread wrote (or writes) it
     flushing_ = true;
+    // Counted before its messages are said sent: a test that saw `sent` sees the batch.
+    flusher_batches.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     (void)write_batch(lk);  // a failure is reported with the batch (and kept: last_error); retried next tick
     flushing_ = false;
-    flusher_batches.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     anchor = clock::now();
     done_.notify_all();
   }
