@@ -175,6 +175,7 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   ls.interval = o.group_commit_interval;
   ls.batch_bytes = o.group_commit_bytes;
   ls.segment_size = o.log_segment_size;
+  ls.cpus = o.log_cpus;
   detail::BusState* sp = &st;
   auto log = detail::Log::open(
       ls, [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },

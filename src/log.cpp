@@ -147,11 +147,21 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   // the file the flusher may be syncing); the writer never does on append.
   jo.segment_size = std::numeric_limits<std::uint64_t>::max() / 2;
   jo.buffer_limit = std::numeric_limits<std::size_t>::max();
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (!s.cpus.empty()) {
+    auto set = cpu_set_of(s.cpus);
+    if (!set) return std::move(set).error();
+    cpus = *set;
+  }
   if (auto r = check_bus_log_directory(s.dir, true); !r) return std::move(r).error();
   auto w = JournalWriter::open(s.dir, jo);
   if (!w) return std::move(w).error().with_context("opening the log in '" + s.dir + "'");
   std::unique_ptr<Log> log(new Log(s, std::move(*w), std::move(name_of), std::move(durable)));
-  if (s.sync != Sync::always) log->flusher_ = std::thread([p = log.get()] { p->run(); });
+  log->pinned_ = !s.cpus.empty();
+  log->cpus_ = cpus;
+  if (s.sync != Sync::always)
+    if (auto r = log->start_flusher(); !r) return std::move(r).error();  // the destructor stops the thread
   return log;
 }
 
@@ -204,14 +214,23 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
     if (auto r = w_.roll(); !r) return failed(std::move(r).error());
     named_.clear();
   }
+  const bool was_idle = !has_work_locked();
+  Result<void> r;
   for (auto [id, group] : {std::pair{h.from, false}, std::pair{h.to, false}, std::pair{h.group, true}})
-    if (auto r = name_locked(id, group); !r) return r;
-  if (auto r = w_.append_message(h, payload); !r) return failed(std::move(r).error());
-  if (p != nullptr) pending_.push_back(*p);
-  const bool wake = w_.buffered_bytes() >= settings_.batch_bytes;
+    if (r) r = name_locked(id, group);
+  if (r)
+    if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
+  if (r && p != nullptr) pending_.push_back(*p);
+  wake_flusher(lk, was_idle);  // also for name records buffered before a failure
+  return r;
+}
+
+void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle) {
+  const bool work = was_idle && has_work_locked();
+  if (work && settings_.sync != Sync::always) set_busy_locked(true);  // the flusher's work
+  const bool wake = work || w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();
   if (wake) wake_.notify_one();
-  return {};
 }
 
 Result<void> Log::append_membership(std::span<const JournalMembership> changes) {
@@ -221,21 +240,32 @@ Result<void> Log::append_membership(std::span<const JournalMembership> changes) 
       if (auto r = w_.append_membership(m.change, m.group, m.endpoint, m.at_ns); !r)
         return failed(std::move(r).error());
   }
-  return flush();
+  // Written here and now; what a failure leaves buffered, the flusher retries.
+  Result<void> r = flush();
+  std::unique_lock<std::mutex> lk(mu_);
+  wake_flusher(lk, true);
+  return r;
 }
 
 void Log::add_pending(const Pending& p) {
-  std::lock_guard<std::mutex> lk(mu_);
+  std::unique_lock<std::mutex> lk(mu_);
+  const bool was_idle = !has_work_locked();
   pending_.push_back(p);
+  wake_flusher(lk, was_idle);
 }
 
 Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::unique_lock<std::mutex> lk(mu_);
+    const bool was_idle = !has_work_locked();
     // Names first: a recovery maps the ids of this journal file by its own name records.
+    Result<void> r;
     for (std::uint32_t id : {body.sender, body.recipient})
-      if (auto r = name_locked(id, false); !r) return r;
-    if (auto r = w_.append_settle(kind, body); !r) return failed(std::move(r).error());
+      if (r) r = name_locked(id, false);
+    if (r)
+      if (auto a = w_.append_settle(kind, body); !a) r = failed(std::move(a).error());
+    wake_flusher(lk, was_idle);
+    if (!r) return r;
   }
   if (settings_.sync == Sync::always) return flush();
   return {};
@@ -275,32 +305,6 @@ Result<void> Log::flush() {
   lk.unlock();
   done_.notify_all();
   return r;
-}
-
-void Log::run() {
-  std::unique_lock<std::mutex> lk(mu_);
-  while (!stop_) {
-    if (w_.buffered_bytes() < settings_.batch_bytes) wake_.wait_for(lk, settings_.interval);
-    if (stop_) break;
-    if (flushing_ || (w_.buffered_bytes() == 0 && pending_.empty())) continue;
-    flushing_ = true;
-    (void)write_batch(lk);  // a failure is reported with the batch (and kept: last_error)
-    flushing_ = false;
-    done_.notify_all();
-  }
-}
-
-void Log::start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f) {
-  housekeeper_ = std::thread([this, interval, f = std::move(f)] {
-    std::unique_lock<std::mutex> lk(mu_);
-    while (!stop_) {
-      housekeeping_wake_.wait_for(lk, interval, [&] { return stop_; });
-      if (stop_) break;
-      lk.unlock();
-      f();
-      lk.lock();
-    }
-  });
 }
 
 Result<void> Log::write_now() {

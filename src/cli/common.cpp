@@ -56,6 +56,7 @@ constexpr OptionSpec all_options[] = {
     {"limit", true, cmd_peek},
     {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
     {"sync", true, cmd_opens_bus},
+    {"log-cpus", true, cmd_opens_bus},
     {"purge", false, cmd_rm},
     {"force", false, cmd_rm},
     {"nats", true, cmd_bridge},
@@ -79,6 +80,29 @@ constexpr OptionSpec all_options[] = {
   if (what.find("disallowed flag override") != std::string::npos)
     throw UsageError("--" + what.substr(0, what.find(' ')) + ": takes no value");
   throw UsageError(what + " (see courier --help)");
+}
+
+// --log-cpus LIST: "0", "0-1,3" (CPU numbers as taskset(1) gives them).
+std::vector<unsigned> cpu_list_option(std::string_view v) {
+  const auto bad = [&] {
+    return UsageError("--log-cpus: a list like 0 or 0-1,3 (CPUs 0..4095), got " + single_quoted(v));
+  };
+  std::vector<unsigned> cpus;
+  for (std::string_view rest = v;;) {
+    const std::string_view item = rest.substr(0, rest.find(','));
+    const std::size_t dash = item.find('-');
+    unsigned first = 0, last = 0;
+    const auto number = [](std::string_view t, unsigned& out) {
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+      return !t.empty() && ec == std::errc() && end == t.data() + t.size() && out < 4096;
+    };
+    if (!number(item.substr(0, dash), first)) throw bad();
+    last = first;
+    if (dash != std::string_view::npos && (!number(item.substr(dash + 1), last) || last < first)) throw bad();
+    for (unsigned c = first; c <= last; ++c) cpus.push_back(c);
+    if (item.size() == rest.size()) return cpus;
+    rest.remove_prefix(item.size() + 1);
+  }
 }
 }  // namespace
 
@@ -307,6 +331,7 @@ Options bus_options(const Args& args, bool create) {
     if (!sync_from_name(*v, sync)) throw UsageError("--sync: must be always, group or os, got " + single_quoted(*v));
     o.sync = sync;  // named: compared with the bus's
   }
+  if (auto v = args.value("log-cpus")) o.log_cpus = cpu_list_option(*v);
   return o;
 }
 

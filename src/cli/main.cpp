@@ -73,6 +73,8 @@ options of every command that opens a bus (all but rm and log, which take
                             commit, fdatasync of a batch of messages), os (written
                             to the page cache only: survives crashes of
                             processes, not of the machine)
+  --log-cpus LIST           run this command's log threads on these CPUs
+                            (0 or 0-1,3; each one this process may use)
 
 Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.

@@ -6,14 +6,17 @@
 // own journal files in LOG_DIR/BUS/, no lock shared with other processes).
 // Threads of the process share it through a process-local mutex held only to
 // encode a record into the writer's buffer. With Sync::group a flusher thread
-// writes the buffer in one pwrite() and fdatasync()s it every
+// writes the buffer in one pwrite() and fdatasync()s it at the next tick of
 // group_commit_interval (or sooner, at group_commit_bytes); the messages of the
-// batch then move from outbox to sent. Sync::os is the same without the
+// batch then move from outbox to sent. With nothing to write it sleeps until an
+// append gives it work (no timer: an idle log never wakes it). Sync::os is the same without the
 // fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
 // send() returns sent. The journal layer's errors come back as Result, and the
 // last one is kept (last_error()) so that a `log_failed` can say why.
-// Compiled in src/log.cpp and src/recovery.cpp.
+// Compiled in src/log.cpp, src/log_threads.cpp (its threads) and src/recovery.cpp.
 #pragma once
+
+#include <sched.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -75,6 +78,7 @@ class Log {
     std::chrono::microseconds interval = log_defaults::group_commit_interval;
     std::uint64_t batch_bytes = log_defaults::group_commit_bytes;
     std::uint64_t segment_size = log_defaults::journal_file_size;  // a journal file rolls at about this size
+    std::vector<unsigned> cpus;  // Options::log_cpus: the CPUs of the log's threads (empty: inherited)
   };
   // The name of endpoint (group == false) or group `id`, "" when unknown.
   using NameOf = std::function<std::string(std::uint32_t id, bool group)>;
@@ -114,7 +118,8 @@ class Log {
   // none while everything was written: why a batch was reported log_failed.
   std::optional<Error> last_error() const;
 
-  // Run `f` every `interval` on a thread of the log's (until destruction).
+  // Run `f` every `interval` on a thread of the log's (until destruction),
+  // on the CPUs of Settings::cpus (checked by open()).
   void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
 
  private:
@@ -124,7 +129,19 @@ class Log {
   Result<void> write_batch(std::unique_lock<std::mutex>& lk);
   // Keep `e` as the last error and return it.
   Error failed(Error e);
+  // Settings::cpus as a mask, each CPU checked against those this process may use.
+  static Result<cpu_set_t> cpu_set_of(const std::vector<unsigned>& cpus);
+  Result<void> start_flusher();  // named, on cpus_ when pinned_
+  // Under mu_: whether the flusher has work or is awake (busy_), counted for
+  // await_log_flushers_idle. Set by an append that gives it work, cleared by
+  // the flusher when it sleeps for want of work.
+  void set_busy_locked(bool busy);
   void run();  // the group-commit thread
+  // Something waits to be written or reported (the flusher's work). Under mu_.
+  bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty(); }
+  // After an append under lk: wake the flusher when the append gave it work
+  // (`was_idle`: none before) or filled a batch. Unlocks lk.
+  void wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle);
 
   Settings settings_;
   NameOf name_of_;
@@ -140,9 +157,25 @@ class Log {
   std::optional<Error> last_error_;
   bool flushing_ = false;
   bool stop_ = false;
+  bool busy_ = false;
+  bool pinned_ = false;  // cpus_ holds Settings::cpus
+  cpu_set_t cpus_{};
   std::thread flusher_;
   std::thread housekeeper_;
 };
+
+// Test hooks, over every Log of this process since it started: the wake-ups
+// of its threads (each return of the flusher or the housekeeper from a wait)
+// and the batches the flushers wrote.
+struct LogThreadCounts {
+  std::uint64_t flusher_wakeups = 0;
+  std::uint64_t housekeeper_wakeups = 0;
+  std::uint64_t flusher_batches = 0;
+};
+LogThreadCounts log_thread_counts() noexcept;
+// Wait until every flusher of this process sleeps with nothing to write
+// (false after `guard`: a guard against a hang, not a time window).
+bool await_log_flushers_idle(std::chrono::milliseconds guard);
 
 }  // namespace detail
 }  // namespace courier

@@ -1,0 +1,194 @@
+// The log's threads (courier/detail/log.hpp): the flusher's and the
+// housekeeper's loops, their names and CPUs (Options::log_cpus), and the test
+// hooks that count their wake-ups.
+#include <pthread.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "courier/detail/log.hpp"
+
+namespace courier::detail {
+
+namespace {
+
+// The test hooks' counts, over every Log of this process. Relaxed: statistics
+// only; a test reads them after await_log_flushers_idle (its mutex orders them)
+// or after an event the counting thread published later (a `sent`).
+std::atomic<std::uint64_t> flusher_wakeups{0};
+std::atomic<std::uint64_t> housekeeper_wakeups{0};
+std::atomic<std::uint64_t> flusher_batches{0};
+
+// Flushers of this process not asleep for want of work (await_log_flushers_idle).
+struct BusyFlushers {
+  std::mutex mu;
+  std::condition_variable idle;
+  unsigned busy = 0;
+};
+BusyFlushers& busy_flushers() {
+  static BusyFlushers* b = new BusyFlushers;  // never destroyed: a Log may outlive static destruction
+  return *b;
+}
+void flusher_busy(bool busy) {
+  BusyFlushers& b = busy_flushers();
+  std::lock_guard<std::mutex> lk(b.mu);
+  if (busy)
+    ++b.busy;
+  else
+    --b.busy;
+  if (b.busy == 0) b.idle.notify_all();
+}
+
+// "0-1,3": the CPUs of `set`.
+std::string cpu_list(const cpu_set_t& set) {
+  std::string out;
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set) || (c > 0 && CPU_ISSET(c - 1, &set))) continue;
+    unsigned last = c;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    if (!out.empty()) out += ',';
+    out += std::to_string(c);  // appended, not "," + ...: GCC 12 warns falsely (-Wrestrict) on that
+    if (last != c) out.append("-").append(std::to_string(last));
+  }
+  return out.empty() ? "none" : out;
+}
+
+// The CPUs the threads of this process may be placed on: the kernel narrows a
+// mask of every CPU to them (cpuset, online CPUs) on a short thread of our
+// own, so that the caller's own placement (a pinned thread) neither limits
+// the answer nor changes.
+Result<cpu_set_t> allowed_cpus() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  int err = 0;
+  std::thread probe([&] {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+    if (::sched_setaffinity(0, sizeof all, &all) != 0 || ::sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+      err = errno;
+  });
+  probe.join();
+  if (err != 0) return Error(Errc::system, std::string("log_cpus: reading the CPUs allowed: ") + std::strerror(err));
+  return allowed;
+}
+
+// Settings::cpus as a mask, each CPU checked against those allowed.
+Result<cpu_set_t> log_cpu_set(const std::vector<unsigned>& cpus) {
+  auto allowed = allowed_cpus();
+  if (!allowed) return std::move(allowed).error();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (unsigned c : cpus) {
+    if (c >= CPU_SETSIZE || !CPU_ISSET(c, &*allowed))
+      return Error(Errc::invalid_argument, "log_cpus: CPU " + std::to_string(c) +
+                                               " is not one this process may run on (allowed: " + cpu_list(*allowed) +
+                                               ")");
+    CPU_SET(c, &set);
+  }
+  return set;
+}
+
+// Name a log thread (seen in top -H, /proc/PID/task/TID/comm) and place it on `cpus`.
+Result<void> place_thread(std::thread& t, const char* name, const cpu_set_t* cpus) {
+  (void)::pthread_setname_np(t.native_handle(), name);  // a name is a courtesy: no failure
+  if (cpus == nullptr) return {};
+  if (const int rc = ::pthread_setaffinity_np(t.native_handle(), sizeof *cpus, cpus); rc != 0)
+    return Error(Errc::system, std::string("log_cpus: placing the log's ") + name + " thread on CPUs " +
+                                   cpu_list(*cpus) + ": " + std::strerror(rc));
+  return {};
+}
+
+}  // namespace
+
+LogThreadCounts log_thread_counts() noexcept {
+  return {flusher_wakeups.load(std::memory_order_relaxed), housekeeper_wakeups.load(std::memory_order_relaxed),
+          flusher_batches.load(std::memory_order_relaxed)};
+}
+
+bool await_log_flushers_idle(std::chrono::milliseconds guard) {
+  BusyFlushers& b = busy_flushers();
+  std::unique_lock<std::mutex> lk(b.mu);
+  return b.idle.wait_for(lk, guard, [&] { return b.busy == 0; });
+}
+
+Result<cpu_set_t> Log::cpu_set_of(const std::vector<unsigned>& cpus) { return log_cpu_set(cpus); }
+
+void Log::set_busy_locked(bool busy) {
+  if (busy_ == busy) return;
+  busy_ = busy;
+  flusher_busy(busy);
+}
+
+Result<void> Log::start_flusher() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    set_busy_locked(true);  // until it first sleeps for want of work
+  }
+  flusher_ = std::thread([this] { run(); });
+  // Placed before its first batch: it sleeps until the first append.
+  return place_thread(flusher_, "courier-flusher", pinned_ ? &cpus_ : nullptr);
+}
+
+// Batches are written at the ticks of the interval counted from the end of the
+// last batch (what a timer restarted after each batch would do), or as soon as
+// batch_bytes wait. With nothing to write the flusher sleeps with no timeout:
+// an append that gives it work wakes it (wake_flusher), and it picks the next
+// tick then, so the batches fall where the timer's would.
+void Log::run() {
+  using clock = std::chrono::steady_clock;
+  auto woke = [] { flusher_wakeups.fetch_add(1, std::memory_order_relaxed); };  // relaxed: a statistic
+  std::unique_lock<std::mutex> lk(mu_);
+  clock::time_point anchor = clock::now();
+  for (;;) {
+    if (!stop_ && !has_work_locked()) {
+      set_busy_locked(false);
+      do {
+        wake_.wait(lk);
+        woke();
+      } while (!stop_ && !has_work_locked());
+      set_busy_locked(true);
+    }
+    if (stop_) break;
+    const clock::time_point deadline = anchor + ((clock::now() - anchor) / settings_.interval + 1) * settings_.interval;
+    while (!stop_ && w_.buffered_bytes() < settings_.batch_bytes) {
+      const std::cv_status st = wake_.wait_until(lk, deadline);
+      woke();
+      if (st == std::cv_status::timeout) break;
+    }
+    if (stop_) break;
+    if (flushing_ || !has_work_locked()) continue;  // a flush() on another thread wrote (or writes) it
+    flushing_ = true;
+    // Counted before its messages are said sent: a test that saw `sent` sees the batch.
+    flusher_batches.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    (void)write_batch(lk);  // a failure is reported with the batch (and kept: last_error); retried next tick
+    flushing_ = false;
+    anchor = clock::now();
+    done_.notify_all();
+  }
+  set_busy_locked(false);
+}
+
+// The housekeeper keeps a period: its work (other processes' expiries, dead
+// processes' leases and orphans, compaction) is announced by no event of this
+// process (docs/design.md, "Log threads").
+void Log::start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f) {
+  housekeeper_ = std::thread([this, interval, f = std::move(f)] {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (!stop_) {
+      housekeeping_wake_.wait_for(lk, interval, [&] { return stop_; });
+      housekeeper_wakeups.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      if (stop_) break;
+      lk.unlock();
+      f();
+      lk.lock();
+    }
+  });
+  // open() checked the CPUs: a failure here (a CPU gone offline since) leaves
+  // the thread where it was, kept as the log's last error.
+  if (auto r = place_thread(housekeeper_, "courier-housekp", pinned_ ? &cpus_ : nullptr); !r)
+    (void)failed(std::move(r).error());
+}
+
+}  // namespace courier::detail
