@@ -173,12 +173,12 @@ struct Options {
   /// With a log: run Bus::housekeep this often on a thread the bus starts
   /// (0: never; call it yourself).
   std::chrono::milliseconds housekeeping_interval = defaults::housekeeping_interval;
-  // With a log: the CPUs (indices as taskset(1) numbers them) that the log's
-  // threads of this process (the flusher and the housekeeper) run on, so they
-  // do not preempt a thread pinned elsewhere. Each must be a CPU this process
-  // may use (its cpuset, online), or open() fails naming it. Empty (default):
-  // they inherit the placement of the thread that opens the bus. A property of
-  // this process, not of the bus: not recorded, not compared.
+  /// With a log: the CPUs (indices as taskset(1) numbers them) that the log's
+  /// threads of this process (the flusher and the housekeeper) run on, so they
+  /// do not preempt a thread pinned elsewhere. Each must be a CPU this process
+  /// may use (its cpuset, online), or open() fails naming it. Empty (default):
+  /// they inherit the placement of the thread that opens the bus. A property of
+  /// this process, not of the bus: not recorded, not compared. Errors at open: Errc::invalid_argument.
   std::vector<unsigned> log_cpus = {};
 };
 
