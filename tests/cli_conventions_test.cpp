@@ -116,8 +116,9 @@ TEST_F(CliConventionsTest, messageIdsAreJsonStringsAndAreAcceptedBackQuotedOrNot
   expect_usage_errors(bad);
 }
 
-// The commands that print nothing on stdout (their notes go to stderr).
-const std::set<std::string> silent_commands{"endpoint add", "endpoint rm", "group add", "group rm", "rm"};
+// The commands that print nothing on stdout (their notes go to stderr; the
+// bridge logs what it does to stderr, one line per event).
+const std::set<std::string> silent_commands{"endpoint add", "endpoint rm", "group add", "group rm", "rm", "bridge"};
 
 TEST(CliUsage, everyCommandThatPrintsTakesJson) {
   const Output usage = run({});

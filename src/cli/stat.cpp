@@ -108,11 +108,11 @@ std::string stat_text(const BusStats& s, const BusSettings& b, const Bus& bus, s
           {"bus:", s.name},
           {"created:", utc_text(s.created_ns)},
           {"removed:", s.removed ? "yes (at " + utc_text(s.removed_ns) + ")" : std::string("no")},
-          {"segment:",
-           size_text(s.segment_bytes) + " reserved, " +
-               (resident ? size_text(*resident) + " resident" : std::string("resident unknown")) + " (" +
-               size_text(s.fixed_bytes) +
-               " fixed: header, directory, tracker, an inbox per endpoint; the rest is lanes, reserved as they fill)"},
+          {"segment:", size_text(s.segment_bytes) + " reserved, " +
+                           (resident ? size_text(*resident) + " resident" : std::string("resident unknown"))},
+          {"of which:", size_text(s.fixed_bytes) +
+                            " fixed: header, directory, tracker, an inbox per endpoint; the rest is lanes, reserved as "
+                            "they fill"},
           {"/dev/shm:", s.in_process ? std::string("- (in-process bus)")
                                      : size_text(s.shm_free_bytes) + " free of " + size_text(s.shm_total_bytes)},
           {"max endpoints:", std::to_string(g.max_endpoints)},
