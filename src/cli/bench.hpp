@@ -49,9 +49,10 @@ struct Config {
 // The expiry of tracked messages: long enough that none expires while a side
 // waits for its CPU; tracker entries live this long plus the bus's retention.
 inline constexpr auto tracked_expiry = std::chrono::seconds(60);
-// How long one side waits for the other before it gives up (bounded by events,
-// not a measurement: a peer that died or stalled).
-inline constexpr auto patience = std::chrono::seconds(10);
+// How long one side waits for a live other side before it gives up (a peer
+// that died is seen at once, on its pipe): a peer that stalled. Long enough
+// for a slow start (a sanitizer build, a loaded host), not a measurement.
+inline constexpr auto patience = std::chrono::seconds(60);
 
 // One payload size's results.
 struct SizeResult {

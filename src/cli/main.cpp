@@ -352,7 +352,7 @@ constexpr Command commands[] = {
                  a stream)
       --plot     write the round-trip distribution of each size as a PNG
                  (needs gnuplot; refused before the run when it is missing)
-      Exit status 1 when the other process fails or stops answering (10s).
+      Exit status 1 when the other process fails or stops answering (60s).
 )",
      run_bench},
 };
