@@ -191,7 +191,9 @@ struct RemoveOptions {
 };
 
 /// How an idle receiver waits: spin (lowest latency, burns a core) for spin_ns,
-/// then park on the futex (a producer then pays one wake syscall).
+/// then park on the futex (a producer then pays one wake syscall). With park
+/// set, the spin yields the CPU (sched_yield) every 64 polls, so that a sender
+/// sharing the CPU runs at once; with park false it is a pure busy-spin.
 struct IdleStrategy {
   std::uint64_t spin_ns = defaults::idle_spin_ns;  ///< 0: park at once
   bool park = true;                                ///< false: never sleep (busy-spin until the timeout)

@@ -165,8 +165,10 @@ class Receiver {
     return true;
   }
 
-  /// Wait up to `timeout` for a message: spin for IdleStrategy::spin_ns, then
-  /// park on the inbox's futex (a producer's commit wakes it), per
+  /// Wait up to `timeout` for a message: spin for IdleStrategy::spin_ns
+  /// (yielding the CPU every 64 polls when `park` is set, so that a sender on
+  /// the same CPU can run), then park on the inbox's futex (a producer's
+  /// commit wakes it), per
   /// ReceiverOptions::idle. Blocks the calling thread up to `timeout` (0: one
   /// try_receive); allocates nothing (but as try_receive). Returns nothing at
   /// once when the bus has been removed (error() says why).
@@ -305,7 +307,13 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
       if (auto m = try_receive()) return m;
       cpu_relax();
       // The clock costs ~25 ns: read it (and look for a removal) every 64 polls.
-      if ((i & 63) == 0 && (monotonic_ns() >= spin_until || removed())) break;
+      if ((i & 63) != 0) continue;
+      if (monotonic_ns() >= spin_until || removed()) break;
+      // Before parking, yield every 64 polls (a syscall that returns at once on
+      // an otherwise idle CPU): a sender that shares our CPU gets to run and
+      // reply now, not when our spin_ns is spent (docs/design.md, "Idle: yield
+      // while spinning"). --idle spin (park = false) stays a pure spin.
+      if (idle.park) cpu_yield();
     }
   }
   if (!idle.park) return std::nullopt;

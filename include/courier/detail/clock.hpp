@@ -3,7 +3,10 @@
 //                 epoch), so that a deadline means the same in every process and
 //                 in the log after a reboot.
 //   monotonic_ns: timeouts and waits (CLOCK_MONOTONIC), immune to clock steps.
+// And how a waiting thread spins: cpu_relax (a pause), cpu_yield (sched_yield).
 #pragma once
+
+#include <sched.h>
 
 #include <cstdint>
 #include <ctime>
@@ -68,5 +71,11 @@ inline void cpu_relax() noexcept {
   asm volatile("yield" ::: "memory");
 #endif
 }
+
+// Give the CPU to another runnable thread of this CPU, if there is one (else
+// returns at once, one syscall). A spinning receiver calls it between polls so
+// that a sender sharing its CPU can run: without it each side of a ping-pong
+// on one CPU spun its whole spin_ns before the other could reply.
+inline void cpu_yield() noexcept { ::sched_yield(); }
 
 }  // namespace courier
