@@ -9,6 +9,12 @@
 //                    aligned, padding at the wrap); one ring per direction;
 //                    head and tail on their own lines, each side caching the
 //                    other's index (rigtorp's SPSCQueue idea). Busy-spin.
+//   floor.spsc.batch the same ring, its consumer storing head once per drain:
+//                    it consumes every record up to the tail it last loaded and
+//                    publishes head only when it has caught up (before it loads
+//                    tail again); the producer reads head only when the ring
+//                    looks full. The ceiling of one-way throughput through a
+//                    ring here (Aeron's poll(handler, limit) releases a batch so).
 //   floor.futex      the same ring with a parked consumer: it sleeps in
 //                    FUTEX_WAIT as soon as its ring is empty; the producer wakes
 //                    it (FUTEX_WAKE) only when it is parked. No spinning.
@@ -178,7 +184,8 @@ class RingProducer {
   std::uint64_t cached_head_ = 0;
 };
 
-template <bool Park>
+// Batch: pop() leaves head unpublished until the records known are drained.
+template <bool Park, bool Batch = false>
 class RingConsumer {
  public:
   RingConsumer() = default;
@@ -190,6 +197,7 @@ class RingConsumer {
   const std::byte* peek(std::size_t& n, bool& corrupt) noexcept {
     for (;;) {
       if (head_ == cached_tail_) {
+        if constexpr (Batch) publish();  // caught up: release the whole drain with one store
         // SYNC POINT READ: tail, partner of the producer's store (records are visible).
         cached_tail_ = ctl_->tail.load(std::memory_order_acquire);
         if (head_ == cached_tail_) return nullptr;
@@ -211,8 +219,7 @@ class RingConsumer {
   }
   void pop(std::size_t n) noexcept {
     head_ += record_size(n);
-    // SYNC POINT WRITE: head, partner of the producer's acquire load.
-    ctl_->head.store(head_, std::memory_order_release);
+    if constexpr (!Batch) publish();
   }
 
   // Wait until a record is there: spin (Park = false) or sleep on the futex.
@@ -242,9 +249,17 @@ class RingConsumer {
   }
 
  private:
+  void publish() noexcept {
+    if (published_ == head_) return;  // nothing consumed since the last store: no write to the shared line
+    published_ = head_;
+    // SYNC POINT WRITE: head, partner of the producer's acquire load.
+    ctl_->head.store(head_, std::memory_order_release);
+  }
+
   RingCtl* ctl_ = nullptr;
   const std::byte* data_ = nullptr;
   std::uint64_t head_ = 0;
+  std::uint64_t published_ = 0;
   std::uint64_t cached_tail_ = 0;
 };
 
@@ -301,12 +316,15 @@ class SyncedFile {
   std::vector<std::byte> buf_;
 };
 
-template <bool Park, bool Disk = false>
+template <bool Park, bool Disk = false, bool Batch = false>
 class RingFloor {
  public:
-  const char* name() const noexcept { return Disk ? "floor.fdatasync" : Park ? "floor.futex" : "floor.spsc"; }
+  const char* name() const noexcept {
+    return Disk ? "floor.fdatasync" : Park ? "floor.futex" : Batch ? "floor.spsc.batch" : "floor.spsc";
+  }
   const char* description() const noexcept {
     if (Disk) return "SPSC copying ring, each message appended + fdatasync'ed by its sender first, busy-spin";
+    if (Batch) return "SPSC copying ring, head stored once per drain, busy-spin";
     return Park ? "SPSC copying ring, consumer parked in FUTEX_WAIT (no spinning)" : "SPSC copying ring, busy-spin";
   }
   // floor.fdatasync is measured at 64 B, the size of the durable rows it is the reference of.
@@ -327,7 +345,7 @@ class RingFloor {
       if (paths_.empty() || !file_.open(paths_.front(), err)) return false;
     }
     out_ = RingProducer<Park>(owner_.data());
-    in_ = RingConsumer<Park>(owner_.data() + ring_stride);
+    in_ = RingConsumer<Park, Batch>(owner_.data() + ring_stride);
     return true;
   }
   bool child_attach(const RunConfig& cfg, std::string& err) {
@@ -335,7 +353,7 @@ class RingFloor {
       if (!file_.open(file_path(cfg, "child"), err)) return false;
     }
     if (!mine_.open(shm_name(cfg), 2 * ring_stride, err)) return false;
-    in_ = RingConsumer<Park>(mine_.data());
+    in_ = RingConsumer<Park, Batch>(mine_.data());
     out_ = RingProducer<Park>(mine_.data() + ring_stride);
     return true;
   }
@@ -416,13 +434,16 @@ class RingFloor {
   SyncedFile file_;                 // Disk: this side's file
   std::vector<std::string> paths_;  // Disk, parent: both sides' files (removed in teardown)
   RingProducer<Park> out_;
-  RingConsumer<Park> in_;
+  RingConsumer<Park, Batch> in_;
 };
 
 }  // namespace
 
 std::unique_ptr<Transport> make_floor_cacheline() { return std::make_unique<Adapter<CacheLineFloor>>(); }
 std::unique_ptr<Transport> make_floor_spsc() { return std::make_unique<Adapter<RingFloor<false>>>(); }
+std::unique_ptr<Transport> make_floor_spsc_batch() {
+  return std::make_unique<Adapter<RingFloor<false, false, true>>>();
+}
 std::unique_ptr<Transport> make_floor_futex() { return std::make_unique<Adapter<RingFloor<true>>>(); }
 std::unique_ptr<Transport> make_floor_fdatasync() { return std::make_unique<Adapter<RingFloor<false, true>>>(); }
 

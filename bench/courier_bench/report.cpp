@@ -104,6 +104,9 @@ std::vector<Target> Report::targets(std::size_t payload) const {
   add("courier.spin one-way msgs/s / floor.spsc msgs/s", false, 0.8,
       spin_stream && !spin_stream->ratios.empty() ? spin_stream->ratio() : std::nan(""),
       "median over rounds; both streams in the same round");
+  add("courier.spin one-way msgs/s / floor.spsc.batch msgs/s", false, 0.8,
+      paired(spin_stream, find(throughput, "floor.spsc.batch")),
+      "median over rounds of the two spsc-normalised rates' quotient");
   add("courier.park round trip p50 / floor.futex p50", true, 1.2, paired(park, futex),
       "median over rounds of the two floor-normalised p50s' quotient");
   auto info_now = [&](std::string what, double measured, std::string how) {

@@ -13,6 +13,9 @@ const std::vector<TransportInfo>& transports() {
     {"floor.cacheline", "one 64-byte cache line bounced (the hardware floor; reference of the two-process ratios)",
      true, false, make_floor_cacheline},
     {"floor.spsc", "minimal SPSC copying ring in shared memory, busy-spin", true, true, make_floor_spsc},
+    // One-way only: the ceiling of a ring's throughput (courier.spin's one-way target is against it).
+    {"floor.spsc.batch", "the same ring, its consumer storing head once per drain (one-way ceiling)", false, true,
+     make_floor_spsc_batch},
     {"floor.futex", "the same ring, consumer parked in FUTEX_WAIT (no spinning)", true, false, make_floor_futex},
     {"courier.spin", "courier bus, real-time messages, receive() busy-spinning", true, true, make_courier_spin},
     {"courier.park", "courier bus, receive() parked on the inbox futex (spin_ns = 0)", true, false, make_courier_park},

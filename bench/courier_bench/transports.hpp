@@ -11,6 +11,7 @@ namespace cbench {
 
 std::unique_ptr<Transport> make_floor_cacheline();
 std::unique_ptr<Transport> make_floor_spsc();
+std::unique_ptr<Transport> make_floor_spsc_batch();
 std::unique_ptr<Transport> make_floor_futex();
 std::unique_ptr<Transport>
 make_floor_fdatasync();  // the ring + write() + fdatasync() per message (RunConfig::disk_dir)
