@@ -24,9 +24,27 @@ std::uint32_t load_u32(const std::byte* p) noexcept {
   return v;
 }
 
+std::uint64_t load_u64(const std::byte* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 // Whether an errno from looking at, opening or reading one file is about that
 // file (damage: skip it) rather than about this process or the machine (out of
 // descriptors or memory: an error, as skipping would lose the file's records).
+// Where the run of zero bytes that ends [p, p + n) starts (n when the last byte
+// is not zero). A preallocated journal file ends in megabytes of zeros: eight
+// bytes at a time while the run is word-aligned.
+std::uint64_t zero_run_start(const std::byte* p, std::uint64_t n) noexcept {
+  std::uint64_t z = n;
+  while (z % sizeof(std::uint64_t) != 0 && z > 0 && p[z - 1] == std::byte{0}) --z;
+  if (z % sizeof(std::uint64_t) == 0)
+    while (z >= sizeof(std::uint64_t) && load_u64(p + z - sizeof(std::uint64_t)) == 0) z -= sizeof(std::uint64_t);
+  while (z > 0 && p[z - 1] == std::byte{0}) --z;
+  return z;
+}
+
 bool file_level_error(int err) noexcept { return err != EMFILE && err != ENFILE && err != ENOMEM && err != EINTR; }
 
 const char* file_type_name(mode_t mode) noexcept {
@@ -181,8 +199,7 @@ Result<bool> JournalReader::load(const std::string& path) {
   ::close(fd);
   buf_->resize(got);
   info_.file_size = got;
-  zero_from_ = got;
-  while (zero_from_ > 0 && (*buf_)[zero_from_ - 1] == std::byte{0}) --zero_from_;
+  zero_from_ = zero_run_start(buf_->data(), got);
 
   // The file header. A file cut inside it, or zeros only, is a writer that
   // died creating the file: torn, not damage. A header that seals itself (its
@@ -287,7 +304,10 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       continue;
     }
     const std::uint64_t size = buf_->size();
-    if (pos_ >= size) {
+    // Zeros only from a record boundary on: the end of the file's records (a
+    // preallocated file's unwritten part, or a size that reached the disk
+    // before the data), neither torn nor damage (docs/log-format.md).
+    if (pos_ >= size || pos_ >= zero_from_) {
       loaded_ = false;
       continue;
     }

@@ -86,6 +86,7 @@ JournalWriter::JournalWriter(JournalWriter&& o) noexcept
       sequence_(o.sequence_),
       salt_(o.salt_),
       file_size_(o.file_size_),
+      allocated_(o.allocated_),
       buffer_(std::move(o.buffer_)),
       broken_(o.broken_),
       closed_(std::exchange(o.closed_, true)) {
@@ -103,6 +104,7 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& o) noexcept {
     sequence_ = o.sequence_;
     salt_ = o.salt_;
     file_size_ = o.file_size_;
+    allocated_ = o.allocated_;
     buffer_ = std::move(o.buffer_);
     o.buffer_.clear();
     broken_ = o.broken_;
@@ -149,11 +151,30 @@ Result<void> JournalWriter::create_file(std::uint64_t sequence) {
   sequence_ = sequence;
   salt_ = h.salt;
   file_size_ = sizeof h;
+  allocated_ = sizeof h;
+  return {};
+}
+
+void JournalWriter::preallocate(std::uint64_t end) noexcept {
+  const std::uint64_t step = options_.preallocate;
+  if (step == 0 || end <= allocated_) return;
+  const std::uint64_t to = (end / step + 1) * step;
+  // Failure (no fallocate here, no space) is not an error: the write extends the file.
+  if (::fallocate(fd_, 0, static_cast<off_t>(allocated_), static_cast<off_t>(to - allocated_)) == 0) allocated_ = to;
+}
+
+// Back to the records: the zeros past them are not written to the disk again.
+Result<void> JournalWriter::cut_preallocation() {
+  if (allocated_ <= file_size_) return {};
+  if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0)
+    return sys_error(errno, "cutting journal file '" + file_path() + "' back to its records");
+  allocated_ = file_size_;
   return {};
 }
 
 Result<void> JournalWriter::roll() {
   if (auto r = flush(); !r) return r;
+  if (auto r = cut_preallocation(); !r) return r;
   if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync of journal file '" + file_path() + "'");
   ::close(fd_);
   fd_ = -1;
@@ -248,6 +269,7 @@ Result<void> JournalWriter::flush() {
   if (buffer_.empty()) return {};
   if (closed_ || fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
   if (broken_) return broken_error();
+  preallocate(file_size_ + buffer_.size());
   std::size_t done = 0;
   while (done < buffer_.size()) {
     const ssize_t n =
@@ -260,6 +282,7 @@ Result<void> JournalWriter::flush() {
     const int err = n < 0 ? errno : EIO;
     // Cut the partial batch so that a retry writes it whole at the same offsets.
     if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) broken_ = true;
+    allocated_ = file_size_;
     return sys_error(err, "writing " + std::to_string(buffer_.size()) + " bytes to journal file '" + file_path() + "'");
   }
   file_size_ += buffer_.size();
@@ -278,6 +301,7 @@ Result<void> JournalWriter::close() {
   if (closed_) return {};
   Result<void> r;
   if (fd_ >= 0) r = flush();
+  if (fd_ >= 0 && r) r = cut_preallocation();
   release();
   closed_ = true;
   return r;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -147,6 +148,8 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   // the file the flusher may be syncing); the writer never does on append.
   jo.segment_size = std::numeric_limits<std::uint64_t>::max() / 2;
   jo.buffer_limit = std::numeric_limits<std::size_t>::max();
+  // Never far past the roll: a small log_segment_size keeps small files.
+  jo.preallocate = std::min(d::journal_preallocate, s.segment_size);
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   if (!s.cpus.empty()) {

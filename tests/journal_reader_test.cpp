@@ -38,14 +38,16 @@ TEST(Journal, TornTailAtEveryByteOfTheLastRecordIsCutSilently) {
       const bool whole = cut >= body_end;
       ASSERT_EQ(r.records.size(), written.records.size() + (whole ? 1 : 0));
       for (std::size_t i = 0; i < written.records.size(); ++i) EXPECT_EQ(r.records[i], written.records[i]);
-      const bool tail_left = zeros ? true : (cut > last && !whole);
-      const bool zeros_after_whole = zeros && whole;  // padding zeros after the last record: nothing torn
-      if (tail_left && !zeros_after_whole) {
+      // Zeros from a record boundary on (cut at `last` or after the whole
+      // record) end the file: a preallocated file, nothing torn.
+      const bool zeros_at_boundary = zeros && (cut == last || whole);
+      const bool tail_left = zeros ? !zeros_at_boundary : (cut > last && !whole);
+      if (tail_left) {
         ASSERT_EQ(r.torn.size(), 1u);
         EXPECT_EQ(r.torn[0].offset, last);
         EXPECT_EQ(r.torn[0].file, path);
-      } else if (!zeros) {
-        EXPECT_TRUE(r.torn.empty());
+      } else {
+        EXPECT_TRUE(r.torn.empty()) << "torn at " << r.torn[0].offset;
       }
     }
   }
@@ -405,6 +407,66 @@ TEST(Journal, ReaderOfAMissingDirectoryOrFileSaysWhich) {
   auto more = f->next(rec);
   ASSERT_FALSE(more);
   EXPECT_NE(more.error().message.find("missing.journal"), std::string::npos);
+}
+
+// A preallocated journal file (issue 15): its records, then zeros up to the
+// allocated size. The zeros end the file: every record is read, nothing is
+// torn or damaged. (The reader before preallocation reported the zeros as a
+// torn tail, which `courier log stat` and a recovery report then counted.)
+TEST(Journal, ZerosAfterTheLastRecordEndTheFileNeitherTornNorDamage) {
+  TempDir d;
+  JournalWriter w = open_writer(d.sub("src"));
+  Written written;
+  std::mt19937_64 rng(15);
+  for (int i = 0; i < 3; ++i) append_random(w, written, rng, 100);
+  ASSERT_TRUE(w.close());
+  Bytes file = read_file(w.segment_path());
+  for (std::uint64_t zeros : {std::uint64_t{8}, std::uint64_t{4096}, std::uint64_t{8} << 20}) {
+    SCOPED_TRACE(std::to_string(zeros) + " zero bytes");
+    Bytes tailed = file;
+    tailed.resize(file.size() + zeros, std::byte{0});
+    write_file(w.segment_path(), tailed);
+    const ReadBack r = read_dir_records(d.sub("src"));
+    EXPECT_TRUE(r.damage.empty()) << r.damage[0].reason;
+    EXPECT_TRUE(r.torn.empty()) << "torn at " << r.torn[0].offset << ", " << r.torn[0].length << " bytes";
+    EXPECT_EQ(r.records, written.records);
+  }
+}
+
+// The writer's preallocation: the file is allocated ahead of its records,
+// readable at any time (zeros end it), and cut back to its records by a roll
+// and by close.
+TEST(Journal, PreallocatedFileReadsWhileOpenAndIsCutBackAtRollAndClose) {
+  TempDir d;
+  JournalOptions o;
+  o.preallocate = 64 << 10;
+  JournalWriter w = open_writer(d.sub("src"), o);
+  Written written;
+  std::mt19937_64 rng(16);
+  for (int i = 0; i < 5; ++i) append_random(w, written, rng, 200);
+  ASSERT_TRUE(w.flush());
+  const std::string first = w.segment_path();
+  EXPECT_EQ(fs::file_size(first), o.preallocate) << "preallocated in steps of 64 KiB";
+  EXPECT_LT(w.segment_bytes(), o.preallocate);
+  ReadBack open_r = read_dir_records(d.sub("src"));
+  EXPECT_TRUE(open_r.damage.empty());
+  EXPECT_TRUE(open_r.torn.empty()) << "torn at " << open_r.torn[0].offset;
+  EXPECT_EQ(open_r.records, written.records);
+
+  const std::uint64_t first_end = w.segment_bytes();
+  ASSERT_TRUE(w.roll());
+  EXPECT_EQ(fs::file_size(first), first_end) << "a roll cuts the file back to its records";
+  for (int i = 0; i < 5; ++i) append_random(w, written, rng, 200);
+  ASSERT_TRUE(w.flush());
+  const std::string second = w.segment_path();
+  EXPECT_EQ(fs::file_size(second), o.preallocate);
+  const std::uint64_t second_end = w.segment_bytes();
+  ASSERT_TRUE(w.close());
+  EXPECT_EQ(fs::file_size(second), second_end) << "close cuts the file back to its records";
+  const ReadBack r = read_dir_records(d.sub("src"));
+  EXPECT_TRUE(r.damage.empty());
+  EXPECT_TRUE(r.torn.empty());
+  EXPECT_EQ(r.records, written.records);
 }
 
 }  // namespace

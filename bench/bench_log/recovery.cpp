@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -96,6 +98,10 @@ void attach_child(const std::string& name, AttachResult& out) {
 void recover_child(const Config& c, const std::string& name, RecoverResult& out) {
   courier::Options o = bus_options(c, Sync::os, c.records);
   o.recover = true;
+  // Recovery refuses a log that fills more than half the tracker (safe fill,
+  // src/recovery.cpp); the producer's tracker (60 %, at most 16 Mi) is too small
+  // for 10 M records.
+  o.tracker_capacity = std::max<std::uint64_t>(o.tracker_capacity, std::bit_ceil(2 * c.records));
   const std::uint64_t t0 = now_ns();
   auto bus = courier::Bus::open(name, o);
   const std::uint64_t t1 = now_ns();

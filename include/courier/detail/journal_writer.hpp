@@ -27,6 +27,13 @@ struct JournalOptions {
   std::uint64_t segment_size = detail::log_defaults::journal_file_size;
   // append() flushes by itself once this many bytes are buffered (bounds memory).
   std::size_t buffer_limit = detail::log_defaults::journal_buffer_limit;
+  // When not 0, a flush that would write past the allocated end first
+  // allocates (fallocate, mode 0: the file's size grows) this many bytes more,
+  // so the fdatasync of most batches does not change the file's size. The
+  // zeros after the last record end the file for a reader (docs/log-format.md);
+  // roll() and close() cut the file back to its records. A file system
+  // without fallocate: no preallocation.
+  std::uint64_t preallocate = 0;
 };
 
 // Where a record went: its journal file (sequence of this writer) and byte offset.
@@ -94,6 +101,8 @@ class JournalWriter {
  private:
   JournalWriter() = default;
   Result<void> create_file(std::uint64_t sequence);
+  void preallocate(std::uint64_t end) noexcept;
+  Result<void> cut_preallocation();
   Error broken_error() const;
   void release() noexcept;
 
@@ -105,6 +114,7 @@ class JournalWriter {
   std::uint64_t sequence_ = 0;
   std::uint64_t salt_ = 0;
   std::uint64_t file_size_ = 0;  // bytes on the file (header and complete batches)
+  std::uint64_t allocated_ = 0;  // the file's size: file_size_, or more when preallocated
   std::vector<std::byte> buffer_;
   bool broken_ = false;  // a failed write could not be cut back: refuse further appends
   bool closed_ = false;

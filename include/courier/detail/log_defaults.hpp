@@ -25,6 +25,11 @@ inline constexpr std::uint64_t journal_file_size = defaults::log_file_size;
 inline constexpr std::uint64_t min_journal_file_size = 4096;
 inline constexpr std::uint64_t max_journal_file_size = 1ull << 30;
 
+// The log's journal writer allocates its file this many bytes at a time
+// (fallocate), so that a batch's fdatasync need not also log a new file size;
+// a clean close or a roll cuts the file back to its records.
+inline constexpr std::uint64_t journal_preallocate = 8ull << 20;
+
 // A journal writer flushes by itself once this many bytes are buffered.
 inline constexpr std::size_t journal_buffer_limit = 1u << 20;
 // A reader holds one whole journal file in memory: larger ones are damage.
