@@ -42,6 +42,14 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
     if (follow_) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
+    // A bus-assigned id: this handle's next tracked send to the same
+    // recipient is likely key.id + 1, then + 2. Warm that entry line and the
+    // tag lines after it now, while this send's copy and commit run
+    // (Tracker::warm_tags; ids of a new block are not known yet).
+    if (key.id + 1 == id_next_ && id_next_ + 1 < id_end_) {
+      s_->tracker.warm_entry(TrackerKey{key.sender, id_next_, key.recipient});
+      s_->tracker.warm_tags(TrackerKey{key.sender, id_next_ + 1, key.recipient});
+    }
     return true;
   }
   if (ins.result == Tracker::Insert::duplicate) {
@@ -110,9 +118,9 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
 }
 
 // The send-time outcome of a tracked message (per recipient for groups).
-void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group,
-                              Status st) noexcept {
-  const std::uint64_t now = fast_realtime_ns();  // one read: the change and its event have one time
+void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
+                              std::uint64_t now) noexcept {
+  if (now == 0) now = fast_realtime_ns();  // one read: the change and its event have one time
   s_->tracker.advance(slot, st, now);
   if (on_status_) on_status_(StatusEvent{id, recipient, group, st, now});
   if (follow_) follow_->note_outcome(slot, id, st, static_cast<bool>(on_status_));
@@ -235,7 +243,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       // seq_cst: against a member's receiver counting its delivery at the same time (settle_total).
       if (total != Tracker::no_slot) s_->tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
     }
-    if (log == nullptr || st != Status::sent) settle(slot, id, m, gid, st);  // logged: `sent` comes with the batch
+    if (log == nullptr || st != Status::sent) settle(slot, id, m, gid, st, now);  // logged: `sent` comes with the batch
   }
   Status overall = accepted > 0 ? Status::sent : first_error;
   if (log != nullptr && overall == Status::sent) {
@@ -247,7 +255,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
     // Its copies are in their lanes: a failed sync leaves it outbox (delivered, not durable; log_error() says why).
     overall = log->sync() == Sync::always ? s_->after_sync(static_cast<bool>(log->flush())) : Status::outbox;
   } else {
-    settle(total, id, no_endpoint, gid, overall);
+    settle(total, id, no_endpoint, gid, overall, now);
   }
   // Members that took their copy may all have reported before the failures
   // above were counted: then it is up to us to complete the total.

@@ -155,7 +155,7 @@ class Endpoint {
     SendResult r = claim(o, data.size(), c);
     if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
     if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
-    return commit(c, data.size());
+    return commit(c, data.size(), true);  // `sent` at the message's stamp: one clock read per send
   }
   /// send() of the bytes of `text`.
   SendResult send(const SendOptions& o, std::string_view text) noexcept {
@@ -168,7 +168,7 @@ class Endpoint {
   SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept { return claim(o, len, c, nullptr); }
   /// Publish a claim with its final payload length (<= the claimed length;
   /// longer: too_large and the claim is aborted).
-  SendResult commit(Claim& c, std::size_t len) noexcept;
+  SendResult commit(Claim& c, std::size_t len) noexcept { return commit(c, len, false); }
   /// Give a claim up: nothing is delivered, a tracked id is freed.
   void abort(Claim& c) noexcept {
     if (c.active()) c.writer_->abort(c.lc_);
@@ -254,10 +254,16 @@ class Endpoint {
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
   bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients, std::uint64_t now,
              std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
-  void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept {
-    if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st);
+  // `now`: the time of the change, 0 to read the clock. A send passes the
+  // message's own stamp (docs/design.md, "The time of a send-time status").
+  void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
+              std::uint64_t now = 0) noexcept {
+    if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st, now);
   }
-  void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st) noexcept;
+  void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
+                      std::uint64_t now) noexcept;
+  // commit(); `stamped`: its `sent` has the time of the record's stamp (send()), else the clock's.
+  SendResult commit(Claim& c, std::size_t len, bool stamped) noexcept;
   // Exact: one relaxed fetch_add on this endpoint's own counter line (which
   // only processes sending as it write, so it stays in the sender's cache).
   // Measured ~5 ns per send single-threaded; batching it would make `courier
@@ -449,7 +455,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   return {Status::sent, id};
 }
 
-inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
+inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noexcept {
   if (!c.active()) return {Status::invalid_argument, c.id_};
   if (len > c.capacity_) {
     abort(c);
@@ -458,6 +464,8 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
   c.lc_.header->payload_len = static_cast<std::uint32_t>(len);
   if (c.logged_) return commit_logged(c, len);
   const EndpointId to = c.lc_.header->to;
+  // Read while the record is still ours (before the commit): untracked sends skip it.
+  const std::uint64_t sent_ns = stamped && c.track_ != Tracker::no_slot ? c.lc_.header->timestamp_ns : 0;
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};
   const std::uint64_t slot = c.track_;
@@ -468,7 +476,7 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len) noexcept {
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  settle(slot, c.id_, to, 0, Status::sent);
+  settle(slot, c.id_, to, 0, Status::sent, sent_ns);
   return {Status::sent, c.id_};
 }
 

@@ -165,36 +165,20 @@ class Tracker {
       e.sender.store(key.sender, std::memory_order_relaxed);
       e.recipient.store(key.recipient, std::memory_order_relaxed);
       init(e);
-      // 2. look for the same key elsewhere in our two buckets
+      // 2. look for the same key elsewhere in our two buckets. Most tags
+      // differ in their hash bits (free slots too, unless h40 is 0): those are
+      // passed with one load and compare; a match goes to scan_slot.
       std::uint64_t dup = no_slot;
-      const std::uint64_t nb = b1 == b2 ? 1 : 2;
-      for (std::uint64_t k = 0; k < nb * tracker_bucket_slots && dup == no_slot; ++k) {
-        const std::uint64_t other =
-            (k < tracker_bucket_slots ? b1 : b2) * tracker_bucket_slots + k % tracker_bucket_slots;
-        if (other == slot) continue;
-        for (;;) {
+      const std::uint64_t bs[2] = {b1, b2};
+      for (unsigned k = 0; k < (b1 == b2 ? 1u : 2u) && dup == no_slot; ++k) {
+#pragma GCC unroll 8
+        for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
+          const std::uint64_t other = bs[k] * tracker_bucket_slots + i;
           // seq_cst: after our seq_cst claim, so that of two racing inserters
           // the later one sees the earlier (store -> load across slots).
-          std::uint64_t t = tags_[other].load(std::memory_order_seq_cst);
-          if (t == 0 || tag::hash_bits(t) != h40 || tag::state(t) == tag::killed) break;
-          if (tag::state(t) == tag::ready) {
-            if (same_key(other, key)) {
-              if (replaceable(other, t)) {
-                release(other);  // a send that never reached a lane: this resend replaces it
-              } else {
-                dup = other;
-              }
-            }
-            break;
-          }
-          // claiming
-          if (other < slot) {
-            wait_decided(other, t);
-            continue;  // look at it again
-          }
-          // Higher slot, undecided: kill it. seq_cst: partner of its own CAS to ready.
-          if (tags_[other].compare_exchange_strong(t, (t & ~3ull) | tag::killed, std::memory_order_seq_cst)) break;
-          // it changed (became ready, or was freed): look again
+          const std::uint64_t t = tags_[other].load(std::memory_order_seq_cst);
+          if (tag::hash_bits(t) != h40 || other == slot) continue;
+          if ((dup = scan_slot(other, t, slot, key, h40)) != no_slot) break;
         }
       }
       if (dup != no_slot) {
@@ -209,6 +193,32 @@ class Tracker {
       tags_[slot].store(0, std::memory_order_release);
     }
     return {Insert::full, 0};
+  }
+
+  // Cache hints for a key this process expects to insert soon (a sender's
+  // next bus-assigned id): warm_tags prefetches its two tag lines; warm_entry,
+  // once they are cached, the entry line insert() would claim (the first free
+  // slot of the less loaded bucket, as claim_slot picks it). A tracked send
+  // otherwise waits for those lines in turn (the table is MiBs, the key's
+  // buckets random): measured in bench/results/2026-12-04-tracked-ab.md. They
+  // only read tags (relaxed: a placement guess; a wrong one costs a wasted
+  // prefetch) and write nothing.
+  void warm_tags(const TrackerKey& key) const noexcept {
+    const std::uint64_t hv = hash(key);
+    __builtin_prefetch(&tags_[bucket_a(hv) * tracker_bucket_slots], 1);
+    __builtin_prefetch(&tags_[bucket_b(hv) * tracker_bucket_slots], 1);
+  }
+  void warm_entry(const TrackerKey& key) const noexcept {
+    const std::uint64_t hv = hash(key);
+    const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
+    const std::uint64_t b = load_of(b1) <= load_of(b2) ? b1 : b2;
+    for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
+      const std::uint64_t s = b * tracker_bucket_slots + i;
+      if (tags_[s].load(std::memory_order_relaxed) == 0) {  // relaxed: a placement guess, as load_of
+        __builtin_prefetch(&entries_[s], 1);
+        return;
+      }
+    }
   }
 
   // The ready slot of `key`, or no_slot.
@@ -360,6 +370,7 @@ class Tracker {
 
   unsigned load_of(std::uint64_t b) const noexcept {
     unsigned n = 0;
+#pragma GCC unroll 8
     for (unsigned i = 0; i < tracker_bucket_slots; ++i)
       n += tags_[b * tracker_bucket_slots + i].load(std::memory_order_relaxed) != 0;  // relaxed: a placement hint
     return n;
@@ -410,6 +421,34 @@ class Tracker {
   }
 
   static bool pid_alive(std::uint64_t pid) noexcept;
+
+  // Step 2 of insert for one slot `other` (not ours) whose tag `t` carries
+  // our key's hash bits: returns `other` when it holds our key ready (we are
+  // a duplicate), else no_slot after settling what it found (see the file
+  // comment: a replaceable original freed, a lower claimer waited for, a
+  // higher one killed).
+  std::uint64_t scan_slot(std::uint64_t other, std::uint64_t t, std::uint64_t slot, const TrackerKey& key,
+                          std::uint64_t h40) noexcept {
+    for (;;) {
+      if (t == 0 || tag::hash_bits(t) != h40 || tag::state(t) == tag::killed) return no_slot;
+      if (tag::state(t) == tag::ready) {
+        if (!same_key(other, key)) return no_slot;
+        if (!replaceable(other, t)) return other;
+        release(other);  // a send that never reached a lane: this resend replaces it
+        return no_slot;
+      }
+      // claiming
+      if (other < slot) {
+        wait_decided(other, t);
+      } else if (tags_[other].compare_exchange_strong(t, (t & ~3ull) | tag::killed, std::memory_order_seq_cst)) {
+        // Higher slot, undecided: killed. seq_cst: partner of its own CAS to ready.
+        return no_slot;
+      }
+      // It changed (decided, became ready, or was freed): look at it again.
+      // seq_cst: as the scan's load in insert().
+      t = tags_[other].load(std::memory_order_seq_cst);
+    }
+  }
 
   // Wait for the claiming slot s (tag t) to be decided. An owner that takes
   // longer than a second (dead, stopped, or its pid reused) is killed: if it is
