@@ -55,6 +55,25 @@ class BridgeTest : public ::testing::Test {
     bridge_b_ = start_bridge(bus_b_.name, "hb");
   }
 
+  // The usual pair: proxy bob@hb on ha, bob on hb, both bridges running;
+  // alice on ha, following her statuses. Empty (a failure added) when a step failed.
+  std::optional<Endpoint> alice_to_bob() {
+    EXPECT_TRUE(a_->add_endpoint("bob@hb"));
+    EXPECT_TRUE(b_->add_endpoint("bob"));
+    start_both();
+    auto alice = a_->endpoint("alice");
+    EXPECT_TRUE(alice);
+    if (!alice) return std::nullopt;
+    (void)alice->poll_status();  // follow from the first send on
+    return std::move(*alice);
+  }
+  // Messages waiting in `endpoint`'s lanes on `bus`.
+  static std::uint64_t waiting(const Bus& bus, const std::string& endpoint) {
+    for (const EndpointStats& e : bus.stat().endpoints)
+      if (e.name == endpoint) return e.waiting_total;
+    return 0;
+  }
+
   SendResult send(Endpoint& from, const std::string& to, std::string_view text, std::chrono::nanoseconds expiry = 60s,
                   std::uint8_t priority = 4) {
     return from.send(SendOptions{.to = peer(to), .priority = priority, .expiry = expiry, .type = 7}, text);
@@ -107,6 +126,48 @@ TEST_F(BridgeTest, MessageArrivesOnceFromSenderAtHostWithItsIdAndStatusesComeBac
   EXPECT_EQ(m2->text(), "second");
 }
 
+// hb's bridge dies (kill -9) after it sent two messages on hb's bus: one is
+// read while it is down, the other after its restart. Both `read`s reach
+// alice on ha: the restarted bridge knows where its local sends came from
+// (its origins bucket in JetStream), not only the bridge that made them.
+TEST_F(BridgeTest, StatusesComeBackAfterAKillNineOfTheReceivingBridge) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(bob);
+  const SendResult r1 = send(*alice, "bob@hb", "read while hb's bridge is down");
+  const SendResult r2 = send(*alice, "bob@hb", "read after its restart");
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  auto m1 = bob->receive(30s);
+  ASSERT_TRUE(m1) << "the first message did not reach bob on hb";
+  ASSERT_EQ(m1->id(), r1.id);
+  ASSERT_TRUE(eventually([&] { return waiting(*b_, "bob") == 1; }, 30s)) << "the second one was not sent on hb";
+  bridge_b_->signal(SIGKILL);
+  (void)bridge_b_->finish();
+
+  ASSERT_TRUE(bob->ack(*m1));
+  ASSERT_TRUE(bob->mark_read(*m1));
+  bridge_b_ = start_bridge(bus_b_.name, "hb");
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r1.id, Status::read, &got)) << status_name(got);
+  auto m2 = bob->receive(30s);
+  ASSERT_TRUE(m2);
+  ASSERT_EQ(m2->id(), r2.id);
+  ASSERT_TRUE(bob->ack(*m2));
+  ASSERT_TRUE(bob->mark_read(*m2));
+  EXPECT_TRUE(wait_status(*alice, r2.id, Status::read, &got)) << status_name(got);
+  auto st1 = a_->status("alice", r1.id);
+  auto st2 = a_->status("alice", r2.id);
+  ASSERT_TRUE(st1 && st2);
+  EXPECT_EQ(st1->status, Status::read);
+  EXPECT_EQ(st2->status, Status::read);
+  // Once each: no copy reached bob after the restart.
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m3 = bob->receive(30s);
+  ASSERT_TRUE(m3);
+  EXPECT_EQ(m3->id(), last.id);
+}
+
 TEST_F(BridgeTest, ReplyFromTheOtherHostReachesTheSender) {
   ASSERT_TRUE(a_->add_endpoint("bob@hb"));
   ASSERT_TRUE(b_->add_endpoint("bob"));
@@ -149,12 +210,8 @@ class BridgeSmallPayloadTest : public BridgeTest {
 };
 
 TEST_F(BridgeSmallPayloadTest, MessageLargerThanTheServerTakesIsTooLarge) {
-  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
-  ASSERT_TRUE(b_->add_endpoint("bob"));
-  start_both();
-  auto alice = a_->endpoint("alice");
+  auto alice = alice_to_bob();
   ASSERT_TRUE(alice);
-  (void)alice->poll_status();
   const std::string big(8000, 'x');  // the bus takes 16 KiB, the server 4 KiB
   const SendResult r = send(*alice, "bob@hb", big);
   ASSERT_TRUE(r.ok()) << status_name(r.status);

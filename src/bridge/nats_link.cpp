@@ -58,6 +58,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
 NatsLink::~NatsLink() {
   for (natsSubscription* s : subs_) natsSubscription_Destroy(s);  // durable consumers stay on the server
   if (bell_ != nullptr) natsSubscription_Destroy(bell_);
+  if (origins_ != nullptr) kvStore_Destroy(origins_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
@@ -88,6 +89,62 @@ Result<void> NatsLink::ensure_stream() {
   }
   if (jerr == JSStreamNameExistErr) return {};  // made by another bridge, maybe with other limits: kept as it is
   return nats_error("creating the JetStream stream " + name, s, jerr);
+}
+
+Result<void> NatsLink::open_origins() {
+  if (origins_ != nullptr) return {};
+  const std::string bucket = origins_bucket(o_.stream, o_.host);
+  natsStatus s = js_KeyValue(&origins_, js_, bucket.c_str());
+  if (s == NATS_OK) return {};
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = bucket.c_str();
+  kc.History = 1;
+  kc.StorageType = js_FileStorage;
+  s = js_CreateKeyValue(&origins_, js_, &kc);
+  if (s != NATS_OK) {
+    origins_ = nullptr;
+    return nats_error("the JetStream key-value bucket " + bucket, s);
+  }
+  return {};
+}
+
+bool NatsLink::put_origin(const std::string& key, const std::string& value, std::string& why) noexcept {
+  std::uint64_t rev = 0;
+  const natsStatus s = kvStore_Put(&rev, origins_, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s == NATS_OK) return true;
+  why = nats_error("storing an origin", s).message;
+  return false;
+}
+
+bool NatsLink::forget_origin(const std::string& key) noexcept {
+  if (kvStore_Delete(origins_, key.c_str()) != NATS_OK) return false;
+  // A delete leaves a marker in the bucket's stream: purge the old ones now and then (and at start).
+  if (++forgotten_ % 4096 == 0) (void)kvStore_PurgeDeletes(origins_, nullptr);
+  return true;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> NatsLink::origins() {
+  std::vector<std::pair<std::string, std::string>> out;
+  (void)kvStore_PurgeDeletes(origins_, nullptr);  // markers older than 30 min (cnats' default)
+  kvKeysList keys{};
+  natsStatus s = kvStore_Keys(&keys, origins_, nullptr);
+  if (s == NATS_NOT_FOUND) return out;  // no keys
+  if (s != NATS_OK) return nats_error("listing the origins", s);
+  for (int i = 0; i < keys.Count && s == NATS_OK; ++i) {
+    kvEntry* e = nullptr;
+    s = kvStore_Get(&e, origins_, keys.Keys[i]);
+    if (s == NATS_NOT_FOUND || s == NATS_OK) {
+      if (e != nullptr && kvEntry_ValueLen(e) > 0)
+        out.emplace_back(keys.Keys[i], std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                                   static_cast<std::size_t>(kvEntry_ValueLen(e))));
+      if (e != nullptr) kvEntry_Destroy(e);
+      s = NATS_OK;  // deleted meanwhile: skipped
+    }
+  }
+  kvKeysList_Destroy(&keys);
+  if (s != NATS_OK) return nats_error("reading the origins", s);
+  return out;
 }
 
 Published NatsLink::publish(natsMsg* m, std::string& why) noexcept {

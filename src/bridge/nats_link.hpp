@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nats/nats.h>
@@ -62,6 +63,18 @@ class NatsLink {
   // Up to `batch` waiting messages of `sub`, without waiting. 0 when none (or the server is away).
   int fetch(natsSubscription* sub, int batch, natsMsgList& out) noexcept;
 
+  // This host's origins bucket (JetStream KV "courier-<stream>-origins-<host>"):
+  // where each message taken from JetStream and sent on the local bus came
+  // from, so its statuses still go back after a restart (inbound.cpp). Made
+  // when missing.
+  Result<void> open_origins();
+  // Store `value` under `key` and wait for JetStream's ack. False (and `why`) when not stored.
+  bool put_origin(const std::string& key, const std::string& value, std::string& why) noexcept;
+  // Delete `key` (its final status went back). False when NATS did not take it (kept: sent again later).
+  bool forget_origin(const std::string& key) noexcept;
+  // Every origin stored: {key, value}. Empty when the bucket is.
+  Result<std::vector<std::pair<std::string, std::string>>> origins();
+
   // Largest payload + headers the server takes.
   std::int64_t max_payload() const noexcept { return natsConnection_GetMaxPayload(nc_); }
   const LinkOptions& options() const noexcept { return o_; }
@@ -75,6 +88,8 @@ class NatsLink {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* bell_ = nullptr;
+  kvStore* origins_ = nullptr;
+  std::uint64_t forgotten_ = 0;  // deletes since the delete markers were last purged
   std::vector<natsSubscription*> subs_;
 };
 
