@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 
 #include "bridge_support.hpp"
@@ -305,6 +308,7 @@ TEST_F(BridgeTest, UrgentMessageIsNotDelayedByALowPriorityBacklogInJetStream) {
 struct Ledger {
   std::map<std::uint64_t, int> copies;
   int unflagged_duplicates = 0, redelivered = 0;
+  int statuses_missing = 0, statuses_failed = 0;  // of alice's messages: no delivered came back / an error did
 };
 
 class BridgeCrashTest : public BridgeTest {
@@ -318,6 +322,7 @@ class BridgeCrashTest : public BridgeTest {
     auto bob = b_->attach("bob");
     EXPECT_TRUE(alice && bob);
     if (!alice || !bob) return l;
+    (void)alice->poll_status();  // follow from the first send on
     std::map<std::uint64_t, int> sent;
     for (int i = 0; i < n; ++i) {
       const SendResult r = send(*alice, "bob@hb", "m" + std::to_string(i), 120s, static_cast<std::uint8_t>(i % 3));
@@ -354,6 +359,14 @@ class BridgeCrashTest : public BridgeTest {
       if (!m->redelivered()) ++l.unflagged_duplicates;
       ++l.copies[m->id()];
     }
+    // And every `delivered` came back to alice (bob's receiver acknowledges as it takes).
+    std::set<std::uint64_t> ids;
+    for (const auto& [id, i] : sent) ids.insert(id);
+    std::map<std::uint64_t, Status> seen;
+    const std::set<std::uint64_t> short_of_it = wait_statuses(*alice, ids, Status::delivered, &seen, 60s);
+    l.statuses_missing = static_cast<int>(short_of_it.size());
+    for (const auto& [id, st] : seen)
+      if (is_error(st)) ++l.statuses_failed;
     for (BridgeProcess* b : {&bridge_a_, &bridge_b_}) {  // their counters, for the log of the run
       (*b)->signal(SIGTERM);
       std::cout << "  " << (*b)->finish().err;
@@ -364,22 +377,23 @@ class BridgeCrashTest : public BridgeTest {
     std::cout << "  copies flagged redelivered: " << l.redelivered << "\n";
     EXPECT_EQ(static_cast<int>(l.copies.size()), n);
     EXPECT_EQ(l.unflagged_duplicates, 0);
+    EXPECT_EQ(l.statuses_missing, 0) << "messages whose delivered never came back to alice";
+    EXPECT_EQ(l.statuses_failed, 0);
+  }
+  void kill_bridge(BridgeProcess& b, const std::string& bus, const std::string& host) {
+    b->signal(SIGKILL);
+    (void)b->finish();
+    b = start_bridge(bus, host);
   }
 };
 
 TEST_F(BridgeCrashTest, KillNineOfEitherBridgeMidStreamLosesNothingAndDuplicatesNothing) {
   constexpr int n = 300;
   const Ledger l = run_stream(n, [&](int k) {
-    if (k == 100) {  // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
-      bridge_a_->signal(SIGKILL);
-      (void)bridge_a_->finish();
-      bridge_a_ = start_bridge(bus_a_.name, "ha");
-    }
-    if (k == 200) {  // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
-      bridge_b_->signal(SIGKILL);
-      (void)bridge_b_->finish();
-      bridge_b_ = start_bridge(bus_b_.name, "hb");
-    }
+    // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
+    if (k == 100) kill_bridge(bridge_a_, bus_a_.name, "ha");
+    // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
+    if (k == 200) kill_bridge(bridge_b_, bus_b_.name, "hb");
   });
   expect_once(l, n);
 }
@@ -390,6 +404,73 @@ TEST_F(BridgeCrashTest, KillNineOfTheServerMidStreamLosesNothingAndDuplicatesNot
     if (k == 100) nats_->restart();  // SIGKILL, then the same port and store; the bridges reconnect
   });
   expect_once(l, n);
+}
+
+// kill -9 at points drawn at random (the seed is printed; COURIER_KILL_SEED
+// repeats a run) of either bridge or of nats-server, `kills` times in a
+// stream of messages with expiry > 0: each message arrives once (a copy only
+// flagged redelivered), and its delivered comes back to the sender.
+TEST_F(BridgeCrashTest, RandomKillNineLoopLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 600, kills = 12;
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("COURIER_KILL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  std::cout << "  seed " << seed << " (COURIER_KILL_SEED repeats it)\n";
+  std::mt19937_64 rng(seed);
+  std::map<int, int> plan;  // after send i: 0 ha's bridge, 1 hb's bridge, 2 nats-server
+  while (static_cast<int>(plan.size()) < kills)
+    plan.emplace(static_cast<int>(rng() % (n - 1)), static_cast<int>(rng() % 3));
+  int done[3] = {0, 0, 0};
+  const Ledger l = run_stream(n, [&](int k) {
+    auto it = plan.find(k);
+    if (it == plan.end()) return;
+    ++done[it->second];
+    if (it->second == 0) kill_bridge(bridge_a_, bus_a_.name, "ha");
+    if (it->second == 1) kill_bridge(bridge_b_, bus_b_.name, "hb");
+    if (it->second == 2) nats_->restart();
+  });
+  std::cout << "  kills: ha's bridge " << done[0] << ", hb's bridge " << done[1] << ", nats-server " << done[2]
+            << "\n";
+  EXPECT_EQ(done[0] + done[1] + done[2], kills);
+  expect_once(l, n);
+}
+
+// nats-server is down while alice sends: the messages wait in ha's bus (in
+// the proxy's lane and log), and flow once the server is back.
+TEST_F(BridgeTest, MessagesWaitInTheSendersBusWhileTheServerIsDown) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  nats_->kill(SIGKILL);
+  constexpr int n = 200;
+  std::set<std::uint64_t> ids;
+  for (int i = 0; i < n; ++i) {
+    const SendResult r = send(*alice, "bob@hb", "during the outage " + std::to_string(i), 120s);
+    ASSERT_TRUE(r.ok()) << status_name(r.status);
+    ids.insert(r.id);
+  }
+  ASSERT_TRUE(a_->flush_log());
+  // All wait in ha's bus (the one ha's bridge holds, publishing in vain, counts until it is released).
+  EXPECT_EQ(waiting(*a_, "bob@hb"), static_cast<std::uint64_t>(n));
+  for (std::uint64_t id : ids) {
+    auto st = a_->status("alice", id);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->status, Status::sent) << "message " << id << " moved on while the server was down";
+  }
+  nats_->start_again();
+  std::set<std::uint64_t> got;
+  while (got.size() < ids.size()) {
+    auto m = bob->receive(60s);
+    ASSERT_TRUE(m) << "only " << got.size() << " of " << n << " arrived after the server came back";
+    EXPECT_EQ(ids.count(m->id()), 1u);
+    EXPECT_TRUE(got.insert(m->id()).second || m->redelivered()) << "an unflagged copy of " << m->id();
+  }
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m = bob->receive(60s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->id(), last.id) << "a copy came after all had arrived";
+  const std::set<std::uint64_t> missing = wait_statuses(*alice, ids, Status::delivered);
+  EXPECT_TRUE(missing.empty()) << missing.size() << " delivered statuses did not come back";
 }
 
 }  // namespace

@@ -242,8 +242,9 @@ class Inbound final : public Loop {
   // After a start: follow every local send whose origin the bucket holds.
   bool recover() {
     auto all = s_.link->origins();
-    if (!all) {
-      s_.log(all.error().message + " (retrying)");
+    if (!all) {  // NATS away: again at the next turn of the loop, said once
+      if (all.error().message != recover_error_) s_.log(all.error().message + " (retrying)");
+      recover_error_ = all.error().message;
       return false;
     }
     for (const auto& [key, value] : *all) {
@@ -351,6 +352,7 @@ class Inbound final : public Loop {
   };
   std::vector<Pending> pending_;
   bool recovered_ = false;
+  std::string recover_error_;
 };
 
 }  // namespace
