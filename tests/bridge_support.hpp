@@ -126,14 +126,15 @@ class NatsServer {
 // Poll the endpoint's statuses until every message of `ids` reached `want`
 // or a status after it, waiting on its status fd; the ids still short of it
 // after `patience` (empty: all got there). `last`: each id's last status seen.
+// totals_only: a group send's total, not its members' events.
 inline std::set<std::uint64_t> wait_statuses(Endpoint& e, std::set<std::uint64_t> ids, Status want,
                                              std::map<std::uint64_t, Status>* last = nullptr,
-                                             std::chrono::milliseconds patience = 30s) {
+                                             std::chrono::milliseconds patience = 30s, bool totals_only = false) {
   const int fd = e.status_fd();
   const auto deadline = std::chrono::steady_clock::now() + patience;
   for (;;) {
     (void)e.poll_status([&](const StatusEvent& ev) {
-      if (ids.count(ev.id) == 0) return;
+      if (ids.count(ev.id) == 0 || (totals_only && ev.recipient != no_endpoint)) return;
       if (last != nullptr) (*last)[ev.id] = ev.status;
       if (!moves_forward(ev.status, want)) ids.erase(ev.id);  // at `want` or past it (an error too)
     });

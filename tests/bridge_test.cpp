@@ -171,6 +171,52 @@ TEST_F(BridgeTest, StatusesComeBackAfterAKillNineOfTheReceivingBridge) {
   EXPECT_EQ(m3->id(), last.id);
 }
 
+// A group on ha with a member on hb (the proxy bob@hb) and one on ha: each
+// member gets the message once, bob's delivered and read come back for his
+// member entry, and the group's total reaches read when both read it.
+TEST_F(BridgeTest, GroupOnTheSendersHostWithARemoteMember) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  ASSERT_TRUE(a_->add_endpoint("carol"));
+  ASSERT_TRUE(a_->add_group("team"));
+  ASSERT_TRUE(a_->add_member("team", "carol"));
+  ASSERT_TRUE(a_->add_member("team", "bob@hb"));
+  auto carol = a_->attach("carol", ReceiverOptions{.idle = {}, .auto_ack = false});
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(carol && bob);
+  const SendResult r =
+      alice->send(SendOptions{.to = group("team"), .priority = 4, .expiry = 60s, .type = 7}, "to the team");
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  auto mb = bob->receive(30s);
+  ASSERT_TRUE(mb) << "bob on hb did not get the group's message";
+  EXPECT_EQ(mb->id(), r.id);
+  EXPECT_EQ(mb->text(), "to the team");
+  EXPECT_EQ(bob->name_of(mb->from()), "alice@ha");
+  auto mc = carol->try_receive();
+  ASSERT_TRUE(mc);
+  EXPECT_EQ(mc->id(), r.id);
+  ASSERT_TRUE(bob->ack(*mb) && bob->mark_read(*mb));
+  ASSERT_TRUE(carol->ack(*mc) && carol->mark_read(*mc));
+  std::map<std::uint64_t, Status> seen;  // the group's total (its members' events are not enough)
+  EXPECT_TRUE(wait_statuses(*alice, {r.id}, Status::read, &seen, 30s, true).empty()) << status_name(seen[r.id]);
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, Status::read);
+  EXPECT_EQ(st->recipients, 2u);
+  EXPECT_EQ(st->read, 2u);
+  auto proxy = a_->endpoint("bob@hb");
+  ASSERT_TRUE(proxy);
+  bool bob_read = false;
+  for (const RecipientStatus& m : st->members)
+    if (m.recipient == proxy->id()) bob_read = m.status == Status::read;
+  EXPECT_TRUE(bob_read) << "bob@hb's member entry is not read";
+  // Once: nothing more for bob.
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m = bob->receive(30s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->id(), last.id);
+}
+
 TEST_F(BridgeTest, ReplyFromTheOtherHostReachesTheSender) {
   ASSERT_TRUE(a_->add_endpoint("bob@hb"));
   ASSERT_TRUE(b_->add_endpoint("bob"));
