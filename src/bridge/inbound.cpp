@@ -11,6 +11,7 @@
 // host's origins bucket, from before the JetStream message is acknowledged
 // until its final status went back: a restarted bridge reads the bucket,
 // reports what the local tracker says happened meanwhile, and follows the rest.
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <map>
@@ -118,6 +119,7 @@ class Inbound final : public Loop {
     std::vector<natsMsg*> to_ack;
     for (int i = 0; i < list.Count; ++i)
       if ((this->*h)(list.Msgs[i])) to_ack.push_back(list.Msgs[i]);
+    keep_origins(to_ack);
     if (!to_ack.empty() && s_.bus.has_log()) {
       if (auto r = s_.bus.flush_log(); !r) {
         s_.log("local log: " + r.error().message + " (JetStream will hand the messages out again)");
@@ -163,11 +165,8 @@ class Inbound final : public Loop {
         std::span<const std::byte>(static_cast<const std::byte*>(data), len));
     if (r.duplicate || r.status == Status::sent || r.status == Status::outbox) {
       Bridge::Shared::bump(r.duplicate ? s_.stats.duplicates : s_.stats.enqueued);
-      // A copy: the bridge that sent it locally may have died before keeping its origin.
-      if (id != 0 && !keep(*e, in.origin)) {
-        (void)natsMsg_NakWithDelay(m, 100, nullptr);  // JetStream hands it out again: a duplicate, kept then
-        return false;
-      }
+      // A copy too: the bridge that sent it locally may have died before keeping its origin.
+      if (id != 0) kept_.push_back(Kept{m, e, in.origin, origin_key(in.origin.sender, id)});
       return true;
     }
     if (r.status == Status::full) {
@@ -215,20 +214,29 @@ class Inbound final : public Loop {
     return senders_.emplace(name, std::move(h)).first->second.get();
   }
 
-  // Keep where the local send of `o` by `e` came from: in the bucket (before
-  // JetStream's message is acknowledged) and here; and send back at once what
-  // the local tracker says already happened (a restart's catch-up, or a copy
-  // of a message read meanwhile). False when the bucket did not take it.
-  bool keep(Endpoint& e, const Origin& o) {
-    const std::string key = origin_key(o.sender, o.send.id);
+  // Keep where this batch's local sends came from: in the bucket (before
+  // JetStream's messages are acknowledged: a message whose origin was not
+  // stored is left out of `to_ack` and comes again, a duplicate then, kept
+  // that time) and here, following each.
+  void keep_origins(std::vector<natsMsg*>& to_ack) {
+    if (kept_.empty()) return;
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (const Kept& k : kept_) entries.emplace_back(k.key, origin_value(k.origin));
     std::string why;
-    if (!s_.link->put_origin(key, origin_value(o), why)) {
-      s_.log(why + " (the message comes again)");
-      return false;
+    if (!s_.link->put_origins(entries, why)) {
+      s_.log(why + " (the messages come again)");
+      for (const Kept& k : kept_) {
+        to_ack.erase(std::remove(to_ack.begin(), to_ack.end(), k.msg), to_ack.end());
+        (void)natsMsg_NakWithDelay(k.msg, 100, nullptr);
+      }
+    } else {
+      for (const Kept& k : kept_) follow(*k.sender, k.origin, k.key);
     }
-    follow(e, o, key);
-    return true;
+    kept_.clear();
   }
+  // Follow the local send of `o` by `e`: send back at once what the local
+  // tracker says already happened (a restart's catch-up, or a copy of a
+  // message read meanwhile), and the rest as poll_status reports it.
   void follow(Endpoint& e, const Origin& o, const std::string& key) {
     auto st = e.status(o.send.id);
     if (!st) {  // retired: its end cannot be known any more
@@ -351,6 +359,13 @@ class Inbound final : public Loop {
     std::string forget;  // origin key to delete once published
   };
   std::vector<Pending> pending_;
+  struct Kept {  // a message of the batch being taken whose origin goes into the bucket
+    natsMsg* msg;
+    Endpoint* sender;  // owned by senders_
+    Origin origin;
+    std::string key;
+  };
+  std::vector<Kept> kept_;
   bool recovered_ = false;
   std::string recover_error_;
 };

@@ -49,6 +49,13 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
   jo.Wait = 5000;  // ms: a publish waits this long for JetStream's ack
   s = natsConnection_JetStream(&l->js_, l->nc_, &jo);
   if (s != NATS_OK) return nats_error("JetStream context", s);
+  jo.PublishAsync.ErrHandler = [](jsCtx*, jsPubAckErr*, void* link) {
+    // relaxed: read after js_PublishAsyncComplete, which synchronises with cnats' thread
+    static_cast<NatsLink*>(link)->async_failures_.fetch_add(1, std::memory_order_relaxed);
+  };
+  jo.PublishAsync.ErrHandlerClosure = l.get();
+  s = natsConnection_JetStream(&l->async_js_, l->nc_, &jo);
+  if (s != NATS_OK) return nats_error("JetStream context", s);
   if (auto r = l->ensure_stream(); !r) return std::move(r).error();
   s = natsConnection_SubscribeSync(&l->bell_, l->nc_, bell_subject(o.stream, o.host).c_str());
   if (s != NATS_OK) return nats_error("subscribing to the doorbell", s);
@@ -60,6 +67,7 @@ NatsLink::~NatsLink() {
   if (bell_ != nullptr) natsSubscription_Destroy(bell_);
   if (origins_ != nullptr) kvStore_Destroy(origins_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (async_js_ != nullptr) jsCtx_Destroy(async_js_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
     natsConnection_Destroy(nc_);
@@ -109,12 +117,34 @@ Result<void> NatsLink::open_origins() {
   return {};
 }
 
-bool NatsLink::put_origin(const std::string& key, const std::string& value, std::string& why) noexcept {
-  std::uint64_t rev = 0;
-  const natsStatus s = kvStore_Put(&rev, origins_, key.c_str(), value.data(), static_cast<int>(value.size()));
-  if (s == NATS_OK) return true;
-  why = nats_error("storing an origin", s).message;
-  return false;
+bool NatsLink::put_origins(const std::vector<std::pair<std::string, std::string>>& entries,
+                           std::string& why) noexcept {
+  // A key-value put is a JetStream publish to $KV.<bucket>.<key> (what kvStore_Put does).
+  const std::string prefix = "$KV." + origins_bucket(o_.stream, o_.host) + ".";
+  async_failures_.store(0, std::memory_order_relaxed);  // relaxed: no publish of ours is pending here
+  natsStatus s = NATS_OK;
+  for (const auto& [key, value] : entries) {
+    s = js_PublishAsync(async_js_, (prefix + key).c_str(), value.data(), static_cast<int>(value.size()), nullptr);
+    if (s != NATS_OK) break;
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 5000;  // ms
+  const natsStatus done = js_PublishAsyncComplete(async_js_, &po);
+  if (done != NATS_OK) {  // not all acked in time: drop what is still pending (put again with the message)
+    natsMsgList left{};
+    if (js_PublishAsyncGetPendingList(&left, async_js_) == NATS_OK) natsMsgList_Destroy(&left);
+  }
+  if (s == NATS_OK) s = done;
+  if (s != NATS_OK) {
+    why = nats_error("storing origins", s).message;
+    return false;
+  }
+  if (const auto failed = async_failures_.load(std::memory_order_relaxed); failed != 0) {
+    why = "storing origins: JetStream refused " + std::to_string(failed);
+    return false;
+  }
+  return true;
 }
 
 bool NatsLink::forget_origin(const std::string& key) noexcept {

@@ -4,6 +4,7 @@
 // Thread-safe as cnats is: the outbound and inbound threads share one link.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -68,8 +69,9 @@ class NatsLink {
   // from, so its statuses still go back after a restart (inbound.cpp). Made
   // when missing.
   Result<void> open_origins();
-  // Store `value` under `key` and wait for JetStream's ack. False (and `why`) when not stored.
-  bool put_origin(const std::string& key, const std::string& value, std::string& why) noexcept;
+  // Store each {key, value}: publish them all, then wait for JetStream's acks
+  // (one round trip for a batch). False (and `why`) when any was not stored.
+  bool put_origins(const std::vector<std::pair<std::string, std::string>>& entries, std::string& why) noexcept;
   // Delete `key` (its final status went back). False when NATS did not take it (kept: sent again later).
   bool forget_origin(const std::string& key) noexcept;
   // Every origin stored: {key, value}. Empty when the bucket is.
@@ -89,6 +91,10 @@ class NatsLink {
   jsCtx* js_ = nullptr;
   natsSubscription* bell_ = nullptr;
   kvStore* origins_ = nullptr;
+  jsCtx* async_js_ = nullptr;  // put_origins' asynchronous publishes (its acks counted apart from js_'s)
+  // Asynchronous publishes JetStream refused or did not ack in time since put_origins began.
+  // Relaxed: written by cnats' thread before js_PublishAsyncComplete returns, which orders it.
+  std::atomic<std::uint64_t> async_failures_{0};
   std::uint64_t forgotten_ = 0;  // deletes since the delete markers were last purged
   std::vector<natsSubscription*> subs_;
 };
