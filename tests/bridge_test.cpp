@@ -482,8 +482,10 @@ TEST_F(BridgeCrashTest, RandomKillNineLoopLosesNothingAndDuplicatesNothing) {
   expect_once(l, n);
 }
 
-// nats-server is down while alice sends: the messages wait in ha's bus (in
-// the proxy's lane and log), and flow once the server is back.
+// nats-server is down while alice sends, and both bridges are killed (-9)
+// and started again during the outage: the messages wait in ha's bus (in
+// the proxy's lane and log), the new bridges wait for the server, and all
+// flow once it is back.
 TEST_F(BridgeTest, MessagesWaitInTheSendersBusWhileTheServerIsDown) {
   auto alice = alice_to_bob();
   ASSERT_TRUE(alice);
@@ -505,7 +507,19 @@ TEST_F(BridgeTest, MessagesWaitInTheSendersBusWhileTheServerIsDown) {
     ASSERT_TRUE(st);
     EXPECT_EQ(st->status, Status::sent) << "message " << id << " moved on while the server was down";
   }
+  // Both bridges die and start again while the server is down: they wait for it (no "ready" line yet).
+  std::vector<std::pair<BridgeProcess*, std::string>> restarted{{&bridge_a_, "ha"}, {&bridge_b_, "hb"}};
+  for (auto& [b, host] : restarted) {
+    (*b)->signal(SIGKILL);
+    (void)(*b)->finish();
+    *b = std::make_unique<cli::Child>(std::vector<std::string>{
+        "bridge", host == "ha" ? bus_a_.name : bus_b_.name, "--nats", nats_->url(), "--host", host, "--ack-wait", "2s"});
+  }
   nats_->start_again();
+  for (auto& [b, host] : restarted) {
+    auto line = (*b)->read_line();
+    ASSERT_TRUE(line && line->starts_with("bridge ready")) << host << ": " << line.value_or("(nothing)");
+  }
   std::set<std::uint64_t> got;
   while (got.size() < ids.size()) {
     auto m = bob->receive(60s);

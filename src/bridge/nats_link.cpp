@@ -39,6 +39,8 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
   if (s == NATS_OK) s = natsOptions_SetURL(l->opts_, o.url.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(l->opts_, -1);  // a bridge outlives restarts of the server
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(l->opts_, 100);
+  // A bridge (re)started while the server is down waits for it: Connect blocks, trying every 100 ms.
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(l->opts_, true, nullptr, nullptr);
   if (s == NATS_OK)
     s = natsOptions_SetReconnectBufSize(l->opts_, 0);  // no buffering while away: publish fails, we retry
   if (s != NATS_OK) return nats_error("NATS options", s);

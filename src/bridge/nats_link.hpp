@@ -44,8 +44,9 @@ enum class Published { ok, duplicate, too_large, failed };
 
 class NatsLink {
  public:
-  // Connect (retrying while the server comes up, reconnecting for ever once
-  // connected), and make the stream when it does not exist.
+  // Connect (waiting, trying every 100 ms, while the server is down or not
+  // up yet; reconnecting for ever once connected), and make the stream when
+  // it does not exist.
   static Result<std::unique_ptr<NatsLink>> connect(const LinkOptions& o);
   ~NatsLink();
   NatsLink(const NatsLink&) = delete;
