@@ -219,6 +219,45 @@ TEST_F(BridgeTest, GroupOnTheSendersHostWithARemoteMember) {
   EXPECT_EQ(m->id(), last.id);
 }
 
+// A group of hb addressed from ha (the proxy team@hb): each member on hb gets
+// the message once, from alice@ha, and the group's total (read when both
+// read it) comes back to alice as the status of her send to team@hb.
+TEST_F(BridgeTest, GroupOfTheOtherHostAddressedThroughAProxy) {
+  ASSERT_TRUE(a_->add_endpoint("team@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  ASSERT_TRUE(b_->add_endpoint("carol"));
+  ASSERT_TRUE(b_->add_group("team"));
+  ASSERT_TRUE(b_->add_member("team", "bob"));
+  ASSERT_TRUE(b_->add_member("team", "carol"));
+  start_both();
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  auto carol = b_->attach("carol", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(bob && carol);
+  const SendResult r = send(*alice, "team@hb", "to hb's team");
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  auto mb = bob->receive(30s);
+  auto mc = carol->receive(30s);
+  ASSERT_TRUE(mb && mc) << "a member of hb's team did not get it";
+  for (auto* m : {&*mb, &*mc}) {
+    EXPECT_EQ(m->id(), r.id);
+    EXPECT_EQ(m->text(), "to hb's team");
+  }
+  EXPECT_EQ(bob->name_of(mb->from()), "alice@ha");
+  ASSERT_TRUE(bob->ack(*mb) && bob->mark_read(*mb));
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(is_owed(st->status)) << "one member's read is not the group's: " << status_name(st->status);
+  ASSERT_TRUE(carol->ack(*mc) && carol->mark_read(*mc));
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::read, &got)) << status_name(got);
+  // Once each.
+  EXPECT_FALSE(bob->try_receive());
+  EXPECT_FALSE(carol->try_receive());
+}
+
 TEST_F(BridgeTest, ReplyFromTheOtherHostReachesTheSender) {
   ASSERT_TRUE(a_->add_endpoint("bob@hb"));
   ASSERT_TRUE(b_->add_endpoint("bob"));

@@ -159,10 +159,17 @@ class Inbound final : public Loop {
     const auto expiry = std::chrono::nanoseconds(expires == 0 ? 0 : static_cast<std::int64_t>(expires - now));
     const void* data = natsMsg_GetData(m);
     const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(m));
-    const SendResult r = e->send(
-        SendOptions{
-            .to = peer(in.to), .priority = in.priority, .expiry = expiry, .type = in.type, .id = id, .timeout = {}},
-        std::span<const std::byte>(static_cast<const std::byte*>(data), len));
+    const std::span<const std::byte> payload(static_cast<const std::byte*>(data), len);
+    SendOptions so{
+        .to = peer(in.to), .priority = in.priority, .expiry = expiry, .type = in.type, .id = id, .timeout = {}};
+    SendResult r = e->send(so, payload);
+    if (r.status == Status::invalid_destination) {
+      // No endpoint of that name here: a group of this host (team@hb on the sender's host) is sent to as a group.
+      if (auto g = e->resolve_group(in.to)) {
+        so.to = std::move(*g);
+        r = e->send(so, payload);
+      }
+    }
     if (r.duplicate || r.status == Status::sent || r.status == Status::outbox) {
       Bridge::Shared::bump(r.duplicate ? s_.stats.duplicates : s_.stats.enqueued);
       // A copy too: the bridge that sent it locally may have died before keeping its origin.
@@ -273,6 +280,7 @@ class Inbound final : public Loop {
       const EndpointId self = e->id();
       (void)e->poll_status([&](const StatusEvent& ev) {
         if (ev.status == Status::sent || ev.status == Status::outbox) return;
+        if (ev.group != 0 && ev.recipient != no_endpoint) return;  // a member's: the group's total goes back
         auto it = origins_.find({self, ev.id});
         if (it == origins_.end()) return;
         const bool last = is_final(ev.status);
