@@ -13,8 +13,8 @@
 // reports what the local tracker says happened meanwhile, and follows the rest.
 #include <algorithm>
 #include <chrono>
-#include <sstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <utility>
