@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -82,6 +84,8 @@ class NatsServer {
     kill(SIGKILL);
     start(config_);
   }
+  // Start again after kill(): the same port and store.
+  void start_again() { start(config_); }
 
  private:
   void start(const std::string& config) {
@@ -119,28 +123,38 @@ class NatsServer {
   std::string config_;
 };
 
-// Poll the endpoint's statuses until message `id` reaches `want` (or a final
-// status), waiting on its status fd; false after `patience` without it.
-inline bool wait_status(Endpoint& e, std::uint64_t id, Status want, Status* got = nullptr,
-                        std::chrono::milliseconds patience = 30s) {
+// Poll the endpoint's statuses until every message of `ids` reached `want`
+// or a status after it, waiting on its status fd; the ids still short of it
+// after `patience` (empty: all got there). `last`: each id's last status seen.
+// totals_only: a group send's total, not its members' events.
+inline std::set<std::uint64_t> wait_statuses(Endpoint& e, std::set<std::uint64_t> ids, Status want,
+                                             std::map<std::uint64_t, Status>* last = nullptr,
+                                             std::chrono::milliseconds patience = 30s, bool totals_only = false) {
   const int fd = e.status_fd();
   const auto deadline = std::chrono::steady_clock::now() + patience;
-  Status last = Status::outbox;
   for (;;) {
-    bool done = false;
     (void)e.poll_status([&](const StatusEvent& ev) {
-      if (ev.id != id) return;
-      last = ev.status;
-      if (ev.status == want || is_final(ev.status)) done = true;
+      if (ids.count(ev.id) == 0 || (totals_only && ev.recipient != no_endpoint)) return;
+      if (last != nullptr) (*last)[ev.id] = ev.status;
+      if (!moves_forward(ev.status, want)) ids.erase(ev.id);  // at `want` or past it (an error too)
     });
-    if (got != nullptr) *got = last;
-    if (done) return last == want;
+    if (ids.empty()) return ids;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
+    if (left.count() <= 0) return ids;
     pollfd p{fd, POLLIN, 0};
     (void)::poll(&p, fd >= 0 ? 1 : 0, static_cast<int>(std::min<long>(left.count(), 100)));
   }
+}
+
+// Poll the endpoint's statuses until message `id` reaches `want` (or a final
+// status); false after `patience` without it, or at another final status.
+inline bool wait_status(Endpoint& e, std::uint64_t id, Status want, Status* got = nullptr,
+                        std::chrono::milliseconds patience = 30s) {
+  std::map<std::uint64_t, Status> last;
+  const bool short_of_it = !wait_statuses(e, {id}, want, &last, patience).empty();
+  if (got != nullptr) *got = last.count(id) != 0 ? last[id] : Status::outbox;
+  return !short_of_it && last[id] == want;
 }
 
 }  // namespace courier::test::bridge

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 
 #include "bridge_support.hpp"
@@ -53,6 +56,25 @@ class BridgeTest : public ::testing::Test {
   void start_both() {
     bridge_a_ = start_bridge(bus_a_.name, "ha");
     bridge_b_ = start_bridge(bus_b_.name, "hb");
+  }
+
+  // The usual pair: proxy bob@hb on ha, bob on hb, both bridges running;
+  // alice on ha, following her statuses. Empty (a failure added) when a step failed.
+  std::optional<Endpoint> alice_to_bob() {
+    EXPECT_TRUE(a_->add_endpoint("bob@hb"));
+    EXPECT_TRUE(b_->add_endpoint("bob"));
+    start_both();
+    auto alice = a_->endpoint("alice");
+    EXPECT_TRUE(alice);
+    if (!alice) return std::nullopt;
+    (void)alice->poll_status();  // follow from the first send on
+    return std::move(*alice);
+  }
+  // Messages waiting in `endpoint`'s lanes on `bus`.
+  static std::uint64_t waiting(const Bus& bus, const std::string& endpoint) {
+    for (const EndpointStats& e : bus.stat().endpoints)
+      if (e.name == endpoint) return e.waiting_total;
+    return 0;
   }
 
   SendResult send(Endpoint& from, const std::string& to, std::string_view text, std::chrono::nanoseconds expiry = 60s,
@@ -107,6 +129,135 @@ TEST_F(BridgeTest, MessageArrivesOnceFromSenderAtHostWithItsIdAndStatusesComeBac
   EXPECT_EQ(m2->text(), "second");
 }
 
+// hb's bridge dies (kill -9) after it sent two messages on hb's bus: one is
+// read while it is down, the other after its restart. Both `read`s reach
+// alice on ha: the restarted bridge knows where its local sends came from
+// (its origins bucket in JetStream), not only the bridge that made them.
+TEST_F(BridgeTest, StatusesComeBackAfterAKillNineOfTheReceivingBridge) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(bob);
+  const SendResult r1 = send(*alice, "bob@hb", "read while hb's bridge is down");
+  const SendResult r2 = send(*alice, "bob@hb", "read after its restart");
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  auto m1 = bob->receive(30s);
+  ASSERT_TRUE(m1) << "the first message did not reach bob on hb";
+  ASSERT_EQ(m1->id(), r1.id);
+  // The second was sent on hb (its tracker knows alice@ha's send) before the kill.
+  ASSERT_TRUE(eventually([&] { return b_->status("alice@ha", r2.id).has_value(); }, 30s))
+      << "the second one was not sent on hb";
+  bridge_b_->signal(SIGKILL);
+  (void)bridge_b_->finish();
+
+  ASSERT_TRUE(bob->ack(*m1));
+  ASSERT_TRUE(bob->mark_read(*m1));
+  bridge_b_ = start_bridge(bus_b_.name, "hb");
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r1.id, Status::read, &got)) << status_name(got);
+  auto m2 = bob->receive(30s);
+  ASSERT_TRUE(m2);
+  ASSERT_EQ(m2->id(), r2.id);
+  ASSERT_TRUE(bob->ack(*m2));
+  ASSERT_TRUE(bob->mark_read(*m2));
+  EXPECT_TRUE(wait_status(*alice, r2.id, Status::read, &got)) << status_name(got);
+  auto st1 = a_->status("alice", r1.id);
+  auto st2 = a_->status("alice", r2.id);
+  ASSERT_TRUE(st1 && st2);
+  EXPECT_EQ(st1->status, Status::read);
+  EXPECT_EQ(st2->status, Status::read);
+  // Once each: no copy reached bob after the restart.
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m3 = bob->receive(30s);
+  ASSERT_TRUE(m3);
+  EXPECT_EQ(m3->id(), last.id);
+}
+
+// A group on ha with a member on hb (the proxy bob@hb) and one on ha: each
+// member gets the message once, bob's delivered and read come back for his
+// member entry, and the group's total reaches read when both read it.
+TEST_F(BridgeTest, GroupOnTheSendersHostWithARemoteMember) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  ASSERT_TRUE(a_->add_endpoint("carol"));
+  ASSERT_TRUE(a_->add_group("team"));
+  ASSERT_TRUE(a_->add_member("team", "carol"));
+  ASSERT_TRUE(a_->add_member("team", "bob@hb"));
+  auto carol = a_->attach("carol", ReceiverOptions{.idle = {}, .auto_ack = false});
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(carol && bob);
+  const SendResult r =
+      alice->send(SendOptions{.to = group("team"), .priority = 4, .expiry = 60s, .type = 7}, "to the team");
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  auto mb = bob->receive(30s);
+  ASSERT_TRUE(mb) << "bob on hb did not get the group's message";
+  EXPECT_EQ(mb->id(), r.id);
+  EXPECT_EQ(mb->text(), "to the team");
+  EXPECT_EQ(bob->name_of(mb->from()), "alice@ha");
+  auto mc = carol->try_receive();
+  ASSERT_TRUE(mc);
+  EXPECT_EQ(mc->id(), r.id);
+  ASSERT_TRUE(bob->ack(*mb) && bob->mark_read(*mb));
+  ASSERT_TRUE(carol->ack(*mc) && carol->mark_read(*mc));
+  std::map<std::uint64_t, Status> seen;  // the group's total (its members' events are not enough)
+  EXPECT_TRUE(wait_statuses(*alice, {r.id}, Status::read, &seen, 30s, true).empty()) << status_name(seen[r.id]);
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, Status::read);
+  EXPECT_EQ(st->recipients, 2u);
+  EXPECT_EQ(st->read, 2u);
+  auto proxy = a_->endpoint("bob@hb");
+  ASSERT_TRUE(proxy);
+  bool bob_read = false;
+  for (const RecipientStatus& m : st->members)
+    if (m.recipient == proxy->id()) bob_read = m.status == Status::read;
+  EXPECT_TRUE(bob_read) << "bob@hb's member entry is not read";
+  // Once: nothing more for bob.
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m = bob->receive(30s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->id(), last.id);
+}
+
+// A group of hb addressed from ha (the proxy team@hb): each member on hb gets
+// the message once, from alice@ha, and the group's total (read when both
+// read it) comes back to alice as the status of her send to team@hb.
+TEST_F(BridgeTest, GroupOfTheOtherHostAddressedThroughAProxy) {
+  ASSERT_TRUE(a_->add_endpoint("team@hb"));
+  ASSERT_TRUE(b_->add_endpoint("bob"));
+  ASSERT_TRUE(b_->add_endpoint("carol"));
+  ASSERT_TRUE(b_->add_group("team"));
+  ASSERT_TRUE(b_->add_member("team", "bob"));
+  ASSERT_TRUE(b_->add_member("team", "carol"));
+  start_both();
+  auto alice = a_->endpoint("alice");
+  ASSERT_TRUE(alice);
+  (void)alice->poll_status();
+  auto bob = b_->attach("bob", ReceiverOptions{.idle = {}, .auto_ack = false});
+  auto carol = b_->attach("carol", ReceiverOptions{.idle = {}, .auto_ack = false});
+  ASSERT_TRUE(bob && carol);
+  const SendResult r = send(*alice, "team@hb", "to hb's team");
+  ASSERT_TRUE(r.ok()) << status_name(r.status);
+  auto mb = bob->receive(30s);
+  auto mc = carol->receive(30s);
+  ASSERT_TRUE(mb && mc) << "a member of hb's team did not get it";
+  for (auto* m : {&*mb, &*mc}) {
+    EXPECT_EQ(m->id(), r.id);
+    EXPECT_EQ(m->text(), "to hb's team");
+  }
+  EXPECT_EQ(bob->name_of(mb->from()), "alice@ha");
+  ASSERT_TRUE(bob->ack(*mb) && bob->mark_read(*mb));
+  auto st = a_->status("alice", r.id);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(is_owed(st->status)) << "one member's read is not the group's: " << status_name(st->status);
+  ASSERT_TRUE(carol->ack(*mc) && carol->mark_read(*mc));
+  Status got{};
+  EXPECT_TRUE(wait_status(*alice, r.id, Status::read, &got)) << status_name(got);
+  // Once each.
+  EXPECT_FALSE(bob->try_receive());
+  EXPECT_FALSE(carol->try_receive());
+}
+
 TEST_F(BridgeTest, ReplyFromTheOtherHostReachesTheSender) {
   ASSERT_TRUE(a_->add_endpoint("bob@hb"));
   ASSERT_TRUE(b_->add_endpoint("bob"));
@@ -149,12 +300,8 @@ class BridgeSmallPayloadTest : public BridgeTest {
 };
 
 TEST_F(BridgeSmallPayloadTest, MessageLargerThanTheServerTakesIsTooLarge) {
-  ASSERT_TRUE(a_->add_endpoint("bob@hb"));
-  ASSERT_TRUE(b_->add_endpoint("bob"));
-  start_both();
-  auto alice = a_->endpoint("alice");
+  auto alice = alice_to_bob();
   ASSERT_TRUE(alice);
-  (void)alice->poll_status();
   const std::string big(8000, 'x');  // the bus takes 16 KiB, the server 4 KiB
   const SendResult r = send(*alice, "bob@hb", big);
   ASSERT_TRUE(r.ok()) << status_name(r.status);
@@ -248,6 +395,7 @@ TEST_F(BridgeTest, UrgentMessageIsNotDelayedByALowPriorityBacklogInJetStream) {
 struct Ledger {
   std::map<std::uint64_t, int> copies;
   int unflagged_duplicates = 0, redelivered = 0;
+  int statuses_missing = 0, statuses_failed = 0;  // of alice's messages: no delivered came back / an error did
 };
 
 class BridgeCrashTest : public BridgeTest {
@@ -261,6 +409,7 @@ class BridgeCrashTest : public BridgeTest {
     auto bob = b_->attach("bob");
     EXPECT_TRUE(alice && bob);
     if (!alice || !bob) return l;
+    (void)alice->poll_status();  // follow from the first send on
     std::map<std::uint64_t, int> sent;
     for (int i = 0; i < n; ++i) {
       const SendResult r = send(*alice, "bob@hb", "m" + std::to_string(i), 120s, static_cast<std::uint8_t>(i % 3));
@@ -297,6 +446,14 @@ class BridgeCrashTest : public BridgeTest {
       if (!m->redelivered()) ++l.unflagged_duplicates;
       ++l.copies[m->id()];
     }
+    // And every `delivered` came back to alice (bob's receiver acknowledges as it takes).
+    std::set<std::uint64_t> ids;
+    for (const auto& [id, i] : sent) ids.insert(id);
+    std::map<std::uint64_t, Status> seen;
+    const std::set<std::uint64_t> short_of_it = wait_statuses(*alice, ids, Status::delivered, &seen, 60s);
+    l.statuses_missing = static_cast<int>(short_of_it.size());
+    for (const auto& [id, st] : seen)
+      if (is_error(st)) ++l.statuses_failed;
     for (BridgeProcess* b : {&bridge_a_, &bridge_b_}) {  // their counters, for the log of the run
       (*b)->signal(SIGTERM);
       std::cout << "  " << (*b)->finish().err;
@@ -307,22 +464,23 @@ class BridgeCrashTest : public BridgeTest {
     std::cout << "  copies flagged redelivered: " << l.redelivered << "\n";
     EXPECT_EQ(static_cast<int>(l.copies.size()), n);
     EXPECT_EQ(l.unflagged_duplicates, 0);
+    EXPECT_EQ(l.statuses_missing, 0) << "messages whose delivered never came back to alice";
+    EXPECT_EQ(l.statuses_failed, 0);
+  }
+  void kill_bridge(BridgeProcess& b, const std::string& bus, const std::string& host) {
+    b->signal(SIGKILL);
+    (void)b->finish();
+    b = start_bridge(bus, host);
   }
 };
 
 TEST_F(BridgeCrashTest, KillNineOfEitherBridgeMidStreamLosesNothingAndDuplicatesNothing) {
   constexpr int n = 300;
   const Ledger l = run_stream(n, [&](int k) {
-    if (k == 100) {  // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
-      bridge_a_->signal(SIGKILL);
-      (void)bridge_a_->finish();
-      bridge_a_ = start_bridge(bus_a_.name, "ha");
-    }
-    if (k == 200) {  // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
-      bridge_b_->signal(SIGKILL);
-      (void)bridge_b_->finish();
-      bridge_b_ = start_bridge(bus_b_.name, "hb");
-    }
+    // ha's bridge: what it held is taken again from its lane, and JetStream drops the copy
+    if (k == 100) kill_bridge(bridge_a_, bus_a_.name, "ha");
+    // hb's bridge: what it took and did not acknowledge comes again after --ack-wait
+    if (k == 200) kill_bridge(bridge_b_, bus_b_.name, "hb");
   });
   expect_once(l, n);
 }
@@ -333,6 +491,87 @@ TEST_F(BridgeCrashTest, KillNineOfTheServerMidStreamLosesNothingAndDuplicatesNot
     if (k == 100) nats_->restart();  // SIGKILL, then the same port and store; the bridges reconnect
   });
   expect_once(l, n);
+}
+
+// kill -9 at points drawn at random (the seed is printed; COURIER_KILL_SEED
+// repeats a run) of either bridge or of nats-server, `kills` times in a
+// stream of messages with expiry > 0: each message arrives once (a copy only
+// flagged redelivered), and its delivered comes back to the sender.
+TEST_F(BridgeCrashTest, RandomKillNineLoopLosesNothingAndDuplicatesNothing) {
+  constexpr int n = 600, kills = 12;
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("COURIER_KILL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  std::cout << "  seed " << seed << " (COURIER_KILL_SEED repeats it)\n";
+  std::mt19937_64 rng(seed);
+  std::map<int, int> plan;  // after send i: 0 ha's bridge, 1 hb's bridge, 2 nats-server
+  while (static_cast<int>(plan.size()) < kills)
+    plan.emplace(static_cast<int>(rng() % (n - 1)), static_cast<int>(rng() % 3));
+  int done[3] = {0, 0, 0};
+  const Ledger l = run_stream(n, [&](int k) {
+    auto it = plan.find(k);
+    if (it == plan.end()) return;
+    ++done[it->second];
+    if (it->second == 0) kill_bridge(bridge_a_, bus_a_.name, "ha");
+    if (it->second == 1) kill_bridge(bridge_b_, bus_b_.name, "hb");
+    if (it->second == 2) nats_->restart();
+  });
+  std::cout << "  kills: ha's bridge " << done[0] << ", hb's bridge " << done[1] << ", nats-server " << done[2]
+            << "\n";
+  EXPECT_EQ(done[0] + done[1] + done[2], kills);
+  expect_once(l, n);
+}
+
+// nats-server is down while alice sends, and both bridges are killed (-9)
+// and started again during the outage: the messages wait in ha's bus (in
+// the proxy's lane and log), the new bridges wait for the server, and all
+// flow once it is back.
+TEST_F(BridgeTest, MessagesWaitInTheSendersBusWhileTheServerIsDown) {
+  auto alice = alice_to_bob();
+  ASSERT_TRUE(alice);
+  auto bob = b_->attach("bob");
+  ASSERT_TRUE(bob);
+  nats_->kill(SIGKILL);
+  constexpr int n = 200;
+  std::set<std::uint64_t> ids;
+  for (int i = 0; i < n; ++i) {
+    const SendResult r = send(*alice, "bob@hb", "during the outage " + std::to_string(i), 120s);
+    ASSERT_TRUE(r.ok()) << status_name(r.status);
+    ids.insert(r.id);
+  }
+  ASSERT_TRUE(a_->flush_log());
+  // All wait in ha's bus (the one ha's bridge holds, publishing in vain, counts until it is released).
+  EXPECT_EQ(waiting(*a_, "bob@hb"), static_cast<std::uint64_t>(n));
+  for (std::uint64_t id : ids) {
+    auto st = a_->status("alice", id);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->status, Status::sent) << "message " << id << " moved on while the server was down";
+  }
+  // Both bridges die and start again while the server is down: they wait for it (no "ready" line yet).
+  std::vector<std::pair<BridgeProcess*, std::string>> restarted{{&bridge_a_, "ha"}, {&bridge_b_, "hb"}};
+  for (auto& [b, host] : restarted) {
+    (*b)->signal(SIGKILL);
+    (void)(*b)->finish();
+    *b = std::make_unique<cli::Child>(std::vector<std::string>{
+        "bridge", host == "ha" ? bus_a_.name : bus_b_.name, "--nats", nats_->url(), "--host", host, "--ack-wait", "2s"});
+  }
+  nats_->start_again();
+  for (auto& [b, host] : restarted) {
+    auto line = (*b)->read_line();
+    ASSERT_TRUE(line && line->starts_with("bridge ready")) << host << ": " << line.value_or("(nothing)");
+  }
+  std::set<std::uint64_t> got;
+  while (got.size() < ids.size()) {
+    auto m = bob->receive(60s);
+    ASSERT_TRUE(m) << "only " << got.size() << " of " << n << " arrived after the server came back";
+    EXPECT_EQ(ids.count(m->id()), 1u);
+    EXPECT_TRUE(got.insert(m->id()).second || m->redelivered()) << "an unflagged copy of " << m->id();
+  }
+  const SendResult last = send(*alice, "bob@hb", "last");
+  auto m = bob->receive(60s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->id(), last.id) << "a copy came after all had arrived";
+  const std::set<std::uint64_t> missing = wait_statuses(*alice, ids, Status::delivered);
+  EXPECT_TRUE(missing.empty()) << missing.size() << " delivered statuses did not come back";
 }
 
 }  // namespace

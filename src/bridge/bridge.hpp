@@ -53,7 +53,8 @@ struct BridgeStats {
 
 class Bridge {
  public:
-  // Connect, make the stream and the consumers, and run the two threads.
+  // Connect (waiting while the NATS server is down), make the stream and the
+  // consumers, and run the two threads.
   static Result<std::unique_ptr<Bridge>> start(const Bus& bus, BridgeOptions options);
   ~Bridge();
   Bridge(const Bridge&) = delete;

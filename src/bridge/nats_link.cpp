@@ -39,6 +39,8 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
   if (s == NATS_OK) s = natsOptions_SetURL(l->opts_, o.url.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(l->opts_, -1);  // a bridge outlives restarts of the server
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(l->opts_, 100);
+  // A bridge (re)started while the server is down waits for it: Connect blocks, trying every 100 ms.
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(l->opts_, true, nullptr, nullptr);
   if (s == NATS_OK)
     s = natsOptions_SetReconnectBufSize(l->opts_, 0);  // no buffering while away: publish fails, we retry
   if (s != NATS_OK) return nats_error("NATS options", s);
@@ -49,6 +51,13 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
   jo.Wait = 5000;  // ms: a publish waits this long for JetStream's ack
   s = natsConnection_JetStream(&l->js_, l->nc_, &jo);
   if (s != NATS_OK) return nats_error("JetStream context", s);
+  jo.PublishAsync.ErrHandler = [](jsCtx*, jsPubAckErr*, void* link) {
+    // relaxed: read after js_PublishAsyncComplete, which synchronises with cnats' thread
+    static_cast<NatsLink*>(link)->async_failures_.fetch_add(1, std::memory_order_relaxed);
+  };
+  jo.PublishAsync.ErrHandlerClosure = l.get();
+  s = natsConnection_JetStream(&l->async_js_, l->nc_, &jo);
+  if (s != NATS_OK) return nats_error("JetStream context", s);
   if (auto r = l->ensure_stream(); !r) return std::move(r).error();
   s = natsConnection_SubscribeSync(&l->bell_, l->nc_, bell_subject(o.stream, o.host).c_str());
   if (s != NATS_OK) return nats_error("subscribing to the doorbell", s);
@@ -58,7 +67,9 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkOptions& o) {
 NatsLink::~NatsLink() {
   for (natsSubscription* s : subs_) natsSubscription_Destroy(s);  // durable consumers stay on the server
   if (bell_ != nullptr) natsSubscription_Destroy(bell_);
+  if (origins_ != nullptr) kvStore_Destroy(origins_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (async_js_ != nullptr) jsCtx_Destroy(async_js_);
   if (nc_ != nullptr) {
     natsConnection_Close(nc_);
     natsConnection_Destroy(nc_);
@@ -88,6 +99,84 @@ Result<void> NatsLink::ensure_stream() {
   }
   if (jerr == JSStreamNameExistErr) return {};  // made by another bridge, maybe with other limits: kept as it is
   return nats_error("creating the JetStream stream " + name, s, jerr);
+}
+
+Result<void> NatsLink::open_origins() {
+  if (origins_ != nullptr) return {};
+  const std::string bucket = origins_bucket(o_.stream, o_.host);
+  natsStatus s = js_KeyValue(&origins_, js_, bucket.c_str());
+  if (s == NATS_OK) return {};
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = bucket.c_str();
+  kc.History = 1;
+  kc.StorageType = js_FileStorage;
+  s = js_CreateKeyValue(&origins_, js_, &kc);
+  if (s != NATS_OK) {
+    origins_ = nullptr;
+    return nats_error("the JetStream key-value bucket " + bucket, s);
+  }
+  return {};
+}
+
+bool NatsLink::put_origins(const std::vector<std::pair<std::string, std::string>>& entries,
+                           std::string& why) noexcept {
+  // A key-value put is a JetStream publish to $KV.<bucket>.<key> (what kvStore_Put does).
+  const std::string prefix = "$KV." + origins_bucket(o_.stream, o_.host) + ".";
+  async_failures_.store(0, std::memory_order_relaxed);  // relaxed: no publish of ours is pending here
+  natsStatus s = NATS_OK;
+  for (const auto& [key, value] : entries) {
+    s = js_PublishAsync(async_js_, (prefix + key).c_str(), value.data(), static_cast<int>(value.size()), nullptr);
+    if (s != NATS_OK) break;
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 5000;  // ms
+  const natsStatus done = js_PublishAsyncComplete(async_js_, &po);
+  if (done != NATS_OK) {  // not all acked in time: drop what is still pending (put again with the message)
+    natsMsgList left{};
+    if (js_PublishAsyncGetPendingList(&left, async_js_) == NATS_OK) natsMsgList_Destroy(&left);
+  }
+  if (s == NATS_OK) s = done;
+  if (s != NATS_OK) {
+    why = nats_error("storing origins", s).message;
+    return false;
+  }
+  if (const auto failed = async_failures_.load(std::memory_order_relaxed); failed != 0) {
+    why = "storing origins: JetStream refused " + std::to_string(failed);
+    return false;
+  }
+  return true;
+}
+
+bool NatsLink::forget_origin(const std::string& key) noexcept {
+  if (kvStore_Delete(origins_, key.c_str()) != NATS_OK) return false;
+  // A delete leaves a marker in the bucket's stream: purge the old ones now and then (and at start).
+  if (++forgotten_ % 4096 == 0) (void)kvStore_PurgeDeletes(origins_, nullptr);
+  return true;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> NatsLink::origins() {
+  std::vector<std::pair<std::string, std::string>> out;
+  (void)kvStore_PurgeDeletes(origins_, nullptr);  // markers older than 30 min (cnats' default)
+  kvKeysList keys{};
+  natsStatus s = kvStore_Keys(&keys, origins_, nullptr);
+  if (s == NATS_NOT_FOUND) return out;  // no keys
+  if (s != NATS_OK) return nats_error("listing the origins", s);
+  for (int i = 0; i < keys.Count && s == NATS_OK; ++i) {
+    kvEntry* e = nullptr;
+    s = kvStore_Get(&e, origins_, keys.Keys[i]);
+    if (s == NATS_NOT_FOUND || s == NATS_OK) {
+      if (e != nullptr && kvEntry_ValueLen(e) > 0)
+        out.emplace_back(keys.Keys[i], std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                                   static_cast<std::size_t>(kvEntry_ValueLen(e))));
+      if (e != nullptr) kvEntry_Destroy(e);
+      s = NATS_OK;  // deleted meanwhile: skipped
+    }
+  }
+  kvKeysList_Destroy(&keys);
+  if (s != NATS_OK) return nats_error("reading the origins", s);
+  return out;
 }
 
 Published NatsLink::publish(natsMsg* m, std::string& why) noexcept {

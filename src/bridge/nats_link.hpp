@@ -4,11 +4,13 @@
 // Thread-safe as cnats is: the outbound and inbound threads share one link.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nats/nats.h>
@@ -42,8 +44,9 @@ enum class Published { ok, duplicate, too_large, failed };
 
 class NatsLink {
  public:
-  // Connect (retrying while the server comes up, reconnecting for ever once
-  // connected), and make the stream when it does not exist.
+  // Connect (waiting, trying every 100 ms, while the server is down or not
+  // up yet; reconnecting for ever once connected), and make the stream when
+  // it does not exist.
   static Result<std::unique_ptr<NatsLink>> connect(const LinkOptions& o);
   ~NatsLink();
   NatsLink(const NatsLink&) = delete;
@@ -62,6 +65,19 @@ class NatsLink {
   // Up to `batch` waiting messages of `sub`, without waiting. 0 when none (or the server is away).
   int fetch(natsSubscription* sub, int batch, natsMsgList& out) noexcept;
 
+  // This host's origins bucket (JetStream KV "courier-<stream>-origins-<host>"):
+  // where each message taken from JetStream and sent on the local bus came
+  // from, so its statuses still go back after a restart (inbound.cpp). Made
+  // when missing.
+  Result<void> open_origins();
+  // Store each {key, value}: publish them all, then wait for JetStream's acks
+  // (one round trip for a batch). False (and `why`) when any was not stored.
+  bool put_origins(const std::vector<std::pair<std::string, std::string>>& entries, std::string& why) noexcept;
+  // Delete `key` (its final status went back). False when NATS did not take it (kept: sent again later).
+  bool forget_origin(const std::string& key) noexcept;
+  // Every origin stored: {key, value}. Empty when the bucket is.
+  Result<std::vector<std::pair<std::string, std::string>>> origins();
+
   // Largest payload + headers the server takes.
   std::int64_t max_payload() const noexcept { return natsConnection_GetMaxPayload(nc_); }
   const LinkOptions& options() const noexcept { return o_; }
@@ -75,6 +91,12 @@ class NatsLink {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   natsSubscription* bell_ = nullptr;
+  kvStore* origins_ = nullptr;
+  jsCtx* async_js_ = nullptr;  // put_origins' asynchronous publishes (its acks counted apart from js_'s)
+  // Asynchronous publishes JetStream refused or did not ack in time since put_origins began.
+  // Relaxed: written by cnats' thread before js_PublishAsyncComplete returns, which orders it.
+  std::atomic<std::uint64_t> async_failures_{0};
+  std::uint64_t forgotten_ = 0;  // deletes since the delete markers were last purged
   std::vector<natsSubscription*> subs_;
 };
 

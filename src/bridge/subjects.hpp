@@ -54,6 +54,11 @@ inline std::string status_durable(std::string_view host) { return "status-" + st
 // The JetStream stream of a bridge network ("courier-<stream>").
 inline std::string stream_name(std::string_view stream) { return "courier-" + std::string(stream); }
 
+// The key-value bucket of `host`'s origins (nats_link.hpp, NatsLink::open_origins).
+inline std::string origins_bucket(std::string_view stream, std::string_view host) {
+  return "courier-" + std::string(stream) + "-origins-" + std::string(host);
+}
+
 // Why `name` cannot be a host or stream name (one subject token: [A-Za-z0-9_-]{1,32}), or "".
 inline std::string token_problem(std::string_view what, std::string_view name) {
   if (name.empty() || name.size() > 32) return std::string(what) + " must have 1 to 32 characters";
