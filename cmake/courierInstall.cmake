@@ -58,7 +58,8 @@ install(CODE "
   file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\" TYPE FILE
     FILES \"\${courier_pc_dir}/courier.pc\")")
 
-# The CLI's man page (help2man runs the built courier for --help and --version)
+# The CLI's man page (help2man runs the built courier for --help and --version;
+# packaging/courier.h2m adds SYNOPSIS, ENVIRONMENT, FILES, EXIT STATUS, EXAMPLES, SEE ALSO)
 # and its bash completion (packaging/bash-completion/courier).
 if(COURIER_BUILD_CLI)
   install(FILES packaging/bash-completion/courier DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
@@ -68,9 +69,9 @@ if(COURIER_BUILD_CLI)
       COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
       COMMAND ${COURIER_HELP2MAN} --no-info --section=1 --source=courier
               "--name=the command line of the courier message bus" --output=${PROJECT_BINARY_DIR}/man/courier.1
-              $<TARGET_FILE:courier_cli>
+              --include=${PROJECT_SOURCE_DIR}/packaging/courier.h2m $<TARGET_FILE:courier_cli>
       COMMAND gzip -9nf ${PROJECT_BINARY_DIR}/man/courier.1
-      DEPENDS courier_cli
+      DEPENDS courier_cli ${PROJECT_SOURCE_DIR}/packaging/courier.h2m
       COMMENT "Generating the man page courier.1 (help2man)"
       VERBATIM)
     add_custom_target(courier_man ALL DEPENDS ${PROJECT_BINARY_DIR}/man/courier.1.gz)

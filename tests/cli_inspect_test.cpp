@@ -2,15 +2,23 @@
 // (ls, stat's resident size, peek, doctor, top), with the real binary as child
 // processes on buses of their own.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <sstream>
 
 #include "cli_support.hpp"
 #include "courier/bus.hpp"
@@ -308,6 +316,211 @@ TEST_F(CliInspectTest, topPrintsCountViewsOfWaitingMessagesAndTheTracker) {
   EXPECT_TRUE(bob) << j.out;
   const UsageCase bad[] = {{{"top", bus_, "--once", "--count", "2"}, "--once, --count: give one of them"}};
   expect_usage_errors(bad);
+}
+
+// `courier top BUS` on a real terminal: a pseudo-terminal whose slave is its
+// controlling terminal, stdin, stdout and stderr (as a shell would start it).
+// The test reads the master side view by view: a view is complete when it has
+// its header, the table's header and one row per endpoint. Every wait is for
+// an event (a view drawn, the process ended: a pidfd), bounded by a count of
+// views, never by time.
+class TopOnATerminal {
+ public:
+  TopOnATerminal(const std::string& bus, std::size_t endpoints) : rows_(endpoints + 2) {
+    master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master_ < 0 || ::grantpt(master_) != 0 || ::unlockpt(master_) != 0) throw std::runtime_error("posix_openpt");
+    const std::string slave_path = ::ptsname(master_);
+    slave_ = ::open(slave_path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);  // the test's view of its modes
+    if (slave_ < 0 || ::tcgetattr(slave_, &before_) != 0) throw std::runtime_error("slave");
+    winsize ws{40, 160, 0, 0};
+    ::ioctl(master_, TIOCSWINSZ, &ws);
+    std::vector<std::string> storage;
+    std::vector<char*> argv = cli_argv(storage, {"top", bus});
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {  // a new session whose controlling terminal is the slave
+      ::setsid();
+      const int fd = ::open(slave_path.c_str(), O_RDWR);
+      if (fd < 0 || ::ioctl(fd, TIOCSCTTY, 0) != 0) ::_exit(120);
+      for (int to : {0, 1, 2}) ::dup2(fd, to);
+      ::execv(COURIER_CLI_PATH, argv.data());
+      ::_exit(121);
+    }
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    if (pidfd_ < 0) throw std::runtime_error("pidfd_open");
+  }
+  ~TopOnATerminal() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {master_, slave_, pidfd_})
+      if (fd >= 0) ::close(fd);
+  }
+
+  // The next complete view (its text after the clear-screen), or nullopt when
+  // the process ended first.
+  std::optional<std::string> next_view() {
+    for (;;) {
+      if (auto v = take_view()) return v;
+      if (!read_more()) return std::nullopt;
+    }
+  }
+  // Types `bytes` on the terminal.
+  void type(std::string_view bytes) { ASSERT_EQ(::write(master_, bytes.data(), bytes.size()), ssize_t(bytes.size())); }
+  // Waits for the process to end while it draws at most `views` more views;
+  // its exit status (128 + signal), or -1 if it went on drawing.
+  int exit_within_views(int views) {
+    for (int drawn = 0;;) {
+      while (take_view())
+        if (++drawn > views) return -1;
+      if (!read_more()) break;
+    }
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    drain();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  pid_t pid() const { return pid_; }
+  termios modes_now() const {
+    termios t{};
+    ::tcgetattr(slave_, &t);
+    return t;
+  }
+  const termios& modes_before() const { return before_; }
+  const std::string& all_output() const { return all_; }
+
+ private:
+  static constexpr std::string_view clear = "\033[H\033[2J";
+  // Reads what the terminal has (waiting for it); false when the process ended.
+  bool read_more() {
+    pollfd fds[2] = {{master_, POLLIN, 0}, {pidfd_, POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0)
+      if (errno != EINTR) return false;
+    if ((fds[0].revents & POLLIN) != 0) return read_once();
+    return false;  // ended: what it wrote last is read by drain()
+  }
+  bool read_once() {
+    char buf[4096];
+    const ssize_t n = ::read(master_, buf, sizeof buf);
+    if (n <= 0) return false;
+    pending_.append(buf, static_cast<std::size_t>(n));
+    all_.append(buf, static_cast<std::size_t>(n));
+    return true;
+  }
+  void drain() {
+    pollfd fd{master_, POLLIN, 0};
+    while (::poll(&fd, 1, 0) > 0 && read_once()) {
+    }
+  }
+  std::optional<std::string> take_view() {
+    const std::size_t at = pending_.find(clear);
+    if (at == std::string::npos) return std::nullopt;
+    const std::size_t body = at + clear.size();
+    std::size_t end = body;
+    for (std::size_t lines = 0; lines < rows_; ++lines, ++end) {
+      end = pending_.find('\n', end);
+      if (end == std::string::npos) return std::nullopt;
+    }
+    std::string view = pending_.substr(body, end - body);
+    pending_.erase(0, end);
+    view.erase(std::remove(view.begin(), view.end(), '\r'), view.end());  // the terminal's ONLCR
+    return view;
+  }
+
+  std::size_t rows_;  // lines of a view
+  int master_ = -1, slave_ = -1, pidfd_ = -1;
+  pid_t pid_ = -1;
+  termios before_{};
+  std::string pending_, all_;
+};
+
+// The words of the row of `endpoint` in a view of top (ENDPOINT SENT/S RECV/S WAITING ...).
+std::vector<std::string> row_of(const std::string& view, const std::string& endpoint) {
+  for (const std::string& line : lines_of(view)) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    for (std::string x; in >> x;) w.push_back(x);
+    if (!w.empty() && w[0] == endpoint) return w;
+  }
+  return {};
+}
+
+bool same_modes(const termios& a, const termios& b) {
+  return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag && a.c_lflag == b.c_lflag &&
+         std::equal(std::begin(a.c_cc), std::end(a.c_cc), std::begin(b.c_cc));
+}
+
+// A view a second, whose rates follow the sends made between views: a view
+// without sends in its second says 0 for alice; the first view that sees all
+// 50 waiting (the one before it saw fewer: some were sent in its second) says
+// more; a later one (no sends) 0 again. Ends on q, the terminal as it was.
+TEST_F(CliInspectTest, topOnATerminalRedrawsEachSecondWithTheRatesOfTheSendsBetweenViewsAndEndsOnQ) {
+  create();
+  courier::Options o;
+  o.create = false;
+  o.prefault_tracker = false;
+  auto bus = courier::Bus::open(bus_, o);
+  ASSERT_TRUE(bus) << bus.error().message;
+  auto alice = bus->endpoint("alice");
+  ASSERT_TRUE(alice);
+  TopOnATerminal top(bus_, 2);  // alice and bob
+  const std::optional<std::string> first = top.next_view();
+  ASSERT_TRUE(first) << top.all_output();
+  EXPECT_EQ(first->rfind("bus '" + bus_ + "'", 0), 0u) << *first;
+  ASSERT_EQ(row_of(*first, "alice").size(), 6u) << *first;
+  EXPECT_EQ(row_of(*first, "alice")[1], "0") << *first;
+  EXPECT_EQ(row_of(*first, "bob")[3], "0") << *first;
+  // Drawn after top set its terminal up: keys one by one, no echo, Ctrl-C still a signal.
+  const termios running = top.modes_now();
+  EXPECT_EQ(running.c_lflag & (ICANON | ECHO), 0u);
+  EXPECT_NE(running.c_lflag & ISIG, 0u);
+
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(alice->send({.to = courier::peer("bob"), .expiry = std::chrono::minutes(1)}, "m").status,
+              courier::Status::sent);  // stored: bob has no receiver
+  std::optional<std::string> seen;
+  for (int views = 0; views < 5; ++views) {  // the 50 are sent before the views that follow are taken
+    seen = top.next_view();
+    ASSERT_TRUE(seen) << top.all_output();
+    if (row_of(*seen, "bob")[3] == "50") break;
+  }
+  ASSERT_EQ(row_of(*seen, "bob")[3], "50") << *seen;
+  EXPECT_NE(row_of(*seen, "alice")[1], "0") << "the sends in this view's second: " << *seen;
+  // Then no more sends: a view of 0 again (the next one, unless the last send
+  // was still counting itself as `seen` was taken: the one after then).
+  std::optional<std::string> after;
+  for (int views = 0; views < 3; ++views) {
+    after = top.next_view();
+    ASSERT_TRUE(after) << top.all_output();
+    if (row_of(*after, "alice")[1] == "0") break;
+  }
+  EXPECT_EQ(row_of(*after, "alice")[1], "0") << "no sends in this view's second: " << *after;
+  EXPECT_EQ(row_of(*after, "bob")[3], "50") << *after;
+
+  top.type("q");
+  EXPECT_EQ(top.exit_within_views(1), 0) << "q did not end it";
+  EXPECT_TRUE(same_modes(top.modes_now(), top.modes_before())) << "the terminal's modes were not restored";
+  EXPECT_TRUE(top.all_output().ends_with("\033[?25h")) << "the cursor was not shown again";
+}
+
+// Ctrl-C typed on the terminal (SIGINT from its line discipline) and SIGTERM
+// end it as q does: exit status 0, the terminal as it was.
+TEST_F(CliInspectTest, topOnATerminalEndsOnCtrlCAndOnSigtermRestoringTheTerminal) {
+  create();
+  for (const bool ctrl_c : {true, false}) {
+    TopOnATerminal top(bus_, 1);  // bob
+    ASSERT_TRUE(top.next_view()) << top.all_output();
+    EXPECT_EQ(top.modes_now().c_lflag & ECHO, 0u);
+    if (ctrl_c)
+      top.type("\x03");
+    else
+      ::kill(top.pid(), SIGTERM);
+    EXPECT_EQ(top.exit_within_views(1), 0) << (ctrl_c ? "Ctrl-C" : "SIGTERM");
+    EXPECT_TRUE(same_modes(top.modes_now(), top.modes_before())) << (ctrl_c ? "Ctrl-C" : "SIGTERM");
+    EXPECT_TRUE(top.all_output().ends_with("\033[?25h")) << top.all_output();
+  }
 }
 
 TEST_F(CliInspectTest, inspectingAMissingBusFailsAndCreatesNothing) {

@@ -2,7 +2,7 @@
 # makes the .deb with cpack -G DEB from this build tree and checks what it holds.
 #   As root: installs it (dpkg -i), builds tests/consumer against /usr with
 #   find_package and with pkg-config and runs both, runs /usr/bin/courier
-#   --version, finds the man page with man -w, then removes the package
+#   --version, finds the man page with man -w and checks its sections, then removes the package
 #   (dpkg -r, also when a check failed). Refused when a courier not from this
 #   package is in /usr already (it would be overwritten, then removed).
 #   Otherwise: unpacks it (dpkg -x) into a directory and does the same checks
@@ -92,6 +92,16 @@ endif()
 capture(man_page "man -w courier" man -w ${man_args} courier)
 if(NOT man_page STREQUAL "${root}/usr/share/man/man1/courier.1.gz")
   package_fail("man -w courier says '${man_page}'")
+endif()
+# Its sections beyond help2man's own (packaging/courier.h2m).
+capture(man_source "zcat the man page" zcat "${root}/usr/share/man/man1/courier.1.gz")
+foreach(section SYNOPSIS DESCRIPTION ENVIRONMENT FILES "EXIT STATUS" EXAMPLES "SEE ALSO")
+  if(NOT man_source MATCHES "\n\\.SH \"?${section}\"?\n")
+    package_fail("the man page has no ${section} section")
+  endif()
+endforeach()
+if(NOT man_source MATCHES "/dev/shm/courier")
+  package_fail("the man page's FILES do not name /dev/shm/courier.BUS")
 endif()
 step("bash -n the completion" bash -n "${root}/usr/share/bash-completion/completions/courier")
 

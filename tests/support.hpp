@@ -207,6 +207,8 @@ class Child {
   }
 
   pid_t pid() const { return pid_; }
+  // The read end of the child's stdout (to poll beside other fds; read_line reads it).
+  int output_fd() const { return out_; }
 
   // EOF on the child's stdin.
   void close_input() {

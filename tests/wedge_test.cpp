@@ -4,11 +4,12 @@
 // for a resend. Real processes: the sender is a child that stops at a named
 // point (COURIER_TEST_PAUSE_AT, detail::pause_point) and is SIGKILLed there;
 // the resend comes from another child; the parent receives.
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 
 #include <csignal>
 #include <cstring>
-#include <ctime>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -347,15 +348,34 @@ Child stopped_after_the_mark(Fixture& f, const std::string& housekeeping_ms = ""
   return c;
 }
 
-// Waits for `done` (looked at every ms, at most `ms` times): an event another process makes.
+// Blocks until `done()` holds, looking again after each change the kernel
+// reports in `dir` (a file made, written or closed: inotify) — an event wait for
+// what another process writes there, with no time window. The watch is made
+// before the first look, so a write between the look and the wait still wakes
+// it. Also ends (false) when `child`'s stdout closes: it died, and nothing more
+// will come. At most `changes` reports are looked at (count bound).
 template <class F>
-bool within_ms(int ms, F&& done) {
-  for (int i = 0; i < ms; ++i) {
-    if (done()) return true;
-    timespec one{0, 1'000'000};
-    nanosleep(&one, nullptr);
+bool when_written(const std::string& dir, Child& child, int changes, F&& done) {
+  const int in = ::inotify_init1(IN_CLOEXEC);
+  if (in < 0) return false;
+  const bool watched = ::inotify_add_watch(in, dir.c_str(), IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) >= 0;
+  bool ok = watched && done();
+  for (int seen = 0; watched && !ok && seen < changes;) {
+    pollfd fds[2] = {{in, POLLIN, 0}, {child.output_fd(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if ((fds[1].revents & (POLLIN | POLLHUP)) != 0) break;  // the paused child says no more: it died
+    alignas(inotify_event) char buf[4096];
+    const ssize_t n = ::read(in, buf, sizeof buf);
+    if (n <= 0) break;
+    for (ssize_t off = 0; off < n; ++seen)
+      off += static_cast<ssize_t>(sizeof(inotify_event)) + reinterpret_cast<const inotify_event*>(buf + off)->len;
+    ok = done();
   }
-  return done();
+  ::close(in);
+  return ok;
 }
 
 // The lane-path window (docs/design.md, "No wedged ids"): a sender killed
@@ -406,7 +426,9 @@ TEST(Wedge, LoggedSenderKilledAfterMarkingItsEntryIsProvenFromTheRevokedClaim) {
 TEST(Wedge, LoggedSenderKilledAfterMarkingItsWrittenEntryIsDeliveredOnceFromTheLog) {
   Fixture f(Sync::group, true, std::chrono::seconds(10));
   Child killed = stopped_after_the_mark(f, "2");
-  ASSERT_TRUE(within_ms(5000, [&] { return f.journal_holds_the_id(); })) << "its housekeeper never wrote the record";
+  ASSERT_TRUE(when_written(Bus::log_directory_for(f.dir.path, f.name.name), killed, 10000, [&] {
+    return f.journal_holds_the_id();
+  })) << "its housekeeper never wrote the record";
   ASSERT_EQ(f.status_of_id(), "outbox") << "the batch was synced already: not the case under test";
   killed.kill9();
   killed.wait();

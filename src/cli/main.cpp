@@ -246,13 +246,14 @@ constexpr Command commands[] = {
 )",
      run_doctor},
     {"top", cmd_top, "BUS", 1, R"(  top BUS [--once | --count N] [--json]
-      A live view of the bus, redrawn every second until interrupted: per
-      endpoint the messages sent and received per second, those waiting per
-      priority lane and its receiver; the tracker's fill; status events
-      dropped. --count N: N views, then exit (--once: one, with rates over its
-      first second). When stdout is not a terminal, each view is plain lines
-      with no screen control, one blank line between views. --json: one JSON
-      object per view and line.
+      A live view of the bus, redrawn every second: per endpoint the
+      messages sent and received per second, those waiting per priority lane
+      and its receiver; the tracker's fill; status events dropped. Ends with
+      exit status 0 on q (typed on a terminal), SIGINT or SIGTERM, the
+      terminal restored. --count N: N views, then exit (--once: one, with
+      rates over its first second). When stdout is not a terminal, each view
+      is plain lines with no screen control, one blank line between views.
+      --json: one JSON object per view and line.
 )",
      run_top},
     {"sweep", cmd_sweep, "BUS", 1, R"(  sweep BUS [--json]

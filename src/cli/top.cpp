@@ -3,10 +3,19 @@
 // of two snapshots of Bus::stat), those waiting per lane and its receiver; the
 // tracker's fill and the status events dropped. On a terminal each view
 // replaces the last; otherwise (or with --json) views are appended as lines.
-#include <time.h>
+// It ends after --count views, on q (when standard input is a terminal: read
+// key by key, without echo, while it runs), or on SIGINT/SIGTERM, with exit
+// status 0 and the terminal as it was (its modes, the cursor shown).
+#include <poll.h>
+#include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,13 +99,97 @@ Json view_json(const BusStats& s, const std::map<EndpointId, Rates>& rates, std:
       {"endpoints", std::move(endpoints)}};
 }
 
-void nap_until(std::uint64_t deadline_ns) {
-  for (std::uint64_t now = now_monotonic_ns(); now < deadline_ns; now = now_monotonic_ns()) {
-    const std::uint64_t ns = deadline_ns - now;
-    timespec ts{static_cast<std::time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    ::nanosleep(&ts, nullptr);
+volatile std::sig_atomic_t stop_signal = 0;
+void on_stop(int sig) { stop_signal = sig; }
+
+constexpr std::string_view hide_cursor = "\033[?25l";
+constexpr std::string_view show_cursor = "\033[?25h";
+
+// While a view is on a terminal: SIGINT and SIGTERM blocked except inside the
+// wait between views (so no write is interrupted, and one that comes before
+// the wait ends it at once: ppoll's mask is set atomically); standard input,
+// when a terminal, without line buffering and echo so that q is read at once.
+// The destructor puts back the modes, the cursor and the signal mask, also
+// when a view fails (the bus removed).
+class Screen {
+ public:
+  explicit Screen(bool terminal) : terminal_(terminal) {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &stops, &wait_mask_);
+    sigdelset(&wait_mask_, SIGINT);  // the wait admits them, whatever the caller's mask
+    sigdelset(&wait_mask_, SIGTERM);
+    if (!terminal_) return;
+    keys_ = ::isatty(STDIN_FILENO) == 1 && ::tcgetattr(STDIN_FILENO, &saved_) == 0;
+    if (keys_) {
+      termios raw = saved_;
+      raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);  // ISIG kept: Ctrl-C is still SIGINT
+      raw.c_cc[VMIN] = 1;
+      raw.c_cc[VTIME] = 0;
+      keys_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    (void)try_write_out(hide_cursor);
   }
-}
+  ~Screen() {
+    if (terminal_) {
+      if (keys_) (void)::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+      (void)try_write_out(show_cursor);
+    }
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &stops, nullptr);
+  }
+  Screen(const Screen&) = delete;
+  Screen& operator=(const Screen&) = delete;
+
+  // Waits until the monotonic clock reaches deadline_ns (the views' pace, not
+  // a synchronisation); false when it should end instead: q typed, SIGINT or
+  // SIGTERM.
+  bool wait_until(std::uint64_t deadline_ns) {
+    for (std::uint64_t now = now_monotonic_ns(); now < deadline_ns; now = now_monotonic_ns()) {
+      if (stop_signal != 0) return false;
+      const std::uint64_t ns = deadline_ns - now;
+      const timespec ts{static_cast<std::time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      pollfd in{STDIN_FILENO, POLLIN, 0};
+      const int r = ::ppoll(&in, keys_ ? 1 : 0, &ts, &wait_mask_);
+      if (r < 0 && errno != EINTR) throw Failure(std::string("top: ppoll: ") + std::strerror(errno));
+      if (r > 0 && !key_allows_going_on()) return false;
+    }
+    return stop_signal == 0;
+  }
+
+ private:
+  // Reads what was typed; false on q or Q, or when input has ended.
+  bool key_allows_going_on() {
+    char buf[64];
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+      keys_ = false;  // no more keys (hung up or closed): go on with signals and --count only
+      return true;
+    }
+    for (ssize_t i = 0; i < n; ++i)
+      if (buf[i] == 'q' || buf[i] == 'Q') return false;
+    return true;
+  }
+
+  bool terminal_;
+  bool keys_ = false;
+  termios saved_{};
+  sigset_t wait_mask_{};
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 
 }  // namespace
 
@@ -109,10 +202,11 @@ int run_top(const Invocation& inv) {
   const bool json = inv.args.flag("json");
   const bool terminal = !json && ::isatty(STDOUT_FILENO) == 1;
   const Bus bus = open_operand_to_look(inv);
+  Screen screen(terminal);
   BusStats before = bus.stat();
   std::uint64_t before_ns = now_monotonic_ns();
   for (std::uint64_t shown = 0; !count || shown < *count; ++shown) {
-    nap_until(before_ns + interval_ns);  // the rates' interval: a view a second, not a synchronisation
+    if (!screen.wait_until(before_ns + interval_ns)) break;  // the rates' interval: a view a second
     if (bus.removed()) throw Failure("bus " + single_quoted(bus.name()) + " was removed");
     BusStats now = bus.stat();
     const std::uint64_t now_ns = now_monotonic_ns();
