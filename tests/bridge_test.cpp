@@ -33,7 +33,27 @@ class BridgeTest : public ::testing::Test {
     b_ = open(bus_b_, dir_b_);
     ASSERT_TRUE(a_ && b_);
   }
+  // Every bridge still running stops as an operator stops it (SIGTERM), so
+  // that a sanitizer build's report at its exit (LeakSanitizer) is seen.
+  void TearDown() override {
+    for (BridgeProcess* b : {&bridge_a_, &bridge_b_})
+      if (*b) {
+        (*b)->signal(SIGTERM);
+        (void)ended(*b);
+      }
+  }
   virtual std::string nats_config() const { return {}; }
+
+  // The end of a bridge process (stopped or killed; `b` is emptied): its
+  // stderr must hold no sanitizer report (AddressSanitizer, LeakSanitizer at
+  // exit, UBSan).
+  static cli::Output ended(BridgeProcess& b) {
+    cli::Output out = b->finish();
+    b.reset();
+    for (const char* report : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"})
+      EXPECT_EQ(out.err.find(report), std::string::npos) << "a bridge's sanitizer report:\n" << out.err;
+    return out;
+  }
 
   static std::optional<Bus> open(const BusName& name, const TempDir& dir) {
     Options o = small_options();
@@ -148,7 +168,7 @@ TEST_F(BridgeTest, StatusesComeBackAfterAKillNineOfTheReceivingBridge) {
   ASSERT_TRUE(eventually([&] { return b_->status("alice@ha", r2.id).has_value(); }, 30s))
       << "the second one was not sent on hb";
   bridge_b_->signal(SIGKILL);
-  (void)bridge_b_->finish();
+  (void)ended(bridge_b_);
 
   ASSERT_TRUE(bob->ack(*m1));
   ASSERT_TRUE(bob->mark_read(*m1));
@@ -345,7 +365,7 @@ TEST_F(BridgeTest, MessageThatExpiresInFlightIsNeverEnqueuedAndTheSenderIsTold) 
   EXPECT_FALSE(bob->try_receive()) << "an expired message was enqueued on hb";
   // hb's bridge is the one that found it expired (not ha's sweeper).
   bridge_b_->signal(SIGTERM);
-  const cli::Output out = bridge_b_->finish();
+  const cli::Output out = ended(bridge_b_);
   EXPECT_EQ(out.status, 0) << out.err;
   EXPECT_NE(out.err.find("expired 1,"), std::string::npos) << out.err;
 }
@@ -456,7 +476,7 @@ class BridgeCrashTest : public BridgeTest {
       if (is_error(st)) ++l.statuses_failed;
     for (BridgeProcess* b : {&bridge_a_, &bridge_b_}) {  // their counters, for the log of the run
       (*b)->signal(SIGTERM);
-      std::cout << "  " << (*b)->finish().err;
+      std::cout << "  " << ended(*b).err;
     }
     return l;
   }
@@ -469,7 +489,7 @@ class BridgeCrashTest : public BridgeTest {
   }
   void kill_bridge(BridgeProcess& b, const std::string& bus, const std::string& host) {
     b->signal(SIGKILL);
-    (void)b->finish();
+    (void)ended(b);
     b = start_bridge(bus, host);
   }
 };
@@ -550,7 +570,7 @@ TEST_F(BridgeTest, MessagesWaitInTheSendersBusWhileTheServerIsDown) {
   std::vector<std::pair<BridgeProcess*, std::string>> restarted{{&bridge_a_, "ha"}, {&bridge_b_, "hb"}};
   for (auto& [b, host] : restarted) {
     (*b)->signal(SIGKILL);
-    (void)(*b)->finish();
+    (void)ended(*b);
     *b = std::make_unique<cli::Child>(std::vector<std::string>{
         "bridge", host == "ha" ? bus_a_.name : bus_b_.name, "--nats", nats_->url(), "--host", host, "--ack-wait", "2s"});
   }

@@ -94,7 +94,9 @@ class Child {
   }
 
   pid_t pid() const { return pid_; }
-  void signal(int sig) { ::kill(pid_, sig); }
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);  // never kill(-1): a finished child has no pid
+  }
   void close_stdout() { close_fd(out_); }
 
   // The next line of stdout (without '\n'), or nothing when stdout ended or

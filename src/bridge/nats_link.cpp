@@ -151,31 +151,49 @@ bool NatsLink::put_origins(const std::vector<std::pair<std::string, std::string>
 
 bool NatsLink::forget_origin(const std::string& key) noexcept {
   if (kvStore_Delete(origins_, key.c_str()) != NATS_OK) return false;
-  // A delete leaves a marker in the bucket's stream: purge the old ones now and then (and at start).
-  if (++forgotten_ % 4096 == 0) (void)kvStore_PurgeDeletes(origins_, nullptr);
+  // A delete leaves a marker in the bucket's stream: purge them now and then (and at start).
+  if (++forgotten_ % 4096 == 0) (void)scan_origins(nullptr);
   return true;
+}
+
+// Not kvStore_PurgeDeletes: cnats 3.4 leaks every live entry its watcher
+// returns (only the markers are destroyed), and each leaked entry holds the
+// bucket, the JetStream context and the connection (LeakSanitizer at exit,
+// one entry per origin stored at each call).
+natsStatus NatsLink::scan_origins(std::vector<std::pair<std::string, std::string>>* live) noexcept {
+  kvWatchOptions wo;
+  kvWatchOptions_Init(&wo);
+  wo.MetaOnly = live == nullptr;  // the values only when asked for
+  kvWatcher* w = nullptr;
+  natsStatus s = kvStore_WatchAll(&w, origins_, &wo);
+  if (s != NATS_OK) return s;
+  const std::string stream = "KV_" + origins_bucket(o_.stream, o_.host);
+  const std::string prefix = "$KV." + origins_bucket(o_.stream, o_.host) + ".";
+  while (s == NATS_OK) {
+    kvEntry* e = nullptr;
+    s = kvWatcher_Next(&e, w, 5000);  // ms; a NULL entry: every key seen
+    if (s != NATS_OK || e == nullptr) break;
+    const kvOperation op = kvEntry_Operation(e);
+    if (op == kvOp_Delete || op == kvOp_Purge) {
+      // The marker is the key's last message: purging its subject leaves nothing of the key.
+      const std::string subject = prefix + kvEntry_Key(e);
+      jsOptions po;
+      jsOptions_Init(&po);
+      po.Stream.Purge.Subject = subject.c_str();
+      s = js_PurgeStream(js_, stream.c_str(), &po, nullptr);
+    } else if (live != nullptr && kvEntry_ValueLen(e) > 0) {
+      live->emplace_back(kvEntry_Key(e), std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                                     static_cast<std::size_t>(kvEntry_ValueLen(e))));
+    }
+    kvEntry_Destroy(e);
+  }
+  kvWatcher_Destroy(w);
+  return s;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> NatsLink::origins() {
   std::vector<std::pair<std::string, std::string>> out;
-  (void)kvStore_PurgeDeletes(origins_, nullptr);  // markers older than 30 min (cnats' default)
-  kvKeysList keys{};
-  natsStatus s = kvStore_Keys(&keys, origins_, nullptr);
-  if (s == NATS_NOT_FOUND) return out;  // no keys
-  if (s != NATS_OK) return nats_error("listing the origins", s);
-  for (int i = 0; i < keys.Count && s == NATS_OK; ++i) {
-    kvEntry* e = nullptr;
-    s = kvStore_Get(&e, origins_, keys.Keys[i]);
-    if (s == NATS_NOT_FOUND || s == NATS_OK) {
-      if (e != nullptr && kvEntry_ValueLen(e) > 0)
-        out.emplace_back(keys.Keys[i], std::string(static_cast<const char*>(kvEntry_Value(e)),
-                                                   static_cast<std::size_t>(kvEntry_ValueLen(e))));
-      if (e != nullptr) kvEntry_Destroy(e);
-      s = NATS_OK;  // deleted meanwhile: skipped
-    }
-  }
-  kvKeysList_Destroy(&keys);
-  if (s != NATS_OK) return nats_error("reading the origins", s);
+  if (const natsStatus s = scan_origins(&out); s != NATS_OK) return nats_error("reading the origins", s);
   return out;
 }
 

@@ -85,6 +85,9 @@ class NatsLink {
  private:
   explicit NatsLink(LinkOptions o) : o_(std::move(o)) {}
   Result<void> ensure_stream();
+  // One pass over the origins bucket: purge the delete markers and, when
+  // `live` is given, append every stored {key, value} to it.
+  natsStatus scan_origins(std::vector<std::pair<std::string, std::string>>* live) noexcept;
 
   LinkOptions o_;
   natsOptions* opts_ = nullptr;
