@@ -140,6 +140,9 @@ Result<void> detail::await_recovery(BusState& st, const Options& o, bool created
     if (cur == failed_rebuild)
       return Error(Errc::busy, "the rebuild of this bus from its log failed and it was removed: open the bus again");
     if (lease_holder_alive(cur)) {
+      if (!o.wait_for_rebuild)
+        return Error(Errc::busy, "pid " + std::to_string(lease_pid(cur)) +
+                                     " is rebuilding the bus from its log: try again when it is done");
       if (monotonic_ns() > give_up)
         return Error(Errc::timeout, "pid " + std::to_string(lease_pid(cur)) +
                                         " has been rebuilding the bus from its log for 10 minutes");

@@ -407,6 +407,63 @@ TEST(GroupLog, AnOpenerWaitingOnARebuildThatFailsGetsBusyNotAHang) {
   EXPECT_EQ(drain_texts(*ann), numbered(100));
 }
 
+// A look while another process rebuilds the bus from its log
+// (Options::wait_for_rebuild = false, what courier ls, peek, doctor and top
+// open with): busy at once, naming the rebuilder, not a wait of up to 10
+// minutes. All of it happens while the rebuild is held paused, so a look that
+// waited would never return (the old `courier ls` hung here). Once the rebuild
+// is done, the same looks see the bus.
+TEST(GroupLog, ALookWhileAnotherProcessRebuildsIsBusyAtOnceNotAWait) {
+  BusName name;
+  TempDir dir;
+  {
+    auto bus = Bus::open(name.name, logged(dir.path));
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_group("team"));
+    ASSERT_TRUE(bus->add_member("team", "ann"));
+    auto alice = bus->endpoint("alice");
+    ASSERT_TRUE(alice);
+    for (const std::string& t : numbered(20)) ASSERT_EQ(alice->send(stored(group("team")), t).status, Status::sent);
+  }
+  reboot(name.name);
+  Child rebuilder = Child::spawn("rebuild_opener", {name.name, dir.path, "4096", "pause"});
+  rebuilder.expect_line("rebuilding");
+  const std::string who = "pid " + std::to_string(rebuilder.pid()) + " is rebuilding the bus from its log";
+
+  Options look;
+  look.create = false;
+  look.recover = false;
+  look.wait_for_rebuild = false;
+  look.housekeeping_interval = std::chrono::milliseconds(0);
+  auto seen = Bus::open(name.name, look);
+  ASSERT_FALSE(seen) << "a look must not use a bus being rebuilt";
+  EXPECT_EQ(seen.error().code, Errc::busy);
+  EXPECT_NE(seen.error().message.find(who), std::string::npos) << seen.error().message;
+
+  const cli::Output ls = cli::run({"ls", "--json"});
+  EXPECT_EQ(ls.status, 0) << ls.err;
+  bool listed = false;
+  for (const std::string& line : cli::lines_of(ls.out)) {
+    if (cli::json_field(line, "bus") != "\"" + name.name + "\"") continue;
+    listed = true;
+    EXPECT_NE(cli::json_field(line, "skipped").find(who), std::string::npos) << line;
+  }
+  EXPECT_TRUE(listed) << ls.out;
+  const cli::Output peek = cli::run({"peek", name.name, "ann"});
+  EXPECT_EQ(peek.status, 1) << peek.out;
+  EXPECT_NE(peek.err.find(who), std::string::npos) << peek.err;
+
+  ASSERT_TRUE(rebuilder.send_line("go"));
+  EXPECT_EQ(rebuilder.read_line(), "opened");
+  EXPECT_EQ(rebuilder.wait(), 0);
+  // The rebuild is done (the rebuilder exited; the bus stays): the looks see it.
+  auto after = Bus::open(name.name, look);
+  ASSERT_TRUE(after) << after.error().message;
+  const cli::Output peek_after = cli::run({"peek", name.name, "ann", "--json", "--limit", "100"});
+  EXPECT_EQ(peek_after.status, 0) << peek_after.err;
+  EXPECT_EQ(cli::lines_of(peek_after.out).size(), 20u) << peek_after.out;
+}
+
 }  // namespace
 }  // namespace courier
 

@@ -167,6 +167,11 @@ struct Options {
   /// and the log holds records: rebuild the tracker and put back what is owed
   /// before open() returns (Bus::recovery() says what was found).
   bool recover = true;
+  /// When another live process is rebuilding the bus from its log as this
+  /// open attaches: true, wait for the rebuild to end (up to 10 minutes);
+  /// false, fail at once with Errc::busy naming that process. The CLI's
+  /// commands that only look (ls, stat, peek, doctor, top) say false.
+  bool wait_for_rebuild = true;
   /// Called during that recovery (and by Bus::recover) about every 64 MiB
   /// read, on the thread that recovers.
   std::function<void(const RecoveryProgress&)> on_recovery_progress{};

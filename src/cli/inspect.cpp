@@ -22,6 +22,7 @@ Result<Bus> open_to_look(std::string_view name) {
   Options o;
   o.create = false;
   o.recover = false;
+  o.wait_for_rebuild = false;  // a look does not wait for another process's rebuild: it says so
   o.prefault_tracker = false;
   o.housekeeping_interval = std::chrono::milliseconds(0);
   return Bus::open(name, o);
