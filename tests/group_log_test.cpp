@@ -367,22 +367,28 @@ bool maps_bus(pid_t pid, const std::string& name) {
   return false;
 }
 
+// A logged bus with team = {ann}, `n` stored sends to team (numbered(n)),
+// then a simulated reboot: what the rebuild tests below start from.
+void group_sends_then_reboot(const std::string& name, const std::string& dir, int n) {
+  {
+    auto bus = Bus::open(name, logged(dir));
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_group("team"));
+    ASSERT_TRUE(bus->add_member("team", "ann"));
+    auto alice = bus->endpoint("alice");
+    ASSERT_TRUE(alice);
+    for (const std::string& t : numbered(n)) ASSERT_EQ(alice->send(stored(group("team")), t).status, Status::sent);
+  }
+  reboot(name);
+}
+
 // A rebuild that fails (the tracker too small) while another process waits
 // for it: the waiter gets busy, saying the rebuild failed, at once; no bus
 // is left half built, and the next opener with room rebuilds everything.
 TEST(GroupLog, AnOpenerWaitingOnARebuildThatFailsGetsBusyNotAHang) {
   BusName name;
   TempDir dir;
-  {
-    auto bus = Bus::open(name.name, logged(dir.path));
-    ASSERT_TRUE(bus) << bus.error().message;
-    ASSERT_TRUE(bus->add_group("team"));
-    ASSERT_TRUE(bus->add_member("team", "ann"));
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(alice);
-    for (const std::string& t : numbered(100)) ASSERT_EQ(alice->send(stored(group("team")), t).status, Status::sent);
-  }
-  reboot(name.name);
+  ASSERT_NO_FATAL_FAILURE(group_sends_then_reboot(name.name, dir.path, 100));
   // 200 entries (100 totals, 100 members) do not fit 64 at the safe fill.
   Child rebuilder = Child::spawn("rebuild_opener", {name.name, dir.path, "64", "pause"});
   rebuilder.expect_line("rebuilding");
@@ -416,16 +422,7 @@ TEST(GroupLog, AnOpenerWaitingOnARebuildThatFailsGetsBusyNotAHang) {
 TEST(GroupLog, ALookWhileAnotherProcessRebuildsIsBusyAtOnceNotAWait) {
   BusName name;
   TempDir dir;
-  {
-    auto bus = Bus::open(name.name, logged(dir.path));
-    ASSERT_TRUE(bus) << bus.error().message;
-    ASSERT_TRUE(bus->add_group("team"));
-    ASSERT_TRUE(bus->add_member("team", "ann"));
-    auto alice = bus->endpoint("alice");
-    ASSERT_TRUE(alice);
-    for (const std::string& t : numbered(20)) ASSERT_EQ(alice->send(stored(group("team")), t).status, Status::sent);
-  }
-  reboot(name.name);
+  ASSERT_NO_FATAL_FAILURE(group_sends_then_reboot(name.name, dir.path, 20));
   Child rebuilder = Child::spawn("rebuild_opener", {name.name, dir.path, "4096", "pause"});
   rebuilder.expect_line("rebuilding");
   const std::string who = "pid " + std::to_string(rebuilder.pid()) + " is rebuilding the bus from its log";
