@@ -98,6 +98,7 @@ StatusFollower::About StatusFollower::member_about(std::uint32_t total, std::uin
 void StatusFollower::fold(bool emit) {
   if (pending_.empty()) return;
   if (states_.empty()) states_.assign((capacity_ + 31) / 32, 0);
+  if (emit && sink_ == nullptr) return fold_counting();
   std::uint64_t now = 0;  // read once, when a send-time outcome is reported here
   for (const Pending& p : pending_) {
     if (p.slot >= capacity_) continue;  // forgotten
@@ -122,6 +123,34 @@ void StatusFollower::fold(bool emit) {
   pending_.clear();
   // Folded from a send (nothing reported): the next poll compares these with the tracker.
   if (!emit) must_walk_ = true;
+}
+
+void StatusFollower::fold_counting() noexcept {
+  // As fold(true), for a poll whose events go to no function (poll_status()
+  // without one and no on_status): the same states and the same count, without
+  // making the events. A send-time outcome not told is reported here: `sent`
+  // is one event (outbox -> sent), an error one (outbox -> error).
+  static constexpr unsigned events_from_outbox[] = {0, 1, 2, 3, 1};  // by rank
+  std::uint64_t* const states = states_.data();  // locals: the compiler cannot tell the table from the counters
+  std::uint64_t live = live_, unknown = unknown_;
+  std::size_t n = 0;
+  for (const Pending& p : pending_) {
+    if (p.slot >= capacity_) continue;  // forgotten
+    std::uint64_t& w = states[p.slot >> 5];
+    const unsigned shift = (p.slot & 31) * 2;
+    const unsigned v = (w >> shift) & 3u;
+    live += v == none;
+    unknown += v - 1 < rank_delivered;  // as in fold(); none wraps to a large value
+    const unsigned rank = rank_of(p.outcome);  // outbox: 0
+    if (!p.told) n += events_from_outbox[rank];
+    const bool final = rank >= rank_read;
+    live -= final;
+    w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(final ? none : rank + 1) << shift);
+  }
+  live_ = live;
+  unknown_ = unknown;
+  emitted_ += n;
+  pending_.clear();
 }
 
 void StatusFollower::apply(const StatusEvent& e, std::uint64_t slot_plus_one) {

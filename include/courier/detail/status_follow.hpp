@@ -156,6 +156,7 @@ class StatusFollower {
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
   void fold(bool emit);
+  void fold_counting() noexcept;
   void apply(const StatusEvent& e, std::uint64_t slot_plus_one);
   void walk();
   // Compare the live message in `slot` with its tracker entry; report what it missed.
