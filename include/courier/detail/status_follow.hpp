@@ -152,12 +152,37 @@ class StatusFollower {
   // process's pid in the tag, our token, our endpoint). Untrusted: a wrong
   // answer makes events come unfollowed or a message counted unknown, never
   // an access out of bounds (`slot` < capacity).
-  bool ours(std::uint64_t slot) const noexcept;
+  bool ours(std::uint64_t slot) const noexcept {
+    if (!tracker_->ready_from(slot, pid_)) return false;
+    const TrackerEntry& e = tracker_->entry(slot);
+    // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
+    return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
+  }
+  // ours(), holding the message `e` is about. Relaxed: ours() acquired the tag (the key was written before).
+  bool ours(std::uint64_t slot, const StatusEvent& e) const noexcept {
+    const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
+    if (!ours(slot)) return false;
+    const TrackerEntry& en = tracker_->entry(slot);
+    return en.id.load(std::memory_order_relaxed) == e.id && en.recipient.load(std::memory_order_relaxed) == key_recipient;
+  }
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
   void fold(bool emit);
   void fold_counting() noexcept;
-  void apply(const StatusEvent& e, std::uint64_t slot_plus_one);
+  // A ring event. Inline: it runs for every event; the common case is an
+  // event of a live message of ours, anything else goes to apply_other.
+  void apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
+    const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
+    if (slot < capacity_ && !states_.empty()) {
+      if (const unsigned v = state(slot); v != none && ours(slot, e)) {
+        // Ours: report what it adds (nothing when a catch-up already passed it).
+        advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
+        return;
+      }
+    }
+    apply_other(e, slot);
+  }
+  void apply_other(const StatusEvent& e, std::uint64_t slot);
   void walk();
   // Compare the live message in `slot` with its tracker entry; report what it missed.
   void check(std::uint64_t slot);
@@ -170,6 +195,8 @@ class StatusFollower {
     if (rank == rank_error) {
       if (from >= rank_delivered) return;  // as Tracker::advance: no error after a delivery
       emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
+    } else if (sink_ == nullptr) {
+      emitted_ += rank - from;  // no function takes them: counted, as the loop below would
     } else {
       // A delivery implies the message was sent: outbox -> delivered is reported outbox -> sent -> delivered.
       static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
