@@ -123,7 +123,6 @@ void StatusFollower::fold_counting() noexcept {
   // without one and no on_status): the same states and the same count, without
   // making the events. A send-time outcome not told is reported here: `sent`
   // is one event (outbox -> sent), an error one (outbox -> error).
-  static constexpr unsigned events_from_outbox[] = {0, 1, 2, 3, 1};  // by rank
   std::uint64_t* const states = states_.data();  // locals: the compiler cannot tell the table from the counters
   std::uint64_t live = live_, unknown = unknown_;
   std::size_t n = 0;
@@ -131,14 +130,15 @@ void StatusFollower::fold_counting() noexcept {
     if (p.slot >= capacity_) continue;  // forgotten
     std::uint64_t& w = states[p.slot >> 5];
     const unsigned shift = (p.slot & 31) * 2;
-    const unsigned v = (w >> shift) & 3u;
-    live += v == none;
-    unknown += v - 1 < rank_delivered;  // as in fold(); none wraps to a large value
-    const unsigned rank = rank_of(p.outcome);  // outbox: 0
-    if (!p.told) n += events_from_outbox[rank];
-    const bool final = rank >= rank_read;
-    live -= final;
-    w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(final ? none : rank + 1) << shift);
+    if (const unsigned v = (w >> shift) & 3u; v == none) {
+      ++live;
+    } else if (v - 1 < rank_delivered) {
+      ++unknown;  // as in fold()
+    }
+    const Outcome& o = outcomes[static_cast<std::uint8_t>(p.outcome)];
+    if (!p.told) n += o.events;
+    live -= o.state == none;
+    w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(o.state) << shift);
   }
   live_ = live;
   unknown_ = unknown;

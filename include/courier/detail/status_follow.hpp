@@ -131,6 +131,20 @@ class StatusFollower {
   // and the errors are final: the slot goes back to none).
   static constexpr unsigned none = 0, rank_delivered = 2, rank_read = 3, rank_error = 4;
   static unsigned rank_of(Status s) noexcept { return follow_ranks[static_cast<std::uint8_t>(s)]; }
+  // What a send-time outcome makes of a slot reported from outbox (fold_counting):
+  // the state after it and the events it reports when the callback was not told.
+  struct Outcome {
+    std::uint8_t state, events;
+  };
+  static constexpr std::array<Outcome, 256> outcomes = [] {
+    std::array<Outcome, 256> r{};
+    for (unsigned i = 0; i < r.size(); ++i) {
+      const unsigned rank = follow_ranks[i];
+      r[i] = Outcome{static_cast<std::uint8_t>(rank >= rank_read ? none : rank + 1),
+                     static_cast<std::uint8_t>(rank == rank_error ? 1 : rank)};
+    }
+    return r;
+  }();
   unsigned state(std::uint64_t slot) const noexcept { return (states_[slot >> 5] >> ((slot & 31) * 2)) & 3u; }
   void set_state(std::uint64_t slot, unsigned v) noexcept {
     std::uint64_t& w = states_[slot >> 5];
