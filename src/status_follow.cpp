@@ -52,13 +52,6 @@ StatusFollower::StatusFollower(const Tracker* t, EndpointId self) noexcept
 
 StatusFollower::~StatusFollower() { give_token(token_); }
 
-inline bool StatusFollower::ours(std::uint64_t slot) const noexcept {  // only used here
-  if (!tracker_->ready_from(slot, pid_)) return false;
-  const TrackerEntry& e = tracker_->entry(slot);
-  // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
-  return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
-}
-
 void StatusFollower::note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept {
   for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
     if (it->slot == slot && it->id == id) {
@@ -98,6 +91,7 @@ StatusFollower::About StatusFollower::member_about(std::uint32_t total, std::uin
 void StatusFollower::fold(bool emit) {
   if (pending_.empty()) return;
   if (states_.empty()) states_.assign((capacity_ + 31) / 32, 0);
+  if (emit && sink_ == nullptr) return fold_counting();
   std::uint64_t now = 0;  // read once, when a send-time outcome is reported here
   for (const Pending& p : pending_) {
     if (p.slot >= capacity_) continue;  // forgotten
@@ -124,21 +118,37 @@ void StatusFollower::fold(bool emit) {
   if (!emit) must_walk_ = true;
 }
 
-void StatusFollower::apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
-  const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
-  if (slot < capacity_ && !states_.empty() && ours(slot)) {
-    const TrackerEntry& en = tracker_->entry(slot);
-    const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
-    // Relaxed: ours() saw the tag ready (acquire). The same key: this event is
-    // about the message this handle sent last into the slot.
-    if (en.id.load(std::memory_order_relaxed) == e.id &&
-        en.recipient.load(std::memory_order_relaxed) == key_recipient) {
-      // Ours: report what it adds (nothing when a catch-up already passed it, or it is final).
-      if (const unsigned v = state(slot); v != none)
-        advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
-      return;
+void StatusFollower::fold_counting() noexcept {
+  // As fold(true), for a poll whose events go to no function (poll_status()
+  // without one and no on_status): the same states and the same count, without
+  // making the events. A send-time outcome not told is reported here: `sent`
+  // is one event (outbox -> sent), an error one (outbox -> error).
+  std::uint64_t* const states = states_.data();  // locals: the compiler cannot tell the table from the counters
+  std::uint64_t live = live_, unknown = unknown_;
+  std::size_t n = 0;
+  for (const Pending& p : pending_) {
+    if (p.slot >= capacity_) continue;  // forgotten
+    std::uint64_t& w = states[p.slot >> 5];
+    const unsigned shift = (p.slot & 31) * 2;
+    if (const unsigned v = (w >> shift) & 3u; v == none) {
+      ++live;
+    } else if (v - 1 < rank_delivered) {
+      ++unknown;  // as in fold()
     }
+    const Outcome& o = outcomes[static_cast<std::uint8_t>(p.outcome)];
+    if (!p.told) n += o.events;
+    live -= o.state == none;
+    w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(o.state) << shift);
   }
+  live_ = live;
+  unknown_ = unknown;
+  emitted_ += n;
+  pending_.clear();
+}
+
+void StatusFollower::apply_other(const StatusEvent& e, std::uint64_t slot) {
+  // Ours and final already (read, or an error): reported, nothing to add.
+  if (slot < capacity_ && !states_.empty() && state(slot) == none && ours(slot, e)) return;
   // Not a message this handle follows (sent before following began, or by
   // another handle or process as this endpoint): passed on as it came.
   emit(e);

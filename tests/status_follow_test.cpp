@@ -32,14 +32,13 @@ struct Table {
   }
 };
 
+using Ring = std::vector<std::pair<StatusEvent, std::uint64_t>>;  // events and their slot + 1
+
 // One poll of `f` with `ring` as the status ring's content and `drops` as its
-// drop counter; the events it reports.
-std::vector<StatusEvent> poll(StatusFollower& f, std::vector<std::pair<StatusEvent, std::uint64_t>> ring,
-                              std::uint64_t drops = 0) {
-  std::vector<StatusEvent> out;
+// drop counter, reporting to `sink`; the number of events it reports.
+std::size_t poll_into(StatusFollower& f, const Ring& ring, std::uint64_t drops, const StatusFollower::Sink& sink) {
   std::size_t next = 0;
-  const StatusFollower::Sink sink = [&](const StatusEvent& e) { out.push_back(e); };
-  f.poll(
+  return f.poll(
       [&](StatusEvent& e, std::uint64_t& slot_plus_one) {
         if (next == ring.size()) return false;
         e = ring[next].first;
@@ -48,8 +47,17 @@ std::vector<StatusEvent> poll(StatusFollower& f, std::vector<std::pair<StatusEve
         return true;
       },
       drops, sink);
+}
+
+// The events one poll reports.
+std::vector<StatusEvent> poll(StatusFollower& f, const Ring& ring, std::uint64_t drops = 0) {
+  std::vector<StatusEvent> out;
+  poll_into(f, ring, drops, [&](const StatusEvent& e) { out.push_back(e); });
   return out;
 }
+
+// A poll without a function (poll_status() with none and no on_status): the count alone.
+std::size_t poll_counting(StatusFollower& f, const Ring& ring) { return poll_into(f, ring, 0, {}); }
 
 StatusEvent event(std::uint64_t id, Status s) { return StatusEvent{id, dest, 0, s, 2000}; }
 
@@ -142,6 +150,74 @@ TEST(StatusFollow, CatchUpReportsEachStepOnceAndALateEventIsDropped) {
   EXPECT_EQ(got[1].status, Status::read);
   EXPECT_EQ(a.outstanding(), 0u);
   EXPECT_TRUE(poll(a, {{event(1, Status::read), s + 1}}).empty());
+}
+
+// A poll without a function takes the fold's counting path: it must count
+// what a poll with one reports and leave the same states behind (the next
+// polls, with a function, report the same events). Two followers, each on its
+// own identical tracker, go through the same sends; only the first poll differs.
+TEST(StatusFollow, APollWithoutAFunctionCountsWhatOneWithAFunctionReports) {
+  struct Send {
+    std::uint64_t id;
+    Status outcome;
+    bool told;
+  };
+  // sent (not told / told), outbox (a stored message), an error (not told / told).
+  const Send sends[] = {{1, Status::sent, false},
+                        {2, Status::sent, true},
+                        {3, Status::outbox, false},
+                        {4, Status::offline, false},
+                        {5, Status::offline, true}};
+  Table ta, tb;
+  StatusFollower a(&ta.t, self), b(&tb.t, self);
+  std::uint64_t slot[6] = {};
+  for (const Send& m : sends) {
+    slot[m.id] = ta.put(m.id, a.token());
+    ASSERT_EQ(tb.put(m.id, b.token()), slot[m.id]);  // the same tables: the same slots
+    ASSERT_NE(slot[m.id], Tracker::no_slot);
+    for (StatusFollower* f : {&a, &b}) {
+      f->note_tracked(slot[m.id], TrackerKey{self, m.id, no_endpoint}, tracker_role::endpoint, dest);
+      if (m.outcome != Status::outbox) f->note_outcome(slot[m.id], m.id, m.outcome, m.told);
+    }
+    if (m.outcome != Status::outbox) {
+      for (Table* t : {&ta, &tb}) ASSERT_TRUE(t->t.advance(slot[m.id], m.outcome, 1500));
+    }
+  }
+  const auto reported = poll(a, {});
+  ASSERT_EQ(reported.size(), 2u);  // 1 sent, 4 offline: the outcomes the callback was not told
+  EXPECT_EQ(reported[0].status, Status::sent);
+  EXPECT_EQ(reported[1].status, Status::offline);
+  EXPECT_EQ(poll_counting(b, {}), reported.size());
+  EXPECT_EQ(b.outstanding(), a.outstanding());
+  // The same ring for both: a counted again (with a function), b without one.
+  for (Table* t : {&ta, &tb}) {
+    for (std::uint64_t id : {1, 2, 3}) ASSERT_TRUE(t->t.advance(slot[id], Status::delivered, 2000));
+    ASSERT_TRUE(t->t.advance(slot[1], Status::read, 2500));
+  }
+  const Ring ring = {{event(1, Status::delivered), slot[1] + 1},
+                     {event(2, Status::delivered), slot[2] + 1},
+                     {event(3, Status::delivered), slot[3] + 1},
+                     {event(1, Status::read), slot[1] + 1},
+                     {event(4, Status::offline), slot[4] + 1}};
+  const auto ea = poll(a, ring);
+  ASSERT_EQ(ea.size(), 5u);  // 1 delivered, 2 delivered, 3 sent + delivered, 1 read (4's error: reported already)
+  EXPECT_EQ(poll_counting(b, ring), ea.size());
+  EXPECT_EQ(b.outstanding(), a.outstanding());
+  // Then both with a function: the same events (the states left behind are the same).
+  for (Table* t : {&ta, &tb})
+    for (std::uint64_t id : {2, 3}) ASSERT_TRUE(t->t.advance(slot[id], Status::read, 3000));
+  const Ring reads = {{event(2, Status::read), slot[2] + 1},
+                      {event(3, Status::read), slot[3] + 1},
+                      {event(1, Status::read), slot[1] + 1}};
+  const auto ra = poll(a, reads), rb = poll(b, reads);
+  ASSERT_EQ(ra.size(), 2u);  // 2 read, 3 read (1's: reported already)
+  ASSERT_EQ(rb.size(), ra.size());
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    EXPECT_EQ(rb[i].id, ra[i].id) << i;
+    EXPECT_EQ(rb[i].status, ra[i].status) << i;
+  }
+  EXPECT_EQ(b.outstanding(), a.outstanding());
+  EXPECT_EQ(b.unknown(), a.unknown());
 }
 
 }  // namespace

@@ -131,6 +131,20 @@ class StatusFollower {
   // and the errors are final: the slot goes back to none).
   static constexpr unsigned none = 0, rank_delivered = 2, rank_read = 3, rank_error = 4;
   static unsigned rank_of(Status s) noexcept { return follow_ranks[static_cast<std::uint8_t>(s)]; }
+  // What a send-time outcome makes of a slot reported from outbox (fold_counting):
+  // the state after it and the events it reports when the callback was not told.
+  struct Outcome {
+    std::uint8_t state, events;
+  };
+  static constexpr std::array<Outcome, 256> outcomes = [] {
+    std::array<Outcome, 256> r{};
+    for (unsigned i = 0; i < r.size(); ++i) {
+      const unsigned rank = follow_ranks[i];
+      r[i] = Outcome{static_cast<std::uint8_t>(rank >= rank_read ? none : rank + 1),
+                     static_cast<std::uint8_t>(rank == rank_error ? 1 : rank)};
+    }
+    return r;
+  }();
   unsigned state(std::uint64_t slot) const noexcept { return (states_[slot >> 5] >> ((slot & 31) * 2)) & 3u; }
   void set_state(std::uint64_t slot, unsigned v) noexcept {
     std::uint64_t& w = states_[slot >> 5];
@@ -152,11 +166,37 @@ class StatusFollower {
   // process's pid in the tag, our token, our endpoint). Untrusted: a wrong
   // answer makes events come unfollowed or a message counted unknown, never
   // an access out of bounds (`slot` < capacity).
-  bool ours(std::uint64_t slot) const noexcept;
+  bool ours(std::uint64_t slot) const noexcept {
+    if (!tracker_->ready_from(slot, pid_)) return false;
+    const TrackerEntry& e = tracker_->entry(slot);
+    // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
+    return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
+  }
+  // ours(), holding the message `e` is about. Relaxed: ours() acquired the tag (the key was written before).
+  bool ours(std::uint64_t slot, const StatusEvent& e) const noexcept {
+    const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
+    if (!ours(slot)) return false;
+    const TrackerEntry& en = tracker_->entry(slot);
+    return en.id.load(std::memory_order_relaxed) == e.id && en.recipient.load(std::memory_order_relaxed) == key_recipient;
+  }
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
   void fold(bool emit);
-  void apply(const StatusEvent& e, std::uint64_t slot_plus_one);
+  void fold_counting() noexcept;
+  // A ring event. Inline: it runs for every event; the common case is an
+  // event of a live message of ours, anything else goes to apply_other.
+  void apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
+    const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
+    if (slot < capacity_ && !states_.empty()) {
+      if (const unsigned v = state(slot); v != none && ours(slot, e)) {
+        // Ours: report what it adds (nothing when a catch-up already passed it).
+        advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
+        return;
+      }
+    }
+    apply_other(e, slot);
+  }
+  void apply_other(const StatusEvent& e, std::uint64_t slot);
   void walk();
   // Compare the live message in `slot` with its tracker entry; report what it missed.
   void check(std::uint64_t slot);
@@ -169,6 +209,8 @@ class StatusFollower {
     if (rank == rank_error) {
       if (from >= rank_delivered) return;  // as Tracker::advance: no error after a delivery
       emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
+    } else if (sink_ == nullptr) {
+      emitted_ += rank - from;  // no function takes them: counted, as the loop below would
     } else {
       // A delivery implies the message was sent: outbox -> delivered is reported outbox -> sent -> delivered.
       static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
