@@ -71,8 +71,10 @@ class LaneReader {
   std::uint64_t stretch_end(std::uint64_t at, std::size_t n) noexcept {
     const LaneReaderCounters counters = counters_;
     const std::uint64_t stalled = stalled_pos_;
+    const std::uint64_t from = at;
     std::uint64_t end = at;
-    for (; n != 0; --n) {
+    // At most one lap: frames further on can only come from a damaged lane.
+    for (; n != 0 && at - from < v_.capacity; --n) {
       const LaneRecord r = peek_from<false>(at);
       if (!r) break;
       at = end = r.pos + r.units * record_unit;
