@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "support.hpp"
 
@@ -254,6 +255,49 @@ TEST(DrainMultiProcess, AckAndMarkReadInsideTheBatchReachTheSender) {
   for (int i = 1; i < 9; i += 3) EXPECT_EQ(events[ids[i]], Status::read);
   ASSERT_TRUE(bob.send_line("exit"));
   EXPECT_EQ(bob.wait(), 0);
+}
+
+// Two threads on an in-process bus (so that TSan sees both sides of the lane):
+// every message once, in priority order within each batch, FIFO per priority.
+TEST(DrainThreads, ProducerThreadAndABatchingConsumerOnAnInProcessBus) {
+  Options o = small_options();
+  o.in_process = true;
+  BusName name;
+  auto bus = Bus::open(name.name, o);
+  ASSERT_TRUE(bus) << bus.error().message;
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob) << bob.error().message;
+  constexpr std::uint64_t n = 20000;
+  std::thread producer([&] {
+    auto alice = bus->endpoint("alice");
+    if (!alice) return;
+    for (std::uint64_t i = 0; i < n; ++i)
+      if (!alice->send({.to = peer("bob"), .priority = priority_of(i, true), .expiry = 60s, .timeout = 30s},
+                       payload_of(i, i % 100)))
+        return;
+  });
+  std::vector<bool> seen(n);
+  std::vector<std::int64_t> last(priority_levels, -1);
+  std::uint64_t got = 0;
+  for (std::size_t k = 1; got < n; k = k % 13 + 1) {
+    int prio = -1;
+    const std::size_t batch = bob->drain(
+        [&](const Message& m) {
+          const auto seq = seq_of(m.text());
+          ASSERT_TRUE(seq && *seq < n) << "payload damaged: " << m.text();
+          EXPECT_FALSE(seen[*seq]) << "handed twice: " << *seq;
+          seen[*seq] = true;
+          EXPECT_GE(static_cast<int>(m.priority()), prio);
+          prio = m.priority();
+          EXPECT_GT(static_cast<std::int64_t>(*seq), last[m.priority()]);
+          last[m.priority()] = static_cast<std::int64_t>(*seq);
+        },
+        k, 20s);
+    if (batch == 0) break;  // the producer failed: the count below says so
+    got += batch;
+  }
+  producer.join();
+  EXPECT_EQ(got, n);
 }
 
 // In one process: the edges of the API.
