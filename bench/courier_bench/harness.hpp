@@ -431,7 +431,7 @@ class Adapter final : public Transport {
   }
 
  private:
-  // The most messages a batch-receiving transport takes at once (as Receiver::run_batch).
+  // The most messages a batch-receiving transport takes at once (as courier recv takes them).
   static constexpr std::uint64_t stream_batch = 64;
   // Sequence number in the first 8 bytes (payloads >= 8): a stale echo shows.
   static void stamp(std::vector<std::byte>& msg, std::size_t n, std::uint64_t seq) noexcept {

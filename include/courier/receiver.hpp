@@ -252,25 +252,25 @@ class Receiver {
   std::optional<Error> error() const;
 
   /// Call f(const Message&) for each message until `stop` becomes true
-  /// (checked at least every 100 ms, and after each batch), on the calling
-  /// thread: a loop of drain(f, run_batch, 100ms), so the lane space of up to
-  /// run_batch messages is given back with one store per lane (try_drain says
-  /// what that means for a receiver that dies inside f). Set `stop` from any
-  /// thread. Returns the number of messages handled. On a removed bus drain()
-  /// returns at once, so run() spins until `stop`: watch removed() if the bus
-  /// may be removed.
+  /// (checked at least every 100 ms), on the calling thread: a loop of
+  /// receive(100ms); set `stop` from any thread. Returns the number of
+  /// messages handled. On a removed bus receive() returns at once, so run()
+  /// spins until `stop`: watch removed() if the bus may be removed. (Not a
+  /// loop of drain: with a sender it keeps up with, a batch holds one message
+  /// and costs more than a receive; docs/design.md, "Batched receive".)
   template <class F>
   std::uint64_t run(F&& f, const std::atomic<bool>& stop) {
     std::uint64_t n = 0;
-    // What f returns is ignored (a bool would decline the message in try_drain).
-    auto each = [&f](const Message& m) { (void)f(m); };
     // Acquire: pairs with whoever sets stop (it may publish state f relies on).
-    while (!stop.load(std::memory_order_acquire)) n += drain(each, run_batch, 100ms);
+    while (!stop.load(std::memory_order_acquire)) {
+      if (auto m = receive(100ms)) {
+        f(*m);
+        ++n;
+      }
+    }
     release();
     return n;
   }
-  /// The most messages run() hands out between two looks at `stop` (and per store of a lane's head).
-  static constexpr std::size_t run_batch = 64;
 
   /// Done with the message in hand: its space goes back to the producers (the
   /// next try_receive does this too). Never blocks or allocates.
