@@ -9,7 +9,9 @@
 #include <courier/log_inspect.hpp>
 #include <courier/names.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 // A named namespace, not an anonymous one: functions with external linkage
@@ -18,6 +20,15 @@
 namespace header_warnings {
 
 using namespace std::chrono_literals;
+
+// The batched receive's templates, instantiated (void and bool callbacks, the
+// blocking drain, run) so that their bodies are compiled with the user's warnings.
+std::size_t batched_receive(courier::Receiver& rx, const std::atomic<bool>& stop) {
+  std::size_t n = rx.try_drain([](const courier::Message& m) { (void)m.payload(); }, 16);
+  n += rx.try_drain([&rx](courier::Message& m) { return rx.mark_read(m); }, 16);
+  n += rx.drain([](courier::Message&) {}, 16, 1ms);
+  return n + static_cast<std::size_t>(rx.run([](const courier::Message&) {}, stop));
+}
 
 // The README, "The C++ API" (and DESIGN.md's shape of the API).
 void readme_snippets(const std::string& state_dir) {

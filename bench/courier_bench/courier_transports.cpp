@@ -12,6 +12,9 @@
 //                 the receiver sleeps on the inbox futex; the producer wakes it
 //   courier.poll  (diagnostic, not in the default run) try_receive() in a
 //                 busy loop: what receive()'s own bookkeeping costs
+//   courier.spin.drain  (one-way only) as courier.spin, the stream received
+//                 in batches of up to 64 by Receiver::drain (one store of
+//                 head per batch), against courier.spin's receive per message
 //   inproc.courier the bus used by two threads of one process, opened with
 //                 Options::in_process (the process's private memory, no
 //                 /dev/shm): one Bus object (made in setup, shared through
@@ -48,7 +51,8 @@
 namespace cbench {
 namespace {
 
-enum class Wait { spin, park, poll };
+// drain: as spin, but a stream is received in batches (Receiver::drain).
+enum class Wait { spin, park, poll, drain };
 // Where the two sides run: two processes on a /dev/shm bus, or two threads of
 // one process (the inproc.* topology, one Bus object) on a /dev/shm bus or on
 // an in-process bus (Options::in_process).
@@ -65,13 +69,17 @@ class CourierTransport {
 
  public:
   static constexpr bool in_process = Threads;
+  static constexpr bool batch_receive = W == Wait::drain;
   const char* name() const noexcept {
     if constexpr (Private) return "inproc.courier";
     if constexpr (Threads) return "inproc.courier.shm";
     if constexpr (L == Logged::always) return "courier.log.always";
     if constexpr (L == Logged::group) return "courier.log.group";
     if constexpr (L == Logged::os) return "courier.log.os";
-    return W == Wait::spin ? "courier.spin" : W == Wait::park ? "courier.park" : "courier.poll";
+    return W == Wait::spin    ? "courier.spin"
+           : W == Wait::park  ? "courier.park"
+           : W == Wait::drain ? "courier.spin.drain"
+                              : "courier.poll";
   }
   const char* description() const noexcept {
     if constexpr (Private)
@@ -86,7 +94,9 @@ class CourierTransport {
       return "courier bus with a log, Sync::os: stored messages in the lane at once, sent once written";
     return W == Wait::spin   ? "courier bus, receive() busy-spinning (IdleStrategy park = false)"
            : W == Wait::park ? "courier bus, receive() parked on the inbox futex (spin_ns = 0)"
-                             : "courier bus, try_receive() polled in a loop (diagnostic)";
+           : W == Wait::drain
+               ? "courier bus, one-way received in batches of up to 64 (Receiver::drain, busy-spinning)"
+               : "courier bus, try_receive() polled in a loop (diagnostic)";
   }
   std::size_t max_payload() const noexcept { return 65536; }
 
@@ -261,6 +271,23 @@ class CourierTransport {
     return true;
   }
 
+  // Wait::drain: a stream's messages, up to `limit` at once, handed to each(payload, length).
+  template <class F>
+  std::size_t recv_some(F&& each, std::size_t limit, Watchdog& wd, std::string& err) {
+    auto one = [&each](const courier::Message& m) {
+      const auto p = m.payload();
+      each(p.data(), p.size());
+    };
+    wd.begin();
+    for (;;) {
+      if (const std::size_t got = rx_->drain(one, limit, std::chrono::milliseconds(100))) return got;
+      if (!wd.check()) {
+        err = wd.reason();
+        return 0;
+      }
+    }
+  }
+
  private:
   static std::string bus_name(const RunConfig& cfg) {
     std::string t = cfg.tag;
@@ -372,6 +399,9 @@ class CourierTransport {
 std::unique_ptr<Transport> make_courier_spin() { return std::make_unique<Adapter<CourierTransport<Wait::spin>>>(); }
 std::unique_ptr<Transport> make_courier_park() { return std::make_unique<Adapter<CourierTransport<Wait::park>>>(); }
 std::unique_ptr<Transport> make_courier_poll() { return std::make_unique<Adapter<CourierTransport<Wait::poll>>>(); }
+std::unique_ptr<Transport> make_courier_spin_drain() {
+  return std::make_unique<Adapter<CourierTransport<Wait::drain>>>();
+}
 std::unique_ptr<Transport> make_inproc_courier() {
   return std::make_unique<Adapter<CourierTransport<Wait::spin, Where::threads_private>>>();
 }

@@ -282,6 +282,10 @@ class Transport {
 // and optionally, for stream mode:
 //   bool send_one(const std::byte* msg, std::size_t n, Watchdog&, std::string&);   // waits for room
 //   bool recv_one(std::byte* into, std::size_t n, Watchdog&, std::string&);        // copies the payload out
+// or, to receive a stream in batches (courier.spin.drain), with recv_one still there:
+//   static constexpr bool batch_receive = true;
+//   template <class F> std::size_t recv_some(F&& each, std::size_t limit, Watchdog&, std::string&);
+//       // hands up to `limit` payloads to each(const std::byte*, std::size_t); 0 (err set) on failure
 // and optionally, after the last send_one of a stream:
 //   bool finish_stream(Watchdog&, std::string&);   // e.g. wait until every message is on disk
 template <class T>
@@ -293,6 +297,11 @@ concept Streaming = requires(T t, const std::byte* c, std::byte* b, std::size_t 
 template <class T>
 concept FinishesStream = requires(T t, Watchdog& w, std::string& e) {
   { t.finish_stream(w, e) } -> std::same_as<bool>;
+};
+
+template <class T>
+concept BatchReceives = requires {
+  requires T::batch_receive;
 };
 
 template <class T>
@@ -374,20 +383,42 @@ class Adapter final : public Transport {
       const std::size_t n = cfg.payload;
       std::vector<std::byte> into(n < 8 ? 8 : n);
       unsigned w = 0;
-      for (std::uint64_t i = 0; i < cfg.iterations; ++i) {
-        // Stamp windows: a rate per window is robust against the producer or
-        // consumer losing its CPU for a while (the median window is kept).
+      // Stamp windows: a rate per window is robust against the producer or
+      // consumer losing its CPU for a while (the median window is kept).
+      auto stamp_window = [&](std::uint64_t i) {
         if (cfg.window != 0 && i != 0 && i % cfg.window == 0 && w < Control::max_windows)
           ctrl.window_end_ns[w++] = mono_ns();
-        if (!t_.recv_one(into.data(), n, wd, err)) return fail(err, wd, "receiving stream message", i);
-        if (n >= 8) {
-          std::uint64_t seq = 0;
-          std::memcpy(&seq, into.data(), 8);
-          if (seq != i) {
-            err = "stream message " + std::to_string(i) + " carries sequence " + std::to_string(seq) +
-                  " (lost or reordered)";
-            return false;
-          }
+      };
+      auto in_sequence = [&](std::uint64_t i) {
+        if (n < 8) return true;
+        std::uint64_t seq = 0;
+        std::memcpy(&seq, into.data(), 8);
+        if (seq == i) return true;
+        err = "stream message " + std::to_string(i) + " carries sequence " + std::to_string(seq) +
+              " (lost or reordered)";
+        return false;
+      };
+      if constexpr (BatchReceives<T>) {
+        std::uint64_t i = 0;
+        bool ok = true;
+        while (i < cfg.iterations) {
+          const std::uint64_t left = cfg.iterations - i;
+          const std::size_t got = t_.recv_some(
+              [&](const std::byte* p, std::size_t len) {
+                stamp_window(i);
+                std::memcpy(into.data(), p, len < n ? len : n);
+                ok = ok && in_sequence(i);
+                ++i;
+              },
+              left < stream_batch ? left : stream_batch, wd, err);
+          if (got == 0) return fail(err, wd, "receiving stream message", i);
+          if (!ok) return false;
+        }
+      } else {
+        for (std::uint64_t i = 0; i < cfg.iterations; ++i) {
+          stamp_window(i);
+          if (!t_.recv_one(into.data(), n, wd, err)) return fail(err, wd, "receiving stream message", i);
+          if (!in_sequence(i)) return false;
         }
       }
       ctrl.t_end_ns.store(mono_ns(), std::memory_order_relaxed);  // relaxed: published by the state store
@@ -400,6 +431,8 @@ class Adapter final : public Transport {
   }
 
  private:
+  // The most messages a batch-receiving transport takes at once (as courier recv takes them).
+  static constexpr std::uint64_t stream_batch = 64;
   // Sequence number in the first 8 bytes (payloads >= 8): a stale echo shows.
   static void stamp(std::vector<std::byte>& msg, std::size_t n, std::uint64_t seq) noexcept {
     if (n >= 8) std::memcpy(msg.data(), &seq, 8);

@@ -136,6 +136,13 @@ std::vector<Target> Report::targets(std::size_t payload) const {
   info_now("courier.log.group one-way msgs/s / courier.spin msgs/s",
            group_stream && spin_stream ? paired(group_stream, spin_stream) : std::nan(""),
            "median over rounds of the two spsc-normalised rates' quotient (group ends with its last batch on disk)");
+  const ItemResult* drain_stream = find(throughput, "courier.spin.drain");
+  info_now("courier.spin.drain one-way msgs/s / courier.spin msgs/s", paired(drain_stream, spin_stream),
+           "the batched receive (Receiver::drain, 64 a batch) against receive() per message: median over rounds "
+           "of the two spsc-normalised rates' quotient");
+  info_now("courier.spin.drain one-way msgs/s / floor.spsc.batch msgs/s",
+           paired(drain_stream, find(throughput, "floor.spsc.batch")),
+           "median over rounds of the two spsc-normalised rates' quotient");
   // The scale section (64 B too): costs that must not grow, an urgent message that must overtake.
   auto scale_p50 = [&](const char* test, const char* label_start, const char* metric) {
     for (const ScaleRow& r : scale)

@@ -20,6 +20,9 @@ const std::vector<TransportInfo>& transports() {
     {"courier.spin", "courier bus, real-time messages, receive() busy-spinning", true, true, make_courier_spin},
     {"courier.park", "courier bus, receive() parked on the inbox futex (spin_ns = 0)", true, false, make_courier_park},
     {"courier.poll", "courier bus, try_receive() polled in a loop (diagnostic)", false, false, make_courier_poll},
+    // One-way only: the batched receive (Receiver::drain) against courier.spin's receive per message.
+    {"courier.spin.drain", "courier bus, one-way received in batches of up to 64 (Receiver::drain, busy-spinning)",
+     false, true, make_courier_spin_drain},
     // Reliable sends (stored messages, a durable log on disk), up to 1 KiB.
     // Group and os deliver at once: against floor.cacheline like courier.spin.
     {"courier.log.group", "courier bus with a log, Sync::group: stored messages, sent after the batch's fdatasync",

@@ -18,6 +18,7 @@ make_floor_fdatasync();  // the ring + write() + fdatasync() per message (RunCon
 std::unique_ptr<Transport> make_courier_spin();
 std::unique_ptr<Transport> make_courier_park();
 std::unique_ptr<Transport> make_courier_poll();
+std::unique_ptr<Transport> make_courier_spin_drain();
 // Reliable sends: stored messages on a bus with a log in RunConfig::disk_dir, one per sync policy.
 std::unique_ptr<Transport> make_courier_log_always();
 std::unique_ptr<Transport> make_courier_log_group();

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 
 #include "courier/detail/bus_state.hpp"
@@ -119,27 +120,93 @@ class Receiver {
         if (st_->notifier_armed) rearm_notifier();
         return std::nullopt;
       }
-      // A copy handed out before (to a receiver that died, or before a
-      // reboot) whose delivery was acknowledged meanwhile is not handed out again.
-      if ((t.record.redelivered ||
-           (t.record.header->flags & (record_flag::redelivered | record_flag::forwarded)) != 0) &&
-          t.record.header->id != 0 && acknowledged_before(*t.record.header)) {
+      if (seen_before(t.record)) {
         st_->reader.release(t);
         continue;
       }
       break;
     }
     st_->in_hand = t;
-    Message m;
-    std::memcpy(&m.h_, t.record.header, sizeof(RecordHeader));
-    m.h_.payload_len = t.record.header->payload_len <= t.record.units * record_unit - sizeof(RecordHeader)
-                           ? t.record.header->payload_len
-                           : 0;  // re-checked on the copy: the lane is shared
-    m.payload_ = t.record.payload();
-    m.redelivered_ = t.record.redelivered;
-    m.pos_ = t.record.pos;
+    Message m = message_of(t.record);
     if (m.h_.id != 0 && st_->options.auto_ack) acknowledge(m.h_);
     return m;
+  }
+
+  /// Hand up to `limit` waiting messages to `f`, one after another, and give
+  /// their lane space back to the producers with one store per lane when `f`
+  /// is done with them all: the batched try_receive. Never waits; on a bus
+  /// without a log allocates nothing. Returns the number of messages handed
+  /// to `f` (0: none waiting, `limit` 0, or the bus was removed).
+  ///
+  /// - Order and semantics: as repeated try_receive calls, highest priority
+  ///   first, FIFO within a priority, with the same drops (expired, real-time
+  ///   for an earlier receiver, acknowledged before), redelivered flags and
+  ///   auto_ack. The lanes are looked at in priority order once per batch: a
+  ///   higher-priority message that arrives while `f` works through a lower
+  ///   lane is handed by the next batch. Releases the message in hand first.
+  /// - `f`: called as f(Message&) (or const Message&) on this thread. The
+  ///   Message is valid inside that call only (its payload is read in place
+  ///   and the space is given back when try_drain returns). Inside `f`, ack(m)
+  ///   and mark_read(m) work on it as on the message in hand of try_receive.
+  ///   `f` must not call try_receive, receive, try_drain, drain or run of this
+  ///   Receiver (release() inside `f` does nothing to the batch but ends
+  ///   ack/mark_read of that message).
+  /// - `f` may return void, or bool: false declines the message: it is not
+  ///   taken, the batch stops, and it is the first one handed by the next
+  ///   receive of this Receiver; detaching gives it to the next receiver
+  ///   flagged redelivered. Meant for auto_ack off: with auto_ack it was
+  ///   acknowledged as it was handed, so a later receiver drops it.
+  /// - If `f` throws, the message it threw on counts as taken, the batch
+  ///   stops, the space of everything handed is given back, and the exception
+  ///   propagates.
+  /// - A receiver that dies in the middle of a batch (killed) leaves the
+  ///   messages of the batch still in their lanes: the next receiver gets
+  ///   each of them flagged redelivered ("maybe handed out before"), the ones
+  ///   acknowledged before excepted.
+  /// - After the bus was removed: 0, for good (error() says why).
+  template <class F>
+  std::size_t try_drain(F&& f, std::size_t limit) {
+    release();
+    std::size_t n = 0;
+    while (n < limit && !removed()) {
+      bool declined = false;
+      n += st_->reader.drain(limit - n, [&](const InboxTaken& t) -> InboxReader::Take {
+        if (seen_before(t.record)) return InboxReader::Take::skipped;
+        Message m = message_of(t.record);
+        st_->in_hand = t;
+        st_->in_hand.record.units = 0;  // release() inside f gives back nothing: the batch does
+        if (m.h_.id != 0 && st_->options.auto_ack) acknowledge(m.h_);
+        try {
+          if constexpr (std::is_same_v<std::invoke_result_t<F&, Message&>, bool>) {
+            declined = !f(m);
+          } else {
+            f(m);
+          }
+        } catch (...) {
+          st_->in_hand = {};
+          throw;
+        }
+        st_->in_hand = {};
+        return declined ? InboxReader::Take::declined : InboxReader::Take::handed;
+      });
+      if (n >= limit || declined) break;
+      // Lanes dry: bring in what waits in the log for us (a bus with a log only).
+      if (st_->forwarder != nullptr && forward_spilled()) continue;
+      if (st_->notifier_armed) rearm_notifier();
+      break;
+    }
+    return n;
+  }
+
+  /// try_drain that waits up to `timeout` for the first message as receive
+  /// does (spin, yield, park per ReceiverOptions::idle), then hands what is
+  /// waiting, up to `limit`, to `f`. Returns the number handed (0: none came
+  /// within `timeout`, or the bus was removed: at once then). Blocks the
+  /// calling thread up to `timeout` plus the time `f` takes.
+  template <class F>
+  std::size_t drain(F&& f, std::size_t limit, std::chrono::nanoseconds timeout) {
+    if (limit == 0) return 0;
+    return wait_for(timeout, [&] { return try_drain(f, limit); });
   }
 
   /// Acknowledge a message taken with auto_ack off: its sender sees `delivered`.
@@ -188,7 +255,9 @@ class Receiver {
   /// (checked at least every 100 ms), on the calling thread: a loop of
   /// receive(100ms); set `stop` from any thread. Returns the number of
   /// messages handled. On a removed bus receive() returns at once, so run()
-  /// spins until `stop`: watch removed() if the bus may be removed.
+  /// spins until `stop`: watch removed() if the bus may be removed. (Not a
+  /// loop of drain: with a sender it keeps up with, a batch holds one message
+  /// and costs more than a receive; docs/design.md, "Batched receive".)
   template <class F>
   std::uint64_t run(F&& f, const std::atomic<bool>& stop) {
     std::uint64_t n = 0;
@@ -288,6 +357,28 @@ class Receiver {
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  // receive's wait (spin, yield, park) around attempt(), which returns
+  // something that converts to false when nothing was taken.
+  template <class Try>
+  auto wait_for(std::chrono::nanoseconds timeout, Try&& attempt) -> decltype(attempt());
+  // A copy handed out before (to a receiver that died, or before a reboot)
+  // whose delivery was acknowledged meanwhile is not handed out again.
+  bool seen_before(const LaneRecord& r) const noexcept {
+    return (r.redelivered || (r.header->flags & (record_flag::redelivered | record_flag::forwarded)) != 0) &&
+           r.header->id != 0 && acknowledged_before(*r.header);
+  }
+  // The Message for a record in hand: a validated copy of its header.
+  static Message message_of(const LaneRecord& r) noexcept {
+    Message m;
+    std::memcpy(&m.h_, r.header, sizeof(RecordHeader));
+    m.h_.payload_len = r.header->payload_len <= r.units * record_unit - sizeof(RecordHeader)
+                           ? r.header->payload_len
+                           : 0;  // re-checked on the copy: the lane is shared
+    m.payload_ = r.payload();
+    m.redelivered_ = r.redelivered;
+    m.pos_ = r.pos;
+    return m;
+  }
   bool holds(const Message& m) const noexcept {
     return st_->in_hand && st_->in_hand.record.pos == m.pos_ && st_->in_hand.record.header->id == m.h_.id;
   }
@@ -295,7 +386,12 @@ class Receiver {
 };
 
 inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout) noexcept {
-  if (auto m = try_receive()) return m;
+  return wait_for(timeout, [this] { return try_receive(); });
+}
+
+template <class Try>
+auto Receiver::wait_for(std::chrono::nanoseconds timeout, Try&& attempt) -> decltype(attempt()) {
+  if (auto m = attempt()) return m;
   const std::uint64_t start = monotonic_ns();
   const std::uint64_t span = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
   const std::uint64_t deadline = span > ~0ull - start ? ~0ull : start + span;
@@ -304,7 +400,7 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
       idle.park ? (idle.spin_ns < deadline - start ? start + idle.spin_ns : deadline) : deadline;
   if (!idle.park || idle.spin_ns != 0) {  // spin_ns == 0 with park: sleep at once
     for (unsigned i = 1;; ++i) {
-      if (auto m = try_receive()) return m;
+      if (auto m = attempt()) return m;
       cpu_relax();
       // The clock costs ~25 ns: read it (and look for a removal) every 64 polls.
       if ((i & 63) != 0) continue;
@@ -316,12 +412,12 @@ inline std::optional<Message> Receiver::receive(std::chrono::nanoseconds timeout
       if (idle.park) cpu_yield();
     }
   }
-  if (!idle.park) return std::nullopt;
+  if (!idle.park) return {};
   for (;;) {
-    if (removed()) return std::nullopt;  // Bus::remove wakes a parked receiver after setting it
-    if (monotonic_ns() >= deadline) return try_receive();
+    if (removed()) return {};  // Bus::remove wakes a parked receiver after setting it
+    if (monotonic_ns() >= deadline) return attempt();
     st_->reader.park(deadline);
-    if (auto m = try_receive()) return m;
+    if (auto m = attempt()) return m;
   }
 }
 

@@ -325,6 +325,9 @@ std::string message_line(const Message& m, Receiver& rx, GroupNames& groups) {
   return out;
 }
 
+// The most messages `recv` takes in one batch (between two looks at a signal or the deadline).
+constexpr std::uint64_t recv_batch = 64;
+
 }  // namespace
 
 int run_recv(const Invocation& inv) {
@@ -345,27 +348,38 @@ int run_recv(const Invocation& inv) {
   const std::uint64_t deadline = timeout ? start + static_cast<std::uint64_t>(timeout->count()) : ~0ull;
   std::uint64_t received = 0;
   std::string line;
+  int failed = 0;  // errno of a line that could not be written
+  // Takes the messages waiting in batches (Receiver::drain): their lane space
+  // is given back with one store per lane after the batch's lines are written.
+  const auto one = [&](Message& m) {
+    if (mark_read) {  // before printing: whoever reads our line may ask the sender's status
+      if (ack) rx->ack(m);
+      rx->mark_read(m);
+    }
+    line = message_line(m, *rx, groups);
+    if (!try_write_out(line)) {
+      failed = errno;
+      return false;  // declined: not taken, the batch stops before it
+    }
+    if (ack && !mark_read) rx->ack(m);  // handed on: now it may be acknowledged
+    return true;
+  };
   while (!count || received < *count) {
     // Wait in slices of at most 100 ms: a signal does not cut a wait short.
     const std::uint64_t now = now_monotonic_ns();
     const std::uint64_t slice = std::min<std::uint64_t>(deadline - std::min(now, deadline), 100'000'000ull);
-    if (auto m = rx->receive(std::chrono::nanoseconds(slice))) {
-      if (mark_read) {  // before printing: whoever reads our line may ask the sender's status
-        if (ack) rx->ack(*m);
-        rx->mark_read(*m);
-      }
-      line = message_line(*m, *rx, groups);
-      if (!try_write_out(line)) {
-        // Leave without acknowledging or releasing the message we could not
-        // hand on (a normal return would release it, in ~Receiver): whoever
-        // attaches next gets it again, flagged redelivered. A closed pipe is
-        // the reader's choice: ended by SIGPIPE, silently, as filters are.
-        if (errno == EPIPE) die_of_closed_pipe();
-        std::cerr << "courier: " << write_error() << '\n';
-        std::_Exit(1);
-      }
-      if (ack && !mark_read) rx->ack(*m);  // handed on: now it may be acknowledged
-      ++received;                          // released by the next receive, or by ~Receiver
+    const std::uint64_t limit = count ? std::min<std::uint64_t>(*count - received, recv_batch) : recv_batch;
+    received += rx->drain(one, limit, std::chrono::nanoseconds(slice));
+    if (failed != 0) {
+      // Leave without acknowledging or releasing the message we could not
+      // hand on (a normal return would release it, in ~Receiver): whoever
+      // attaches next gets it again, flagged redelivered (the lines before it
+      // in the batch were released by drain). A closed pipe is the reader's
+      // choice: ended by SIGPIPE, silently, as filters are.
+      errno = failed;
+      if (errno == EPIPE) die_of_closed_pipe();
+      std::cerr << "courier: " << write_error() << '\n';
+      std::_Exit(1);
     }
     if (auto gone = rx->error()) throw Failure(gone->message);  // removed (courier rm --force): exit 1
     if (stop.requested() || now_monotonic_ns() >= deadline) break;

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 #include "courier/detail/clock.hpp"
@@ -107,6 +108,91 @@ class InboxReader {
   }
 
   void release(const InboxTaken& t) noexcept { lanes_[t.lane].release(t.record); }
+
+  // What drain's hand(t) did with a record.
+  enum class Take : std::uint8_t {
+    handed,    // given to the application (counts against the limit)
+    skipped,   // consumed without handing it out (acknowledged before)
+    declined,  // not taken: the batch stops before it, it stays at the lane's head
+  };
+
+  // Hand up to `limit` deliverable records to hand(const InboxTaken&) -> Take,
+  // lane by lane from the highest priority among the lanes flagged when the
+  // batch starts; returns the number handed. Drops as poll does. Per lane
+  // touched: one store of handed before its first record (covering the
+  // stretch about to be handed: a receiver that dies mid-batch leaves them
+  // flagged redelivered) and one store of head after hand returned for its
+  // last one (docs/design.md, "Batched receive"). If hand throws, the record
+  // it threw on counts as taken (as the message in hand of try_receive would
+  // be released by the next one), head is stored past it and the exception
+  // propagates.
+  template <class Hand>
+  std::size_t drain(std::size_t limit, Hand&& hand) {
+    // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
+    std::uint32_t bm = in_->nonempty.load(std::memory_order_relaxed) & all_lanes;
+    std::uint32_t skipped = 0;  // flagged lanes found empty
+    std::size_t handed = 0;
+    std::uint64_t taken = 0, redelivered = 0;
+    bool declined = false;
+    while (bm != 0 && handed < limit && !declined) {
+      const unsigned p = static_cast<unsigned>(std::countr_zero(bm));
+      bm &= bm - 1;
+      LaneReader& r = lanes_[p];
+      std::uint64_t at = r.head();
+      bool found = false;
+      for (;;) {  // stretches: one, unless records were dropped or skipped on the way
+        const std::uint64_t end = r.stretch_end(at, limit - handed);
+        if (end == at) {
+          (void)r.peek_at(at);  // step over padding and revoked claims: head moves past them too
+          break;
+        }
+        found = true;
+        r.mark_handed_until(end);
+        while (at < end) {
+          const LaneRecord rec = r.peek_at(at);
+          if (!rec) break;  // only a damaged lane loses a record it showed a moment ago
+          const std::uint64_t next = rec.pos + rec.units * record_unit;
+          if (!deliverable(*rec.header)) {
+            at = next;
+            continue;
+          }
+          Take t;
+          try {
+            t = hand(InboxTaken{rec, p});
+          } catch (...) {
+            at = next;
+            r.mark_handed_until(at);
+            r.release_to(at);
+            count_taken(taken + 1, redelivered + (rec.redelivered ? 1 : 0));
+            throw;
+          }
+          if (t == Take::declined) {
+            r.mark_handed_until(next);  // only it was seen (a later receiver flags it redelivered)
+            declined = true;
+            break;
+          }
+          at = next;
+          ++taken;
+          if (rec.redelivered) ++redelivered;
+          if (t == Take::handed && ++handed == limit) break;
+        }
+        if (declined || handed == limit || at < end) break;
+      }
+      r.release_to(at);
+      if (!found) skipped |= 1u << p;
+    }
+    count_taken(taken, redelivered);
+    if (taken != 0) {
+      if (empty_polls_ != 0) [[unlikely]]
+        busy_again();
+      if (skipped != 0) [[unlikely]]
+        look_at_skipped(skipped);
+    } else if (!declined && ++empty_polls_ >= tidy_every) {
+      tidy(monotonic_ns());
+      empty_polls_ = 1;  // as poll
+    }
+    return handed;
+  }
 
   // Called when idle: clear the bits of empty lanes (re-checking each), step
   // over claims held past the timeout. Returns the earliest time (monotonic
@@ -246,6 +332,10 @@ class InboxReader {
       const RecordHeader copy = h;  // the hook may take its time; the lane is shared
       drop_(drop_ctx_, copy, why);
     }
+  }
+  void count_taken(std::uint64_t taken, std::uint64_t redelivered) noexcept {
+    add(in_->received, taken);
+    add(in_->redelivered, redelivered);
   }
   // Single writer (the lease holder): a relaxed load + store, no locked RMW.
   static void bump(std::atomic<std::uint64_t>& c) noexcept { add(c, 1); }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "courier/detail/clock.hpp"
@@ -55,48 +56,47 @@ class LaneReader {
 
   // The committed record at head, or an empty LaneRecord when there is none
   // (yet). Steps over padding, revoked claims and records that fail checks.
-  LaneRecord peek() noexcept {
-    for (;;) {
-      // SYNC POINT READ: the frame, partner of LaneWriter::commit (seq_cst CAS):
-      // once committed is seen, header and payload are visible.
-      const std::uint64_t f = v_.frame_at(head_).load(std::memory_order_acquire);
-      if (!frame::belongs_to(f, head_)) return {};
-      const std::uint64_t units = frame::units(f);
-      const std::uint64_t idx = head_ & v_.mask();
-      if (units == 0 || idx + units * record_unit > v_.capacity) {
-        // Written by no correct producer: count it, step one unit; the hole
-        // check (check_stalled) resynchronises on the next real frame.
-        ++counters_.corrupt;
-        advance(record_unit);
-        continue;
-      }
-      const std::uint64_t st = frame::state(f);
-      if (st == frame::padding || st == frame::revoked) {
-        advance(units * record_unit);
-        continue;
-      }
-      if (st != frame::committed) {
-        ++counters_.corrupt;
-        advance(units * record_unit);
-        continue;
-      }
-      const RecordHeader* h = v_.header_at(head_);
-      if (h->payload_len > units * record_unit - sizeof(RecordHeader) || h->priority >= priority_levels) {
-        ++counters_.corrupt;
-        advance(units * record_unit);
-        continue;
-      }
-      stalled_pos_ = ~0ull;
-      return LaneRecord{h, head_, units, head_ < redeliver_until_};
+  LaneRecord peek() noexcept { return peek_from<true>(head_); }
+
+  // Batched reading (InboxReader::drain): the caller's cursor `at` runs ahead
+  // of head through records handed out one after another, and head is stored
+  // once (release_to) when the application is done with all of them.
+  //
+  // As peek, from `at` (>= head): steps over padding, revoked claims and
+  // damaged frames by moving only `at` (producers still see head).
+  LaneRecord peek_at(std::uint64_t& at) noexcept { return peek_from<false>(at); }
+  // Where the n-th committed record from `at` ends (or the last one found, if
+  // fewer): the stretch a batch will hand out. `at` when none is committed.
+  // Changes nothing (the delivery pass counts damaged frames).
+  std::uint64_t stretch_end(std::uint64_t at, std::size_t n) noexcept {
+    const LaneReaderCounters counters = counters_;
+    const std::uint64_t stalled = stalled_pos_;
+    const std::uint64_t from = at;
+    std::uint64_t end = at;
+    // At most one lap: frames further on can only come from a damaged lane.
+    for (; n != 0 && at - from < v_.capacity; --n) {
+      const LaneRecord r = peek_from<false>(at);
+      if (!r) break;
+      at = end = r.pos + r.units * record_unit;
     }
+    counters_ = counters;
+    stalled_pos_ = stalled;
+    return end;
+  }
+  // Everything before `end` may have been given to the application: if we die
+  // before releasing it, the next receiver sees it flagged redelivered.
+  void mark_handed_until(std::uint64_t end) noexcept {
+    // Relaxed: read only by a later lease holder, after the lease CAS.
+    v_.ctl->handed.store(end, std::memory_order_relaxed);
+  }
+  // Done with everything before `at` (a cursor from peek_at): one store of head.
+  void release_to(std::uint64_t at) noexcept {
+    if (at != head_) advance(at - head_);
   }
 
   // Note that r was given to the application: if we die before release, the
   // next receiver sees it flagged redelivered.
-  void mark_handed(const LaneRecord& r) noexcept {
-    // Relaxed: read only by a later lease holder, after the lease CAS.
-    v_.ctl->handed.store(r.pos + r.units * record_unit, std::memory_order_relaxed);
-  }
+  void mark_handed(const LaneRecord& r) noexcept { mark_handed_until(r.pos + r.units * record_unit); }
 
   // Done with r (it must be the record peek returned): its space goes back to producers.
   void release(const LaneRecord& r) noexcept { advance(r.units * record_unit); }
@@ -139,6 +139,53 @@ class LaneReader {
   const LaneView& view() const noexcept { return v_; }
 
  private:
+  // peek's walk from `pos`. Store: pos is head_ and each step over padding or
+  // a damaged frame gives the space back at once (advance); otherwise only
+  // the caller's cursor moves.
+  template <bool Store>
+  LaneRecord peek_from(std::uint64_t& pos) noexcept {
+    for (;;) {
+      // SYNC POINT READ: the frame, partner of LaneWriter::commit (seq_cst CAS):
+      // once committed is seen, header and payload are visible.
+      const std::uint64_t f = v_.frame_at(pos).load(std::memory_order_acquire);
+      if (!frame::belongs_to(f, pos)) return {};
+      const std::uint64_t units = frame::units(f);
+      const std::uint64_t idx = pos & v_.mask();
+      if (units == 0 || idx + units * record_unit > v_.capacity) {
+        // Written by no correct producer: count it, step one unit; the hole
+        // check (check_stalled) resynchronises on the next real frame.
+        ++counters_.corrupt;
+        step<Store>(pos, record_unit);
+        continue;
+      }
+      const std::uint64_t st = frame::state(f);
+      if (st == frame::padding || st == frame::revoked) {
+        step<Store>(pos, units * record_unit);
+        continue;
+      }
+      if (st != frame::committed) {
+        ++counters_.corrupt;
+        step<Store>(pos, units * record_unit);
+        continue;
+      }
+      const RecordHeader* h = v_.header_at(pos);
+      if (h->payload_len > units * record_unit - sizeof(RecordHeader) || h->priority >= priority_levels) {
+        ++counters_.corrupt;
+        step<Store>(pos, units * record_unit);
+        continue;
+      }
+      stalled_pos_ = ~0ull;
+      return LaneRecord{h, pos, units, pos < redeliver_until_};
+    }
+  }
+  template <bool Store>
+  void step(std::uint64_t& pos, std::uint64_t bytes) noexcept {
+    if constexpr (Store)
+      advance(bytes);  // pos is head_
+    else
+      pos += bytes;
+  }
+
   void advance(std::uint64_t bytes) noexcept {
     head_ += bytes;
     // SYNC POINT WRITE: head, partner of LaneWriter::try_claim's acquire load:
