@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "courier/bus.hpp"
+#include "courier/detail/log_format.hpp"
+#include "courier/endpoint.hpp"
 #include "support.hpp"
 
 namespace {
@@ -287,6 +290,44 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
            "journals:", "segments:", "message:", "delivered:", "damaged:", "torn:", "unsettled:         2 messages",
            "oldest unsettled:  id " + second + " from 'alice' to 'bob'"})
     EXPECT_NE(text.out.find(s), std::string::npos) << s << "\n" << text.out;
+}
+
+// A living writer's journal file is preallocated (fallocate, 8 MiB steps) and
+// only cut back to its records when it closes: `log stat` reports the bytes
+// written (headers, records), not those zeros (its old "bytes" was the files'
+// sizes, 8 MiB here); "file_bytes" keeps the sizes.
+TEST_F(CliLogTest, statReportsTheBytesWrittenNotALiveWritersPreallocatedZeros) {
+  add_bob();
+  courier::Options o;
+  o.create = false;
+  o.log_dir = log_;
+  o.sync = courier::Sync::always;
+  auto live = courier::Bus::open(bus(), o);  // its writer lives until the end of the test
+  ASSERT_TRUE(live) << live.error().message;
+  auto alice = live->endpoint("alice");
+  ASSERT_TRUE(alice);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(alice->send({.to = courier::peer("bob"), .expiry = std::chrono::minutes(10)}, "live").status,
+              courier::Status::sent);
+
+  const Output stat = log("stat", {"--json"});
+  ASSERT_EQ(stat.status, 0) << stat.err;
+  const auto files = records_by_file();
+  std::uint64_t written = 0, sizes = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(journals())) {
+    if (e.path().extension() != ".journal") continue;
+    const std::uint64_t size = fs::file_size(e.path());
+    sizes += size;
+    const auto f = files.find(e.path().string());
+    written += f == files.end() ? std::min<std::uint64_t>(size, courier::logfmt::file_header_size)
+                                : f->second.back().offset +
+                                      courier::logfmt::record_span(static_cast<std::uint32_t>(f->second.back().length));
+  }
+  ASSERT_GT(sizes, written + (1u << 20)) << "the living writer's file is preallocated";
+  EXPECT_EQ(json_number(stat.out, "bytes"), written) << stat.out;
+  EXPECT_EQ(json_number(stat.out, "file_bytes"), sizes) << stat.out;
+  const Output text = log("stat");
+  EXPECT_NE(text.out.find("written, files "), std::string::npos) << text.out;
 }
 
 TEST_F(CliLogTest, verifyNamesAFlippedByteAndTakesATornTailForNoDamage) {
