@@ -473,6 +473,46 @@ TEST_F(CliLogTest, recoverPrintsWhatItFoundAndTheDamage) {
 
 // Exactly once across reboots: a message a receiver took is not put back by a
 // later recovery, on the live bus or after the shared memory is gone again.
+// Journal files are read in the order of their writers' start: here bob's
+// receiving process starts its writer before the sending CLI, so the rebuild
+// reads bob's acknowledgement before the message it settles. It must still
+// settle it (recovery keeps such a settle until every message is loaded).
+TEST_F(CliLogTest, anAcknowledgementReadBeforeItsMessageStillSettlesItAfterAReboot) {
+  add_bob();
+  {
+    courier::Options o;
+    o.create = false;
+    o.log_dir = log_;
+    o.sync = courier::Sync::always;
+    auto live = courier::Bus::open(bus(), o);  // bob's writer: older than the sender's below
+    ASSERT_TRUE(live) << live.error().message;
+    auto bob = live->attach("bob");
+    ASSERT_TRUE(bob);
+    const std::string id = send("early");
+    auto m = bob->receive(std::chrono::seconds(10));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(std::to_string(m->id()), id);
+    ASSERT_TRUE(bob->ack(*m));
+    ASSERT_TRUE(live->flush_log());
+  }
+  std::string ack_file, message_file;
+  const Output dump = log("dump");
+  for (const std::string& l : lines_of(dump.out)) {
+    if (json_text(l, "kind") == "delivered") ack_file = json_text(l, "file");
+    if (json_text(l, "kind") == "message") message_file = json_text(l, "file");
+  }
+  ASSERT_FALSE(ack_file.empty()) << dump.out;
+  ASSERT_LT(ack_file, message_file) << "the acknowledgement is in a file read first";
+
+  ASSERT_EQ(run({"rm", bus()}).status, 0);
+  const Output rebooted = courier({"recover", bus(), "--json"});
+  ASSERT_EQ(rebooted.status, 0) << rebooted.err;
+  EXPECT_EQ(json_number(rebooted.out, "owed"), 0u) << rebooted.out;
+  EXPECT_EQ(json_number(rebooted.out, "injected"), 0u) << rebooted.out;
+  EXPECT_EQ(json_number(rebooted.out, "settled"), 1u) << rebooted.out;
+  EXPECT_NE(bob_stat().find("\"waiting_total\":0,"), std::string::npos) << bob_stat();
+}
+
 TEST_F(CliLogTest, deliveredMessageIsNotPutBackByALaterRecovery) {
   add_bob();
   const std::string id = send("once");
