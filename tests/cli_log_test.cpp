@@ -100,6 +100,16 @@ class CliLogTest : public ::testing::Test {
     return courier(args);
   }
 
+  // The bus opened in the test process with its log (Sync::always): a
+  // journal writer of its own, alive while the result lives.
+  courier::Result<courier::Bus> open_in_this_process() {
+    courier::Options o;
+    o.create = false;
+    o.log_dir = log_;
+    o.sync = courier::Sync::always;
+    return courier::Bus::open(bus(), o);
+  }
+
   // Bob's object in `courier stat --json`, or "".
   std::string bob_stat() {
     const Output o = run({"stat", bus(), "--json"});
@@ -298,11 +308,7 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
 // sizes, 8 MiB here); "file_bytes" keeps the sizes.
 TEST_F(CliLogTest, statReportsTheBytesWrittenNotALiveWritersPreallocatedZeros) {
   add_bob();
-  courier::Options o;
-  o.create = false;
-  o.log_dir = log_;
-  o.sync = courier::Sync::always;
-  auto live = courier::Bus::open(bus(), o);  // its writer lives until the end of the test
+  auto live = open_in_this_process();  // its writer lives until the end of the test
   ASSERT_TRUE(live) << live.error().message;
   auto alice = live->endpoint("alice");
   ASSERT_TRUE(alice);
@@ -480,11 +486,7 @@ TEST_F(CliLogTest, recoverPrintsWhatItFoundAndTheDamage) {
 TEST_F(CliLogTest, anAcknowledgementReadBeforeItsMessageStillSettlesItAfterAReboot) {
   add_bob();
   {
-    courier::Options o;
-    o.create = false;
-    o.log_dir = log_;
-    o.sync = courier::Sync::always;
-    auto live = courier::Bus::open(bus(), o);  // bob's writer: older than the sender's below
+    auto live = open_in_this_process();  // bob's writer: older than the sender's below
     ASSERT_TRUE(live) << live.error().message;
     auto bob = live->attach("bob");
     ASSERT_TRUE(bob);
