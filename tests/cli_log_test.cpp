@@ -101,12 +101,15 @@ class CliLogTest : public ::testing::Test {
   }
 
   // The bus opened in the test process with its log (Sync::always): a
-  // journal writer of its own, alive while the result lives.
+  // journal writer of its own, alive while the result lives. No housekeeping:
+  // its compaction would delete settled files (the CLI's name-only ones)
+  // while the test compares the directory with what `log` reported.
   courier::Result<courier::Bus> open_in_this_process() {
     courier::Options o;
     o.create = false;
     o.log_dir = log_;
     o.sync = courier::Sync::always;
+    o.housekeeping_interval = std::chrono::milliseconds(0);
     return courier::Bus::open(bus(), o);
   }
 
