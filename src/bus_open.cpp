@@ -193,7 +193,7 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   // Recover what the journals hold before the new writer adds to them (its
   // first segment holds nothing yet, so reading it is harmless).
   if (created && o.recover) {
-    auto r = recover(st, o.on_recovery_progress);
+    auto r = recover(st, o.on_recovery_progress, true);
     if (!r) return std::move(r).error();
     st.recovery = std::move(*r);
   }

@@ -24,6 +24,7 @@ const std::string* JournalNames::name(std::uint32_t id, bool group) const {
 }
 
 void JournalIds::start(std::string path) {
+  for (Cached& c : cache_) c = Cached{};
   names_.start(std::move(path));
   endpoints_.clear();
   groups_.clear();
@@ -32,14 +33,19 @@ void JournalIds::start(std::string path) {
 bool JournalIds::learn(std::span<const std::byte> body, const Resolve& resolve) {
   const JournalName* n = names_.learn(body);
   if (n == nullptr) return false;
+  for (Cached& c : cache_) c = Cached{};
   const std::uint32_t now = resolve(n->name, n->group);
   if (now != 0) (n->group ? groups_ : endpoints_)[n->id] = now;
   return true;
 }
 
 EndpointId JournalIds::endpoint(std::uint32_t old) const {
+  Cached& c = cache_[old % cache_size];
+  if (old != 0 && c.old == old) return c.now;
   auto it = endpoints_.find(old);
-  return it == endpoints_.end() ? no_endpoint : it->second;
+  const EndpointId now = it == endpoints_.end() ? no_endpoint : it->second;
+  if (old != 0) c = Cached{old, now};
+  return now;
 }
 
 GroupId JournalIds::group(std::uint32_t old) const {

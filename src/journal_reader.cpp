@@ -308,6 +308,7 @@ Result<bool> JournalReader::next(JournalRecord& out) {
     // preallocated file's unwritten part, or a size that reached the disk
     // before the data), neither torn nor damage (docs/log-format.md).
     if (pos_ >= size || pos_ >= zero_from_) {
+      written_ += std::min(pos_, size);  // header, records, damage and torn tails; not the zeros after them
       loaded_ = false;
       continue;
     }
@@ -337,7 +338,10 @@ Result<bool> JournalReader::next(JournalRecord& out) {
     else
       damage_.push_back(
           JournalDamage{info_.path, pos_, size - pos_, std::string(c.reason) + " (at the end of the file)"});
+    // Written: up to the zeros that end the file (a preallocated file's unwritten part).
+    written_ += std::max(pos_, std::min(zero_from_, size));
     pos_ = size;
+    loaded_ = false;
   }
 }
 

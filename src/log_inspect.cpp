@@ -135,6 +135,8 @@ std::uint64_t LogInspector::bytes() const {
   return total;
 }
 
+std::uint64_t LogInspector::record_bytes() const { return impl_->reader.written_bytes(); }
+
 std::vector<LogRegion> LogInspector::damage() const {
   std::vector<LogRegion> out;
   for (const JournalDamage& d : impl_->reader.damage()) out.push_back({d.file, d.offset, d.length, d.reason});

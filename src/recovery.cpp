@@ -27,7 +27,13 @@ using detail::JournalIds;
 // the first refusal at 69-74 % on big tables, earlier on small ones, where a
 // bucket fills by chance): half leaves a margin for small tables too.
 constexpr std::uint64_t safe_fill_percent = 50;
-constexpr unsigned recovery_passes = 4;
+
+// What one read of the journals does (docs/design.md, "Recovery in two reads"):
+// count: only the tracker entries needed (a live or half-built bus: nothing is
+// changed before they fit); load: names, groups, messages into the tracker,
+// settles applied (those read before their message kept for the end); put_back:
+// what is owed and in no lane into its lane, in journal order.
+enum class Phase : std::uint8_t { count, load, put_back };
 
 std::string with_commas(std::uint64_t n) {
   std::string d = std::to_string(n), out;
@@ -43,24 +49,33 @@ class Recovery {
   Recovery(detail::BusState& st, const std::function<void(const RecoveryProgress&)>& progress)
       : st_(st), progress_(progress), now_(realtime_ns()), resolve_(detail::resolve_in(st.dir, true)) {}
 
-  Result<RecoveryReport> run() {
+  // fresh: the bus was created by this open (a reboot): nobody else uses it
+  // before the rebuild ends and a failed one is removed, so the tracker is
+  // filled while the journals are counted (one read fewer).
+  Result<RecoveryReport> run(bool fresh) {
     const std::uint64_t t0 = monotonic_ns();
     if (auto r = st_.log->flush(); !r)
       return std::move(r).error().with_context("recovery: this process's own log could not be written first");
     total_ = directory_bytes();
-    // Pass 1 counts what needs a tracker entry; nothing is changed before it fits.
-    if (auto r = pass(1); !r) return std::move(r).error();
-    if (auto r = check_room(); !r) return std::move(r).error();
-    // The groups and their members before any message is put back (pass 4).
-    if (auto r = membership_.apply(st_.dir); !r) return std::move(r).error().with_context("recovery");
+    fresh_ = fresh;
+    passes_ = fresh ? 2 : 3;
+    if (!fresh) {
+      // Counts what needs a tracker entry; nothing is changed before it fits.
+      if (auto r = pass(Phase::count); !r) return std::move(r).error();
+      if (auto r = check_room(); !r) return std::move(r).error();
+    }
     prefault_tracker();
-    if (auto r = pass(2); !r) return std::move(r).error();
-    if (refused_) return room_error();  // the estimate was off: fail rather than put back untracked copies
-    if (auto r = pass(3); !r) return std::move(r).error();
+    if (auto r = pass(Phase::load); !r) return std::move(r).error();
+    // Refused by the tracker, or past the safe fill (fresh): fail rather than put back untracked copies.
+    if (refused_) return room_error();
+    for (const EarlySettle& e : early_settles_) apply_settle(e.sender, e.id, e.recipient, e.status, false);
+    early_settles_ = {};
+    // The groups and their members before any message is put back.
+    if (auto r = membership_.apply(st_.dir); !r) return std::move(r).error().with_context("recovery");
     finish_totals();
     prefault_lanes();
-    if (auto r = pass(4); !r) return std::move(r).error();
-    membership_.remove_groups(st_.dir);  // not before: passes 2-4 register the groups their messages name
+    if (auto r = pass(Phase::put_back); !r) return std::move(r).error();
+    membership_.remove_groups(st_.dir);  // not before: the reads register the groups their messages name
     raise_next_id();
     rep_.ran = true;
     rep_.elapsed_ns = monotonic_ns() - t0;
@@ -149,7 +164,15 @@ class Recovery {
     return n;
   }
 
-  Result<void> pass(unsigned n) {
+  // The first read of the journals counts what they hold in the report.
+  bool first(Phase ph) const noexcept { return ph == Phase::count || (fresh_ && ph == Phase::load); }
+  unsigned pass_number(Phase ph) const noexcept {
+    return ph == Phase::put_back ? passes_ : (ph == Phase::load && !fresh_ ? 2 : 1);
+  }
+
+  Result<void> pass(Phase ph) {
+    const unsigned n = pass_number(ph);
+    const bool counting = first(ph);
     JournalReaderOptions ro;
     ro.buffer = buffer_;  // one buffer for every file of every pass: its pages stay mapped
     auto rd = JournalReader::open_directory(st_.log->directory(), ro);
@@ -165,61 +188,59 @@ class Recovery {
         done_files += file_size;
         file_size = rec.segment->file_size;
         ids.start(rec.segment->path);
-        if (n == 1) {
+        if (counting) {
           ++rep_.segments;
           rep_.bytes += file_size;
         }
       }
       if (progress_ && done_files + rec.offset >= next_report) {
-        progress_(RecoveryProgress{n, recovery_passes, done_files + rec.offset, total_});
+        progress_(RecoveryProgress{n, passes_, done_files + rec.offset, total_});
         next_report = done_files + rec.offset + detail::log_defaults::recovery_progress_bytes;
       }
-      if (n == 1) ++rep_.records;
+      if (counting) ++rep_.records;
       switch (rec.kind) {
-        case logfmt::Kind::name: name(rec, ids, n); break;
+        case logfmt::Kind::name:
+          if (ids.learn(rec.body, resolve_) && counting) ++rep_.names;
+          break;
         case logfmt::Kind::membership:
-          if (n == 1)
+          if (counting)
             if (auto m = decode_journal_membership(rec.body)) membership_.add(*m);
           break;
         case logfmt::Kind::message:
-          if (n == 1) ++rep_.messages;
-          if (n != 3) message(rec, ids, n);
+          if (counting) ++rep_.messages;
+          message(rec, ids, ph, counting);
           break;
         default:
-          if (n == 1) ++rep_.settles;
-          if (n == 3) settle(rec, ids);
+          if (counting) ++rep_.settles;
+          if (ph == Phase::load) settle(rec, ids);
           break;
       }
-      if (refused_) return {};
+      if (refused_ && !fresh_) return {};  // a fresh load reads on to count what the error names
     }
-    if (n == 1) {
+    if (counting) {
       rep_.damage = rd->damage();
       rep_.damaged = rep_.damage.size();
       rep_.torn = rd->torn_tails().size();
     }
-    if (progress_) progress_(RecoveryProgress{n, recovery_passes, total_, total_});
+    if (progress_) progress_(RecoveryProgress{n, passes_, total_, total_});
     return {};
-  }
-
-  void name(const JournalRecord& rec, JournalIds& ids, unsigned n) {
-    if (ids.learn(rec.body, resolve_) && n == 1) ++rep_.names;
   }
 
   // The message of a record with the ids of the bus now; false when it is
   // not one to recover (untracked, real-time, unnamed, past its retention).
-  bool mapped(const JournalRecord& rec, const JournalIds& ids, unsigned n, JournalMessage& m) {
+  bool mapped(const JournalRecord& rec, const JournalIds& ids, bool counting, JournalMessage& m) {
     auto d = decode_journal_message(rec.body);
     if (!d) return false;
     m = *d;
     RecordHeader& h = m.header;
     if (h.id == 0 || h.expires_ns == 0) return false;
-    if (n == 1 && h.id > rep_.max_id) rep_.max_id = h.id;
+    if (counting && h.id > rep_.max_id) rep_.max_id = h.id;
     if (!ids.map(h)) {
-      if (n == 1) ++rep_.unnamed;
+      if (counting) ++rep_.unnamed;
       return false;
     }
     if (st_.deadline(h.expires_ns, h.timestamp_ns) <= now_) {  // settled by age: its status would have retired too
-      if (n == 1) ++rep_.retired;
+      if (counting) ++rep_.retired;
       return false;
     }
     return true;
@@ -234,21 +255,28 @@ class Recovery {
         tracker_flag::committed | (h.priority < priority_levels ? h.priority << tracker_flag::priority_shift : 0));
     const EntryInit init{role,         dest, Status::sent, flags, 1, st_.deadline(h.expires_ns, h.timestamp_ns),
                          h.expires_ns, now_};
-    Tracker::InsertResult r = st_.tracker.insert(key, now_, [&](TrackerEntry& e) { init_entry(e, init); });
+    const auto fill = [&](TrackerEntry& e) { init_entry(e, init); };
+    // Fresh: nobody else sees the tracker before the rebuild ends (run()).
+    const Tracker::InsertResult r =
+        fresh_ ? st_.tracker.insert_unshared(key, now_, fill) : st_.tracker.insert(key, now_, fill);
     dup = r.result == Tracker::Insert::duplicate;
     if (r.result == Tracker::Insert::full) refused_ = true;
-    return r.result == Tracker::Insert::inserted ? r.slot : Tracker::no_slot;
+    if (r.result != Tracker::Insert::inserted) return Tracker::no_slot;
+    // Fresh (no counting read): the same bound check_room sets, checked as the tracker fills.
+    if (fresh_ && ++needed_ > safe_fill(st_.tracker.capacity())) refused_ = true;
+    return r.slot;
   }
 
-  void message(const JournalRecord& rec, const JournalIds& ids, unsigned n) {
+  void message(const JournalRecord& rec, const JournalIds& ids, Phase ph, bool counting) {
     JournalMessage m;
-    if (!mapped(rec, ids, n, m)) return;
+    if (!mapped(rec, ids, counting, m)) return;
     const RecordHeader& h = m.header;
-    if (n == 1) {
+    // Counting, or a fresh load past what fits: only count (the error names the total).
+    if (ph == Phase::count || (ph == Phase::load && refused_)) {
       count(h);
       return;
     }
-    if (n == 2) {
+    if (ph == Phase::load) {
       bool dup = false;
       std::uint64_t total = Tracker::no_slot;
       if (h.group != 0) {
@@ -271,14 +299,19 @@ class Recovery {
       }
       const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
       insert(key_of(h, h.to), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
-      if (!dup && !refused_)
-        lane_bytes_[std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels] +=
-            record_bytes(m.payload.size());
+      if (!dup && !refused_) {
+        const std::uint64_t lane = std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels;
+        if (lane != last_lane_ || last_lane_bytes_ == nullptr) {  // map nodes stay put: the pointer stays valid
+          last_lane_ = lane;
+          last_lane_bytes_ = &lane_bytes_[lane];
+        }
+        *last_lane_bytes_ += record_bytes(m.payload.size());
+      }
       return;
     }
-    // Pass 4: put back what is owed and in no lane.
+    // Put back what is owed and in no lane.
     const std::uint64_t slot = st_.tracker.find(key_of(h, h.to));
-    // Pass 2 tracked every message: no entry now means a live bus settled and
+    // The load tracked every message: no entry now means a live bus settled and
     // retired it meanwhile (Bus::recover), so it is owed no more.
     if (slot == Tracker::no_slot) {
       ++rep_.settled;
@@ -337,16 +370,27 @@ class Recovery {
     const EndpointId recipient = b->recipient != 0 ? ids.endpoint(b->recipient) : no_endpoint;
     if (sender == no_endpoint || (b->recipient != 0 && recipient == no_endpoint)) return;
     const Status s = logfmt::settled_status(rec.kind);
-    const std::uint64_t slot = st_.tracker.find(TrackerKey{sender, b->id, no_endpoint});
-    if (slot == Tracker::no_slot) return;
+    // Its message may be in a file read later (another process's journal):
+    // kept and applied once every message is in the tracker.
+    if (!apply_settle(sender, b->id, recipient, s, true)) early_settles_.push_back({sender, recipient, b->id, s});
+  }
+
+  // Settle the message (sender, id) for `recipient` (no_endpoint: an
+  // endpoint's message). False when `keep` and its entry (or its member's) is
+  // not in the tracker yet; without `keep` such a settle is dropped, as the
+  // message is not one to recover (retired, unnamed) or a live bus retired it.
+  bool apply_settle(EndpointId sender, std::uint64_t id, EndpointId recipient, Status s, bool keep) {
+    const std::uint64_t slot = st_.tracker.find(TrackerKey{sender, id, no_endpoint});
+    if (slot == Tracker::no_slot) return !keep;
     TrackerEntry& e = st_.tracker.entry(slot);
     // Relaxed: written before the entry was published (find acquired the tag).
     if (e.role.load(std::memory_order_relaxed) != tracker_role::group) {
       st_.tracker.advance(slot, s, now_);
-      return;
+      return true;
     }
-    const std::uint64_t ms = st_.tracker.find(TrackerKey{sender, b->id, recipient});
-    if (ms == Tracker::no_slot || !st_.tracker.advance(ms, s, now_)) return;
+    const std::uint64_t ms = st_.tracker.find(TrackerKey{sender, id, recipient});
+    if (ms == Tracker::no_slot) return !keep;
+    if (!st_.tracker.advance(ms, s, now_)) return true;
     // seq_cst: as BusState::report (a receiver may settle members of this total meanwhile).
     if (s == Status::read)
       e.read.fetch_add(1, std::memory_order_seq_cst);
@@ -355,9 +399,10 @@ class Recovery {
     else
       e.failed.fetch_add(1, std::memory_order_seq_cst);
     pending_totals_.insert(slot);
+    return true;
   }
 
-  // Group totals whose members settled in pass 3 move once all of them have.
+  // Group totals whose members settled in the load move once all of them have.
   void finish_totals() {
     for (std::uint64_t t : pending_totals_) {
       const TrackerEntry& e = st_.tracker.entry(t);
@@ -382,27 +427,31 @@ class Recovery {
   const JournalIds::Resolve resolve_;  // registers the names of the journal files in the bus's directory
   std::uint64_t total_ = 0;
   std::uint64_t needed_ = 0, used_ = 0;  // tracker entries this recovery needs; entries in use before it
-  bool refused_ = false;                 // the tracker refused an insert in pass 2
-  std::set<std::pair<EndpointId, std::uint64_t>> counted_totals_;  // group totals counted in pass 1
+  bool refused_ = false;                 // the tracker refused an insert (or a fresh load passed the safe fill)
+  bool fresh_ = false;                   // the bus was created by this open: no counting read (run())
+  unsigned passes_ = 3;                  // reads of the journals in all
+  struct EarlySettle {
+    EndpointId sender, recipient;
+    std::uint64_t id;
+    Status status;
+  };
+  std::vector<EarlySettle> early_settles_;  // settles read before their message (applied after the load)
+  std::set<std::pair<EndpointId, std::uint64_t>> counted_totals_;  // group totals counted
   RecoveryReport rep_;
   detail::MembershipReplay membership_;  // the groups the journals say the bus has (pass 1)
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
   std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
+  std::uint64_t last_lane_ = 0, *last_lane_bytes_ = nullptr;     // the lane of the last message loaded
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
   std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 3
 };
 
 }  // namespace
 
-Result<RecoveryReport> detail::recover(BusState& st, const std::function<void(const RecoveryProgress&)>& progress) {
+Result<RecoveryReport> detail::recover(BusState& st, const std::function<void(const RecoveryProgress&)>& progress,
+                                       bool fresh) {
   if (!st.log) return Error(Errc::invalid_argument, "bus '" + st.name + "' has no log to recover from");
-  return Recovery(st, progress).run();
+  return Recovery(st, progress).run(fresh);
 }
 
-#include "courier/detail/bus_log.hpp"
-#include "courier/detail/journal_ids.hpp"
-#include "courier/detail/journal_reader.hpp"
-#include "courier/detail/lane_writer.hpp"
-#include "courier/detail/log_defaults.hpp"
-#include "courier/detail/spill.hpp"
 }  // namespace courier

@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "courier/bus.hpp"
+#include "courier/detail/log_format.hpp"
+#include "courier/endpoint.hpp"
 #include "support.hpp"
 
 namespace {
@@ -95,6 +98,19 @@ class CliLogTest : public ::testing::Test {
     std::vector<std::string> args{"log", bus(), action};
     args.insert(args.end(), extra.begin(), extra.end());
     return courier(args);
+  }
+
+  // The bus opened in the test process with its log (Sync::always): a
+  // journal writer of its own, alive while the result lives. No housekeeping:
+  // its compaction would delete settled files (the CLI's name-only ones)
+  // while the test compares the directory with what `log` reported.
+  courier::Result<courier::Bus> open_in_this_process() {
+    courier::Options o;
+    o.create = false;
+    o.log_dir = log_;
+    o.sync = courier::Sync::always;
+    o.housekeeping_interval = std::chrono::milliseconds(0);
+    return courier::Bus::open(bus(), o);
   }
 
   // Bob's object in `courier stat --json`, or "".
@@ -289,6 +305,40 @@ TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {
     EXPECT_NE(text.out.find(s), std::string::npos) << s << "\n" << text.out;
 }
 
+// A living writer's journal file is preallocated (fallocate, 8 MiB steps) and
+// only cut back to its records when it closes: `log stat` reports the bytes
+// written (headers, records), not those zeros (its old "bytes" was the files'
+// sizes, 8 MiB here); "file_bytes" keeps the sizes.
+TEST_F(CliLogTest, statReportsTheBytesWrittenNotALiveWritersPreallocatedZeros) {
+  add_bob();
+  auto live = open_in_this_process();  // its writer lives until the end of the test
+  ASSERT_TRUE(live) << live.error().message;
+  auto alice = live->endpoint("alice");
+  ASSERT_TRUE(alice);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(alice->send({.to = courier::peer("bob"), .expiry = std::chrono::minutes(10)}, "live").status,
+              courier::Status::sent);
+
+  const Output stat = log("stat", {"--json"});
+  ASSERT_EQ(stat.status, 0) << stat.err;
+  const auto files = records_by_file();
+  std::uint64_t written = 0, sizes = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(journals())) {
+    if (e.path().extension() != ".journal") continue;
+    const std::uint64_t size = fs::file_size(e.path());
+    sizes += size;
+    const auto f = files.find(e.path().string());
+    written += f == files.end() ? std::min<std::uint64_t>(size, courier::logfmt::file_header_size)
+                                : f->second.back().offset +
+                                      courier::logfmt::record_span(static_cast<std::uint32_t>(f->second.back().length));
+  }
+  ASSERT_GT(sizes, written + (1u << 20)) << "the living writer's file is preallocated";
+  EXPECT_EQ(json_number(stat.out, "bytes"), written) << stat.out;
+  EXPECT_EQ(json_number(stat.out, "file_bytes"), sizes) << stat.out;
+  const Output text = log("stat");
+  EXPECT_NE(text.out.find("written, files "), std::string::npos) << text.out;
+}
+
 TEST_F(CliLogTest, verifyNamesAFlippedByteAndTakesATornTailForNoDamage) {
   add_bob();
   send("one");
@@ -432,6 +482,42 @@ TEST_F(CliLogTest, recoverPrintsWhatItFoundAndTheDamage) {
 
 // Exactly once across reboots: a message a receiver took is not put back by a
 // later recovery, on the live bus or after the shared memory is gone again.
+// Journal files are read in the order of their writers' start: here bob's
+// receiving process starts its writer before the sending CLI, so the rebuild
+// reads bob's acknowledgement before the message it settles. It must still
+// settle it (recovery keeps such a settle until every message is loaded).
+TEST_F(CliLogTest, anAcknowledgementReadBeforeItsMessageStillSettlesItAfterAReboot) {
+  add_bob();
+  {
+    auto live = open_in_this_process();  // bob's writer: older than the sender's below
+    ASSERT_TRUE(live) << live.error().message;
+    auto bob = live->attach("bob");
+    ASSERT_TRUE(bob);
+    const std::string id = send("early");
+    auto m = bob->receive(std::chrono::seconds(10));
+    ASSERT_TRUE(m);
+    EXPECT_EQ(std::to_string(m->id()), id);
+    ASSERT_TRUE(bob->ack(*m));
+    ASSERT_TRUE(live->flush_log());
+  }
+  std::string ack_file, message_file;
+  const Output dump = log("dump");
+  for (const std::string& l : lines_of(dump.out)) {
+    if (json_text(l, "kind") == "delivered") ack_file = json_text(l, "file");
+    if (json_text(l, "kind") == "message") message_file = json_text(l, "file");
+  }
+  ASSERT_FALSE(ack_file.empty()) << dump.out;
+  ASSERT_LT(ack_file, message_file) << "the acknowledgement is in a file read first";
+
+  ASSERT_EQ(run({"rm", bus()}).status, 0);
+  const Output rebooted = courier({"recover", bus(), "--json"});
+  ASSERT_EQ(rebooted.status, 0) << rebooted.err;
+  EXPECT_EQ(json_number(rebooted.out, "owed"), 0u) << rebooted.out;
+  EXPECT_EQ(json_number(rebooted.out, "injected"), 0u) << rebooted.out;
+  EXPECT_EQ(json_number(rebooted.out, "settled"), 1u) << rebooted.out;
+  EXPECT_NE(bob_stat().find("\"waiting_total\":0,"), std::string::npos) << bob_stat();
+}
+
 TEST_F(CliLogTest, deliveredMessageIsNotPutBackByALaterRecovery) {
   add_bob();
   const std::string id = send("once");

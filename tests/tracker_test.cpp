@@ -91,6 +91,43 @@ TEST(Tracker, InsertedKeyIsFoundAndASecondInsertIsADuplicateOfIt) {
   EXPECT_EQ(t->usage().used, 1u) << "the duplicate's own claim was given back";
 }
 
+// Recovery's insert for a table nobody else uses yet (a bus being rebuilt):
+// the same answers and the same slots as insert(), key after key, until full,
+// with duplicates, and with entries retiring at their deadline on the way.
+TEST(Tracker, UnsharedInsertAnswersAndPlacesAsInsertDoes) {
+  TrackerTable shared(64), unshared(64);
+  const auto put_unshared = [&](const TrackerKey& k, std::uint64_t deadline, std::uint64_t now) {
+    return unshared->insert_unshared(k, now, [&](TrackerEntry& e) {
+      e.dest = 99;
+      e.role = tracker_role::endpoint;
+      e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);
+      e.deadline_ns = deadline;
+      e.expires_ns = deadline;
+    });
+  };
+  std::uint64_t inserted = 0, duplicates = 0, full = 0;
+  for (std::uint64_t i = 0; i < 400; ++i) {
+    const TrackerKey k = key(i % 150 + 1, 0x10001 + static_cast<EndpointId>(i % 3));  // keys come back: duplicates
+    const std::uint64_t now = 1000 + i, deadline = i % 5 == 0 ? now + 50 : far_future;  // some retire on the way
+    const auto a = put(*shared, k, deadline, now);
+    const auto b = put_unshared(k, deadline, now);
+    ASSERT_EQ(a.result, b.result) << "key " << i;
+    if (a.result != Tracker::Insert::full) ASSERT_EQ(a.slot, b.slot) << "key " << i;
+    inserted += a.result == Tracker::Insert::inserted;
+    duplicates += a.result == Tracker::Insert::duplicate;
+    full += a.result == Tracker::Insert::full;
+    if (b.result == Tracker::Insert::inserted) {
+      EXPECT_EQ(unshared->find(k), b.slot);
+      EXPECT_EQ(unshared->entry(b.slot).dest, 99u);
+    }
+  }
+  EXPECT_GT(inserted, 0u);
+  EXPECT_GT(duplicates, 0u);
+  EXPECT_GT(full, 0u) << "the table filled: both refuse alike";
+  EXPECT_EQ(shared->usage().used, unshared->usage().used);
+  EXPECT_EQ(shared->usage().full_events, unshared->usage().full_events);
+}
+
 TEST(Tracker, SenderIdAndRecipientEachTellKeysApart) {
   TrackerTable t(64);
   const TrackerKey keys[] = {key(5), key(6), key(5, 0x20002), key(5, 0x10001, 0x30003), key(5, 0x10001, 0x40004)};

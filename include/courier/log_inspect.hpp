@@ -125,6 +125,12 @@ class LogInspector {
 
   const std::vector<std::string>& files() const;  ///< the segment files, in read order
   std::uint64_t bytes() const;                    ///< their sizes (those still there)
+  /// The bytes the writers wrote in the files read to their end so far (all
+  /// of them once next() returned false): each file's header, records, damage
+  /// and torn tail, without the zeros a writer preallocates after its last
+  /// record (journal files grow in 8 MiB steps; see docs/log-format.md), so
+  /// less than bytes() while a writer lives or after one was killed.
+  std::uint64_t record_bytes() const;
   /// Damage found so far (all of it once next() returned false).
   std::vector<LogRegion> damage() const;
   /// Torn tails found so far (all of them once next() returned false).

@@ -52,8 +52,12 @@ constexpr bool sync_from_name(std::string_view n, Sync& out) noexcept {
 
 /// How far a recovery has come (Options::on_recovery_progress, Bus::recover).
 struct RecoveryProgress {
-  unsigned pass = 0;              ///< 1: names and messages, 2: settlements, 3: put back what is owed
-  unsigned passes = 3;            ///< passes in all
+  /// The read of the journals, 1 to `passes`; the last puts back what is
+  /// owed. A rebuild after a reboot reads twice (1: names, messages and
+  /// settlements; 2: put back); Bus::recover on a live bus first counts what
+  /// it will track (1), then loads (2), then puts back (3).
+  unsigned pass = 0;
+  unsigned passes = 3;            ///< passes in all (2 or 3, above)
   std::uint64_t bytes_done = 0;   ///< read so far in this pass
   std::uint64_t bytes_total = 0;  ///< to read in this pass
 };

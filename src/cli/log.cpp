@@ -49,6 +49,7 @@ std::string settle_key(const std::string& sender, std::uint64_t id, const std::s
 struct LogStat {
   std::string dir;
   std::uint64_t segments = 0, bytes = 0, records = 0;
+  std::uint64_t file_bytes = 0;  // the files' sizes (bytes: what the writers wrote of them)
   std::uint64_t unnamed = 0;  // settle records naming an id their segment does not name (matched by id)
   std::uint64_t by_kind[std::size(log_record_kinds) + 1] = {};
   std::vector<LogRegion> damage, torn;
@@ -91,7 +92,8 @@ LogStat log_stat(const std::string& dir) {
       settled.insert(settle_key(scan.label(rec.sender), rec.id, to_all ? "" : scan.label(rec.recipient)));
     }
     s.segments = scan.log().files().size();
-    s.bytes = scan.log().bytes();
+    s.bytes = scan.log().record_bytes();  // not the files' sizes: a live or killed writer's preallocated zeros
+    s.file_bytes = scan.log().bytes();
     s.damage = scan.log().damage();
     s.torn = scan.log().torn_tails();
   }
@@ -128,6 +130,7 @@ Json log_stat_json(const LogStat& s) {
   return Json{{"directory", s.dir},
               {"segments", s.segments},
               {"bytes", s.bytes},
+              {"file_bytes", s.file_bytes},
               {"records", s.records},
               {"by_kind", std::move(by_kind)},
               {"damaged", s.damage.size()},
@@ -143,7 +146,9 @@ Json log_stat_json(const LogStat& s) {
 std::string log_stat_text(const LogStat& s, const std::string& bus) {
   std::vector<std::vector<std::string>> rows{
       {"journals:", s.dir},
-      {"segments:", std::to_string(s.segments) + " (" + size_text(s.bytes) + ")"},
+      {"segments:", std::to_string(s.segments) + " (" + size_text(s.bytes) + " written" +
+                        (s.file_bytes > s.bytes ? ", files " + size_text(s.file_bytes) + " with preallocated space" : "") +
+                        ")"},
       {"records:", std::to_string(s.records)},
   };
   for (LogRecordKind k : log_record_kinds)

@@ -26,7 +26,11 @@ inline constexpr std::uint64_t failed_rebuild = 1ull << 48;
 // wait while the rebuilding process lives, take the rebuild over when it died.
 Result<void> await_recovery(BusState& st, const Options& o, bool created);
 // Bus::recover: rebuild the tracker from the journals, put back what is owed.
-Result<RecoveryReport> recover(BusState& st, const std::function<void(const RecoveryProgress&)>& progress);
+// fresh: the shared memory was created by this open and is removed if the
+// rebuild fails (open_log), so the tracker may fill before the journals are
+// counted: one read fewer (docs/design.md, "Recovery in two reads").
+Result<RecoveryReport> recover(BusState& st, const std::function<void(const RecoveryProgress&)>& progress,
+                               bool fresh = false);
 // Bus::housekeep: under the housekeeping lease, sweep and compact.
 Result<HousekeepResult> housekeep(BusState& st);
 // A batch of the log is durable (sent) or failed (log_failed): tell the senders.

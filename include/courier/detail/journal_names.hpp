@@ -67,6 +67,15 @@ class JournalIds {
   JournalNames names_;
   std::unordered_map<std::uint32_t, EndpointId> endpoints_;
   std::unordered_map<std::uint32_t, GroupId> groups_;
+  // The last endpoints looked up (a file names few: a sender and its
+  // peers), direct-mapped by the file's id; cleared whenever an id may change
+  // (start, learn). Saves two hash lookups per message record.
+  struct Cached {
+    std::uint32_t old = 0;  // 0: empty (no file id is 0)
+    EndpointId now = no_endpoint;
+  };
+  static constexpr std::uint32_t cache_size = 8;
+  mutable Cached cache_[cache_size]{};
 };
 
 }  // namespace courier::detail

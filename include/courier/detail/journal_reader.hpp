@@ -101,6 +101,11 @@ class JournalReader {
   const std::vector<JournalDamage>& damage() const noexcept { return damage_; }
   const std::vector<JournalTornTail>& torn_tails() const noexcept { return torn_; }
   const std::vector<std::string>& files() const noexcept { return files_; }
+  // The bytes of the files read to their end that writers wrote: each file's
+  // header, records, damage and torn tail, without the zeros after its last
+  // record (a preallocated file, docs/log-format.md). Files not read (refused,
+  // or torn in their header) add nothing.
+  std::uint64_t written_bytes() const noexcept { return written_; }
 
  private:
   JournalReader() = default;
@@ -121,6 +126,7 @@ class JournalReader {
   std::uint64_t pos_ = 0;
   std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
+  std::uint64_t written_ = 0;    // written_bytes()
   std::vector<JournalDamage> damage_;
   std::vector<JournalTornTail> torn_;
 };
