@@ -141,7 +141,9 @@ class InboxReader {
       std::uint64_t at = r.head();
       bool found = false;
       for (;;) {  // stretches: one, unless records were dropped or skipped on the way
-        const std::uint64_t end = r.stretch_end(at, limit - handed);
+        std::size_t in_stretch = 0;
+        const std::size_t wanted = limit - handed;
+        const std::uint64_t end = r.stretch_end(at, wanted, in_stretch);
         if (end == at) {
           (void)r.peek_at(at);  // step over padding and revoked claims: head moves past them too
           break;
@@ -176,7 +178,10 @@ class InboxReader {
           if (rec.redelivered) ++redelivered;
           if (t == Take::handed && ++handed == limit) break;
         }
-        if (declined || handed == limit || at < end) break;
+        // The stretch ended before `wanted` records: the lane held no more a
+        // moment ago. Walking it again now would mostly read the empty frame
+        // twice more; the next batch looks (a batch of one stays cheap).
+        if (declined || handed == limit || at < end || in_stretch < wanted) break;
       }
       r.release_to(at);
       if (!found) skipped |= 1u << p;

@@ -67,8 +67,10 @@ class LaneReader {
   LaneRecord peek_at(std::uint64_t& at) noexcept { return peek_from<false>(at); }
   // Where the n-th committed record from `at` ends (or the last one found, if
   // fewer): the stretch a batch will hand out. `at` when none is committed.
+  // `found` is how many it found (fewer than n: the lane held no more then).
   // Changes nothing (the delivery pass counts damaged frames).
-  std::uint64_t stretch_end(std::uint64_t at, std::size_t n) noexcept {
+  std::uint64_t stretch_end(std::uint64_t at, std::size_t n, std::size_t& found) noexcept {
+    found = 0;
     const LaneReaderCounters counters = counters_;
     const std::uint64_t stalled = stalled_pos_;
     const std::uint64_t from = at;
@@ -78,6 +80,7 @@ class LaneReader {
       const LaneRecord r = peek_from<false>(at);
       if (!r) break;
       at = end = r.pos + r.units * record_unit;
+      ++found;
     }
     counters_ = counters;
     stalled_pos_ = stalled;
