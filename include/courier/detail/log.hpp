@@ -6,8 +6,9 @@
 // own journal files in LOG_DIR/BUS/, no lock shared with other processes).
 // Threads of the process share it through a process-local mutex held only to
 // encode a record into the writer's buffer. With Sync::group a flusher thread
-// writes the buffer in one pwrite() and fdatasync()s it at the next tick of
-// group_commit_interval (or sooner, at group_commit_bytes); the messages of the
+// takes the buffer out, writes it in one pwrite() and fdatasync()s it, both
+// outside the mutex, one group_commit_interval after its last batch started
+// (at once when that one took longer; sooner at group_commit_bytes); the messages of the
 // batch then move from outbox to sent. With nothing to write it sleeps until an
 // append gives it work (no timer: an idle log never wakes it). Sync::os is the same without the
 // fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
