@@ -308,7 +308,9 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   Result<void> result;
   // Taken together: a pending added from now on has its record behind this batch.
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
-  if (w_.buffered_bytes() != 0) {
+  if (w_.buffered_bytes() != 0 && w_.fd() < 0) {
+    result = w_.flush();  // no file (a roll failed): its error, under the lock (an append may create the file)
+  } else if (w_.buffered_bytes() != 0) {
     w_.take_batch(out_);  // out_'s storage becomes the buffer: no allocation once warm
     writing_ = true;
     lk.unlock();
