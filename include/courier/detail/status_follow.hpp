@@ -60,16 +60,23 @@ class StatusFollower {
   // or the slot of the group total (member).
   void note_tracked(std::uint64_t slot, const TrackerKey& key, std::uint8_t role, std::uint32_t dest) {
     if (token_ == 0) return;  // its entry is not marked: it could not be told from another handle's
-    if (pending_.size() >= capacity_) fold(false);
-    pending_.push_back(
-        Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false});
+    if (n_ == room_) make_room();  // one bound: the list's allocation, or capacity_ sends (then folded)
+    pending_[n_++] =
+        Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false};
+  }
+  // note_tracked and note_outcome at once, for a send to one endpoint (role
+  // endpoint, dest `to`) whose outcome was known before it was noted (send()).
+  void note_sent(std::uint64_t slot, std::uint64_t id, EndpointId to, Status st, bool told) {
+    if (token_ == 0) return;
+    if (n_ == room_) make_room();
+    pending_[n_++] = Pending{id, static_cast<std::uint32_t>(slot), to, no_endpoint, tracker_role::endpoint, st, told};
   }
   // The send-time outcome of the message in `slot` (Endpoint::settle_tracked);
   // `told` when the on_status callback was given it then.
   void note_outcome(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept {
-    if (!pending_.empty() && pending_.back().slot == slot && pending_.back().id == id) {
-      pending_.back().outcome = st;  // the common case: the send just tracked
-      pending_.back().told = told;
+    if (n_ != 0 && pending_[n_ - 1].slot == slot && pending_[n_ - 1].id == id) {
+      pending_[n_ - 1].outcome = st;  // the common case: the send just tracked
+      pending_[n_ - 1].told = told;
       return;
     }
     note_outcome_earlier(slot, id, st, told);
@@ -105,7 +112,7 @@ class StatusFollower {
   // its slot reused) before their final status was reported: cannot be known.
   std::uint64_t unknown() const noexcept { return unknown_; }
   // Messages sent and not yet reported final.
-  std::uint64_t outstanding() const noexcept { return live_ + pending_.size(); }
+  std::uint64_t outstanding() const noexcept { return live_ + n_; }
   // How many times the follower caught up from the tracker.
   std::uint64_t catch_ups() const noexcept { return catch_ups_; }
 
@@ -181,6 +188,8 @@ class StatusFollower {
   }
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
+  // The list is full (n_ == room_): fold it at capacity_, else grow it.
+  void make_room();
   void fold(bool emit);
   void fold_counting() noexcept;
   // A ring event. Inline: it runs for every event; the common case is an
@@ -235,7 +244,11 @@ class StatusFollower {
   std::uint64_t capacity_;
   std::uint16_t token_;
   std::uint64_t pid_ = 0;              // this process's pid as a tag holds it (set by poll)
-  std::vector<Pending> pending_;       // sent since the last fold, in order
+  // Sent since the last fold, in order: pending_[0, n_) of store_'s room_
+  // (<= capacity_; made room for by make_room).
+  Pending* pending_ = nullptr;
+  std::size_t n_ = 0, room_ = 0;
+  std::vector<Pending> store_;
   std::vector<std::uint64_t> states_;  // 2 bits per tracker slot (made at the first fold)
   const Sink* sink_ = nullptr;         // during poll(), when the sink is set
   std::size_t emitted_ = 0;            // events reported by this poll()
