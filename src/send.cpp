@@ -51,14 +51,20 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
     // (Tracker::warm_tags; ids of a new block are not known yet). Each key's
     // hash is made once: warm_tags's is kept for warm_entry, whose placement
     // is kept for the insert.
+    // A group member's keys are warmed too, but only a message's (recipient
+    // 0: one endpoint, or a group's total) are kept: a group send makes many.
     if (key.id + 1 == id_next_ && id_next_ + 1 < id_end_) {
-      const std::uint64_t hv =
-          warm_.next_id == id_next_ ? warm_.next_hv : Tracker::hash(TrackerKey{self_, id_next_, no_endpoint});
-      warm_.at = s_->tracker.warm_entry(hv);
-      warm_.id = id_next_;
-      warm_.next_id = id_next_ + 1;
-      warm_.next_hv = Tracker::hash(TrackerKey{self_, warm_.next_id, no_endpoint});
-      s_->tracker.warm_tags(warm_.next_hv);
+      if (key.recipient == no_endpoint) [[likely]] {
+        const std::uint64_t hv =
+            warm_.next_id == id_next_ ? warm_.next_hv : Tracker::hash(TrackerKey{self_, id_next_, no_endpoint});
+        warm_.at = s_->tracker.warm_entry(hv);
+        warm_.id = id_next_;
+        warm_.next_id = id_next_ + 1;
+        warm_.next_hv = Tracker::hash(TrackerKey{self_, warm_.next_id, no_endpoint});
+        s_->tracker.warm_tags(warm_.next_hv);
+      } else {
+        warm_member(key.recipient);
+      }
     }
     return true;
   }
@@ -73,6 +79,11 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   r = {Status::tracker_full, key.id};
   if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
   return false;
+}
+
+void Endpoint::warm_member(EndpointId m) noexcept {
+  (void)s_->tracker.warm_entry(Tracker::hash(TrackerKey{self_, id_next_, m}));
+  s_->tracker.warm_tags(Tracker::hash(TrackerKey{self_, id_next_ + 1, m}));
 }
 
 SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
@@ -132,12 +143,13 @@ void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId r
                               std::uint64_t now, bool first) noexcept {
   if (now == 0) now = fast_realtime_ns();  // one read: the change and its event have one time
   s_->tracker.advance(slot, st, now);
-  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, now});
+  const bool told = static_cast<bool>(on_status_);  // the callback is given it (read once: it may replace itself)
+  if (told) on_status_(StatusEvent{id, recipient, group, st, now});
   if (!follow_) return;
   if (first)  // tracked without a note (claim() for send()): one to one, group 0, dest `recipient`
-    follow_->note_sent(slot, id, recipient, st, static_cast<bool>(on_status_));
+    follow_->note_sent(slot, id, recipient, st, told);
   else
-    follow_->note_outcome(slot, id, st, static_cast<bool>(on_status_));
+    follow_->note_outcome(slot, id, st, told);
 }
 
 SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {

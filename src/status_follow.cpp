@@ -163,7 +163,7 @@ void StatusFollower::fold_counting() noexcept {
 
 void StatusFollower::apply_other(const StatusEvent& e, std::uint64_t slot) {
   // Ours and final already (read, or an error): reported, nothing to add.
-  if (slot < capacity_ && !states_.empty() && state(slot) == none && ours(slot, e)) return;
+  if (slot < capacity_ && !states_.empty() && state(slot) == none && same_message(slot, e)) return;
   // Not a message this handle follows (sent before following began, or by
   // another handle or process as this endpoint): passed on as it came.
   emit(e);

@@ -376,12 +376,14 @@ class Endpoint {
   std::unordered_map<std::string, GroupId> group_names_;
   std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
-  // What track() warmed for this handle's next bus-assigned ids (key {self_, id, no_endpoint}; 0: none).
+  // What track() warmed for this handle's next bus-assigned ids: keys {self_, id, no_endpoint} (id 0: none).
   struct Warmed {
     std::uint64_t id = 0;  // the key warm_entry looked at, and its placement
     Tracker::Placement at{};
     std::uint64_t next_id = 0, next_hv = 0;  // the key after it, and its hash (warm_tags)
   } warm_;
+  // track()'s warming of group member m's next keys (out of line: the one-endpoint send keeps its registers).
+  [[gnu::noinline]] void warm_member(EndpointId m) noexcept;
   std::function<void(const StatusEvent&)> on_status_;
   struct StatusConsumer;
   std::shared_ptr<StatusConsumer> status_;           // the status lease, once taken

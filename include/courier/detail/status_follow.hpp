@@ -16,10 +16,11 @@
 // event is read. docs/design.md, "No status lost", "Where the follower keeps
 // its state".
 //
-// Cost on the send path: the token written with the entry, one 24-byte
-// append to a vector (note_tracked) and the outcome written into it
-// (note_outcome) while following; the appends are folded into the 2-bit
-// states when the application polls (or when there are tracker_capacity).
+// Cost on the send path: the token written with the entry and one 24-byte
+// append while following (note_sent, with its outcome, for send(); else
+// note_tracked at the claim and note_outcome later); the appends are folded
+// into the 2-bit states when the application polls (or when there are
+// tracker_capacity).
 #pragma once
 
 #include <array>
@@ -176,14 +177,15 @@ class StatusFollower {
   bool ours(std::uint64_t slot) const noexcept {
     if (!tracker_->ready_from(slot, pid_)) return false;
     const TrackerEntry& e = tracker_->entry(slot);
-    // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
+    // Relaxed (both loads): ready_from acquired the tag; the token and sender were written before it was published.
     return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
   }
-  // ours(), holding the message `e` is about. Relaxed: ours() acquired the tag (the key was written before).
-  bool ours(std::uint64_t slot, const StatusEvent& e) const noexcept {
+  // ours(), holding the message `e` is about (its id, and its member for a group event).
+  bool same_message(std::uint64_t slot, const StatusEvent& e) const noexcept {
     const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
     if (!ours(slot)) return false;
     const TrackerEntry& en = tracker_->entry(slot);
+    // Relaxed (both loads): ours() acquired the tag; the key was written before it was published.
     return en.id.load(std::memory_order_relaxed) == e.id && en.recipient.load(std::memory_order_relaxed) == key_recipient;
   }
 
@@ -197,7 +199,7 @@ class StatusFollower {
   void apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
     const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
     if (slot < capacity_ && !states_.empty()) {
-      if (const unsigned v = state(slot); v != none && ours(slot, e)) {
+      if (const unsigned v = state(slot); v != none && same_message(slot, e)) {
         // Ours: report what it adds (nothing when a catch-up already passed it).
         advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
         return;
