@@ -148,7 +148,7 @@ class Endpoint {
   /// the tracker gets an entry and statuses follow; on a bus with a log a
   /// message with an expiry is written to the log too (and waits there when
   /// its lane is full) and the result is outbox, or sent with Sync::always.
-  [[gnu::always_inline]] SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
     if (o.to.is_group) return send_group(o, data);
     if (o.expiry.count() > 0 && s_->log != nullptr) return send_logged(o, data);
     // Fire-and-forget and tracked each get a claim and commit compiled for
