@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "courier/detail/process.hpp"
 #include "journal_codec.hpp"
 
 namespace courier {
@@ -48,6 +49,13 @@ bool parse_journal_file_name(std::string_view name, JournalWriterId& writer, std
   writer.pid = static_cast<pid_t>(pid);
   sequence = seq;
   return true;
+}
+
+bool journal_writer_alive(const JournalWriterId& writer) noexcept {
+  if (writer.pid <= 0) return false;
+  const std::uint64_t start = process_start_ticks(writer.pid);
+  // The writer records its start time as self_identity() has it: the low 32 bits.
+  return start != 0 && (start & 0xffffffffu) == writer.start_ticks;
 }
 
 bool parse_journal_file_path(std::string_view path, JournalWriterId& writer, std::uint64_t& sequence) noexcept {

@@ -323,6 +323,14 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       pos_ += logfmt::record_span(c.length);
       return true;
     }
+    // A living writer's write in progress: not damage. Stop here; a later
+    // read (from the last record returned) sees the bytes whole.
+    if (options_.live && journal_writer_alive(info_.writer)) {
+      stopped_at_write_ = true;
+      pos_ = size;
+      loaded_ = false;
+      continue;
+    }
     // Resynchronise: the next aligned offset holding a valid record.
     std::uint64_t q = pos_ + logfmt::record_alignment;
     const std::uint32_t marker = logfmt::record_marker;

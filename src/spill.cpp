@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/journal_ids.hpp"
@@ -203,11 +204,31 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, b
   std::uint64_t n = 0;
   const std::uint64_t now = realtime_ns();
   const detail::JournalIds::Resolve resolve = detail::resolve_in(st.dir, false);
+  // Writers whose reading stopped in this scan (a lane full, a record not
+  // marked yet, a write in progress): their later files wait too, so that a
+  // sender's messages are forwarded in the order it wrote them, across a roll.
+  std::vector<JournalWriterId> held;
+  const auto is_held = [&held](const JournalWriterId& w) {
+    for (const JournalWriterId& h : held)
+      if (h.pid == w.pid && h.start_ticks == w.start_ticks && h.epoch_ns == w.epoch_ns) return true;
+    return false;
+  };
   for (const std::string& path : dir->files()) {
     File f = !from_start && files.count(path) != 0 ? std::move(files[path]) : File{};
+    JournalWriterId writer;
+    std::uint64_t sequence = 0;
+    const bool named = parse_journal_file_path(path, writer, sequence);
+    if (named && is_held(writer)) {
+      complete = false;
+      seen.emplace(path, std::move(f));
+      continue;
+    }
     if (f.ids.path() != path) f.ids.start(path);
     JournalReaderOptions ro;
     ro.buffer = buffer;
+    // Senders write these files while we read them: bytes not yet a valid
+    // record in a living writer's file end this read, they are not skipped.
+    ro.live = true;
     auto rd = JournalReader::open_file(path, ro, f.cursor);
     bool blocked = false;
     complete = complete && static_cast<bool>(rd);
@@ -260,6 +281,9 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, b
       }
       f.cursor = rec.offset + logfmt::record_span(static_cast<std::uint32_t>(rec.body.size()));
     }
+    // Stopped at a write in progress: the rest of this file comes in a later scan.
+    if (rd && rd->stopped_at_write()) blocked = true;
+    if (blocked && named) held.push_back(writer);
     complete = complete && !blocked;
     seen.emplace(path, std::move(f));
   }

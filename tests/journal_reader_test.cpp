@@ -3,6 +3,8 @@
 // rolling, several writers, file headers and format versions.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include "journal_support.hpp"
 
 namespace courier {
@@ -467,6 +469,88 @@ TEST(Journal, PreallocatedFileReadsWhileOpenAndIsCutBackAtRollAndClose) {
   EXPECT_TRUE(r.damage.empty());
   EXPECT_TRUE(r.torn.empty());
   EXPECT_EQ(r.records, written.records);
+}
+
+
+// The spill forwarder reads the journals of living senders: a pread can see a
+// later page of a pwrite before an earlier one, so a record being written can
+// look like a hole with whole records behind it. A live read of a file whose
+// writer is alive stops at the hole (no damage) and a read from the last
+// record returned gets the rest, in order, once the bytes are there; before,
+// the hole was skipped as damage and its records came far too late. A dead
+// writer's file never finishes: its hole is damage, skipped, as always.
+TEST(Journal, LiveReadStopsAtALivingWritersUnfinishedRecordAndSkipsADeadWritersDamage) {
+  TempDir d;
+  JournalReaderOptions live;
+  live.live = true;
+  const auto read = [](const std::string& path, const JournalReaderOptions& o, std::uint64_t start = 0) {
+    return drain(JournalReader::open_file(path, o, start));
+  };
+  // Zeros over records[2] of `path` (its bytes returned).
+  const auto punch = [](const std::string& path, const Written& w) {
+    Bytes file = read_file(path);
+    const Bytes saved(file.begin() + static_cast<std::ptrdiff_t>(w.records[2].offset),
+                      file.begin() + static_cast<std::ptrdiff_t>(w.records[3].offset));
+    std::fill(file.begin() + static_cast<std::ptrdiff_t>(w.records[2].offset),
+              file.begin() + static_cast<std::ptrdiff_t>(w.records[3].offset), std::byte{0});
+    write_file(path, file);
+    return saved;
+  };
+  const auto without = [](std::vector<Rec> v, std::size_t i) {
+    v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+    return v;
+  };
+
+  // This process writes (alive), the file still open.
+  JournalWriter w = open_writer(d.sub("alive"));
+  Written written;
+  std::mt19937_64 rng(17);
+  for (int i = 0; i < 5; ++i) append_random(w, written, rng, 300);
+  ASSERT_TRUE(w.flush());
+  const std::string path = w.segment_path();
+  const Bytes saved = punch(path, written);
+  ReadBack r = read(path, live);
+  EXPECT_TRUE(r.stopped);
+  EXPECT_TRUE(r.damage.empty()) << r.damage[0].reason;
+  EXPECT_EQ(r.records, std::vector<Rec>(written.records.begin(), written.records.begin() + 2));
+  r = read(path, {});  // without `live`: damage, and the records behind it
+  EXPECT_FALSE(r.stopped);
+  ASSERT_EQ(r.damage.size(), 1u);
+  EXPECT_EQ(r.damage[0].offset, written.records[2].offset);
+  EXPECT_EQ(r.records, without(written.records, 2));
+  // The write completes: from the last record returned, the rest in order.
+  Bytes file = read_file(path);
+  std::copy(saved.begin(), saved.end(), file.begin() + static_cast<std::ptrdiff_t>(written.records[2].offset));
+  write_file(path, file);
+  r = read(path, live, written.records[2].offset);
+  EXPECT_FALSE(r.stopped);
+  EXPECT_TRUE(r.damage.empty());
+  EXPECT_EQ(r.records, std::vector<Rec>(written.records.begin() + 2, written.records.end()));
+  ASSERT_TRUE(w.close());
+
+  // A writer that died (a child process that wrote and exited): damage, skipped.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto dw = JournalWriter::open(d.sub("dead"), {});
+    std::mt19937_64 crng(18);
+    Written cw;
+    for (int i = 0; i < 5 && dw; ++i) append_random(*dw, cw, crng, 300);
+    ::_exit(dw && dw->flush() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::vector<std::string> files = segment_files(d.sub("dead"));
+  ASSERT_EQ(files.size(), 1u);
+  Written dead;
+  for (const Rec& rec : read_file_records(files[0]).records) dead.records.push_back(rec);
+  ASSERT_EQ(dead.records.size(), 5u);
+  (void)punch(files[0], dead);
+  r = read(files[0], live);
+  EXPECT_FALSE(r.stopped);
+  ASSERT_EQ(r.damage.size(), 1u);
+  EXPECT_EQ(r.records, without(dead.records, 2));
 }
 
 }  // namespace

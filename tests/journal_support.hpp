@@ -93,6 +93,7 @@ struct ReadBack {
   std::vector<Rec> records;
   std::vector<JournalDamage> damage;
   std::vector<JournalTornTail> torn;
+  bool stopped = false;  // JournalReader::stopped_at_write (a live read)
 };
 
 inline ReadBack drain(Result<JournalReader> r) {
@@ -108,6 +109,7 @@ inline ReadBack drain(Result<JournalReader> r) {
   }
   out.damage = r->damage();
   out.torn = r->torn_tails();
+  out.stopped = r->stopped_at_write();
   return out;
 }
 inline ReadBack read_file_records(const std::string& path) { return drain(JournalReader::open_file(path)); }

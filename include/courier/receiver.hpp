@@ -54,6 +54,10 @@ class Message {
   /// or before a reboot (a recovered message).
   bool redelivered() const noexcept { return redelivered_ || (h_.flags & record_flag::redelivered) != 0; }
   bool tracked() const noexcept { return h_.id != 0; }  ///< its sender follows its status (it has an id)
+  /// Spilled: it waited in the log (its lane was full, or held earlier spilled
+  /// messages, when it was sent) and came into the lane from there, in its
+  /// sender's order (docs/design.md, "Spill").
+  bool forwarded() const noexcept { return (h_.flags & record_flag::forwarded) != 0; }
   /// Incoming::read when a receiver marked it read (this copy, or one handed out before).
   Incoming status() const noexcept { return (h_.flags & record_flag::read) != 0 ? Incoming::read : Incoming::fresh; }
   /// The payload, in the lane (valid until the next receive or release).

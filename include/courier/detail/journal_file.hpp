@@ -33,6 +33,10 @@ struct JournalWriterId {
   std::uint64_t epoch_ns = 0;
 };
 
+// True while the process that wrote with `writer` runs (same pid, same start
+// time): its files may still grow.
+bool journal_writer_alive(const JournalWriterId& writer) noexcept;
+
 // A journal file as a reader found it.
 struct JournalFileInfo {
   std::string path;

@@ -81,6 +81,14 @@ struct JournalReaderOptions {
   // A file owned by another uid is damage, not read (it could be a forged
   // journal). Unset: this process's effective uid.
   std::optional<uid_t> owner;
+  // The files may be written while they are read (the spill forwarder reads
+  // the journals of living senders). In a file whose writer is alive, the
+  // first bytes that are not a valid record end the read of that file
+  // (stopped_at_write()) instead of being skipped as damage: they are a write
+  // in progress (a reader's pread can see a later page of a pwrite before an
+  // earlier one), and the records behind them come in a later read, in order.
+  // A dead writer's file is read as without this option.
+  bool live = false;
 };
 
 class JournalReader {
@@ -101,6 +109,10 @@ class JournalReader {
   const std::vector<JournalDamage>& damage() const noexcept { return damage_; }
   const std::vector<JournalTornTail>& torn_tails() const noexcept { return torn_; }
   const std::vector<std::string>& files() const noexcept { return files_; }
+  // With JournalReaderOptions::live: the read of a file stopped at bytes its
+  // living writer has not finished writing (read it again later from the
+  // last record returned).
+  bool stopped_at_write() const noexcept { return stopped_at_write_; }
   // The bytes of the files read to their end that writers wrote: each file's
   // header, records, damage and torn tail, without the zeros after its last
   // record (a preallocated file, docs/log-format.md). Files not read (refused,
@@ -121,6 +133,7 @@ class JournalReader {
   std::size_t next_file_ = 0;
   bool from_directory_ = false;  // a listed file that vanished is skipped, not an error
   bool loaded_ = false;
+  bool stopped_at_write_ = false;
   JournalFileInfo info_;
   std::shared_ptr<detail::ReadBuffer> buf_;
   std::uint64_t pos_ = 0;
