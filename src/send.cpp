@@ -32,23 +32,39 @@ ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClai
 }
 
 bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients,
-                     std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept {
+                     std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note) noexcept {
   // BusState::same_send recognises the records of this send by this deadline. A following handle marks its
   // entries with its token (detail/status_follow.hpp: how its poll knows them).
   const EntryInit init{role,    dest,       Status::outbox,
                        0,       recipients, s_->deadline(expires, now),
                        expires, now,        follow_ ? follow_->token() : std::uint16_t{0}};
-  Tracker::InsertResult ins = s_->tracker.insert(key, now, [&](TrackerEntry& e) { init_entry(e, init); });
+  // The placement warm_entry saw for this key one send ago (a hint: Tracker::Placement), else none.
+  const Tracker::Placement at =
+      key.id == warm_.id && key.recipient == no_endpoint ? warm_.at : Tracker::Placement{Tracker::hash(key), 0};
+  Tracker::InsertResult ins = s_->tracker.insert(key, at, now, [&](TrackerEntry& e) { init_entry(e, init); });
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
-    if (follow_) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
+    if (follow_ && note) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
     // A bus-assigned id: this handle's next tracked send to the same
     // recipient is likely key.id + 1, then + 2. Warm that entry line and the
     // tag lines after it now, while this send's copy and commit run
-    // (Tracker::warm_tags; ids of a new block are not known yet).
+    // (Tracker::warm_tags; ids of a new block are not known yet). Each key's
+    // hash is made once: warm_tags's is kept for warm_entry, whose placement
+    // is kept for the insert.
+    // A group member's keys are warmed too, but only a message's (recipient
+    // 0: one endpoint, or a group's total) are kept: a group send makes many.
     if (key.id + 1 == id_next_ && id_next_ + 1 < id_end_) {
-      s_->tracker.warm_entry(TrackerKey{key.sender, id_next_, key.recipient});
-      s_->tracker.warm_tags(TrackerKey{key.sender, id_next_ + 1, key.recipient});
+      if (key.recipient == no_endpoint) [[likely]] {
+        const std::uint64_t hv =
+            warm_.next_id == id_next_ ? warm_.next_hv : Tracker::hash(TrackerKey{self_, id_next_, no_endpoint});
+        warm_.at = s_->tracker.warm_entry(hv);
+        warm_.id = id_next_;
+        warm_.next_id = id_next_ + 1;
+        warm_.next_hv = Tracker::hash(TrackerKey{self_, warm_.next_id, no_endpoint});
+        s_->tracker.warm_tags(warm_.next_hv);
+      } else {
+        warm_member(key.recipient);
+      }
     }
     return true;
   }
@@ -63,6 +79,11 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   r = {Status::tracker_full, key.id};
   if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
   return false;
+}
+
+void Endpoint::warm_member(EndpointId m) noexcept {
+  (void)s_->tracker.warm_entry(Tracker::hash(TrackerKey{self_, id_next_, m}));
+  s_->tracker.warm_tags(Tracker::hash(TrackerKey{self_, id_next_ + 1, m}));
 }
 
 SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
@@ -119,11 +140,16 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
 
 // The send-time outcome of a tracked message (per recipient for groups).
 void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
-                              std::uint64_t now) noexcept {
+                              std::uint64_t now, bool first) noexcept {
   if (now == 0) now = fast_realtime_ns();  // one read: the change and its event have one time
   s_->tracker.advance(slot, st, now);
-  if (on_status_) on_status_(StatusEvent{id, recipient, group, st, now});
-  if (follow_) follow_->note_outcome(slot, id, st, static_cast<bool>(on_status_));
+  const bool told = static_cast<bool>(on_status_);  // the callback is given it (read once: it may replace itself)
+  if (told) on_status_(StatusEvent{id, recipient, group, st, now});
+  if (!follow_) return;
+  if (first)  // tracked without a note (claim() for send()): one to one, group 0, dest `recipient`
+    follow_->note_sent(slot, id, recipient, st, told);
+  else
+    follow_->note_outcome(slot, id, st, told);
 }
 
 SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte> data) noexcept {

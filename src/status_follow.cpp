@@ -2,9 +2,11 @@
 // (include/courier/detail/status_follow.hpp).
 #include "courier/detail/status_follow.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <bitset>
 #include <mutex>
+#include <span>
 
 #include "courier/detail/clock.hpp"
 
@@ -53,10 +55,10 @@ StatusFollower::StatusFollower(const Tracker* t, EndpointId self) noexcept
 StatusFollower::~StatusFollower() { give_token(token_); }
 
 void StatusFollower::note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept {
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-    if (it->slot == slot && it->id == id) {
-      it->outcome = st;
-      it->told = told;
+  for (std::size_t k = n_; k-- > 0;) {
+    if (Pending& p = pending_[k]; p.slot == slot && p.id == id) {
+      p.outcome = st;
+      p.told = told;
       return;
     }
   }
@@ -69,14 +71,27 @@ void StatusFollower::note_outcome_earlier(std::uint64_t slot, std::uint64_t id, 
 }
 
 void StatusFollower::forget(std::uint64_t slot, std::uint64_t id) noexcept {
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-    if (it->slot == slot && it->id == id) {
-      it->slot = forgotten;  // skipped by fold
+  for (std::size_t k = n_; k-- > 0;) {
+    if (Pending& p = pending_[k]; p.slot == slot && p.id == id) {
+      p.slot = forgotten;  // skipped by fold
       return;
     }
   }
   // Folded: as in note_outcome_earlier, the slot's state is this claim's.
   if (!states_.empty() && slot < capacity_ && state(slot) != none) drop(slot);
+}
+
+void StatusFollower::make_room() {
+  if (n_ >= capacity_) {
+    fold(false);  // capacity_ sends without a poll: their slots' states now (the next poll walks)
+    if (n_ < room_) return;
+  }
+  // Doubled (from 64), up to capacity_: at most capacity_ are ever pending.
+  const std::size_t room = std::max<std::size_t>(
+      n_ + 1, static_cast<std::size_t>(std::min<std::uint64_t>(capacity_, std::max<std::size_t>(64, room_ * 2))));
+  store_.resize(room);
+  pending_ = store_.data();
+  room_ = room;
 }
 
 StatusFollower::About StatusFollower::member_about(std::uint32_t total, std::uint64_t id,
@@ -89,11 +104,11 @@ StatusFollower::About StatusFollower::member_about(std::uint32_t total, std::uin
 }
 
 void StatusFollower::fold(bool emit) {
-  if (pending_.empty()) return;
+  if (n_ == 0) return;
   if (states_.empty()) states_.assign((capacity_ + 31) / 32, 0);
   if (emit && sink_ == nullptr) return fold_counting();
   std::uint64_t now = 0;  // read once, when a send-time outcome is reported here
-  for (const Pending& p : pending_) {
+  for (const Pending& p : std::span(pending_, n_)) {
     if (p.slot >= capacity_) continue;  // forgotten
     // Still live: that message's entry was freed before its end was reported
     // (retired past expiry + retention) and the slot given to this send.
@@ -113,7 +128,7 @@ void StatusFollower::fold(bool emit) {
   }
   // No look at the tracker here: every later change of these messages is in
   // the ring, or was dropped and counted, and then the walk finds it.
-  pending_.clear();
+  n_ = 0;
   // Folded from a send (nothing reported): the next poll compares these with the tracker.
   if (!emit) must_walk_ = true;
 }
@@ -126,7 +141,7 @@ void StatusFollower::fold_counting() noexcept {
   std::uint64_t* const states = states_.data();  // locals: the compiler cannot tell the table from the counters
   std::uint64_t live = live_, unknown = unknown_;
   std::size_t n = 0;
-  for (const Pending& p : pending_) {
+  for (const Pending& p : std::span(pending_, n_)) {
     if (p.slot >= capacity_) continue;  // forgotten
     std::uint64_t& w = states[p.slot >> 5];
     const unsigned shift = (p.slot & 31) * 2;
@@ -143,12 +158,12 @@ void StatusFollower::fold_counting() noexcept {
   live_ = live;
   unknown_ = unknown;
   emitted_ += n;
-  pending_.clear();
+  n_ = 0;
 }
 
 void StatusFollower::apply_other(const StatusEvent& e, std::uint64_t slot) {
   // Ours and final already (read, or an error): reported, nothing to add.
-  if (slot < capacity_ && !states_.empty() && state(slot) == none && ours(slot, e)) return;
+  if (slot < capacity_ && !states_.empty() && state(slot) == none && same_message(slot, e)) return;
   // Not a message this handle follows (sent before following began, or by
   // another handle or process as this endpoint): passed on as it came.
   emit(e);

@@ -3,8 +3,12 @@
 // status, duplicate resends, dedup lifetime, a full tracker, the on_status
 // callback and the status ring. Groups are in group_test.cpp, other
 // processes in multiprocess_test.cpp.
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support.hpp"
 
@@ -139,6 +143,67 @@ TEST_P(StatusTest, OnStatusHearsEachSendAtOnceAndPolledEventsLater) {
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(heard, (std::vector<Event>{{r.id, bob->id(), 0, Status::sent}, {r.id, bob->id(), 0, Status::delivered}}));
   EXPECT_EQ(*alice->poll_status(), 0u);
+}
+
+// send() tells the status follower of a tracked send once, with its outcome
+// (docs/design.md, "The send path compiled per kind"); claim() and commit()
+// tell it at the claim, then the outcome. Followed, both report the same
+// events in the same order: each send-time outcome (sent, offline, full) once,
+// then the deliveries from the ring; with on_status, the outcomes at once and
+// the deliveries when polled.
+TEST_P(StatusTest, FollowedSendReportsWhatClaimAndCommitReport) {
+  start();
+  ASSERT_TRUE(bus->add_endpoint("dave"));  // never attached: real-time sends to it are offline
+  const std::string big(8000, 'x');
+  // The statuses `h` reports for: id 1 sent, id 2 real-time to dave (offline),
+  // ids 3.. of 8000 B until `to`'s lane is full, then `to`'s receiver takes them all.
+  const auto run = [&](Endpoint& h, std::string_view to, bool zero_copy, bool told) {
+    std::vector<std::pair<std::uint64_t, Status>> seen;
+    const std::function<void(const StatusEvent&)> f = [&](const StatusEvent& e) { seen.emplace_back(e.id, e.status); };
+    if (told) h.on_status(f);
+    const auto poll = [&] { EXPECT_TRUE(told ? h.poll_status() : h.poll_status(f)); };
+    poll();  // following begins
+    auto rx = bus->attach(to);
+    EXPECT_TRUE(rx);
+    const auto one = [&](std::string_view dest, std::chrono::nanoseconds expiry, std::uint64_t id,
+                         std::string_view text) {
+      const SendOptions o{.to = peer(dest), .priority = 3, .expiry = expiry, .id = id};
+      if (!zero_copy) return h.send(o, text);
+      Claim c;
+      SendResult r = h.claim(o, text.size(), c);
+      if (!r) return r;
+      std::memcpy(c.payload().data(), text.data(), text.size());
+      return h.commit(c, text.size());
+    };
+    EXPECT_EQ(one(to, 60s, 1, "x").status, Status::sent);
+    EXPECT_EQ(one("dave", 0s, 2, "x").status, Status::offline);
+    std::uint64_t id = 2;
+    SendResult r;
+    while ((r = one(to, 60s, ++id, big))) EXPECT_LT(id, 100u);
+    EXPECT_EQ(r.status, Status::full);
+    while (rx->try_receive()) {
+    }
+    rx->release();
+    poll();
+    return seen;
+  };
+  auto carol = bus->endpoint("carol");
+  auto erin = bus->endpoint("erin");
+  auto fred = bus->endpoint("fred");
+  ASSERT_TRUE(carol && erin && fred);
+  const auto by_send = run(*alice, "bob", false, false);
+  EXPECT_EQ(by_send, run(*carol, "carl", true, false));
+  const auto told_send = run(*erin, "emma", false, true);
+  EXPECT_EQ(told_send, run(*fred, "finn", true, true));
+  // The expected order: 1 sent, 2 offline, 3.. sent, the full one, then 1 and 3.. delivered.
+  std::vector<std::pair<std::uint64_t, Status>> want{{1, Status::sent}, {2, Status::offline}};
+  const std::uint64_t full = (by_send.size() + 2) / 2;  // 2 + (full - 3) + 1 + 1 + (full - 3) events
+  for (std::uint64_t i = 3; i < full; ++i) want.emplace_back(i, Status::sent);
+  want.emplace_back(full, Status::full);
+  want.emplace_back(1, Status::delivered);
+  for (std::uint64_t i = 3; i < full; ++i) want.emplace_back(i, Status::delivered);
+  EXPECT_EQ(by_send, want);
+  EXPECT_EQ(told_send, want);
 }
 
 TEST_P(StatusTest, StatusRingHasOneConsumerAtATime) {

@@ -148,14 +148,14 @@ class Endpoint {
   /// the tracker gets an entry and statuses follow; on a bus with a log a
   /// message with an expiry is written to the log too (and waits there when
   /// its lane is full) and the result is outbox, or sent with Sync::always.
-  SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
+  [[gnu::always_inline]] SendResult send(const SendOptions& o, std::span<const std::byte> data) noexcept {
     if (o.to.is_group) return send_group(o, data);
     if (o.expiry.count() > 0 && s_->log != nullptr) return send_logged(o, data);
-    Claim c;
-    SendResult r = claim(o, data.size(), c);
-    if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
-    if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
-    return commit(c, data.size(), true);  // `sent` at the message's stamp: one clock read per send
+    // Fire-and-forget and tracked each get a claim and commit compiled for
+    // them: the other's branches and live values left out (docs/design.md,
+    // "The send path compiled per kind").
+    if (o.expiry.count() == 0 && o.id == 0) return send_as<Track::no>(o, data);
+    return send_as<Track::yes>(o, data);
   }
   /// send() of the bytes of `text`.
   SendResult send(const SendOptions& o, std::string_view text) noexcept {
@@ -165,10 +165,12 @@ class Endpoint {
   /// Reserve room for a payload of up to `len` bytes; write it through
   /// c.payload(), then commit (or abort). Commit within the bus's claim_timeout
   /// (else the receiver steps over it: commit says revoked). One endpoint only.
-  SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept { return claim(o, len, c, nullptr); }
+  SendResult claim(const SendOptions& o, std::size_t len, Claim& c) noexcept {
+    return claim<Track::unknown>(o, len, c, nullptr);
+  }
   /// Publish a claim with its final payload length (<= the claimed length;
   /// longer: too_large and the claim is aborted).
-  SendResult commit(Claim& c, std::size_t len) noexcept { return commit(c, len, false); }
+  SendResult commit(Claim& c, std::size_t len) noexcept { return commit<Track::unknown>(c, len, false); }
   /// Give a claim up: nothing is delivered, a tracked id is freed.
   void abort(Claim& c) noexcept {
     if (c.active()) c.writer_->abort(c.lc_);
@@ -252,17 +254,32 @@ class Endpoint {
   // Compiled (src/send.cpp), out of the one-to-one untracked path, which stays small enough to inline.
   SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
+  // `note`: tell the status follower now; false: the caller's settle(..., true) tells it with the outcome.
   bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients, std::uint64_t now,
-             std::uint64_t expires, std::uint64_t& slot, SendResult& r) noexcept;
+             std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note = true) noexcept;
   // `now`: the time of the change, 0 to read the clock. A send passes the
   // message's own stamp (docs/design.md, "The time of a send-time status").
+  // `first`: a send to one endpoint tracked with track(..., note = false): the follower learns of it here.
   void settle(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
-              std::uint64_t now = 0) noexcept {
-    if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st, now);
+              std::uint64_t now = 0, bool first = false) noexcept {
+    if (slot != Tracker::no_slot) settle_tracked(slot, id, recipient, group, st, now, first);
   }
   void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
-                      std::uint64_t now) noexcept;
+                      std::uint64_t now, bool first) noexcept;
+  // What a claim or commit knows at compile time: whether the message is
+  // tracked (send() tells; claim() and commit() of the public API do not).
+  // no: expiry 0 and id 0 (fire-and-forget); yes: expiry > 0 or an id.
+  enum class Track : std::uint8_t { unknown, no, yes };
+  template <Track T>
+  SendResult send_as(const SendOptions& o, std::span<const std::byte> data) noexcept {
+    Claim c;
+    SendResult r = claim<T>(o, data.size(), c, nullptr);
+    if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
+    if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
+    return commit<T>(c, data.size(), true);  // `sent` at the message's stamp: one clock read per send
+  }
   // commit(); `stamped`: its `sent` has the time of the record's stamp (send()), else the clock's.
+  template <Track T>
   SendResult commit(Claim& c, std::size_t len, bool stamped) noexcept;
   // Exact: one relaxed fetch_add on this endpoint's own counter line (which
   // only processes sending as it write, so it stays in the sender's cache).
@@ -333,7 +350,11 @@ class Endpoint {
   };
   // claim() with spill routing: spill != nullptr lets a full lane (or one
   // behind spilled messages) spill a message with an expiry to the log.
+  template <Track T>
   SendResult claim(const SendOptions& o, std::size_t len, Claim& c, SpillRoute* spill) noexcept;
+  SendResult claim(const SendOptions& o, std::size_t len, Claim& c, SpillRoute* spill) noexcept {
+    return claim<Track::unknown>(o, len, c, spill);
+  }
   static SendResult route_to_log(SpillRoute& r, Claim& c, std::uint64_t slot, std::uint64_t id, InboxData& in,
                                  unsigned p, EndpointId to, std::uint64_t now) noexcept {
     r = {true, to, now};
@@ -355,6 +376,14 @@ class Endpoint {
   std::unordered_map<std::string, GroupId> group_names_;
   std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
+  // What track() warmed for this handle's next bus-assigned ids: keys {self_, id, no_endpoint} (id 0: none).
+  struct Warmed {
+    std::uint64_t id = 0;  // the key warm_entry looked at, and its placement
+    Tracker::Placement at{};
+    std::uint64_t next_id = 0, next_hv = 0;  // the key after it, and its hash (warm_tags)
+  } warm_;
+  // track()'s warming of group member m's next keys (out of line: the one-endpoint send keeps its registers).
+  [[gnu::noinline]] void warm_member(EndpointId m) noexcept;
   std::function<void(const StatusEvent&)> on_status_;
   struct StatusConsumer;
   std::shared_ptr<StatusConsumer> status_;           // the status lease, once taken
@@ -396,6 +425,7 @@ inline Endpoint::Target* Endpoint::target(const Destination& d) noexcept {
   return target_by_id(*id);
 }
 
+template <Endpoint::Track T>
 inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& c, SpillRoute* spill) noexcept {
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
@@ -407,31 +437,38 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   Target* t = target(o.to);
   if (t == nullptr) return {s_->removed() ? Status::removed : Status::invalid_destination, o.id};
   InboxData& in = s_->seg.inbox(endpoint_slot(t->id));
-  const bool tracked = o.expiry.count() > 0 || o.id != 0;
+  // T == no: expiry 0 and id 0, so `stored` and `tracked` are false at compile time.
+  const bool stored = T != Track::no && o.expiry.count() > 0;
+  const bool tracked = T == Track::unknown ? stored || o.id != 0 : T == Track::yes;
   // A removed bus: a tracked send looks every time (a relaxed load beside its
   // ~180 ns); a real-time one finds the lease Bus::remove cleared (below).
   if (tracked && s_->removed()) return {Status::removed, o.id};
   const std::uint64_t now = fast_realtime_ns();
-  const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
+  const std::uint64_t id = T == Track::no ? 0 : o.id != 0 ? o.id : (tracked ? next_id() : 0);
   std::uint64_t slot = Tracker::no_slot;
+  const bool logged = tracked && stored && s_->log != nullptr;
+  // send() of a message not logged: every way out below settles it, and the
+  // follower is told of it then, with its outcome (one append, no lookup).
+  const bool first = T == Track::yes && !logged;
   if (tracked) {
     SendResult r;
-    const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
-    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r)) return r;
+    const std::uint64_t expires = stored ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r, !first))
+      return r;
   }
   // Acquire: pairs with the receiver's lease CAS; real-time messages need one.
   // Real-time messages carry the lease word they were sent to: a receiver that
   // takes over from a dead one drops them (no clock involved).
-  const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
-  if (o.expiry.count() == 0 && lease == 0) {
+  const std::uint64_t lease = !stored ? in.lease.load(std::memory_order_acquire) : 0;
+  if (!stored && lease == 0) {
     const Status st = s_->removed() ? Status::removed : Status::offline;
     if (st == Status::offline) in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    settle(slot, id, t->id, 0, st);
+    settle(slot, id, t->id, 0, st, 0, first);
     return {st, id};
   }
   LaneWriter& w = t->lanes[o.priority];
   const std::uint64_t bytes = record_bytes(len);
-  const bool spillable = spill != nullptr && o.expiry.count() > 0;
+  const bool spillable = spill != nullptr && stored;
   // Behind spilled messages of this lane: spill too, to keep the order.
   if (spillable && detail::spill_backlog(in, o.priority))
     return route_to_log(*spill, c, slot, id, in, o.priority, t->id, now);
@@ -441,7 +478,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   if (cr != ClaimResult::ok) {
     const Status st = cr == ClaimResult::revoked ? Status::revoked : s_->removed() ? Status::removed : Status::full;
     if (st == Status::full) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    settle(slot, id, t->id, 0, st);
+    settle(slot, id, t->id, 0, st, 0, first);
     return {st, id};
   }
   fill(*c.lc_.header, o, id, now, t->id, 0, len, lease);
@@ -451,10 +488,11 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.id_ = id;
   c.lane_ = o.priority;
   c.track_ = slot;
-  c.logged_ = tracked && o.expiry.count() > 0 && s_->log != nullptr;
+  c.logged_ = logged;
   return {Status::sent, id};
 }
 
+template <Endpoint::Track T>
 inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noexcept {
   if (!c.active()) return {Status::invalid_argument, c.id_};
   if (len > c.capacity_) {
@@ -462,21 +500,27 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noex
     return {Status::too_large, c.id_};
   }
   c.lc_.header->payload_len = static_cast<std::uint32_t>(len);
-  if (c.logged_) return commit_logged(c, len);
+  if (T != Track::no && c.logged_) return commit_logged(c, len);
   const EndpointId to = c.lc_.header->to;
   // Read while the record is still ours (before the commit): untracked sends skip it.
-  const std::uint64_t sent_ns = stamped && c.track_ != Tracker::no_slot ? c.lc_.header->timestamp_ns : 0;
+  // T == yes: claim() tracked it (c.track_ is its slot).
+  const std::uint64_t sent_ns =
+      T != Track::no && stamped && (T == Track::yes || c.track_ != Tracker::no_slot) ? c.lc_.header->timestamp_ns : 0;
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};
-  const std::uint64_t slot = c.track_;
+  const std::uint64_t slot = T == Track::no ? Tracker::no_slot : c.track_;
   c.track_ = Tracker::no_slot;
+  // T == yes: claim() tracked it with note = false (a logged claim went to commit_logged above).
   if (!ok) {
-    settle(slot, c.id_, to, 0, Status::revoked);
+    settle(slot, c.id_, to, 0, Status::revoked, 0, T == Track::yes);
     return {Status::revoked, c.id_};
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  settle(slot, c.id_, to, 0, Status::sent, sent_ns);
+  if (T == Track::yes)
+    settle_tracked(slot, c.id_, to, 0, Status::sent, sent_ns, true);
+  else
+    settle(slot, c.id_, to, 0, Status::sent, sent_ns);
   return {Status::sent, c.id_};
 }
 

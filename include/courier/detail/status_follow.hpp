@@ -16,10 +16,11 @@
 // event is read. docs/design.md, "No status lost", "Where the follower keeps
 // its state".
 //
-// Cost on the send path: the token written with the entry, one 24-byte
-// append to a vector (note_tracked) and the outcome written into it
-// (note_outcome) while following; the appends are folded into the 2-bit
-// states when the application polls (or when there are tracker_capacity).
+// Cost on the send path: the token written with the entry and one 24-byte
+// append while following (note_sent, with its outcome, for send(); else
+// note_tracked at the claim and note_outcome later); the appends are folded
+// into the 2-bit states when the application polls (or when there are
+// tracker_capacity).
 #pragma once
 
 #include <array>
@@ -60,16 +61,23 @@ class StatusFollower {
   // or the slot of the group total (member).
   void note_tracked(std::uint64_t slot, const TrackerKey& key, std::uint8_t role, std::uint32_t dest) {
     if (token_ == 0) return;  // its entry is not marked: it could not be told from another handle's
-    if (pending_.size() >= capacity_) fold(false);
-    pending_.push_back(
-        Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false});
+    if (n_ == room_) make_room();  // one bound: the list's allocation, or capacity_ sends (then folded)
+    pending_[n_++] =
+        Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false};
+  }
+  // note_tracked and note_outcome at once, for a send to one endpoint (role
+  // endpoint, dest `to`) whose outcome was known before it was noted (send()).
+  void note_sent(std::uint64_t slot, std::uint64_t id, EndpointId to, Status st, bool told) {
+    if (token_ == 0) return;
+    if (n_ == room_) make_room();
+    pending_[n_++] = Pending{id, static_cast<std::uint32_t>(slot), to, no_endpoint, tracker_role::endpoint, st, told};
   }
   // The send-time outcome of the message in `slot` (Endpoint::settle_tracked);
   // `told` when the on_status callback was given it then.
   void note_outcome(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept {
-    if (!pending_.empty() && pending_.back().slot == slot && pending_.back().id == id) {
-      pending_.back().outcome = st;  // the common case: the send just tracked
-      pending_.back().told = told;
+    if (n_ != 0 && pending_[n_ - 1].slot == slot && pending_[n_ - 1].id == id) {
+      pending_[n_ - 1].outcome = st;  // the common case: the send just tracked
+      pending_[n_ - 1].told = told;
       return;
     }
     note_outcome_earlier(slot, id, st, told);
@@ -105,7 +113,7 @@ class StatusFollower {
   // its slot reused) before their final status was reported: cannot be known.
   std::uint64_t unknown() const noexcept { return unknown_; }
   // Messages sent and not yet reported final.
-  std::uint64_t outstanding() const noexcept { return live_ + pending_.size(); }
+  std::uint64_t outstanding() const noexcept { return live_ + n_; }
   // How many times the follower caught up from the tracker.
   std::uint64_t catch_ups() const noexcept { return catch_ups_; }
 
@@ -169,18 +177,21 @@ class StatusFollower {
   bool ours(std::uint64_t slot) const noexcept {
     if (!tracker_->ready_from(slot, pid_)) return false;
     const TrackerEntry& e = tracker_->entry(slot);
-    // Relaxed: ready_from acquired the tag; the token and sender were written before it was published.
+    // Relaxed (both loads): ready_from acquired the tag; the token and sender were written before it was published.
     return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
   }
-  // ours(), holding the message `e` is about. Relaxed: ours() acquired the tag (the key was written before).
-  bool ours(std::uint64_t slot, const StatusEvent& e) const noexcept {
+  // ours(), holding the message `e` is about (its id, and its member for a group event).
+  bool same_message(std::uint64_t slot, const StatusEvent& e) const noexcept {
     const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
     if (!ours(slot)) return false;
     const TrackerEntry& en = tracker_->entry(slot);
+    // Relaxed (both loads): ours() acquired the tag; the key was written before it was published.
     return en.id.load(std::memory_order_relaxed) == e.id && en.recipient.load(std::memory_order_relaxed) == key_recipient;
   }
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
+  // The list is full (n_ == room_): fold it at capacity_, else grow it.
+  void make_room();
   void fold(bool emit);
   void fold_counting() noexcept;
   // A ring event. Inline: it runs for every event; the common case is an
@@ -188,7 +199,7 @@ class StatusFollower {
   void apply(const StatusEvent& e, std::uint64_t slot_plus_one) {
     const std::uint64_t slot = slot_plus_one - 1;  // ~0 when the event names none
     if (slot < capacity_ && !states_.empty()) {
-      if (const unsigned v = state(slot); v != none && ours(slot, e)) {
+      if (const unsigned v = state(slot); v != none && same_message(slot, e)) {
         // Ours: report what it adds (nothing when a catch-up already passed it).
         advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
         return;
@@ -235,7 +246,11 @@ class StatusFollower {
   std::uint64_t capacity_;
   std::uint16_t token_;
   std::uint64_t pid_ = 0;              // this process's pid as a tag holds it (set by poll)
-  std::vector<Pending> pending_;       // sent since the last fold, in order
+  // Sent since the last fold, in order: pending_[0, n_) of store_'s room_
+  // (<= capacity_; made room for by make_room).
+  Pending* pending_ = nullptr;
+  std::size_t n_ = 0, room_ = 0;
+  std::vector<Pending> store_;
   std::vector<std::uint64_t> states_;  // 2 bits per tracker slot (made at the first fold)
   const Sink* sink_ = nullptr;         // during poll(), when the sink is set
   std::size_t emitted_ = 0;            // events reported by this poll()

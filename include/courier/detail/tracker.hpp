@@ -134,17 +134,32 @@ class Tracker {
     return x;
   }
 
+  // Where a key goes, as far as a sender can tell before its insert: its
+  // hash, and which of its buckets looked less loaded (warm_entry). A hint:
+  // the buckets may fill meanwhile; insert() still claims a free slot in
+  // either and scans both, so a stale hint only places an entry in the
+  // fuller bucket.
+  struct Placement {
+    std::uint64_t hv = 0;
+    std::uint8_t first = 0;  // 0: not known (insert compares the loads), 1: bucket a, 2: bucket b
+  };
+
   // Insert `key`; `init` fills the entry (key fields are set here). On
   // duplicate, slot is the original (its status may still be outbox).
   template <class Init>
   InsertResult insert(const TrackerKey& key, std::uint64_t now_ns, Init&& init) noexcept {
-    const std::uint64_t hv = hash(key);
+    return insert(key, Placement{hash(key), 0}, now_ns, init);
+  }
+  // insert() with `at` from warm_entry (at.hv must be hash(key)).
+  template <class Init>
+  InsertResult insert(const TrackerKey& key, Placement at, std::uint64_t now_ns, Init&& init) noexcept {
+    const std::uint64_t hv = at.hv;
     const std::uint64_t h40 = hv >> 24;
     const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
     const std::uint64_t me = tag::make(tag::claiming, static_cast<std::uint64_t>(self_identity().pid), h40);
     for (int attempt = 0; attempt < 1000; ++attempt) {
       // 1. claim a free slot in the less loaded bucket (retire dead entries if both are full)
-      std::uint64_t slot = claim_slot(b1, b2, me, now_ns);
+      std::uint64_t slot = claim_slot(b1, b2, me, now_ns, attempt == 0 ? at.first : 0);
       if (slot == no_slot) {
         // Before reporting full, make sure the key is not already here.
         if (std::uint64_t orig = find(key); orig != no_slot) {
@@ -258,22 +273,24 @@ class Tracker {
   // buckets random): measured in bench/results/2026-12-04-tracked-ab.md. They
   // only read tags (relaxed: a placement guess; a wrong one costs a wasted
   // prefetch) and write nothing.
-  void warm_tags(const TrackerKey& key) const noexcept {
-    const std::uint64_t hv = hash(key);
+  // Both take the key's hash (hash(key)); warm_entry returns the placement it
+  // saw, for the insert of that key (insert(key, at, ...) compares no loads).
+  void warm_tags(std::uint64_t hv) const noexcept {
     __builtin_prefetch(&tags_[bucket_a(hv) * tracker_bucket_slots], 1);
     __builtin_prefetch(&tags_[bucket_b(hv) * tracker_bucket_slots], 1);
   }
-  void warm_entry(const TrackerKey& key) const noexcept {
-    const std::uint64_t hv = hash(key);
+  Placement warm_entry(std::uint64_t hv) const noexcept {
     const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
-    const std::uint64_t b = load_of(b1) <= load_of(b2) ? b1 : b2;
+    const bool first_a = load_of(b1) <= load_of(b2);
+    const std::uint64_t b = first_a ? b1 : b2;
     for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
       const std::uint64_t s = b * tracker_bucket_slots + i;
       if (tags_[s].load(std::memory_order_relaxed) == 0) {  // relaxed: a placement guess, as load_of
         __builtin_prefetch(&entries_[s], 1);
-        return;
+        break;
       }
     }
+    return Placement{hv, static_cast<std::uint8_t>(first_a ? 1 : 2)};
   }
 
   // The ready slot of `key`, or no_slot.
@@ -443,8 +460,10 @@ class Tracker {
     return no_slot;
   }
 
-  std::uint64_t claim_slot(std::uint64_t b1, std::uint64_t b2, std::uint64_t me, std::uint64_t now_ns) noexcept {
-    const bool first_a = load_of(b1) <= load_of(b2);
+  // `first`: as Placement::first (0: compare the loads now).
+  std::uint64_t claim_slot(std::uint64_t b1, std::uint64_t b2, std::uint64_t me, std::uint64_t now_ns,
+                           std::uint8_t first) noexcept {
+    const bool first_a = first != 0 ? first == 1 : load_of(b1) <= load_of(b2);
     for (int pass = 0; pass < 2; ++pass) {
       std::uint64_t s = try_claim_in(first_a ? b1 : b2, me);
       if (s == no_slot) s = try_claim_in(first_a ? b2 : b1, me);
