@@ -212,11 +212,11 @@ Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::by
   const std::uint64_t span = logfmt::record_span(len);
   if (!buffer_.empty() && buffer_.size() + span > options_.buffer_limit)
     if (auto r = flush(); !r) return std::move(r).error();
-  const std::uint64_t used = file_size_ + buffer_.size();
+  const std::uint64_t used = file_bytes();
   if (used > logfmt::file_header_size && used + span > options_.segment_size)
     if (auto r = roll(); !r) return std::move(r).error();
 
-  const std::uint64_t offset = file_size_ + buffer_.size();
+  const std::uint64_t offset = file_bytes();
   encode_journal_record(buffer_, salt_, offset, kind, head, tail);
   return JournalPosition{sequence_, offset};
 }
@@ -265,15 +265,12 @@ Result<JournalPosition> JournalWriter::append_membership(std::uint8_t change, st
   return append(Kind::membership, head, tail);
 }
 
-Result<void> JournalWriter::flush() {
-  if (buffer_.empty()) return {};
-  if (closed_ || fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
-  if (broken_) return broken_error();
-  preallocate(file_size_ + buffer_.size());
+Result<void> JournalWriter::write_at_end(std::span<const std::byte> bytes, bool& cut_failed) {
+  cut_failed = false;
+  preallocate(file_size_ + bytes.size());
   std::size_t done = 0;
-  while (done < buffer_.size()) {
-    const ssize_t n =
-        ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done, static_cast<off_t>(file_size_ + done));
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(file_size_ + done));
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;
@@ -281,13 +278,56 @@ Result<void> JournalWriter::flush() {
     if (n < 0 && errno == EINTR) continue;
     const int err = n < 0 ? errno : EIO;
     // Cut the partial batch so that a retry writes it whole at the same offsets.
-    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) broken_ = true;
+    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) cut_failed = true;
     allocated_ = file_size_;
-    return sys_error(err, "writing " + std::to_string(buffer_.size()) + " bytes to journal file '" + file_path() + "'");
+    return sys_error(err, "writing " + std::to_string(bytes.size()) + " bytes to journal file '" + file_path() + "'");
+  }
+  return {};
+}
+
+Result<void> JournalWriter::flush() {
+  if (buffer_.empty()) return {};
+  if (closed_ || fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
+  if (broken_) return broken_error();
+  if (taken_ != 0) return Error(Errc::invalid_argument, "journal writer: a batch taken out is still being written");
+  bool cut_failed = false;
+  if (auto r = write_at_end(buffer_, cut_failed); !r) {
+    broken_ = cut_failed;
+    return r;
   }
   file_size_ += buffer_.size();
   buffer_.clear();
   return {};
+}
+
+void JournalWriter::take_batch(std::vector<std::byte>& batch) {
+  batch.clear();
+  if (taken_ != 0) return;  // one batch at a time: the caller ends the last one first
+  // `batch`'s storage becomes the buffer: as large as this one, so that appends do not regrow it.
+  if (batch.capacity() < buffer_.capacity()) batch.reserve(buffer_.capacity());
+  batch.swap(buffer_);
+  taken_ = batch.size();
+}
+
+Result<void> JournalWriter::write_taken(std::span<const std::byte> batch) {
+  taken_cut_failed_ = false;
+  if (batch.empty()) return {};
+  if (closed_ || fd_ < 0) return Error(Errc::invalid_argument, "journal writer has no open file");
+  if (broken_) return broken_error();
+  return write_at_end(batch, taken_cut_failed_);
+}
+
+void JournalWriter::end_taken(std::vector<std::byte>& batch, bool written) {
+  if (written) {
+    file_size_ += batch.size();
+  } else {
+    // Before what was appended meanwhile: those records were encoded at the offsets behind it.
+    buffer_.insert(buffer_.begin(), batch.begin(), batch.end());
+    if (taken_cut_failed_) broken_ = true;
+  }
+  taken_cut_failed_ = false;
+  taken_ = 0;
+  batch.clear();
 }
 
 Result<void> JournalWriter::sync() {

@@ -206,21 +206,47 @@ Result<void> Log::name_locked(std::uint32_t id, bool group) {
   return {};
 }
 
+Result<void> Log::message_names_locked(const RecordHeader& h) {
+  // A sender's records mostly repeat the last one's ids: named then, in this file (forget_names_locked
+  // clears last_named_ with named_).
+  if (last_named_.valid && last_named_.from == h.from && last_named_.to == h.to && last_named_.group == h.group)
+    return {};
+  last_named_.valid = false;
+  Result<void> r;
+  for (auto [id, group] : {std::pair{h.from, false}, std::pair{h.to, false}, std::pair{h.group, true}})
+    if (r) r = name_locked(id, group);
+  // Kept only when each id has its name record (an id whose name was not found is looked up again).
+  const auto named = [&](std::uint32_t id, bool group) {
+    return id == 0 || named_.count((std::uint64_t(group) << 32) | id) != 0;
+  };
+  if (r && named(h.from, false) && named(h.to, false) && named(h.group, true))
+    last_named_ = {h.from, h.to, h.group, true};
+  return r;
+}
+
+void Log::forget_names_locked() {
+  named_.clear();
+  last_named_.valid = false;
+}
+
 Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p) {
   std::unique_lock<std::mutex> lk(mu_);
   // Bounded memory: a producer faster than the disk waits for the flusher.
   if (settings_.sync != Sync::always)
     done_.wait(lk, [&] {
-      return w_.buffered_bytes() < 4 * settings_.batch_bytes + log_defaults::backlog_slack_bytes || stop_;
+      return w_.buffered_bytes() + w_.taken_bytes() < 4 * settings_.batch_bytes + log_defaults::backlog_slack_bytes ||
+             stop_;
     });
   if (settings_.sync == Sync::always && w_.file_bytes() >= settings_.segment_size) {
-    if (auto r = w_.roll(); !r) return failed(std::move(r).error());
-    named_.clear();
+    // Not under a flush() of another thread, which syncs this file outside the lock.
+    done_.wait(lk, [&] { return !flushing_; });
+    if (w_.file_bytes() >= settings_.segment_size) {
+      if (auto r = w_.roll(); !r) return failed(std::move(r).error());
+      forget_names_locked();
+    }
   }
   const bool was_idle = !has_work_locked();
-  Result<void> r;
-  for (auto [id, group] : {std::pair{h.from, false}, std::pair{h.to, false}, std::pair{h.group, true}})
-    if (r) r = name_locked(id, group);
+  Result<void> r = message_names_locked(h);
   if (r)
     if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
   if (r && p != nullptr) pending_.push_back(*p);
@@ -275,14 +301,28 @@ Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& bod
 }
 
 Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
-  Result<void> result = w_.flush();
+  // The write and the fdatasync run without the lock: senders keep appending
+  // meanwhile (their records are in the next batch, at the offsets behind this
+  // one). Nobody rolls or closes the file while flushing_ is set, nor writes
+  // while writing_ is.
+  Result<void> result;
+  // Taken together: a pending added from now on has its record behind this batch.
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
+  if (w_.buffered_bytes() != 0 && w_.fd() < 0) {
+    result = w_.flush();  // no file (a roll failed): its error, under the lock (an append may create the file)
+  } else if (w_.buffered_bytes() != 0) {
+    w_.take_batch(out_);  // out_'s storage becomes the buffer: no allocation once warm
+    writing_ = true;
+    lk.unlock();
+    result = w_.write_taken(out_);
+    lk.lock();
+    w_.end_taken(out_, static_cast<bool>(result));  // failed: back in the buffer, before the newer records
+    writing_ = false;
+    done_.notify_all();  // write_now(), and producers waiting for room
+  }
   const int fd = w_.fd();
   const std::string path = result && settings_.sync != Sync::os ? w_.file_path() : std::string();
   lk.unlock();
-  // The fdatasync runs without the lock: senders keep appending meanwhile
-  // (their records are in the next batch). Nobody rolls or closes the file
-  // while flushing_ is set.
   if (result && settings_.sync != Sync::os && fd >= 0) {
     int rc;
     do rc = ::fdatasync(fd);
@@ -294,7 +334,7 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   batch_.clear();
   lk.lock();
   // A failed roll is tried again after the next batch.
-  if (result && w_.file_bytes() >= settings_.segment_size && w_.roll()) named_.clear();
+  if (result && w_.file_bytes() >= settings_.segment_size && w_.roll()) forget_names_locked();
   return result;
 }
 
@@ -311,9 +351,11 @@ Result<void> Log::flush() {
 }
 
 Result<void> Log::write_now() {
-  std::lock_guard<std::mutex> lk(mu_);
-  // Safe beside a flusher syncing outside the lock: it only syncs the fd; the
-  // writer's state changes under the lock only.
+  std::unique_lock<std::mutex> lk(mu_);
+  // After a batch being written outside the lock (its records come first in
+  // the file); safe beside a flusher syncing outside the lock: it only syncs
+  // the fd.
+  done_.wait(lk, [&] { return !writing_; });
   if (auto r = w_.flush(); !r) return failed(std::move(r).error());
   return {};
 }

@@ -307,6 +307,45 @@ TEST(Journal, AppendBuffersUntilFlush) {
   EXPECT_EQ(read_file_records(w.segment_path()).records.size(), 2u);
 }
 
+// The log's group commit writes a taken batch outside its lock while appends
+// go on: they land behind the batch, whether it was written or failed and put
+// back for a retry; meanwhile flush() refuses (it would write over the batch).
+TEST(Journal, ABatchTakenOutKeepsTheOffsetsOfTheRecordsAppendedBehindIt) {
+  for (const bool written_first : {true, false}) {
+    SCOPED_TRACE(written_first ? "batch written" : "batch failed, put back");
+    TempDir d;
+    JournalWriter w = open_writer(d.path);
+    Written written;
+    const auto add = [&](std::uint64_t id) {
+      const auto s = sample_settle(id);
+      auto p = w.append_settle(Kind::delivered, s);
+      ASSERT_TRUE(p);
+      written.add(Kind::delivered, settle_bytes(s), *p);
+    };
+    add(1);
+    add(2);
+    std::vector<std::byte> batch;
+    w.take_batch(batch);
+    EXPECT_EQ(w.taken_bytes(), 80u);
+    EXPECT_EQ(w.buffered_bytes(), 0u);
+    EXPECT_EQ(w.file_bytes(), 64u + 80u);  // the batch still counts for the file
+    add(3);
+    EXPECT_FALSE(w.flush()) << "a flush while a batch is out would write over it";
+    if (written_first) ASSERT_TRUE(w.write_taken(batch));
+    w.end_taken(batch, written_first);
+    EXPECT_EQ(w.taken_bytes(), 0u);
+    EXPECT_TRUE(batch.empty());
+    EXPECT_EQ(w.buffered_bytes(), written_first ? 40u : 120u);
+    add(4);
+    ASSERT_TRUE(w.sync());
+    EXPECT_EQ(fs::file_size(w.segment_path()), 64u + 160u);
+    const ReadBack r = read_dir_records(d.path);
+    EXPECT_TRUE(r.damage.empty());
+    EXPECT_TRUE(r.torn.empty());
+    EXPECT_EQ(r.records, written.records);
+  }
+}
+
 TEST(Journal, AppendRefusesRecordsTheFormatCannotHold) {
   TempDir d;
   JournalWriter w = open_writer(d.path);

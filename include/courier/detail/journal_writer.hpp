@@ -75,6 +75,19 @@ class JournalWriter {
   // The buffered records, in one write(). On failure the file is cut back to
   // its last complete batch and the batch stays buffered for a retry.
   Result<void> flush();
+  // A flush() in three steps, so that the write runs outside the caller's
+  // lock (the log's group commit): take_batch() moves the buffered records
+  // into `batch` (empty on entry; its storage is reused) while later appends
+  // go on behind them, at the offsets they will have; write_taken(batch)
+  // writes them, and may run beside append*() and the queries, never beside
+  // another call; end_taken(batch, ok) takes its result: written, or back at
+  // the front of the buffer for a retry (the file cut back as flush() does).
+  // Until end_taken, flush(), roll() and close() refuse.
+  void take_batch(std::vector<std::byte>& batch);
+  Result<void> write_taken(std::span<const std::byte> batch);
+  void end_taken(std::vector<std::byte>& batch, bool written);
+  // Bytes taken by take_batch() and not yet ended.
+  std::size_t taken_bytes() const noexcept { return taken_; }
   // flush(), then fdatasync() of the current file (earlier files were synced
   // when they were rolled).
   Result<void> sync();
@@ -90,8 +103,8 @@ class JournalWriter {
   std::string file_path() const;                                 // the current journal file
   std::uint64_t sequence() const noexcept { return sequence_; }  // of the current journal file
   std::uint64_t file_bytes() const noexcept {
-    return file_size_ + buffer_.size();
-  }  // of the current file, buffer included
+    return file_size_ + taken_ + buffer_.size();
+  }  // of the current file, buffer (and a batch taken) included
   // The older names (the tests and bench_log use them).
   std::string segment_path() const { return file_path(); }
   std::uint64_t segment_bytes() const noexcept { return file_bytes(); }
@@ -103,6 +116,9 @@ class JournalWriter {
   Result<void> create_file(std::uint64_t sequence);
   void preallocate(std::uint64_t end) noexcept;
   Result<void> cut_preallocation();
+  // Write `bytes` at file_size_ (preallocating first); on failure cut the file back to file_size_
+  // (`cut_failed` when that failed too).
+  Result<void> write_at_end(std::span<const std::byte> bytes, bool& cut_failed);
   Error broken_error() const;
   void release() noexcept;
 
@@ -116,6 +132,8 @@ class JournalWriter {
   std::uint64_t file_size_ = 0;  // bytes on the file (header and complete batches)
   std::uint64_t allocated_ = 0;  // the file's size: file_size_, or more when preallocated
   std::vector<std::byte> buffer_;
+  std::size_t taken_ = 0;           // take_batch()'s bytes, between buffer_ and the file, until end_taken()
+  bool taken_cut_failed_ = false;   // write_taken() failed and could not cut the file back (end_taken: broken_)
   bool broken_ = false;  // a failed write could not be cut back: refuse further appends
   bool closed_ = false;
 };

@@ -6,8 +6,9 @@
 // own journal files in LOG_DIR/BUS/, no lock shared with other processes).
 // Threads of the process share it through a process-local mutex held only to
 // encode a record into the writer's buffer. With Sync::group a flusher thread
-// writes the buffer in one pwrite() and fdatasync()s it at the next tick of
-// group_commit_interval (or sooner, at group_commit_bytes); the messages of the
+// takes the buffer out, writes it in one pwrite() and fdatasync()s it, both
+// outside the mutex, one group_commit_interval after its last batch started
+// (at once when that one took longer; sooner at group_commit_bytes); the messages of the
 // batch then move from outbox to sent. With nothing to write it sleeps until an
 // append gives it work (no timer: an idle log never wakes it). Sync::os is the same without the
 // fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
@@ -125,6 +126,10 @@ class Log {
  private:
   Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
   Result<void> name_locked(std::uint32_t id, bool group);
+  // The name records a message record needs (from, to, group), unless the last message's ids were these.
+  Result<void> message_names_locked(const RecordHeader& h);
+  // A new journal file: no name written in it yet.
+  void forget_names_locked();
   // Called with lk held and flushing_ set by us; returns with lk held.
   Result<void> write_batch(std::unique_lock<std::mutex>& lk);
   // Keep `e` as the last error and return it.
@@ -153,9 +158,15 @@ class Log {
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;
   std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current journal file
+  struct LastNamed {
+    std::uint32_t from = 0, to = 0, group = 0;
+    bool valid = false;  // all three are in named_
+  } last_named_;
   mutable std::mutex error_mu_;              // last_error_ (set by a flusher outside mu_)
   std::optional<Error> last_error_;
+  std::vector<std::byte> out_;  // the batch being written (JournalWriter::take_batch)
   bool flushing_ = false;
+  bool writing_ = false;  // out_ is being written outside the lock: no other write to the file
   bool stop_ = false;
   bool busy_ = false;
   bool pinned_ = false;  // cpus_ holds Settings::cpus
