@@ -331,7 +331,9 @@ TEST(Journal, ABatchTakenOutKeepsTheOffsetsOfTheRecordsAppendedBehindIt) {
     EXPECT_EQ(w.file_bytes(), 64u + 80u);  // the batch still counts for the file
     add(3);
     EXPECT_FALSE(w.flush()) << "a flush while a batch is out would write over it";
-    if (written_first) ASSERT_TRUE(w.write_taken(batch));
+    if (written_first) {
+      ASSERT_TRUE(w.write_taken(batch));
+    }
     w.end_taken(batch, written_first);
     EXPECT_EQ(w.taken_bytes(), 0u);
     EXPECT_TRUE(batch.empty());

@@ -112,7 +112,9 @@ TEST(Tracker, UnsharedInsertAnswersAndPlacesAsInsertDoes) {
     const auto a = put(*shared, k, deadline, now);
     const auto b = put_unshared(k, deadline, now);
     ASSERT_EQ(a.result, b.result) << "key " << i;
-    if (a.result != Tracker::Insert::full) ASSERT_EQ(a.slot, b.slot) << "key " << i;
+    if (a.result != Tracker::Insert::full) {
+      ASSERT_EQ(a.slot, b.slot) << "key " << i;
+    }
     inserted += a.result == Tracker::Insert::inserted;
     duplicates += a.result == Tracker::Insert::duplicate;
     full += a.result == Tracker::Insert::full;
