@@ -40,7 +40,8 @@
 // stderr. Targets are printed as ratios, never asserted. See bench/README.md.
 //
 // Files: main.cpp (options, the order of the parts), floors.cpp, journal.cpp
-// (bench/journal_rates.cpp measures), bus.cpp, recovery.cpp, report.cpp.
+// (bench/journal_rates.cpp measures), bus.cpp, producers.cpp, recovery.cpp,
+// report.cpp.
 #include <sys/statfs.h>
 
 #include <cerrno>

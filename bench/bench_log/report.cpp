@@ -147,7 +147,7 @@ std::string render(const Config& c, const Results& res, const std::string& machi
        << c.poll_every
        << " sends and waits for all its `sent`. *send() msgs/s*: all messages / (first send() started → last "
           "send() returned, any producer); *sent msgs/s*: `sent` seen / (first send → last `sent` seen, any "
-          "producer; CLOCK_REALTIME across processes); percentiles over every message. */ floor (b')*: sent msgs/s / "
+          "producer; CLOCK_REALTIME across processes); percentiles over every message. */ floor (b')*: sent msgs/s divided by "
           "the "
        << mib(static_cast<double>(c.group_bytes))
        << " batch floor in 144 B journal records/s, per round, median (issue 15's `group` target is ≥ 0.5×). "
