@@ -10,16 +10,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <latch>
 #include <thread>
 
 #include "bench_log.hpp"
 #include "courier_bench/children.hpp"
+#include "courier_bench/harness.hpp"
 
 namespace blog {
 
@@ -192,38 +195,61 @@ void run_processes(const Config& c, const std::string& name, Sync sync, unsigned
   if (!made) return add_error(a, "creating the bus: " + err);
   if (setup.error[0] != '\0') return add_error(a, std::string("creating the bus: ") + setup.error);
 
+  // The producers, forked by this (single-threaded) process one after the
+  // other without waiting: a child forked from a multi-threaded process may
+  // not start threads (the bus's flusher) safely. Their results are in `sh`.
   Gate gate;
-  std::vector<ChildDone> done(n);
-  std::vector<std::string> errs(n);
-  std::vector<rusage> usage(n);
-  std::vector<char> ok(n, 0);
-  std::atomic<unsigned> finished{0};
-  std::vector<std::thread> waiters;
-  for (unsigned k = 0; k < n; ++k)
-    waiters.emplace_back([&, k] {
-      ok[k] = cbench::in_child([&](ChildDone&) { process_child(c, name, sync, n, k, per, sh, gate); }, done[k],
-                               usage[k], errs[k])
-                  ? 1
-                  : 0;
-      finished.fetch_add(1, std::memory_order_release);  // read by the start line below: a child gone before it
-    });
-  // The start: every child ready (or gone), then one byte each. A child that
-  // died before it said ready is counted by its waiter's `finished`.
+  std::vector<pid_t> pids(n, -1);
+  std::vector<char> reaped(n, 0);
+  const pid_t parent = ::getpid();
+  unsigned exited = 0;
+  for (unsigned k = 0; k < n; ++k) {
+    pids[k] = cbench::fork_child(
+        [&](pid_t) {
+          cbench::cleanup::reset_handlers_in_child();
+          ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+          if (::getppid() != parent) return 1;  // the parent died before prctl
+          process_child(c, name, sync, n, k, per, sh, gate);
+          return 0;
+        },
+        err);
+    if (pids[k] < 0) {
+      add_error(a, src_name(k) + ": " + err);
+      reaped[k] = 1, ++exited;
+    }
+  }
+  auto reap = [&](unsigned k, int options) {
+    int status = 0;
+    rusage usage{};
+    pid_t r;
+    while ((r = ::wait4(pids[k], &status, options, &usage)) < 0 && errno == EINTR) {
+    }
+    if (r != pids[k]) return;
+    reaped[k] = 1, ++exited;
+    a.preempted += static_cast<double>(usage.ru_nivcsw);
+    if (WIFSIGNALED(status))
+      add_error(a, src_name(k) + ": killed by signal " + std::to_string(WTERMSIG(status)));
+    else if (WEXITSTATUS(status) != 0)
+      add_error(a, src_name(k) + ": exited with " + std::to_string(WEXITSTATUS(status)));
+  };
+  // The start: every child ready (or gone before it said so), then one byte each.
   unsigned ready = 0;
-  while (ready + finished.load(std::memory_order_acquire) < n) {  // pairs with the waiters' release
+  while (ready + exited < n) {
     pollfd pfd{gate.ready[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 100) <= 0) continue;
-    char b[64];
-    const ssize_t got = ::read(gate.ready[0], b, sizeof b);
-    if (got > 0) ready += static_cast<unsigned>(got);
+    if (::poll(&pfd, 1, 100) > 0) {
+      char b[64];
+      const ssize_t got = ::read(gate.ready[0], b, sizeof b);
+      if (got > 0) ready += static_cast<unsigned>(got);
+    }
+    for (unsigned k = 0; k < n; ++k)
+      if (!reaped[k]) reap(k, WNOHANG);
   }
   const std::vector<char> go(n, 1);
   if (!cbench::write_all(gate.go[1], go.data(), n)) add_error(a, std::string("start: ") + std::strerror(errno));
-  for (std::thread& t : waiters) t.join();
-  for (unsigned k = 0; k < n; ++k) {
-    if (!ok[k]) add_error(a, src_name(k) + ": " + errs[k]);
-    a.preempted += static_cast<double>(usage[k].ru_nivcsw);
-  }
+  // Every wait of a producer is bounded (produce(): 2 x interval + 50 ms, then 3 s after flush_log()).
+  for (unsigned k = 0; k < n; ++k)
+    if (!reaped[k]) reap(k, 0);
+  cbench::cleanup::set_child(0);
 }
 
 }  // namespace
