@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -146,17 +145,12 @@ constexpr std::size_t path_len = 160;
 enum Kind : int { unused = 0, file = 1, mqueue = 2 };
 char g_paths[max_entries][path_len];  // file: a path to unlink; mqueue: a name for mq_unlink
 volatile sig_atomic_t g_kind[max_entries];
-// Written by set_child from any thread (bench_log's producers part forks its
-// processes from several threads at once), read by the signal handler: a
-// lock-free atomic is both race-free and async-signal-safe; relaxed, since it
-// publishes nothing but its own value.
-std::atomic<pid_t> g_child{0};
-static_assert(std::atomic<pid_t>::is_always_lock_free);
+volatile sig_atomic_t g_child = 0;
 const char* g_program = "courier-bench";
 char g_note[512] = "";
 
 void on_signal(int sig) {
-  const pid_t c = g_child.load(std::memory_order_relaxed);  // the last set_child (see g_child)
+  const pid_t c = static_cast<pid_t>(g_child);
   if (c > 0) ::kill(c, SIGKILL);
   for (int i = 0; i < max_entries; ++i) {
     // unlink is async-signal-safe (shm_unlink is unlink in /dev/shm); mq_unlink is one system call.
@@ -209,7 +203,7 @@ void install_handlers(const char* program) {
 void reset_handlers_in_child() {
   for (int s : signals) ::signal(s, SIG_DFL);
   for (int i = 0; i < max_entries; ++i) g_kind[i] = unused;  // the child never removes anything
-  g_child.store(0, std::memory_order_relaxed);  // the child has no child of ours
+  g_child = 0;
 }
 
 void register_shm(const std::string& shm_name) { add(file, "/dev/shm" + shm_name); }
@@ -221,7 +215,7 @@ void unregister_path(const std::string& path) { remove_entry(file, path); }
 void register_mq(const std::string& mq_name) { add(mqueue, mq_name); }
 void unregister_mq(const std::string& mq_name) { remove_entry(mqueue, mq_name); }
 
-void set_child(pid_t pid) { g_child.store(pid, std::memory_order_relaxed); }  // read by on_signal
+void set_child(pid_t pid) { g_child = pid; }
 void set_note(const std::string& note) { std::snprintf(g_note, sizeof g_note, "%s", note.c_str()); }
 
 void sweep_stale(const std::string& disk_dir) {

@@ -176,10 +176,7 @@ void register_path(const std::string& path);  // any file (a unix socket, ...)
 void unregister_path(const std::string& path);
 void register_mq(const std::string& mq_name);  // "/name" as for mq_open
 void unregister_mq(const std::string& mq_name);
-// 0: none. Safe from several threads; with several children at once the
-// handler kills the last one set, and the others die with the parent
-// (run_in_child's PR_SET_PDEATHSIG).
-void set_child(pid_t pid);
+void set_child(pid_t pid);  // 0: none
 // Remove objects left by earlier runs whose process is gone (names carry the
 // pid): /dev/shm/cbench.*, /dev/shm/courier.cbench-* and courier.cblog-*
 // (buses of courier-bench and bench_log), /tmp/cbench.*, and disk_dir/cbench.*
