@@ -46,6 +46,7 @@ struct Config {
   bool cold = true;
   std::vector<Sync> policies{Sync::always, Sync::group, Sync::os};
   std::vector<std::string> only{"floors", "journal", "bus", "recovery"};
+  std::vector<unsigned> producers{1, 2, 4};  // producers part: N producer threads / processes
   std::uint64_t sync_ops = 3000;         // floor (a) ops per round (or cap_s)
   std::uint64_t batch_ops = 300;         // floor (b)
   std::uint64_t naive_writes = 1000000;  // floor (c)
@@ -160,7 +161,8 @@ struct BusRound {
 };
 static_assert(std::is_trivially_copyable_v<BusRound>);
 
-courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages);
+// endpoints: Options::max_endpoints ("dst" and the senders).
+courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages, unsigned endpoints = 2);
 std::string next_bus_name();
 // Protect the bus's shared memory against signals while a child uses it.
 void set_current_bus(const std::string& name);
@@ -173,9 +175,63 @@ struct Producer {
   std::optional<courier::Endpoint> ep;
   courier::Destination to;
 };
-bool open_producer(const std::string& name, const courier::Options& o, Producer& p, char (&error)[256]);
+// src: the sender's name (the producers part opens src0, src1, ...).
+bool open_producer(const std::string& name, const courier::Options& o, Producer& p, char (&error)[256],
+                   const std::string& src = "src");
+// Populate the pages of lane_messages messages in the destination's lane and
+// of ring_messages events in ep's status ring (Config::prefault).
+void prefault(courier::Bus& bus, const courier::Endpoint& ep, const courier::Destination& to,
+              std::uint64_t lane_messages, std::uint64_t ring_messages);
+
+// One producer's sends (bus.cpp; the bus and producers parts): ids 1..n from
+// ep to `to`, the status ring drained every Config::poll_every sends, then a
+// wait for every `sent` (by itself, then with flush_log()). Times are
+// CLOCK_REALTIME (comparable across processes); index id - 1.
+struct ProducerRun {
+  std::vector<std::uint64_t> t_send, t_sent, t_stamp;  // t_sent / t_stamp 0: no `sent` seen
+  std::vector<Status> returned;
+  std::uint64_t by_status[courier::status_count] = {};
+  std::uint64_t count = 0;  // messages sent (always: stops at Config::cap_s)
+  std::uint64_t awaited = 0, seen = 0, other = 0, sent_now = 0;
+  std::uint64_t loop0 = 0, loop1 = 0;  // the send() loop, CLOCK_MONOTONIC
+  std::uint64_t real0 = 0, real1 = 0;  // the same, CLOCK_REALTIME
+  bool flush_forced = false;           // flush_log() was needed to finish
+  std::uint64_t missing = 0;           // returned outbox, no `sent` seen in the end (count_missing)
+  std::uint64_t missing_sent = 0;      // of the first 10,000 of those, the tracker says sent (the event was lost)
+};
+// error: set when flush_log() fails.
+void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& ep, const courier::Destination& to,
+             std::uint64_t n, ProducerRun& r, char (&error)[256]);
+void count_missing(const courier::Endpoint& ep, ProducerRun& r);
 const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::string& name);
 std::string returned_text(const BusRound& r);
+
+// ------------------------------------------------------------ several producers (producers.cpp)
+enum class Shape : std::uint8_t { threads, processes };  // N threads of one process (one Bus) / N processes
+const char* shape_name(Shape s);
+
+// What one (policy, shape, N) run reports: totals over its producers.
+struct AggRound {
+  std::string error;          // every failure, joined ("" when none)
+  double producers = 0;       // N
+  double messages = 0;        // sent by all (messages / N each)
+  double send_per_s = 0;      // messages / (first send() started -> last send() returned), all producers
+  double sent_per_s = 0;      // `sent` seen / (first send -> last `sent` seen), all producers
+  double p50_us = 0, p99_us = 0;  // send() -> `sent` seen, over every message
+  double failed_sends = 0;    // send() returned neither sent nor outbox
+  double missing = 0;         // returned outbox, no `sent` seen in the end
+  double missing_sent = 0;    // of those asked, the tracker says sent
+  double dropped = 0;         // status_dropped, all senders
+  double flush_forced = 0;    // producers that needed flush_log() to finish
+  double preempted = 0;       // involuntary context switches of the run's processes
+};
+struct ProducersCase {
+  Sync sync;
+  Shape shape;
+  unsigned n;
+  std::vector<AggRound> rounds;
+};
+AggRound run_producers(const Config& c, Sync sync, Shape shape, unsigned n);
 
 // ------------------------------------------------------------ recovery and RSS (recovery.cpp)
 struct StoreResult {
@@ -223,6 +279,7 @@ struct Results {
   std::vector<FloorRound> floors;
   std::vector<JournalRound> journal;
   std::vector<std::pair<Sync, std::vector<BusRound>>> bus;
+  std::vector<ProducersCase> producers;
   RecoveryPart recovery;
 };
 

@@ -21,9 +21,9 @@ std::uint64_t tracker_for(std::uint64_t messages) {
   return cap;
 }
 
-courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages) {
+courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages, unsigned endpoints) {
   courier::Options o;
-  o.max_endpoints = 2;
+  o.max_endpoints = endpoints;
   o.max_groups = 1;
   o.lane_capacity = c.lane_capacity;
   o.max_payload = 4096;
@@ -49,12 +49,13 @@ void remove_bus(const Config& c, const std::string& name) {
   cbench::cleanup::unregister_bus(name);
 }
 
-bool open_producer(const std::string& name, const courier::Options& o, Producer& p, char (&error)[256]) {
+bool open_producer(const std::string& name, const courier::Options& o, Producer& p, char (&error)[256],
+                   const std::string& src) {
   auto bus = courier::Bus::open(name, o);
   if (!bus) return set_error(error, "Bus::open: " + bus.error().message), false;
   p.bus.emplace(std::move(*bus));
   if (auto r = p.bus->add_endpoint("dst"); !r) return set_error(error, "add_endpoint: " + r.error().message), false;
-  auto ep = p.bus->endpoint("src");
+  auto ep = p.bus->endpoint(src);
   if (!ep) return set_error(error, "endpoint: " + ep.error().message), false;
   p.ep.emplace(std::move(*ep));
   auto to = p.ep->resolve("dst");
@@ -68,13 +69,14 @@ bool open_producer(const std::string& name, const courier::Options& o, Producer&
 // Bus::open, Options::prefault_tracker) without changing their contents: a bus
 // that has run for a while has them, a fresh one takes a page fault per 4 KiB
 // on the send path.
-void prefault(const Producer& p, std::uint64_t n) {
+void prefault(courier::Bus& bus, const courier::Endpoint& ep, const courier::Destination& to,
+              std::uint64_t lane_messages, std::uint64_t ring_messages) {
   constexpr std::uint64_t lane_record_bytes =
       courier::message_header_bytes + payload_size;  // 64 B units: no padding at 64 B
   constexpr std::uint64_t status_event_bytes = 64;   // Options::status_capacity: 64 bytes per event
   static_assert(payload_size == 64);
-  p.bus->prefault_lane(p.to.id, courier::default_priority, n * lane_record_bytes);
-  p.bus->prefault_status_ring(p.ep->id(), n * status_event_bytes);
+  bus.prefault_lane(to.id, courier::default_priority, lane_messages * lane_record_bytes);
+  bus.prefault_status_ring(ep.id(), ring_messages * status_event_bytes);
 }
 
 const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::string& name) {
@@ -83,99 +85,110 @@ const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::st
   return nullptr;
 }
 
+void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& ep, const courier::Destination& to,
+             std::uint64_t n, ProducerRun& r, char (&error)[256]) {
+  r.t_send.assign(n, 0);
+  r.t_sent.assign(n, 0);
+  r.t_stamp.assign(n, 0);
+  r.returned.assign(n, Status::invalid_argument);
+  std::uint64_t poll_now = 0;
+  const std::function<void(const courier::StatusEvent&)> on_event = [&](const courier::StatusEvent& e) {
+    if (e.status != Status::sent || e.id == 0 || e.id > n || r.t_sent[e.id - 1] != 0) {
+      ++r.other;
+      return;
+    }
+    r.t_sent[e.id - 1] = poll_now;
+    r.t_stamp[e.id - 1] = e.time_ns;
+    ++r.seen;
+  };
+  auto drain = [&] {
+    poll_now = real_ns();
+    (void)ep.poll_status(on_event);
+  };
+  std::array<std::byte, payload_size> payload{};
+  payload.fill(std::byte{0x70});
+  courier::SendOptions o{.to = to, .priority = courier::default_priority, .expiry = 30s, .type = 1};
+
+  const std::uint64_t cap = static_cast<std::uint64_t>(c.cap_s * 1e9);
+  r.real0 = real_ns();
+  r.loop0 = now_ns();
+  std::uint64_t i = 0;
+  for (; i < n; ++i) {
+    o.id = i + 1;
+    r.t_send[i] = real_ns();
+    const courier::SendResult s = ep.send(o, payload);
+    r.returned[i] = s.status;
+    if (s.status == Status::sent) {
+      r.t_sent[i] = real_ns();
+      ++r.sent_now;
+    } else if (s.status == Status::outbox) {
+      ++r.awaited;
+    }
+    ++r.by_status[static_cast<unsigned>(s.status) < courier::status_count ? static_cast<unsigned>(s.status) : 0];
+    if ((i + 1) % c.poll_every == 0) drain();
+    if (sync == Sync::always && (i & 15) == 15 && now_ns() - r.loop0 > cap) {
+      ++i;
+      break;
+    }
+  }
+  r.loop1 = now_ns();
+  r.real1 = real_ns();
+  r.count = i;  // always stops at the cap
+
+  // Wait for the `sent` of everything in the outbox: first as the log does it
+  // by itself, then with flush_log() (the brief's "at the end").
+  const std::uint64_t natural = now_ns() + 2 * static_cast<std::uint64_t>(c.interval.count()) * 1000 + 50'000'000ull;
+  while (r.seen < r.awaited && now_ns() < natural) {
+    drain();
+    ::usleep(50);
+  }
+  if (r.seen < r.awaited) r.flush_forced = true;
+  if (auto f = bus.flush_log(); !f) set_error(error, "flush_log: " + f.error().message);
+  const std::uint64_t give_up = now_ns() + 3'000'000'000ull;
+  while (r.seen < r.awaited && now_ns() < give_up) {
+    drain();
+    ::usleep(100);
+  }
+}
+
+void count_missing(const courier::Endpoint& ep, ProducerRun& r) {
+  for (std::uint64_t k = 0; k < r.count; ++k)
+    if (r.t_sent[k] == 0 && r.returned[k] == Status::outbox && ++r.missing <= 10000) {  // asks about the first 10,000
+      auto st = ep.status(k + 1);
+      if (st && st->status != Status::outbox) ++r.missing_sent;
+    }
+}
+
 // In the child: open the bus, send c.messages (always: always_messages) and
 // wait for every `sent`.
 void bus_child(const Config& c, const std::string& name, Sync sync, BusRound& out) {
   const std::uint64_t n = sync == Sync::always ? c.always_messages : c.messages;
   Producer pr;
   if (!open_producer(name, bus_options(c, sync, n), pr, out.error)) return;
-  courier::Bus* bus = &*pr.bus;
-  courier::Endpoint* ep = &*pr.ep;
-  if (c.prefault) prefault(pr, n);
-
-  std::vector<std::uint64_t> t_send(n), t_sent(n, 0), t_stamp(n, 0);
-  std::vector<Status> returned(n, Status::invalid_argument);
-  std::uint64_t awaited = 0, seen = 0, other = 0, poll_now = 0;
-  const std::function<void(const courier::StatusEvent&)> on_event = [&](const courier::StatusEvent& e) {
-    if (e.status != Status::sent || e.id == 0 || e.id > n || t_sent[e.id - 1] != 0) {
-      ++other;
-      return;
-    }
-    t_sent[e.id - 1] = poll_now;
-    t_stamp[e.id - 1] = e.time_ns;
-    ++seen;
-  };
-  auto drain = [&] {
-    poll_now = real_ns();
-    (void)ep->poll_status(on_event);
-  };
-  std::array<std::byte, payload_size> payload{};
-  payload.fill(std::byte{0x70});
-  courier::SendOptions o{.to = pr.to, .priority = courier::default_priority, .expiry = 30s, .type = 1};
-  std::uint64_t by_status[courier::status_count] = {};
-
-  const std::uint64_t cap = static_cast<std::uint64_t>(c.cap_s * 1e9);
-  const std::uint64_t loop0 = now_ns();
-  std::uint64_t sent_now = 0, i = 0;
-  for (; i < n; ++i) {
-    o.id = i + 1;
-    t_send[i] = real_ns();
-    const courier::SendResult r = ep->send(o, payload);
-    returned[i] = r.status;
-    if (r.status == Status::sent) {
-      t_sent[i] = real_ns();
-      ++sent_now;
-    } else if (r.status == Status::outbox) {
-      ++awaited;
-    }
-    ++by_status[static_cast<unsigned>(r.status) < courier::status_count ? static_cast<unsigned>(r.status) : 0];
-    if ((i + 1) % c.poll_every == 0) drain();
-    if (sync == Sync::always && (i & 15) == 15 && now_ns() - loop0 > cap) {
-      ++i;
-      break;
-    }
-  }
-  const std::uint64_t loop1 = now_ns();
-  const std::uint64_t sent_total = i;  // always stops at the cap
-
-  // Wait for the `sent` of everything in the outbox: first as the log does it
-  // by itself, then with flush_log() (the brief's "at the end").
-  const std::uint64_t natural = now_ns() + 2 * static_cast<std::uint64_t>(c.interval.count()) * 1000 + 50'000'000ull;
-  while (seen < awaited && now_ns() < natural) {
-    drain();
-    ::usleep(50);
-  }
-  if (seen < awaited) out.flush_forced = 1;
-  if (auto r = bus->flush_log(); !r) set_error(out.error, "flush_log: " + r.error().message);
-  const std::uint64_t give_up = now_ns() + 3'000'000'000ull;
-  while (seen < awaited && now_ns() < give_up) {
-    drain();
-    ::usleep(100);
-  }
+  if (c.prefault) prefault(*pr.bus, *pr.ep, pr.to, n, n);
+  ProducerRun r;
+  produce(c, sync, *pr.bus, *pr.ep, pr.to, n, r, out.error);
+  count_missing(*pr.ep, r);
 
   std::vector<double> lat, stamp;
-  lat.reserve(sent_total);
-  std::uint64_t first = t_send[0], last = 0, missing = 0, missing_sent = 0;
-  for (std::uint64_t k = 0; k < sent_total; ++k) {
-    if (t_sent[k] == 0) {
-      if (returned[k] == Status::outbox && ++missing <= 10000) {  // asks the tracker about the first 10,000
-        auto st = ep->status(k + 1);
-        if (st && st->status != Status::outbox) ++missing_sent;
-      }
-      continue;
-    }
-    last = std::max(last, t_sent[k]);
-    lat.push_back(static_cast<double>(t_sent[k] - t_send[k]));
-    if (t_stamp[k] != 0) stamp.push_back(static_cast<double>(t_stamp[k]) - static_cast<double>(t_send[k]));
+  lat.reserve(r.count);
+  std::uint64_t first = r.t_send[0], last = 0;
+  for (std::uint64_t k = 0; k < r.count; ++k) {
+    if (r.t_sent[k] == 0) continue;
+    last = std::max(last, r.t_sent[k]);
+    lat.push_back(static_cast<double>(r.t_sent[k] - r.t_send[k]));
+    if (r.t_stamp[k] != 0) stamp.push_back(static_cast<double>(r.t_stamp[k]) - static_cast<double>(r.t_send[k]));
   }
-  const courier::BusStats st = bus->stat();
+  const courier::BusStats st = pr.bus->stat();
   if (const courier::EndpointStats* e = stats_of(st, "src")) {
     out.dropped = static_cast<double>(e->status_dropped);
     out.tracker_full = static_cast<double>(e->tracker_full);
   }
-  out.messages = static_cast<double>(sent_total);
-  out.per_msg_us = static_cast<double>(loop1 - loop0) / static_cast<double>(sent_total) / 1e3;
-  out.send_per_s = static_cast<double>(sent_total) * 1e9 / static_cast<double>(loop1 - loop0);
+  const double count = static_cast<double>(r.count), loop = static_cast<double>(r.loop1 - r.loop0);
+  out.messages = count;
+  out.flush_forced = r.flush_forced ? 1 : 0;
+  out.per_msg_us = loop / count / 1e3;
+  out.send_per_s = count * 1e9 / loop;
   out.sent_per_s = last > first ? static_cast<double>(lat.size()) * 1e9 / static_cast<double>(last - first) : 0;
   cbench::Percentiles p = cbench::summarize_ns(lat);
   out.p50_us = p.p50 / 1e3;
@@ -190,12 +203,12 @@ void bus_child(const Config& c, const std::string& name, Sync sync, BusRound& ou
   } else {
     out.stamp_p50_us = out.stamp_p99_us = NAN;
   }
-  for (unsigned s = 0; s < courier::status_count; ++s) out.returned[s] = static_cast<double>(by_status[s]);
-  out.events = static_cast<double>(seen);
-  out.other_events = static_cast<double>(other);
-  out.missing = static_cast<double>(missing);
-  out.missing_sent = static_cast<double>(missing_sent);
-  if (sent_now + awaited == 0 && out.error[0] == '\0') set_error(out.error, "no send succeeded");
+  for (unsigned s = 0; s < courier::status_count; ++s) out.returned[s] = static_cast<double>(r.by_status[s]);
+  out.events = static_cast<double>(r.seen);
+  out.other_events = static_cast<double>(r.other);
+  out.missing = static_cast<double>(r.missing);
+  out.missing_sent = static_cast<double>(r.missing_sent);
+  if (r.sent_now + r.awaited == 0 && out.error[0] == '\0') set_error(out.error, "no send succeeded");
 }
 
 std::string returned_text(const BusRound& r) {

@@ -1,7 +1,8 @@
 // bench_log — the durable log against the disk under it (issue 4, "Performance").
 //
 //   bench_log [--quick] [--dir DIR] [--records N] [--policy always,group,os]
-//             [--rounds N] [--messages N] [--only floors,journal,bus,recovery]
+//             [--rounds N] [--messages N] [--only floors,journal,bus,recovery,producers]
+//             [--producers 1,2,4]
 //             [--interval US] [--group-bytes N] [--poll-every N] [--lanes N] [--no-cold] [--no-prefault]
 //             [--results-dir DIR | --no-save]
 //
@@ -21,6 +22,13 @@
 //              messages become `sent`, and the time from send() to `sent`
 //              (always: send() returns sent; group / os: the `sent` event on
 //              the sender's status ring, polled every --poll-every sends)
+//   producers  (only when asked for with --only) per policy other than
+//              always, N producers for N in --producers, as N threads of one
+//              process (one Bus, endpoints src0..srcN-1) and as N processes
+//              (each opens the bus and its endpoint), --messages / N each:
+//              aggregate send() and `sent` msgs/s (first send -> last `sent`
+//              of any producer, CLOCK_REALTIME), send->sent p50 / p99 over
+//              every message, and sent msgs/s / floor (b') in journal records/s
 //   recovery   N records sent with Sync::os (expiry 1 h), the shared memory
 //              removed, Bus::open(recover) timed in a fresh process (page cache
 //              warm, then once evicted); RSS of the producer with N stored, of
@@ -32,7 +40,8 @@
 // stderr. Targets are printed as ratios, never asserted. See bench/README.md.
 //
 // Files: main.cpp (options, the order of the parts), floors.cpp, journal.cpp
-// (bench/journal_rates.cpp measures), bus.cpp, recovery.cpp, report.cpp.
+// (bench/journal_rates.cpp measures), bus.cpp, producers.cpp, recovery.cpp,
+// report.cpp.
 #include <sys/statfs.h>
 
 #include <cerrno>
@@ -63,7 +72,8 @@ constexpr const char* help_text[][2] = {
     {"--policy LIST", "sync policies of the bus part (default always,group,os)"},
     {"--rounds N", "rounds of floors, journal and bus (default 5, --quick 1)"},
     {"--messages N", "group / os messages per round (default 1M, --quick 100k)"},
-    {"--only LIST", "parts to run (default floors,journal,bus,recovery)"},
+    {"--only LIST", "parts to run: floors,journal,bus,recovery (the default), producers"},
+    {"--producers LIST", "producers part: N threads / processes for each N (default 1,2,4; at most 64)"},
     {"--interval US", "Options::group_commit_interval (default 500)"},
     {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
     {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
@@ -161,6 +171,18 @@ Config parse(int argc, char** argv) {
       c.save = false;
     else if (a == "--only")
       c.only = split(value());
+    else if (a == "--producers") {
+      c.producers.clear();
+      for (const std::string& n : split(value())) {
+        const std::uint64_t v = count_arg(n);
+        if (v > 64) {
+          std::fprintf(stderr, "bench_log: --producers %s: at most 64\n", n.c_str());
+          usage(2);
+        }
+        c.producers.push_back(static_cast<unsigned>(v));
+      }
+      if (c.producers.empty()) usage(2);
+    }
     else if (a == "--policy") {
       c.policies.clear();
       for (const std::string& p : split(value())) {
@@ -262,6 +284,11 @@ int main(int argc, char** argv) {
 
   Results res;
   for (Sync s : c.policies) res.bus.push_back({s, {}});
+  if (c.runs("producers"))
+    for (Sync s : c.policies)
+      if (s != Sync::always)
+        for (Shape shape : {Shape::threads, Shape::processes})
+          for (unsigned n : c.producers) res.producers.push_back({s, shape, n, {}});
   for (unsigned r = 0; r < c.rounds; ++r) {
     std::fprintf(stderr, "round %u of %u\n", r + 1, c.rounds);
     // floor (a), always, floor (a) again, the other floors, the journal, group and os.
@@ -280,6 +307,7 @@ int main(int argc, char** argv) {
     if (c.runs("journal")) res.journal.push_back(run_journal(c, r));
     for (auto& [sync, rounds] : res.bus)
       if (bus && sync != Sync::always) rounds.push_back(run_bus(c, sync));
+    for (ProducersCase& p : res.producers) p.rounds.push_back(run_producers(c, p.sync, p.shape, p.n));
   }
   if (!c.runs("bus")) res.bus.clear();
   if (c.runs("recovery")) res.recovery = run_recovery(c);
@@ -300,5 +328,7 @@ int main(int argc, char** argv) {
   bool failed = !res.recovery.error.empty();
   for (const auto& [sync, rounds] : res.bus)
     for (const BusRound& r : rounds) failed |= r.error[0] != '\0';
+  for (const ProducersCase& p : res.producers)
+    for (const AggRound& r : p.rounds) failed |= !r.error.empty();
   return failed ? 1 : 0;
 }

@@ -138,6 +138,47 @@ std::string render(const Config& c, const Results& res, const std::string& machi
   }
   if (!res.bus.empty()) md << "\n";
 
+  if (!res.producers.empty()) {
+    md << "### Several producers on one bus (64 B, expiry 30 s, no receiver; " << num(static_cast<double>(c.messages))
+       << " messages per run, split evenly; lanes the smallest power of two that holds them with a quarter to spare)\n\n";
+    md << "*threads*: N producer threads of one process (one Bus, endpoints src0..srcN-1); *processes*: N processes, "
+          "each opening the bus and its own endpoint (the bus made first by another child). Each producer drains its "
+          "own status ring every "
+       << c.poll_every
+       << " sends and waits for all its `sent`. *send() msgs/s*: all messages / (first send() started → last "
+          "send() returned, any producer); *sent msgs/s*: `sent` seen / (first send → last `sent` seen, any "
+          "producer; CLOCK_REALTIME across processes); percentiles over every message. */ floor (b')*: sent msgs/s divided by "
+          "the "
+       << mib(static_cast<double>(c.group_bytes))
+       << " batch floor in 144 B journal records/s, per round, median (issue 15's `group` target is ≥ 0.5×). "
+          "*failures*: sends that returned neither sent nor outbox, `sent` never seen, other errors.\n\n";
+    md << "| policy | shape | N | rounds | send() msgs/s | sent msgs/s | range | send→sent p50 µs | p99 µs | / floor "
+          "(b') | ring drops | flush_log() needed | preempted | failures |\n";
+    md << "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n";
+    const std::vector<Synced> big = pick(F, &FloorRound::group);
+    const double records_per_batch = static_cast<double>(c.group_bytes) / static_cast<double>(journal_record_bytes);
+    for (const ProducersCase& p : res.producers) {
+      std::vector<AggRound> v;
+      std::vector<double> ratio;
+      std::string failures;
+      for (std::size_t i = 0; i < p.rounds.size(); ++i) {
+        const AggRound& r = p.rounds[i];
+        if (!r.error.empty()) failures += (failures.empty() ? "round " : "; round ") + std::to_string(i + 1) + ": " + r.error;
+        if (r.messages == 0) continue;
+        v.push_back(r);
+        if (i < big.size() && big[i].ops > 0) ratio.push_back(r.sent_per_s / (big[i].ops * records_per_batch));
+      }
+      md << "| " << courier::sync_name(p.sync) << " | " << shape_name(p.shape) << " | " << p.n << " | " << v.size()
+         << " of " << p.rounds.size() << " | " << num(med(v, &AggRound::send_per_s)) << " | "
+         << num(med(v, &AggRound::sent_per_s)) << " | " << spread(v, &AggRound::sent_per_s) << " | "
+         << fix(med(v, &AggRound::p50_us)) << " | " << fix(med(v, &AggRound::p99_us)) << " | "
+         << (ratio.empty() ? std::string("–") : fix(cbench::median(ratio), 2) + "×") << " | "
+         << num(med(v, &AggRound::dropped)) << " | " << num(med(v, &AggRound::flush_forced)) << " of " << p.n
+         << " | " << num(med(v, &AggRound::preempted)) << " | " << (failures.empty() ? "none" : failures) << " |\n";
+    }
+    md << "\n";
+  }
+
   const RecoveryPart& R = res.recovery;
   if (R.ran) {
     md << "### Recovery and memory (" << num(static_cast<double>(c.records)) << " records, Sync::os, expiry 1 h, "
