@@ -113,7 +113,8 @@ class Receiver {
   /// nothing, for good (error() says why). On a bus with a log, see the class
   /// for what it may cost.
   [[nodiscard]] std::optional<Message> try_receive() noexcept {
-    release();
+    // Never inside try_drain's f (documented), so the message in hand is not a batch's.
+    if (st_->in_hand) give_back();
     if (removed()) return std::nullopt;
     InboxTaken t;
     for (;;) {
@@ -172,13 +173,13 @@ class Receiver {
   std::size_t try_drain(F&& f, std::size_t limit) {
     release();
     std::size_t n = 0;
+    bool declined = false;
     while (n < limit && !removed()) {
-      bool declined = false;
       n += st_->reader.drain(limit - n, [&](const InboxTaken& t) -> InboxReader::Take {
         if (seen_before(t.record)) return InboxReader::Take::skipped;
-        Message m = message_of(t.record);
         st_->in_hand = t;
-        st_->in_hand.record.units = 0;  // release() inside f gives back nothing: the batch does
+        st_->in_batch = true;  // release() inside f gives back nothing: the batch does
+        Message m = message_of(t.record);
         if (m.h_.id != 0 && st_->options.auto_ack) acknowledge(m.h_);
         try {
           if constexpr (std::is_same_v<std::invoke_result_t<F&, Message&>, bool>) {
@@ -188,9 +189,11 @@ class Receiver {
           }
         } catch (...) {
           st_->in_hand = {};
+          st_->in_batch = false;
           throw;
         }
         st_->in_hand = {};
+        st_->in_batch = false;
         return declined ? InboxReader::Take::declined : InboxReader::Take::handed;
       });
       if (n >= limit || declined) break;
@@ -261,7 +264,7 @@ class Receiver {
   /// messages handled. On a removed bus receive() returns at once, so run()
   /// spins until `stop`: watch removed() if the bus may be removed. (Not a
   /// loop of drain: with a sender it keeps up with, a batch holds one message
-  /// and costs more than a receive; docs/design.md, "Batched receive".)
+  /// and still costs more than a receive; docs/design.md, "Batched receive".)
   template <class F>
   std::uint64_t run(F&& f, const std::atomic<bool>& stop) {
     std::uint64_t n = 0;
@@ -280,7 +283,7 @@ class Receiver {
   /// next try_receive does this too). Never blocks or allocates.
   void release() noexcept {
     if (st_->in_hand) {
-      st_->reader.release(st_->in_hand);
+      if (!st_->in_batch) st_->reader.release(st_->in_hand);
       st_->in_hand = {};
     }
   }
@@ -341,6 +344,7 @@ class Receiver {
     ReceiverOptions options;
     InboxReader reader;
     InboxTaken in_hand;
+    bool in_batch = false;  // in_hand is a batch's (inside try_drain's f): the batch gives its space back
     bool notifier_armed = false;
     std::unique_ptr<Notifier> notifier;
     std::unique_ptr<Forwarder> forwarder;  // a bus with a log only
@@ -385,6 +389,11 @@ class Receiver {
   }
   bool holds(const Message& m) const noexcept {
     return st_->in_hand && st_->in_hand.record.pos == m.pos_ && st_->in_hand.record.header->id == m.h_.id;
+  }
+  // The message in hand, outside a batch: its space goes back to the producers.
+  void give_back() noexcept {
+    st_->reader.release(st_->in_hand);
+    st_->in_hand = {};
   }
   std::unique_ptr<State> st_;
 };

@@ -88,22 +88,12 @@ class InboxReader {
         r.mark_handed(rec);
         bump(in_->received);
         if (rec.redelivered) bump(in_->redelivered);
-        if (empty_polls_ != 0) [[unlikely]]
-          busy_again();
-        // Stale bits above the lane we deliver from would be scanned again on
-        // every receive: clear them now (cost grows with traffic, not with the
-        // number of idle lanes). A lane drained to empty keeps its own bit
-        // until idle, so a busy lane costs no RMW per message.
-        if (skipped != 0) [[unlikely]]
-          look_at_skipped(skipped);
+        after_take(true, skipped);
         return InboxTaken{rec, p};
       }
       skipped |= 1u << p;
     }
-    if (++empty_polls_ >= tidy_every) {
-      tidy(monotonic_ns());
-      empty_polls_ = 1;  // counted from the tidy (not 0: busy_again looks at the claims it found)
-    }
+    after_take(false, skipped);
     return {};
   }
 
@@ -122,10 +112,10 @@ class InboxReader {
   // touched: one store of handed before its first record (covering the
   // stretch about to be handed: a receiver that dies mid-batch leaves them
   // flagged redelivered) and one store of head after hand returned for its
-  // last one (docs/design.md, "Batched receive"). If hand throws, the record
-  // it threw on counts as taken (as the message in hand of try_receive would
-  // be released by the next one), head is stored past it and the exception
-  // propagates.
+  // last one (docs/design.md, "Batched receive"). A lane that holds nothing
+  // costs one frame read, as in poll. If hand throws, the record it threw on
+  // counts as taken (as the message in hand of try_receive would be released
+  // by the next one), head is stored past it and the exception propagates.
   template <class Hand>
   std::size_t drain(std::size_t limit, Hand&& hand) {
     // Relaxed: a hint of where to look; the frame's acquire load is the sync point.
@@ -133,64 +123,61 @@ class InboxReader {
     std::uint32_t skipped = 0;  // flagged lanes found empty
     std::size_t handed = 0;
     std::uint64_t taken = 0, redelivered = 0;
-    bool declined = false;
-    while (bm != 0 && handed < limit && !declined) {
+    bool stop = false;  // declined
+    while (bm != 0 && handed < limit && !stop) {
       const unsigned p = static_cast<unsigned>(std::countr_zero(bm));
       bm &= bm - 1;
       LaneReader& r = lanes_[p];
       std::uint64_t at = r.head();
-      bool found = false;
+      LaneRecord rec = r.peek_at(at);  // steps over padding and revoked claims: head moves past them too
+      if (!rec) {
+        if (at != r.head()) r.release_to(at);
+        skipped |= 1u << p;
+        continue;
+      }
       for (;;) {  // stretches: one, unless records were dropped or skipped on the way
-        const std::uint64_t end = r.stretch_end(at, limit - handed);
-        if (end == at) {
-          (void)r.peek_at(at);  // step over padding and revoked claims: head moves past them too
-          break;
-        }
-        found = true;
+        const std::size_t wanted = limit - handed;
+        std::uint64_t end = rec.pos + rec.units * record_unit;
+        std::size_t more = 0;
+        if (wanted > 1) end = r.stretch_end(end, wanted - 1, more);
         r.mark_handed_until(end);
-        while (at < end) {
-          const LaneRecord rec = r.peek_at(at);
-          if (!rec) break;  // only a damaged lane loses a record it showed a moment ago
+        for (;;) {
           const std::uint64_t next = rec.pos + rec.units * record_unit;
-          if (!deliverable(*rec.header)) {
-            at = next;
-            continue;
-          }
-          Take t;
-          try {
-            t = hand(InboxTaken{rec, p});
-          } catch (...) {
-            at = next;
-            r.mark_handed_until(at);
-            r.release_to(at);
-            count_taken(taken + 1, redelivered + (rec.redelivered ? 1 : 0));
-            throw;
-          }
-          if (t == Take::declined) {
-            r.mark_handed_until(next);  // only it was seen (a later receiver flags it redelivered)
-            declined = true;
-            break;
+          if (deliverable(*rec.header)) {
+            Take t;
+            try {
+              t = hand(InboxTaken{rec, p});
+            } catch (...) {
+              r.mark_handed_until(next);
+              r.release_to(next);
+              count_taken(taken + 1, redelivered + (rec.redelivered ? 1 : 0));
+              throw;
+            }
+            if (t == Take::declined) {
+              r.mark_handed_until(next);  // only it was seen (a later receiver flags it redelivered)
+              stop = true;
+              break;
+            }
+            ++taken;
+            if (rec.redelivered) ++redelivered;
+            if (t == Take::handed) ++handed;
           }
           at = next;
-          ++taken;
-          if (rec.redelivered) ++redelivered;
-          if (t == Take::handed && ++handed == limit) break;
+          if (at >= end || handed == limit) break;
+          rec = r.peek_at(at);
+          if (!rec) break;  // only a damaged lane loses a record it showed a moment ago
         }
-        if (declined || handed == limit || at < end) break;
+        // A stretch shorter than wanted: the lane held no more a moment ago.
+        // Walking it again now would read the empty frame twice more; the
+        // next batch looks (a batch of one stays cheap).
+        if (stop || handed == limit || at < end || more + 1 < wanted) break;
+        rec = r.peek_at(at);
+        if (!rec) break;
       }
       r.release_to(at);
-      if (!found) skipped |= 1u << p;
     }
-    count_taken(taken, redelivered);
-    if (taken != 0) {
-      if (empty_polls_ != 0) [[unlikely]]
-        busy_again();
-      if (skipped != 0) [[unlikely]]
-        look_at_skipped(skipped);
-    } else if (!declined && ++empty_polls_ >= tidy_every) {
-      tidy(monotonic_ns());
-      empty_polls_ = 1;  // as poll
-    }
+    if (taken != 0) count_taken(taken, redelivered);
+    if (taken != 0 || !stop) after_take(taken != 0, skipped);
     return handed;
   }
 
@@ -308,6 +295,23 @@ class InboxReader {
   }
 
  private:
+  // After a poll or a batch: taken, whether it took a record; skipped, the
+  // flagged lanes it found empty on the way.
+  void after_take(bool taken, std::uint32_t skipped) noexcept {
+    if (taken) {
+      if (empty_polls_ != 0) [[unlikely]]
+        busy_again();
+      // Stale bits above the lane we deliver from would be scanned again on
+      // every receive: clear them now (cost grows with traffic, not with the
+      // number of idle lanes). A lane drained to empty keeps its own bit
+      // until idle, so a busy lane costs no RMW per message.
+      if (skipped != 0) [[unlikely]]
+        look_at_skipped(skipped);
+    } else if (++empty_polls_ >= tidy_every) {
+      tidy(monotonic_ns());
+      empty_polls_ = 1;  // counted from the tidy (not 0: busy_again looks at the claims it found)
+    }
+  }
   bool deliverable(const RecordHeader& h) noexcept {
     if (h.to != self_) {
       bump(in_->stale);

@@ -65,22 +65,32 @@ class LaneReader {
   // As peek, from `at` (>= head): steps over padding, revoked claims and
   // damaged frames by moving only `at` (producers still see head).
   LaneRecord peek_at(std::uint64_t& at) noexcept { return peek_from<false>(at); }
-  // Where the n-th committed record from `at` ends (or the last one found, if
-  // fewer): the stretch a batch will hand out. `at` when none is committed.
-  // Changes nothing (the delivery pass counts damaged frames).
-  std::uint64_t stretch_end(std::uint64_t at, std::size_t n) noexcept {
-    const LaneReaderCounters counters = counters_;
-    const std::uint64_t stalled = stalled_pos_;
+  // From `at`, the end of a committed record just found (peek_at): where the
+  // run of up to n further committed records ends, stepping over padding and
+  // revoked claims; `at` when none follows. `found` is how many it found
+  // (fewer than n: the lane held no more a moment ago). Reads frames only and
+  // changes nothing: it stops at a damaged frame, which the delivery pass
+  // counts and steps over. At most one lap from `at`.
+  std::uint64_t stretch_end(std::uint64_t at, std::size_t n, std::size_t& found) const noexcept {
+    found = 0;
     const std::uint64_t from = at;
     std::uint64_t end = at;
-    // At most one lap: frames further on can only come from a damaged lane.
-    for (; n != 0 && at - from < v_.capacity; --n) {
-      const LaneRecord r = peek_from<false>(at);
-      if (!r) break;
-      at = end = r.pos + r.units * record_unit;
+    while (n != 0 && at - from < v_.capacity) {
+      // Acquire: as peek's frame load (the delivery pass reads the header after it).
+      const std::uint64_t f = v_.frame_at(at).load(std::memory_order_acquire);
+      if (!frame::belongs_to(f, at)) break;
+      const std::uint64_t units = frame::units(f);
+      if (units == 0 || (at & v_.mask()) + units * record_unit > v_.capacity) break;
+      const std::uint64_t st = frame::state(f);
+      at += units * record_unit;
+      if (st == frame::committed) {
+        end = at;
+        ++found;
+        --n;
+      } else if (st != frame::padding && st != frame::revoked) {
+        break;
+      }
     }
-    counters_ = counters;
-    stalled_pos_ = stalled;
     return end;
   }
   // Everything before `end` may have been given to the application: if we die
