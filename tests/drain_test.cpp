@@ -20,6 +20,7 @@ using test::BusName;
 using test::Child;
 using test::read_stdin_line;
 using test::small_options;
+using test::resend_if_revoked;
 using test::tell_parent;
 
 using namespace std::chrono_literals;
@@ -52,16 +53,6 @@ std::uint8_t priority_of(std::uint64_t seq, bool mixed) {
   return mixed ? static_cast<std::uint8_t>((seq * 7 + seq / 16) % priority_levels) : 3;
 }
 
-// A send (or commit) r that ended revoked (the receiver stepped over its claim,
-// not committed within the bus's claim timeout: the sender was descheduled
-// that long, as happens on a loaded machine) was delivered to no one: send it
-// again, in its place in the order. `revoked` counts them; more than 1000 in
-// one stream would be a bug, not the scheduler: then r is returned as it is.
-SendResult resend_if_revoked(Endpoint& e, const SendOptions& o, std::string_view payload, SendResult r,
-                             unsigned& revoked) {
-  while (r.status == Status::revoked && ++revoked <= 1000) r = e.send(o, payload);
-  return r;
-}
 
 // args: bus, count, "mixed"|"one"[, held]. Sends `count` stored messages
 // alice -> bob (priority_of), then says "done"; sends revoked go again

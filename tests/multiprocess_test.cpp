@@ -20,6 +20,7 @@ using test::BusName;
 using test::Child;
 using test::eventually;
 using test::read_stdin_line;
+using test::resend_if_revoked;
 using test::small_options;
 using test::tell_parent;
 
@@ -108,15 +109,18 @@ COURIER_CHILD(producer) {
   if (args.size() > 4) progress.emplace(args[4], false);
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   tell_parent("ready");
+  unsigned revoked = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::uint8_t prio =
         args[3] == "random" ? static_cast<std::uint8_t>(rng() % 16) : static_cast<std::uint8_t>(std::stoi(args[3]));
-    auto r = ep->send(
-        {.to = peer("bob"), .priority = prio, .expiry = std::chrono::seconds(60), .timeout = std::chrono::seconds(30)},
-        make_payload(args[1], i, rng() % 300));
+    const SendOptions o{
+        .to = peer("bob"), .priority = prio, .expiry = std::chrono::seconds(60), .timeout = std::chrono::seconds(30)};
+    const std::string payload = make_payload(args[1], i, rng() % 300);
+    // A claim revoked while this process was descheduled (claim_timeout 100 ms) goes again.
+    const SendResult r = resend_if_revoked(*ep, o, payload, ep->send(o, payload), revoked);
     if (!r) {
-      std::fprintf(stderr, "send %llu: %s\n", static_cast<unsigned long long>(i),
-                   std::string(status_name(r.status)).c_str());
+      std::fprintf(stderr, "send %llu: %s (%u revoked)\n", static_cast<unsigned long long>(i),
+                   std::string(status_name(r.status)).c_str(), revoked);
       return 6;
     }
     // relaxed: a count that only places the parent's kill; the messages travel through the bus.

@@ -129,6 +129,17 @@ struct ChildRegistrar {
   static ::courier::test::ChildRegistrar courier_child_reg_##name(#name, courier_child_##name); \
   static int courier_child_##name([[maybe_unused]] const std::vector<std::string>& args)
 
+// A send (or commit) r that ended revoked (the receiver stepped over its claim,
+// not committed within the bus's claim timeout: the sender was descheduled
+// that long, as happens on a loaded machine) was delivered to no one: send it
+// again, in its place in the order. `revoked` counts them; more than 1000 in
+// one stream would be a bug, not the scheduler: then r is returned as it is.
+inline SendResult resend_if_revoked(Endpoint& e, const SendOptions& o, std::string_view payload, SendResult r,
+                                    unsigned& revoked) {
+  while (r.status == Status::revoked && ++revoked <= 1000) r = e.send(o, payload);
+  return r;
+}
+
 // In a child: one line to the parent (stdout is a pipe), flushed.
 inline void tell_parent(const std::string& line) {
   std::string l = line + "\n";
