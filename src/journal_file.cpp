@@ -52,10 +52,8 @@ bool parse_journal_file_name(std::string_view name, JournalWriterId& writer, std
 }
 
 bool journal_writer_alive(const JournalWriterId& writer) noexcept {
-  if (writer.pid <= 0) return false;
-  const std::uint64_t start = process_start_ticks(writer.pid);
   // The writer records its start time as self_identity() has it: the low 32 bits.
-  return start != 0 && (start & 0xffffffffu) == writer.start_ticks;
+  return writer.start_ticks <= 0xffffffffu && process_is(writer.pid, writer.start_ticks, 0xffffffffu);
 }
 
 bool parse_journal_file_path(std::string_view path, JournalWriterId& writer, std::uint64_t& sequence) noexcept {

@@ -71,14 +71,15 @@ ProcessIdentity self_identity() noexcept {
   return me;
 }
 
-bool lease_holder_alive(std::uint64_t word) noexcept {
-  if (word == 0) return false;
-  pid_t pid = lease_pid(word);
+bool process_is(pid_t pid, std::uint64_t start_ticks, std::uint64_t mask) noexcept {
   if (pid <= 0) return false;
   if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::uint64_t start = process_start_ticks(pid);
-  if (start == 0) return false;
-  return (start & lease_start_mask) == ((word >> 22) & lease_start_mask);
+  const std::uint64_t start = process_start_ticks(pid);
+  return start != 0 && (start & mask) == (start_ticks & mask);
+}
+
+bool lease_holder_alive(std::uint64_t word) noexcept {
+  return word != 0 && process_is(lease_pid(word), word >> 22, lease_start_mask);
 }
 
 }  // namespace courier

@@ -2,6 +2,7 @@
 // receiver forwards it as the lanes drain (docs/design.md, "Spill").
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -209,9 +210,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, b
   // sender's messages are forwarded in the order it wrote them, across a roll.
   std::vector<JournalWriterId> held;
   const auto is_held = [&held](const JournalWriterId& w) {
-    for (const JournalWriterId& h : held)
-      if (h.pid == w.pid && h.start_ticks == w.start_ticks && h.epoch_ns == w.epoch_ns) return true;
-    return false;
+    return std::find(held.begin(), held.end(), w) != held.end();
   };
   for (const std::string& path : dir->files()) {
     File f = !from_start && files.count(path) != 0 ? std::move(files[path]) : File{};

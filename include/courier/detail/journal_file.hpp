@@ -31,6 +31,7 @@ struct JournalWriterId {
   pid_t pid = 0;
   std::uint64_t start_ticks = 0;
   std::uint64_t epoch_ns = 0;
+  bool operator==(const JournalWriterId&) const = default;
 };
 
 // True while the process that wrote with `writer` runs (same pid, same start

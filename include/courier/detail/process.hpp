@@ -26,6 +26,10 @@ ProcessIdentity self_identity() noexcept;
 // Start time of pid, or 0 when the process does not exist or is a zombie.
 std::uint64_t process_start_ticks(pid_t pid) noexcept;
 
+// True while `pid` runs (not a zombie) and its start time, cut to `mask`, is
+// `start_ticks`: the same process, not another one given the pid since.
+bool process_is(pid_t pid, std::uint64_t start_ticks, std::uint64_t mask) noexcept;
+
 inline constexpr std::uint64_t lease_pid_mask = (1ull << 22) - 1;
 inline constexpr std::uint64_t lease_start_mask = (1ull << 26) - 1;
 
