@@ -185,6 +185,11 @@ Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::by
                                               std::span<const std::byte> tail) {
   if (closed_) return Error(Errc::invalid_argument, "journal writer is closed");
   if (broken_) return broken_error();
+  if (auto r = check_body(kind, head, tail); !r) return std::move(r).error();
+  return append_checked(kind, head, tail);
+}
+
+Result<void> JournalWriter::check_body(Kind kind, std::span<const std::byte> head, std::span<const std::byte> tail) {
   const auto k = static_cast<std::uint8_t>(kind);
   if (!journal_codec::kind_known(k))
     return Error(Errc::invalid_argument, "journal: unknown record kind " + std::to_string(k));
@@ -206,6 +211,12 @@ Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::by
                                                " disagrees with its " + std::to_string(len - logfmt::message_min_body) +
                                                " payload bytes");
   }
+  return {};
+}
+
+Result<JournalPosition> JournalWriter::append_checked(Kind kind, std::span<const std::byte> head,
+                                                      std::span<const std::byte> tail) {
+  const auto len = static_cast<std::uint32_t>(head.size() + tail.size());
   if (fd_ < 0)
     if (auto r = create_file(sequence_ + 1); !r) return std::move(r).error();
 
@@ -222,7 +233,13 @@ Result<JournalPosition> JournalWriter::append(Kind kind, std::span<const std::by
 }
 
 Result<JournalPosition> JournalWriter::append_message(const RecordHeader& header, std::span<const std::byte> payload) {
-  return append(Kind::message, std::as_bytes(std::span(&header, 1)), payload);
+  const auto head = std::as_bytes(std::span(&header, 1));
+  // The common case, checked on the header's field (what check_body() finds for it): a known kind, a
+  // length within the format's, payload_len agreeing. Anything else gets check_body()'s refusal.
+  if (!closed_ && !broken_ && header.payload_len == payload.size() &&
+      payload.size() <= logfmt::max_body - logfmt::message_min_body)
+    return append_checked(Kind::message, head, payload);
+  return append(Kind::message, head, payload);
 }
 
 Result<JournalPosition> JournalWriter::append_settle(Kind kind, const logfmt::SettleBody& body) {

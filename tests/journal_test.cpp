@@ -368,6 +368,29 @@ TEST(Journal, AppendRefusesRecordsTheFormatCannotHold) {
   EXPECT_FALSE(JournalWriter::open(d.sub("x"), {.segment_size = 100}));
 }
 
+// append_message checks a message on its header (a fast path); what it refuses, and how, is append()'s.
+TEST(Journal, AppendMessageRefusesWhatAppendRefuses) {
+  TempDir d;
+  JournalWriter w = open_writer(d.path);
+  for (std::uint32_t said : {0u, 2u, 4u, 0xFFFFFFFFu}) {  // 3 payload bytes given
+    const RecordHeader h = sample_header(said);
+    auto fast = w.append_message(h, to_bytes("abc"));
+    auto slow = w.append(Kind::message, std::as_bytes(std::span(&h, 1)), to_bytes("abc"));
+    ASSERT_FALSE(fast) << said;
+    ASSERT_FALSE(slow) << said;
+    EXPECT_EQ(fast.error().message, slow.error().message) << said;
+  }
+  EXPECT_EQ(w.buffered_bytes(), 0u);
+  const RecordHeader ok = sample_header(3);
+  const auto p = w.append_message(ok, to_bytes("abc"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(w.buffered_bytes(), logfmt::record_span(logfmt::message_min_body + 3));
+  ASSERT_TRUE(w.close());
+  auto closed = w.append_message(ok, to_bytes("abc"));
+  ASSERT_FALSE(closed);
+  EXPECT_NE(closed.error().message.find("closed"), std::string::npos) << closed.error().message;
+}
+
 // LevelDB's TruncatedTrailingRecordIsIgnored, at every byte: a writer that died
 // inside the last record leaves either a shorter file or zeros after what it wrote.
 }  // namespace

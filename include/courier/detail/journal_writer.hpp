@@ -114,6 +114,11 @@ class JournalWriter {
  private:
   JournalWriter() = default;
   Result<void> create_file(std::uint64_t sequence);
+  // append()'s refusals of a record's kind and body (invalid_argument).
+  static Result<void> check_body(logfmt::Kind kind, std::span<const std::byte> head, std::span<const std::byte> tail);
+  // append() of a body check_body() accepted, the writer open and not broken.
+  Result<JournalPosition> append_checked(logfmt::Kind kind, std::span<const std::byte> head,
+                                         std::span<const std::byte> tail);
   void preallocate(std::uint64_t end) noexcept;
   Result<void> cut_preallocation();
   // Write `bytes` at file_size_ (preallocating first); on failure cut the file back to file_size_
