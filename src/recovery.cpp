@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <set>
 #include <unordered_map>
@@ -179,6 +181,7 @@ class Recovery {
     if (!rd) return std::move(rd).error().with_context("recovery");
     JournalIds ids;
     JournalRecord rec;
+    ordinal_ = 0;
     std::uint64_t done_files = 0, file_size = 0, next_report = 0;
     for (;;) {
       auto more = rd->next(rec);
@@ -208,15 +211,23 @@ class Recovery {
           break;
         case logfmt::Kind::message:
           if (counting) ++rep_.messages;
-          message(rec, ids, ph, counting);
+          if (fresh_ && ph == Phase::load)
+            queue_load(rec, ids);
+          else
+            message(rec, ids, ph, counting);
+          ++ordinal_;
           break;
         default:
           if (counting) ++rep_.settles;
-          if (ph == Phase::load) settle(rec, ids);
+          if (ph == Phase::load) {
+            drain_load();  // the messages read before it first: the load keeps journal order
+            settle(rec, ids);
+          }
           break;
       }
       if (refused_ && !fresh_) return {};  // a fresh load reads on to count what the error names
     }
+    drain_load();
     if (counting) {
       rep_.damage = rd->damage();
       rep_.damaged = rep_.damage.size();
@@ -246,7 +257,10 @@ class Recovery {
     return true;
   }
 
-  std::uint64_t insert(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, const RecordHeader& h, bool& dup) {
+  // Insert `key` (hash `hv`); its result, and refused_ set when the tracker
+  // refused it or a fresh load passed the safe fill.
+  Tracker::InsertResult insert(const TrackerKey& key, std::uint64_t hv, std::uint8_t role, std::uint32_t dest,
+                               const RecordHeader& h) {
     // Same deadline as the send computed, so BusState::same_send recognises the records.
     // The priority with the mark, as a send sets them: a recovery that dies
     // before its put-back leaves a `sent` entry the housekeeper adopts and
@@ -258,59 +272,123 @@ class Recovery {
     const auto fill = [&](TrackerEntry& e) { init_entry(e, init); };
     // Fresh: nobody else sees the tracker before the rebuild ends (run()).
     const Tracker::InsertResult r =
-        fresh_ ? st_.tracker.insert_unshared(key, now_, fill) : st_.tracker.insert(key, now_, fill);
-    dup = r.result == Tracker::Insert::duplicate;
+        fresh_ ? st_.tracker.insert_unshared(key, hv, now_, fill) : st_.tracker.insert(key, now_, fill);
     if (r.result == Tracker::Insert::full) refused_ = true;
-    if (r.result != Tracker::Insert::inserted) return Tracker::no_slot;
     // Fresh (no counting read): the same bound check_room sets, checked as the tracker fills.
-    if (fresh_ && ++needed_ > safe_fill(st_.tracker.capacity())) refused_ = true;
-    return r.slot;
+    if (r.result == Tracker::Insert::inserted && fresh_ && ++needed_ > safe_fill(st_.tracker.capacity()))
+      refused_ = true;
+    return r;
   }
 
   void message(const JournalRecord& rec, const JournalIds& ids, Phase ph, bool counting) {
     JournalMessage m;
     if (!mapped(rec, ids, counting, m)) return;
-    const RecordHeader& h = m.header;
-    // Counting, or a fresh load past what fits: only count (the error names the total).
-    if (ph == Phase::count || (ph == Phase::load && refused_)) {
-      count(h);
+    if (ph == Phase::count) {
+      count(m.header);
       return;
     }
     if (ph == Phase::load) {
-      bool dup = false;
-      std::uint64_t total = Tracker::no_slot;
-      if (h.group != 0) {
-        const TrackerKey tk{h.from, h.id, no_endpoint};
-        total = insert(tk, tracker_role::group, h.group, h, dup);
-        if (refused_) return;
-        if (total != Tracker::no_slot) {
-          totals_.insert(total);
-        } else if (dup) {
-          total = st_.tracker.find(tk);
-          // A total this recovery made counts one more member; a live one is left alone.
-          // Saturated at the member limit (16 bits in the entry): a journal is untrusted; a sound one has fewer.
-          if (total != Tracker::no_slot && totals_.count(total) != 0) {
-            std::atomic<std::uint16_t>& members = st_.tracker.entry(total).recipients;
-            // relaxed: one thread, published later by advance
-            if (members.load(std::memory_order_relaxed) < max_group_members_limit)
-              members.fetch_add(1, std::memory_order_relaxed);
-          }
-        }
-      }
-      const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
-      insert(key_of(h, h.to), h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h, dup);
-      if (!dup && !refused_) {
-        const std::uint64_t lane = std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels;
-        if (lane != last_lane_ || last_lane_bytes_ == nullptr) {  // map nodes stay put: the pointer stays valid
-          last_lane_ = lane;
-          last_lane_bytes_ = &lane_bytes_[lane];
-        }
-        *last_lane_bytes_ += record_bytes(m.payload.size());
-      }
+      load(m.header, m.payload.size(), Tracker::hash(key_of(m.header, m.header.to)), Tracker::no_slot);
       return;
     }
-    // Put back what is owed and in no lane.
-    const std::uint64_t slot = st_.tracker.find(key_of(h, h.to));
+    put_back(m);
+  }
+
+  // A fresh load's message (the bus is this open's alone): queued in a ring
+  // of pending_size records, its tracker buckets prefetched, and inserted
+  // pending_size records later, when they are cached. The tracker is MiBs
+  // and every key's buckets random: inserted at once, each record waited for
+  // its tag and entry lines in turn (bench/results/2026-12-05-recovery-s14.md).
+  // Every other record of the load drains the ring first (drain_load), so the
+  // tracker sees the records in journal order as before.
+  void queue_load(const JournalRecord& rec, const JournalIds& ids) {
+    slots_.push_back(no_hint);  // one per message record, in journal order (the put-back's ordinal_)
+    JournalMessage m;
+    if (!mapped(rec, ids, true, m)) return;
+    if (pending_count_ == pending_size) load_oldest();
+    Pending& p = pending_[(pending_head_ + pending_count_++) % pending_size];
+    p.h = m.header;
+    p.payload_size = m.payload.size();
+    p.ordinal = ordinal_;
+    p.hv = Tracker::hash(key_of(p.h, p.h.to));
+    st_.tracker.warm_tags(p.hv);
+    if (p.h.group != 0) st_.tracker.warm_tags(Tracker::hash(TrackerKey{p.h.from, p.h.id, no_endpoint}));
+    // Halfway through the ring its tag lines are cached: prefetch the entry line its insert will write.
+    if (pending_count_ > pending_size / 2)
+      (void)st_.tracker.warm_entry(pending_[(pending_head_ + pending_count_ - 1 - pending_size / 2) % pending_size].hv);
+  }
+  void load_oldest() {
+    const Pending& p = pending_[pending_head_];
+    pending_head_ = (pending_head_ + 1) % pending_size;
+    --pending_count_;
+    load(p.h, p.payload_size, p.hv, p.ordinal);
+  }
+  void drain_load() {
+    while (pending_count_ != 0) load_oldest();
+  }
+
+  // Track the message of header `h` (its key's hash `hv`); `ordinal`: its
+  // place among the message records of the load (fresh), where the put-back
+  // finds the slot, or no_slot.
+  void load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal) {
+    if (refused_) {  // a fresh load past what fits: only count (the error names the total)
+      count(h);
+      return;
+    }
+    std::uint64_t total = Tracker::no_slot;
+    if (h.group != 0) {
+      const TrackerKey tk{h.from, h.id, no_endpoint};
+      const Tracker::InsertResult r = insert(tk, Tracker::hash(tk), tracker_role::group, h.group, h);
+      if (refused_) return;
+      if (r.result == Tracker::Insert::inserted) {
+        total = r.slot;
+        totals_.insert(total);
+      } else {
+        total = st_.tracker.find(tk);
+        // A total this recovery made counts one more member; a live one is left alone.
+        // Saturated at the member limit (16 bits in the entry): a journal is untrusted; a sound one has fewer.
+        if (total != Tracker::no_slot && totals_.count(total) != 0) {
+          std::atomic<std::uint16_t>& members = st_.tracker.entry(total).recipients;
+          // relaxed: one thread, published later by advance
+          if (members.load(std::memory_order_relaxed) < max_group_members_limit)
+            members.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+    const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
+    const Tracker::InsertResult r =
+        insert(key_of(h, h.to), hv, h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h);
+    // The slot of its key (ours, or the original's): the put-back checks it with holds() before use.
+    if (ordinal < slots_.size() && r.result != Tracker::Insert::full)
+      slots_[ordinal] = static_cast<std::uint32_t>(r.slot);
+    if (r.result == Tracker::Insert::inserted && !refused_) {
+      const std::uint64_t lane = std::uint64_t(endpoint_slot(h.to)) * priority_levels + h.priority % priority_levels;
+      if (lane != last_lane_ || last_lane_bytes_ == nullptr) {  // map nodes stay put: the pointer stays valid
+        last_lane_ = lane;
+        last_lane_bytes_ = &lane_bytes_[lane];
+      }
+      *last_lane_bytes_ += record_bytes(payload_size);
+    }
+  }
+
+  // The slot of the put-back's message record number ordinal_ (its key
+  // `key`): the one the load remembered when it still holds the key (a hint:
+  // untrusted journals may differ between the reads), else found by hash.
+  std::uint64_t slot_of(const TrackerKey& key) const {
+    if (ordinal_ < slots_.size()) {
+      // The records ahead were loaded in this order: their lines come in while this one is copied.
+      // (Unconditional: no_hint, or the last record's, warm what is there.)
+      st_.tracker.warm_slot(slots_[std::min<std::uint64_t>(ordinal_ + hint_ahead, slots_.size() - 1)]);
+      const std::uint32_t hint = slots_[ordinal_];
+      if (hint != no_hint && st_.tracker.holds(hint, key)) return hint;
+    }
+    return st_.tracker.find(key);
+  }
+
+  // Put back what is owed and in no lane.
+  void put_back(const JournalMessage& m) {
+    const RecordHeader& h = m.header;
+    const std::uint64_t slot = slot_of(key_of(h, h.to));
     // The load tracked every message: no entry now means a live bus settled and
     // retired it meanwhile (Bus::recover), so it is owed no more.
     if (slot == Tracker::no_slot) {
@@ -444,7 +522,22 @@ class Recovery {
   std::uint64_t last_lane_ = 0, *last_lane_bytes_ = nullptr;     // the lane of the last message loaded
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
   std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 3
+  // A fresh load's slots, per message record in journal order (no_hint: none); ordinal_: the record's number.
+  static constexpr std::uint32_t no_hint = ~0u;    // tracker capacity <= max_tracker_capacity (2^26)
+  static constexpr std::uint64_t hint_ahead = 16;  // the put-back prefetches the slot of the record this far ahead
+  std::vector<std::uint32_t> slots_;
+  std::uint64_t ordinal_ = 0;
+  // A fresh load's messages waiting for their tracker lines (queue_load).
+  struct Pending {
+    RecordHeader h;
+    std::uint64_t hv = 0, ordinal = 0;
+    std::size_t payload_size = 0;
+  };
+  static constexpr unsigned pending_size = 16;
+  std::array<Pending, pending_size> pending_{};
+  unsigned pending_head_ = 0, pending_count_ = 0;
 };
+static_assert(max_tracker_capacity < (1ull << 32), "slots_ keeps tracker slots in 32 bits");
 
 }  // namespace
 

@@ -25,7 +25,9 @@
 // the later claimer's scan sees the earlier one, and either waits for it
 // (it is lower), kills it before it decides (it is higher), or finds it ready.
 // Waiting happens only between inserts of the same key hash, never between
-// unrelated senders.
+// unrelated senders. The tag word, the bucket walk and the placement rule the
+// inserts share are in tracker_buckets.hpp; the key and entry fields in
+// tracker_entry.hpp.
 //
 // Entries retire after their deadline (message expiry + status retention):
 // an insert that finds both buckets full first retires what is past its
@@ -40,67 +42,11 @@
 #include "courier/detail/layout.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/detail/record.hpp"
+#include "courier/detail/tracker_buckets.hpp"
+#include "courier/detail/tracker_entry.hpp"
 #include "courier/status.hpp"
 
 namespace courier {
-
-struct TrackerKey {
-  EndpointId sender = no_endpoint;
-  std::uint64_t id = 0;
-  EndpointId recipient = no_endpoint;  // 0: the message (endpoint or group total); else one group member
-  bool operator==(const TrackerKey&) const = default;
-};
-
-// The tracker key of a message header: a group message has an entry per
-// member (recipient), a message to one endpoint one entry (recipient 0).
-inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
-  return TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint};
-}
-
-// Every field of a new tracker entry but its key (Tracker::insert sets that):
-// filled in one place, so that no field keeps the value of the slot's
-// previous entry.
-struct EntryInit {
-  std::uint8_t role = 0;  // tracker_role
-  std::uint32_t dest = 0;
-  Status status = Status::outbox;
-  std::uint16_t flags = 0;        // tracker_flag bits
-  std::uint16_t recipients = 1;   // <= max_group_members_limit (layout.hpp)
-  std::uint64_t deadline_ns = 0;  // BusState::deadline
-  std::uint64_t expires_ns = 0;
-  std::uint64_t updated_ns = 0;
-  std::uint16_t follower = 0;  // the sending handle's follow token (detail/status_follow.hpp), 0: not followed
-};
-inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
-  // Relaxed stores: the tracker's CAS of the tag to ready publishes the entry.
-  e.dest.store(v.dest, std::memory_order_relaxed);
-  e.role.store(v.role, std::memory_order_relaxed);
-  e.status.store(static_cast<std::uint8_t>(v.status), std::memory_order_relaxed);
-  e.flags.store(v.flags, std::memory_order_relaxed);
-  e.recipients.store(v.recipients, std::memory_order_relaxed);
-  e.follower.store(v.follower, std::memory_order_relaxed);  // reset for every new message: a reused slot is nobody's
-  e.delivered.store(0, std::memory_order_relaxed);
-  e.read.store(0, std::memory_order_relaxed);
-  e.failed.store(0, std::memory_order_relaxed);
-  e.deadline_ns.store(v.deadline_ns, std::memory_order_relaxed);
-  e.expires_ns.store(v.expires_ns, std::memory_order_relaxed);
-  e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
-}
-
-// A status that frees its id: the message is in no lane and will not be
-// forwarded (a send that failed before its lane took it, or whose log could
-// not store it), so a resend of the id replaces its entry.
-constexpr bool frees_id(Status s) noexcept { return is_failed_send(s) || s == Status::log_failed; }
-
-namespace tag {
-inline constexpr std::uint64_t claiming = 1, ready = 2, killed = 3;
-inline constexpr std::uint64_t state(std::uint64_t t) noexcept { return t & 3u; }
-inline constexpr std::uint64_t pid_bits(std::uint64_t t) noexcept { return (t >> 2) & ((1ull << 22) - 1); }
-inline constexpr std::uint64_t hash_bits(std::uint64_t t) noexcept { return t >> 24; }
-inline constexpr std::uint64_t make(std::uint64_t state, std::uint64_t pid, std::uint64_t hash40) noexcept {
-  return (hash40 << 24) | ((pid & ((1ull << 22) - 1)) << 2) | state;
-}
-}  // namespace tag
 
 class Tracker {
  public:
@@ -184,18 +130,13 @@ class Tracker {
       // differ in their hash bits (free slots too, unless h40 is 0): those are
       // passed with one load and compare; a match goes to scan_slot.
       std::uint64_t dup = no_slot;
-      const std::uint64_t bs[2] = {b1, b2};
-      for (unsigned k = 0; k < (b1 == b2 ? 1u : 2u) && dup == no_slot; ++k) {
-#pragma GCC unroll 8
-        for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
-          const std::uint64_t other = bs[k] * tracker_bucket_slots + i;
-          // seq_cst: after our seq_cst claim, so that of two racing inserters
-          // the later one sees the earlier (store -> load across slots).
-          const std::uint64_t t = tags_[other].load(std::memory_order_seq_cst);
-          if (tag::hash_bits(t) != h40 || other == slot) continue;
-          if ((dup = scan_slot(other, t, slot, key, h40)) != no_slot) break;
-        }
-      }
+      detail::scan_buckets(b1, b2, [&](unsigned, std::uint64_t other) {
+        // seq_cst: after our seq_cst claim, so that of two racing inserters
+        // the later one sees the earlier (store -> load across slots).
+        const std::uint64_t t = tags_[other].load(std::memory_order_seq_cst);
+        if (tag::hash_bits(t) != h40 || other == slot) return false;
+        return (dup = scan_slot(other, t, slot, key, h40)) != no_slot;
+      });
       if (dup != no_slot) {
         tags_[slot].store(0, std::memory_order_release);  // release: nobody reads a freed entry
         return {Insert::duplicate, dup};
@@ -219,33 +160,34 @@ class Tracker {
   // orders racing inserters: about a third of insert()'s instructions.
   template <class Init>
   InsertResult insert_unshared(const TrackerKey& key, std::uint64_t now_ns, Init&& init) noexcept {
-    const std::uint64_t hv = hash(key);
+    return insert_unshared(key, hash(key), now_ns, init);
+  }
+  // insert_unshared() with the key's hash `hv` (hash(key)) computed before (to warm its lines).
+  template <class Init>
+  InsertResult insert_unshared(const TrackerKey& key, std::uint64_t hv, std::uint64_t now_ns, Init&& init) noexcept {
     const std::uint64_t h40 = hv >> 24;
     const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
     for (int pass = 0; pass < 2; ++pass) {
       unsigned load[2] = {0, 0};
-      std::uint64_t free_slot[2] = {no_slot, no_slot};
-      const std::uint64_t bs[2] = {b1, b2};
-      for (unsigned k = 0; k < (b1 == b2 ? 1u : 2u); ++k) {
-#pragma GCC unroll 8
-        for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
-          const std::uint64_t s = bs[k] * tracker_bucket_slots + i;
-          // Acquire: the entry is read next when the hash matches (as find()).
-          const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
-          if (t == 0) {
-            if (free_slot[k] == no_slot) free_slot[k] = s;
-            continue;
-          }
-          ++load[k];
-          if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) continue;
-          if (!replaceable(s, t)) return {Insert::duplicate, s};
-          release(s);  // a send that never reached a lane: this one replaces it
-          if (free_slot[k] == no_slot || s < free_slot[k]) free_slot[k] = s;
-          --load[k];
+      std::uint64_t free_slot[2] = {no_slot, no_slot}, dup = no_slot;
+      detail::scan_buckets(b1, b2, [&](unsigned k, std::uint64_t s) {
+        // Acquire: the entry is read next when the hash matches (as find()).
+        const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
+        if (t == 0) {
+          if (free_slot[k] == no_slot) free_slot[k] = s;
+          return false;
         }
-      }
+        ++load[k];
+        if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) return false;
+        if (!replaceable(s, t)) return (dup = s), true;
+        release(s);  // a send that never reached a lane: this one replaces it
+        if (free_slot[k] == no_slot || s < free_slot[k]) free_slot[k] = s;
+        --load[k];
+        return false;
+      });
+      if (dup != no_slot) return {Insert::duplicate, dup};
       if (b1 == b2) load[1] = load[0], free_slot[1] = free_slot[0];
-      const unsigned first = load[0] <= load[1] ? 0 : 1;
+      const unsigned first = detail::first_bucket_first(load[0], load[1]) ? 0 : 1;
       const std::uint64_t slot = free_slot[first] != no_slot ? free_slot[first] : free_slot[1 - first];
       if (slot != no_slot) {
         TrackerEntry& e = entries_[slot];
@@ -279,9 +221,18 @@ class Tracker {
     __builtin_prefetch(&tags_[bucket_a(hv) * tracker_bucket_slots], 1);
     __builtin_prefetch(&tags_[bucket_b(hv) * tracker_bucket_slots], 1);
   }
+  // Prefetch the tag and entry lines of `slot` (one a caller will look at
+  // soon: recovery's put-back of a slot its load remembered); slot 0's when
+  // out of range. Branch-free on purpose: g++ 12 -O2/-O3 deleted a prefetch
+  // that was the only statement under an `if` (docs/design.md).
+  void warm_slot(std::uint64_t slot) const noexcept {
+    slot = slot < capacity_ ? slot : 0;
+    __builtin_prefetch(&tags_[slot], 0);
+    __builtin_prefetch(&entries_[slot], 1);
+  }
   Placement warm_entry(std::uint64_t hv) const noexcept {
     const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
-    const bool first_a = load_of(b1) <= load_of(b2);
+    const bool first_a = detail::first_bucket_first(load_of(b1), load_of(b2));
     const std::uint64_t b = first_a ? b1 : b2;
     for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
       const std::uint64_t s = b * tracker_bucket_slots + i;
@@ -463,7 +414,7 @@ class Tracker {
   // `first`: as Placement::first (0: compare the loads now).
   std::uint64_t claim_slot(std::uint64_t b1, std::uint64_t b2, std::uint64_t me, std::uint64_t now_ns,
                            std::uint8_t first) noexcept {
-    const bool first_a = first != 0 ? first == 1 : load_of(b1) <= load_of(b2);
+    const bool first_a = first != 0 ? first == 1 : detail::first_bucket_first(load_of(b1), load_of(b2));
     for (int pass = 0; pass < 2; ++pass) {
       std::uint64_t s = try_claim_in(first_a ? b1 : b2, me);
       if (s == no_slot) s = try_claim_in(first_a ? b2 : b1, me);

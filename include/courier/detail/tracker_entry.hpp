@@ -1,0 +1,63 @@
+// courier/detail/tracker_entry.hpp — what a tracker entry holds for a key
+// (split from tracker.hpp): the key of a tracked message, the fields a new
+// entry starts with, and the statuses that free a message's id.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "courier/detail/layout.hpp"
+#include "courier/detail/record.hpp"
+#include "courier/status.hpp"
+
+namespace courier {
+
+struct TrackerKey {
+  EndpointId sender = no_endpoint;
+  std::uint64_t id = 0;
+  EndpointId recipient = no_endpoint;  // 0: the message (endpoint or group total); else one group member
+  bool operator==(const TrackerKey&) const = default;
+};
+
+// The tracker key of a message header: a group message has an entry per
+// member (recipient), a message to one endpoint one entry (recipient 0).
+inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
+  return TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint};
+}
+
+// Every field of a new tracker entry but its key (Tracker::insert sets that):
+// filled in one place, so that no field keeps the value of the slot's
+// previous entry.
+struct EntryInit {
+  std::uint8_t role = 0;  // tracker_role
+  std::uint32_t dest = 0;
+  Status status = Status::outbox;
+  std::uint16_t flags = 0;        // tracker_flag bits
+  std::uint16_t recipients = 1;   // <= max_group_members_limit (layout.hpp)
+  std::uint64_t deadline_ns = 0;  // BusState::deadline
+  std::uint64_t expires_ns = 0;
+  std::uint64_t updated_ns = 0;
+  std::uint16_t follower = 0;  // the sending handle's follow token (detail/status_follow.hpp), 0: not followed
+};
+inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
+  // Relaxed stores: the tracker's CAS of the tag to ready publishes the entry.
+  e.dest.store(v.dest, std::memory_order_relaxed);
+  e.role.store(v.role, std::memory_order_relaxed);
+  e.status.store(static_cast<std::uint8_t>(v.status), std::memory_order_relaxed);
+  e.flags.store(v.flags, std::memory_order_relaxed);
+  e.recipients.store(v.recipients, std::memory_order_relaxed);
+  e.follower.store(v.follower, std::memory_order_relaxed);  // reset for every new message: a reused slot is nobody's
+  e.delivered.store(0, std::memory_order_relaxed);
+  e.read.store(0, std::memory_order_relaxed);
+  e.failed.store(0, std::memory_order_relaxed);
+  e.deadline_ns.store(v.deadline_ns, std::memory_order_relaxed);
+  e.expires_ns.store(v.expires_ns, std::memory_order_relaxed);
+  e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
+}
+
+// A status that frees its id: the message is in no lane and will not be
+// forwarded (a send that failed before its lane took it, or whose log could
+// not store it), so a resend of the id replaces its entry.
+constexpr bool frees_id(Status s) noexcept { return is_failed_send(s) || s == Status::log_failed; }
+
+}  // namespace courier
