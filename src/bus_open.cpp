@@ -1,7 +1,5 @@
 // Opening a bus: shared memory or the in-process registry, the log and the
 // recovery that comes with a new segment, removal.
-#include <sys/mman.h>
-
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -12,6 +10,7 @@
 #include "courier/detail/bus_log.hpp"
 #include "courier/detail/bus_settings.hpp"
 #include "courier/detail/process.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/names.hpp"
 
 namespace courier {
@@ -33,14 +32,7 @@ namespace {
 // Options::prefault_tracker: the tracker region (page aligned) in one call
 // instead of a page fault at each first touch. A hint: errors are ignored
 // (an older kernel without MADV_POPULATE_WRITE faults pages in as before).
-void populate_tracker(const Segment& seg) noexcept {
-#ifdef MADV_POPULATE_WRITE
-  void* base = seg.tracker();
-  (void)::madvise(base, static_cast<std::size_t>(seg.geometry().tracker_bytes()), MADV_POPULATE_WRITE);
-#else
-  (void)seg;
-#endif
-}
+void populate_tracker(const Segment& seg) noexcept { detail::populate(seg.tracker(), seg.geometry().tracker_bytes()); }
 }  // namespace
 
 Result<Bus> Bus::open(std::string_view name, const Options& options) {

@@ -353,4 +353,13 @@ Result<bool> JournalReader::next(JournalRecord& out) {
   }
 }
 
+std::uint64_t JournalReader::file_bytes() const noexcept {
+  std::uint64_t total = 0;
+  for (const std::string& f : files_) {
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
+  }
+  return total;
+}
+
 }  // namespace courier

@@ -126,14 +126,7 @@ const std::string* LogInspector::name_of(std::uint32_t id, bool group) const { r
 
 const std::vector<std::string>& LogInspector::files() const { return impl_->reader.files(); }
 
-std::uint64_t LogInspector::bytes() const {
-  std::uint64_t total = 0;
-  for (const std::string& f : impl_->reader.files()) {
-    struct stat st {};
-    if (::lstat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
-  }
-  return total;
-}
+std::uint64_t LogInspector::bytes() const { return impl_->reader.file_bytes(); }
 
 std::uint64_t LogInspector::record_bytes() const { return impl_->reader.written_bytes(); }
 

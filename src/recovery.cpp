@@ -1,8 +1,5 @@
 // Recovery: rebuild the tracker from a bus's journals and put back into their
 // lanes the messages owed that are in no lane (docs/design.md, "Recovery").
-#include <sys/mman.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -16,6 +13,7 @@
 #include "courier/detail/journal_reader.hpp"
 #include "courier/detail/lane_writer.hpp"
 #include "courier/detail/log_defaults.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier/detail/spill.hpp"
 
 namespace courier {
@@ -123,18 +121,13 @@ class Recovery {
   // apiece on this VM and dominated recovery). Only when the log is big
   // enough to fill a good part of it; a hint (Linux 5.14+), errors ignored.
   void prefault_tracker() const {
-#ifdef MADV_POPULATE_WRITE
     const Geometry& g = st_.seg.geometry();
-    const std::uint64_t records_guess = total_ / 128;
-    if (records_guess < g.tracker_capacity / 8) return;
-    auto* base = reinterpret_cast<std::byte*>(st_.seg.tracker());
-    (void)::madvise(base, g.tracker_bytes(), MADV_POPULATE_WRITE);
-#endif
+    if (total_ / 128 >= g.tracker_capacity / 8)
+      detail::populate(st_.seg.tracker(), g.tracker_bytes());  // records, guessed
   }
 
   // The lanes pass 4 will write into, as far as it may write (same reason).
   void prefault_lanes() const {
-#ifdef MADV_POPULATE_WRITE
     const Geometry& g = st_.seg.geometry();
     for (const auto& [key, bytes] : lane_bytes_) {
       const auto slot = static_cast<std::uint32_t>(key / priority_levels);
@@ -143,27 +136,14 @@ class Recovery {
       const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
       const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
       const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
-      const auto page = [](std::byte* p) {
-        return reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(4095));
-      };
-      std::byte* from = page(v.data + tail);
-      (void)::madvise(from, static_cast<std::size_t>(v.data + tail + first - from), MADV_POPULATE_WRITE);
-      if (first < want)
-        (void)::madvise(page(v.data), static_cast<std::size_t>(v.data + want - first - page(v.data)),
-                        MADV_POPULATE_WRITE);
+      detail::populate(v.data + tail, first);
+      if (first < want) detail::populate(v.data, want - first);  // wrapped to the lane's start
     }
-#endif
   }
 
   std::uint64_t directory_bytes() const {
     auto rd = JournalReader::open_directory(st_.log->directory());
-    if (!rd) return 0;
-    std::uint64_t n = 0;
-    for (const std::string& f : rd->files()) {
-      struct stat sb {};
-      if (::stat(f.c_str(), &sb) == 0) n += static_cast<std::uint64_t>(sb.st_size);
-    }
-    return n;
+    return rd ? rd->file_bytes() : 0;
   }
 
   // The first read of the journals counts what they hold in the report.

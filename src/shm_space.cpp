@@ -3,6 +3,7 @@
 #include "courier/detail/shm_space.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -57,6 +58,17 @@ int allocate(int fd, int mode, std::uint64_t off, std::uint64_t len) noexcept {
 bool unsupported(int e) noexcept { return e == EOPNOTSUPP || e == ENOSYS; }
 
 }  // namespace
+
+void populate(const void* at, std::uint64_t len) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{page_size - 1};
+  const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
+  (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
+#else
+  (void)at;
+  (void)len;
+#endif
+}
 
 std::string bytes_text(std::uint64_t n) {
   static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};

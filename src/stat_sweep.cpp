@@ -1,7 +1,5 @@
 // What a bus says about itself (stat, settings), the sweep of expired
 // messages, and the benchmark hooks.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -163,27 +161,18 @@ BusSettings Bus::settings() const noexcept {
   return b;
 }
 
-namespace {
-// Populate [at, at + len) of this process's mapping (MADV_POPULATE_WRITE, Linux 5.14+).
-void populate(const void* at, std::uint64_t len) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{page_size - 1};
-  const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
-  (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
-}
-}  // namespace
-
 void Bus::prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t bytes) const noexcept {
   const std::uint32_t slot = endpoint_slot(to);
   if (to == no_endpoint || slot >= s_->seg.geometry().max_endpoints || priority >= priority_levels) return;
   const LaneView lane = s_->seg.lane(slot, priority);
-  populate(lane.data, std::min<std::uint64_t>(lane.capacity, bytes));
+  detail::populate(lane.data, std::min<std::uint64_t>(lane.capacity, bytes));
 }
 
 void Bus::prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept {
   const std::uint32_t slot = endpoint_slot(sender);
   if (sender == no_endpoint || slot >= s_->seg.geometry().max_endpoints) return;
   const LaneView ring = s_->seg.status_lane(slot);
-  populate(ring.data, std::min<std::uint64_t>(ring.capacity, bytes));
+  detail::populate(ring.data, std::min<std::uint64_t>(ring.capacity, bytes));
 }
 
 void Bus::retire_all_tracked_for_benchmark() noexcept { s_->tracker.sweep(~0ull); }

@@ -109,6 +109,9 @@ class JournalReader {
   const std::vector<JournalDamage>& damage() const noexcept { return damage_; }
   const std::vector<JournalTornTail>& torn_tails() const noexcept { return torn_; }
   const std::vector<std::string>& files() const noexcept { return files_; }
+  // The sizes of those files that are regular files, summed (as the
+  // filesystem has them: a living writer's preallocated space included).
+  std::uint64_t file_bytes() const noexcept;
   // With JournalReaderOptions::live: the read of a file stopped at bytes its
   // living writer has not finished writing (read it again later from the
   // last record returned).

@@ -76,6 +76,12 @@ Result<void> reserve_fixed(int fd, const Geometry& g, bool tracker);
 // registered, not with max_endpoints.
 Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i);
 
+// Populate [at, at + len) of this process's mapping in one call (the pages
+// around it rounded out) instead of a page fault at each first touch
+// (MADV_POPULATE_WRITE, Linux 5.14+). A hint: errors are ignored, and an
+// older kernel faults the pages in as before.
+void populate(const void* at, std::uint64_t len) noexcept;
+
 // "64 GiB" / "13.2 MiB" / "511 bytes": sizes in the library's messages.
 std::string bytes_text(std::uint64_t n);
 
