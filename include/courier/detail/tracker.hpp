@@ -70,15 +70,7 @@ class Tracker {
   TrackerEntry& entry(std::uint64_t slot) const noexcept { return entries_[slot]; }
   TrackerHeader& header() const noexcept { return *h_; }
 
-  static std::uint64_t hash(const TrackerKey& k) noexcept {
-    std::uint64_t x = k.id ^ (static_cast<std::uint64_t>(k.sender) << 32 | k.recipient) * 0x9e3779b97f4a7c15ull;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 32;
-    return x;
-  }
+  static std::uint64_t hash(const TrackerKey& k) noexcept { return key_hash(k); }
 
   // Where a key goes, as far as a sender can tell before its insert: its
   // hash, and which of its buckets looked less loaded (warm_entry). A hint:

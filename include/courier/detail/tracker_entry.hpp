@@ -19,6 +19,18 @@ struct TrackerKey {
   bool operator==(const TrackerKey&) const = default;
 };
 
+// A key's 64-bit hash: its buckets (Tracker::bucket_a, bucket_b) and the 40
+// bits its tag keeps (tracker_buckets.hpp) come from it.
+inline std::uint64_t key_hash(const TrackerKey& k) noexcept {
+  std::uint64_t x = k.id ^ (static_cast<std::uint64_t>(k.sender) << 32 | k.recipient) * 0x9e3779b97f4a7c15ull;
+  x ^= x >> 31;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 29;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 32;
+  return x;
+}
+
 // The tracker key of a message header: a group message has an entry per
 // member (recipient), a message to one endpoint one entry (recipient 0).
 inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
