@@ -120,10 +120,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.open_timeout = std::chrono::nanoseconds(0);
     o.prefault_tracker = false;
     auto bus = courier::Bus::open(bus_name(), o);
-    (void)courier::Segment::remove(bus_name());
+    (void)courier::Segment::remove(bus_name(), /*not_courier_too=*/true);  // ours, whatever the input made it
     if (bus) walk(*bus);
   } else {
-    (void)courier::Segment::remove(bus_name());
+    (void)courier::Segment::remove(bus_name(), /*not_courier_too=*/true);  // ours, whatever the input made it
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "courier/detail/segment.hpp"
 #include "support.hpp"
 
 namespace courier::test {
@@ -109,6 +110,17 @@ Outcome in_child(unsigned mib, const std::function<std::string()>& body) {
                                           << strsignal(WTERMSIG(oc_.status)) << ") " << oc_.message;     \
     EXPECT_TRUE(WIFEXITED(oc_.status) && WEXITSTATUS(oc_.status) == 0) << oc_.message;                   \
   } while (0)
+
+// The name of an object a test makes on the host's /dev/shm, unlinked when
+// the test ends, however its child left it: dead by a signal, or the object
+// truncated (BusName's removal would wait for an empty object to be sized).
+struct HostObject {
+  std::string name = unique_bus_name();
+  HostObject() = default;
+  HostObject(const HostObject&) = delete;
+  HostObject& operator=(const HostObject&) = delete;
+  ~HostObject() { (void)Segment::remove(name, /*not_courier_too=*/true); }
+};
 
 // A small bus that fits a 16 MiB /dev/shm: 8.8 MiB, 5 MiB of it fixed.
 Options tiny_options() {
@@ -201,8 +213,7 @@ TEST(ShmSpace, SendsIntoAFullShmAnswerFullAndEveryoneSurvives) {
 
 // The object shrunk under a process that has the bus open: its library calls
 // answer "removed" and it lives on.
-std::string truncated_under_us(off_t keep) {
-  const std::string name = unique_bus_name();
+std::string truncated_under_us(const std::string& name, off_t keep) {
   auto bus = Bus::open(name, tiny_options());
   if (!bus) return "open: " + bus.error().message;
   auto rx = bus->attach("r");
@@ -252,22 +263,24 @@ std::string truncated_under_us(off_t keep) {
 }
 
 TEST(ShmSpace, TruncatedToZeroUnderAnAttachedProcessIsAnErrorNotASignal) {
-  EXPECT_CHILD_OK(in_child(0, [] { return truncated_under_us(0); }));
+  const HostObject object;
+  EXPECT_CHILD_OK(in_child(0, [&] { return truncated_under_us(object.name, 0); }));
 }
 
 TEST(ShmSpace, TruncatedPastTheHeaderTellsOtherProcessesToo) {
-  EXPECT_CHILD_OK(in_child(0, [] { return truncated_under_us(64 * 1024); }));
+  const HostObject object;
+  EXPECT_CHILD_OK(in_child(0, [&] { return truncated_under_us(object.name, 64 * 1024); }));
 }
 
 TEST(ShmSpace, ASigbusOutsideCourierMappingsStillKills) {
-  const Outcome o = in_child(0, [] {
+  const HostObject keep;  // the child dies by the signal: the parent removes its bus
+  const Outcome o = in_child(0, [&] {
     // The default action, as a program without courier has it. (A sanitizer
     // build installs its own SIGBUS handler first, which the guard chains to:
     // it would report and exit instead of dying by the signal.)
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     if (::sigaction(SIGBUS, &dfl, nullptr) != 0) return std::string("sigaction");
-    BusName keep;
     auto bus = Bus::open(keep.name, tiny_options());  // installs the guard
     if (!bus) return "open: " + bus.error().message;
     char path[] = "/tmp/courier-sigbus-XXXXXX";
