@@ -162,7 +162,7 @@ void Recovery::message(const JournalRecord& rec, const JournalIds& ids, Phase ph
     return;
   }
   if (ph == Phase::load) {
-    load(m.header, m.payload.size(), Tracker::hash(key_of(m.header, m.header.to)), Tracker::no_slot);
+    load(m.header, m.payload.size(), Tracker::hash(key_of(m.header, m.header.to)), Tracker::no_slot, nullptr);
     return;
   }
   put_back(m);

@@ -66,12 +66,13 @@ class Recovery {
 
   // src/recovery_load.cpp: into the tracker.
   void count(const RecordHeader& h);
-  Tracker::InsertResult insert(const TrackerKey& key, std::uint64_t hv, std::uint8_t role, std::uint32_t dest,
-                               const RecordHeader& h);
+  Tracker::InsertResult insert(const TrackerKey& key, std::uint64_t hv, const Tracker::Rebuild::Ahead* ahead,
+                               std::uint8_t role, std::uint32_t dest, const RecordHeader& h);
   void queue_load(const JournalRecord& rec, const JournalIds& ids);
   inline void load_oldest();  // inline: defined beside its callers, inlined there
   void drain_load();
-  void load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal);
+  void load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal,
+            const Tracker::Rebuild::Ahead* ahead);
   void settle(const JournalRecord& rec, const JournalIds& ids);
   bool apply_settle(EndpointId sender, std::uint64_t id, EndpointId recipient, Status s, bool keep);
 
@@ -115,10 +116,12 @@ class Recovery {
     RecordHeader h;
     std::uint64_t hv = 0, ordinal = 0;
     std::size_t payload_size = 0;
+    Tracker::Rebuild::Ahead ahead;  // its buckets as the ring saw them halfway (Rebuild::look_ahead)
   };
   static constexpr unsigned pending_size = 16;
   std::array<Pending, pending_size> pending_{};
   unsigned pending_head_ = 0, pending_count_ = 0;
+  Tracker::Rebuild rebuild_{st_.tracker};  // a fresh load's inserts (the bus is this open's alone)
 };
 static_assert(max_tracker_capacity < (1ull << 32), "slots_ keeps tracker slots in 32 bits");
 

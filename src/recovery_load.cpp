@@ -18,8 +18,8 @@ void Recovery::count(const RecordHeader& h) {
 
 // Insert `key` (hash `hv`); its result, and refused_ set when the tracker
 // refused it or a fresh load passed the safe fill.
-Tracker::InsertResult Recovery::insert(const TrackerKey& key, std::uint64_t hv, std::uint8_t role, std::uint32_t dest,
-                             const RecordHeader& h) {
+Tracker::InsertResult Recovery::insert(const TrackerKey& key, std::uint64_t hv, const Tracker::Rebuild::Ahead* ahead,
+                                       std::uint8_t role, std::uint32_t dest, const RecordHeader& h) {
   // Same deadline as the send computed, so BusState::same_send recognises the records.
   // The priority with the mark, as a send sets them: a recovery that dies
   // before its put-back leaves a `sent` entry the housekeeper adopts and
@@ -31,7 +31,7 @@ Tracker::InsertResult Recovery::insert(const TrackerKey& key, std::uint64_t hv, 
   const auto fill = [&](TrackerEntry& e) { init_entry(e, init); };
   // Fresh: nobody else sees the tracker before the rebuild ends (run()).
   const Tracker::InsertResult r =
-      fresh_ ? st_.tracker.insert_unshared(key, hv, now_, fill) : st_.tracker.insert(key, now_, fill);
+      fresh_ ? rebuild_.insert(key, hv, ahead, now_, fill) : st_.tracker.insert(key, now_, fill);
   if (r.result == Tracker::Insert::full) refused_ = true;
   // Fresh (no counting read): the same bound check_room sets, checked as the tracker fills.
   if (r.result == Tracker::Insert::inserted && fresh_ && ++needed_ > safe_fill(st_.tracker.capacity()))
@@ -56,17 +56,21 @@ void Recovery::queue_load(const JournalRecord& rec, const JournalIds& ids) {
   p.payload_size = m.payload.size();
   p.ordinal = ordinal_;
   p.hv = Tracker::hash(key_of(p.h, p.h.to));
+  p.ahead = {};
   st_.tracker.warm_tags(p.hv);
   if (p.h.group != 0) st_.tracker.warm_tags(Tracker::hash(TrackerKey{p.h.from, p.h.id, no_endpoint}));
-  // Halfway through the ring its tag lines are cached: prefetch the entry line its insert will write.
-  if (pending_count_ > pending_size / 2)
-    (void)st_.tracker.warm_entry(pending_[(pending_head_ + pending_count_ - 1 - pending_size / 2) % pending_size].hv);
+  // Halfway through the ring its tag lines are cached: its buckets are read there, once, for its
+  // insert (Tracker::Rebuild), which prefetches the entry line that insert will write.
+  if (pending_count_ > pending_size / 2) {
+    Pending& w = pending_[(pending_head_ + pending_count_ - 1 - pending_size / 2) % pending_size];
+    w.ahead = rebuild_.look_ahead(w.hv);
+  }
 }
 void Recovery::load_oldest() {
   const Pending& p = pending_[pending_head_];
   pending_head_ = (pending_head_ + 1) % pending_size;
   --pending_count_;
-  load(p.h, p.payload_size, p.hv, p.ordinal);
+  load(p.h, p.payload_size, p.hv, p.ordinal, &p.ahead);
 }
 void Recovery::drain_load() {
   while (pending_count_ != 0) load_oldest();
@@ -74,8 +78,9 @@ void Recovery::drain_load() {
 
 // Track the message of header `h` (its key's hash `hv`); `ordinal`: its
 // place among the message records of the load (fresh), where the put-back
-// finds the slot, or no_slot.
-void Recovery::load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal) {
+// finds the slot, or no_slot; `ahead`: what the ring saw of its buckets, or nullptr.
+void Recovery::load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal,
+                    const Tracker::Rebuild::Ahead* ahead) {
   if (refused_) {  // a fresh load past what fits: only count (the error names the total)
     count(h);
     return;
@@ -83,7 +88,7 @@ void Recovery::load(const RecordHeader& h, std::size_t payload_size, std::uint64
   std::uint64_t total = Tracker::no_slot;
   if (h.group != 0) {
     const TrackerKey tk{h.from, h.id, no_endpoint};
-    const Tracker::InsertResult r = insert(tk, Tracker::hash(tk), tracker_role::group, h.group, h);
+    const Tracker::InsertResult r = insert(tk, Tracker::hash(tk), nullptr, tracker_role::group, h.group, h);
     if (refused_) return;
     if (r.result == Tracker::Insert::inserted) {
       total = r.slot;
@@ -102,7 +107,7 @@ void Recovery::load(const RecordHeader& h, std::size_t payload_size, std::uint64
   }
   const std::uint32_t dest = h.group != 0 ? static_cast<std::uint32_t>(total) : h.to;
   const Tracker::InsertResult r =
-      insert(key_of(h, h.to), hv, h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h);
+      insert(key_of(h, h.to), hv, ahead, h.group != 0 ? tracker_role::member : tracker_role::endpoint, dest, h);
   // The slot of its key (ours, or the original's): the put-back checks it with holds() before use.
   if (ordinal < slots_.size() && r.result != Tracker::Insert::full)
     slots_[ordinal] = static_cast<std::uint32_t>(r.slot);
