@@ -94,6 +94,12 @@ Result<void> Recovery::pass(Phase ph) {
   const bool counting = first(ph);
   JournalReaderOptions ro;
   ro.buffer = buffer_;  // one buffer for every file of every pass: its pages stay mapped
+  // The first read checks every CRC and notes what it found whole; the later ones skip those CRCs
+  // in the files that did not change since (docs/design.md, "The CRC checked once").
+  if (counting)
+    ro.note_checked = checked_;
+  else
+    ro.skip_checked = checked_;
   auto rd = JournalReader::open_directory(st_.log->directory(), ro);
   if (!rd) return std::move(rd).error().with_context("recovery");
   JournalIds ids;

@@ -102,6 +102,7 @@ class Recovery {
   RecoveryReport rep_;
   detail::MembershipReplay membership_;  // the groups the journals say the bus has (pass 1)
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
+  std::shared_ptr<detail::CheckedFiles> checked_ = std::make_shared<detail::CheckedFiles>();  // by the first read
   std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
   std::uint64_t last_lane_ = 0, *last_lane_bytes_ = nullptr;     // the lane of the last message loaded
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
