@@ -139,6 +139,8 @@ Result<bool> JournalReader::load(const std::string& path) {
   info_.path = path;
   buf_->clear();
   pos_ = 0;
+  checked_end_ = 0;
+  noting_ = nullptr;
   auto damaged = [&](std::uint64_t offset, std::uint64_t length, std::string reason) {
     damage_.push_back(JournalDamage{path, offset, length, std::move(reason)});
     return false;
@@ -199,6 +201,8 @@ Result<bool> JournalReader::load(const std::string& path) {
   ::close(fd);
   buf_->resize(got);
   info_.file_size = got;
+  const detail::CheckedFile seen{st.st_dev, st.st_ino, got, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
+                                 st.st_ctim.tv_sec * 1'000'000'000ll + st.st_ctim.tv_nsec, 0};
   zero_from_ = zero_run_start(buf_->data(), got);
 
   // The file header. A file cut inside it, or zeros only, is a writer that
@@ -239,6 +243,19 @@ Result<bool> JournalReader::load(const std::string& path) {
        named_seq != h.sequence))
     return damaged(0, got, "journal file header does not match the file name");
   pos_ = logfmt::file_header_size;
+  if (options_.skip_checked)
+    if (auto it = options_.skip_checked->find(path); it != options_.skip_checked->end()) {
+      const detail::CheckedFile& c = it->second;
+      if (c.dev == seen.dev && c.ino == seen.ino && c.size == seen.size && c.mtime_ns == seen.mtime_ns &&
+          c.ctime_ns == seen.ctime_ns && c.end <= got)
+        checked_end_ = c.end;
+    }
+  if (options_.note_checked) {
+    detail::CheckedFile& n = (*options_.note_checked)[path];  // a node: stays put while the map grows
+    n = seen;
+    n.end = pos_;
+    noting_ = &n;
+  }
   // A resume point (a record boundary an earlier read returned): anything
   // else is checked like any position and resynchronised from.
   if (start_ > pos_ && start_ <= buf_->size() && start_ % logfmt::record_alignment == 0) pos_ = start_;
@@ -259,7 +276,9 @@ JournalReader::Check JournalReader::check(std::uint64_t pos) const noexcept {
     return {false, 0, "impossible length for its kind"};
   if (f.length > size - pos - logfmt::record_frame_size) return {false, 0, "length runs past the end of the file"};
   const std::byte* rec = buf_->data() + pos;
-  if (journal_codec::record_crc(info_.salt, pos, rec + logfmt::record_crc_start,
+  // Inside what an earlier read of this unchanged file found whole (options: skip_checked), the CRC held there.
+  if (pos + logfmt::record_frame_size + f.length > checked_end_ &&
+      journal_codec::record_crc(info_.salt, pos, rec + logfmt::record_crc_start,
                                 logfmt::record_frame_size - logfmt::record_crc_start + f.length) != f.crc)
     return {false, 0, "CRC mismatch"};
   if (static_cast<logfmt::Kind>(f.kind) == logfmt::Kind::message &&
@@ -321,10 +340,12 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       out.offset = pos_;
       out.segment = &info_;
       pos_ += logfmt::record_span(c.length);
+      if (noting_ != nullptr) noting_->end = pos_;  // whole so far: no damage before it in this file
       return true;
     }
     // A living writer's write in progress: not damage. Stop here; a later
     // read (from the last record returned) sees the bytes whole.
+    noting_ = nullptr;  // the span noted ends at the first bytes that are not a record
     if (options_.live && journal_writer_alive(info_.writer)) {
       stopped_at_write_ = true;
       pos_ = size;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "courier/detail/journal_file.hpp"
@@ -70,6 +71,19 @@ class ReadBuffer {
   std::byte* p_ = nullptr;
   std::uint64_t size_ = 0, cap_ = 0;
 };
+
+// What one read of journal files found whole, for a later read of the same
+// files (recovery reads them two or three times): per file (by path), its
+// identity as fstat gave it, and the end of its first records whose CRCs held
+// (from the file header to the first bytes that were not a record).
+struct CheckedFile {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::uint64_t size = 0;                   // bytes read
+  std::int64_t mtime_ns = 0, ctime_ns = 0;  // st_mtim, st_ctim
+  std::uint64_t end = 0;                    // [file header, end): records whose CRCs held
+};
+using CheckedFiles = std::unordered_map<std::string, CheckedFile>;
 }  // namespace detail
 
 struct JournalReaderOptions {
@@ -89,6 +103,13 @@ struct JournalReaderOptions {
   // earlier one), and the records behind them come in a later read, in order.
   // A dead writer's file is read as without this option.
   bool live = false;
+  // Recovery's reads of the same files (docs/design.md, "The CRC checked
+  // once"): a reader given `note_checked` notes there what it found whole; one
+  // given `skip_checked` does not compute the CRC of a record inside such a
+  // span of a file whose device, inode, size, mtime and ctime are unchanged
+  // (every other check of the frame is made; other files and records as usual).
+  std::shared_ptr<detail::CheckedFiles> note_checked;
+  std::shared_ptr<const detail::CheckedFiles> skip_checked;
 };
 
 class JournalReader {
@@ -143,6 +164,8 @@ class JournalReader {
   std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
   std::uint64_t written_ = 0;    // written_bytes()
+  std::uint64_t checked_end_ = 0;                // skip_checked: the CRC of records before this was checked
+  detail::CheckedFile* noting_ = nullptr;        // note_checked: this file's entry, while its records are whole
   std::vector<JournalDamage> damage_;
   std::vector<JournalTornTail> torn_;
 };

@@ -150,54 +150,17 @@ class Tracker {
   // when both are full) and the same answers (a ready entry of the key is the
   // original unless replaceable), without the claim/scan/CAS protocol that
   // orders racing inserters: about a third of insert()'s instructions.
+  // Defined in tracker_unshared.hpp, with Rebuild.
   template <class Init>
   InsertResult insert_unshared(const TrackerKey& key, std::uint64_t now_ns, Init&& init) noexcept {
     return insert_unshared(key, hash(key), now_ns, init);
   }
   // insert_unshared() with the key's hash `hv` (hash(key)) computed before (to warm its lines).
   template <class Init>
-  InsertResult insert_unshared(const TrackerKey& key, std::uint64_t hv, std::uint64_t now_ns, Init&& init) noexcept {
-    const std::uint64_t h40 = hv >> 24;
-    const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
-    for (int pass = 0; pass < 2; ++pass) {
-      unsigned load[2] = {0, 0};
-      std::uint64_t free_slot[2] = {no_slot, no_slot}, dup = no_slot;
-      detail::scan_buckets(b1, b2, [&](unsigned k, std::uint64_t s) {
-        // Acquire: the entry is read next when the hash matches (as find()).
-        const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
-        if (t == 0) {
-          if (free_slot[k] == no_slot) free_slot[k] = s;
-          return false;
-        }
-        ++load[k];
-        if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) return false;
-        if (!replaceable(s, t)) return (dup = s), true;
-        release(s);  // a send that never reached a lane: this one replaces it
-        if (free_slot[k] == no_slot || s < free_slot[k]) free_slot[k] = s;
-        --load[k];
-        return false;
-      });
-      if (dup != no_slot) return {Insert::duplicate, dup};
-      if (b1 == b2) load[1] = load[0], free_slot[1] = free_slot[0];
-      const unsigned first = detail::first_bucket_first(load[0], load[1]) ? 0 : 1;
-      const std::uint64_t slot = free_slot[first] != no_slot ? free_slot[first] : free_slot[1 - first];
-      if (slot != no_slot) {
-        TrackerEntry& e = entries_[slot];
-        // Relaxed: published by the release store of the tag below.
-        e.id.store(key.id, std::memory_order_relaxed);
-        e.sender.store(key.sender, std::memory_order_relaxed);
-        e.recipient.store(key.recipient, std::memory_order_relaxed);
-        init(e);
-        // Release: publishes the entry (partner of find()'s acquire).
-        tags_[slot].store(tag::make(tag::ready, static_cast<std::uint64_t>(self_identity().pid), h40),
-                          std::memory_order_release);
-        return {Insert::inserted, slot};
-      }
-      if (pass == 0 && retire_bucket(b1, now_ns) + (b1 != b2 ? retire_bucket(b2, now_ns) : 0) == 0) break;
-    }
-    h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    return {Insert::full, 0};
-  }
+  InsertResult insert_unshared(const TrackerKey& key, std::uint64_t hv, std::uint64_t now_ns, Init&& init) noexcept;
+  // A rebuild's inserts in order, each key's buckets read once, ahead of its
+  // insert (tracker_unshared.hpp).
+  class Rebuild;
 
   // Cache hints for a key this process expects to insert soon (a sender's
   // next bus-assigned id): warm_tags prefetches its two tag lines; warm_entry,
@@ -439,6 +402,12 @@ class Tracker {
 
   static bool pid_alive(std::uint64_t pid) noexcept;
 
+  // insert_unshared's choice among the free slots its scan found, and the
+  // write of the entry and its tag there (tracker_unshared.hpp).
+  static std::uint64_t unshared_choice(const unsigned (&load)[2], const std::uint64_t (&free_slot)[2]) noexcept;
+  template <class Init>
+  InsertResult place_unshared(const TrackerKey& key, std::uint64_t h40, std::uint64_t slot, Init&& init) noexcept;
+
   // Step 2 of insert for one slot `other` (not ours) whose tag `t` carries
   // our key's hash bits: returns `other` when it holds our key ready (we are
   // a duplicate), else no_slot after settling what it found (see the file
@@ -498,3 +467,6 @@ class Tracker {
 };
 
 }  // namespace courier
+
+// insert_unshared and Tracker::Rebuild.
+#include "courier/detail/tracker_unshared.hpp"

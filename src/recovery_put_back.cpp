@@ -1,0 +1,100 @@
+// Recovery's put-back (src/recovery.hpp): the messages owed that are in no
+// lane back into their lanes, flagged redelivered, at the slots the load
+// found; the lanes it writes populated first.
+#include "recovery.hpp"
+
+#include <algorithm>
+
+#include "courier/detail/lane_writer.hpp"
+#include "courier/detail/shm_space.hpp"
+#include "courier/detail/spill.hpp"
+
+namespace courier::detail {
+
+// The lanes pass 4 will write into, as far as it may write (same reason as
+// prefault_tracker, src/recovery.cpp).
+void Recovery::prefault_lanes() const {
+  const Geometry& g = st_.seg.geometry();
+  for (const auto& [key, bytes] : lane_bytes_) {
+    const auto slot = static_cast<std::uint32_t>(key / priority_levels);
+    if (slot >= g.max_endpoints || bytes < (1u << 20)) continue;  // small: faults are cheaper than the call
+    const LaneView v = st_.seg.lane(slot, static_cast<unsigned>(key % priority_levels));
+    const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
+    const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
+    const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
+    detail::populate(v.data + tail, first);
+    if (first < want) detail::populate(v.data, want - first);  // wrapped to the lane's start
+  }
+}
+
+// The slot of the put-back's message record number ordinal_ (its key
+// `key`): the one the load remembered when it still holds the key (a hint:
+// untrusted journals may differ between the reads), else found by hash.
+std::uint64_t Recovery::slot_of(const TrackerKey& key) const {
+  if (ordinal_ < slots_.size()) {
+    // The records ahead were loaded in this order: their lines come in while this one is copied.
+    // (Unconditional: no_hint, or the last record's, warm what is there.)
+    st_.tracker.warm_slot(slots_[std::min<std::uint64_t>(ordinal_ + hint_ahead, slots_.size() - 1)]);
+    const std::uint32_t hint = slots_[ordinal_];
+    if (hint != no_hint && st_.tracker.holds(hint, key)) return hint;
+  }
+  return st_.tracker.find(key);
+}
+
+// Put back what is owed and in no lane.
+void Recovery::put_back(const JournalMessage& m) {
+  const RecordHeader& h = m.header;
+  const std::uint64_t slot = slot_of(key_of(h, h.to));
+  // The load tracked every message: no entry now means a live bus settled and
+  // retired it meanwhile (Bus::recover), so it is owed no more.
+  if (slot == Tracker::no_slot) {
+    ++rep_.settled;
+    return;
+  }
+  {
+    TrackerEntry& e = st_.tracker.entry(slot);
+    // Acquire: the status and flags published by whoever advanced them.
+    if (!is_owed(static_cast<Status>(e.status.load(std::memory_order_acquire)))) {
+      ++rep_.settled;
+      return;
+    }
+    ++rep_.owed;
+    const std::uint16_t flags = e.flags.load(std::memory_order_acquire);
+    if ((flags & tracker_flag::in_lane) != 0) {
+      ++rep_.in_lane;
+      return;
+    }
+    if ((flags & tracker_flag::spilled) != 0) {  // waiting in the log: its receiver forwards it
+      ++rep_.left;
+      return;
+    }
+    if (h.expires_ns <= now_) {
+      if (st_.report(h, h.to, Status::expired)) ++rep_.expired;
+      return;
+    }
+  }
+  if (inject(m, slot)) {
+    ++rep_.injected;
+    return;
+  }
+  // No room: it stays in the log, spilled, for its receiver to forward.
+  ++rep_.left;
+  // Release: as Endpoint::spill (the forwarder acquires the flags).
+  st_.tracker.entry(slot).flags.fetch_or(
+      static_cast<std::uint16_t>(tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
+      std::memory_order_release);
+  detail::count_spilled(st_, slot, h.to, h.priority);
+}
+
+bool Recovery::inject(const JournalMessage& m, std::uint64_t slot) {
+  // It may have been handed out before the crash: it comes back flagged redelivered.
+  if (!detail::put_back(st_, m.header, m.payload, record_flag::redelivered)) return false;
+  // After the commit: a recovery killed in between puts it back again
+  // (a second copy, which the receiver drops once the first is
+  // acknowledged: Receiver::try_receive), never loses it.
+  // Release: as Endpoint::commit_logged.
+  st_.tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+  return true;
+}
+
+}  // namespace courier::detail
