@@ -12,17 +12,71 @@
 
 namespace courier {
 
+namespace {
+
+// Status events posted one after another, each into its sender's status ring
+// (in order: the order of post calls). A run of events for one sender uses
+// one LaneWriter, which looks at the ring's head only when the ring looks
+// full, and the sender's slot is checked once per run; the run's drops are
+// counted with one add when it ends (the next sender's event, finish(), or
+// the destructor). Each event is written after the tracker change it reports
+// (the caller makes that change first), and every event is either committed
+// to the ring or counted.
+class StatusRun {
+ public:
+  explicit StatusRun(detail::BusState& s) noexcept : s_(s) {}
+  ~StatusRun() { finish(); }
+  StatusRun(const StatusRun&) = delete;
+  StatusRun& operator=(const StatusRun&) = delete;
+
+  void post(EndpointId sender, const StatusEvent& e, std::uint64_t entry) noexcept {
+    if (sender != sender_) {
+      finish();
+      start(sender);
+    }
+    if (!live_) return;
+    // After its seq_cst commit (wake_status_notifier): a notifier that parked
+    // meanwhile hears of this event now, not at the run's end (a load when
+    // nobody is parked).
+    if (post_status(w_, sender, e, entry))
+      wake_status_notifier(w_.view());
+    else
+      ++dropped_;
+  }
+
+  void finish() noexcept {
+    if (dropped_ == 0) return;
+    // seq_cst: after the tracker's changes (release would do: the sender
+    // acquires the counter, then catches up from the tracker, so it finds
+    // them); seq_cst for the Dekker with a status fd's notifier (wake below).
+    s_.seg.inbox(slot_).status_dropped.fetch_add(dropped_, std::memory_order_seq_cst);
+    dropped_ = 0;
+    wake_status_notifier(w_.view());
+  }
+
+ private:
+  void start(EndpointId sender) noexcept {
+    sender_ = sender;
+    slot_ = endpoint_slot(sender);
+    // Acquire: the sender endpoint still exists (a removed one gets no events).
+    live_ = sender != no_endpoint && slot_ < s_.seg.geometry().max_endpoints &&
+            s_.seg.slot(slot_).id.load(std::memory_order_acquire) == sender;
+    if (live_) w_ = LaneWriter(s_.seg.status_lane(slot_));
+  }
+
+  detail::BusState& s_;
+  EndpointId sender_ = no_endpoint;
+  std::uint32_t slot_ = 0;
+  bool live_ = false;
+  std::uint64_t dropped_ = 0;
+  LaneWriter w_;
+};
+
+}  // namespace
+
 void detail::BusState::post(EndpointId sender, const StatusEvent& e, std::uint64_t entry) noexcept {
-  const std::uint32_t slot = endpoint_slot(sender);
-  if (sender == no_endpoint || slot >= seg.geometry().max_endpoints) return;
-  // Acquire: the sender endpoint still exists (a removed one gets no events).
-  if (seg.slot(slot).id.load(std::memory_order_acquire) != sender) return;
-  const LaneView ring = seg.status_lane(slot);
-  // seq_cst: after the tracker's change (release would do: the sender acquires
-  // the counter, then catches up from the tracker, so it finds the change);
-  // seq_cst for the Dekker with a status fd's notifier (wake_status_notifier).
-  if (!post_status(ring, sender, e, entry)) seg.inbox(slot).status_dropped.fetch_add(1, std::memory_order_seq_cst);
-  wake_status_notifier(ring);
+  StatusRun run(*this);
+  run.post(sender, e, entry);
 }
 
 void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st) noexcept {
@@ -33,10 +87,14 @@ void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st
   if (st != Status::sent) return;
   const std::uint64_t now = fast_realtime_ns();
   st = s.after_sync(true);  // removed meanwhile: not promised (docs/design.md, "Safe removal")
+  // One run per sender's consecutive events (a flush's batch comes mostly
+  // from one sender at a time): one writer and one drop count each.
+  StatusRun run(s);
   for (const Log::Pending& p : batch) {
     // The slot may have retired and been reused since the send: check the key.
     if (!s.tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) continue;
-    if (s.tracker.advance(p.slot, st, now)) s.post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now}, p.slot);
+    if (s.tracker.advance(p.slot, st, now))
+      run.post(p.sender, StatusEvent{p.id, p.recipient, p.group, st, now}, p.slot);
   }
 }
 

@@ -31,10 +31,12 @@
 
 namespace courier {
 
-// Post an event into the status ring `v` of sender `sender` about the tracker
-// entry in `slot` (~0: none). False when the ring is full (the caller counts it).
-inline bool post_status(LaneView v, EndpointId sender, const StatusEvent& e, std::uint64_t slot) noexcept {
-  LaneWriter w(v);
+// Post an event through `w`, the writer of sender `sender`'s status ring,
+// about the tracker entry in `slot` (~0: none). False when the ring is full
+// (the caller counts it). One writer may post several events in a row (a
+// flush's run of one sender: StatusRun): it keeps its cached head, so only a
+// ring that looks full is looked at again.
+inline bool post_status(LaneWriter& w, EndpointId sender, const StatusEvent& e, std::uint64_t slot) noexcept {
   LaneClaim c;
   if (w.try_claim(sizeof(RecordHeader), c) != ClaimResult::ok) return false;
   RecordHeader& h = *c.header;
