@@ -1,14 +1,18 @@
 // bench/bench_log/recovery.cpp — N records stored with Sync::os, the shared
 // memory removed, Bus::open(recover) timed in a fresh process (page cache
 // warm, then evicted); the RSS of the producer, of an attaching process and
-// of the recovering one.
+// of the recovering one; then the memory floor of such a recovery (floor (d),
+// MemoryFloor in bench_log.hpp).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -95,13 +99,17 @@ void attach_child(const std::string& name, AttachResult& out) {
   out.rss = read_rss();
 }
 
+// Recovery refuses a log that fills more than half the tracker (safe fill,
+// src/recovery.cpp); the producer's tracker (60 %, at most 16 Mi) is too small
+// for 10 M records.
+std::uint64_t recovering_tracker(const Config& c) {
+  return std::max<std::uint64_t>(bus_options(c, Sync::os, c.records).tracker_capacity, std::bit_ceil(2 * c.records));
+}
+
 void recover_child(const Config& c, const std::string& name, RecoverResult& out) {
   courier::Options o = bus_options(c, Sync::os, c.records);
   o.recover = true;
-  // Recovery refuses a log that fills more than half the tracker (safe fill,
-  // src/recovery.cpp); the producer's tracker (60 %, at most 16 Mi) is too small
-  // for 10 M records.
-  o.tracker_capacity = std::max<std::uint64_t>(o.tracker_capacity, std::bit_ceil(2 * c.records));
+  o.tracker_capacity = recovering_tracker(c);
   const std::uint64_t t0 = now_ns();
   auto bus = courier::Bus::open(name, o);
   const std::uint64_t t1 = now_ns();
@@ -113,6 +121,65 @@ void recover_child(const Config& c, const std::string& name, RecoverResult& out)
   out.n = {r.segments, r.bytes,   r.records, r.messages, r.owed,         r.injected,
            r.left,     r.expired, r.damaged, r.torn,     r.tracker_full, r.elapsed_ns};
   out.per_s = r.elapsed_ns > 0 ? static_cast<double>(r.records) * 1e9 / static_cast<double>(r.elapsed_ns) : 0;
+}
+
+// Floor (d), MemoryFloor: per prefetch window, a fresh object of `bytes` of
+// shared memory populated, then `writes` random line writes into it. Fresh
+// each time: on some hosts the first access of a page after its population
+// costs as much again (a guest's page tables filled by its hypervisor on that
+// access: 4.5 µs a page here), and a recovery pays that too.
+void memory_floor_child(double bytes, std::uint64_t writes, MemoryFloor& out) {
+  const std::size_t size = static_cast<std::size_t>(bytes) & ~std::size_t(4095);
+  const std::uint64_t lines = size / 64;
+  out.bytes = static_cast<double>(size);
+  out.writes = static_cast<double>(writes);
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;  // xorshift64: a line of the table, uniformly
+  const auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x % lines;
+  };
+  for (std::size_t k = 0; k < std::size(MemoryFloor::windows); ++k) {
+    const std::string shm = "/cblog-mem-" + std::to_string(::getpid());
+    const int fd = ::shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return set_error(out.error, "shm_open " + shm + ": " + std::strerror(errno));
+    (void)::shm_unlink(shm.c_str());  // nothing left behind, however this child ends
+    void* m = ::ftruncate(fd, static_cast<off_t>(size)) == 0
+                  ? ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                  : MAP_FAILED;
+    ::close(fd);
+    if (m == MAP_FAILED) return set_error(out.error, "sizing or mapping " + shm + ": " + std::strerror(errno));
+    auto* p = static_cast<unsigned char*>(m);
+    const std::uint64_t t0 = now_ns();
+#ifdef MADV_POPULATE_WRITE
+    const bool populated = ::madvise(p, size, MADV_POPULATE_WRITE) == 0;
+#else
+    const bool populated = false;
+#endif
+    if (!populated)  // an older kernel: fault each page in by hand, as Bus::open's pages then come
+      for (std::size_t o = 0; o < size; o += 4096) p[o] = 1;
+    const std::uint64_t t1 = now_ns();
+    const unsigned w = MemoryFloor::windows[k];
+    static_assert(MemoryFloor::windows[2] <= 32);
+    std::uint64_t ahead[32];
+    for (unsigned j = 0; j < w; ++j) __builtin_prefetch(p + (ahead[j] = next()) * 64, 1);
+    for (std::uint64_t i = 0; i < writes; ++i) {
+      std::uint64_t& slot = ahead[i & (w - 1)];  // w is a power of two: no division in the loop
+      volatile std::uint64_t* const line = reinterpret_cast<std::uint64_t*>(p + slot * 64);
+      *line = *line + i;  // a read-modify-write, as an insert's claim
+      __builtin_prefetch(p + (slot = next()) * 64, 1);
+    }
+    const std::uint64_t t2 = now_ns();
+    ::munmap(m, size);
+    const double populate_s = static_cast<double>(t1 - t0) / 1e9, write_s = static_cast<double>(t2 - t1) / 1e9;
+    out.writes_per_s[k] = out.writes / write_s;
+    if (out.writes / (populate_s + write_s) > out.records_per_s) {
+      out.records_per_s = out.writes / (populate_s + write_s);
+      out.populate_s = populate_s;
+      out.best_per_s = out.writes_per_s[k];
+    }
+  }
 }
 
 RecoveryPart run_recovery(const Config& c) {
@@ -160,6 +227,16 @@ RecoveryPart run_recovery(const Config& c) {
     recover_once(part.cold, part.cold_maxrss, "log evicted from the page cache");
   }
   remove_bus(c, name);
+  const double tracker_bytes = static_cast<double>(recovering_tracker(c)) * tracker_entry_bytes;
+  if (!cbench::in_child([&](MemoryFloor& out) { memory_floor_child(tracker_bytes, c.records, out); }, part.memory, ru,
+                        err))
+    set_error(part.memory.error, err);
+  if (part.memory.error[0] != '\0')
+    std::fprintf(stderr, "  memory floor (d): FAILED: %s\n", part.memory.error);
+  else
+    std::fprintf(stderr, "  memory floor (d): %s populated in %s s; random line writes %s/s (best window): %s records/s\n",
+                 mib(part.memory.bytes).c_str(), fix(part.memory.populate_s, 2).c_str(),
+                 num(part.memory.best_per_s).c_str(), num(part.memory.records_per_s).c_str());
   return part;
 }
 
