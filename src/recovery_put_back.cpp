@@ -22,8 +22,8 @@ void Recovery::prefault_lanes() const {
     const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
     const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
     const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
-    detail::populate(v.data + tail, first);
-    if (first < want) detail::populate(v.data, want - first);  // wrapped to the lane's start
+    detail::populate_and_map(v.data + tail, first);
+    if (first < want) detail::populate_and_map(v.data, want - first);  // wrapped to the lane's start
   }
 }
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "cli_support.hpp"
 #include "courier/detail/segment.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "support.hpp"
 
 namespace courier::test {
@@ -313,6 +315,61 @@ TEST(ShmSpace, AnObjectSmallerThanAHeaderIsRefusedAndNotGrown) {
       return "the object is now " + std::to_string(size_of(shm_path(name))) + " bytes";
     return std::string();
   }));
+}
+
+// How many of the pages overlapping [at, at + len) have a page table entry in
+// this process (/proc/self/pagemap, bit 63; readable without privileges).
+std::uint64_t present_pages(const void* at, std::uint64_t len) {
+  const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{4095};
+  const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::uint64_t present = 0;
+  for (std::uintptr_t q = a; q < e; q += 4096) {
+    std::uint64_t entry = 0;
+    if (::pread(fd, &entry, 8, static_cast<off_t>(q / 4096 * 8)) == 8 && (entry >> 63) != 0) ++present;
+  }
+  ::close(fd);
+  return present;
+}
+
+// Recovery prepares the tracker and the lanes it rebuilds with
+// populate_and_map: populated, then read once per page, on two threads for a
+// large range. It must leave every page of the range mapped in this process
+// and every byte as it was, whether it splits the range or not, for a range
+// that starts and ends inside a page.
+TEST(ShmSpace, PopulateAndMapLeavesEveryPagePresentAndEveryByteAsItWas) {
+  struct Case {
+    std::uint64_t offset, length;
+  };
+  for (const Case c : {Case{1000, 3 * 4096 + 100}, Case{3000, (65ull << 20) + 12345}}) {
+    const std::string name = "/courier-test-populate-" + std::to_string(::getpid());
+    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ::shm_unlink(name.c_str());
+    const std::uint64_t size = c.offset + c.length + 8192;
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    ASSERT_NE(m, MAP_FAILED);
+    auto* base = static_cast<unsigned char*>(m);
+    unsigned char* const at = base + c.offset;
+    const std::uint64_t pages = (c.offset + c.length + 4095) / 4096 - c.offset / 4096;
+    // A few bytes written (their pages now present), the rest never touched.
+    const std::uint64_t marks[] = {0, c.length / 2, c.length - 1};
+    for (std::uint64_t k = 0; k < 3; ++k) at[marks[k]] = static_cast<unsigned char>(0xa0 + k);
+    ASSERT_LT(present_pages(at, c.length), pages) << "the untouched pages should not be mapped yet";
+
+    detail::populate_and_map(at, c.length);
+
+    EXPECT_EQ(present_pages(at, c.length), pages) << c.length << " bytes at offset " << c.offset;
+    for (std::uint64_t k = 0; k < 3; ++k) EXPECT_EQ(at[marks[k]], 0xa0 + k) << "byte " << marks[k];
+    std::uint64_t nonzero = 0;
+    for (std::uint64_t o = 0; o < c.length; o += 4093) nonzero += (o != marks[0] && o != marks[1] && at[o] != 0);
+    EXPECT_EQ(nonzero, 0u) << "populate_and_map wrote into the range";
+    EXPECT_EQ(base[c.offset + c.length + 4096], 0) << "past the range";
+    ::munmap(m, size);
+  }
 }
 
 TEST(ShmSpace, StatShowsFreeSpaceAndFixedParts) {

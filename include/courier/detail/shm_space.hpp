@@ -82,6 +82,17 @@ Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i);
 // older kernel faults the pages in as before.
 void populate(const void* at, std::uint64_t len) noexcept;
 
+// populate, then read one byte of each page, with the range split between
+// this thread and one more (when the machine has two CPUs or more and the
+// range is large): for a rebuild that will touch every page. On some hosts
+// the first access of a page by a process costs as much as its population
+// again, after it too (a hypervisor filling the guest's page table entry: 4.5
+// µs a page on the PVM guest of docs/benchmarks.md); the second thread halves
+// what both cost. The reads are relaxed atomic loads of a byte: they change
+// nothing and race with nothing. Best effort: without a thread, all of it on
+// this one.
+void populate_and_map(const void* at, std::uint64_t len) noexcept;
+
 // "64 GiB" / "13.2 MiB" / "511 bytes": sizes in the library's messages.
 std::string bytes_text(std::uint64_t n);
 
