@@ -106,7 +106,7 @@ Result<void> Recovery::pass(Phase ph) {
   if (!rd) return std::move(rd).error().with_context("recovery");
   JournalIds ids;
   JournalRecord rec;
-  ordinal_ = 0;
+  ordinal_ = warmed_to_ = 0;
   std::uint64_t done_files = 0, file_size = 0, next_report = 0;
   for (;;) {
     auto more = rd->next(rec);

@@ -70,6 +70,7 @@ class Recovery {
                                std::uint8_t role, std::uint32_t dest, const RecordHeader& h);
   void queue_load(const JournalRecord& rec, const JournalIds& ids);
   inline void load_oldest();  // inline: defined beside its callers, inlined there
+  void advance_load();
   void drain_load();
   void load(const RecordHeader& h, std::size_t payload_size, std::uint64_t hv, std::uint64_t ordinal,
             const Tracker::Rebuild::Ahead* ahead);
@@ -79,7 +80,7 @@ class Recovery {
   // src/recovery_put_back.cpp: back into the lanes.
   void prefault_lanes() const;
   // inline: defined beside their one caller (put_back), inlined there.
-  inline std::uint64_t slot_of(const TrackerKey& key) const;
+  inline std::uint64_t slot_of(const TrackerKey& key);
   void put_back(const JournalMessage& m);
   inline bool inject(const JournalMessage& m, std::uint64_t slot);
 
@@ -109,19 +110,24 @@ class Recovery {
   std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 3
   // A fresh load's slots, per message record in journal order (no_hint: none); ordinal_: the record's number.
   static constexpr std::uint32_t no_hint = ~0u;    // tracker capacity <= max_tracker_capacity (2^26)
-  static constexpr std::uint64_t hint_ahead = 16;  // the put-back prefetches the slot of the record this far ahead
+  // The put-back asks for the lines of the slots of the next hint_batch records together (slot_of).
+  static constexpr std::uint64_t hint_batch = 16;
   std::vector<std::uint32_t> slots_;
   std::uint64_t ordinal_ = 0;
-  // A fresh load's messages waiting for their tracker lines (queue_load).
+  std::uint64_t warmed_to_ = 0;  // the put-back has asked for the slots' lines of the records before this one
+  // A fresh load's messages waiting for their tracker lines (queue_load): three batches, oldest
+  // first; the records of the last batch have not asked for their lines yet.
   struct Pending {
     RecordHeader h;
     std::uint64_t hv = 0, ordinal = 0;
     std::size_t payload_size = 0;
     Tracker::Rebuild::Ahead ahead;  // its buckets as the ring saw them halfway (Rebuild::look_ahead)
   };
-  static constexpr unsigned pending_size = 16;
+  static constexpr unsigned load_batch = 8;
+  static constexpr unsigned pending_size = 3 * load_batch;
   std::array<Pending, pending_size> pending_{};
-  unsigned pending_head_ = 0, pending_count_ = 0;
+  unsigned pending_head_ = 0, pending_count_ = 0, pending_new_ = 0;  // pending_new_: in the last batch
+  Pending& pending_at(unsigned i) noexcept { return pending_[(pending_head_ + i) % pending_size]; }
   Tracker::Rebuild rebuild_{st_.tracker};  // a fresh load's inserts (the bus is this open's alone)
 };
 static_assert(max_tracker_capacity < (1ull << 32), "slots_ keeps tracker slots in 32 bits");

@@ -40,31 +40,50 @@ Tracker::InsertResult Recovery::insert(const TrackerKey& key, std::uint64_t hv, 
 }
 
 // A fresh load's message (the bus is this open's alone): queued in a ring
-// of pending_size records, its tracker buckets prefetched, and inserted
-// pending_size records later, when they are cached. The tracker is MiBs
-// and every key's buckets random: inserted at once, each record waited for
-// its tag and entry lines in turn (bench/results/2026-12-05-recovery-s14.md).
+// of three batches of load_batch records, and inserted two batches later,
+// when its tracker lines are cached. The tracker is MiBs and every key's
+// buckets random: inserted at once, each record waited for its tag and
+// entry lines in turn (bench/results/2026-12-05-recovery-s14.md).
 // Every other record of the load drains the ring first (drain_load), so the
 // tracker sees the records in journal order as before.
 void Recovery::queue_load(const JournalRecord& rec, const JournalIds& ids) {
   slots_.push_back(no_hint);  // one per message record, in journal order (the put-back's ordinal_)
   JournalMessage m;
   if (!mapped(rec, ids, true, m)) return;
-  if (pending_count_ == pending_size) load_oldest();
-  Pending& p = pending_[(pending_head_ + pending_count_++) % pending_size];
+  Pending& p = pending_at(pending_count_++);
   p.h = m.header;
   p.payload_size = m.payload.size();
   p.ordinal = ordinal_;
   p.hv = Tracker::hash(key_of(p.h, p.h.to));
   p.ahead = {};
-  st_.tracker.warm_tags(p.hv);
-  if (p.h.group != 0) st_.tracker.warm_tags(Tracker::hash(TrackerKey{p.h.from, p.h.id, no_endpoint}));
-  // Halfway through the ring its tag lines are cached: its buckets are read there, once, for its
-  // insert (Tracker::Rebuild), which prefetches the entry line that insert will write.
-  if (pending_count_ > pending_size / 2) {
-    Pending& w = pending_[(pending_head_ + pending_count_ - 1 - pending_size / 2) % pending_size];
-    w.ahead = rebuild_.look_ahead(w.hv);
+  if (++pending_new_ == load_batch) advance_load();
+}
+
+// A batch is complete: its tag lines are asked for, the batch before reads
+// its buckets (their tag lines asked for a batch ago: Tracker::Rebuild, which
+// asks for the entry line each insert will write), and the oldest batch is
+// inserted. The prefetches of a batch are issued one after the other, not
+// one per record between the records' work: this CPU retires a prefetch
+// that misses the TLB only once its page walk is done, so prefetches spread
+// among other instructions walk one at a time, while prefetches issued
+// together walk side by side (docs/design.md, "Recovery asks for its tracker
+// lines a batch at a time").
+void Recovery::advance_load() {
+  const unsigned n = pending_count_;
+  for (unsigned i = n - pending_new_; i < n; ++i) {
+    const Pending& p = pending_at(i);
+    st_.tracker.warm_tags(p.hv);
+    if (p.h.group != 0) st_.tracker.warm_tags(Tracker::hash(TrackerKey{p.h.from, p.h.id, no_endpoint}));
   }
+  pending_new_ = 0;
+  if (n < 2 * load_batch) return;
+  for (unsigned i = n - 2 * load_batch; i < n - load_batch; ++i) {
+    Pending& w = pending_at(i);
+    w.ahead = rebuild_.look(w.hv);
+  }
+  for (unsigned i = n - 2 * load_batch; i < n - load_batch; ++i) rebuild_.warm(pending_at(i).ahead);
+  if (n < pending_size) return;
+  for (unsigned i = 0; i < load_batch; ++i) load_oldest();
 }
 void Recovery::load_oldest() {
   const Pending& p = pending_[pending_head_];
@@ -74,6 +93,7 @@ void Recovery::load_oldest() {
 }
 void Recovery::drain_load() {
   while (pending_count_ != 0) load_oldest();
+  pending_new_ = 0;
 }
 
 // Track the message of header `h` (its key's hash `hv`); `ordinal`: its

@@ -30,11 +30,17 @@ void Recovery::prefault_lanes() const {
 // The slot of the put-back's message record number ordinal_ (its key
 // `key`): the one the load remembered when it still holds the key (a hint:
 // untrusted journals may differ between the reads), else found by hash.
-std::uint64_t Recovery::slot_of(const TrackerKey& key) const {
+std::uint64_t Recovery::slot_of(const TrackerKey& key) {
   if (ordinal_ < slots_.size()) {
-    // The records ahead were loaded in this order: their lines come in while this one is copied.
-    // (Unconditional: no_hint, or the last record's, warm what is there.)
-    st_.tracker.warm_slot(slots_[std::min<std::uint64_t>(ordinal_ + hint_ahead, slots_.size() - 1)]);
+    // The records ahead were loaded in this order: the lines of the next
+    // batch's slots are asked for together, one batch ahead, and come in
+    // while this batch is put back (together: as Recovery::advance_load).
+    // (no_hint warms slot 0: warm_slot is branch-free.)
+    if (ordinal_ + hint_batch >= warmed_to_) {
+      const std::uint64_t end = std::min<std::uint64_t>(ordinal_ + 2 * hint_batch, slots_.size());
+      for (std::uint64_t i = std::max(warmed_to_, ordinal_ + 1); i < end; ++i) st_.tracker.warm_slot(slots_[i]);
+      warmed_to_ = end;
+    }
     const std::uint32_t hint = slots_[ordinal_];
     if (hint != no_hint && st_.tracker.holds(hint, key)) return hint;
   }

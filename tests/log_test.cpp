@@ -300,7 +300,7 @@ TEST(Log, RebootPutsBackEveryMessageOwedOnceInPriorityOrder) {
 }
 
 // More messages than the fresh load keeps waiting for their tracker lines
-// (src/recovery.cpp, queue_load: 16), endpoint and group messages
+// (src/recovery_load.cpp, queue_load: three batches of 8), endpoint and group messages
 // interleaved, with the receivers' settles in the same journal between them
 // (one process): every settle still applies to its message and the put-back
 // finds each message's entry (the slot remembered by the load) exactly once.

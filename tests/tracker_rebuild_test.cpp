@@ -1,6 +1,7 @@
 // The tracker's inserts for a table nobody else uses yet (recovery's
 // rebuild): insert_unshared and Tracker::Rebuild answer and place as the
 // shared insert does. The shared insert's own tests are in tracker_test.cpp.
+#include <algorithm>
 #include <vector>
 
 #include "support.hpp"
@@ -55,7 +56,10 @@ TEST(Tracker, UnsharedInsertAnswersAndPlacesAsInsertDoes) {
 // Keys come back within the window (the look saw no duplicate yet: the
 // original's insert changed the buckets) and later (the look sees the
 // original's hash bits); some retire at their deadline on the way.
-void expect_rebuild_inserts_as_insert(std::uint64_t capacity, bool fills) {
+// `batched`: the looks are made a window at a time (look, then warm, for
+// every key of the next window), as recovery's load makes them
+// (src/recovery_load.cpp, advance_load); else one key at a time.
+void expect_rebuild_inserts_as_insert(std::uint64_t capacity, bool fills, bool batched) {
   constexpr std::uint64_t n = 600, window = 8;
   std::vector<TrackerKey> keys;
   for (std::uint64_t i = 0; i < n; ++i)
@@ -67,7 +71,12 @@ void expect_rebuild_inserts_as_insert(std::uint64_t capacity, bool fills) {
   for (std::uint64_t i = 0; i < n; ++i) {
     if (i == 0)
       for (std::uint64_t j = 0; j < window; ++j) ahead[j] = rb.look_ahead(Tracker::hash(keys[j]));
-    if (i + window < n) ahead[i + window] = rb.look_ahead(Tracker::hash(keys[i + window]));
+    if (!batched && i + window < n) ahead[i + window] = rb.look_ahead(Tracker::hash(keys[i + window]));
+    if (batched && i % window == 0) {
+      const std::uint64_t end = std::min(n, i + 2 * window);
+      for (std::uint64_t j = i + window; j < end; ++j) ahead[j] = rb.look(Tracker::hash(keys[j]));
+      for (std::uint64_t j = i + window; j < end; ++j) rb.warm(ahead[j]);
+    }
     const std::uint64_t now = 1000 + i, deadline = i % 5 == 0 ? now + 50 : far_future;
     const auto a = put(*shared, keys[i], deadline, now);
     const auto b = rb.insert(keys[i], Tracker::hash(keys[i]), i % 11 == 5 ? nullptr : &ahead[i], now,
@@ -98,10 +107,13 @@ void expect_rebuild_inserts_as_insert(std::uint64_t capacity, bool fills) {
 }
 
 // 64 entries: most looks are stale by their insert (8 buckets), and the table
-// fills (both refuse alike); 4,096: most looks are still valid.
+// fills (both refuse alike); 4,096: most looks are still valid. Looks made
+// one key at a time and a window at a time.
 TEST(Tracker, RebuildInsertsAnswerAndPlaceAsInsertDoesWhenTheyReadTheBucketsAhead) {
-  expect_rebuild_inserts_as_insert(64, true);
-  expect_rebuild_inserts_as_insert(4096, false);
+  for (const bool batched : {false, true}) {
+    expect_rebuild_inserts_as_insert(64, true, batched);
+    expect_rebuild_inserts_as_insert(4096, false, batched);
+  }
 }
 
 }  // namespace

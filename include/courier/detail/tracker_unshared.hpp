@@ -95,6 +95,15 @@ class Tracker::Rebuild {
   /// Read the buckets of the key of hash `hv` and prefetch the entry line
   /// its insert will write (after warm_tags, once the tag lines are cached).
   Ahead look_ahead(std::uint64_t hv) const noexcept {
+    const Ahead a = look(hv);
+    warm(a);
+    return a;
+  }
+  /// look_ahead in two steps: look reads the buckets, warm prefetches the
+  /// entry line. A caller looking at many keys at once looks at all of them,
+  /// then warms all of them: prefetches issued together overlap their page
+  /// walks (Recovery::advance_load says why that matters).
+  Ahead look(std::uint64_t hv) const noexcept {
     Ahead a;
     a.known = true;
     a.epoch = epoch_;
@@ -113,9 +122,11 @@ class Tracker::Rebuild {
       return false;
     });
     if (b1 == b2) a.load[1] = a.load[0], a.free_slot[1] = a.free_slot[0];
+    return a;
+  }
+  void warm(const Ahead& a) const noexcept {
     const std::uint64_t slot = unshared_choice(a.load, a.free_slot);
     __builtin_prefetch(&t_.entries_[slot < t_.capacity_ ? slot : 0], 1);  // branch-free: see warm_slot
-    return a;
   }
 
   /// t.insert_unshared(key, hv, now_ns, init), using `ahead` (look_ahead(hv),
