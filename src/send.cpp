@@ -38,31 +38,24 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   const EntryInit init{role,    dest,       Status::outbox,
                        0,       recipients, s_->deadline(expires, now),
                        expires, now,        follow_ ? follow_->token() : std::uint16_t{0}};
-  // The placement warm_entry saw for this key one send ago (a hint: Tracker::Placement), else none.
-  const Tracker::Placement at =
-      key.id == warm_.id && key.recipient == no_endpoint ? warm_.at : Tracker::Placement{Tracker::hash(key), 0};
+  // The placement warm_entry saw for this key (a hint: Tracker::Placement), else none.
+  const std::uint64_t k = key.id - warm_.at_id;  // wraps to a huge value below at_id
+  const Tracker::Placement at = k < warm_batch && warm_.at_id != 0 && key.recipient == no_endpoint
+                                    ? warm_.at[k]
+                                    : Tracker::Placement{Tracker::hash(key), 0};
   Tracker::InsertResult ins = s_->tracker.insert(key, at, now, [&](TrackerEntry& e) { init_entry(e, init); });
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
     if (follow_ && note) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
-    // A bus-assigned id: this handle's next tracked send to the same
-    // recipient is likely key.id + 1, then + 2. Warm that entry line and the
-    // tag lines after it now, while this send's copy and commit run
-    // (Tracker::warm_tags; ids of a new block are not known yet). Each key's
-    // hash is made once: warm_tags's is kept for warm_entry, whose placement
-    // is kept for the insert.
-    // A group member's keys are warmed too, but only a message's (recipient
-    // 0: one endpoint, or a group's total) are kept: a group send makes many.
-    if (key.id + 1 == id_next_ && id_next_ + 1 < id_end_) {
+    // A bus-assigned id: this handle's next tracked sends are likely
+    // key.id + 1, + 2, ... Their lines are warmed a batch ahead (warm_ahead),
+    // while this batch's sends run. A group member's next keys are warmed one
+    // send ahead (warm_member); only a message's (recipient 0: one endpoint,
+    // or a group's total) are kept: a group send makes many.
+    if (key.id + 1 == id_next_) {
       if (key.recipient == no_endpoint) [[likely]] {
-        const std::uint64_t hv =
-            warm_.next_id == id_next_ ? warm_.next_hv : Tracker::hash(TrackerKey{self_, id_next_, no_endpoint});
-        warm_.at = s_->tracker.warm_entry(hv);
-        warm_.id = id_next_;
-        warm_.next_id = id_next_ + 1;
-        warm_.next_hv = Tracker::hash(TrackerKey{self_, warm_.next_id, no_endpoint});
-        s_->tracker.warm_tags(warm_.next_hv);
-      } else {
+        if (id_next_ - warm_.at_id >= warm_batch || warm_.at_id == 0) warm_ahead();
+      } else if (id_next_ + 1 < id_end_) {
         warm_member(key.recipient);
       }
     }
@@ -79,6 +72,32 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   r = {Status::tracker_full, key.id};
   if (on_status_) on_status_(StatusEvent{key.id, no_endpoint, 0, Status::tracker_full, now});
   return false;
+}
+
+// The next warm_batch ids (id_next_ on) get their placements, from the tag
+// lines asked for a batch ago when those were theirs (warm_entry reads the
+// tags and asks for the entry line each insert will claim), and the batch
+// after them has its tag lines asked for. Each key's hash is made once. The
+// prefetches of a batch are issued together: on this project's benchmark
+// machine a prefetch that misses the TLB holds up the instructions after it
+// until its page walk ends, so prefetches spread over a send's work would
+// walk one at a time (docs/design.md, "Recovery asks for its tracker lines a
+// batch at a time"; "A tracked send warms its next keys a batch at a time").
+// The placements are hints (a key's hash is that of {self_, id}, whatever
+// block the id comes from), so no id bound is needed.
+void Endpoint::warm_ahead() noexcept {
+  const std::uint64_t first = id_next_;
+  if (warm_.tags_id == first) {
+    for (unsigned i = 0; i < warm_batch; ++i) warm_.at[i] = s_->tracker.warm_entry(warm_.hv[i]);
+  } else {
+    for (unsigned i = 0; i < warm_batch; ++i)
+      warm_.at[i] = Tracker::Placement{Tracker::hash(TrackerKey{self_, first + i, no_endpoint}), 0};
+  }
+  warm_.at_id = first;
+  warm_.tags_id = first + warm_batch;
+  for (unsigned i = 0; i < warm_batch; ++i)
+    warm_.hv[i] = Tracker::hash(TrackerKey{self_, warm_.tags_id + i, no_endpoint});
+  for (unsigned i = 0; i < warm_batch; ++i) s_->tracker.warm_tags(warm_.hv[i]);
 }
 
 void Endpoint::warm_member(EndpointId m) noexcept {

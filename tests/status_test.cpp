@@ -240,6 +240,39 @@ TEST_P(StatusTest, WithoutAutoAckOnlyAckReportsDelivery) {
   EXPECT_EQ(status_of(r2.id), Status::sent);
 }
 
+// A tracked send's entry is placed from hints its handle made ahead of it
+// (src/send.cpp, Endpoint::warm_ahead: a batch of ids at a time). Every
+// message must still be found by its id whatever the order of the ids:
+// bus-assigned ones across id blocks (4,096 each), explicit ones between
+// them, two handles of one sender, group sends.
+TEST_P(StatusTest, EveryTrackedSendIsFoundByItsIdWhateverTheOrderOfItsIds) {
+  start();
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob);
+  ASSERT_TRUE(bus->add_group("pair"));
+  ASSERT_TRUE(bus->add_member("pair", "bob"));
+  auto other = bus->endpoint("alice");  // same sender, another handle: ids of its own blocks
+  ASSERT_TRUE(other);
+  std::vector<std::uint64_t> ids;
+  for (std::uint64_t i = 0; i < 9000; ++i) {
+    SendOptions so{.to = peer("bob"), .expiry = 60s};
+    if (i % 7 == 3) so.id = 1'000'000 + i;
+    if (i % 11 == 5) so.to = group("pair");
+    Endpoint& from = i % 13 == 6 ? *other : *alice;
+    const SendResult r = from.send(so, "m");
+    ASSERT_EQ(r.status, Status::sent) << "send " << i;
+    ASSERT_FALSE(r.duplicate) << "send " << i;
+    ids.push_back(r.id);
+    ASSERT_TRUE(bob->try_receive()) << "send " << i;
+  }
+  bob->release();
+  for (const std::uint64_t id : ids) {
+    EXPECT_EQ(status_of(id), Status::delivered) << "id " << id;
+    EXPECT_TRUE(alice->send({.to = peer("bob"), .expiry = 60s, .id = id}, "again").duplicate) << "id " << id;
+  }
+  EXPECT_FALSE(bob->try_receive()) << "no resend was taken for a new message";
+}
+
 TEST_P(StatusTest, ResendOfATrackedIdIsEnqueuedOnceAndReportsTheOriginal) {
   start();
   auto bob = bus->attach("bob");

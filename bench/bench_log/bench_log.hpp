@@ -261,16 +261,17 @@ struct RecoverResult {
 
 // The memory floor of a recovery (floor (d), recovery.cpp): in a fresh
 // shared-memory object the size of the recovering bus's tracker, the time to
-// populate its pages (MADV_POPULATE_WRITE, as Bus::open does) and the rate of
-// random 64-byte line writes into it, one per record, with a software prefetch
-// window of 1, 16 and 32 lines: what one tracker insert per record costs at
+// populate its pages and read each once on two threads (as recovery does:
+// detail::populate_and_map) and the rate of random 64-byte line writes into
+// it, one per record, 1, 16 and 32 lines at a time (their prefetches issued
+// together, then their writes): what one tracker insert per record costs at
 // the least on this machine, with nothing else done. Each window in an object
 // of its own, populated anew.
 struct MemoryFloor {
   static constexpr unsigned windows[3] = {1, 16, 32};
   char error[256];
   double bytes = 0, writes = 0;
-  double writes_per_s[3] = {};  // per window, each into a fresh object (its first access of each page included)
+  double writes_per_s[3] = {};  // per window, each into a fresh object
   // The best window's: writes / (its population + its writes), a recovery that
   // did only this; and that window's population time and write rate.
   double records_per_s = 0, populate_s = 0, best_per_s = 0;

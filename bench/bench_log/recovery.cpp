@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "bench_log.hpp"
+#include "courier/detail/shm_space.hpp"
 #include "courier_bench/children.hpp"
 
 namespace blog {
@@ -152,23 +153,24 @@ void memory_floor_child(double bytes, std::uint64_t writes, MemoryFloor& out) {
     if (m == MAP_FAILED) return set_error(out.error, "sizing or mapping " + shm + ": " + std::strerror(errno));
     auto* p = static_cast<unsigned char*>(m);
     const std::uint64_t t0 = now_ns();
-#ifdef MADV_POPULATE_WRITE
-    const bool populated = ::madvise(p, size, MADV_POPULATE_WRITE) == 0;
-#else
-    const bool populated = false;
-#endif
-    if (!populated)  // an older kernel: fault each page in by hand, as Bus::open's pages then come
-      for (std::size_t o = 0; o < size; o += 4096) p[o] = 1;
+    // Populated and each page read once, on two threads, as recovery prepares its tracker
+    // (detail::populate_and_map): the writes below start with every page mapped.
+    courier::detail::populate_and_map(p, size);
     const std::uint64_t t1 = now_ns();
     const unsigned w = MemoryFloor::windows[k];
     static_assert(MemoryFloor::windows[2] <= 32);
-    std::uint64_t ahead[32];
-    for (unsigned j = 0; j < w; ++j) __builtin_prefetch(p + (ahead[j] = next()) * 64, 1);
-    for (std::uint64_t i = 0; i < writes; ++i) {
-      std::uint64_t& slot = ahead[i & (w - 1)];  // w is a power of two: no division in the loop
-      volatile std::uint64_t* const line = reinterpret_cast<std::uint64_t*>(p + slot * 64);
-      *line = *line + i;  // a read-modify-write, as an insert's claim
-      __builtin_prefetch(p + (slot = next()) * 64, 1);
+    // w lines at a time: their prefetches issued together, then their writes
+    // (prefetches spread among other work walk their page tables one at a
+    // time on some CPUs: docs/design.md, "Recovery asks for its tracker lines
+    // a batch at a time").
+    std::uint64_t batch[32];
+    for (std::uint64_t i = 0; i < writes; i += w) {
+      const std::uint64_t n = std::min<std::uint64_t>(w, writes - i);
+      for (std::uint64_t j = 0; j < n; ++j) __builtin_prefetch(p + (batch[j] = next()) * 64, 1);
+      for (std::uint64_t j = 0; j < n; ++j) {
+        volatile std::uint64_t* const line = reinterpret_cast<std::uint64_t*>(p + batch[j] * 64);
+        *line = *line + i + j;  // a read-modify-write, as an insert's claim
+      }
     }
     const std::uint64_t t2 = now_ns();
     ::munmap(m, size);

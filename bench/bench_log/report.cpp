@@ -236,14 +236,13 @@ std::string render(const Config& c, const Results& res, const std::string& machi
       } else if (m.bytes > 0) {
         md << "- **memory floor (d)** of this recovery: a fresh shared-memory object the size of the recovering "
               "bus's tracker ("
-           << mib(m.bytes) << ") populated in " << fix(m.populate_s, 2) << " s ("
-           << fix(m.populate_s * 1e6 / (m.bytes / 4096), 2) << " µs per 4 KiB page, the best window's run); "
-           << num(m.writes)
+           << mib(m.bytes) << ") populated and each page read once on two threads, as recovery does, in "
+           << fix(m.populate_s, 2) << " s (" << fix(m.populate_s * 1e6 / (m.bytes / 4096), 2)
+           << " µs per 4 KiB page, the best window's run); " << num(m.writes)
            << " random 64 B line writes into it, one per record (each window in an object of its own, populated "
-              "anew: the first access of each page included):";
+              "anew), N lines at a time (their prefetches together, then their writes):";
         for (std::size_t k = 0; k < std::size(MemoryFloor::windows); ++k)
-          md << (k ? "," : "") << " " << num(m.writes_per_s[k]) << "/s with " << MemoryFloor::windows[k]
-             << " line(s) prefetched ahead";
+          md << (k ? "," : "") << " " << num(m.writes_per_s[k]) << "/s with N = " << MemoryFloor::windows[k];
         md << ". A recovery that did nothing but populate and one such write per record: **"
            << num(m.records_per_s) << " records/s**.\n\n";
       }

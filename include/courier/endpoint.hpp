@@ -11,6 +11,7 @@
 /// the futex wake when the receiver is parked (exceptions: Endpoint).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -376,12 +377,16 @@ class Endpoint {
   std::unordered_map<std::string, GroupId> group_names_;
   std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
-  // What track() warmed for this handle's next bus-assigned ids: keys {self_, id, no_endpoint} (id 0: none).
+  // What track() warmed for this handle's next bus-assigned ids, keys {self_, id, no_endpoint}, a batch
+  // at a time (warm_ahead): the placements warm_entry saw for ids [at_id, at_id + warm_batch) (at_id 0:
+  // none), and the hashes of the batch after it, whose tag lines were asked for (tags_id 0: none).
+  static constexpr unsigned warm_batch = 8;
   struct Warmed {
-    std::uint64_t id = 0;  // the key warm_entry looked at, and its placement
-    Tracker::Placement at{};
-    std::uint64_t next_id = 0, next_hv = 0;  // the key after it, and its hash (warm_tags)
+    std::uint64_t at_id = 0, tags_id = 0;
+    std::array<Tracker::Placement, warm_batch> at{};
+    std::array<std::uint64_t, warm_batch> hv{};
   } warm_;
+  [[gnu::noinline]] void warm_ahead() noexcept;
   // track()'s warming of group member m's next keys (out of line: the one-endpoint send keeps its registers).
   [[gnu::noinline]] void warm_member(EndpointId m) noexcept;
   std::function<void(const StatusEvent&)> on_status_;
