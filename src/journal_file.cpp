@@ -109,6 +109,11 @@ Result<JournalMessage> decode_journal_message(std::span<const std::byte> body) {
   if (m.header.payload_len != body.size() - logfmt::message_min_body)
     return Error(Errc::corrupt, "journal message payload_len " + std::to_string(m.header.payload_len) +
                                     " disagrees with its body of " + std::to_string(body.size()) + " bytes");
+  // An index into per-priority arrays of the segment (lanes, spill counts) and 4 bits of a tracker
+  // entry's flags wherever the message goes next: a journal is untrusted.
+  if (m.header.priority >= priority_levels)
+    return Error(Errc::corrupt, "journal message priority " + std::to_string(m.header.priority) + " (at most " +
+                                    std::to_string(priority_levels - 1) + ")");
   m.payload = body.subspan(logfmt::message_min_body);
   return m;
 }

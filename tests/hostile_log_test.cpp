@@ -22,6 +22,7 @@
 #include "cli_support.hpp"
 #include "courier/bus.hpp"
 #include "courier/detail/journal_file.hpp"
+#include "courier/detail/journal_writer.hpp"
 #include "courier/log_inspect.hpp"
 #include "support.hpp"
 
@@ -139,6 +140,52 @@ TEST(HostileLog, aFifoNamedLikeAJournalIsDamageAndNeverWaitedOn) {
   EXPECT_EQ(bus->recovery().injected, std::uint64_t(stored));
   EXPECT_TRUE(mentions(bus->recovery().damage, fifo, "a FIFO")) << bus->recovery().damage.size();
   EXPECT_EQ(bus->recovery().damaged, 1u);
+}
+
+// A message record whose priority is past the last lane (a CRC-valid record
+// of a hostile or corrupt writer) is not recovered: its priority indexes the
+// lanes and the spill counts of the segment, and would write past them. The
+// other records of its file are recovered.
+TEST(HostileLog, aMessageWithAPriorityPastTheLastLaneIsNotRecovered) {
+  BusName name;
+  TempDir log;
+  ASSERT_EQ(owed_messages_then_reboot(name.name, log.path), "");
+  const std::string dir = Bus::log_directory_for(log.path, name.name);
+  {
+    auto w = JournalWriter::open(dir);
+    ASSERT_TRUE(w) << w.error().message;
+    ASSERT_TRUE(w->append_name(1, false, "alice"));
+    ASSERT_TRUE(w->append_name(2, false, "bob"));
+    const std::byte payload[4] = {std::byte{'b'}, std::byte{'a'}, std::byte{'d'}, std::byte{'!'}};
+    for (const std::uint8_t priority : {std::uint8_t{200}, std::uint8_t{priority_levels}, std::uint8_t{7}}) {
+      RecordHeader h{};
+      h.id = 900 + priority;
+      h.timestamp_ns = realtime_ns();
+      h.expires_ns = h.timestamp_ns + 3'600'000'000'000ull;
+      h.from = 1;
+      h.to = 2;
+      h.payload_len = sizeof payload;
+      h.priority = priority;
+      ASSERT_TRUE(w->append_message(h, payload));
+    }
+    ASSERT_TRUE(w->close());
+  }
+  auto bus = Bus::open(name.name, logged(log.path));
+  ASSERT_TRUE(bus) << bus.error().message;
+  const RecoveryReport& rep = bus->recovery();
+  EXPECT_EQ(rep.injected, std::uint64_t(stored) + 1) << "the owed ones and priority 7's";
+  EXPECT_EQ(rep.left, 0u);
+  const BusStats st = bus->stat();
+  for (const EndpointStats& e : st.endpoints)
+    if (e.name == "bob") {
+      EXPECT_EQ(e.waiting_total, std::uint64_t(stored) + 1);
+      EXPECT_EQ(e.waiting[7], 1u);
+    }
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob);
+  std::vector<std::string> got;
+  while (auto m = bob->try_receive()) got.emplace_back(m->text());
+  EXPECT_EQ(got, (std::vector<std::string>{"bad!", "owed", "owed", "owed"})) << "priority 7 first";
 }
 
 // A journal file nobody may read: damage naming it and why, the others are
