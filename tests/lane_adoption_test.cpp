@@ -62,6 +62,16 @@ COURIER_CHILD(bob_receives) {
   return 0;
 }
 
+// args: bus, log dir. Opens the bus, which rebuilds it from its log (its
+// shared memory is gone: a reboot); with COURIER_TEST_PAUSE_AT=recovery-spilled
+// it stops in the put-back, a message just marked spilled and not yet counted.
+COURIER_CHILD(rebuilds) {
+  auto bus = Bus::open(args[0], adoption_options(args[1]));
+  if (!bus) return 10;
+  tell_parent("rebuilt");
+  return 0;
+}
+
 struct AdoptionBus {
   BusName name;
   TempDir dir{"courier-adopt"};
@@ -207,6 +217,53 @@ TEST(LaneAdoption, ASecondForwardedCopyIsFlaggedRedelivered) {
   ASSERT_EQ(flags.size(), 2u) << "the dead forwarder's copy and the next forwarder's";
   EXPECT_FALSE(flags[0]) << "the first copy was never handed out";
   EXPECT_TRUE(flags[1]) << "a second copy handed out without the redelivered flag";
+}
+
+// A rebuild killed after marking a message spilled (no room for it in its
+// lane) and before counting it: the opener that takes the rebuild over counts
+// it, and it is delivered. Before, the takeover took the mark for a counted
+// message; the last message of its lane, it waited in the log for good, as no
+// forwarder looks for a message its lane's counts do not show.
+TEST(LaneAdoption, AMessageMarkedSpilledByAKilledRebuildIsStillDelivered) {
+  BusName name;
+  TempDir dir{"courier-adopt"};
+  std::uint64_t fit = 0;  // the stored messages bob's lane holds; one more spills
+  {
+    auto bus = Bus::open(name.name, adoption_options(dir.path));
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_endpoint("bob"));
+    auto alice = bus->endpoint("alice");
+    ASSERT_TRUE(alice) << alice.error().message;
+    const InboxData& in = bus->segment().inbox(endpoint_slot(*bus->find_endpoint("bob")));
+    for (;; ++fit) {
+      ASSERT_LT(fit, 100000u) << "the lane never filled";
+      const SendResult r = alice->send({.to = peer("bob"), .priority = spill_lane, .expiry = std::chrono::seconds(60)},
+                                       std::string(1000, 'm'));
+      ASSERT_TRUE(r.ok()) << status_name(r.status);
+      if (in.spilled[spill_lane].load() != 0) break;
+    }
+    ASSERT_GT(fit, 0u);
+    ASSERT_TRUE(bus->flush_log());
+  }
+  ASSERT_TRUE(Bus::remove(name.name, RemoveOptions{.force = true}));  // a reboot
+  Child rebuild = Child::spawn("rebuilds", {name.name, dir.path}, {"COURIER_TEST_PAUSE_AT=recovery-spilled"});
+  rebuild.expect_line("paused-at recovery-spilled");
+  rebuild.kill9();
+  rebuild.wait();
+
+  auto bus = Bus::open(name.name, adoption_options(dir.path));  // takes the dead one's rebuild over
+  ASSERT_TRUE(bus) << bus.error().message;
+  EXPECT_EQ(bus->recovery().left, 1u);
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob) << bob.error().message;
+  std::uint64_t got = 0;
+  for (int misses = 0; got < fit + 1;) {
+    if (bob->receive(std::chrono::seconds(2))) {
+      ++got;
+      continue;
+    }
+    ASSERT_LT(++misses, 5) << "got " << got << " of " << fit + 1;
+  }
 }
 
 }  // namespace
