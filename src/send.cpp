@@ -47,17 +47,19 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
     if (follow_ && note) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
-    // A bus-assigned id: this handle's next tracked sends are likely
-    // key.id + 1, + 2, ... Their lines are warmed a batch ahead (warm_ahead),
-    // while this batch's sends run. A group member's next keys are warmed one
-    // send ahead (warm_member); only a message's (recipient 0: one endpoint,
-    // or a group's total) are kept: a group send makes many.
-    if (key.id + 1 == id_next_) {
-      if (key.recipient == no_endpoint) [[likely]] {
-        if (id_next_ - warm_.at_id >= warm_batch || warm_.at_id == 0) warm_ahead();
-      } else if (id_next_ + 1 < id_end_) {
-        warm_member(key.recipient);
-      }
+    // Ids in sequence (bus-assigned, or explicit ones each the last one + 1):
+    // this handle's next tracked sends are likely key.id + 1, + 2, ... Their
+    // lines are warmed a batch ahead (warm_ahead), while this batch's sends
+    // run. A group member's next keys are warmed one send ahead
+    // (warm_member); only a message's (recipient 0: one endpoint, or a
+    // group's total) are kept: a group send makes many. Ids out of sequence
+    // (random explicit ones) cost a compare and warm nothing.
+    if (key.recipient == no_endpoint) [[likely]] {
+      in_sequence_ = key.id + 1 == id_next_ || key.id == last_tracked_ + 1;
+      last_tracked_ = key.id;
+      if (in_sequence_ && (key.id + 1 - warm_.at_id >= warm_batch || warm_.at_id == 0)) warm_ahead(key.id + 1);
+    } else if (in_sequence_ && key.id == last_tracked_) {
+      warm_member(key.recipient, key.id + 1);
     }
     return true;
   }
@@ -74,7 +76,7 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   return false;
 }
 
-// The next warm_batch ids (id_next_ on) get their placements, from the tag
+// The next warm_batch ids (`first` on) get their placements, from the tag
 // lines asked for a batch ago when those were theirs (warm_entry reads the
 // tags and asks for the entry line each insert will claim), and the batch
 // after them has its tag lines asked for. Each key's hash is made once. The
@@ -85,8 +87,7 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
 // batch at a time"; "A tracked send warms its next keys a batch at a time").
 // The placements are hints (a key's hash is that of {self_, id}, whatever
 // block the id comes from), so no id bound is needed.
-void Endpoint::warm_ahead() noexcept {
-  const std::uint64_t first = id_next_;
+void Endpoint::warm_ahead(std::uint64_t first) noexcept {
   if (warm_.tags_id == first) {
     for (unsigned i = 0; i < warm_batch; ++i) warm_.at[i] = s_->tracker.warm_entry(warm_.hv[i]);
   } else {
@@ -100,9 +101,9 @@ void Endpoint::warm_ahead() noexcept {
   for (unsigned i = 0; i < warm_batch; ++i) s_->tracker.warm_tags(warm_.hv[i]);
 }
 
-void Endpoint::warm_member(EndpointId m) noexcept {
-  (void)s_->tracker.warm_entry(Tracker::hash(TrackerKey{self_, id_next_, m}));
-  s_->tracker.warm_tags(Tracker::hash(TrackerKey{self_, id_next_ + 1, m}));
+void Endpoint::warm_member(EndpointId m, std::uint64_t next) noexcept {
+  (void)s_->tracker.warm_entry(Tracker::hash(TrackerKey{self_, next, m}));
+  s_->tracker.warm_tags(Tracker::hash(TrackerKey{self_, next + 1, m}));
 }
 
 SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {

@@ -241,10 +241,11 @@ TEST_P(StatusTest, WithoutAutoAckOnlyAckReportsDelivery) {
 }
 
 // A tracked send's entry is placed from hints its handle made ahead of it
-// (src/send.cpp, Endpoint::warm_ahead: a batch of ids at a time). Every
-// message must still be found by its id whatever the order of the ids:
-// bus-assigned ones across id blocks (4,096 each), explicit ones between
-// them, two handles of one sender, group sends.
+// (src/send.cpp, Endpoint::warm_ahead: a batch of ids at a time, for ids in
+// sequence). Every message must still be found by its id whatever the order
+// of the ids: bus-assigned ones across id blocks (4,096 each), explicit ones
+// between them, runs of explicit ids each the last + 1 (the sequence the
+// handle warms for), two handles of one sender, group sends.
 TEST_P(StatusTest, EveryTrackedSendIsFoundByItsIdWhateverTheOrderOfItsIds) {
   start();
   auto bob = bus->attach("bob");
@@ -257,6 +258,7 @@ TEST_P(StatusTest, EveryTrackedSendIsFoundByItsIdWhateverTheOrderOfItsIds) {
   for (std::uint64_t i = 0; i < 9000; ++i) {
     SendOptions so{.to = peer("bob"), .expiry = 60s};
     if (i % 7 == 3) so.id = 1'000'000 + i;
+    if (i >= 3000 && i < 6000 && i % 500 != 0) so.id = 50'000'000 + i;  // explicit, in runs of 499
     if (i % 11 == 5) so.to = group("pair");
     Endpoint& from = i % 13 == 6 ? *other : *alice;
     const SendResult r = from.send(so, "m");

@@ -377,7 +377,7 @@ class Endpoint {
   std::unordered_map<std::string, GroupId> group_names_;
   std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
-  // What track() warmed for this handle's next bus-assigned ids, keys {self_, id, no_endpoint}, a batch
+  // What track() warmed for this handle's next ids in sequence (bus-assigned, or explicit ones each the last + 1), keys {self_, id, no_endpoint}, a batch
   // at a time (warm_ahead): the placements warm_entry saw for ids [at_id, at_id + warm_batch) (at_id 0:
   // none), and the hashes of the batch after it, whose tag lines were asked for (tags_id 0: none).
   static constexpr unsigned warm_batch = 8;
@@ -386,9 +386,14 @@ class Endpoint {
     std::array<Tracker::Placement, warm_batch> at{};
     std::array<std::uint64_t, warm_batch> hv{};
   } warm_;
-  [[gnu::noinline]] void warm_ahead() noexcept;
-  // track()'s warming of group member m's next keys (out of line: the one-endpoint send keeps its registers).
-  [[gnu::noinline]] void warm_member(EndpointId m) noexcept;
+  [[gnu::noinline]] void warm_ahead(std::uint64_t first) noexcept;
+  // The id of this handle's last tracked message (group members aside), and whether it followed the one
+  // before or the handle's id counter (then the next ids are warmed).
+  std::uint64_t last_tracked_ = 0;
+  bool in_sequence_ = false;
+  // track()'s warming of group member m's keys for id `next` and next + 1 (out of line: the one-endpoint send
+  // keeps its registers).
+  [[gnu::noinline]] void warm_member(EndpointId m, std::uint64_t next) noexcept;
   std::function<void(const StatusEvent&)> on_status_;
   struct StatusConsumer;
   std::shared_ptr<StatusConsumer> status_;           // the status lease, once taken
