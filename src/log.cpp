@@ -229,7 +229,7 @@ void Log::forget_names_locked() {
   last_named_.valid = false;
 }
 
-Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p) {
+Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows) {
   std::unique_lock<std::mutex> lk(mu_);
   // Bounded memory: a producer faster than the disk waits for the flusher.
   if (settings_.sync != Sync::always)
@@ -249,13 +249,14 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
   Result<void> r = message_names_locked(h);
   if (r)
     if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
-  if (r && p != nullptr) pending_.push_back(*p);
-  wake_flusher(lk, was_idle);  // also for name records buffered before a failure
+  wake_flusher(lk, was_idle, r && pending_follows);  // also for name records buffered before a failure
   return r;
 }
 
-void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle) {
-  const bool work = was_idle && has_work_locked();
+void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle, bool defer) {
+  // !busy_: the flusher sleeps for want of work (it has none, or its wake was deferred); never so with
+  // Sync::always, whose appends flush themselves.
+  const bool work = !defer && has_work_locked() && (was_idle || (settings_.sync != Sync::always && !busy_));
   if (work && settings_.sync != Sync::always) set_busy_locked(true);  // the flusher's work
   const bool wake = work || w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();

@@ -3,6 +3,7 @@
 // hooks that count their wake-ups.
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -131,22 +132,23 @@ Result<void> Log::start_flusher() {
   return place_thread(flusher_, "courier-flusher", pinned_ ? &cpus_ : nullptr);
 }
 
-// Batches start at the ticks of the interval counted from the start of the
-// last batch, or as soon as batch_bytes wait: under load a batch starts at most
-// one interval after the last one started, and at once when that one's write
-// and fdatasync took longer than the interval (group commit without an idle
-// gap: a record waits for at most the batch being synced and its own). With
-// nothing to write the flusher sleeps with no timeout: an append that gives it
-// work wakes it (wake_flusher), and it picks the next tick then.
+// A batch starts one interval after the last one started, at once when that
+// time has passed, or as soon as batch_bytes wait: under load a batch starts at
+// most one interval after the last one started, and at once when that one's
+// write and fdatasync took longer than the interval (group commit without an
+// idle gap: a record waits for at most the batch being synced and its own).
+// With nothing to write the flusher sleeps with no timeout: an append that
+// gives it work wakes it (wake_flusher), and a record that finds no batch
+// started in the last interval is written at once. Batch starts are at least
+// an interval apart either way (docs/design.md, "A record that finds the log
+// idle is written at once").
 void Log::run() {
   using clock = std::chrono::steady_clock;
   auto woke = [] { flusher_wakeups.fetch_add(1, std::memory_order_relaxed); };  // relaxed: a statistic
   std::unique_lock<std::mutex> lk(mu_);
   clock::time_point anchor = clock::now();
-  bool after_batch = false;  // this flusher's last batch just ended (no sleep, no other flush since)
   for (;;) {
     if (!stop_ && !has_work_locked()) {
-      after_batch = false;
       set_busy_locked(false);
       do {
         wake_.wait(lk);
@@ -155,29 +157,26 @@ void Log::run() {
       set_busy_locked(true);
     }
     if (stop_) break;
-    const clock::time_point now = clock::now();
-    // Right after a batch: one interval after its start, which may have passed (then at once). Else the
-    // next tick counted from there.
-    const clock::time_point deadline =
-        after_batch ? anchor + settings_.interval : anchor + ((now - anchor) / settings_.interval + 1) * settings_.interval;
+    // One interval after the last batch started (or failed), which may have passed: then at once.
+    const clock::time_point deadline = std::max(clock::now(), anchor + settings_.interval);
     while (!stop_ && w_.buffered_bytes() < settings_.batch_bytes && clock::now() < deadline) {
       const std::cv_status st = wake_.wait_until(lk, deadline);
       woke();
       if (st == std::cv_status::timeout) break;
     }
     if (stop_) break;
-    if (flushing_ || !has_work_locked()) {  // a flush() on another thread wrote (or writes) it
-      after_batch = false;                   // back to the ticks (no loop while that flush runs)
+    if (flushing_) {  // a flush() on another thread writes: wait for its end (no loop while it runs)
+      done_.wait(lk, [&] { return !flushing_ || stop_; });
       continue;
     }
+    if (!has_work_locked()) continue;  // a flush() on another thread wrote it
     flushing_ = true;
     anchor = clock::now();  // the next batch starts one interval after this one started
     // Counted before its messages are said sent: a test that saw `sent` sees the batch.
     flusher_batches.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     // A failure is reported with the batch (and kept: last_error); retried one interval after this
     // batch's end (a failing disk is not retried in a loop).
-    after_batch = static_cast<bool>(write_batch(lk));
-    if (!after_batch) anchor = clock::now();
+    if (!write_batch(lk)) anchor = clock::now();
     flushing_ = false;
     done_.notify_all();
   }

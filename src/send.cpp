@@ -125,7 +125,7 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     settle(slot, c.id_, to, 0, Status::log_failed);
     return {Status::log_failed, c.id_};
   };
-  if (!log.append_message(h, {c.lc_.payload(), len}, nullptr)) return failed();
+  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot)) return failed();
   detail::pause_point("logged-appended");
   // Release: partner of Tracker::replaceable's acquire (a resend after our
   // death must not replace a message that reached the lane or the log).
@@ -255,7 +255,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
         // commit, never with the record (a claim stepped over is never said sent).
         const detail::Log::Pending pm{slot, id, self_, m, m, gid};
         if (log != nullptr) {  // one record per member copy (recovery puts each back on its own)
-          if (!log->append_message(*lc.header, data, nullptr)) {
+          if (!log->append_message(*lc.header, data, slot != Tracker::no_slot)) {
             w.abort(lc);
             st = Status::log_failed;
           } else if (slot != Tracker::no_slot) {

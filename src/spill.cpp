@@ -139,7 +139,7 @@ Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, s
   // a resend replaces, never a marked one whose record is nowhere
   // (docs/design.md, "No wedged ids"). `sent` waits for the mark (the
   // pending is added last): the housekeeper adopts what `sent` was said of.
-  if (!log.append_message(h, data, nullptr)) return Status::log_failed;
+  if (!log.append_message(h, data, false)) return Status::log_failed;  // write_now() may fail before the pending
   detail::pause_point("spill-appended");
   // In the file before it is counted: a receiver that sees the count finds
   // the record (the sync comes with the next batch, as for any message).

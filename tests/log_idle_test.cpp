@@ -10,7 +10,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_support.hpp"
@@ -36,6 +39,27 @@ Options log_options(const std::string& dir) {
   o.housekeeping_interval = std::chrono::hours(1);         // its period is not under test here
   return o;
 }
+
+// A bus with a log (log_options, then `tune`), the sender "alice" (its status
+// events taken by a callback) and "bob", with no receiver.
+struct LogBus {
+  test::TempDir dir;
+  test::BusName name;
+  std::optional<Bus> bus;
+  std::optional<Endpoint> alice;
+  void open(const std::function<void(Options&)>& tune) {
+    Options o = log_options(dir.path);
+    tune(o);
+    auto b = Bus::open(name.name, o);
+    ASSERT_TRUE(b) << b.error().message;
+    bus.emplace(std::move(*b));
+    auto a = bus->endpoint("alice");
+    ASSERT_TRUE(a);
+    alice.emplace(std::move(*a));
+    alice->on_status([](const StatusEvent&) {});
+    ASSERT_TRUE(bus->add_endpoint("bob"));
+  }
+};
 
 // Read `alice`'s status events until one says `want` of `id` (each one is the
 // wake-up of poll(): no time window).
@@ -102,36 +126,65 @@ TEST(LogIdle, FlusherSleepsWhileNothingIsWrittenAndWakesForTheNextRecord) {
 // said `sent` by the flusher alone (no flush_log): more than 4 KiB follow it,
 // so it never waits for the interval.
 TEST(LogIdle, GroupCommitWritesManyRecordsPerBatch) {
-  test::TempDir dir;
-  test::BusName name;
-  Options o = log_options(dir.path);
-  o.group_commit_interval = std::chrono::seconds(10);
-  o.group_commit_bytes = 4096;
-  o.lane_capacity = 1 << 20;
-  auto bus = Bus::open(name.name, o);
-  ASSERT_TRUE(bus) << bus.error().message;
-  auto alice = bus->endpoint("alice");
-  ASSERT_TRUE(alice);
-  alice->on_status([](const StatusEvent&) {});
-  ASSERT_TRUE(bus->add_endpoint("bob"));
+  LogBus lb;
+  ASSERT_NO_FATAL_FAILURE(lb.open([](Options& o) {
+    o.group_commit_interval = std::chrono::seconds(10);
+    o.group_commit_bytes = 4096;
+    o.lane_capacity = 1 << 20;
+  }));
+  Bus& bus = *lb.bus;
+  Endpoint& alice = *lb.alice;
   std::vector<std::uint64_t> ids;
   const std::string payload(1000, 'x');
   constexpr int messages = 256, awaited = 200;
   const auto before = log_thread_counts();
   for (int i = 0; i < messages; ++i) {
-    const SendResult r = alice->send({.to = peer("bob"), .expiry = 60s}, payload);
+    const SendResult r = alice.send({.to = peer("bob"), .expiry = 60s}, payload);
     ASSERT_EQ(r.status, Status::outbox);
     ids.push_back(r.id);
   }
-  ASSERT_TRUE(await_status(*alice, ids[awaited - 1], Status::sent));
+  ASSERT_TRUE(await_status(alice, ids[awaited - 1], Status::sent));
   const auto after = log_thread_counts();
   EXPECT_GE(after.flusher_batches - before.flusher_batches, 1u);
   EXPECT_LE(after.flusher_batches - before.flusher_batches, std::uint64_t{messages / 3 + 3});
   for (int i = 0; i < awaited; ++i) {
-    auto s = bus->status("alice", ids[i]);
+    auto s = bus.status("alice", ids[i]);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->status, Status::sent) << i;
   }
+}
+
+// A stored message that finds no batch started in the last interval is
+// written at once, and its `sent` comes with that one batch (its pending does
+// not wait for a batch of its own); the next batch still starts at least an
+// interval after it (the interval bounds the rate of syncs). The sleep is the
+// subject: an interval passing with nothing written. The first bound is half
+// the 1.9 s the next tick of the interval would have made the message wait,
+// a one-record write + fdatasync; the second is a lower bound, which no
+// machine's speed can break.
+TEST(LogIdle, AMessageThatFindsTheLogIdleIsWrittenAtOnceWithItsSent) {
+  LogBus lb;
+  ASSERT_NO_FATAL_FAILURE(lb.open([](Options& o) { o.group_commit_interval = std::chrono::seconds(2); }));
+  Endpoint& alice = *lb.alice;
+  ASSERT_TRUE(detail::await_log_flushers_idle(patience));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // more than an interval since the flusher began
+  const auto before = log_thread_counts();
+  using clock = std::chrono::steady_clock;
+
+  const clock::time_point t0 = clock::now();
+  const SendResult first = alice.send({.to = peer("bob"), .expiry = 60s}, "first");
+  ASSERT_EQ(first.status, Status::outbox);
+  ASSERT_TRUE(await_status(alice, first.id, Status::sent));
+  const clock::time_point t1 = clock::now();
+  EXPECT_LT(t1 - t0, std::chrono::milliseconds(950)) << "the message waited for the interval";
+  EXPECT_EQ(log_thread_counts().flusher_batches - before.flusher_batches, 1u)
+      << "the message and its `sent` in one batch";
+
+  const SendResult second = alice.send({.to = peer("bob"), .expiry = 60s}, "second");
+  ASSERT_EQ(second.status, Status::outbox);
+  ASSERT_TRUE(await_status(alice, second.id, Status::sent));
+  EXPECT_GE(clock::now() - t0, std::chrono::seconds(2)) << "two batches less than an interval apart";
+  EXPECT_EQ(log_thread_counts().flusher_batches - before.flusher_batches, 2u);
 }
 
 // ------------------------------------------------------------ log_cpus

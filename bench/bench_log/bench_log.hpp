@@ -60,6 +60,7 @@ struct Config {
   std::chrono::microseconds interval{500};
   std::uint64_t group_bytes = 1u << 20;
   std::uint64_t poll_every = 256;
+  std::uint64_t lone_gap_us = 0;  // lone part: pause between a message's `sent` and the next send()
   bool prefault = true;  // bus part: populate the pages a run writes before it starts (a bus in steady state)
   unsigned lanes = 1;    // recovery part: priority lanes the records are spread over (1: what does not fit spills)
   // filled in main
@@ -167,7 +168,9 @@ std::string next_bus_name();
 // Protect the bus's shared memory against signals while a child uses it.
 void set_current_bus(const std::string& name);
 void remove_bus(const Config& c, const std::string& name);
-BusRound run_bus(const Config& c, Sync sync);
+// lone: each message sent only once the last one is `sent` (Config::always_messages of them, or cap_s):
+// the latency of a message that finds the log idle.
+BusRound run_bus(const Config& c, Sync sync, bool lone = false);
 
 // A bus with the endpoint "dst" (no receiver) and a sender "src" addressed to it.
 struct Producer {
@@ -199,9 +202,10 @@ struct ProducerRun {
   std::uint64_t missing = 0;           // returned outbox, no `sent` seen in the end (count_missing)
   std::uint64_t missing_sent = 0;      // of the first 10,000 of those, the tracker says sent (the event was lost)
 };
-// error: set when flush_log() fails.
+// error: set when flush_log() fails. lone: after each send() that returned outbox, drain the status ring
+// until its `sent` is seen (the next send() waits for it; at most 1 s each).
 void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& ep, const courier::Destination& to,
-             std::uint64_t n, ProducerRun& r, char (&error)[256]);
+             std::uint64_t n, ProducerRun& r, char (&error)[256], bool lone = false);
 void count_missing(const courier::Endpoint& ep, ProducerRun& r);
 const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::string& name);
 std::string returned_text(const BusRound& r);
@@ -298,6 +302,7 @@ struct Results {
   std::vector<FloorRound> floors;
   std::vector<JournalRound> journal;
   std::vector<std::pair<Sync, std::vector<BusRound>>> bus;
+  std::vector<std::pair<Sync, std::vector<BusRound>>> lone;  // run_bus(..., lone = true), group and os
   std::vector<ProducersCase> producers;
   RecoveryPart recovery;
 };

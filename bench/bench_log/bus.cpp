@@ -86,7 +86,7 @@ const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::st
 }
 
 void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& ep, const courier::Destination& to,
-             std::uint64_t n, ProducerRun& r, char (&error)[256]) {
+             std::uint64_t n, ProducerRun& r, char (&error)[256], bool lone) {
   r.t_send.assign(n, 0);
   r.t_sent.assign(n, 0);
   r.t_stamp.assign(n, 0);
@@ -125,8 +125,14 @@ void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& e
       ++r.awaited;
     }
     ++r.by_status[static_cast<unsigned>(s.status) < courier::status_count ? static_cast<unsigned>(s.status) : 0];
-    if ((i + 1) % c.poll_every == 0) drain();
-    if (sync == Sync::always && (i & 15) == 15 && now_ns() - r.loop0 > cap) {
+    if (lone) {
+      const std::uint64_t give_up = now_ns() + 1'000'000'000ull;
+      while (r.seen < r.awaited && now_ns() < give_up) drain();
+      if (c.lone_gap_us != 0) ::usleep(static_cast<useconds_t>(c.lone_gap_us));  // the pause is the subject
+    } else if ((i + 1) % c.poll_every == 0) {
+      drain();
+    }
+    if ((sync == Sync::always || lone) && (i & 15) == 15 && now_ns() - r.loop0 > cap) {
       ++i;
       break;
     }
@@ -161,13 +167,13 @@ void count_missing(const courier::Endpoint& ep, ProducerRun& r) {
 
 // In the child: open the bus, send c.messages (always: always_messages) and
 // wait for every `sent`.
-void bus_child(const Config& c, const std::string& name, Sync sync, BusRound& out) {
-  const std::uint64_t n = sync == Sync::always ? c.always_messages : c.messages;
+void bus_child(const Config& c, const std::string& name, Sync sync, bool lone, BusRound& out) {
+  const std::uint64_t n = sync == Sync::always || lone ? c.always_messages : c.messages;
   Producer pr;
   if (!open_producer(name, bus_options(c, sync, n), pr, out.error)) return;
   if (c.prefault) prefault(*pr.bus, *pr.ep, pr.to, n, n);
   ProducerRun r;
-  produce(c, sync, *pr.bus, *pr.ep, pr.to, n, r, out.error);
+  produce(c, sync, *pr.bus, *pr.ep, pr.to, n, r, out.error, lone);
   count_missing(*pr.ep, r);
 
   std::vector<double> lat, stamp;
@@ -220,20 +226,22 @@ std::string returned_text(const BusRound& r) {
   return s;
 }
 
-BusRound run_bus(const Config& c, Sync sync) {
+BusRound run_bus(const Config& c, Sync sync, bool lone) {
   const std::string name = next_bus_name();
   set_current_bus(name);
   BusRound r{};
   rusage ru{};
   std::string err;
-  if (!cbench::in_child([&](BusRound& out) { bus_child(c, name, sync, out); }, r, ru, err)) set_error(r.error, err);
+  if (!cbench::in_child([&](BusRound& out) { bus_child(c, name, sync, lone, out); }, r, ru, err))
+    set_error(r.error, err);
   r.preempted = static_cast<double>(ru.ru_nivcsw);
   remove_bus(c, name);
+  const std::string what = std::string(courier::sync_name(sync)) + (lone ? " one at a time" : "");
   if (r.error[0] != '\0')
-    std::fprintf(stderr, "  bus %s: FAILED: %s\n", std::string(courier::sync_name(sync)).c_str(), r.error);
+    std::fprintf(stderr, "  bus %s: FAILED: %s\n", what.c_str(), r.error);
   else
     std::fprintf(stderr, "  bus %s: send() %s msgs/s, sent %s msgs/s, send->sent p50 %s us p99 %s us (%s)\n",
-                 std::string(courier::sync_name(sync)).c_str(), num(r.send_per_s).c_str(), num(r.sent_per_s).c_str(),
+                 what.c_str(), num(r.send_per_s).c_str(), num(r.sent_per_s).c_str(),
                  fix(r.p50_us).c_str(), fix(r.p99_us).c_str(), returned_text(r).c_str());
   return r;
 }

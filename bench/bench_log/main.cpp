@@ -3,7 +3,8 @@
 //   bench_log [--quick] [--dir DIR] [--records N] [--policy always,group,os]
 //             [--rounds N] [--messages N] [--only floors,journal,bus,recovery,producers]
 //             [--producers 1,2,4]
-//             [--interval US] [--group-bytes N] [--poll-every N] [--lanes N] [--no-cold] [--no-prefault]
+//             [--interval US] [--group-bytes N] [--poll-every N] [--lone-gap US] [--lanes N] [--no-cold]
+//             [--no-prefault]
 //             [--results-dir DIR | --no-save]
 //
 // Everything runs on one disk: a fresh directory made with mkdtemp in --dir
@@ -29,6 +30,10 @@
 //              aggregate send() and `sent` msgs/s (first send -> last `sent`
 //              of any producer, CLOCK_REALTIME), send->sent p50 / p99 over
 //              every message, and sent msgs/s / floor (b') in journal records/s
+//   lone       (only when asked for with --only) per policy other than
+//              always, one producer that sends its next message only once the
+//              last one is `sent` (the always count, or 3 s): send->sent of a
+//              message that finds the log idle, against floor (a)
 //   recovery   N records sent with Sync::os (expiry 1 h), the shared memory
 //              removed, Bus::open(recover) timed in a fresh process (page cache
 //              warm, then once evicted); RSS of the producer with N stored, of
@@ -72,11 +77,12 @@ constexpr const char* help_text[][2] = {
     {"--policy LIST", "sync policies of the bus part (default always,group,os)"},
     {"--rounds N", "rounds of floors, journal and bus (default 5, --quick 1)"},
     {"--messages N", "group / os messages per round (default 1M, --quick 100k)"},
-    {"--only LIST", "parts to run: floors,journal,bus,recovery (the default), producers"},
+    {"--only LIST", "parts to run: floors,journal,bus,recovery (the default), producers, lone"},
     {"--producers LIST", "producers part: N threads / processes for each N (default 1,2,4; at most 64)"},
     {"--interval US", "Options::group_commit_interval (default 500)"},
     {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
     {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
+    {"--lone-gap US", "lone part: pause US between a message's `sent` and the next send (default 0)"},
     {"--lanes N", "recovery part: spread the records over N priority lanes (default 1: what does not fit spills)"},
     {"--no-cold", "no recovery round with the log evicted from the page cache"},
     {"--no-prefault", "bus part: do not populate the bus's pages first (measure a freshly created bus)"},
@@ -159,6 +165,8 @@ Config parse(int argc, char** argv) {
       c.group_bytes = count_arg(value());
     else if (a == "--poll-every")
       c.poll_every = count_arg(value());
+    else if (a == "--lone-gap")
+      c.lone_gap_us = count_arg(value());
     else if (a == "--lanes")
       c.lanes = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(value()), courier::priority_levels));
     else if (a == "--no-cold")
@@ -301,6 +309,9 @@ int main(int argc, char** argv) {
 
   Results res;
   for (Sync s : c.policies) res.bus.push_back({s, {}});
+  if (c.runs("lone"))
+    for (Sync s : c.policies)
+      if (s != Sync::always) res.lone.push_back({s, {}});
   if (c.runs("producers"))
     for (Sync s : c.policies)
       if (s != Sync::always)
@@ -325,6 +336,7 @@ int main(int argc, char** argv) {
     for (auto& [sync, rounds] : res.bus)
       if (bus && sync != Sync::always) rounds.push_back(run_bus(c, sync));
     for (ProducersCase& p : res.producers) p.rounds.push_back(run_producers(c, p.sync, p.shape, p.n));
+    for (auto& [sync, rounds] : res.lone) rounds.push_back(run_bus(c, sync, true));
   }
   if (!c.runs("bus")) res.bus.clear();
   if (c.runs("recovery")) res.recovery = run_recovery(c);
@@ -343,8 +355,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_log: appended to %s\n", path.c_str());
   }
   bool failed = !res.recovery.error.empty();
-  for (const auto& [sync, rounds] : res.bus)
-    for (const BusRound& r : rounds) failed |= r.error[0] != '\0';
+  for (const auto* set : {&res.bus, &res.lone})
+    for (const auto& [sync, rounds] : *set)
+      for (const BusRound& r : rounds) failed |= r.error[0] != '\0';
   for (const ProducersCase& p : res.producers)
     for (const AggRound& r : p.rounds) failed |= !r.error.empty();
   return failed ? 1 : 0;

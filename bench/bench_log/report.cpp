@@ -138,6 +138,34 @@ std::string render(const Config& c, const Results& res, const std::string& machi
   }
   if (!res.bus.empty()) md << "\n";
 
+  if (!res.lone.empty()) {
+    md << "### One message at a time (64 B, expiry 30 s, no receiver; the next send() once the last is `sent`"
+       << (c.lone_gap_us != 0 ? " and " + std::to_string(c.lone_gap_us) + " µs more" : std::string()) << ")\n\n";
+    md << "A producer that waits for each message's `sent` (draining its status ring until it comes) before "
+          "sending the next: each message finds the log idle. send→sent and *stamp* as above. */ floor (a)*: the "
+          "send→sent p50 divided by floor (a)'s p50 (one record + fdatasync), per round, median.\n\n";
+    md << "| policy | rounds | messages | send→sent p50 µs | p90 | p99 | max | stamp p50 µs | / floor (a) | preempted "
+          "|\n";
+    md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    const std::vector<Synced> one = pick(F, &FloorRound::one);
+    for (const auto& [sync, all] : res.lone) {
+      const std::vector<BusRound> v = good_rounds(all);
+      const std::string pol(courier::sync_name(sync));
+      if (v.empty()) {
+        md << "| " << pol << " | 0 of " << all.size() << " | failed: " << (all.empty() ? "" : all.front().error)
+           << " | | | | | | | |\n";
+        continue;
+      }
+      md << "| " << pol << " | " << v.size() << " | " << num(med(v, &BusRound::messages)) << " | "
+         << fix(med(v, &BusRound::p50_us)) << " | " << fix(med(v, &BusRound::p90_us)) << " | "
+         << fix(med(v, &BusRound::p99_us)) << " | " << fix(med(v, &BusRound::max_us)) << " | "
+         << fix(med(v, &BusRound::stamp_p50_us)) << " | "
+         << (one.empty() ? std::string("–") : fix(paired(v, &BusRound::p50_us, one, &Synced::p50_us), 2) + "×")
+         << " | " << num(med(v, &BusRound::preempted)) << " |\n";
+    }
+    md << "\n";
+  }
+
   if (!res.producers.empty()) {
     md << "### Several producers on one bus (64 B, expiry 30 s, no receiver; " << num(static_cast<double>(c.messages))
        << " messages per run, split evenly; lanes the smallest power of two that holds them with a quarter to spare)\n\n";

@@ -160,6 +160,8 @@ struct Options {
   /// When `sent` is said for a stored message (a bus with a log only).
   Setting<Sync> sync = Setting<Sync>::unnamed(Sync::group);
   /// Sync::group/os: longest wait before a batch is written (1 us .. 10 s).
+  /// Batches start at least this far apart; a message that finds no batch
+  /// started in the last interval is written at once.
   Setting<std::chrono::microseconds> group_commit_interval =
       Setting<std::chrono::microseconds>::unnamed(defaults::group_commit_interval);
   /// ... or as soon as this many bytes are waiting (4 KiB .. 1 GiB).

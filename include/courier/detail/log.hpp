@@ -95,10 +95,13 @@ class Log {
   const std::string& directory() const noexcept { return settings_.dir; }
 
   // Buffer a message record (after name records for its ids when the
-  // current journal file has none yet). `p`, when given, is reported when the
-  // record is durable. An error when the record could not be buffered (the
-  // writer is broken, or a roll failed).
-  Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload, const Pending* p);
+  // current journal file has none yet). An error when the record could not be
+  // buffered (the writer is broken, or a roll failed). pending_follows: the
+  // caller adds the record's pending next (add_pending, after its lane
+  // commit), which wakes a sleeping flusher; woken by the record alone, the
+  // flusher could write it without its pending, which would then wait a
+  // batch of its own, one interval later.
+  Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows);
   // Buffer a delivered / read / expired record. With Sync::always it is
   // written and synced before this returns.
   Result<void> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
@@ -144,9 +147,11 @@ class Log {
   void run();  // the group-commit thread
   // Something waits to be written or reported (the flusher's work). Under mu_.
   bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty(); }
-  // After an append under lk: wake the flusher when the append gave it work
-  // (`was_idle`: none before) or filled a batch. Unlocks lk.
-  void wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle);
+  // After an append under lk: wake the flusher when it has work and had none
+  // (`was_idle`), or sleeps for want of it (a record appended with its wake
+  // deferred: `defer`, append_message's pending_follows), or a batch is full.
+  // Unlocks lk.
+  void wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle, bool defer = false);
 
   Settings settings_;
   NameOf name_of_;
