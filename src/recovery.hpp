@@ -116,17 +116,18 @@ class Recovery {
   std::uint64_t ordinal_ = 0;
   std::uint64_t warmed_to_ = 0;  // the put-back has asked for the slots' lines of the records before this one
   // A fresh load's messages waiting for their tracker lines (queue_load): three batches, oldest
-  // first; the records of the last batch have not asked for their lines yet.
+  // first; the last pending_count_ % load_batch records (a batch not yet complete) have not asked for
+  // their lines yet.
   struct Pending {
     RecordHeader h;
     std::uint64_t hv = 0, ordinal = 0;
     std::size_t payload_size = 0;
-    Tracker::Rebuild::Ahead ahead;  // its buckets as the ring saw them halfway (Rebuild::look_ahead)
+    Tracker::Rebuild::Ahead ahead;  // its buckets as the ring saw them halfway (Rebuild::look)
   };
   static constexpr unsigned load_batch = 8;
   static constexpr unsigned pending_size = 3 * load_batch;
   std::array<Pending, pending_size> pending_{};
-  unsigned pending_head_ = 0, pending_count_ = 0, pending_new_ = 0;  // pending_new_: in the last batch
+  unsigned pending_head_ = 0, pending_count_ = 0;
   Pending& pending_at(unsigned i) noexcept { return pending_[(pending_head_ + i) % pending_size]; }
   Tracker::Rebuild rebuild_{st_.tracker};  // a fresh load's inserts (the bus is this open's alone)
 };

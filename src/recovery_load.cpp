@@ -56,7 +56,7 @@ void Recovery::queue_load(const JournalRecord& rec, const JournalIds& ids) {
   p.ordinal = ordinal_;
   p.hv = Tracker::hash(key_of(p.h, p.h.to));
   p.ahead = {};
-  if (++pending_new_ == load_batch) advance_load();
+  if (pending_count_ % load_batch == 0) advance_load();
 }
 
 // A batch is complete: its tag lines are asked for, the batch before reads
@@ -70,12 +70,11 @@ void Recovery::queue_load(const JournalRecord& rec, const JournalIds& ids) {
 // lines a batch at a time").
 void Recovery::advance_load() {
   const unsigned n = pending_count_;
-  for (unsigned i = n - pending_new_; i < n; ++i) {
+  for (unsigned i = n - load_batch; i < n; ++i) {
     const Pending& p = pending_at(i);
     st_.tracker.warm_tags(p.hv);
     if (p.h.group != 0) st_.tracker.warm_tags(Tracker::hash(TrackerKey{p.h.from, p.h.id, no_endpoint}));
   }
-  pending_new_ = 0;
   if (n < 2 * load_batch) return;
   for (unsigned i = n - 2 * load_batch; i < n - load_batch; ++i) {
     Pending& w = pending_at(i);
@@ -93,7 +92,6 @@ void Recovery::load_oldest() {
 }
 void Recovery::drain_load() {
   while (pending_count_ != 0) load_oldest();
-  pending_new_ = 0;
 }
 
 // Track the message of header `h` (its key's hash `hv`); `ordinal`: its

@@ -68,10 +68,14 @@ void expect_rebuild_inserts_as_insert(std::uint64_t capacity, bool fills, bool b
   Tracker::Rebuild rb(*rebuilt);
   std::vector<Tracker::Rebuild::Ahead> ahead(n);
   std::uint64_t inserted = 0, duplicates = 0, full = 0;
+  const auto look_and_warm = [&](std::uint64_t j) {
+    ahead[j] = rb.look(Tracker::hash(keys[j]));
+    rb.warm(ahead[j]);
+  };
   for (std::uint64_t i = 0; i < n; ++i) {
     if (i == 0)
-      for (std::uint64_t j = 0; j < window; ++j) ahead[j] = rb.look_ahead(Tracker::hash(keys[j]));
-    if (!batched && i + window < n) ahead[i + window] = rb.look_ahead(Tracker::hash(keys[i + window]));
+      for (std::uint64_t j = 0; j < window; ++j) look_and_warm(j);
+    if (!batched && i + window < n) look_and_warm(i + window);
     if (batched && i % window == 0) {
       const std::uint64_t end = std::min(n, i + 2 * window);
       for (std::uint64_t j = i + window; j < end; ++j) ahead[j] = rb.look(Tracker::hash(keys[j]));

@@ -69,7 +69,7 @@ Tracker::InsertResult Tracker::place_unshared(const TrackerKey& key, std::uint64
 
 // A rebuild's inserts (insert_unshared's table: nobody else writes it), in
 // the order they are made, where each key's two buckets may be read once,
-// ahead of its insert (look_ahead: when its tag lines are cached), instead of
+// ahead of its insert (look, then warm: when its tag lines are cached), instead of
 // once to warm its entry line and again to insert. What the look saw is used
 // only if no insert made through this object since touched either bucket
 // (the only writer of the table); then the buckets hold what they held, and
@@ -80,7 +80,7 @@ Tracker::InsertResult Tracker::place_unshared(const TrackerKey& key, std::uint64
 // as insert_unshared's (tests/tracker_test.cpp).
 class Tracker::Rebuild {
  public:
-  /// What look_ahead saw in a key's buckets.
+  /// What look saw in a key's buckets.
   struct Ahead {
     bool known = false;                                 ///< looked at (else the insert scans)
     bool hash_seen = false;                             ///< a tag carries the key's hash bits
@@ -92,17 +92,11 @@ class Tracker::Rebuild {
   /// Inserts into `t` (a table only this thread writes, as insert_unshared).
   explicit Rebuild(Tracker& t) : t_(t), touched_(touched_size, 0) {}
 
-  /// Read the buckets of the key of hash `hv` and prefetch the entry line
-  /// its insert will write (after warm_tags, once the tag lines are cached).
-  Ahead look_ahead(std::uint64_t hv) const noexcept {
-    const Ahead a = look(hv);
-    warm(a);
-    return a;
-  }
-  /// look_ahead in two steps: look reads the buckets, warm prefetches the
-  /// entry line. A caller looking at many keys at once looks at all of them,
-  /// then warms all of them: prefetches issued together overlap their page
-  /// walks (Recovery::advance_load says why that matters).
+  /// Read the buckets of the key of hash `hv` (after warm_tags, once the tag
+  /// lines are cached); warm then prefetches the entry line its insert will
+  /// write. A caller looking at many keys at once looks at all of them, then
+  /// warms all of them: prefetches issued together overlap their page walks
+  /// (Recovery::advance_load says why that matters).
   Ahead look(std::uint64_t hv) const noexcept {
     Ahead a;
     a.known = true;
@@ -129,7 +123,7 @@ class Tracker::Rebuild {
     __builtin_prefetch(&t_.entries_[slot < t_.capacity_ ? slot : 0], 1);  // branch-free: see warm_slot
   }
 
-  /// t.insert_unshared(key, hv, now_ns, init), using `ahead` (look_ahead(hv),
+  /// t.insert_unshared(key, hv, now_ns, init), using `ahead` (look(hv),
   /// or nullptr) when its buckets are as it saw them.
   template <class Init>
   InsertResult insert(const TrackerKey& key, std::uint64_t hv, const Ahead* ahead, std::uint64_t now_ns,
