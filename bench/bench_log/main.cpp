@@ -209,7 +209,33 @@ Config parse(int argc, char** argv) {
   return c;
 }
 
-// for the longest mount point above it.
+// The mount a path is on: the longest mount point above it in
+// /proc/self/mountinfo (point empty: none found).
+struct Mount {
+  std::string point, type, source, opts, super_opts;  // opts: the mount's; super_opts: the filesystem's
+};
+Mount mount_of(const std::string& path) {
+  std::error_code ec;
+  const std::string real = fs::canonical(path, ec).string();
+  Mount best;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string id, parent, devno, root;
+    Mount m;
+    f >> id >> parent >> devno >> root >> m.point >> m.opts;
+    std::string tok;
+    while (f >> tok && tok != "-") {
+    }
+    f >> m.type >> m.source >> m.super_opts;
+    const bool above = real == m.point || m.point == "/" || real.rfind(m.point + "/", 0) == 0;
+    if (above && m.point.size() >= best.point.size()) best = m;
+  }
+  return best;
+}
+
+// The filesystem of the scratch directory: its statfs type, and the mount
+// (mountinfo) it is on.
 std::string filesystem_of(const std::string& dir, bool& is_tmpfs) {
   struct statfs sf {};
   std::string magic = "?";
@@ -230,27 +256,10 @@ std::string filesystem_of(const std::string& dir, bool& is_tmpfs) {
       }
     }
   }
-  std::error_code ec;
-  const std::string real = fs::canonical(dir, ec).string();
-  std::string best_mp, best;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, mp, opts;
-    f >> id >> parent >> devno >> root >> mp >> opts;
-    std::string tok;
-    while (f >> tok && tok != "-") {
-    }
-    std::string type, source;
-    f >> type >> source;
-    const bool above = real == mp || mp == "/" || real.rfind(mp + "/", 0) == 0;
-    if (above && mp.size() >= best_mp.size()) {
-      best_mp = mp;
-      best = type + " (" + source + " on " + mp + ", " + opts + ")";
-      if (type == "tmpfs") is_tmpfs = true;
-    }
-  }
-  return (best.empty() ? std::string("unknown") : best) + ", statfs type " + magic;
+  const Mount m = mount_of(dir);
+  if (m.type == "tmpfs") is_tmpfs = true;
+  const std::string what = m.type.empty() ? "unknown" : m.type + " (" + m.source + " on " + m.point + ", " + m.opts + ")";
+  return what + ", statfs type " + magic;
 }
 
 std::string iso_now(const char* format) {
@@ -267,16 +276,12 @@ std::string iso_now(const char* format) {
 // comes in 2 MiB pages, which changes its speed (docs/design.md, "Recovery
 // asks for its tracker lines a batch at a time"): the results say which.
 std::string shm_pages() {
-  std::ifstream in("/proc/self/mounts");
-  for (std::string dev, mount_point, type, opts, rest; in >> dev >> mount_point >> type >> opts;) {
-    std::getline(in, rest);
-    if (mount_point != "/dev/shm") continue;
-    const auto at = opts.find("huge=");
-    if (at == std::string::npos) return "/dev/shm huge=never";
-    const auto end = opts.find(',', at);
-    return "/dev/shm " + opts.substr(at, end == std::string::npos ? std::string::npos : end - at);
-  }
-  return "/dev/shm not mounted";
+  const Mount m = mount_of("/dev/shm");
+  if (m.point != "/dev/shm") return "/dev/shm not mounted";
+  const auto at = m.super_opts.find("huge=");
+  if (at == std::string::npos) return "/dev/shm huge=never";
+  const auto end = m.super_opts.find(',', at);
+  return "/dev/shm " + m.super_opts.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
 }  // namespace
