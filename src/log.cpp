@@ -346,12 +346,8 @@ Result<void> Log::flush() {
   flushing_ = true;
   Result<void> r = write_batch(lk);
   flushing_ = false;
-  // What a failed batch left buffered, the flusher tries again (an interval on, then every interval): a
-  // Sync::always append leaves its wake to this flush (append_message's pending_follows).
-  const bool retry = !r && has_work_locked();
   lk.unlock();
   done_.notify_all();
-  if (retry) wake_.notify_one();
   return r;
 }
 
