@@ -245,19 +245,18 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
       forget_names_locked();
     }
   }
-  const bool was_idle = !has_work_locked();
   Result<void> r = message_names_locked(h);
   if (r)
     if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
-  wake_flusher(lk, was_idle, r && pending_follows);  // also for name records buffered before a failure
+  wake_flusher(lk, r && pending_follows);  // also for name records buffered before a failure
   return r;
 }
 
-void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle, bool defer) {
-  // !busy_: the flusher sleeps for want of work (it has none, or its wake was deferred); never so with
-  // Sync::always, whose appends flush themselves.
-  const bool work = !defer && has_work_locked() && (was_idle || (settings_.sync != Sync::always && !busy_));
-  if (work && settings_.sync != Sync::always) set_busy_locked(true);  // the flusher's work
+void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer) {
+  // !busy_: the flusher sleeps for want of work (it had none, or its wake was deferred). A busy one
+  // looks for work before it sleeps; Sync::always has no flusher (its appends flush themselves).
+  const bool work = !defer && settings_.sync != Sync::always && !busy_ && has_work_locked();
+  if (work) set_busy_locked(true);  // the flusher's work
   const bool wake = work || w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();
   if (wake) wake_.notify_one();
@@ -273,28 +272,26 @@ Result<void> Log::append_membership(std::span<const JournalMembership> changes) 
   // Written here and now; what a failure leaves buffered, the flusher retries.
   Result<void> r = flush();
   std::unique_lock<std::mutex> lk(mu_);
-  wake_flusher(lk, true);
+  wake_flusher(lk);
   return r;
 }
 
 void Log::add_pending(const Pending& p) {
   std::unique_lock<std::mutex> lk(mu_);
-  const bool was_idle = !has_work_locked();
   pending_.push_back(p);
-  wake_flusher(lk, was_idle);
+  wake_flusher(lk);
 }
 
 Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& body) {
   {
     std::unique_lock<std::mutex> lk(mu_);
-    const bool was_idle = !has_work_locked();
     // Names first: a recovery maps the ids of this journal file by its own name records.
     Result<void> r;
     for (std::uint32_t id : {body.sender, body.recipient})
       if (r) r = name_locked(id, false);
     if (r)
       if (auto a = w_.append_settle(kind, body); !a) r = failed(std::move(a).error());
-    wake_flusher(lk, was_idle);
+    wake_flusher(lk);
     if (!r) return r;
   }
   if (settings_.sync == Sync::always) return flush();

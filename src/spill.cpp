@@ -22,9 +22,11 @@ namespace courier {
 
 namespace detail {
 
-void pause_point(const char* point) noexcept {
-  static const char* const want = std::getenv("COURIER_TEST_PAUSE_AT");  // read once: a test sets it before exec
-  if (want == nullptr || std::strcmp(want, point) != 0) return;
+// Read once, before main: a test sets it before exec.
+const char* const pause_at = std::getenv("COURIER_TEST_PAUSE_AT");
+
+void pause_here(const char* point) noexcept {
+  if (pause_at == nullptr || std::strcmp(pause_at, point) != 0) return;
   const std::string line = std::string("paused-at ") + point + "\n";
   (void)!::write(STDOUT_FILENO, line.data(), line.size());
   // COURIER_TEST_PAUSE_RESUME set: go on once a line (or EOF) comes on standard input.

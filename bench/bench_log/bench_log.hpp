@@ -61,6 +61,8 @@ struct Config {
   std::uint64_t group_bytes = 1u << 20;
   std::uint64_t poll_every = 256;
   std::uint64_t lone_gap_us = 0;  // lone part: pause between a message's `sent` and the next send()
+  int log_cpu = -1;       // every bus the run opens: Options::log_cpus = {log_cpu} (-1: not pinned)
+  int producer_cpu = -1;  // bus and lone parts: the producer thread pinned there (-1: not pinned)
   bool prefault = true;  // bus part: populate the pages a run writes before it starts (a bus in steady state)
   unsigned lanes = 1;    // recovery part: priority lanes the records are spread over (1: what does not fit spills)
   // filled in main

@@ -33,6 +33,7 @@ courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages,
   o.sync = sync;
   o.group_commit_interval = c.interval;
   o.group_commit_bytes = c.group_bytes;
+  if (c.log_cpu >= 0) o.log_cpus = {static_cast<unsigned>(c.log_cpu)};
   return o;
 }
 
@@ -172,6 +173,8 @@ void bus_child(const Config& c, const std::string& name, Sync sync, bool lone, B
   Producer pr;
   if (!open_producer(name, bus_options(c, sync, n), pr, out.error)) return;
   if (c.prefault) prefault(*pr.bus, *pr.ep, pr.to, n, n);
+  if (c.producer_cpu >= 0 && !cbench::pin_to_cpu(c.producer_cpu))
+    return set_error(out.error, "pinning the producer to CPU " + std::to_string(c.producer_cpu) + " failed");
   ProducerRun r;
   produce(c, sync, *pr.bus, *pr.ep, pr.to, n, r, out.error, lone);
   count_missing(*pr.ep, r);

@@ -47,8 +47,10 @@
 // Files: main.cpp (options, the order of the parts), floors.cpp, journal.cpp
 // (bench/journal_rates.cpp measures), bus.cpp, producers.cpp, recovery.cpp,
 // report.cpp.
+#include <sched.h>
 #include <sys/statfs.h>
 
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -83,6 +85,8 @@ constexpr const char* help_text[][2] = {
     {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
     {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
     {"--lone-gap US", "lone part: pause US between a message's `sent` and the next send (default 0)"},
+    {"--log-cpu N", "the log's threads of every bus the run opens on CPU N (Options::log_cpus; default not pinned)"},
+    {"--producer-cpu N", "bus and lone parts: the producer thread on CPU N (default not pinned)"},
     {"--lanes N", "recovery part: spread the records over N priority lanes (default 1: what does not fit spills)"},
     {"--no-cold", "no recovery round with the log evicted from the page cache"},
     {"--no-prefault", "bus part: do not populate the bus's pages first (measure a freshly created bus)"},
@@ -110,6 +114,18 @@ std::uint64_t count_arg(const std::string& s) {
     usage(2);
   }
   return static_cast<std::uint64_t>(std::llround(v * mult));
+}
+
+// A CPU number: 0 up to CPU_SETSIZE - 1 (whether this process may use it is for the pinning to say).
+int cpu_arg(const std::string& s) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = std::strtoul(s.c_str(), &end, 10);
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0])) || *end != '\0' || errno != 0 || v >= CPU_SETSIZE) {
+    std::fprintf(stderr, "bench_log: bad CPU number '%s'\n", s.c_str());
+    usage(2);
+  }
+  return static_cast<int>(v);
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -167,6 +183,10 @@ Config parse(int argc, char** argv) {
       c.poll_every = count_arg(value());
     else if (a == "--lone-gap")
       c.lone_gap_us = count_arg(value());
+    else if (a == "--log-cpu")
+      c.log_cpu = cpu_arg(value());
+    else if (a == "--producer-cpu")
+      c.producer_cpu = cpu_arg(value());
     else if (a == "--lanes")
       c.lanes = static_cast<unsigned>(std::min<std::uint64_t>(count_arg(value()), courier::priority_levels));
     else if (a == "--no-cold")

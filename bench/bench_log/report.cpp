@@ -53,6 +53,8 @@ std::string render(const Config& c, const Results& res, const std::string& machi
      << num(static_cast<double>(c.group_bytes)) << ", status ring drained every " << c.poll_every << " sends, "
      << (c.prefault ? "the run's tracker / lane / status-ring pages populated first (MADV_POPULATE_WRITE)"
                     : "a fresh bus (no pages populated first)")
+     << (c.log_cpu >= 0 ? ", log threads on CPU " + std::to_string(c.log_cpu) : std::string())
+     << (c.producer_cpu >= 0 ? ", producer on CPU " + std::to_string(c.producer_cpu) : std::string())
      << "; recovery " << num(static_cast<double>(c.records)) << " records over " << c.lanes << " lane(s), "
      << c.recovery_rounds << " warm round(s)" << (c.cold ? " + 1 with the log evicted" : "")
      << (c.quick ? "; --quick" : "") << "\n\n";

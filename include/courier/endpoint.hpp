@@ -377,9 +377,10 @@ class Endpoint {
   std::unordered_map<std::string, GroupId> group_names_;
   std::vector<EndpointId> members_;  // scratch for group sends (kept: no allocation per send)
   std::uint64_t id_next_ = 0, id_end_ = 0;
-  // What track() warmed for this handle's next ids in sequence (bus-assigned, or explicit ones each the last + 1), keys {self_, id, no_endpoint}, a batch
-  // at a time (warm_ahead): the placements warm_entry saw for ids [at_id, at_id + warm_batch) (at_id 0:
-  // none), and the hashes of the batch after it, whose tag lines were asked for (tags_id 0: none).
+  // What track() warmed for this handle's next ids in sequence (bus-assigned, or explicit ones each
+  // the last + 1), keys {self_, id, no_endpoint}, a batch at a time (warm_ahead): the placements
+  // warm_entry saw for ids [at_id, at_id + warm_batch) (at_id 0: none), and the hashes of the batch
+  // after it, whose tag lines were asked for (tags_id 0: none).
   static constexpr unsigned warm_batch = 8;
   struct Warmed {
     std::uint64_t at_id = 0, tags_id = 0;

@@ -147,11 +147,10 @@ class Log {
   void run();  // the group-commit thread
   // Something waits to be written or reported (the flusher's work). Under mu_.
   bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty(); }
-  // After an append under lk: wake the flusher when it has work and had none
-  // (`was_idle`), or sleeps for want of it (a record appended with its wake
-  // deferred: `defer`, append_message's pending_follows), or a batch is full.
-  // Unlocks lk.
-  void wake_flusher(std::unique_lock<std::mutex>& lk, bool was_idle, bool defer = false);
+  // After an append under lk: wake the flusher when it sleeps for want of
+  // work and now has some (unless the wake is deferred: `defer`,
+  // append_message's pending_follows), or when a batch is full. Unlocks lk.
+  void wake_flusher(std::unique_lock<std::mutex>& lk, bool defer = false);
 
   Settings settings_;
   NameOf name_of_;

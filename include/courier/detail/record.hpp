@@ -50,8 +50,9 @@
 
 namespace courier {
 
-inline constexpr std::size_t cache_line =
-    64;  // fixed: not hardware_destructive_interference_size (two processes built with other -mtune must agree on the layout)
+// Fixed: not hardware_destructive_interference_size (two processes built with
+// other -mtune must agree on the layout).
+inline constexpr std::size_t cache_line = 64;
 
 namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died

@@ -18,8 +18,14 @@ namespace courier::detail {
 // standard output and stop forever (the test kills the process there), or,
 // with COURIER_TEST_PAUSE_RESUME set, until a line comes on standard input
 // (tests/spill_loss_test.cpp). Used on the logged and spill paths and in the
-// forwarder only, never on the inline send path or the receive path.
-void pause_point(const char* point) noexcept;
+// forwarder only, never on the inline send path or the receive path. Unset,
+// it costs a load and a branch (the logged path passes two per send).
+extern const char* const pause_at;  // COURIER_TEST_PAUSE_AT, read when the library loads; null: unset
+void pause_here(const char* point) noexcept;
+inline void pause_point(const char* point) noexcept {
+  if (pause_at != nullptr) [[unlikely]]
+    pause_here(point);
+}
 
 // Put a message from the log into its destination's lane (ids already
 // mapped), with `flag` added to its record flags. False when the lane has no
