@@ -34,6 +34,19 @@ std::vector<BusRound> good_rounds(const std::vector<BusRound>& v) {
   return out;
 }
 
+// A policy's rounds that ran; with none, its table row says why (`columns` cells in all) and is empty.
+std::vector<BusRound> rounds_or_failed_row(std::ostream& md, Sync sync, const std::vector<BusRound>& all,
+                                           unsigned columns) {
+  std::vector<BusRound> v = good_rounds(all);
+  if (v.empty()) {
+    md << "| " << courier::sync_name(sync) << " | 0 of " << all.size()
+       << " | failed: " << (all.empty() ? "" : all.front().error);
+    for (unsigned k = 3; k < columns; ++k) md << " |";
+    md << " |\n";
+  }
+  return v;
+}
+
 std::string render(const Config& c, const Results& res, const std::string& machine, const std::string& filesystem,
                    const std::string& started) {
   std::ostringstream md;
@@ -116,13 +129,9 @@ std::string render(const Config& c, const Results& res, const std::string& machi
             "| max | stamp p50 µs | stamp p99 | send() returned | events missing | ring drops | preempted |\n";
       md << "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n";
     }
-    const std::vector<BusRound> v = good_rounds(all);
+    const std::vector<BusRound> v = rounds_or_failed_row(md, sync, all, 17);
+    if (v.empty()) continue;
     const std::string pol(courier::sync_name(sync));
-    if (v.empty()) {
-      md << "| " << pol << " | 0 of " << all.size() << " | failed: " << (all.empty() ? "" : all.front().error)
-         << " | | | | | | | | | | | | | | |\n";
-      continue;
-    }
     const BusRound& last = v.back();
     md << "| " << pol << " | " << v.size()
        << (v.size() < all.size() ? " (" + std::to_string(all.size() - v.size()) + " failed)" : "") << " | "
@@ -151,13 +160,9 @@ std::string render(const Config& c, const Results& res, const std::string& machi
     md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     const std::vector<Synced> one = pick(F, &FloorRound::one);
     for (const auto& [sync, all] : res.lone) {
-      const std::vector<BusRound> v = good_rounds(all);
+      const std::vector<BusRound> v = rounds_or_failed_row(md, sync, all, 10);
+      if (v.empty()) continue;
       const std::string pol(courier::sync_name(sync));
-      if (v.empty()) {
-        md << "| " << pol << " | 0 of " << all.size() << " | failed: " << (all.empty() ? "" : all.front().error)
-           << " | | | | | | | |\n";
-        continue;
-      }
       md << "| " << pol << " | " << v.size() << " | " << num(med(v, &BusRound::messages)) << " | "
          << fix(med(v, &BusRound::p50_us)) << " | " << fix(med(v, &BusRound::p90_us)) << " | "
          << fix(med(v, &BusRound::p99_us)) << " | " << fix(med(v, &BusRound::max_us)) << " | "
