@@ -119,13 +119,13 @@ struct Synced {
   double ops = 0, mean_us = 0, p50_us = 0, p99_us = 0;  // ops/s, time per op (elapsed / ops), percentiles
 };
 
-// write() of `len` bytes appended to a fresh file + fdatasync(), per op, up to
-
 struct FloorRound {
   Synced one;              // (a) one 64 B record, at the start of the round
   Synced one_after;        // (a) again right after the `always` run (ops == 0: not measured)
   Synced one_ref;          // what `always` is compared with: the geometric mean of the two (a) runs around it
   Synced batch;            // (b) 64 KiB
+  Synced batch_allocated;  // (b) into fallocate'd space, as the log's journal files are
+  Synced batch_written;    // (b) over blocks written before (no allocation to record)
   Synced group;            // (b') group_commit_bytes, the most a group-commit batch writes before its sync
   double naive_per_s = 0;  // (c)
   double moved = 0;        // (a) after / before, time per op: the disk changed during the `always` run when far from 1

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "bench_log.hpp"
 #include "courier_bench/children.hpp"
@@ -69,10 +70,13 @@ std::string rss_text(const Rss& r) {
 
 // The filesystem holding `dir`: statfs's type, and /proc/self/mountinfo's line
 
-// `ops` ops or cap_s seconds.
-Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t ops, double cap_s) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+namespace {
+
+// `ops` times (or until cap_s seconds): write op i of `len` bytes to fd (at
+// its end, or at i * len when `at_offsets`) and fdatasync(); then close and
+// unlink the file.
+Synced timed_syncs(int fd, const std::string& path, std::size_t len, std::uint64_t ops, double cap_s,
+                   bool at_offsets) {
   std::vector<char> buf(len, 'r');
   std::vector<double> ns;
   ns.reserve(ops);
@@ -80,7 +84,10 @@ Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t op
   std::uint64_t t1 = start;
   for (std::uint64_t i = 0; i < ops && t1 - start < cap; ++i) {
     const std::uint64_t t0 = now_ns();
-    if (!cbench::write_all(fd, buf.data(), len) || ::fdatasync(fd) != 0) die(path + ": " + std::strerror(errno));
+    const bool wrote = at_offsets ? ::pwrite(fd, buf.data(), len, static_cast<off_t>(i * len)) ==
+                                        static_cast<ssize_t>(len)
+                                  : cbench::write_all(fd, buf.data(), len);
+    if (!wrote || ::fdatasync(fd) != 0) die(path + ": " + std::strerror(errno));
     t1 = now_ns();
     ns.push_back(static_cast<double>(t1 - t0));
   }
@@ -94,6 +101,39 @@ Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t op
   s.p50_us = p.p50 / 1e3;
   s.p99_us = p.p99 / 1e3;
   return s;
+}
+
+}  // namespace
+
+// write() of `len` bytes appended to a fresh file + fdatasync(), per op, up to
+// `ops` ops or cap_s seconds.
+Synced synced_appends(const std::string& path, std::size_t len, std::uint64_t ops, double cap_s) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+  return timed_syncs(fd, path, len, ops, cap_s, false);
+}
+
+// pwrite() of `len` bytes at the end of the records so far + fdatasync(), per
+// op, into space made first: `written` with zeros (written and synced, so a
+// batch's sync changes no block allocation), or fallocate'd (as the log's
+// journal files are: "unwritten" blocks, whose first write the sync must
+// record in the file system's journal).
+Synced synced_into_space(const std::string& path, std::size_t len, std::uint64_t ops, double cap_s, bool written) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+  const std::uint64_t size = static_cast<std::uint64_t>(len) * ops;
+  if (written) {
+    const std::vector<char> zeros(1 << 20, 0);
+    for (std::uint64_t at = 0; at < size; at += zeros.size()) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), size - at));
+      if (::pwrite(fd, zeros.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n))
+        die("writing zeros to " + path + ": " + std::strerror(errno));
+    }
+  } else if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    die("fallocate " + path + ": " + std::strerror(errno));
+  }
+  if (::fsync(fd) != 0) die("fsync " + path + ": " + std::strerror(errno));
+  return timed_syncs(fd, path, len, ops, cap_s, true);
 }
 
 // write() of 64 bytes per call, no sync: calls per second.
@@ -125,6 +165,8 @@ void run_floors(const Config& c, unsigned round, FloorRound& f) {
     f.moved = f.one_after.mean_us / f.one.mean_us;
   }
   f.batch = synced_appends(base + ".batch", batch_bytes, c.batch_ops, c.cap_s);
+  f.batch_allocated = synced_into_space(base + ".allocated", batch_bytes, c.batch_ops, c.cap_s, false);
+  f.batch_written = synced_into_space(base + ".written", batch_bytes, c.batch_ops, c.cap_s, true);
   f.group = synced_appends(base + ".group", c.group_bytes, c.batch_ops / 4 + 1, c.cap_s);
   f.naive_per_s = naive_writes(base + ".naive", c.naive_writes);
   std::fprintf(

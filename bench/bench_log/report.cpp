@@ -91,6 +91,8 @@ std::string render(const Config& c, const Results& res, const std::string& machi
     if (F.front().one_after.ops > 0)
       row("(a) again, right after the `always` run", &FloorRound::one_after, payload_size);
     row("(b) write() + fdatasync() of a 64 KiB batch, appended", &FloorRound::batch, batch_bytes);
+    row("(b) into fallocate'd space (the log's journal files)", &FloorRound::batch_allocated, batch_bytes);
+    row("(b) over blocks written before (no allocation in the sync)", &FloorRound::batch_written, batch_bytes);
     row("(b') write() + fdatasync() of a " + mib(static_cast<double>(c.group_bytes)) +
             " batch (group_commit_bytes), appended",
         &FloorRound::group, c.group_bytes);
