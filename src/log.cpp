@@ -332,6 +332,7 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
     while (rc != 0 && errno == EINTR);
     if (rc != 0) result = Error(Errc::system, "fdatasync of journal file '" + path + "': " + std::strerror(errno));
   }
+  synced_at_ = std::chrono::steady_clock::now();
   if (!result) (void)failed(result.error());  // before the senders hear log_failed: they may ask why
   if (!batch_.empty()) durable_(batch_, result ? Status::sent : Status::log_failed);
   batch_.clear();

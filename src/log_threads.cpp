@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 
 #include "courier/detail/log.hpp"
 
@@ -20,6 +21,8 @@ namespace {
 std::atomic<std::uint64_t> flusher_wakeups{0};
 std::atomic<std::uint64_t> housekeeper_wakeups{0};
 std::atomic<std::uint64_t> flusher_batches{0};
+std::atomic<std::uint64_t> flusher_write_sync_ns{0};  // a batch's start to its sync's end
+std::atomic<std::uint64_t> flusher_post_ns{0};        // its sync's end to the end of its events (and a roll)
 
 // Flushers of this process not asleep for want of work (await_log_flushers_idle).
 struct BusyFlushers {
@@ -105,7 +108,8 @@ Result<void> place_thread(std::thread& t, const char* name, const cpu_set_t* cpu
 
 LogThreadCounts log_thread_counts() noexcept {
   return {flusher_wakeups.load(std::memory_order_relaxed), housekeeper_wakeups.load(std::memory_order_relaxed),
-          flusher_batches.load(std::memory_order_relaxed)};
+          flusher_batches.load(std::memory_order_relaxed), flusher_write_sync_ns.load(std::memory_order_relaxed),
+          flusher_post_ns.load(std::memory_order_relaxed)};
 }
 
 bool await_log_flushers_idle(std::chrono::milliseconds guard) {
@@ -176,7 +180,13 @@ void Log::run() {
     flusher_batches.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     // A failure is reported with the batch (and kept: last_error); retried one interval after this
     // batch's end (a failing disk is not retried in a loop).
+    const clock::time_point started = anchor;
     if (!write_batch(lk)) anchor = clock::now();
+    const auto ns = [](clock::duration d) { return static_cast<std::uint64_t>(std::max<clock::rep>(0, d.count())); };
+    static_assert(std::is_same_v<clock::period, std::nano>);
+    // Relaxed: statistics, read as flusher_batches is.
+    flusher_write_sync_ns.fetch_add(ns(synced_at_ - started), std::memory_order_relaxed);
+    flusher_post_ns.fetch_add(ns(clock::now() - synced_at_), std::memory_order_relaxed);
     flushing_ = false;
     done_.notify_all();
   }

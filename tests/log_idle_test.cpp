@@ -187,6 +187,30 @@ TEST(LogIdle, AMessageThatFindsTheLogIdleIsWrittenAtOnceWithItsSent) {
   EXPECT_EQ(log_thread_counts().flusher_batches - before.flusher_batches, 2u);
 }
 
+// The flusher's own account of a batch (bench_log reports it): the time from
+// the batch's start to the end of its sync, and from there to the end of its
+// events, each within the time the caller saw pass around the batch.
+TEST(LogIdle, TheFlusherTimesItsBatchWithinTheTimeSeenAroundIt) {
+  LogBus lb;
+  ASSERT_NO_FATAL_FAILURE(lb.open([](Options&) {}));
+  Endpoint& alice = *lb.alice;
+  ASSERT_TRUE(detail::await_log_flushers_idle(patience));
+  using clock = std::chrono::steady_clock;
+  const auto before = log_thread_counts();
+  const clock::time_point t0 = clock::now();
+  const SendResult r = alice.send({.to = peer("bob"), .expiry = 60s}, "timed");
+  ASSERT_EQ(r.status, Status::outbox);
+  ASSERT_TRUE(await_status(alice, r.id, Status::sent));
+  ASSERT_TRUE(detail::await_log_flushers_idle(patience));  // its counts are added before it sleeps
+  const auto seen = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count();
+  const auto after = log_thread_counts();
+  ASSERT_EQ(after.flusher_batches - before.flusher_batches, 1u);
+  const std::uint64_t write_sync = after.flusher_write_sync_ns - before.flusher_write_sync_ns;
+  const std::uint64_t post = after.flusher_post_ns - before.flusher_post_ns;
+  EXPECT_GT(write_sync, 0u) << "a write and an fdatasync take time";
+  EXPECT_LE(write_sync + post, static_cast<std::uint64_t>(seen)) << "more than the time around the batch";
+}
+
 // ------------------------------------------------------------ log_cpus
 
 // The CPUs this process may use (as the library reads them: a mask of every

@@ -161,6 +161,10 @@ struct BusRound {
   double flush_forced = 0;                      // 1 when flush_log() had to be called to finish
   double tracker_full = 0;
   double preempted = 0;  // involuntary context switches of the child (both threads): noise
+  // The flusher's batches during the run (detail::log_thread_counts): how many,
+  // and per batch the mean time from its start to the end of its write and
+  // sync, and from there to the end of its events.
+  double batches = 0, batch_write_sync_us = 0, batch_post_us = 0;
 };
 static_assert(std::is_trivially_copyable_v<BusRound>);
 

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "bench_log.hpp"
+#include "courier/detail/log.hpp"
 #include "courier_bench/children.hpp"
 #include "courier_bench/harness.hpp"
 
@@ -176,8 +177,16 @@ void bus_child(const Config& c, const std::string& name, Sync sync, bool lone, B
   if (c.producer_cpu >= 0 && !cbench::pin_to_cpu(c.producer_cpu))
     return set_error(out.error, "pinning the producer to CPU " + std::to_string(c.producer_cpu) + " failed");
   ProducerRun r;
+  const courier::detail::LogThreadCounts before = courier::detail::log_thread_counts();
   produce(c, sync, *pr.bus, *pr.ep, pr.to, n, r, out.error, lone);
+  const courier::detail::LogThreadCounts after = courier::detail::log_thread_counts();
   count_missing(*pr.ep, r);
+  if (const auto batches = after.flusher_batches - before.flusher_batches; batches > 0) {
+    const double b = static_cast<double>(batches);
+    out.batches = b;
+    out.batch_write_sync_us = static_cast<double>(after.flusher_write_sync_ns - before.flusher_write_sync_ns) / b / 1e3;
+    out.batch_post_us = static_cast<double>(after.flusher_post_ns - before.flusher_post_ns) / b / 1e3;
+  }
 
   std::vector<double> lat, stamp;
   lat.reserve(r.count);

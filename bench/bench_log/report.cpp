@@ -47,6 +47,41 @@ std::vector<BusRound> rounds_or_failed_row(std::ostream& md, Sync sync, const st
   return v;
 }
 
+// What a message waits for at the bus part's rate: half a batch period (at
+// least a batch's write + sync) for the batch in flight, then its own batch's
+// write + sync: 1.5x a batch's write + sync is a floor of the p50 at that
+// batch size (docs/design.md, "Tried, not kept: spare journal files").
+void flusher_batches_table(std::ostream& md, const Results& res) {
+  bool header = false;
+  for (const auto& [sync, all] : res.bus) {
+    std::vector<BusRound> v;
+    for (const BusRound& r : good_rounds(all))
+      if (r.batches > 0) v.push_back(r);
+    if (v.empty()) continue;
+    if (!header) {
+      md << "The flusher's batches in those runs: *write + sync*: from a batch's start to the end of its "
+            "fdatasync, mean; *events*: from there to the end of its `sent` events (and a roll), mean; "
+            "*p50 floor*: 1.5 × write + sync (a message waits for the batch in flight and its own), "
+            "and / floor (a) p50 per round, median.\n\n";
+      md << "| policy | batches | records per batch | write + sync µs | events µs | p50 floor µs | / floor (a) |\n";
+      md << "|---|---:|---:|---:|---:|---:|---:|\n";
+      header = true;
+    }
+    std::vector<double> per_batch, ratio;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      per_batch.push_back(v[i].messages / v[i].batches);
+      if (i < res.floors.size() && res.floors[i].one.p50_us > 0)
+        ratio.push_back(1.5 * v[i].batch_write_sync_us / res.floors[i].one.p50_us);
+    }
+    const double ws = med(v, &BusRound::batch_write_sync_us);
+    md << "| " << courier::sync_name(sync) << " | " << num(med(v, &BusRound::batches)) << " | "
+       << num(cbench::median(per_batch)) << " | " << fix(ws) << " | " << fix(med(v, &BusRound::batch_post_us))
+       << " | " << fix(1.5 * ws) << " | "
+       << (ratio.empty() ? std::string("–") : fix(cbench::median(std::move(ratio)), 2) + "×") << " |\n";
+  }
+  if (header) md << "\n";
+}
+
 std::string render(const Config& c, const Results& res, const std::string& machine, const std::string& filesystem,
                    const std::string& started) {
   std::ostringstream md;
@@ -150,6 +185,7 @@ std::string render(const Config& c, const Results& res, const std::string& machi
       md << "\n(" << pol << ": flush_log() was needed to finish in most rounds)\n";
   }
   if (!res.bus.empty()) md << "\n";
+  flusher_batches_table(md, res);
 
   if (!res.lone.empty()) {
     md << "### One message at a time (64 B, expiry 30 s, no receiver; the next send() once the last is `sent`"

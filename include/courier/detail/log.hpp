@@ -169,6 +169,9 @@ class Log {
   mutable std::mutex error_mu_;              // last_error_ (set by a flusher outside mu_)
   std::optional<Error> last_error_;
   std::vector<std::byte> out_;  // the batch being written (JournalWriter::take_batch)
+  // When write_batch()'s sync ended (set outside the lock by the one thread
+  // flushing_ lets write; read by the flusher after its own write_batch()).
+  std::chrono::steady_clock::time_point synced_at_{};
   bool flushing_ = false;
   bool writing_ = false;  // out_ is being written outside the lock: no other write to the file
   bool stop_ = false;
@@ -186,6 +189,10 @@ struct LogThreadCounts {
   std::uint64_t flusher_wakeups = 0;
   std::uint64_t housekeeper_wakeups = 0;
   std::uint64_t flusher_batches = 0;
+  // Over those batches: from each one's start to the end of its write and
+  // sync, and from there to the end of its events (`sent`) and of a roll.
+  std::uint64_t flusher_write_sync_ns = 0;
+  std::uint64_t flusher_post_ns = 0;
 };
 LogThreadCounts log_thread_counts() noexcept;
 // Wait until every flusher of this process sleeps with nothing to write
