@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <type_traits>
 
 #include "courier/detail/log.hpp"
 
@@ -23,6 +22,10 @@ std::atomic<std::uint64_t> housekeeper_wakeups{0};
 std::atomic<std::uint64_t> flusher_batches{0};
 std::atomic<std::uint64_t> flusher_write_sync_ns{0};  // a batch's start to its sync's end
 std::atomic<std::uint64_t> flusher_post_ns{0};        // its sync's end to the end of its events (and a roll)
+
+std::uint64_t nanoseconds(std::chrono::steady_clock::duration d) noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
 
 // Flushers of this process not asleep for want of work (await_log_flushers_idle).
 struct BusyFlushers {
@@ -182,11 +185,9 @@ void Log::run() {
     // batch's end (a failing disk is not retried in a loop).
     const clock::time_point started = anchor;
     if (!write_batch(lk)) anchor = clock::now();
-    const auto ns = [](clock::duration d) { return static_cast<std::uint64_t>(std::max<clock::rep>(0, d.count())); };
-    static_assert(std::is_same_v<clock::period, std::nano>);
-    // Relaxed: statistics, read as flusher_batches is.
-    flusher_write_sync_ns.fetch_add(ns(synced_at_ - started), std::memory_order_relaxed);
-    flusher_post_ns.fetch_add(ns(clock::now() - synced_at_), std::memory_order_relaxed);
+    // Relaxed: statistics, read as flusher_batches is. write_batch() set synced_at_ after `started`.
+    flusher_write_sync_ns.fetch_add(nanoseconds(synced_at_ - started), std::memory_order_relaxed);
+    flusher_post_ns.fetch_add(nanoseconds(clock::now() - synced_at_), std::memory_order_relaxed);
     flushing_ = false;
     done_.notify_all();
   }

@@ -67,17 +67,15 @@ void flusher_batches_table(std::ostream& md, const Results& res) {
       md << "|---|---:|---:|---:|---:|---:|---:|\n";
       header = true;
     }
-    std::vector<double> per_batch, ratio;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      per_batch.push_back(v[i].messages / v[i].batches);
-      if (i < res.floors.size() && res.floors[i].one.p50_us > 0)
-        ratio.push_back(1.5 * v[i].batch_write_sync_us / res.floors[i].one.p50_us);
-    }
+    std::vector<double> per_batch;
+    for (const BusRound& r : v) per_batch.push_back(r.messages / r.batches);
     const double ws = med(v, &BusRound::batch_write_sync_us);
+    const double ratio = 1.5 * paired(v, &BusRound::batch_write_sync_us, pick(res.floors, &FloorRound::one),
+                                      &Synced::p50_us);
     md << "| " << courier::sync_name(sync) << " | " << num(med(v, &BusRound::batches)) << " | "
        << num(cbench::median(per_batch)) << " | " << fix(ws) << " | " << fix(med(v, &BusRound::batch_post_us))
-       << " | " << fix(1.5 * ws) << " | "
-       << (ratio.empty() ? std::string("–") : fix(cbench::median(std::move(ratio)), 2) + "×") << " |\n";
+       << " | " << fix(1.5 * ws) << " | " << (std::isfinite(ratio) ? fix(ratio, 2) + "×" : std::string("–"))
+       << " |\n";
   }
   if (header) md << "\n";
 }
