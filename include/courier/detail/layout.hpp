@@ -37,7 +37,7 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 5;
+inline constexpr std::uint32_t layout_version = 6;
 inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 // Bytes of SegmentHeader::log_dir: an absolute path of at most this minus one

@@ -319,9 +319,18 @@ class Tracker {
   static constexpr std::uint64_t no_slot = ~0ull;
 
  private:
-  std::uint64_t bucket_a(std::uint64_t hv) const noexcept { return hv & (buckets_ - 1); }
+  // A key's two buckets: each its run's (two runs of tracker_run buckets
+  // side by side, chosen by the run's hash), at the id's place in the run
+  // (key_hash). buckets_ <= max_tracker_capacity / 8 = 2^23: bucket_a's run
+  // comes from the hash's low 24 bits, bucket_b's from its bits 30-63 (the
+  // run's part of the tag bits).
+  static_assert(max_tracker_capacity / tracker_bucket_slots <= (1ull << tracker_run_shift));
+  static std::uint64_t run_place(std::uint64_t hv) noexcept {
+    return (hv >> tracker_run_shift) & (tracker_run - 1);
+  }
+  std::uint64_t bucket_a(std::uint64_t hv) const noexcept { return (hv + run_place(hv)) & (buckets_ - 1); }
   std::uint64_t bucket_b(std::uint64_t hv) const noexcept {
-    return ((hv >> 24) * 0x9e3779b97f4a7c15ull >> 40) & (buckets_ - 1);
+    return (((hv >> 30) * 0x9e3779b97f4a7c15ull >> 20) + run_place(hv)) & (buckets_ - 1);
   }
 
   // Whether the ready entry in slot s (tag t) of our key is no original, so

@@ -19,16 +19,27 @@ struct TrackerKey {
   bool operator==(const TrackerKey&) const = default;
 };
 
+// Ids of one sender (and recipient) in runs of tracker_run: the keys of a
+// run have their buckets side by side (Tracker::bucket_a, bucket_b), so a
+// sender's consecutive ids touch a few pages of the table, not one page each
+// (docs/design.md, "A sender's consecutive ids share their tracker pages").
+inline constexpr std::uint64_t tracker_run = 64;  // a power of two
+inline constexpr unsigned tracker_run_shift = 24;  // where a hash keeps the id's place in its run
+
 // A key's 64-bit hash: its buckets (Tracker::bucket_a, bucket_b) and the 40
-// bits its tag keeps (tracker_buckets.hpp) come from it.
+// bits its tag keeps (tracker_buckets.hpp) come from it. The run's hash (its
+// key with the id's low bits cleared), with the id's place in the run in bits
+// 24-29: the lowest of the tag's 40 bits, so that the keys of a run never
+// share their tag bits.
 inline std::uint64_t key_hash(const TrackerKey& k) noexcept {
-  std::uint64_t x = k.id ^ (static_cast<std::uint64_t>(k.sender) << 32 | k.recipient) * 0x9e3779b97f4a7c15ull;
+  const std::uint64_t place = k.id & (tracker_run - 1);
+  std::uint64_t x = (k.id - place) ^ (static_cast<std::uint64_t>(k.sender) << 32 | k.recipient) * 0x9e3779b97f4a7c15ull;
   x ^= x >> 31;
   x *= 0xbf58476d1ce4e5b9ull;
   x ^= x >> 29;
   x *= 0x94d049bb133111ebull;
   x ^= x >> 32;
-  return x;
+  return (x & ~((tracker_run - 1) << tracker_run_shift)) | (place << tracker_run_shift);
 }
 
 // The tracker key of a message header: a group message has an entry per

@@ -36,7 +36,15 @@ Tracker::InsertResult Tracker::insert_unshared(const TrackerKey& key, std::uint6
       --load[k];
       return false;
     });
-    if (dup != no_slot) return {Insert::duplicate, dup};
+    if (dup != no_slot) {
+      // As insert(), whose claim comes before its scan: with both buckets
+      // full it retires their dead entries first, whatever it finds next.
+      if (pass == 0 && load_of(b1) == tracker_bucket_slots && load_of(b2) == tracker_bucket_slots) {
+        retire_bucket(b1, now_ns);
+        if (b1 != b2) retire_bucket(b2, now_ns);
+      }
+      return {Insert::duplicate, dup};
+    }
     if (b1 == b2) load[1] = load[0], free_slot[1] = free_slot[0];
     if (const std::uint64_t slot = unshared_choice(load, free_slot); slot != no_slot)
       return place_unshared(key, h40, slot, init);
