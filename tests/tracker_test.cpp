@@ -80,22 +80,28 @@ TEST(Tracker, FullTableRefusesNewKeysButStillRecognisesTheKeysItHolds) {
 }
 
 // A sender's consecutive ids (bus-assigned ones, or explicit ones in
-// sequence) take buckets side by side: 256 of them touch a few pages of the
-// tag array, not one page each, which is what keeps a tracked send off the
-// TLB's misses in a table of many MiBs (docs/design.md, "A sender's
+// sequence) take buckets side by side, and the entries of a bucket's slot k
+// lie bucket after bucket: 256 of them touch a few pages of the tag array and
+// of the entries, not a page or two each, which is what keeps a tracked send
+// off the TLB's misses in a table of many MiBs (docs/design.md, "A sender's
 // consecutive ids share their tracker pages"). Each is still found by its key.
-TEST(Tracker, ConsecutiveIdsOfOneSenderShareTheirTagPages) {
-  constexpr std::uint64_t capacity = 1 << 16, n = 256;  // 512 KiB of tags: 128 pages
+TEST(Tracker, ConsecutiveIdsOfOneSenderShareTheirTagAndEntryPages) {
+  constexpr std::uint64_t capacity = 1 << 16, n = 256;  // 512 KiB of tags (128 pages), 4 MiB of entries
   TrackerTable t(capacity);
-  std::set<std::uint64_t> pages;
+  std::set<std::uint64_t> tag_pages, entry_pages;
   for (std::uint64_t id = 5000; id < 5000 + n; ++id) {
     auto r = put(*t, key(id));
     ASSERT_EQ(r.result, Tracker::Insert::inserted);
-    pages.insert(r.slot * sizeof(std::uint64_t) / 4096);
+    tag_pages.insert(r.slot * sizeof(std::uint64_t) / 4096);
+    entry_pages.insert(reinterpret_cast<std::uintptr_t>(&t->entry(r.slot)) / 4096);
   }
-  // 256 ids span 5 runs of 64, each with two places of 64 tag lines (4 KiB,
-  // on at most 2 pages): at most 20 pages. Placed at random they touch ~110.
-  EXPECT_LE(pages.size(), 20u);
+  // 256 ids span 5 runs of 64, each with two places of 64 buckets: 4 KiB of
+  // tags per place, and in an empty table each key takes its bucket's first
+  // slot, 4 KiB of entries per place (on at most 2 pages each): at most 20
+  // pages of either. Placed at random they touch ~110 pages of tags; with a
+  // bucket's entries side by side, 8 pages of entries per place.
+  EXPECT_LE(tag_pages.size(), 20u);
+  EXPECT_LE(entry_pages.size(), 20u);
   for (std::uint64_t id = 5000; id < 5000 + n; ++id) EXPECT_NE(t->find(key(id)), Tracker::no_slot) << id;
 }
 

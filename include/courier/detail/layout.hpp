@@ -11,7 +11,8 @@
 //   group_offset           GroupSlot[max_groups], group_stride bytes each (page aligned start):
 //                            128-byte slot + u32 members[max_group_members] (64-byte rounded)
 //   tracker_offset         Tracker (page aligned): TrackerHeader (128 bytes),
-//                            u64 tags[tracker_capacity], TrackerEntry[tracker_capacity] (64 bytes each)
+//                            u64 tags[tracker_capacity], TrackerEntry[tracker_capacity] (64 bytes each,
+//                            in 8 planes: slot k of bucket b at k * buckets + b)
 //   inbox_offset           Inbox[max_endpoints], inbox_stride bytes each, page aligned:
 //                            InboxData (576 bytes)
 //                            16 x { LaneData (128 bytes), record space (lane_capacity bytes) }
@@ -37,7 +38,7 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 6;
+inline constexpr std::uint32_t layout_version = 7;
 inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 // Bytes of SegmentHeader::log_dir: an absolute path of at most this minus one

@@ -67,7 +67,12 @@ class Tracker {
 
   bool valid() const noexcept { return h_ != nullptr; }
   std::uint64_t capacity() const noexcept { return capacity_; }
-  TrackerEntry& entry(std::uint64_t slot) const noexcept { return entries_[slot]; }
+  // Slot k of every bucket in one plane of entries, bucket after bucket
+  // (docs/layout.md, "Tracker"): the keys of a run (adjacent buckets) that
+  // take the same slot of their buckets have their entries side by side.
+  TrackerEntry& entry(std::uint64_t slot) const noexcept {
+    return entries_[(slot & (tracker_bucket_slots - 1)) * buckets_ + slot / tracker_bucket_slots];
+  }
   TrackerHeader& header() const noexcept { return *h_; }
 
   static std::uint64_t hash(const TrackerKey& k) noexcept { return key_hash(k); }
@@ -112,7 +117,7 @@ class Tracker {
         h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         return {Insert::full, 0};
       }
-      TrackerEntry& e = entries_[slot];
+      TrackerEntry& e = entry(slot);
       // Relaxed: published by the CAS to ready below.
       e.id.store(key.id, std::memory_order_relaxed);
       e.sender.store(key.sender, std::memory_order_relaxed);
@@ -183,7 +188,7 @@ class Tracker {
   void warm_slot(std::uint64_t slot) const noexcept {
     slot = slot < capacity_ ? slot : 0;
     __builtin_prefetch(&tags_[slot], 0);
-    __builtin_prefetch(&entries_[slot], 1);
+    __builtin_prefetch(&entry(slot), 1);
   }
   Placement warm_entry(std::uint64_t hv) const noexcept {
     const std::uint64_t b1 = bucket_a(hv), b2 = bucket_b(hv);
@@ -192,7 +197,7 @@ class Tracker {
     for (unsigned i = 0; i < tracker_bucket_slots; ++i) {
       const std::uint64_t s = b * tracker_bucket_slots + i;
       if (tags_[s].load(std::memory_order_relaxed) == 0) {  // relaxed: a placement guess, as load_of
-        __builtin_prefetch(&entries_[s], 1);
+        __builtin_prefetch(&entry(s), 1);
         break;
       }
     }
@@ -211,7 +216,7 @@ class Tracker {
         const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
         if (tag::state(t) != tag::ready || tag::hash_bits(t) != h40 || !same_key(s, key)) continue;
         // A failed send (full/offline/log_failed) may sit beside its successful resend: prefer the latter.
-        if (!frees_id(static_cast<Status>(entries_[s].status.load(std::memory_order_acquire)))) return s;
+        if (!frees_id(static_cast<Status>(entry(s).status.load(std::memory_order_acquire)))) return s;
         failed = s;
       }
     }
@@ -232,7 +237,7 @@ class Tracker {
   // expired, or a removal, comes after the delivery and changes nothing).
   // Returns true when this call made the change.
   bool advance(std::uint64_t slot, Status to, std::uint64_t now_ns) noexcept {
-    std::atomic<std::uint8_t>& st = entries_[slot].status;
+    std::atomic<std::uint8_t>& st = entry(slot).status;
     // Acquire: pairs with the previous advance's release.
     std::uint8_t cur = st.load(std::memory_order_acquire);
     for (;;) {
@@ -244,7 +249,7 @@ class Tracker {
                                    std::memory_order_acquire))
         break;
     }
-    entries_[slot].updated_ns.store(now_ns, std::memory_order_relaxed);  // relaxed: informational
+    entry(slot).updated_ns.store(now_ns, std::memory_order_relaxed);  // relaxed: informational
     return true;
   }
 
@@ -301,7 +306,7 @@ class Tracker {
       const std::uint64_t t = tags_[s].load(std::memory_order_acquire);
       if (tag::state(t) != tag::ready) continue;
       const std::uint64_t pid = tag::pid_bits(t);
-      f(s, entries_[s], [pid] { return pid_alive(pid); });
+      f(s, entry(s), [pid] { return pid_alive(pid); });
     }
   }
 
@@ -340,16 +345,16 @@ class Tracker {
   // the tag keeps its pid). docs/design.md, "No wedged ids".
   bool replaceable(std::uint64_t s, std::uint64_t t) const noexcept {
     // Acquire: the status written before the entry's last advance.
-    const auto st = static_cast<Status>(entries_[s].status.load(std::memory_order_acquire));
+    const auto st = static_cast<Status>(entry(s).status.load(std::memory_order_acquire));
     if (frees_id(st)) return true;
     // Acquire: partner of the sender's release of `committed` (set before its
     // lane commit, or once its spilled record is in the journal file).
-    if ((entries_[s].flags.load(std::memory_order_acquire) & tracker_flag::committed) != 0) return false;
+    if ((entry(s).flags.load(std::memory_order_acquire) & tracker_flag::committed) != 0) return false;
     return st == Status::outbox && tag::state(t) == tag::ready && !pid_alive(tag::pid_bits(t));
   }
 
   bool same_key(std::uint64_t s, const TrackerKey& k) const noexcept {
-    const TrackerEntry& e = entries_[s];
+    const TrackerEntry& e = entry(s);
     // Relaxed: the caller saw the tag ready (acquire) before.
     return e.id.load(std::memory_order_relaxed) == k.id && e.sender.load(std::memory_order_relaxed) == k.sender &&
            e.recipient.load(std::memory_order_relaxed) == k.recipient;
@@ -395,7 +400,7 @@ class Tracker {
       std::uint64_t t = tags_[s].load(std::memory_order_acquire);  // acquire: we read the entry next
       if (t == 0) continue;
       if (tag::state(t) == tag::ready) {
-        if (now_ns < entries_[s].deadline_ns.load(std::memory_order_relaxed)) continue;  // relaxed: tag acquired
+        if (now_ns < entry(s).deadline_ns.load(std::memory_order_relaxed)) continue;  // relaxed: tag acquired
         // Release: the slot's next owner writes after this.
         if (tags_[s].compare_exchange_strong(t, 0, std::memory_order_release)) {
           ++n;

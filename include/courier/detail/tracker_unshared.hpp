@@ -63,7 +63,7 @@ inline std::uint64_t Tracker::unshared_choice(const unsigned (&load)[2], const s
 template <class Init>
 Tracker::InsertResult Tracker::place_unshared(const TrackerKey& key, std::uint64_t h40, std::uint64_t slot,
                                               Init&& init) noexcept {
-  TrackerEntry& e = entries_[slot];
+  TrackerEntry& e = entry(slot);
   // Relaxed: published by the release store of the tag below.
   e.id.store(key.id, std::memory_order_relaxed);
   e.sender.store(key.sender, std::memory_order_relaxed);
@@ -128,7 +128,7 @@ class Tracker::Rebuild {
   }
   void warm(const Ahead& a) const noexcept {
     const std::uint64_t slot = unshared_choice(a.load, a.free_slot);
-    __builtin_prefetch(&t_.entries_[slot < t_.capacity_ ? slot : 0], 1);  // branch-free: see warm_slot
+    __builtin_prefetch(&t_.entry(slot < t_.capacity_ ? slot : 0), 1);  // branch-free: see warm_slot
   }
 
   /// t.insert_unshared(key, hv, now_ns, init), using `ahead` (look(hv),
