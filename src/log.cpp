@@ -166,6 +166,8 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   auto w = JournalWriter::open(s.dir, jo);
   if (!w) return std::move(w).error().with_context("opening the log in '" + s.dir + "'");
   std::unique_ptr<Log> log(new Log(s, std::move(*w), std::move(name_of), std::move(durable)));
+  // Preallocated space counts in a file's size (a reader's max_file_size): the cap leaves room for one step.
+  log->file_cap_ = std::min(2 * s.segment_size, d::max_read_file_size - jo.preallocate);
   log->pinned_ = !s.cpus.empty();
   log->cpus_ = cpus;
   if (s.sync != Sync::always)
@@ -242,19 +244,32 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
       return w_.buffered_bytes() + w_.taken_bytes() < 4 * settings_.batch_bytes + log_defaults::backlog_slack_bytes ||
              stop_;
     });
-  if (settings_.sync == Sync::always && w_.file_bytes() >= settings_.segment_size) {
-    // Not under a flush() of another thread, which syncs this file outside the lock.
-    done_.wait(lk, [&] { return !flushing_; });
-    if (w_.file_bytes() >= settings_.segment_size) {
-      if (auto r = w_.roll(); !r) return failed(std::move(r).error());
-      forget_names_locked();
-    }
-  }
+  if (auto room = make_room_locked(lk, logfmt::align_up(logfmt::record_frame_size + logfmt::message_min_body +
+                                                        std::uint64_t{payload.size()}));
+      !room)
+    return room;
   Result<void> r = message_names_locked(h);
   if (r)
     if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
   wake_flusher(lk, r && pending_follows);  // also for name records buffered before a failure
   return r;
+}
+
+Result<void> Log::make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64_t bytes) {
+  // The name records a record may need first: its sender, recipient and group.
+  constexpr std::uint64_t names = 3 * logfmt::record_span(sizeof(logfmt::NameBody) + logfmt::max_name_len);
+  const auto full = [&] {
+    if (settings_.sync == Sync::always) return w_.file_bytes() >= settings_.segment_size;
+    // A record larger than the cap goes alone into a file of its own (a file that holds only its header).
+    return w_.file_bytes() > logfmt::file_header_size && w_.file_bytes() + bytes + names > file_cap_;
+  };
+  if (!full()) return {};
+  // Not under a batch of another thread, which syncs this file outside the lock.
+  done_.wait(lk, [&] { return !flushing_; });
+  if (!full()) return {};  // that batch rolled it
+  if (auto r = w_.roll(); !r) return failed(std::move(r).error());
+  forget_names_locked();
+  return {};
 }
 
 void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer) {
@@ -269,10 +284,14 @@ void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer) {
 
 Result<void> Log::append_membership(std::span<const JournalMembership> changes) {
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const JournalMembership& m : changes)
+    std::unique_lock<std::mutex> lk(mu_);
+    for (const JournalMembership& m : changes) {
+      if (auto r = make_room_locked(lk, logfmt::record_span(sizeof(logfmt::MembershipBody) + 2 * logfmt::max_name_len));
+          !r)
+        return r;
       if (auto r = w_.append_membership(m.change, m.group, m.endpoint, m.at_ns); !r)
         return failed(std::move(r).error());
+    }
   }
   // Written here and now; what a failure leaves buffered, the flusher retries.
   Result<void> r = flush();
@@ -291,7 +310,7 @@ Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& bod
   {
     std::unique_lock<std::mutex> lk(mu_);
     // Names first: a recovery maps the ids of this journal file by its own name records.
-    Result<void> r;
+    Result<void> r = make_room_locked(lk, logfmt::record_span(sizeof body));
     for (std::uint32_t id : {body.sender, body.recipient})
       if (r) r = name_locked(id, false);
     if (r)
@@ -311,6 +330,7 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   Result<void> result;
   // Taken together: a pending added from now on has its record behind this batch.
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
+  unsynced_ = false;      // what write_now() wrote before now: this batch's fdatasync covers it
   if (w_.buffered_bytes() != 0 && w_.fd() < 0) {
     result = w_.flush();  // no file (a roll failed): its error, under the lock (an append may create the file)
   } else if (w_.buffered_bytes() != 0) {
@@ -345,7 +365,7 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
 Result<void> Log::flush() {
   std::unique_lock<std::mutex> lk(mu_);
   done_.wait(lk, [&] { return !flushing_; });
-  if (w_.buffered_bytes() == 0 && pending_.empty()) return {};
+  if (!has_work_locked()) return {};
   flushing_ = true;
   Result<void> r = write_batch(lk);
   flushing_ = false;
@@ -360,7 +380,14 @@ Result<void> Log::write_now() {
   // the file); safe beside a flusher syncing outside the lock: it only syncs
   // the fd.
   done_.wait(lk, [&] { return !writing_; });
+  const bool wrote = w_.buffered_bytes() != 0;
   if (auto r = w_.flush(); !r) return failed(std::move(r).error());
+  // Synced by the next batch (the flusher's; Sync::always: the caller's flush()), even when no pending
+  // waits for it. Sync::os syncs nothing.
+  if (wrote && settings_.sync != Sync::os) {
+    unsynced_ = true;
+    wake_flusher(lk);
+  }
   return {};
 }
 

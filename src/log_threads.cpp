@@ -155,14 +155,15 @@ void Log::run() {
   std::unique_lock<std::mutex> lk(mu_);
   clock::time_point anchor = clock::now();
   for (;;) {
-    if (!stop_ && !has_work_locked()) {
+    // Asleep for want of work: not busy, each time it sleeps. An append that gave it work set busy_ and woke
+    // it, and that work may be gone by the time it holds the lock (a write_now() or flush() of another thread
+    // took it): asleep again, it must be not busy again, or no later append would wake it.
+    while (!stop_ && !has_work_locked()) {
       set_busy_locked(false);
-      do {
-        wake_.wait(lk);
-        woke();
-      } while (!stop_ && !has_work_locked());
-      set_busy_locked(true);
+      wake_.wait(lk);
+      woke();
     }
+    set_busy_locked(true);
     if (stop_) break;
     // One interval after the last batch started (or failed), which may have passed: then at once.
     const clock::time_point deadline = std::max(clock::now(), anchor + settings_.interval);

@@ -898,6 +898,104 @@ TEST(LogSpill, SpilledMessagesSurviveAReboot) {
   EXPECT_EQ(next, n);
 }
 
+// Each spilled message is said `sent` by the flusher alone (no flush_log):
+// a spill writes its record at once (write_now), and the flusher it woke may
+// find nothing left to write when it gets the lock. Asleep again, it must be
+// wakeable again: it was not (it slept marked busy), so no later spill woke
+// it, no spilled message was said `sent`, and its journal file never rolled
+// (bench_log's 10 M recovery found a 1.1 GB file the reader refused, and lost
+// the messages in it). 1,000 spills, each awaited before the next: without the
+// fix the first lost race stops the stream.
+TEST(LogSpill, EachSpilledMessageIsSaidSentByTheFlusherAlone) {
+  BusName name;
+  TempDir dir;
+  auto scene = Scene::open(name.name, logged(dir.path, Sync::group));
+  ASSERT_TRUE(scene);
+  Endpoint& alice = scene->alice;
+  const std::string pad(1000, 's');
+  constexpr int n = 1100;  // 64 KiB lanes hold ~60 of these: ~1,000 spill
+  for (int i = 0; i < n; ++i) {
+    const SendResult r = alice.send(stored("bob"), std::to_string(i) + ":" + pad);
+    ASSERT_EQ(r.status, Status::outbox) << i;
+    const auto got = wait_statuses(alice, {r.id}, Status::sent);
+    ASSERT_EQ(got.count(r.id), 1u) << "message " << i << " was never said sent";
+    ASSERT_EQ(got.at(r.id), Status::sent) << i;
+  }
+  EXPECT_TRUE(detail::await_log_flushers_idle(std::chrono::seconds(60))) << "the flusher never slept";
+  auto bob = scene->bus.attach("bob");
+  ASSERT_TRUE(bob);
+  int next = 0, forwarded = 0;
+  while (auto m = bob->receive(std::chrono::milliseconds(200))) {
+    const std::string t(m->text());
+    ASSERT_EQ(t.substr(0, t.find(':')), std::to_string(next));
+    forwarded += m->forwarded() ? 1 : 0;
+    ++next;
+  }
+  EXPECT_EQ(next, n);
+  EXPECT_GE(forwarded, n - 100) << "the test is about spilled messages";
+}
+
+// A journal file rolls at about log_segment_size and never holds more than
+// twice it, however long a batch waits: the records of a spill are written at
+// once, and with a 10 s interval no batch comes to roll the file (before, one
+// file took every spilled record; at 64 MiB segments it passed the 1 GiB a
+// reader takes and recovery refused all of it). Every message comes back
+// after a reboot.
+TEST(LogSpill, JournalFilesStayUnderTwiceTheSegmentSizeWhateverTheInterval) {
+  BusName name;
+  TempDir dir;
+  constexpr std::uint64_t segment = 4096;
+  Options o = logged(dir.path, Sync::group);
+  o.group_commit_interval = std::chrono::seconds(10);
+  o.log_segment_size = segment;
+  const std::string pad(1000, 'f');
+  constexpr int n = 400;  // ~60 in the lane, the rest spilled
+  const std::string log = dir.path + "/" + name.name;
+  const auto largest_file = [&] {
+    std::uint64_t most = 0, files = 0;
+    for (const auto& e : fs::directory_iterator(log)) {
+      if (e.path().extension() != ".journal") continue;
+      ++files;
+      auto rd = JournalReader::open_file(e.path().string());
+      EXPECT_TRUE(rd) << e.path();
+      if (!rd) continue;
+      JournalRecord rec;
+      for (;;) {
+        auto more = rd->next(rec);
+        EXPECT_TRUE(more) << e.path();
+        if (!more || !*more) break;
+        most = std::max<std::uint64_t>(most, rec.offset + logfmt::record_span(static_cast<std::uint32_t>(rec.body.size())));
+      }
+    }
+    return std::pair{most, files};
+  };
+  {
+    auto scene = Scene::open(name.name, o);
+    ASSERT_TRUE(scene);
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(scene->alice.send(stored("bob"), std::to_string(i) + ":" + pad));
+    const auto [most, files] = largest_file();  // while the 10 s batch waits
+    EXPECT_LE(most, 2 * segment) << "records past twice the segment size in one file";
+    EXPECT_GE(files, std::uint64_t{n * 1000 / (2 * segment)}) << "the files did not roll";
+  }
+  const auto [most, files] = largest_file();  // and after the bus's last batch
+  EXPECT_LE(most, 2 * segment);
+  reboot(name.name);
+  auto bus = Bus::open(name.name, logged(dir.path, Sync::group));
+  ASSERT_TRUE(bus) << bus.error().message;
+  EXPECT_EQ(bus->recovery().damaged, 0u);
+  EXPECT_EQ(bus->recovery().unnamed, 0u) << "a record in a file without its name records";
+  EXPECT_EQ(bus->recovery().owed, static_cast<std::uint64_t>(n));
+  auto bob = bus->attach("bob");
+  ASSERT_TRUE(bob);
+  int next = 0;
+  while (auto m = bob->receive(std::chrono::milliseconds(200))) {
+    const std::string t(m->text());
+    ASSERT_EQ(t.substr(0, t.find(':')), std::to_string(next));
+    ++next;
+  }
+  EXPECT_EQ(next, n);
+}
+
 TEST(LogSpill, GroupCopiesSpillPerMember) {
   BusName name;
   TempDir dir;

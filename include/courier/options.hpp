@@ -167,7 +167,9 @@ struct Options {
   /// ... or as soon as this many bytes are waiting (4 KiB .. 1 GiB).
   Setting<std::uint64_t> group_commit_bytes = Setting<std::uint64_t>::unnamed(defaults::group_commit_bytes);
   /// Journal files this process writes roll at about this size (4 KiB .. 1
-  /// GiB). A property of each writer, not of the bus: not recorded, not compared.
+  /// GiB), after the batch that reaches it; a file never holds more than
+  /// twice it (nor more than the 1 GiB a recovery reads). A property of each
+  /// writer, not of the bus: not recorded, not compared.
   std::uint64_t log_segment_size = defaults::log_file_size;
   /// When this open creates the shared memory (first open, or after a reboot)
   /// and the log holds records: rebuild the tracker and put back what is owed

@@ -116,7 +116,8 @@ class Log {
   // on this thread. Ok when it is durable.
   Result<void> flush();
   // Hand what is buffered to the kernel now (visible to readers of the file),
-  // without a sync: what it holds is still reported with the next batch.
+  // without a sync: what it holds is synced (Sync::group) and reported with
+  // the next batch.
   Result<void> write_now();
   // The journal layer's last failure (with its file and the OS's reason),
   // none while everything was written: why a batch was reported log_failed.
@@ -145,8 +146,16 @@ class Log {
   // the flusher when it sleeps for want of work.
   void set_busy_locked(bool busy);
   void run();  // the group-commit thread
-  // Something waits to be written or reported (the flusher's work). Under mu_.
-  bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty(); }
+  // Something waits to be written, synced or reported (the flusher's work). Under mu_.
+  bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty() || unsynced_; }
+  // Before buffering a record of `bytes` (and the name records it may need):
+  // roll first when the current file is full. Sync::always rolls at
+  // segment_size; the others roll after a batch (write_batch), and here only
+  // when the record would take the file past file_cap_, so that no journal
+  // file outgrows what a reader takes, however long a batch waits. A roll
+  // waits for a batch being synced outside the lock (it closes that file).
+  // Called with lk held; returns with it held.
+  Result<void> make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64_t bytes);
   // After an append under lk: wake the flusher when it sleeps for want of
   // work and now has some (unless the wake is deferred: `defer`,
   // append_message's pending_follows), or when a batch is full. Unlocks lk.
@@ -172,6 +181,14 @@ class Log {
   // When write_batch()'s sync ended (set outside the lock by the one thread
   // flushing_ lets write; read by the flusher after its own write_batch()).
   std::chrono::steady_clock::time_point synced_at_{};
+  // The bytes of records no journal file of this log passes (unless one record
+  // needs more): 2 x segment_size, and at most what a reader takes
+  // (log_defaults::max_read_file_size) less a preallocation step.
+  std::uint64_t file_cap_ = 0;
+  // write_now() handed records to the kernel that no batch has synced yet:
+  // a batch's work too (not with Sync::os), so that they are durable one
+  // batch later even when no pending waits for them.
+  bool unsynced_ = false;
   bool flushing_ = false;
   bool writing_ = false;  // out_ is being written outside the lock: no other write to the file
   bool stop_ = false;
