@@ -244,8 +244,7 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
       return w_.buffered_bytes() + w_.taken_bytes() < 4 * settings_.batch_bytes + log_defaults::backlog_slack_bytes ||
              stop_;
     });
-  if (auto room = make_room_locked(lk, logfmt::align_up(logfmt::record_frame_size + logfmt::message_min_body +
-                                                        std::uint64_t{payload.size()}));
+  if (auto room = make_room_locked(lk, logfmt::record_span(logfmt::message_min_body + std::uint64_t{payload.size()}));
       !room)
     return room;
   Result<void> r = message_names_locked(h);

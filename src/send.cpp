@@ -149,8 +149,12 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     settle(slot, c.id_, to, 0, Status::revoked);
     return {Status::revoked, c.id_};
   }
-  if (slot != Tracker::no_slot) log.add_pending(p);
+  // The wake-up first: a sender killed between its commit and inbox_notify
+  // leaves a record that only the receiver's next tidy finds; nothing orders
+  // the pending after the notify, so the window stays a few instructions.
+  detail::pause_point("logged-lane-committed");  // killed here: the receiver's tidy finds it (wedge_test.cpp)
   inbox_notify(*c.inbox_, c.lane_);
+  if (slot != Tracker::no_slot) log.add_pending(p);
   count_sent();
   // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not
   // durable (log_error() says why); log_failed is only for a message never delivered.
@@ -268,11 +272,12 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
         }
         if (st == Status::sent) {
           if (w.commit(lc)) {
-            if (log != nullptr && slot != Tracker::no_slot) {  // release: as in commit_logged (after the commit)
+            const bool pending = log != nullptr && slot != Tracker::no_slot;
+            if (pending)  // release: as in commit_logged (after the commit)
               s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
-              log->add_pending(pm);
-            }
-            inbox_notify(in, o.priority);
+            if (log != nullptr) detail::pause_point("group-lane-committed");  // as "logged-lane-committed"
+            inbox_notify(in, o.priority);  // the wake-up first, as in commit_logged
+            if (pending) log->add_pending(pm);
             count_sent();
           } else {
             st = Status::revoked;

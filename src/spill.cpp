@@ -280,7 +280,7 @@ std::uint64_t Receiver::Forwarder::scan(detail::BusState& st, EndpointId self, b
           }
         }
       }
-      f.cursor = rec.offset + logfmt::record_span(static_cast<std::uint32_t>(rec.body.size()));
+      f.cursor = rec.offset + logfmt::record_span(rec.body.size());
     }
     // Stopped at a write in progress: the rest of this file comes in a later scan.
     if (rd && rd->stopped_at_write()) blocked = true;

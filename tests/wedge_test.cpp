@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "courier/detail/journal_file.hpp"
 #include "courier/detail/journal_reader.hpp"
@@ -458,6 +459,80 @@ TEST(Wedge, GroupSenderKilledAfterMarkingAMemberLeavesAnIdTheResendUses) {
   EXPECT_EQ(r, (std::vector<std::string>{"sent", "0"}));
   EXPECT_EQ(f.drain_counting_the_id(), 1);
   EXPECT_EQ(f.status_of_id(), "delivered");
+}
+
+// A commit whose producer died before its wake-up (docs/design.md, "A commit
+// whose producer died before its notify"): the record is in bob's lane and
+// its bit in `nonempty` is clear, so no poll looks at that lane. The
+// receiver's tidy (idle, and before each park) gives the lane its bit back,
+// and a parked receiver sleeps at most claim_timeout between tidies. Before,
+// tidy saw the record and left the bit clear: bob waited forever (the crash
+// matrix's drain: "a record at head" after 2,000 rounds).
+struct CommittedUnannounced {
+  Fixture f{Sync::group};
+  const InboxData& in = f.bus->segment().inbox(endpoint_slot(f.bob->id()));
+  const LaneView lane = f.bus->segment().lane(endpoint_slot(f.bob->id()), lane_priority);
+
+  // The sender (`child` of `args`, env COURIER_TEST_PAUSE_AT=`point`) stops
+  // after its lane commit, before its notify, and is killed there.
+  void kill_sender_after_its_commit(const std::string& child, const std::vector<std::string>& args,
+                                    const std::string& point) {
+    Child killed = Child::spawn(child, args, {"COURIER_TEST_PAUSE_AT=" + point});
+    killed.expect_line("paused-at " + point);
+    killed.kill9();
+    killed.wait();
+  }
+  void expect_the_case_under_test() {
+    EXPECT_NE(lane.ctl->tail.load(), lane.ctl->head.load()) << "the dead sender committed nothing";
+    EXPECT_EQ(in.nonempty.load() & (1u << lane_priority), 0u) << "its bit was set: not the case under test";
+  }
+  // bob receives wedge_id once (its receive's timeout is a guard against the hang).
+  void expect_received_once(std::optional<Message> m) {
+    ASSERT_TRUE(m) << "bob never looked at the lane of the dead sender's committed record";
+    EXPECT_EQ(m->id(), wedge_id);
+    m.reset();  // auto_ack: acknowledged
+    EXPECT_FALSE(f.bob->receive(std::chrono::milliseconds(0))) << "a second copy";
+    EXPECT_EQ(f.status_of_id(), "delivered");
+  }
+};
+
+TEST(Wedge, LoggedSenderKilledAfterItsLaneCommitBeforeItsNotifyIsReceived) {
+  CommittedUnannounced t;
+  t.kill_sender_after_its_commit(
+      "send_once", {t.f.name.name, t.f.log_arg(), t.f.sync_arg(), std::to_string(lane_priority), "16"},
+      "logged-lane-committed");
+  t.expect_the_case_under_test();
+  t.expect_received_once(t.f.bob->receive(std::chrono::seconds(30)));
+}
+
+TEST(Wedge, GroupSenderKilledAfterAMemberCommitBeforeItsNotifyIsReceived) {
+  CommittedUnannounced t;
+  ASSERT_TRUE(t.f.bus->add_group("team"));
+  ASSERT_TRUE(t.f.bus->add_member("team", "bob"));
+  t.kill_sender_after_its_commit("send_group_once", {t.f.name.name, t.f.log_arg(), t.f.sync_arg()},
+                                 "group-lane-committed");
+  t.expect_the_case_under_test();
+  t.expect_received_once(t.f.bob->receive(std::chrono::seconds(30)));
+}
+
+// bob is parked (asleep on the futex) when the sender commits and dies: no
+// wake-up comes, and bob's sleep ends at claim_timeout (100 ms here), well
+// before its receive's 30 s, to tidy and find the record.
+TEST(Wedge, ParkedReceiverFindsTheCommitOfASenderKilledBeforeItsNotify) {
+  CommittedUnannounced t;
+  std::atomic<bool> returned{false};
+  std::optional<Message> got;
+  std::thread receiver([&] {
+    got = t.f.bob->receive(std::chrono::seconds(30));
+    returned.store(true);
+  });
+  // Until bob sleeps (an event: it stores parked = 1 before its futex wait).
+  while (t.in.parked.load() == 0 && !returned.load()) std::this_thread::yield();
+  t.kill_sender_after_its_commit(
+      "send_once", {t.f.name.name, t.f.log_arg(), t.f.sync_arg(), std::to_string(lane_priority), "16"},
+      "logged-lane-committed");
+  receiver.join();
+  t.expect_received_once(std::move(got));
 }
 
 // Without a log no entry is marked before the lane commit: a sender killed

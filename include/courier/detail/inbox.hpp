@@ -10,6 +10,7 @@
 // load on each side, so both sides use seq_cst (Dekker).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -60,6 +61,8 @@ class InboxReader {
   InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease) noexcept
       : in_(&seg.inbox(slot)), self_(self), lease_(lease) {
     const std::uint64_t timeout = seg.header().claim_timeout_ns;
+    // Within the bounds a creator may record, whatever was written there since.
+    recheck_ns_ = std::clamp(timeout, min_claim_timeout_ns, max_claim_timeout_ns);
     for (unsigned p = 0; p < priority_levels; ++p) lanes_[p] = LaneReader(seg.lane(slot, p), timeout);
   }
 
@@ -247,11 +250,16 @@ class InboxReader {
   // Sleep until a producer commits, an outstanding claim needs a look, or the
   // deadline (monotonic ns; ~0 = none) passes. Returns at once if anything is
   // waiting. Callers poll again afterwards.
+  // The sleep is cut at claim_timeout: a producer killed between its commit
+  // and its wake-up left a record no wake-up announces, which the next tidy
+  // finds (a dead producer delays a receiver by at most claim_timeout, as
+  // with a claim it left open).
   void park(std::uint64_t deadline_mono) noexcept {
     std::uint64_t now = monotonic_ns();
     std::uint64_t wake = tidy(now);
     if (deadline_mono < wake) wake = deadline_mono;
     if (now >= wake) return;
+    if (wake - now > recheck_ns_) wake = now + recheck_ns_;
     // SYNC POINT WRITE: parked, then load nonempty (seq_cst both): a producer
     // that committed before we store sees parked = 1 and wakes us; one that
     // committed after we load has set a bit we would have seen.
@@ -267,10 +275,19 @@ class InboxReader {
   // Clear lane p's bit if the lane holds nothing; true when it is empty (and
   // its bit clear). The re-check after the clear closes the race with a
   // producer committing meanwhile (seq_cst RMW + fence, partner of inbox_notify).
+  // A lane that holds a record gets its bit back if it lacks it: a producer
+  // killed between its commit and inbox_notify left it clear, and no poll
+  // looks at a lane without its bit (docs/design.md, "A commit whose producer
+  // died before its notify").
   bool clear_if_empty(unsigned p) noexcept {
     LaneReader& r = lanes_[p];
     const std::uint32_t bit = 1u << p;
-    if (r.peek()) return false;
+    if (r.peek()) {
+      // Relaxed load: a hint (a bit set too many costs one look); seq_cst RMW: as tidy's restore.
+      if ((in_->nonempty.load(std::memory_order_relaxed) & bit) == 0)
+        in_->nonempty.fetch_or(bit, std::memory_order_seq_cst);
+      return false;
+    }
     // Relaxed: only decides whether a clear is needed; the RMW below is the sync point.
     if ((in_->nonempty.load(std::memory_order_relaxed) & bit) == 0) return true;
     in_->nonempty.fetch_and(~bit, std::memory_order_seq_cst);
@@ -352,6 +369,7 @@ class InboxReader {
   void* drop_ctx_ = nullptr;
   EndpointId self_ = no_endpoint;
   std::uint64_t lease_ = 0;  // our lease word
+  std::uint64_t recheck_ns_ = ~0ull;  // longest park: the header's claim_timeout_ns (checked: 1 ms to 1 h)
   std::uint32_t empty_polls_ = 0;
   std::uint32_t holes_ = 0;  // lanes the last tidy left with a claim at head and their bit clear
   std::uint64_t flushed_revoked_ = 0;

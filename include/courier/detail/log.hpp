@@ -116,8 +116,9 @@ class Log {
   // on this thread. Ok when it is durable.
   Result<void> flush();
   // Hand what is buffered to the kernel now (visible to readers of the file),
-  // without a sync: what it holds is synced (Sync::group) and reported with
-  // the next batch.
+  // without a sync: what it holds is synced by the next batch (Sync::group)
+  // or the caller's flush() (Sync::always), and reported with that batch;
+  // with Sync::os never synced.
   Result<void> write_now();
   // The journal layer's last failure (with its file and the OS's reason),
   // none while everything was written: why a batch was reported log_failed.

@@ -275,8 +275,9 @@ static_assert(settled_status(settle_kind(Status::expired)) == Status::expired);
 constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
   return (n + record_alignment - 1) & ~std::uint64_t(record_alignment - 1);
 }
-// Bytes a record of `length` body bytes takes in the file, padding included.
-constexpr std::uint64_t record_span(std::uint32_t length) noexcept { return align_up(record_frame_size + length); }
+// Bytes a record of `length` body bytes takes in the file, padding included
+// (64 bits: a length not checked against max_record_body yet cannot wrap).
+constexpr std::uint64_t record_span(std::uint64_t length) noexcept { return align_up(record_frame_size + length); }
 static_assert(record_span(24) == 40);
 static_assert(record_span(64) == 80);
 static_assert(record_span(65) == 88);

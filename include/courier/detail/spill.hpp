@@ -19,7 +19,7 @@ namespace courier::detail {
 // with COURIER_TEST_PAUSE_RESUME set, until a line comes on standard input
 // (tests/spill_loss_test.cpp). Used on the logged and spill paths and in the
 // forwarder only, never on the inline send path or the receive path. Unset,
-// it costs a load and a branch (the logged path passes two per send).
+// it costs a load and a branch (the logged path passes three per send).
 extern const char* const pause_at;  // COURIER_TEST_PAUSE_AT, read when the library loads; null: unset
 void pause_here(const char* point) noexcept;
 inline void pause_point(const char* point) noexcept {
