@@ -535,6 +535,30 @@ TEST(Wedge, ParkedReceiverFindsTheCommitOfASenderKilledBeforeItsNotify) {
   t.expect_received_once(std::move(got));
 }
 
+// An event loop on bob's notification fd: the notifier says again every
+// 100 ms that a lane holds something; the application's try_receive finds
+// nothing (the bit is clear) and re-arms, which tidies: the lane gets its bit
+// back and the next readable fd brings the message. Bounded by events (fd
+// readings), not by time: before, every one of them found nothing.
+TEST(Wedge, EventLoopReceiverFindsTheCommitOfASenderKilledBeforeItsNotify) {
+  CommittedUnannounced t;
+  const int fd = t.f.bob->notification_fd();
+  ASSERT_GE(fd, 0);
+  t.kill_sender_after_its_commit(
+      "send_once", {t.f.name.name, t.f.log_arg(), t.f.sync_arg(), std::to_string(lane_priority), "16"},
+      "logged-lane-committed");
+  t.expect_the_case_under_test();
+  std::optional<Message> got;
+  int readable = 0;
+  for (; readable < 20 && !got; ++readable) {
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 30'000), 1) << "the notification fd never became readable";  // a guard
+    got = t.f.bob->try_receive();
+  }
+  t.expect_received_once(std::move(got));
+  EXPECT_LE(readable, 3) << "the fd was readable " << readable << " times before the message came";
+}
+
 // Without a log no entry is marked before the lane commit: a sender killed
 // between its claim and its commit leaves an unmarked outbox entry of a dead
 // inserter, which the resend replaces; the dead claim is stepped over.
