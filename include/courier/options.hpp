@@ -117,6 +117,8 @@ struct Options {
   /// lanes named: the largest that fits.
   Setting<std::uint32_t> max_payload = Setting<std::uint32_t>::unnamed(defaults::max_payload);
   /// A claim unfinished this long is stepped over (dead producer): 1 ms .. 1 h.
+  /// Also the longest a parked receiver sleeps before it looks at its lanes
+  /// again by itself (a producer that died after committing never wakes it).
   Setting<std::chrono::nanoseconds> claim_timeout = Setting<std::chrono::nanoseconds>::unnamed(defaults::claim_timeout);
   /// Wait this long for a segment another process is creating (and for a
   /// directory lock held by a stopped process) before Errc::timeout.
