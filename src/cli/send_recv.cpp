@@ -337,13 +337,16 @@ int run_recv(const Invocation& inv) {
   const bool ack = !inv.args.flag("no-ack");
   const std::string name = name_operand(inv);
 
+  // Before the attach: a signal that comes once the endpoint shows a receiver
+  // (what a supervisor, or a test, waits for) must end us cleanly, not by the
+  // default action (exit 143 with the lease left for the next opener to reclaim).
+  const StopSignals stop;
   Bus bus = open_bus(inv, Missing::rebuild_from_log);
   // Acknowledged once its line is written, not when taken (unless --read: the
   // sender sees read before the line): a message we could not hand on is given
   // to the next receiver, and an acknowledged one never is.
   std::optional<Receiver> rx(or_fail(bus.attach(name, ReceiverOptions{.idle = {}, .auto_ack = false})));
   GroupNames groups(bus);
-  const StopSignals stop;
   const std::uint64_t start = now_monotonic_ns();
   const std::uint64_t deadline = timeout ? start + static_cast<std::uint64_t>(timeout->count()) : ~0ull;
   std::uint64_t received = 0;
