@@ -10,7 +10,6 @@
 // load on each side, so both sides use seq_cst (Dekker).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -61,9 +60,8 @@ class InboxReader {
   InboxReader(const Segment& seg, std::uint32_t slot, EndpointId self, std::uint64_t lease) noexcept
       : in_(&seg.inbox(slot)), self_(self), lease_(lease) {
     const std::uint64_t timeout = seg.header().claim_timeout_ns;
-    // Within the bounds a creator may record, whatever was written there since.
-    recheck_ns_ = std::clamp(timeout, min_claim_timeout_ns, max_claim_timeout_ns);
     for (unsigned p = 0; p < priority_levels; ++p) lanes_[p] = LaneReader(seg.lane(slot, p), timeout);
+    recheck_ns_ = lanes_[0].claim_timeout_ns();  // the header's value as the lane readers keep it (clamped)
   }
 
   // The highest-priority deliverable record, or an empty InboxTaken. Drops
@@ -369,7 +367,7 @@ class InboxReader {
   void* drop_ctx_ = nullptr;
   EndpointId self_ = no_endpoint;
   std::uint64_t lease_ = 0;  // our lease word
-  std::uint64_t recheck_ns_ = ~0ull;  // longest park: the header's claim_timeout_ns (checked: 1 ms to 1 h)
+  std::uint64_t recheck_ns_ = ~0ull;  // longest park: claim_timeout, as the lane readers clamp it (1 ms to 1 h)
   std::uint32_t empty_polls_ = 0;
   std::uint32_t holes_ = 0;  // lanes the last tidy left with a claim at head and their bit clear
   std::uint64_t flushed_revoked_ = 0;

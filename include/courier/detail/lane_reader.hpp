@@ -146,6 +146,7 @@ class LaneReader {
 
   std::uint64_t head() const noexcept { return head_; }
   const LaneReaderCounters& counters() const noexcept { return counters_; }
+  std::uint64_t claim_timeout_ns() const noexcept { return claim_timeout_ns_; }  // as clamped at construction
   const LaneView& view() const noexcept { return v_; }
 
  private:
