@@ -11,6 +11,7 @@
 #include "courier/detail/bus_settings.hpp"
 #include "courier/detail/process.hpp"
 #include "courier/detail/shm_space.hpp"
+#include "courier/detail/spill.hpp"
 #include "courier/names.hpp"
 
 namespace courier {
@@ -171,10 +172,14 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   ls.batch_bytes = o.group_commit_bytes;
   ls.segment_size = o.log_segment_size;
   ls.cpus = o.log_cpus;
+  // Before the log's flusher starts: its batches count them down.
+  st.unwritten_spills = std::make_unique<std::atomic<std::uint32_t>[]>(
+      std::size_t{st.seg.geometry().max_endpoints} * priority_levels);
   detail::BusState* sp = &st;
   auto log = detail::Log::open(
       ls, [sp](std::uint32_t id, bool group) { return group ? sp->dir.group_name_of(id) : sp->dir.name_of(id); },
-      [sp](std::span<const detail::Log::Pending> batch, Status s) { detail::durable(*sp, batch, s); });
+      [sp](std::span<const detail::Log::Pending> batch, Status s) { detail::durable(*sp, batch, s); },
+      [sp](std::span<const detail::Log::Spill> spills, bool written) { detail::spills_written(*sp, spills, written); });
   if (!log) return std::move(log).error();
   st.log = std::move(*log);
   // The creator records the bus's settings beside its journals before anyone

@@ -69,7 +69,7 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
       // forwarder makes is flagged redelivered (`copied`).
       const std::uint16_t add =
           (flags & tracker_flag::spilled) != 0 ? tracker_flag::spilled : tracker_flag::spilled | tracker_flag::copied;
-      // Release: as Endpoint::spill.
+      // Release: as detail::spills_written.
       flags = e.flags.fetch_or(add, std::memory_order_acq_rel) | add;
       const EndpointId to = role == tracker_role::member ? e.recipient.load(std::memory_order_relaxed)
                                                          : e.dest.load(std::memory_order_relaxed);

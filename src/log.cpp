@@ -136,7 +136,8 @@ Result<void> remove_bus_log(const std::string& log_dir, std::string_view bus) {
 
 namespace detail {
 
-Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durable durable) {
+Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durable durable,
+                                       SpillWritten spill_written) {
   namespace d = log_defaults;
   static_assert(d::min_journal_file_size == 4096 && d::max_journal_file_size == (1ull << 30), "the messages below");
   static_assert(d::min_group_commit_bytes == 4096 && d::max_group_commit_bytes == (1ull << 30), "the messages below");
@@ -165,7 +166,8 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   if (auto r = check_bus_log_directory(s.dir, true); !r) return std::move(r).error();
   auto w = JournalWriter::open(s.dir, jo);
   if (!w) return std::move(w).error().with_context("opening the log in '" + s.dir + "'");
-  std::unique_ptr<Log> log(new Log(s, std::move(*w), std::move(name_of), std::move(durable)));
+  std::unique_ptr<Log> log(
+      new Log(s, std::move(*w), std::move(name_of), std::move(durable), std::move(spill_written)));
   // Preallocated space counts in a file's size (a reader's max_file_size): the cap leaves room for one step.
   log->file_cap_ = std::min(2 * s.segment_size, d::max_read_file_size - jo.preallocate);
   log->pinned_ = !s.cpus.empty();
@@ -175,8 +177,8 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   return log;
 }
 
-Log::Log(const Settings& s, JournalWriter w, NameOf n, Durable d)
-    : settings_(s), name_of_(std::move(n)), durable_(std::move(d)), w_(std::move(w)) {}
+Log::Log(const Settings& s, JournalWriter w, NameOf n, Durable d, SpillWritten sw)
+    : settings_(s), name_of_(std::move(n)), durable_(std::move(d)), spill_written_(std::move(sw)), w_(std::move(w)) {}
 
 Log::~Log() {
   {
@@ -238,6 +240,21 @@ void Log::forget_names_locked() {
 
 Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows) {
   std::unique_lock<std::mutex> lk(mu_);
+  const Result<void> r = append_locked(lk, h, payload);
+  wake_flusher(lk, r && pending_follows);  // also for name records buffered before a failure
+  return r;
+}
+
+Result<void> Log::append_spill(const RecordHeader& h, std::span<const std::byte> payload, const Spill& s) {
+  std::unique_lock<std::mutex> lk(mu_);
+  const Result<void> r = append_locked(lk, h, payload);
+  if (r) spills_.push_back(s);  // taken by the batch that takes its record (write_batch swaps both under mu_)
+  wake_flusher(lk, false, r && spills_.size() == 1);
+  return r;
+}
+
+Result<void> Log::append_locked(std::unique_lock<std::mutex>& lk, const RecordHeader& h,
+                                std::span<const std::byte> payload) {
   // Bounded memory: a producer faster than the disk waits for the flusher.
   if (settings_.sync != Sync::always)
     done_.wait(lk, [&] {
@@ -250,7 +267,6 @@ Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byt
   Result<void> r = message_names_locked(h);
   if (r)
     if (auto a = w_.append_message(h, payload); !a) r = failed(std::move(a).error());
-  wake_flusher(lk, r && pending_follows);  // also for name records buffered before a failure
   return r;
 }
 
@@ -271,12 +287,12 @@ Result<void> Log::make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64
   return {};
 }
 
-void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer) {
+void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer, bool urgent) {
   // !busy_: the flusher sleeps for want of work (it had none, or its wake was deferred). A busy one
   // looks for work before it sleeps; Sync::always has no flusher (its appends flush themselves).
   const bool work = !defer && settings_.sync != Sync::always && !busy_ && has_work_locked();
   if (work) set_busy_locked(true);  // the flusher's work
-  const bool wake = work || w_.buffered_bytes() >= settings_.batch_bytes;
+  const bool wake = work || urgent || w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();
   if (wake) wake_.notify_one();
 }
@@ -329,6 +345,7 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   Result<void> result;
   // Taken together: a pending added from now on has its record behind this batch.
   batch_.swap(pending_);  // pending_ takes batch_'s (empty) storage: no allocation once warm
+  batch_spills_.swap(spills_);  // their records are buffered (or written by write_now()): this batch's
   unsynced_ = false;      // what write_now() wrote before now: this batch's fdatasync covers it
   if (w_.buffered_bytes() != 0 && w_.fd() < 0) {
     result = w_.flush();  // no file (a roll failed): its error, under the lock (an append may create the file)
@@ -345,6 +362,16 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   const int fd = w_.fd();
   const std::string path = result && settings_.sync != Sync::os ? w_.file_path() : std::string();
   lk.unlock();
+  if (!batch_spills_.empty()) {
+    // In the file now (unless the write failed): marked and counted before the
+    // sync, so that a receiver forwards them without waiting for it; `sent`
+    // comes with the batch, after the sync, as for any pending.
+    if (spill_written_) spill_written_(batch_spills_, static_cast<bool>(result));
+    if (result)
+      for (const Spill& sp : batch_spills_)
+        if (sp.tracked) batch_.push_back(sp.pending);
+    batch_spills_.clear();
+  }
   if (result && settings_.sync != Sync::os && fd >= 0) {
     int rc;
     do rc = ::fdatasync(fd);

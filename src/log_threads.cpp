@@ -148,7 +148,8 @@ Result<void> Log::start_flusher() {
 // gives it work wakes it (wake_flusher), and a record that finds no batch
 // started in the last interval is written at once. Batch starts are at least
 // an interval apart either way (docs/design.md, "A record that finds the log
-// idle is written at once").
+// idle is written at once"), except for spilled records: a batch holding one
+// starts at once (docs/design.md, "Spill written in the log's batches").
 void Log::run() {
   using clock = std::chrono::steady_clock;
   auto woke = [] { flusher_wakeups.fetch_add(1, std::memory_order_relaxed); };  // relaxed: a statistic
@@ -167,7 +168,8 @@ void Log::run() {
     if (stop_) break;
     // One interval after the last batch started (or failed), which may have passed: then at once.
     const clock::time_point deadline = std::max(clock::now(), anchor + settings_.interval);
-    while (!stop_ && w_.buffered_bytes() < settings_.batch_bytes && clock::now() < deadline) {
+    // Spilled records are written at once: their receiver cannot forward them before (Log::Spill).
+    while (!stop_ && spills_.empty() && w_.buffered_bytes() < settings_.batch_bytes && clock::now() < deadline) {
       const std::cv_status st = wake_.wait_until(lk, deadline);
       woke();
       if (st == std::cv_status::timeout) break;

@@ -90,7 +90,7 @@ void Recovery::put_back(const JournalMessage& m) {
   }
   // No room: it stays in the log, spilled, for its receiver to forward.
   ++rep_.left;
-  // Release: as Endpoint::spill (the forwarder acquires the flags).
+  // Release: as detail::spills_written (the forwarder acquires the flags).
   st_.tracker.entry(slot).flags.fetch_or(
       static_cast<std::uint16_t>(tracker_flag::spilled | (h.priority << tracker_flag::priority_shift)),
       std::memory_order_release);

@@ -240,7 +240,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       LaneClaim lc;
       ClaimResult cr = ClaimResult::full;
       // A stored copy whose lane is full, or behind spilled ones, waits in the log.
-      bool spill_it = log != nullptr && detail::spill_backlog(in, o.priority);
+      bool spill_it = log != nullptr && detail::spill_waits(*s_, in, m, o.priority);
       if (o.expiry.count() == 0 && lease == 0) {
         in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         st = Status::offline;
@@ -248,7 +248,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
                  ((cr = w.try_claim(record_bytes(data.size()), lc)) == ClaimResult::full && log != nullptr)) {
         RecordHeader h{};
         fill(h, o, id, now, m, gid, data.size(), 0);
-        st = spill(h, data, slot, m, in);
+        st = spill(h, data, slot, m);
       } else if (cr != ClaimResult::ok) {
         if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         st = cr == ClaimResult::revoked ? Status::revoked : Status::full;

@@ -90,6 +90,59 @@ bool account_spilled(BusState& st, std::uint64_t slot, EndpointId to, unsigned p
 
 namespace {
 
+// A spilled message whose record the log failed to write: settled log_failed,
+// told to its sender through its status ring (the send returned long ago),
+// and, for a group member, counted failed in its total.
+void spill_failed(BusState& st, const Log::Pending& p, std::uint64_t now) noexcept {
+  // The slot may have retired and been reused since the send: check the key.
+  if (!st.tracker.holds(p.slot, TrackerKey{p.sender, p.id, p.key_recipient})) return;
+  if (!st.tracker.advance(p.slot, Status::log_failed, now)) return;
+  st.post(p.sender, StatusEvent{p.id, p.recipient, p.group, Status::log_failed, now}, p.slot);
+  if (p.group == 0) return;
+  const TrackerKey total_key{p.sender, p.id, no_endpoint};
+  // Relaxed: the member entry was published before its spill was buffered (same process).
+  const std::uint64_t hint = st.tracker.entry(p.slot).dest.load(std::memory_order_relaxed);
+  const std::uint64_t total = st.tracker.holds(hint, total_key) ? hint : st.tracker.find(total_key);
+  if (total == Tracker::no_slot) return;
+  // seq_cst: as send_group's count of a member that failed (against a member's receiver in settle_total).
+  st.tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
+  st.settle_total(p.sender, p.id, p.group, total, Status::log_failed, now);
+}
+
+}  // namespace
+
+void spills_written(BusState& st, std::span<const Log::Spill> spills, bool written) noexcept {
+  const std::uint64_t now = written ? 0 : fast_realtime_ns();
+  for (const Log::Spill& sp : spills) {
+    const EndpointId to = sp.pending.recipient;
+    const unsigned p = sp.priority;
+    if (written) {
+      InboxData& in = st.seg.inbox(endpoint_slot(to));
+      pause_point("spill-written");
+      if (sp.tracked) {
+        // Release: partner of the forwarder's, the housekeeper's and Tracker::replaceable's acquire.
+        st.tracker.entry(sp.pending.slot)
+            .flags.fetch_or(static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled |
+                                                       (p << tracker_flag::priority_shift)),
+                            std::memory_order_release);
+        pause_point("spill-marked");
+        count_spilled(st, sp.pending.slot, to, p);
+      } else {
+        in.spilled[p].fetch_add(1, std::memory_order_release);  // release: as count_spilled
+      }
+      // Release, after the count: a send that reads the decrement (spill_waits) sees the count.
+      st.unwritten_spill(to, p).fetch_sub(1, std::memory_order_release);
+      inbox_notify(in, p);  // wakes a parked receiver: it forwards once its lanes are dry
+    } else {
+      // Not in the file: never counted or delivered; its sender hears log_failed (the id is free again).
+      if (sp.tracked) spill_failed(st, sp.pending, now);
+      st.unwritten_spill(to, p).fetch_sub(1, std::memory_order_release);  // release: as above
+    }
+  }
+}
+
+namespace {
+
 // Spilled messages counted in `in`, all lanes (the forwarder's rescan test).
 std::uint64_t spilled_total(const InboxData& in) noexcept {
   std::uint64_t n = 0;
@@ -117,16 +170,23 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
   if (route.taken) {
     RecordHeader h{};
     fill(h, o, c.id_, route.now, route.to, 0, data.size(), 0);
-    const Status st = spill(h, data, c.track_, no_endpoint, *c.inbox_);
+    const Status st = spill(h, data, c.track_, no_endpoint);
     if (st != Status::sent) {
       settle(c.track_, c.id_, route.to, 0, st);
       return {st, c.id_};
     }
-    // With Sync::always a failed sync leaves it outbox: its record is in the
-    // file and counted, so it is forwarded, only not durable (log_error() says why).
+    // With Sync::always its batch is this flush: a failed sync leaves it outbox
+    // (its record is in the file and counted, so it is forwarded, only not
+    // durable; log_error() says why); a failed write never marked it spilled
+    // (detail::spills_written): log_failed, as the log reported it.
     detail::Log& log = *s_->log;
-    if (log.sync() == Sync::always) return {s_->after_sync(static_cast<bool>(log.flush())), c.id_};
-    return {Status::outbox, c.id_};
+    if (log.sync() != Sync::always) return {Status::outbox, c.id_};
+    const bool flushed = static_cast<bool>(log.flush());
+    // Acquire: partner of spills_written's release mark (this thread's flush ran it).
+    if (!flushed && c.track_ != Tracker::no_slot &&
+        (s_->tracker.entry(c.track_).flags.load(std::memory_order_acquire) & tracker_flag::spilled) == 0)
+      return {Status::log_failed, c.id_};
+    return {s_->after_sync(flushed), c.id_};
   }
   if (!r || r.duplicate) return r;
   if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
@@ -134,31 +194,22 @@ SendResult Endpoint::send_logged(const SendOptions& o, std::span<const std::byte
 }
 
 Status Endpoint::spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot,
-                       EndpointId key_recipient, InboxData& in) noexcept {
+                       EndpointId key_recipient) noexcept {
   detail::Log& log = *s_->log;
-  // The record first, in the journal file; only then is the entry marked
-  // (committed | spilled), so that a sender killed in between leaves an entry
-  // a resend replaces, never a marked one whose record is nowhere
-  // (docs/design.md, "No wedged ids"). `sent` waits for the mark (the
-  // pending is added last): the housekeeper adopts what `sent` was said of.
-  if (!log.append_message(h, data, false)) return Status::log_failed;  // write_now() may fail before the pending
-  detail::pause_point("spill-appended");
-  // In the file before it is counted: a receiver that sees the count finds
-  // the record (the sync comes with the next batch, as for any message).
-  if (!log.write_now()) return Status::log_failed;
-  detail::pause_point("spill-written");
-  if (slot != Tracker::no_slot) {
-    // Release: partner of the forwarder's, the housekeeper's and Tracker::replaceable's acquire.
-    s_->tracker.entry(slot).flags.fetch_or(static_cast<std::uint16_t>(tracker_flag::committed | tracker_flag::spilled |
-                                                                      (h.priority << tracker_flag::priority_shift)),
-                                           std::memory_order_release);
-    detail::pause_point("spill-marked");
-    detail::count_spilled(*s_, slot, h.to, h.priority);
-    log.add_pending(detail::Log::Pending{slot, h.id, self_, key_recipient, h.to, h.group});
-  } else {
-    in.spilled[h.priority].fetch_add(1, std::memory_order_release);  // release: as count_spilled
+  // Buffered here; the log's next batch writes the record, and only then is
+  // the entry marked (committed | spilled) and counted (detail::spills_written):
+  // a sender killed before leaves an entry a resend replaces, never a marked
+  // one whose record is nowhere (docs/design.md, "No wedged ids"; "Spill
+  // written in the log's batches"). Until then a later send to the lane spills too.
+  std::atomic<std::uint32_t>& unwritten = s_->unwritten_spill(h.to, h.priority);
+  // Relaxed: the log's mutex orders it before spills_written's decrement; this thread's next send reads it.
+  unwritten.fetch_add(1, std::memory_order_relaxed);
+  const detail::Log::Spill sp{{slot, h.id, self_, key_recipient, h.to, h.group}, h.priority, slot != Tracker::no_slot};
+  if (!log.append_spill(h, data, sp)) {
+    unwritten.fetch_sub(1, std::memory_order_release);  // release: as spills_written's
+    return Status::log_failed;
   }
-  inbox_notify(in, h.priority);  // wakes a parked receiver: it forwards once its lanes are dry
+  detail::pause_point("spill-appended");
   count_sent();
   return Status::sent;
 }

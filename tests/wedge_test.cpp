@@ -11,9 +11,11 @@
 #include <csignal>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "courier/detail/journal_file.hpp"
 #include "courier/detail/journal_reader.hpp"
@@ -67,8 +69,9 @@ COURIER_CHILD(send_once) {
 
 // args: bus, log dir, sync, priority, payload bytes. Sends wedge_id with the
 // journal file capped below the record (RLIMIT_FSIZE: the write fails with
-// EFBIG), then lifts the cap and sends the same id again. Prints the two
-// results ("<status> <duplicate>") and the tracker's status after the first.
+// EFBIG), flushes the log, then lifts the cap and sends the same id again.
+// Prints the two results ("<status> <duplicate>") and the tracker's status
+// after the first and the flush.
 COURIER_CHILD(send_past_the_limit_then_again) {
   auto bus = Bus::open(args[0], wedge_options(args[1], sync_named(args[2])));
   if (!bus) return 10;
@@ -86,6 +89,9 @@ COURIER_CHILD(send_past_the_limit_then_again) {
   lim.rlim_cur = 32 * 1024;
   if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) return 13;
   const SendResult first = alice->send(so, payload);
+  // Sync::group: a spilled send returns with its record buffered; this batch
+  // (or the flusher's, before it) fails to write it under the cap.
+  (void)bus->flush_log();
   auto st = bus->status("alice", wedge_id);
   const std::string after_first = st ? std::string(status_name(st->status)) : "none";
   lim.rlim_cur = was;
@@ -94,6 +100,32 @@ COURIER_CHILD(send_past_the_limit_then_again) {
   if (auto f = bus->flush_log(); !f) return 15;
   tell_parent(std::string(status_name(first.status)) + " " + (first.duplicate ? "1" : "0") + " " + after_first + " " +
               std::string(status_name(again.status)) + " " + (again.duplicate ? "1" : "0"));
+  return 0;
+}
+
+// args: bus, log dir, priority. Sends wedge_id (16 bytes) from alice to bob's
+// full lane of `priority` (it spills; Sync::group), prints "A <status>", waits
+// until bob took a message from that lane (its head moves: room for one), then
+// sends wedge_id + 1 there and prints "B <status>". Run with the log's
+// flusher paused at "spill-written" (COURIER_TEST_PAUSE_RESUME): the first
+// spill is not written or counted while the second is sent.
+COURIER_CHILD(spill_then_send_when_room) {
+  auto bus = Bus::open(args[0], wedge_options(args[1], Sync::group));
+  if (!bus) return 10;
+  auto alice = bus->endpoint("alice");
+  auto bob = bus->find_endpoint("bob");
+  if (!alice || !bob) return 11;
+  const auto prio = static_cast<std::uint8_t>(std::stoul(args[2]));
+  const LaneView lane = bus->segment().lane(endpoint_slot(*bob), prio);
+  const std::uint64_t head = lane.ctl->head.load(std::memory_order_acquire);
+  SendOptions so{.to = peer("bob"), .priority = prio, .expiry = std::chrono::seconds(30), .id = wedge_id};
+  tell_parent(std::string("A ") + std::string(status_name(alice->send(so, std::string(16, 'a')).status)));
+  // Guarded by a deadline only to fail instead of hanging: the parent moves the head.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (lane.ctl->head.load(std::memory_order_acquire) == head)
+    if (std::chrono::steady_clock::now() > give_up) return 12;
+  so.id = wedge_id + 1;
+  tell_parent(std::string("B ") + std::string(status_name(alice->send(so, std::string(16, 'b')).status)));
   return 0;
 }
 
@@ -256,7 +288,12 @@ void killed_then_resent(Sync sync, const std::string& point, bool spill, bool ma
   if (spill) f.fill_spill_lane();
   const std::uint8_t prio = spill ? spill_priority : lane_priority;
   Child killed = f.sender(point, prio);
-  killed.expect_line("paused-at " + point);
+  // A spill's points after its append run where its batch is written: on the
+  // log's flusher thread (Sync::group), whose sender may have said its result
+  // first (a spilled send returns once its record is buffered).
+  std::string line = killed.read_line();
+  if (spill && sync == Sync::group && line == "outbox 0") line = killed.read_line();
+  ASSERT_EQ(line, "paused-at " + point);
   killed.kill9();
   killed.wait();
   Child again = f.sender("", prio);
@@ -273,8 +310,11 @@ void killed_then_resent(Sync sync, const std::string& point, bool spill, bool ma
   EXPECT_EQ(f.status_of_id(), "delivered") << point;
 }
 
+// The record buffered, the sender stopped: the log's flusher thread may still
+// write, mark and count it before the kill (then it is delivered from the log
+// and the resend is its duplicate), or not (then the resend takes the id).
 TEST(Wedge, SpillerKilledAfterBufferingItsRecordLeavesAnIdTheResendUses) {
-  killed_then_resent(Sync::group, "spill-appended", true, false);
+  killed_then_resent(Sync::group, "spill-appended", true, true);
 }
 
 TEST(Wedge, SpillerKilledAfterWritingItsRecordLeavesAnIdTheResendUses) {
@@ -303,9 +343,48 @@ TEST(Wedge, SpillerKilledAfterWritingItsRecordLeavesAnIdTheResendUsesWithSyncAlw
   killed_then_resent(Sync::always, "spill-written", true, false);
 }
 
-// The log refuses the record (EFBIG): the send says log_failed, the message is
-// never received, and the resend with the same id is accepted and received once.
-void log_failed_then_resent(Sync sync, bool spill, const std::string& second) {
+// A sender's spilled message is written and counted by its log's next batch;
+// until then a later stored send of that process to the same lane spills
+// behind it, even when the lane has room again (per-sender order): B comes
+// after A. The child's flusher is held at "spill-written" (A in its file, not
+// counted) while bob frees room and B is sent.
+TEST(Wedge, ASendAfterASpillNotYetCountedSpillsBehindIt) {
+  Fixture f(Sync::group);
+  f.fill_spill_lane();
+  Child c = Child::spawn("spill_then_send_when_room",
+                         {f.name.name, f.dir.path, std::to_string(spill_priority)},
+                         {"COURIER_TEST_PAUSE_AT=spill-written", "COURIER_TEST_PAUSE_RESUME=1"});
+  // The flusher's pause and the sender's result, in either order.
+  std::set<std::string> first{c.read_line(), c.read_line()};
+  EXPECT_EQ(first, (std::set<std::string>{"paused-at spill-written", "A outbox"}));
+  auto m = f.bob->receive(std::chrono::seconds(10));  // a filler: room in the lane for B
+  ASSERT_TRUE(m);
+  ASSERT_NE(m->id(), wedge_id);
+  f.bob->release();  // its space back to the lane
+  EXPECT_EQ(c.read_line(), "B outbox");
+  c.close_input();  // the flusher goes on (and past every later pause)
+  ASSERT_EQ(c.wait(), 0);
+  std::vector<std::uint64_t> order;  // of A and B
+  std::uint64_t others = 1;
+  for (int misses = 0; order.size() < 2 || others < f.fillers;) {
+    auto r = f.bob->receive(std::chrono::seconds(2));
+    if (!r) {
+      ASSERT_LT(++misses, 10) << "got " << others << " of " << f.fillers << " fillers, " << order.size() << " of 2";
+      continue;
+    }
+    if (r->id() == wedge_id || r->id() == wedge_id + 1)
+      order.push_back(r->id());
+    else
+      ++others;
+  }
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{wedge_id, wedge_id + 1})) << "B went ahead of the spilled A";
+  EXPECT_FALSE(f.bob->receive(std::chrono::milliseconds(0))) << "a message came twice";
+}
+
+// The log refuses the record (EFBIG): the send (Sync::always) or its batch
+// (Sync::group) says log_failed, the message is never received, and the
+// resend with the same id is accepted and received once.
+void log_failed_then_resent(Sync sync, bool spill, const std::string& first, const std::string& second) {
   Fixture f(sync);
   if (spill) f.fill_spill_lane();
   const std::uint8_t prio = spill ? spill_priority : lane_priority;
@@ -314,9 +393,9 @@ void log_failed_then_resent(Sync sync, bool spill, const std::string& second) {
   const std::vector<std::string> r = words(c.read_line());
   ASSERT_EQ(c.wait(), 0);
   ASSERT_EQ(r.size(), 5u);
-  EXPECT_EQ(r[0], "log_failed");
+  EXPECT_EQ(r[0], first);
   EXPECT_EQ(r[1], "0");
-  EXPECT_EQ(r[2], "log_failed") << "the tracker keeps the status the sender heard";
+  EXPECT_EQ(r[2], "log_failed") << "the tracker says the write failed";
   EXPECT_EQ(r[3], second) << "the resend is accepted";
   EXPECT_EQ(r[4], "0") << "log_failed frees the id: the resend is no duplicate";
   EXPECT_EQ(f.drain_counting_the_id(), 1);
@@ -324,11 +403,13 @@ void log_failed_then_resent(Sync sync, bool spill, const std::string& second) {
 }
 
 TEST(Wedge, LogFailedMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
-  log_failed_then_resent(Sync::always, true, "sent");
+  log_failed_then_resent(Sync::always, true, "log_failed", "sent");
 }
 
+// Sync::group: the spilled send returns once its record is buffered (outbox,
+// as any group send); the batch's failed write reports it log_failed.
 TEST(Wedge, LogFailedSpilledMessageIsNeverReceivedAndItsResendIsReceivedOnce) {
-  log_failed_then_resent(Sync::group, true, "outbox");
+  log_failed_then_resent(Sync::group, true, "outbox", "outbox");
 }
 
 // A resend of wedge_id from another process after the sender died: its

@@ -338,9 +338,10 @@ class Endpoint {
   // A stored send on a bus with a log: to the lane, or spilled to the log
   // when the lane is full or earlier spilled messages wait (src/spill.cpp).
   SendResult send_logged(const SendOptions& o, std::span<const std::byte> data) noexcept;
-  // Store one copy in the log alone (spilled); counts it for its receiver.
-  Status spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot, EndpointId key_recipient,
-               InboxData& in) noexcept;
+  // Store one copy in the log alone (spilled): buffered here; the log's next
+  // batch writes it, then marks and counts it for its receiver (Log::Spill).
+  Status spill(const RecordHeader& h, std::span<const std::byte> data, std::uint64_t slot,
+               EndpointId key_recipient) noexcept;
   // Where a stored send on a bus with a log goes when its lane cannot take it
   // (send_logged): claim() fills it instead of a lane claim, and the message
   // goes to the log alone.

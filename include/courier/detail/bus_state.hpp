@@ -5,6 +5,7 @@
 // housekeeper's memory are process-local and only pointed to.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -75,6 +76,16 @@ struct BusState {
     return !flushed ? Status::outbox : removed_now() ? Status::removed : Status::sent;
   }
 
+  // Spilled by this process and not yet in a journal file (the log writes
+  // spilled records in its batches, then marks and counts them: Log::Spill),
+  // per lane: max_endpoints x priority_levels, made with the log. A later
+  // stored send of this process to that lane spills behind them (spill_waits).
+  std::unique_ptr<std::atomic<std::uint32_t>[]> unwritten_spills;
+  std::atomic<std::uint32_t>& unwritten_spill(EndpointId to, unsigned p) const noexcept {
+    // The slot of one of our own ids (the directory's), below max_endpoints.
+    return unwritten_spills[std::size_t{endpoint_slot(to)} * priority_levels + p];
+  }
+
   // The durable log (null without one) and what open() recovered. Declared
   // last: the log's flusher thread reports into the members above, so it
   // must stop first.
@@ -86,8 +97,17 @@ struct BusState {
 
 // Spilled messages of lane p wait in the log (stored sends to it spill too, to keep their order).
 inline bool spill_backlog(const InboxData& in, unsigned p) noexcept {
-  // Acquire: partner of the release increments (Endpoint::spill, account_spilled).
+  // Acquire: partner of the release increments (spills_written, account_spilled).
   return in.spilled[p].load(std::memory_order_acquire) > in.forwarded[p].load(std::memory_order_acquire);
+}
+
+// Whether a stored send of this process to lane p of `to` (inbox `in`) must
+// spill to keep its order: spilled messages wait for that lane, counted in
+// the inbox or not yet written by this process's log.
+inline bool spill_waits(const BusState& st, const InboxData& in, EndpointId to, unsigned p) noexcept {
+  // Acquire, first: partner of spills_written's release decrement, made after
+  // its count: a zero read here comes with the count, seen by spill_backlog.
+  return st.unwritten_spill(to, p).load(std::memory_order_acquire) != 0 || spill_backlog(in, p);
 }
 
 // The tracker's view of a message `sender` sent (Bus::status, Endpoint::status).

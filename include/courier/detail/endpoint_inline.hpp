@@ -85,7 +85,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   const std::uint64_t bytes = record_bytes(len);
   const bool spillable = spill != nullptr && stored;
   // Behind spilled messages of this lane: spill too, to keep the order.
-  if (spillable && detail::spill_backlog(in, o.priority))
+  if (spillable && detail::spill_waits(*s_, in, t->id, o.priority))
     return route_to_log(*spill, c, slot, id, in, o.priority, t->id, now);
   ClaimResult cr = w.try_claim(bytes, c.lc_);
   if (cr == ClaimResult::full && o.timeout.count() > 0 && !spillable) cr = wait_for_room(w, bytes, c.lc_, o.timeout);

@@ -81,12 +81,25 @@ class Log {
     std::uint64_t segment_size = log_defaults::journal_file_size;  // a journal file rolls at about this size
     std::vector<unsigned> cpus;  // Options::log_cpus: the CPUs of the log's threads (empty: inherited)
   };
+  // A spilled message (docs/design.md, "Spill written in the log's
+  // batches"): append_spill buffers its record; a batch writes it, then hands
+  // it to SpillWritten (before the batch's sync, outside the lock), which
+  // marks and counts it, and reports its pending (when `tracked`) with that
+  // batch. A failed write hands it over with written == false (SpillWritten
+  // settles it log_failed).
+  struct Spill {
+    Pending pending;  // recipient: the endpoint whose lane it waits for
+    std::uint8_t priority = 0;
+    bool tracked = false;  // pending.slot is its tracker entry (else it is only counted in the inbox)
+  };
+  using SpillWritten = std::function<void(std::span<const Spill>, bool written)>;
   // The name of endpoint (group == false) or group `id`, "" when unknown.
   using NameOf = std::function<std::string(std::uint32_t id, bool group)>;
   // The records holding these messages are durable (sent) or failed (log_failed).
   using Durable = std::function<void(std::span<const Pending>, Status)>;
 
-  static Result<std::unique_ptr<Log>> open(const Settings& settings, NameOf name_of, Durable durable);
+  static Result<std::unique_ptr<Log>> open(const Settings& settings, NameOf name_of, Durable durable,
+                                           SpillWritten spill_written = {});
   ~Log();  // writes (and, unless Sync::os, syncs) what is buffered, and reports it
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
@@ -102,6 +115,10 @@ class Log {
   // flusher could write it without its pending, which would then wait a
   // batch of its own, one interval later.
   Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows);
+  // Buffer a spilled message's record (as append_message) and `s` with it:
+  // the flusher writes it at once, not one interval later (Sync::always: the
+  // caller's flush()).
+  Result<void> append_spill(const RecordHeader& h, std::span<const std::byte> payload, const Spill& s);
   // Buffer a delivered / read / expired record. With Sync::always it is
   // written and synced before this returns.
   Result<void> append_settle(logfmt::Kind kind, const logfmt::SettleBody& body);
@@ -129,7 +146,10 @@ class Log {
   void start_housekeeping(std::chrono::milliseconds interval, std::function<void()> f);
 
  private:
-  Log(const Settings& s, JournalWriter w, NameOf n, Durable d);
+  Log(const Settings& s, JournalWriter w, NameOf n, Durable d, SpillWritten sw);
+  // append_message and append_spill: the record buffered, lk still held.
+  Result<void> append_locked(std::unique_lock<std::mutex>& lk, const RecordHeader& h,
+                             std::span<const std::byte> payload);
   Result<void> name_locked(std::uint32_t id, bool group);
   // The name records a message record needs (from, to, group), unless the last message's ids were these.
   Result<void> message_names_locked(const RecordHeader& h);
@@ -148,7 +168,9 @@ class Log {
   void set_busy_locked(bool busy);
   void run();  // the group-commit thread
   // Something waits to be written, synced or reported (the flusher's work). Under mu_.
-  bool has_work_locked() const noexcept { return w_.buffered_bytes() != 0 || !pending_.empty() || unsynced_; }
+  bool has_work_locked() const noexcept {
+    return w_.buffered_bytes() != 0 || !pending_.empty() || !spills_.empty() || unsynced_;
+  }
   // Before buffering a record of `bytes` (and the name records it may need):
   // roll first when the current file is full. Sync::always rolls at
   // segment_size; the others roll after a batch (write_batch), and here only
@@ -159,18 +181,22 @@ class Log {
   Result<void> make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64_t bytes);
   // After an append under lk: wake the flusher when it sleeps for want of
   // work and now has some (unless the wake is deferred: `defer`,
-  // append_message's pending_follows), or when a batch is full. Unlocks lk.
-  void wake_flusher(std::unique_lock<std::mutex>& lk, bool defer = false);
+  // append_message's pending_follows), when a batch is full, or when `urgent`
+  // (a first spilled record: a flusher waiting out its interval writes at
+  // once). Unlocks lk.
+  void wake_flusher(std::unique_lock<std::mutex>& lk, bool defer = false, bool urgent = false);
 
   Settings settings_;
   NameOf name_of_;
   Durable durable_;
+  SpillWritten spill_written_;
   mutable std::mutex mu_;
   std::condition_variable wake_;               // the flusher: bytes waiting, or stop
   std::condition_variable done_;               // a batch finished (room in the buffer, flushing_ cleared)
   std::condition_variable housekeeping_wake_;  // the housekeeper: stop
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;
+  std::vector<Spill> spills_, batch_spills_;  // buffered spilled records; those of the batch being written
   std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current journal file
   struct LastNamed {
     std::uint32_t from = 0, to = 0, group = 0;

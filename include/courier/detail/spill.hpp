@@ -10,6 +10,7 @@
 #include <span>
 
 #include "courier/detail/bus_state.hpp"
+#include "courier/detail/log.hpp"
 
 namespace courier::detail {
 
@@ -19,7 +20,8 @@ namespace courier::detail {
 // with COURIER_TEST_PAUSE_RESUME set, until a line comes on standard input
 // (tests/spill_loss_test.cpp). Used on the logged and spill paths and in the
 // forwarder only, never on the inline send path or the receive path. Unset,
-// it costs a load and a branch (the logged path passes three per send).
+// it costs a load and a branch (the logged path passes three per send; the
+// spill's points after its append run where its batch is written).
 extern const char* const pause_at;  // COURIER_TEST_PAUSE_AT, read when the library loads; null: unset
 void pause_here(const char* point) noexcept;
 inline void pause_point(const char* point) noexcept {
@@ -34,6 +36,14 @@ inline void pause_point(const char* point) noexcept {
 // redelivered when the mark was there already (a copy may exist).
 bool put_back(BusState& st, const RecordHeader& h, std::span<const std::byte> payload, std::uint8_t flag,
               std::uint64_t slot = Tracker::no_slot) noexcept;
+
+// The log wrote these spilled records (Log::Spill; `written` false: its write
+// failed): each tracked one's entry is marked committed | spilled and
+// counted, an untracked one counted, in that order (a receiver that sees the
+// count finds the record in its file), then its receiver is notified and this
+// process's unwritten count of its lane goes down. Runs on the thread that
+// wrote the batch (the flusher, or a flush() caller), before the batch's sync.
+void spills_written(BusState& st, std::span<const Log::Spill> spills, bool written) noexcept;
 
 // Count a spilled tracker entry in spilled[priority] of its destination, once
 // (on the transition of its `counted` flag). True on the transition.
