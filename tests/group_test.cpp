@@ -2,6 +2,7 @@
 // fan-out exactly once per member, membership changes, per-member and total
 // statuses, resends; and members receiving on their own threads. Members in
 // other processes are in multiprocess_test.cpp.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -202,6 +203,41 @@ TEST_P(GroupTest, ResendToTheGroupIsADuplicateAndIsNotFannedOutAgain) {
   EXPECT_EQ(after.status, Status::delivered);
   EXPECT_TRUE(drain(*a).empty());
   EXPECT_TRUE(drain(*b).empty());
+}
+
+// Ids in sequence across groups: a 1-member group's run longer than the
+// send path's warming batch (8 ids), then a group with other members, then
+// the two in turn. Each send must leave every member's own tracker entry,
+// found by the member's receive and by status(): a tracker placement made
+// for another member's key (or for the group's total) would hide it.
+TEST_P(GroupTest, SendsToTwoGroupsInTurnKeepEveryMembersStatus) {
+  start();
+  join({"a"});
+  ASSERT_TRUE(bus->add_group("duo"));
+  ASSERT_TRUE(bus->add_member("duo", "b"));
+  ASSERT_TRUE(bus->add_member("duo", "c"));
+  auto a = bus->attach("a"), b = bus->attach("b"), c = bus->attach("c");
+  ASSERT_TRUE(a && b && c);
+  const EndpointId ia = a->id(), ib = b->id(), ic = c->id();
+  const std::string order = std::string(20, 't') + std::string(20, 'd') + "tdtdttdd" + std::string(12, 't');
+  std::vector<std::pair<std::uint64_t, bool>> sent;  // id (the bus's, in sequence), to duo
+  for (char c : order) {
+    const SendResult r =
+        c == 't' ? to_team(60s) : alice->send({.to = group("duo"), .priority = 4, .expiry = 60s}, "hello duo");
+    ASSERT_EQ(r.status, Status::sent) << sent.size();
+    sent.emplace_back(r.id, c == 'd');
+  }
+  const auto to_duo = static_cast<std::size_t>(std::count(order.begin(), order.end(), 'd'));
+  EXPECT_EQ(drain(*a).size(), order.size() - to_duo);
+  EXPECT_EQ(drain(*b).size(), to_duo);
+  EXPECT_EQ(drain(*c).size(), to_duo);
+  for (const auto& [id, duo] : sent) {
+    const std::map<EndpointId, Status> every =
+        duo ? std::map<EndpointId, Status>{{ib, Status::delivered}, {ic, Status::delivered}}
+            : std::map<EndpointId, Status>{{ia, Status::delivered}};
+    EXPECT_EQ(member_statuses(id), every) << "id " << id;
+    EXPECT_EQ(report(id).status, Status::delivered) << "id " << id;
+  }
 }
 
 TEST_P(GroupTest, MemberThatFailsIsCountedAndTheOthersStillCompleteTheTotal) {
