@@ -84,7 +84,7 @@ std::uint64_t sweep_spilled(BusState& st, std::uint64_t now) noexcept {
     const EndpointId recipient = e.recipient.load(std::memory_order_relaxed);
     if (role == tracker_role::member) {
       h.to = recipient;
-      const std::uint64_t total = st.tracker.find(TrackerKey{h.from, h.id, no_endpoint});
+      const std::uint64_t total = st.total_of(slot, h.from, h.id);
       h.group = total != Tracker::no_slot ? st.tracker.entry(total).dest.load(std::memory_order_relaxed) : 0;
       if (h.group == 0) return;
     } else {

@@ -74,20 +74,15 @@ void free_orphan(BusState& st, const LaneOrphan& o, std::uint64_t now) noexcept 
   GroupId group = 0;
   std::uint64_t total = Tracker::no_slot;
   if (member) {
-    const TrackerKey total_key{o.key.sender, o.key.id, no_endpoint};
-    // Relaxed: the member entry was acquired through its tag by the walk.
-    const std::uint64_t hint = st.tracker.entry(o.slot).dest.load(std::memory_order_relaxed);
-    total = st.tracker.holds(hint, total_key) ? hint : st.tracker.find(total_key);
+    total = st.total_of(o.slot, o.key.sender, o.key.id);
+    // Relaxed: the total's fields were written before its tag was published (total_of acquired it).
     if (total != Tracker::no_slot && st.tracker.entry(total).deadline_ns.load(std::memory_order_relaxed) == o.deadline)
-      group = st.tracker.entry(total).dest.load(std::memory_order_relaxed);  // relaxed: as above
+      group = st.tracker.entry(total).dest.load(std::memory_order_relaxed);
     else
       total = Tracker::no_slot;
   }
   st.post(o.key.sender, StatusEvent{o.key.id, o.to, group, Status::revoked, now}, o.slot);
-  if (total == Tracker::no_slot) return;
-  // seq_cst: as BusState::report (members settling at once each see the other's count).
-  st.tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
-  st.settle_total(o.key.sender, o.key.id, group, total, Status::revoked, now);
+  if (total != Tracker::no_slot) st.count_in_total(o.key.sender, o.key.id, group, total, Status::revoked, now);
 }
 
 }  // namespace

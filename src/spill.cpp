@@ -99,14 +99,8 @@ void spill_failed(BusState& st, const Log::Pending& p, std::uint64_t now) noexce
   if (!st.tracker.advance(p.slot, Status::log_failed, now)) return;
   st.post(p.sender, StatusEvent{p.id, p.recipient, p.group, Status::log_failed, now}, p.slot);
   if (p.group == 0) return;
-  const TrackerKey total_key{p.sender, p.id, no_endpoint};
-  // Relaxed: the member entry was published before its spill was buffered (same process).
-  const std::uint64_t hint = st.tracker.entry(p.slot).dest.load(std::memory_order_relaxed);
-  const std::uint64_t total = st.tracker.holds(hint, total_key) ? hint : st.tracker.find(total_key);
-  if (total == Tracker::no_slot) return;
-  // seq_cst: as send_group's count of a member that failed (against a member's receiver in settle_total).
-  st.tracker.entry(total).failed.fetch_add(1, std::memory_order_seq_cst);
-  st.settle_total(p.sender, p.id, p.group, total, Status::log_failed, now);
+  const std::uint64_t total = st.total_of(p.slot, p.sender, p.id);
+  if (total != Tracker::no_slot) st.count_in_total(p.sender, p.id, p.group, total, Status::log_failed, now);
 }
 
 }  // namespace

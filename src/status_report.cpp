@@ -123,23 +123,9 @@ bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Statu
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now}, slot);
   if (h.group == 0) return true;
   // The group total: count this member, and move the total when every member got there.
-  const TrackerKey total_key{h.from, h.id, no_endpoint};
-  // Relaxed: the member entry was published (and acquired by find) before.
-  const std::uint64_t hint = tracker.entry(slot).dest.load(std::memory_order_relaxed);
-  const std::uint64_t total = tracker.holds(hint, total_key) ? hint : tracker.find(total_key);
-  if (total == Tracker::no_slot || !same_send(tracker.entry(total), h)) return true;
-  TrackerEntry& t = tracker.entry(total);
-  // seq_cst: two members settling at once bump different counters, then read
-  // them all (settle_total): store->load on both sides, so at least one of
-  // them sees both counts.
-  if (status == Status::read) {
-    t.read.fetch_add(1, std::memory_order_seq_cst);
-  } else if (status == Status::delivered) {
-    t.delivered.fetch_add(1, std::memory_order_seq_cst);
-  } else {
-    t.failed.fetch_add(1, std::memory_order_seq_cst);
-  }
-  settle_total(h.from, h.id, h.group, total, status, now);
+  const std::uint64_t total = total_of(slot, h.from, h.id);
+  if (total != Tracker::no_slot && same_send(tracker.entry(total), h))
+    count_in_total(h.from, h.id, h.group, total, status, now);
   return true;
 }
 

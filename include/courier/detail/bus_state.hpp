@@ -44,9 +44,37 @@ struct BusState {
   bool report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
   // A group member's outcome was counted in the total entry `total`: move the
   // total once every member is settled (delivered / read when every member
-  // that did not fail is; `last` when every member failed).
-  void settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total, Status last,
-                    std::uint64_t now) noexcept;
+  // that did not fail is; `last` when every member failed). Out of line: the
+  // receive path (report) keeps its registers.
+  [[gnu::noinline]] void settle_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total,
+                                      Status last, std::uint64_t now) noexcept;
+  // A member's outcome counted in its group's total entry `total` (delivered,
+  // read, or else failed), then the total settled (settle_total).
+  void count_in_total(EndpointId sender, std::uint64_t id, GroupId group, std::uint64_t total, Status outcome,
+                      std::uint64_t now) noexcept {
+    TrackerEntry& t = tracker.entry(total);
+    // seq_cst: two members settling at once bump different counters, then read
+    // them all (settle_total): store->load on both sides, so at least one of
+    // them sees both counts.
+    if (outcome == Status::read) {
+      t.read.fetch_add(1, std::memory_order_seq_cst);
+    } else if (outcome == Status::delivered) {
+      t.delivered.fetch_add(1, std::memory_order_seq_cst);
+    } else {
+      t.failed.fetch_add(1, std::memory_order_seq_cst);
+    }
+    settle_total(sender, id, group, total, outcome, now);
+  }
+  // The group total of the member entry at `member`, of message (sender, id):
+  // the member's dest is its total's slot, a hint checked against the total's
+  // key (that slot may have retired and been reused since), else looked up.
+  // Tracker::no_slot when the total is gone.
+  std::uint64_t total_of(std::uint64_t member, EndpointId sender, std::uint64_t id) const noexcept {
+    const TrackerKey total_key{sender, id, no_endpoint};
+    // Relaxed: the member entry was published (and acquired by whoever found it) before.
+    const std::uint64_t hint = tracker.entry(member).dest.load(std::memory_order_relaxed);
+    return tracker.holds(hint, total_key) ? hint : tracker.find(total_key);
+  }
   // Whether tracker entry e was made by the send of record h, not by another
   // send of the same id (an id may be sent again once its entry has retired,
   // while a copy of the old send still waits in a lane).
