@@ -278,59 +278,62 @@ Result<void> Directory::remove_group(std::string_view name) {
   });
 }
 
-Result<void> Directory::add_member(GroupId group, EndpointId member) {
+template <class F>
+Result<void> Directory::change_group(GroupId group, F&& f) {
   const std::uint32_t slot = endpoint_slot(group);
-  const Geometry& g = seg_->geometry();
-  if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
+  if (group == 0 || slot >= seg_->geometry().max_groups) return Error(Errc::not_found, "no such group");
   Lock lock(*seg_);
   if (!lock.ok()) return lock.error();
-  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group)
+  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group)  // relaxed: under the lock
     return Error(Errc::not_found, "the group was removed");
-  const std::uint32_t es = endpoint_slot(member);
-  if (member == no_endpoint || es >= g.max_endpoints || seg_->slot(es).id.load(std::memory_order_relaxed) != member)
-    return Error(Errc::not_found, "the endpoint was removed");
-  std::atomic<std::uint32_t>* m = seg_->group_members(slot);
-  std::uint32_t free_word = g.max_group_members;
-  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
-    const std::uint32_t v = m[i].load(std::memory_order_relaxed);  // relaxed: under the lock
-    if (v == member) return {};                                    // already a member: one copy each
-    const std::uint32_t vs = endpoint_slot(v);
-    const bool dead = v != 0 && (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_relaxed) != v);
-    if ((v == 0 || dead) && free_word == g.max_group_members) free_word = i;  // a removed endpoint's word is reused
-  }
-  if (free_word == g.max_group_members)
-    return Error(Errc::capacity, "the group is full (max_group_members = " + std::to_string(g.max_group_members) + ")");
-  GroupSlot& gs = seg_->group(slot);
-  // Release, before the member word: a sender that sees the word within its
-  // scan range sees it; one that read the old range sees the group as it was
-  // before this add. A crash between the two stores leaves an empty word in range.
-  if (gs.used_words.load(std::memory_order_relaxed) < free_word + 1)
-    gs.used_words.store(free_word + 1, std::memory_order_release);
-  maybe_pause_mid_change();
-  m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
-  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
-  return {};
+  return f(slot);
+}
+
+Result<void> Directory::add_member(GroupId group, EndpointId member) {
+  return change_group(group, [&](std::uint32_t slot) -> Result<void> {
+    const Geometry& g = seg_->geometry();
+    const std::uint32_t es = endpoint_slot(member);
+    if (member == no_endpoint || es >= g.max_endpoints || seg_->slot(es).id.load(std::memory_order_relaxed) != member)
+      return Error(Errc::not_found, "the endpoint was removed");
+    std::atomic<std::uint32_t>* m = seg_->group_members(slot);
+    std::uint32_t free_word = g.max_group_members;
+    for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
+      const std::uint32_t v = m[i].load(std::memory_order_relaxed);  // relaxed: under the lock
+      if (v == member) return {};                                    // already a member: one copy each
+      const std::uint32_t vs = endpoint_slot(v);
+      const bool dead = v != 0 && (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_relaxed) != v);
+      if ((v == 0 || dead) && free_word == g.max_group_members) free_word = i;  // a removed endpoint's word is reused
+    }
+    if (free_word == g.max_group_members)
+      return Error(Errc::capacity,
+                   "the group is full (max_group_members = " + std::to_string(g.max_group_members) + ")");
+    GroupSlot& gs = seg_->group(slot);
+    // Release, before the member word: a sender that sees the word within its
+    // scan range sees it; one that read the old range sees the group as it was
+    // before this add. A crash between the two stores leaves an empty word in range.
+    if (gs.used_words.load(std::memory_order_relaxed) < free_word + 1)
+      gs.used_words.store(free_word + 1, std::memory_order_release);
+    maybe_pause_mid_change();
+    m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+    return {};
+  });
 }
 
 Result<void> Directory::remove_member(GroupId group, EndpointId member) {
-  const std::uint32_t slot = endpoint_slot(group);
-  const Geometry& g = seg_->geometry();
-  if (group == 0 || slot >= g.max_groups) return Error(Errc::not_found, "no such group");
-  Lock lock(*seg_);
-  if (!lock.ok()) return lock.error();
-  if (seg_->group(slot).id.load(std::memory_order_relaxed) != group)
-    return Error(Errc::not_found, "the group was removed");
-  std::atomic<std::uint32_t>* m = seg_->group_members(slot);
-  bool found = false;
-  for (std::uint32_t i = 0; i < g.max_group_members; ++i) {
-    if (m[i].load(std::memory_order_relaxed) != member) continue;  // relaxed: under the lock
-    maybe_pause_mid_change();
-    m[i].store(0, std::memory_order_release);  // release: one store per word
-    found = true;
-  }
-  if (!found) return Error(Errc::not_found, "not a member");
-  seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
-  return {};
+  return change_group(group, [&](std::uint32_t slot) -> Result<void> {
+    std::atomic<std::uint32_t>* m = seg_->group_members(slot);
+    bool found = false;
+    for (std::uint32_t i = 0; i < seg_->geometry().max_group_members; ++i) {
+      if (m[i].load(std::memory_order_relaxed) != member) continue;  // relaxed: under the lock
+      maybe_pause_mid_change();
+      m[i].store(0, std::memory_order_release);  // release: one store per word
+      found = true;
+    }
+    if (!found) return Error(Errc::not_found, "not a member");
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
+    return {};
+  });
 }
 
 bool Directory::members(GroupId group, std::vector<EndpointId>& out) const noexcept {

@@ -64,6 +64,9 @@ class Directory {
   }
   template <class At, class F>
   auto locked_scan(std::uint32_t n, At&& at, std::string_view name, F&& f) const -> decltype(f(detail::NameScan{}));
+  // f(group's slot) under the directory lock, once `group` is a group that still exists (add_member, remove_member).
+  template <class F>
+  Result<void> change_group(GroupId group, F&& f);
   const Segment* seg_;
 };
 
