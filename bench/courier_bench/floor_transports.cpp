@@ -35,6 +35,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cache_line.hpp"
 #include "transports.hpp"
 
 namespace cbench {
@@ -51,28 +52,20 @@ void futex_wake(std::atomic<std::uint32_t>& w) noexcept {
 }
 
 // ------------------------------------------------------------ floor.cacheline
-struct alignas(line) Line {
-  std::atomic<std::uint64_t> seq;  // odd: a ping is in the line; even: the pong is
-  std::byte payload[line - 8];
-};
-static_assert(sizeof(Line) == line);
-
 class CacheLineFloor {
  public:
   const char* name() const noexcept { return "floor.cacheline"; }
   const char* description() const noexcept { return "one 64-byte cache line bounced (sequence number + <= 56 bytes)"; }
-  std::size_t max_payload() const noexcept { return sizeof(Line::payload); }
+  std::size_t max_payload() const noexcept { return sizeof(CacheLine::payload); }
 
   bool setup(const RunConfig& cfg, std::string& err) { return owner_.create(shm_name(cfg), 4096, err); }
   bool parent_attach(std::string&) {
-    line_ = reinterpret_cast<Line*>(owner_.data());
-    seq_ = 0;
+    ex_.attach(reinterpret_cast<CacheLine*>(owner_.data()));  // a fresh object: zeros
     return true;
   }
   bool child_attach(const RunConfig& cfg, std::string& err) {
     if (!mine_.open(shm_name(cfg), 4096, err)) return false;
-    line_ = reinterpret_cast<Line*>(mine_.data());
-    seq_ = 0;
+    ex_.attach(reinterpret_cast<CacheLine*>(mine_.data()));
     return true;
   }
   void child_detach() noexcept { mine_.unmap(); }
@@ -82,41 +75,14 @@ class CacheLineFloor {
   }
 
   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string&) {
-    std::memcpy(line_->payload, msg, n);
-    // SYNC POINT WRITE: payload, partner of pong's acquire load of seq.
-    line_->seq.store(++seq_, std::memory_order_release);
-    wd.begin();
-    // SYNC POINT READ: the echoed payload, partner of pong's release store.
-    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
-      cpu_relax();
-      if (!wd.spin_ok()) return false;
-    }
-    ++seq_;
-    std::memcpy(reply, line_->payload, n);
-    return true;
+    return ex_.ping(msg, reply, n, wd);
   }
-
-  bool pong(Watchdog& wd, std::string&) {
-    wd.begin();
-    // Acquire: partner of ping's release store (the payload is visible).
-    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
-      cpu_relax();
-      if (!wd.spin_ok()) return false;
-    }
-    std::byte buf[sizeof(Line::payload)];
-    std::memcpy(buf, line_->payload, sizeof buf);  // receive: copy out
-    std::memcpy(line_->payload, buf, sizeof buf);  // send: copy in
-    seq_ += 2;
-    // Release: publishes the echoed payload to ping's acquire load.
-    line_->seq.store(seq_, std::memory_order_release);
-    return true;
-  }
+  bool pong(Watchdog& wd, std::string&) { return ex_.pong(wd); }
 
  private:
   static std::string shm_name(const RunConfig& cfg) { return "/cbench." + cfg.tag + ".line"; }
   ShmRegion owner_, mine_;
-  Line* line_ = nullptr;
-  std::uint64_t seq_ = 0;
+  LineExchange ex_;
 };
 
 // ------------------------------------------------------------ the SPSC ring

@@ -26,6 +26,7 @@
 #include <optional>
 #include <vector>
 
+#include "cache_line.hpp"
 #include "transports.hpp"
 
 #if COURIER_BENCH_HAVE_MOODYCAMEL
@@ -35,15 +36,7 @@
 namespace cbench {
 namespace {
 
-constexpr std::size_t line = 64;
-
 // ------------------------------------------------------------ inproc.floor.cacheline
-struct alignas(line) HeapLine {
-  std::atomic<std::uint64_t> seq{0};  // odd: a ping is in the line; even: the pong is
-  std::byte payload[line - 8]{};
-};
-static_assert(sizeof(HeapLine) == line);
-
 class InprocCacheLineFloor {
  public:
   static constexpr bool in_process = true;
@@ -51,27 +44,25 @@ class InprocCacheLineFloor {
   const char* description() const noexcept {
     return "one 64-byte cache line bounced between two threads (sequence number + <= 56 bytes)";
   }
-  std::size_t max_payload() const noexcept { return sizeof(HeapLine::payload); }
+  std::size_t max_payload() const noexcept { return sizeof(CacheLine::payload); }
 
   bool setup(const RunConfig& cfg, std::string&) {
-    owned_.reset(new HeapLine{});  // aligned new: the line is alone on its cache line
+    owned_.reset(new CacheLine{});  // aligned new: the line is alone on its cache line
     tag_ = cfg.tag;
     inproc::publish(tag_, owned_);
     return true;
   }
   bool parent_attach(std::string&) {
-    line_ = owned_.get();
-    seq_ = 0;
+    ex_.attach(owned_.get());
     return true;
   }
   bool child_attach(const RunConfig& cfg, std::string& err) {
-    mine_ = inproc::find_as<HeapLine>(cfg.tag);
+    mine_ = inproc::find_as<CacheLine>(cfg.tag);
     if (!mine_) {
       err = "no line published under " + cfg.tag;
       return false;
     }
-    line_ = mine_.get();
-    seq_ = 0;
+    ex_.attach(mine_.get());
     return true;
   }
   void child_detach() noexcept { mine_.reset(); }
@@ -82,41 +73,14 @@ class InprocCacheLineFloor {
   }
 
   bool ping(const std::byte* msg, std::byte* reply, std::size_t n, Watchdog& wd, std::string&) {
-    std::memcpy(line_->payload, msg, n);
-    // SYNC POINT WRITE: payload, partner of pong's acquire load of seq.
-    line_->seq.store(++seq_, std::memory_order_release);
-    wd.begin();
-    // SYNC POINT READ: the echoed payload, partner of pong's release store.
-    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
-      cpu_relax();
-      if (!wd.spin_ok()) return false;
-    }
-    ++seq_;
-    std::memcpy(reply, line_->payload, n);
-    return true;
+    return ex_.ping(msg, reply, n, wd);
   }
-
-  bool pong(Watchdog& wd, std::string&) {
-    wd.begin();
-    // Acquire: partner of ping's release store (the payload is visible).
-    while (line_->seq.load(std::memory_order_acquire) != seq_ + 1) {
-      cpu_relax();
-      if (!wd.spin_ok()) return false;
-    }
-    std::byte buf[sizeof(HeapLine::payload)];
-    std::memcpy(buf, line_->payload, sizeof buf);  // receive: copy out
-    std::memcpy(line_->payload, buf, sizeof buf);  // send: copy in
-    seq_ += 2;
-    // Release: publishes the echoed payload to ping's acquire load.
-    line_->seq.store(seq_, std::memory_order_release);
-    return true;
-  }
+  bool pong(Watchdog& wd, std::string&) { return ex_.pong(wd); }
 
  private:
   std::string tag_;
-  std::shared_ptr<HeapLine> owned_, mine_;
-  HeapLine* line_ = nullptr;
-  std::uint64_t seq_ = 0;
+  std::shared_ptr<CacheLine> owned_, mine_;
+  LineExchange ex_;
 };
 
 // ------------------------------------------------------------ inproc.moodycamel
