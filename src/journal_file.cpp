@@ -114,6 +114,9 @@ Result<JournalMessage> decode_journal_message(std::span<const std::byte> body) {
   if (m.header.priority >= priority_levels)
     return Error(Errc::corrupt, "journal message priority " + std::to_string(m.header.priority) + " (at most " +
                                     std::to_string(priority_levels - 1) + ")");
+  // A stored send never sets one_member (a folded 1-member group is not
+  // stored): cleared, so that a record's tracker key is always a member's.
+  m.header.flags = static_cast<std::uint8_t>(m.header.flags & ~record_flag::one_member);
   m.payload = body.subspan(logfmt::message_min_body);
   return m;
 }

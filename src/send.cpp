@@ -32,12 +32,14 @@ ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClai
 }
 
 bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients,
-                     std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note) noexcept {
+                     std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note,
+                     EndpointId member) noexcept {
   // BusState::same_send recognises the records of this send by this deadline. A following handle marks its
   // entries with its token (detail/status_follow.hpp: how its poll knows them).
   const EntryInit init{role,    dest,       Status::outbox,
                        0,       recipients, s_->deadline(expires, now),
-                       expires, now,        follow_ ? follow_->token() : std::uint16_t{0}};
+                       expires, now,        follow_ ? follow_->token() : std::uint16_t{0},
+                       member};
   // The placement warm_entry saw for this key (a hint: Tracker::Placement), else none.
   const std::uint64_t k = key.id - warm_.at_id;  // wraps to a huge value below at_id
   const Tracker::Placement at = k < warm_batch && warm_.at_id != 0 && key.recipient == no_endpoint
@@ -46,7 +48,7 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   Tracker::InsertResult ins = s_->tracker.insert(key, at, now, [&](TrackerEntry& e) { init_entry(e, init); });
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
-    if (follow_ && note) follow_->note_tracked(slot, key, role, dest);  // status following (detail/status_follow.hpp)
+    if (follow_ && note) follow_->note_tracked(slot, key, role, dest, member);  // status following (status_follow.hpp)
     // Ids in sequence (bus-assigned, or explicit ones each the last one + 1):
     // this handle's next tracked sends are likely key.id + 1, + 2, ... Their
     // lines are warmed a batch ahead (warm_ahead), while this batch's sends
@@ -200,6 +202,11 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   const std::uint64_t now = fast_realtime_ns();
   const std::uint64_t id = o.id != 0 ? o.id : (tracked ? next_id() : 0);
   const std::uint64_t expires = o.expiry.count() > 0 ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
+  // One member, tracked, not stored: one tracker entry (docs/design.md, "A
+  // 1-member group in one tracker entry"). A stored one keeps its member
+  // entry: its record, spill and recovery are the member's.
+  if (tracked && n == 1 && (o.expiry.count() == 0 || !s_->log))
+    return send_group_one(o, data, gid, members_[0], id, now, expires);
   std::uint64_t total = Tracker::no_slot;
   if (tracked) {
     SendResult r;
@@ -276,7 +283,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
             if (pending)  // release: as in commit_logged (after the commit)
               s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
             if (log != nullptr) detail::pause_point("group-lane-committed");  // as "logged-lane-committed"
-            inbox_notify(in, o.priority);  // the wake-up first, as in commit_logged
+            inbox_notify(in, o.priority);                                     // the wake-up first, as in commit_logged
             if (pending) log->add_pending(pm);
             count_sent();
           } else {
@@ -313,6 +320,54 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
   if (total != Tracker::no_slot && accepted > 0 && accepted < n)
     s_->settle_total(self_, id, gid, total, first_error, fast_realtime_ns());
   return {overall, id, false, n, accepted};
+}
+
+SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::byte> data, GroupId gid, EndpointId m,
+                                    std::uint64_t id, std::uint64_t now, std::uint64_t expires) noexcept {
+  std::uint64_t slot = Tracker::no_slot;
+  SendResult r;
+  if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group_one, gid, 1, now, expires, slot, r, true, m)) {
+    r.recipients = 1;
+    return r;
+  }
+  Status st = Status::sent;
+  Target* t = target_by_id(m);
+  if (t == nullptr) {
+    st = Status::invalid_destination;
+  } else {
+    InboxData& in = s_->seg.inbox(endpoint_slot(m));
+    // Acquire: as in claim() (real-time messages carry the receiver's lease word).
+    const std::uint64_t lease = o.expiry.count() == 0 ? in.lease.load(std::memory_order_acquire) : 0;
+    LaneWriter& w = t->lanes[o.priority];
+    LaneClaim lc;
+    ClaimResult cr = ClaimResult::full;
+    if (o.expiry.count() == 0 && lease == 0) {
+      in.offline.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      st = Status::offline;
+    } else if ((cr = w.try_claim(record_bytes(data.size()), lc)) != ClaimResult::ok) {
+      if (cr != ClaimResult::revoked) in.full.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      st = cr == ClaimResult::revoked ? Status::revoked : Status::full;
+    } else {
+      fill(*lc.header, o, id, now, m, gid, data.size(), lease);
+      lc.header->flags = record_flag::one_member;  // its receiver reports to this entry (key_of)
+      if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+      if (w.commit(lc)) {
+        inbox_notify(in, o.priority);
+        count_sent();
+      } else {
+        st = Status::revoked;
+      }
+    }
+  }
+  // The member's outcome and the total's, which is the same for one member.
+  s_->tracker.advance(slot, st, now);
+  const bool told = static_cast<bool>(on_status_);  // read once: the callback may replace itself
+  if (told) {
+    on_status_(StatusEvent{id, m, gid, st, now});
+    if (on_status_) on_status_(StatusEvent{id, no_endpoint, gid, st, now});
+  }
+  if (follow_) follow_->note_outcome(slot, id, st, told);
+  return {st, id, false, 1, st == Status::sent ? 1u : 0u};
 }
 
 }  // namespace courier

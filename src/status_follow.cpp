@@ -151,7 +151,10 @@ void StatusFollower::fold_counting() noexcept {
       ++unknown;  // as in fold()
     }
     const Outcome& o = outcomes[static_cast<std::uint8_t>(p.outcome)];
-    if (!p.told) n += o.events;
+    if (!p.told) {
+      n += o.events;
+      if (p.role == tracker_role::group_one) n += o.events;  // the member's and then the total's
+    }
     live -= o.state == none;
     w = (w & ~(3ull << shift)) | (static_cast<std::uint64_t>(o.state) << shift);
   }
@@ -167,6 +170,25 @@ void StatusFollower::apply_other(const StatusEvent& e, std::uint64_t slot) {
   // Not a message this handle follows (sent before following began, or by
   // another handle or process as this endpoint): passed on as it came.
   emit(e);
+}
+
+void StatusFollower::advance_one_member(std::uint64_t slot, unsigned from, Status to, std::uint64_t id,
+                                        std::uint64_t time_ns, About about) {
+  const unsigned rank = rank_of(to);
+  if (rank <= from) return;  // as advance()
+  if (rank == rank_error) {
+    if (from >= rank_delivered) return;
+    emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
+    emit(StatusEvent{id, no_endpoint, about.group, to, time_ns});
+  } else if (sink_ == nullptr) {
+    emitted_ += 2 * (rank - from);
+  } else {
+    for (unsigned k = from + 1; k <= rank; ++k) {
+      emit(StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
+      emit(StatusEvent{id, no_endpoint, about.group, steps[k], time_ns});
+    }
+  }
+  reported(slot, rank);
 }
 
 void StatusFollower::walk() {
@@ -192,9 +214,11 @@ void StatusFollower::check(std::uint64_t slot) {
   if (st >= status_count) return;
   // Relaxed: ours() saw the tag ready; the entry's key, role and dest were written before it was published.
   const std::uint64_t id = en.id.load(std::memory_order_relaxed);
-  const EndpointId key_recipient = en.recipient.load(std::memory_order_relaxed);
-  const About a =
-      about(en.role.load(std::memory_order_relaxed), en.dest.load(std::memory_order_relaxed), id, key_recipient);
+  const std::uint8_t role = en.role.load(std::memory_order_relaxed);
+  // A group_one entry's member is kept in `delivered` (layout.hpp).
+  const EndpointId key_recipient = role == tracker_role::group_one ? en.delivered.load(std::memory_order_relaxed)
+                                                                   : en.recipient.load(std::memory_order_relaxed);
+  const About a = about(role, en.dest.load(std::memory_order_relaxed), id, key_recipient);
   advance(slot, from, static_cast<Status>(st), id, t, a);
 }
 

@@ -110,18 +110,44 @@ void detail::durable(BusState& s, std::span<const Log::Pending> batch, Status st
 
 bool detail::BusState::report(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
   if (h.id == 0) return false;
+  if (h.group != 0) return report_member(h, recipient, status);
   const std::uint64_t now = fast_realtime_ns();
-  const std::uint64_t slot = tracker.find(key_of(h, recipient));
+  const std::uint64_t slot = tracker.find(TrackerKey{h.from, h.id, no_endpoint});
   // Unknown, retired, made by another send of this id, or already there.
   if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h) || !tracker.advance(slot, status, now))
     return false;
-  if (logged(h)) {
-    // delivered / read, or settled without delivery (expired, destination removed, ...): no longer owed.
-    // A failure is kept in the log's last error (a lost settle record costs a redelivery at worst).
-    (void)log->append_settle(logfmt::settle_kind(status), logfmt::SettleBody{h.id, h.from, recipient, now});
+  if (logged(h)) settle_in_log(h, recipient, status, now);
+  post(h.from, StatusEvent{h.id, recipient, 0, status, now}, slot);
+  return true;
+}
+
+void detail::BusState::settle_in_log(const RecordHeader& h, EndpointId recipient, Status status,
+                                     std::uint64_t now) noexcept {
+  (void)log->append_settle(logfmt::settle_kind(status), logfmt::SettleBody{h.id, h.from, recipient, now});
+}
+
+bool detail::BusState::report_member(const RecordHeader& h, EndpointId recipient, Status status) noexcept {
+  const std::uint64_t now = fast_realtime_ns();
+  TrackerKey key = key_of(h, recipient);
+  std::uint64_t slot = tracker.find(key);
+  if (slot == Tracker::no_slot && key.recipient != no_endpoint) {
+    // A header without its flags (a relay's, Bus::report_relayed) of a 1-member group's send: its total's key.
+    key.recipient = no_endpoint;
+    slot = tracker.find(key);
   }
+  // Unknown, retired, made by another send of this id, or already there.
+  if (slot == Tracker::no_slot || !same_send(tracker.entry(slot), h)) return false;
+  // Under the total's key: only the group_one entry of this member (a record's flags are untrusted).
+  const bool one_member = key.recipient == no_endpoint;
+  if (one_member && !is_one_member_of(tracker.entry(slot), recipient)) return false;
+  if (!tracker.advance(slot, status, now)) return false;
+  if (logged(h)) settle_in_log(h, recipient, status, now);
   post(h.from, StatusEvent{h.id, recipient, h.group, status, now}, slot);
-  if (h.group == 0) return true;
+  if (one_member) {
+    // Its total's event (the same status: it has one member), after the member's, as a 2-entry group posts them.
+    post(h.from, StatusEvent{h.id, no_endpoint, h.group, status, now}, slot);
+    return true;
+  }
   // The group total: count this member, and move the total when every member got there.
   const std::uint64_t total = total_of(slot, h.from, h.id);
   if (total != Tracker::no_slot && same_send(tracker.entry(total), h))
@@ -167,7 +193,19 @@ Result<StatusReport> detail::status_of(const BusState& s, EndpointId sender, std
   r.expires_ns = e.expires_ns.load(std::memory_order_relaxed);
   r.updated_ns = e.updated_ns.load(std::memory_order_relaxed);
   const EndpointId dest = e.dest.load(std::memory_order_relaxed);
-  if (e.role.load(std::memory_order_relaxed) == tracker_role::group) {
+  const std::uint8_t role = e.role.load(std::memory_order_relaxed);
+  if (role == tracker_role::group_one) {
+    // One entry for the member and the total: the counts follow from its status.
+    r.group = dest;
+    r.delivered = r.status == Status::delivered || r.status == Status::read;
+    r.read = r.status == Status::read;
+    r.failed = is_error(r.status);
+    const EndpointId m = e.delivered.load(std::memory_order_relaxed);  // its member (layout.hpp)
+    std::vector<EndpointId> members;
+    s.dir.members(dest, members);
+    // As for a group total: listed while it is a member (removed from the group since the send: not listed).
+    if (std::find(members.begin(), members.end(), m) != members.end()) r.members.push_back({m, r.status});
+  } else if (role == tracker_role::group) {
     r.group = dest;
     std::vector<EndpointId> members;
     s.dir.members(dest, members);

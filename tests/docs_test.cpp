@@ -276,12 +276,16 @@ Expected layout_expected() {
   e.bits["Frame word"] = {{"state", frame::state_mask},
                           {"units", frame::make(frame::none, frame::units_mask, 0)},
                           {"tag", frame::make(frame::none, 0, frame::tag_mask << 6)}};
-  e.bits["Record flags"] = {
-      {"redelivered", record_flag::redelivered}, {"read", record_flag::read}, {"forwarded", record_flag::forwarded}};
+  e.bits["Record flags"] = {{"redelivered", record_flag::redelivered},
+                            {"read", record_flag::read},
+                            {"forwarded", record_flag::forwarded},
+                            {"one_member", record_flag::one_member}};
 
   e.values["Tracker tag states"] = {{"claiming", tag::claiming}, {"ready", tag::ready}, {"killed", tag::killed}};
-  e.values["Tracker roles"] = {
-      {"endpoint", tracker_role::endpoint}, {"group", tracker_role::group}, {"member", tracker_role::member}};
+  e.values["Tracker roles"] = {{"endpoint", tracker_role::endpoint},
+                               {"group", tracker_role::group},
+                               {"member", tracker_role::member},
+                               {"group_one", tracker_role::group_one}};
   e.values["Frame states"] = {
       {"none", frame::none}, {"committed", frame::committed}, {"padding", frame::padding}, {"revoked", frame::revoked}};
   for (unsigned s = 0; s < status_count; ++s) e.values["Status"][std::string(status_name(Status(s)))] = s;

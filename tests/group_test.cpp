@@ -184,6 +184,160 @@ TEST_P(GroupTest, StatusCountsEachMemberAndTheTotal) {
                                           {r.id, no_endpoint, team, Status::read}}));
 }
 
+// A tracked send to a group of one member that is not stored keeps one
+// tracker entry for the member and the total (docs/design.md, "A 1-member
+// group in one tracker entry"); its sender sees what a group of two shows,
+// member by member: each change for the member and then for the total, and
+// status() with the counts and the member's own status.
+TEST_P(GroupTest, OneMemberGroupMakesOneTrackerEntryAndReportsMemberAndTotal) {
+  start();
+  join({"b"});
+  auto b = bus->attach("b");
+  ASSERT_TRUE(b);
+  const EndpointId ib = b->id();
+  EXPECT_TRUE(events().empty());  // alice follows her statuses from here
+  const std::uint64_t used = bus->stat().tracker.used;
+  auto r = to_team(60s);
+  ASSERT_EQ(r.status, Status::sent);
+  EXPECT_EQ(r.recipients, 1u);
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_EQ(bus->stat().tracker.used, used + 1) << "one entry for the member and the total";
+  StatusReport s = report(r.id);
+  EXPECT_EQ(s.status, Status::sent);
+  EXPECT_EQ(s.group, team);
+  EXPECT_EQ(s.recipients, 1u);
+  EXPECT_EQ(s.delivered, 0u);
+  EXPECT_EQ(member_statuses(r.id), (std::map<EndpointId, Status>{{ib, Status::sent}}));
+  EXPECT_EQ(events(), (std::vector<Event>{{r.id, ib, team, Status::sent}, {r.id, no_endpoint, team, Status::sent}}));
+
+  auto mb = b->try_receive();
+  ASSERT_TRUE(mb);
+  EXPECT_EQ(mb->group(), team);
+  s = report(r.id);
+  EXPECT_EQ(s.status, Status::delivered);
+  EXPECT_EQ(s.delivered, 1u);
+  EXPECT_EQ(member_statuses(r.id), (std::map<EndpointId, Status>{{ib, Status::delivered}}));
+  EXPECT_EQ(events(),
+            (std::vector<Event>{{r.id, ib, team, Status::delivered}, {r.id, no_endpoint, team, Status::delivered}}));
+  ASSERT_TRUE(b->mark_read(*mb));
+  s = report(r.id);
+  EXPECT_EQ(s.status, Status::read);
+  EXPECT_EQ(s.read, 1u);
+  EXPECT_EQ(s.delivered, 1u);
+  EXPECT_EQ(s.failed, 0u);
+  EXPECT_EQ(member_statuses(r.id), (std::map<EndpointId, Status>{{ib, Status::read}}));
+  EXPECT_EQ(events(), (std::vector<Event>{{r.id, ib, team, Status::read}, {r.id, no_endpoint, team, Status::read}}));
+
+  // A resend of the id is a duplicate, not a second copy.
+  auto again = to_team(60s, r.id, "again");
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.status, Status::read);
+  EXPECT_TRUE(drain(*b).empty());
+  // Once the member left the group, status() lists no member (as for a group of two).
+  ASSERT_TRUE(bus->remove_member("team", "b"));
+  EXPECT_TRUE(report(r.id).members.empty());
+}
+
+// The sender's on_status callback gets the send-time outcome for the member
+// and then the total; the events of a sender that does not follow its ring
+// come as the receiver posted them, two per change.
+TEST_P(GroupTest, OneMemberGroupEventsReachACallbackAndAnUnfollowedRing) {
+  start();
+  join({"b"});
+  auto b = bus->attach("b");
+  ASSERT_TRUE(b);
+  const EndpointId ib = b->id();
+  std::vector<Event> told;
+  alice->on_status([&](const StatusEvent& e) { told.push_back({e.id, e.recipient, e.group, e.status}); });
+  auto r = to_team(60s);
+  ASSERT_EQ(r.status, Status::sent);
+  EXPECT_EQ(told, (std::vector<Event>{{r.id, ib, team, Status::sent}, {r.id, no_endpoint, team, Status::sent}}));
+  ASSERT_TRUE(b->try_receive());
+  told.clear();
+  auto n = alice->poll_status();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(told,
+            (std::vector<Event>{{r.id, ib, team, Status::delivered}, {r.id, no_endpoint, team, Status::delivered}}));
+  // Polled with no function to take them: counted, two per change (sent, delivered).
+  alice->on_status(nullptr);
+  ASSERT_EQ(to_team(60s).status, Status::sent);
+  ASSERT_TRUE(b->try_receive());
+  n = alice->poll_status();
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 4u);
+}
+
+// Failures of the one member: at send time (offline: a real-time message
+// and no receiver; the id is free again) and later (its endpoint removed
+// with the copy waiting, reported by the removal from the record).
+TEST_P(GroupTest, OneMemberGroupFailuresAreTheMembersAndTheTotals) {
+  start();
+  join({"b"});
+  EXPECT_TRUE(events().empty());
+  const EndpointId ib = id_of("b");
+  auto r = to_team(0s, 70);
+  EXPECT_EQ(r.status, Status::offline);
+  EXPECT_EQ(r.accepted, 0u);
+  StatusReport s = report(70);
+  EXPECT_EQ(s.status, Status::offline);
+  EXPECT_EQ(s.failed, 1u);
+  EXPECT_EQ(s.delivered, 0u);
+  EXPECT_EQ(member_statuses(70), (std::map<EndpointId, Status>{{ib, Status::offline}}));
+  EXPECT_EQ(events(), (std::vector<Event>{{70, ib, team, Status::offline}, {70, no_endpoint, team, Status::offline}}));
+  {
+    auto b = bus->attach("b");
+    ASSERT_TRUE(b);
+    r = to_team(0s, 70, "now attached");
+    EXPECT_EQ(r.status, Status::sent) << "offline frees the id";
+    EXPECT_FALSE(r.duplicate);
+  }  // detached: the real-time copy waits in the lane
+
+  auto stored = to_team(60s);
+  ASSERT_EQ(stored.status, Status::sent);
+  (void)events();
+  ASSERT_TRUE(bus->remove_endpoint("b"));
+  s = report(stored.id);
+  EXPECT_EQ(s.status, Status::invalid_destination);
+  EXPECT_EQ(s.failed, 1u);
+  const auto ev = events();
+  EXPECT_NE(std::find(ev.begin(), ev.end(), Event{stored.id, ib, team, Status::invalid_destination}), ev.end());
+  EXPECT_NE(std::find(ev.begin(), ev.end(), Event{stored.id, no_endpoint, team, Status::invalid_destination}),
+            ev.end());
+}
+
+// A ring too small for the events: the sender's catch-up from the tracker
+// reports, for each message, each change of the member and of the total once.
+TEST_P(GroupTest, OneMemberGroupEventsDroppedByTheRingAreCaughtUpOnce) {
+  Options o = test::small_options();
+  o.status_capacity = 4096;  // 64 events; the run posts 4 per message
+  start(o);
+  join({"b"});
+  auto b = bus->attach("b");
+  ASSERT_TRUE(b);
+  const EndpointId ib = b->id();
+  EXPECT_TRUE(events().empty());
+  constexpr unsigned messages = 100;
+  std::vector<std::uint64_t> ids;
+  for (unsigned i = 0; i < messages; ++i) {
+    auto r = to_team(60s);
+    ASSERT_EQ(r.status, Status::sent);
+    ids.push_back(r.id);
+    ASSERT_TRUE(b->try_receive());
+  }
+  std::map<std::pair<std::uint64_t, EndpointId>, std::vector<Status>> seen;
+  for (const Event& e : events()) {
+    EXPECT_EQ(e.group, team);
+    seen[{e.id, e.recipient}].push_back(e.status);
+  }
+  EXPECT_GT(alice->status_catch_ups(), 0u) << "the ring dropped events";
+  ASSERT_EQ(seen.size(), 2u * messages);
+  for (std::uint64_t id : ids) {
+    for (EndpointId who : {ib, no_endpoint})
+      EXPECT_EQ((seen[{id, who}]), (std::vector<Status>{Status::sent, Status::delivered})) << id << " " << who;
+  }
+}
+
 TEST_P(GroupTest, ResendToTheGroupIsADuplicateAndIsNotFannedOutAgain) {
   start();
   join({"a", "b"});

@@ -726,6 +726,52 @@ TEST(MultiProcessTracked, GroupFanOutGivesEachMemberProcessExactlyOneCopy) {
   for (const RecipientStatus& m : st->members) EXPECT_EQ(m.status, Status::delivered);
 }
 
+// A group of one member in another process: its one tracker entry
+// (tracker_role::group_one) is found by the member's receive there, and the
+// sender sees the member's and the total's changes as for a group of two.
+TEST(MultiProcessTracked, OneMemberGroupInAnotherProcessReportsMemberAndTotal) {
+  BusName name;
+  Bus bus = open_bus(name.name);
+  auto alice = bus.endpoint("alice");
+  ASSERT_TRUE(bus.add_group("solo"));
+  ASSERT_TRUE(bus.add_member("solo", "m0"));
+  const GroupId solo = *bus.find_group("solo");
+  std::vector<test::Event> events;
+  const auto poll = [&] {
+    events.clear();
+    auto n = alice->poll_status([&](const StatusEvent& e) {
+      events.push_back({e.id, e.recipient, e.group, e.status});
+    });
+    EXPECT_TRUE(n) << n.error().message;
+  };
+  poll();  // following from here
+  Child m0 = Child::spawn("group_member", {name.name, "m0"});
+  m0.expect_line("attached");
+  const EndpointId id0 = *bus.find_endpoint("m0");
+  const std::uint64_t used = bus.stat().tracker.used;
+  auto r = alice->send({.to = group("solo"), .priority = 4, .expiry = 60s}, "tracked");
+  ASSERT_EQ(r.status, Status::sent);
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_EQ(bus.stat().tracker.used, used + 1);
+  ASSERT_TRUE(alice->send({.to = peer("m0"), .priority = 4}, "end"));
+  EXPECT_EQ(m0.read_line(), "got tracked");
+  EXPECT_EQ(m0.read_line(), "end");
+  EXPECT_EQ(m0.wait(), 0);
+  auto st = alice->status(r.id);
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(st->status, Status::delivered);
+  EXPECT_EQ(st->group, solo);
+  EXPECT_EQ(st->delivered, 1u);
+  ASSERT_EQ(st->members.size(), 1u);
+  EXPECT_EQ(st->members[0].recipient, id0);
+  EXPECT_EQ(st->members[0].status, Status::delivered);
+  poll();
+  EXPECT_EQ(events, (std::vector<test::Event>{{r.id, id0, solo, Status::sent},
+                                              {r.id, no_endpoint, solo, Status::sent},
+                                              {r.id, id0, solo, Status::delivered},
+                                              {r.id, no_endpoint, solo, Status::delivered}}));
+}
+
 TEST(MultiProcessTracked, ReceiverInAnotherProcessAcksAndMarksReadAndTheSenderSeesBoth) {
   BusName name;
   Bus bus = open_bus(name.name);

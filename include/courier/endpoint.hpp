@@ -256,8 +256,14 @@ class Endpoint {
   SendResult send_group(const SendOptions& o, std::span<const std::byte> data) noexcept;
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
   // `note`: tell the status follower now; false: the caller's settle(..., true) tells it with the outcome.
+  // `member`: a group_one entry's member (tracker_role::group_one), else 0.
   bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients, std::uint64_t now,
-             std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note = true) noexcept;
+             std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note = true,
+             EndpointId member = no_endpoint) noexcept;
+  // A tracked send to the group `gid` of the one member `m` that is not
+  // stored: one tracker entry (tracker_role::group_one) for member and total.
+  SendResult send_group_one(const SendOptions& o, std::span<const std::byte> data, GroupId gid, EndpointId m,
+                            std::uint64_t id, std::uint64_t now, std::uint64_t expires) noexcept;
   // `now`: the time of the change, 0 to read the clock. A send passes the
   // message's own stamp (docs/design.md, "The time of a send-time status").
   // `first`: a send to one endpoint tracked with track(..., note = false): the follower learns of it here.

@@ -42,6 +42,10 @@ struct BusState {
   // group total, and posts the event to the sender's status ring. True when
   // this call changed the status.
   bool report(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
+  // report() of a group message (h.group != 0): the member's entry and its
+  // total, or a 1-member group's one entry (tracker_role::group_one). Out of
+  // line: a message to one endpoint does not carry the group's code.
+  [[gnu::noinline]] bool report_member(const RecordHeader& h, EndpointId recipient, Status status) noexcept;
   // A group member's outcome was counted in the total entry `total`: move the
   // total once every member is settled (delivered / read when every member
   // that did not fail is; `last` when every member failed). Out of line: the
@@ -121,6 +125,10 @@ struct BusState {
   std::unique_ptr<Log> log;
   // Whether a message is one the log stores (expiry > 0, tracked).
   bool logged(const RecordHeader& h) const noexcept { return log != nullptr && h.id != 0 && h.expires_ns != 0; }
+  // A logged message reported delivered / read, or settled without delivery
+  // (expired, destination removed, ...): no longer owed. A failure is kept in
+  // the log's last error (a lost settle record costs a redelivery at worst).
+  void settle_in_log(const RecordHeader& h, EndpointId recipient, Status status, std::uint64_t now) noexcept;
 };
 
 // Spilled messages of lane p wait in the log (stored sends to it spill too, to keep their order).

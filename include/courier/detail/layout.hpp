@@ -38,7 +38,7 @@
 namespace courier {
 
 inline constexpr std::uint64_t segment_magic = 0x3152454952554F43ull;  // "COURIER1" little-endian
-inline constexpr std::uint32_t layout_version = 7;
+inline constexpr std::uint32_t layout_version = 8;
 inline constexpr unsigned tracker_bucket_slots = 8;  // one cache line of tags per bucket
 inline constexpr std::uint64_t page_size = 4096;
 // Bytes of SegmentHeader::log_dir: an absolute path of at most this minus one
@@ -212,6 +212,12 @@ namespace tracker_role {
 inline constexpr std::uint8_t endpoint = 1;  // a message to one endpoint
 inline constexpr std::uint8_t group = 2;     // the total of a group send (recipients, counts)
 inline constexpr std::uint8_t member = 3;    // one recipient of a group send
+// A tracked send to a group of one member that is not stored: one entry is
+// both the member and the total (key {sender, id, 0}, dest the group, the
+// member in `delivered`; its counts follow from its status). Its record
+// carries record_flag::one_member. docs/design.md, "A 1-member group in one
+// tracker entry".
+inline constexpr std::uint8_t group_one = 4;
 }  // namespace tracker_role
 
 namespace tracker_flag {
@@ -253,7 +259,7 @@ struct TrackerEntry {
   std::atomic<std::uint16_t> flags;        // tracker_flag bits (set only, never cleared while the entry lives)
   std::atomic<std::uint16_t> recipients;   // group: members addressed (<= max_group_members_limit); else 1
   std::atomic<std::uint16_t> follower;     // the sending handle's follow token, or 0 (written once, at insert)
-  std::atomic<std::uint32_t> delivered;    // group: members that acknowledged
+  std::atomic<std::uint32_t> delivered;    // group: members that acknowledged; group_one: the member (EndpointId)
   std::atomic<std::uint32_t> read;         // group: members that marked it read
   std::atomic<std::uint32_t> failed;       // group: members that got an error (full, offline, expired, ...)
   std::atomic<std::uint64_t> deadline_ns;  // CLOCK_REALTIME after which the entry may retire (expiry + retention)

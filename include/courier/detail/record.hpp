@@ -58,6 +58,9 @@ namespace record_flag {
 inline constexpr std::uint8_t redelivered = 1u << 0;  // handed out before to a receiver that died
 inline constexpr std::uint8_t read = 1u << 1;         // the receiver marked it read (survives redelivery)
 inline constexpr std::uint8_t forwarded = 1u << 2;    // put into the lane from the log (spilled); a copy may exist
+// Sent to a group of one member, not stored: its tracker entry is the
+// total's key (tracker_role::group_one), not a member entry. Never in a journal.
+inline constexpr std::uint8_t one_member = 1u << 3;
 }  // namespace record_flag
 
 struct RecordHeader {

@@ -57,13 +57,15 @@ class StatusFollower {
   std::uint16_t token() const noexcept { return token_; }
 
   // A tracked send made its entry in `slot` (Endpoint::track). role/dest as
-  // in the entry: dest is the destination (endpoint), group id (group total)
-  // or the slot of the group total (member).
-  void note_tracked(std::uint64_t slot, const TrackerKey& key, std::uint8_t role, std::uint32_t dest) {
-    if (token_ == 0) return;  // its entry is not marked: it could not be told from another handle's
+  // in the entry: dest is the destination (endpoint), group id (group total,
+  // group_one) or the slot of the group total (member); `member` a group_one
+  // entry's member (its events are the member's and the total's, in turn).
+  void note_tracked(std::uint64_t slot, const TrackerKey& key, std::uint8_t role, std::uint32_t dest,
+                    EndpointId member = no_endpoint) {
+    if (token_ == 0) return;       // its entry is not marked: it could not be told from another handle's
     if (n_ == room_) make_room();  // one bound: the list's allocation, or capacity_ sends (then folded)
-    pending_[n_++] =
-        Pending{key.id, static_cast<std::uint32_t>(slot), dest, key.recipient, role, Status::outbox, false};
+    const EndpointId r = role == tracker_role::group_one ? member : key.recipient;
+    pending_[n_++] = Pending{key.id, static_cast<std::uint32_t>(slot), dest, r, role, Status::outbox, false};
   }
   // note_tracked and note_outcome at once, for a send to one endpoint (role
   // endpoint, dest `to`) whose outcome was known before it was noted (send()).
@@ -123,16 +125,19 @@ class StatusFollower {
     std::uint64_t id;
     std::uint32_t slot;  // tracker slot, or `forgotten`
     std::uint32_t dest;
-    EndpointId key_recipient;
+    EndpointId key_recipient;  // the key's recipient (a member entry's member), or a group_one entry's member
     std::uint8_t role;
     Status outcome;  // the send-time outcome (outbox: none yet)
     bool told;       // the callback was given `outcome` at send time
   };
   static_assert(sizeof(Pending) == 24);
   // Who the events of a message are about (derived from its role and dest).
+  // `total_too`: a group_one entry, whose every transition is reported for
+  // its member (recipient) and then for the group's total (recipient 0).
   struct About {
     EndpointId recipient = no_endpoint;
     GroupId group = 0;
+    bool total_too = false;
   };
   // A slot's state: 0 (`none`) nothing of ours is live there, else 1 + the
   // rank of the last status reported: outbox 0, sent 1, delivered 2 (read
@@ -180,13 +185,24 @@ class StatusFollower {
     // Relaxed (both loads): ready_from acquired the tag; the token and sender were written before it was published.
     return e.follower.load(std::memory_order_relaxed) == token_ && e.sender.load(std::memory_order_relaxed) == self_;
   }
-  // ours(), holding the message `e` is about (its id, and its member for a group event).
+  // ours(), holding the message `e` is about (its id, and its member for a
+  // group event; a group_one entry holds its member's events and its total's).
   bool same_message(std::uint64_t slot, const StatusEvent& e) const noexcept {
     const EndpointId key_recipient = e.group != 0 ? e.recipient : no_endpoint;
     if (!ours(slot)) return false;
     const TrackerEntry& en = tracker_->entry(slot);
-    // Relaxed (both loads): ours() acquired the tag; the key was written before it was published.
-    return en.id.load(std::memory_order_relaxed) == e.id && en.recipient.load(std::memory_order_relaxed) == key_recipient;
+    // Relaxed (all loads): ours() acquired the tag; the key, role and member were written before it was published.
+    if (en.id.load(std::memory_order_relaxed) != e.id) return false;
+    const EndpointId r = en.recipient.load(std::memory_order_relaxed);
+    return r == key_recipient || (r == no_endpoint && e.group != 0 && is_one_member_of(en, e.recipient));
+  }
+  // Who a ring event of ours (same_message) is about.
+  About about_event(std::uint64_t slot, const StatusEvent& e) const noexcept {
+    // Relaxed: as in same_message.
+    const TrackerEntry& en = tracker_->entry(slot);
+    if (e.group != 0 && en.role.load(std::memory_order_relaxed) == tracker_role::group_one)
+      return About{en.delivered.load(std::memory_order_relaxed), e.group, true};  // its member (see layout.hpp)
+    return About{e.recipient, e.group};
   }
 
   void note_outcome_earlier(std::uint64_t slot, std::uint64_t id, Status st, bool told) noexcept;
@@ -201,7 +217,7 @@ class StatusFollower {
     if (slot < capacity_ && !states_.empty()) {
       if (const unsigned v = state(slot); v != none && same_message(slot, e)) {
         // Ours: report what it adds (nothing when a catch-up already passed it).
-        advance(slot, v - 1, e.status, e.id, e.time_ns, About{e.recipient, e.group});
+        advance(slot, v - 1, e.status, e.id, e.time_ns, about_event(slot, e));
         return;
       }
     }
@@ -215,6 +231,8 @@ class StatusFollower {
   // reported: `from`) up to `to`, in order, each once. Inline: it runs for
   // every message at least once per poll.
   void advance(std::uint64_t slot, unsigned from, Status to, std::uint64_t id, std::uint64_t time_ns, About about) {
+    if (about.total_too) [[unlikely]]
+      return advance_one_member(slot, from, to, id, time_ns, about);
     const unsigned rank = rank_of(to);
     if (rank <= from) return;  // passed already (a catch-up or an earlier event)
     if (rank == rank_error) {
@@ -224,14 +242,18 @@ class StatusFollower {
       emitted_ += rank - from;  // no function takes them: counted, as the loop below would
     } else {
       // A delivery implies the message was sent: outbox -> delivered is reported outbox -> sent -> delivered.
-      static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
       for (unsigned k = from + 1; k <= rank; ++k)
         emit(StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
     }
     reported(slot, rank);
   }
+  // advance() of a group_one entry: each transition for its member, then for the total.
+  void advance_one_member(std::uint64_t slot, unsigned from, Status to, std::uint64_t id, std::uint64_t time_ns,
+                          About about);
+  static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
   About about(std::uint8_t role, std::uint32_t dest, std::uint64_t id, EndpointId key_recipient) const noexcept {
     if (role == tracker_role::group) return About{no_endpoint, dest};
+    if (role == tracker_role::group_one) return About{key_recipient, dest, true};  // key_recipient: its member
     if (role != tracker_role::member) return About{dest, 0};
     return member_about(dest, id, key_recipient);
   }
@@ -245,7 +267,7 @@ class StatusFollower {
   EndpointId self_;
   std::uint64_t capacity_;
   std::uint16_t token_;
-  std::uint64_t pid_ = 0;              // this process's pid as a tag holds it (set by poll)
+  std::uint64_t pid_ = 0;  // this process's pid as a tag holds it (set by poll)
   // Sent since the last fold, in order: pending_[0, n_) of store_'s room_
   // (<= capacity_; made room for by make_room).
   Pending* pending_ = nullptr;

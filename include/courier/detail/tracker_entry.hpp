@@ -23,7 +23,7 @@ struct TrackerKey {
 // run have their buckets side by side (Tracker::bucket_a, bucket_b), so a
 // sender's consecutive ids touch a few pages of the table, not one page each
 // (docs/design.md, "A sender's consecutive ids share their tracker pages").
-inline constexpr std::uint64_t tracker_run = 64;  // a power of two
+inline constexpr std::uint64_t tracker_run = 64;   // a power of two
 inline constexpr unsigned tracker_run_shift = 24;  // where a hash keeps the id's place in its run
 
 // A key's 64-bit hash: its buckets (Tracker::bucket_a, bucket_b) and the 40
@@ -43,9 +43,10 @@ inline std::uint64_t key_hash(const TrackerKey& k) noexcept {
 }
 
 // The tracker key of a message header: a group message has an entry per
-// member (recipient), a message to one endpoint one entry (recipient 0).
+// member (recipient), a message to one endpoint one entry (recipient 0), and
+// so does a group message flagged one_member (tracker_role::group_one).
 inline TrackerKey key_of(const RecordHeader& h, EndpointId recipient) noexcept {
-  return TrackerKey{h.from, h.id, h.group != 0 ? recipient : no_endpoint};
+  return TrackerKey{h.from, h.id, h.group != 0 && (h.flags & record_flag::one_member) == 0 ? recipient : no_endpoint};
 }
 
 // Every field of a new tracker entry but its key (Tracker::insert sets that):
@@ -61,6 +62,7 @@ struct EntryInit {
   std::uint64_t expires_ns = 0;
   std::uint64_t updated_ns = 0;
   std::uint16_t follower = 0;  // the sending handle's follow token (detail/status_follow.hpp), 0: not followed
+  EndpointId member = 0;       // group_one: its member (kept in `delivered`); else 0
 };
 inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   // Relaxed stores: the tracker's CAS of the tag to ready publishes the entry.
@@ -70,12 +72,20 @@ inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   e.flags.store(v.flags, std::memory_order_relaxed);
   e.recipients.store(v.recipients, std::memory_order_relaxed);
   e.follower.store(v.follower, std::memory_order_relaxed);  // reset for every new message: a reused slot is nobody's
-  e.delivered.store(0, std::memory_order_relaxed);
+  e.delivered.store(v.member, std::memory_order_relaxed);
   e.read.store(0, std::memory_order_relaxed);
   e.failed.store(0, std::memory_order_relaxed);
   e.deadline_ns.store(v.deadline_ns, std::memory_order_relaxed);
   e.expires_ns.store(v.expires_ns, std::memory_order_relaxed);
   e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
+}
+
+// Whether `e` is the group_one entry of `member` (a 1-member group's send
+// that was not stored). Relaxed loads: the caller acquired the entry's tag
+// (find, holds), after which its role and member were published.
+inline bool is_one_member_of(const TrackerEntry& e, EndpointId member) noexcept {
+  return e.role.load(std::memory_order_relaxed) == tracker_role::group_one &&
+         e.delivered.load(std::memory_order_relaxed) == member;
 }
 
 // A status that frees its id: the message is in no lane and will not be
