@@ -3,6 +3,7 @@
 // Reading damaged and torn files: journal_reader_test.cpp.
 #include <gtest/gtest.h>
 
+#include "courier/detail/tracker_entry.hpp"
 #include "journal_support.hpp"
 
 namespace courier {
@@ -212,6 +213,20 @@ TEST(Journal, EveryKindRoundTrips) {
   EXPECT_EQ(s->recipient, 0x00010002u);
   EXPECT_FALSE(decode_journal_settle(r.records[0].body));
   EXPECT_FALSE(decode_journal_message(r.records[4].body));
+}
+
+// A journal holds no folded 1-member group's record (such a send is not
+// stored): a message record read with record_flag::one_member has it
+// cleared, so its tracker key is its member's; the other flags are kept.
+TEST(Journal, AMessagesOneMemberFlagIsClearedWhenRead) {
+  RecordHeader h = sample_header(3);
+  h.group = 0x00010000;
+  h.flags = record_flag::one_member | record_flag::redelivered;
+  const Bytes body = message_body(h, to_bytes("abc"));
+  auto m = decode_journal_message(body);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->header.flags, record_flag::redelivered);
+  EXPECT_EQ(key_of(m->header, m->header.to), (TrackerKey{h.from, h.id, h.to}));
 }
 
 TEST(Journal, MembershipRecordsRoundTripAndBadOnesAreRefused) {

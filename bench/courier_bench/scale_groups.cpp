@@ -21,7 +21,8 @@ namespace cbench::scale_parts {
 // in each member's lane. A sample is ns per member of a timed batch of 16
 // group sends (time / (16 N)); the reference is ns per message of a batch of
 // 16 sends to one endpoint. Fire-and-forget and tracked (expiry 30 s: a group
-// send makes N + 1 tracker entries, one per member and the group's total).
+// send makes N + 1 tracker entries, one per member and the group's total;
+// a group of one, not stored, makes one: tracker_role::group_one).
 constexpr unsigned group_sizes[] = {1, 4, 16, 64};
 constexpr unsigned group_batch = 16;
 
@@ -108,7 +109,7 @@ bool group_batches(GroupBench& g, unsigned members, bool tracked, unsigned batch
   so.to = members == 0 ? g.single : g.groups[k];
   so.expiry = tracked ? std::chrono::nanoseconds(tracked_expiry) : std::chrono::nanoseconds(0);
   const unsigned copies = members == 0 ? 1 : members;       // messages per send
-  const unsigned entries = members == 0 ? 1 : members + 1;  // tracker entries (and events) per send
+  const unsigned entries = members == 0 ? 1 : members + 1;  // events per send (and at most its tracker entries)
   for (unsigned b = 0; b < batches; ++b) {
     if (tracked) g.ts.make_room(g.bus.bus(), group_batch * entries);
     const std::uint64_t t0 = Timer::now();
@@ -179,7 +180,8 @@ void groups_part(const ScaleOptions& so, unsigned rounds, ScaleOutcome& out) {
         metric = "send ns/member";
         note = "batch of 16 group sends / (16 x members)";
       }
-      if (t == 1) note += c == 0 ? "; 1 tracker entry per send" : "; members + 1 tracker entries per send";
+      if (t == 1)
+        note += c == 0 || members_of(c) == 1 ? "; 1 tracker entry per send" : "; members + 1 tracker entries per send";
       out.rows.push_back(ScaleRow{"groups", label, metric, summarize_ns(ns[t][c]), note});
       const double p50 = out.rows.back().pct.p50;
       if (c == 0) {
