@@ -293,6 +293,7 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
   return change_group(group, [&](std::uint32_t slot) -> Result<void> {
     const Geometry& g = seg_->geometry();
     const std::uint32_t es = endpoint_slot(member);
+    // Relaxed: under the lock, which every endpoint's add and removal take.
     if (member == no_endpoint || es >= g.max_endpoints || seg_->slot(es).id.load(std::memory_order_relaxed) != member)
       return Error(Errc::not_found, "the endpoint was removed");
     std::atomic<std::uint32_t>* m = seg_->group_members(slot);
@@ -301,6 +302,7 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
       const std::uint32_t v = m[i].load(std::memory_order_relaxed);  // relaxed: under the lock
       if (v == member) return {};                                    // already a member: one copy each
       const std::uint32_t vs = endpoint_slot(v);
+      // Relaxed: under the lock, as above.
       const bool dead = v != 0 && (vs >= g.max_endpoints || seg_->slot(vs).id.load(std::memory_order_relaxed) != v);
       if ((v == 0 || dead) && free_word == g.max_group_members) free_word = i;  // a removed endpoint's word is reused
     }
@@ -311,11 +313,12 @@ Result<void> Directory::add_member(GroupId group, EndpointId member) {
     // Release, before the member word: a sender that sees the word within its
     // scan range sees it; one that read the old range sees the group as it was
     // before this add. A crash between the two stores leaves an empty word in range.
+    // The load relaxed: under the lock, only its holder writes used_words.
     if (gs.used_words.load(std::memory_order_relaxed) < free_word + 1)
       gs.used_words.store(free_word + 1, std::memory_order_release);
     maybe_pause_mid_change();
-    m[free_word].store(member, std::memory_order_release);  // release: the one store of the change
-    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);
+    m[free_word].store(member, std::memory_order_release);               // release: the one store of the change
+    seg_->header().dir_changes.fetch_add(1, std::memory_order_release);  // release: see add()
     return {};
   });
 }
