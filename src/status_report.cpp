@@ -200,7 +200,8 @@ Result<StatusReport> detail::status_of(const BusState& s, EndpointId sender, std
     r.delivered = r.status == Status::delivered || r.status == Status::read;
     r.read = r.status == Status::read;
     r.failed = is_error(r.status);
-    const EndpointId m = e.delivered.load(std::memory_order_relaxed);  // its member (layout.hpp)
+    // Its member (layout.hpp). Relaxed: written before the entry's tag was published, which find acquired.
+    const EndpointId m = e.delivered.load(std::memory_order_relaxed);
     std::vector<EndpointId> members;
     s.dir.members(dest, members);
     // As for a group total: listed while it is a member (removed from the group since the send: not listed).
