@@ -172,25 +172,6 @@ void StatusFollower::apply_other(const StatusEvent& e, std::uint64_t slot) {
   emit(e);
 }
 
-void StatusFollower::advance_one_member(std::uint64_t slot, unsigned from, Status to, std::uint64_t id,
-                                        std::uint64_t time_ns, About about) {
-  const unsigned rank = rank_of(to);
-  if (rank <= from) return;  // as advance()
-  if (rank == rank_error) {
-    if (from >= rank_delivered) return;
-    emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
-    emit(StatusEvent{id, no_endpoint, about.group, to, time_ns});
-  } else if (sink_ == nullptr) {
-    emitted_ += 2 * (rank - from);
-  } else {
-    for (unsigned k = from + 1; k <= rank; ++k) {
-      emit(StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
-      emit(StatusEvent{id, no_endpoint, about.group, steps[k], time_ns});
-    }
-  }
-  reported(slot, rank);
-}
-
 void StatusFollower::walk() {
   ++catch_ups_;
   for (std::size_t w = 0; w < states_.size(); ++w) {

@@ -231,25 +231,28 @@ class StatusFollower {
   // reported: `from`) up to `to`, in order, each once. Inline: it runs for
   // every message at least once per poll.
   void advance(std::uint64_t slot, unsigned from, Status to, std::uint64_t id, std::uint64_t time_ns, About about) {
-    if (about.total_too) [[unlikely]]
-      return advance_one_member(slot, from, to, id, time_ns, about);
     const unsigned rank = rank_of(to);
     if (rank <= from) return;  // passed already (a catch-up or an earlier event)
     if (rank == rank_error) {
       if (from >= rank_delivered) return;  // as Tracker::advance: no error after a delivery
-      emit(StatusEvent{id, about.recipient, about.group, to, time_ns});
+      emit_about(about, StatusEvent{id, about.recipient, about.group, to, time_ns});
     } else if (sink_ == nullptr) {
-      emitted_ += rank - from;  // no function takes them: counted, as the loop below would
+      emitted_ += (rank - from) << about.total_too;  // no function takes them: counted, as the loop below would
     } else {
       // A delivery implies the message was sent: outbox -> delivered is reported outbox -> sent -> delivered.
       for (unsigned k = from + 1; k <= rank; ++k)
-        emit(StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
+        emit_about(about, StatusEvent{id, about.recipient, about.group, steps[k], time_ns});
     }
     reported(slot, rank);
   }
-  // advance() of a group_one entry: each transition for its member, then for the total.
-  void advance_one_member(std::uint64_t slot, unsigned from, Status to, std::uint64_t id, std::uint64_t time_ns,
-                          About about);
+  // One transition: `e`, and for a group_one entry (total_too) the total's after it.
+  void emit_about(const About& about, StatusEvent e) {
+    emit(e);
+    if (about.total_too) [[unlikely]] {
+      e.recipient = no_endpoint;
+      emit(e);
+    }
+  }
   static constexpr Status steps[] = {Status::outbox, Status::sent, Status::delivered, Status::read};  // by rank
   About about(std::uint8_t role, std::uint32_t dest, std::uint64_t id, EndpointId key_recipient) const noexcept {
     if (role == tracker_role::group) return About{no_endpoint, dest};
