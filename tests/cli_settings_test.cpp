@@ -115,11 +115,11 @@ TEST_F(CliSettingsTest, statShowsTheLogAndItsSyncPolicy) {
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("log:            " + log_ + " (journals in " + journals() + ")\n"), std::string::npos)
       << text.out;
-  EXPECT_NE(text.out.find("sync:           os (batches every 500us or 1 MiB)\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("sync:           os (batches every 250us or 1 MiB)\n"), std::string::npos) << text.out;
   const Output json = run({"stat", bus(), "--json"});
   ASSERT_EQ(json.status, 0) << json.err;
   EXPECT_NE(json.out.find("\"log\":{\"dir\":\"" + log_ + "\",\"journals\":\"" + journals() +
-                          "\",\"sync\":\"os\",\"group_commit_interval_ns\":500000,\"group_commit_bytes\":1048576}"),
+                          "\",\"sync\":\"os\",\"group_commit_interval_ns\":250000,\"group_commit_bytes\":1048576}"),
             std::string::npos)
       << json.out;
 }

@@ -57,7 +57,7 @@ struct Config {
   std::uint64_t records = 10000000;  // recovery
   double cap_s = 3.0;                // a synced part of a round stops after this long
   std::uint64_t lane_capacity = 256ull << 20;
-  std::chrono::microseconds interval{500};
+  std::chrono::microseconds interval = courier::defaults::group_commit_interval;
   std::uint64_t group_bytes = 1u << 20;
   std::uint64_t poll_every = 256;
   std::uint64_t lone_gap_us = 0;  // lone part: pause between a message's `sent` and the next send()

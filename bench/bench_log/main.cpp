@@ -81,7 +81,7 @@ constexpr const char* help_text[][2] = {
     {"--messages N", "group / os messages per round (default 1M, --quick 100k)"},
     {"--only LIST", "parts to run: floors,journal,bus,recovery (the default), producers, lone"},
     {"--producers LIST", "producers part: N threads / processes for each N (default 1,2,4; at most 64)"},
-    {"--interval US", "Options::group_commit_interval (default 500)"},
+    {"--interval US", "Options::group_commit_interval (default: the library's, 250)"},
     {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
     {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
     {"--lone-gap US", "lone part: pause US between a message's `sent` and the next send (default 0)"},

@@ -25,7 +25,7 @@ inline constexpr std::chrono::nanoseconds open_timeout = std::chrono::seconds(2)
 inline constexpr std::chrono::nanoseconds status_retention = std::chrono::seconds(10);  ///< Options::status_retention
 
 // The durable log.
-inline constexpr std::chrono::microseconds group_commit_interval{500};  ///< Options::group_commit_interval
+inline constexpr std::chrono::microseconds group_commit_interval{250};  ///< Options::group_commit_interval
 inline constexpr std::uint64_t group_commit_bytes = 1u << 20;           ///< Options::group_commit_bytes
 inline constexpr std::uint64_t log_file_size = 64ull << 20;  ///< Options::log_segment_size: a journal file rolls here
 inline constexpr std::chrono::milliseconds housekeeping_interval{1000};  ///< Options::housekeeping_interval

@@ -37,7 +37,7 @@ std::string upper(std::string_view s) {
   return u;
 }
 
-// "group (batches every 500us or 1 MiB)"
+// "group (batches every 250us or 1 MiB)"
 std::string sync_text(const BusSettings& b) {
   std::string t(sync_name(b.sync));
   if (b.sync != Sync::always)

@@ -18,7 +18,7 @@
 //   claim_timeout_ns 200000000
 //   status_retention_ns 10000000000
 //   sync group
-//   group_commit_interval_ns 500000
+//   group_commit_interval_ns 250000
 //   group_commit_bytes 1048576
 //
 // The log directory is not in it: it is the directory the file is found in.
