@@ -60,6 +60,7 @@ struct Config {
   std::chrono::microseconds interval = courier::defaults::group_commit_interval;
   std::uint64_t group_bytes = 1u << 20;
   std::uint64_t poll_every = 256;
+  std::uint64_t status_ring = 0;  // Options::status_capacity of every bus; 0: status_ring_for() (--status-ring)
   std::uint64_t lone_gap_us = 0;  // lone part: pause between a message's `sent` and the next send()
   int log_cpu = -1;       // every bus the run opens: Options::log_cpus = {log_cpu} (-1: not pinned)
   int producer_cpu = -1;  // bus and lone parts: the producer thread pinned there (-1: not pinned)
@@ -169,6 +170,8 @@ struct BusRound {
 static_assert(std::is_trivially_copyable_v<BusRound>);
 
 // endpoints: Options::max_endpoints ("dst" and the senders).
+// Options::status_capacity of every bus the run opens (bus.cpp).
+std::uint64_t status_ring_for(const Config& c);
 courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages, unsigned endpoints = 2);
 std::string next_bus_name();
 // Protect the bus's shared memory against signals while a child uses it.

@@ -3,7 +3,9 @@
 // time from send() to `sent`; each run in a child process.
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -22,6 +24,18 @@ std::uint64_t tracker_for(std::uint64_t messages) {
   return cap;
 }
 
+// The status ring of every bus unless --status-ring names one: room for the
+// events of two full batches (group_commit_bytes of 144-byte journal records)
+// and one poll's sends, 64 bytes each, as a power of two of at least 64 KiB.
+// Not larger: a ring far larger than the events in flight makes each event's
+// line one not touched for a whole wrap (a page walk away); 64 MiB here made
+// the flusher's events cost 2x (bench/results/2026-12-07-status-ring-s27.md).
+std::uint64_t status_ring_for(const Config& c) {
+  if (c.status_ring != 0) return c.status_ring;
+  const std::uint64_t events = 2 * (c.group_bytes / 144 + c.poll_every);
+  return std::max<std::uint64_t>(64 << 10, std::bit_ceil(events * 64));
+}
+
 courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages, unsigned endpoints) {
   courier::Options o;
   o.max_endpoints = endpoints;
@@ -29,7 +43,7 @@ courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages,
   o.lane_capacity = c.lane_capacity;
   o.max_payload = 4096;
   o.tracker_capacity = tracker_for(messages);
-  o.status_capacity = 64ull << 20;  // 1 Mi events: nothing dropped between two polls
+  o.status_capacity = status_ring_for(c);
   o.log_dir = c.log_dir;
   o.sync = sync;
   o.group_commit_interval = c.interval;

@@ -3,7 +3,8 @@
 //   bench_log [--quick] [--dir DIR] [--records N] [--policy always,group,os]
 //             [--rounds N] [--messages N] [--only floors,journal,bus,recovery,producers]
 //             [--producers 1,2,4]
-//             [--interval US] [--group-bytes N] [--poll-every N] [--lone-gap US] [--lanes N] [--no-cold]
+//             [--interval US] [--group-bytes N] [--poll-every N] [--status-ring N] [--lone-gap US] [--lanes N]
+//             [--no-cold]
 //             [--no-prefault]
 //             [--results-dir DIR | --no-save]
 //
@@ -84,6 +85,7 @@ constexpr const char* help_text[][2] = {
     {"--interval US", "Options::group_commit_interval (default: the library's, 250)"},
     {"--group-bytes N", "Options::group_commit_bytes (default 1M)"},
     {"--poll-every N", "the producer drains its status ring every N sends (default 256)"},
+    {"--status-ring N", "Options::status_capacity in bytes (default: two batches' events + one poll's, >= 64 KiB)"},
     {"--lone-gap US", "lone part: pause US between a message's `sent` and the next send (default 0)"},
     {"--log-cpu N", "the log's threads of every bus the run opens on CPU N (Options::log_cpus; default not pinned)"},
     {"--producer-cpu N", "bus and lone parts: the producer thread on CPU N (default not pinned)"},
@@ -179,6 +181,8 @@ Config parse(int argc, char** argv) {
       c.interval = std::chrono::microseconds(count_arg(value()));
     else if (a == "--group-bytes")
       c.group_bytes = count_arg(value());
+    else if (a == "--status-ring")
+      c.status_ring = count_arg(value());
     else if (a == "--poll-every")
       c.poll_every = count_arg(value());
     else if (a == "--lone-gap")

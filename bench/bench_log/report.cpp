@@ -94,16 +94,16 @@ std::string render(const Config& c, const Results& res, const std::string& machi
      << " writes per round (a synced part stops after " << fix(c.cap_s, 1) << " s); bus: group/os "
      << num(static_cast<double>(c.messages)) << " msgs per round, always "
      << num(static_cast<double>(c.always_messages)) << " (or " << fix(c.cap_s, 1)
-     << " s), expiry 30 s, no receiver, lane " << mib(static_cast<double>(c.lane_capacity))
-     << ", status ring 64 MiB, group_commit_interval " << c.interval.count() << " us, group_commit_bytes "
-     << num(static_cast<double>(c.group_bytes)) << ", status ring drained every " << c.poll_every << " sends, "
+     << " s), expiry 30 s, no receiver, lane " << mib(static_cast<double>(c.lane_capacity)) << ", status ring "
+     << mib(static_cast<double>(status_ring_for(c))) << ", group_commit_interval " << c.interval.count()
+     << " us, group_commit_bytes " << num(static_cast<double>(c.group_bytes)) << ", status ring drained every "
+     << c.poll_every << " sends, "
      << (c.prefault ? "the run's tracker / lane / status-ring pages populated first (MADV_POPULATE_WRITE)"
                     : "a fresh bus (no pages populated first)")
      << (c.log_cpu >= 0 ? ", log threads on CPU " + std::to_string(c.log_cpu) : std::string())
-     << (c.producer_cpu >= 0 ? ", producer on CPU " + std::to_string(c.producer_cpu) : std::string())
-     << "; recovery " << num(static_cast<double>(c.records)) << " records over " << c.lanes << " lane(s), "
-     << c.recovery_rounds << " warm round(s)" << (c.cold ? " + 1 with the log evicted" : "")
-     << (c.quick ? "; --quick" : "") << "\n\n";
+     << (c.producer_cpu >= 0 ? ", producer on CPU " + std::to_string(c.producer_cpu) : std::string()) << "; recovery "
+     << num(static_cast<double>(c.records)) << " records over " << c.lanes << " lane(s), " << c.recovery_rounds
+     << " warm round(s)" << (c.cold ? " + 1 with the log evicted" : "") << (c.quick ? "; --quick" : "") << "\n\n";
 
   const auto& F = res.floors;
   if (!F.empty()) {

@@ -132,6 +132,10 @@ struct Options {
   /// Tracked messages in flight (entries, power of two, 64..2^26).
   Setting<std::uint64_t> tracker_capacity = Setting<std::uint64_t>::unnamed(defaults::tracker_capacity);
   /// Bytes of each endpoint's status ring (64 bytes per event), power of two, 4 KiB..64 MiB.
+  /// Size it to the events that wait between two polls, not far beyond: in a
+  /// ring much larger than the cache each event lands on a line untouched for
+  /// a whole wrap (the log's `sent` events took 2x as long with 64 MiB as
+  /// with 1 MiB, docs/benchmarks.md).
   Setting<std::uint64_t> status_capacity = Setting<std::uint64_t>::unnamed(defaults::status_capacity);
   /// A tracked message's status is kept this long past its expiry (0..30 days).
   Setting<std::chrono::nanoseconds> status_retention =
