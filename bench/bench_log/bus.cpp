@@ -13,6 +13,7 @@
 
 #include "bench_log.hpp"
 #include "courier/detail/log.hpp"
+#include "courier/limits.hpp"
 #include "courier_bench/children.hpp"
 #include "courier_bench/harness.hpp"
 
@@ -30,10 +31,13 @@ std::uint64_t tracker_for(std::uint64_t messages) {
 // Not larger: a ring far larger than the events in flight makes each event's
 // line one not touched for a whole wrap (a page walk away); 64 MiB here made
 // the flusher's events cost 2x (bench/results/2026-12-07-status-ring-s27.md).
+// At most max_status_capacity: a --group-bytes above ~75 MB would
+// otherwise ask for a ring Bus::open refuses.
 std::uint64_t status_ring_for(const Config& c) {
   if (c.status_ring != 0) return c.status_ring;
   const std::uint64_t events = 2 * (c.group_bytes / 144 + c.poll_every);
-  return std::max<std::uint64_t>(64 << 10, std::bit_ceil(events * 64));
+  const std::uint64_t ring = std::max<std::uint64_t>(64 << 10, std::bit_ceil(events * 64));
+  return std::min(courier::max_status_capacity, ring);
 }
 
 courier::Options bus_options(const Config& c, Sync sync, std::uint64_t messages, unsigned endpoints) {
