@@ -258,6 +258,19 @@ Mount mount_of(const std::string& path) {
   return best;
 }
 
+// Whether an ext4 mount keeps a journal: a sync's cost differs with it (a
+// jbd2 commit, or the inode and extent blocks written by the sync itself;
+// docs/design.md, "The benchmark machine's ext4 has no journal"). Empty when
+// sysfs does not say (not ext4, or a device named otherwise there).
+std::string ext4_journal(const Mount& m) {
+  if (m.type != "ext4") return {};
+  const std::string dev = fs::path(m.source).filename().string();
+  std::ifstream in("/sys/fs/ext4/" + dev + "/journal_task");
+  std::string task;
+  if (dev.empty() || !std::getline(in, task)) return {};
+  return task == "<none>" ? ", ext4 without a journal" : ", ext4 with a journal (jbd2 task " + task + ")";
+}
+
 // The filesystem of the scratch directory: its statfs type, and the mount
 // (mountinfo) it is on.
 std::string filesystem_of(const std::string& dir, bool& is_tmpfs) {
@@ -283,7 +296,7 @@ std::string filesystem_of(const std::string& dir, bool& is_tmpfs) {
   const Mount m = mount_of(dir);
   if (m.type == "tmpfs") is_tmpfs = true;
   const std::string what = m.type.empty() ? "unknown" : m.type + " (" + m.source + " on " + m.point + ", " + m.opts + ")";
-  return what + ", statfs type " + magic;
+  return what + ", statfs type " + magic + ext4_journal(m);
 }
 
 std::string iso_now(const char* format) {
