@@ -117,21 +117,34 @@ using Blocker = CompactionMemory::Blocker;
 // the file or a record could not be read).
 // `groups` gets the (group, member) pairs its membership records mention:
 // they do not keep a file, but are restated before it goes.
-bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer, Blocker& blocker,
-                  MembershipKeys& groups) {
+// `limit` (not 0): a first look at the file's first `limit` bytes. Its false
+// is final: the record that keeps the file is the one a whole read stops at
+// (every record before it settled). Its true (nothing found that keeps it,
+// damage, a record that cannot be read: a limit may cut a record, and what
+// follows the cut is not looked at) only says to read the whole file.
+// `read` counts the bytes read.
+bool file_settled_in(BusState& st, const std::string& path, const std::shared_ptr<ReadBuffer>& buffer,
+                     std::uint64_t limit, Blocker& blocker, MembershipKeys& groups, std::uint64_t& read) {
   blocker = Blocker{};
   groups.clear();
+  const bool peek = limit != 0;
   JournalReaderOptions ro;
   ro.buffer = buffer;
+  ro.read_limit = limit;
   auto rd = JournalReader::open_file(path, ro);
-  if (!rd) return false;
+  if (!rd) return peek;
+  struct CountRead {
+    const JournalReader& rd;
+    std::uint64_t& read;
+    ~CountRead() { read += rd.read_bytes(); }
+  } count{*rd, read};
   JournalIds ids;
   ids.start(path);
   const JournalIds::Resolve resolve = resolve_in(st.dir, false);
   JournalRecord rec;
   for (;;) {
     auto more = rd->next(rec);
-    if (!more) return false;
+    if (!more) return peek;
     if (!*more) break;
     if (rec.kind == logfmt::Kind::name) {
       ids.learn(rec.body, resolve);
@@ -139,13 +152,13 @@ bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<R
     }
     if (rec.kind == logfmt::Kind::membership) {
       auto m = decode_journal_membership(rec.body);
-      if (!m) return false;
+      if (!m) return peek;
       groups.emplace(m->group, m->endpoint);
       continue;
     }
     if (rec.kind == logfmt::Kind::message) {
       auto m = decode_journal_message(rec.body);
-      if (!m) return false;
+      if (!m) return peek;
       RecordHeader h = m->header;
       if (h.id == 0 || h.expires_ns == 0) continue;  // nothing to recover from it
       const std::uint64_t young_until = st.deadline(h.expires_ns, h.timestamp_ns);
@@ -173,7 +186,7 @@ bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<R
     }
     blocker = Blocker{};
     auto b = decode_journal_settle(rec.body);
-    if (!b) return false;
+    if (!b) return peek;
     const EndpointId sender = ids.endpoint(b->sender);
     if (sender == no_endpoint) continue;  // the sender is gone: its messages are unrecoverable anyway
     blocker.known = true;
@@ -182,7 +195,16 @@ bool file_settled(BusState& st, const std::string& path, const std::shared_ptr<R
     if (st.tracker.find(blocker.key) != Tracker::no_slot) return false;
   }
   blocker = Blocker{};
-  return rd->damage().empty();
+  return peek || rd->damage().empty();
+}
+
+// file_settled_in, a larger file's first settle_peek_bytes first: a file
+// that nobody has received from yet is kept by one of its first records.
+bool file_settled(BusState& st, const std::string& path, std::uint64_t size, const std::shared_ptr<ReadBuffer>& buffer,
+                  Blocker& blocker, MembershipKeys& groups, std::uint64_t& read) {
+  constexpr std::uint64_t peek = log_defaults::settle_peek_bytes;
+  if (size > peek && !file_settled_in(st, path, buffer, peek, blocker, groups, read)) return false;
+  return file_settled_in(st, path, buffer, 0, blocker, groups, read);
 }
 
 // Whether the record that kept a journal file is still owed, judged as
@@ -278,7 +300,7 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
     ++r.segments_checked;
     detail::CompactionMemory::Blocker blocker;
     detail::MembershipKeys groups;
-    bool settled = detail::file_settled(st, path, buffer, blocker, groups);
+    bool settled = detail::file_settled(st, path, size, buffer, blocker, groups, r.bytes_read);
     // Its group changes live on in our own journal, restated as the bus has
     // them now (docs/design.md, "Groups in the log"); durable before it goes.
     if (settled && !groups.empty()) {

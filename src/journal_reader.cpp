@@ -184,10 +184,11 @@ Result<bool> JournalReader::load(const std::string& path) {
                    "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
                        std::to_string(options_.max_file_size));
   }
-  buf_->resize(size);
+  const std::uint64_t want = options_.read_limit != 0 && options_.read_limit < size ? options_.read_limit : size;
+  buf_->resize(want);
   std::uint64_t got = 0;
-  while (got < size) {
-    const ssize_t n = ::pread(fd, buf_->data() + got, size - got, static_cast<off_t>(got));
+  while (got < want) {
+    const ssize_t n = ::pread(fd, buf_->data() + got, want - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -200,6 +201,7 @@ Result<bool> JournalReader::load(const std::string& path) {
   }
   ::close(fd);
   buf_->resize(got);
+  read_ += got;
   info_.file_size = got;
   const detail::CheckedFile seen{st.st_dev, st.st_ino, got, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
                                  st.st_ctim.tv_sec * 1'000'000'000ll + st.st_ctim.tv_nsec, 0};

@@ -55,6 +55,48 @@ TEST(Journal, TornTailAtEveryByteOfTheLastRecordIsCutSilently) {
   }
 }
 
+// JournalReaderOptions::read_limit: a first look at a file's first bytes
+// returns the records that end within them, in order, and nothing after; the
+// record the limit cuts ends the read as a torn tail, never as damage.
+TEST(Journal, AReadLimitReturnsTheRecordsBeforeItAndCutsLikeATornTail) {
+  TempDir d;
+  JournalWriter w = open_writer(d.sub("src"));
+  Written written;
+  std::mt19937_64 rng(29);
+  for (int i = 0; i < 200; ++i) append_random(w, written, rng, 300);
+  ASSERT_TRUE(w.close());
+  const std::string path = w.segment_path();
+  const std::uint64_t size = fs::file_size(path);
+  const std::size_t total = written.records.size();
+  for (std::uint64_t limit = 1; limit < size + 100; limit += 37) {
+    SCOPED_TRACE("limit " + std::to_string(limit) + " of " + std::to_string(size));
+    JournalReaderOptions o;
+    o.read_limit = limit;
+    auto r = JournalReader::open_file(path, o);
+    ASSERT_TRUE(r);
+    std::vector<Rec> got;
+    JournalRecord rec;
+    for (;;) {
+      auto more = r->next(rec);
+      ASSERT_TRUE(more) << more.error().message;
+      if (!*more) break;
+      got.push_back(Rec{rec.kind, Bytes(rec.body.begin(), rec.body.end()), rec.segment->sequence, rec.offset});
+    }
+    EXPECT_TRUE(r->damage().empty()) << r->damage()[0].reason << " at " << r->damage()[0].offset;
+    EXPECT_EQ(r->read_bytes(), std::min(limit, size));
+    // The records whose frame and body end within the limit (a header cut: none).
+    std::size_t whole = 0;
+    while (limit >= logfmt::file_header_size && whole < total &&
+           written.records[whole].offset + logfmt::record_frame_size + written.records[whole].body.size() <= limit)
+      ++whole;
+    ASSERT_EQ(got.size(), whole);
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], written.records[i]);
+    // Cut inside a record (or the header): one torn tail; at a record's start or past the end: none.
+    const bool cut = limit < logfmt::file_header_size || (whole < total && limit > written.records[whole].offset);
+    EXPECT_EQ(r->torn_tails().size(), cut ? 1u : 0u);
+  }
+}
+
 TEST(Journal, FlippedByteInAMiddleRecordIsReportedAndLaterRecordsAreRead) {
   TempDir d;
   JournalWriter w = open_writer(d.sub("src"));

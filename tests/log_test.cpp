@@ -68,6 +68,18 @@ SendOptions stored(std::string_view to, std::uint8_t priority = 8, std::uint64_t
   return s;
 }
 
+// Attaches `who`'s receiver and receives until its lanes are empty: every
+// one of `ids` must come (auto-ack settles each as delivered); then the log
+// is flushed, so that the settle records are in the journal.
+void receive_all(Bus& bus, std::string_view who, const std::set<std::uint64_t>& ids) {
+  auto r = bus.attach(who);
+  ASSERT_TRUE(r) << who;
+  std::size_t received = 0;
+  while (auto m = r->try_receive()) received += ids.count(m->id());
+  ASSERT_EQ(received, ids.size()) << who;
+  ASSERT_TRUE(bus.flush_log());
+}
+
 // Every status event of `e` until `want` is seen for each id (or 10 s pass).
 std::map<std::uint64_t, Status> wait_statuses(Endpoint& e, const std::set<std::uint64_t>& ids, Status want) {
   std::map<std::uint64_t, Status> got;
@@ -1233,12 +1245,8 @@ TEST(LogHousekeeping, UnsettledSegmentsAreDeferredAndDeletedOnceSettled) {
   for (const std::string& f : before) EXPECT_TRUE(fs::exists(f)) << f;
 
   // Settle them: bob receives (auto-ack: delivered).
-  auto bob = bus.attach("bob");
-  ASSERT_TRUE(bob);
-  std::size_t received = 0;
-  while (auto m = bob->try_receive()) received += ids.count(m->id());
-  ASSERT_EQ(received, ids.size());
-  ASSERT_TRUE(bus.flush_log());
+  receive_all(bus, "bob", ids);
+  if (HasFatalFailure()) return;
   auto any_left = [&] {
     return std::any_of(before.begin(), before.end(), [](const std::string& f) { return fs::exists(f); });
   };
@@ -1253,6 +1261,127 @@ TEST(LogHousekeeping, UnsettledSegmentsAreDeferredAndDeletedOnceSettled) {
   EXPECT_GE(deleted, old);
   EXPECT_GT(passes, 1u) << "read when due, not at once";
   EXPECT_LE(passes, cap) << "the back-off delays a deletion by at most its cap";
+}
+
+// Journal files of a few MiB for the tests of the housekeeper's first look
+// (log_defaults::settle_peek_bytes): stored 4,000-byte messages to `to`,
+// flushed in batches of 40, until `until` says stop.
+Options peek_options(const std::string& dir) {
+  Options o = housekept(dir, Sync::os);
+  o.lane_capacity = 16u << 20;  // every message in its lane: none spilled
+  o.max_payload = 4096;
+  o.log_segment_size = 2u << 20;
+  return o;
+}
+
+template <class Until>
+std::set<std::uint64_t> send_batches(Bus& bus, Endpoint& from, std::string_view to, Until until) {
+  std::set<std::uint64_t> ids;
+  const std::string payload(4000, 'p');
+  while (!until()) {
+    for (int i = 0; i < 40; ++i) {
+      const SendResult r = from.send(stored(to), payload);
+      EXPECT_TRUE(r) << status_name(r.status);
+      if (!r) return ids;
+      ids.insert(r.id);
+    }
+    EXPECT_TRUE(bus.flush_log());
+  }
+  return ids;
+}
+
+// A bus of peek_options(): alice, bob and carol; the housekeeper called by the test.
+class LogHousekeepingFirstLook : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scene_ = Scene::open(name_.name, peek_options(dir_.path));
+    ASSERT_TRUE(scene_);
+    ASSERT_TRUE(scene_->bus.add_endpoint("carol"));
+  }
+  BusName name_;
+  TempDir dir_;
+  std::optional<Scene> scene_;
+};
+
+// A file nobody has received from is kept by its first message: the
+// housekeeper reads its first megabyte, not the whole file. Once everything
+// is received, the file is read whole and deleted.
+TEST_F(LogHousekeepingFirstLook, AFileNobodyReceivedFromIsJudgedByItsFirstMegabyte) {
+  Scene* scene = &*scene_;
+  Bus& bus = scene->bus;
+  const std::string logs = bus.log_directory();
+  const std::set<std::uint64_t> ids =
+      send_batches(bus, scene->alice, "bob", [&] { return journal_files(logs).size() >= 3; });
+  std::vector<std::string> old = journal_files(logs);
+  old.pop_back();  // our writer's newest: never judged while we live
+  std::uint64_t old_bytes = 0;
+  for (const std::string& f : old) {
+    ASSERT_GT(fs::file_size(f), detail::log_defaults::settle_peek_bytes * 3 / 2) << f << ": rolled, cut to its records";
+    old_bytes += fs::file_size(f);
+  }
+
+  auto hk = bus.housekeep();
+  ASSERT_TRUE(hk) << hk.error().message;
+  ASSERT_TRUE(hk->holder);
+  EXPECT_EQ(hk->segments_checked, old.size());
+  EXPECT_EQ(hk->segments_deleted, 0u);
+  EXPECT_GT(hk->bytes_read, 0u);
+  EXPECT_LE(hk->bytes_read, old.size() * detail::log_defaults::settle_peek_bytes)
+      << "files of " << old_bytes << " bytes in all read whole";
+  for (const std::string& f : old) EXPECT_TRUE(fs::exists(f)) << f;
+
+  receive_all(bus, "bob", ids);
+  if (HasFatalFailure()) return;
+  std::uint64_t deleted = 0, deleted_bytes = 0, read_when_deleting = 0;
+  for (std::uint64_t pass = 0; pass <= detail::CompactionMemory::max_backoff_passes && deleted < old.size(); ++pass) {
+    hk = bus.housekeep();
+    ASSERT_TRUE(hk);
+    deleted += hk->segments_deleted;
+    deleted_bytes += hk->bytes_deleted;
+    if (hk->segments_deleted != 0) read_when_deleting += hk->bytes_read;
+  }
+  EXPECT_EQ(deleted, old.size());
+  for (const std::string& f : old) EXPECT_FALSE(fs::exists(f)) << f;
+  // Each deleted file: its first megabyte, then the whole file.
+  EXPECT_GE(read_when_deleting, deleted_bytes + deleted * detail::log_defaults::settle_peek_bytes);
+}
+
+// The first look decides only when it finds a record that keeps the file:
+// the first megabyte all settled, a message owed behind it still keeps it.
+TEST_F(LogHousekeepingFirstLook, AMessageOwedPastTheFirstMegabyteStillKeepsItsFile) {
+  Scene* scene = &*scene_;
+  Bus& bus = scene->bus;
+  const std::string logs = bus.log_directory();
+  // bob's messages fill the file's first megabyte and more (a batch is 40
+  // records of 4,144 bytes); then carol's.
+  std::uint64_t batches = 0;
+  const std::set<std::uint64_t> to_bob = send_batches(bus, scene->alice, "bob", [&] {
+    return batches++ * 40 * 4144 > detail::log_defaults::settle_peek_bytes + (256u << 10);
+  });
+  ASSERT_EQ(journal_files(logs).size(), 1u) << "bob's messages in the first file only";
+  const std::set<std::uint64_t> to_carol = send_batches(bus, scene->alice, "carol", [&] {
+    return journal_files(logs).size() >= 2;  // the first file rolled: carol's first messages are in it
+  });
+  const std::string first = journal_files(logs).front();
+  receive_all(bus, "bob", to_bob);
+  if (HasFatalFailure()) return;
+
+  for (std::uint64_t pass = 0; pass <= 2 * detail::CompactionMemory::max_backoff_passes; ++pass) {
+    auto hk = bus.housekeep();
+    ASSERT_TRUE(hk) << hk.error().message;
+    ASSERT_EQ(hk->segments_deleted, 0u) << "pass " << pass;
+    if (pass == 0) {
+      EXPECT_GE(hk->bytes_read, fs::file_size(first)) << "its owed message is past the first look";
+    }
+  }
+  EXPECT_TRUE(fs::exists(first));
+
+  // Once carol's messages are received too, it goes.
+  receive_all(bus, "carol", to_carol);
+  if (HasFatalFailure()) return;
+  for (std::uint64_t pass = 0; pass <= detail::CompactionMemory::max_backoff_passes && fs::exists(first); ++pass)
+    ASSERT_TRUE(bus.housekeep());
+  EXPECT_FALSE(fs::exists(first));
 }
 
 COURIER_CHILD(housekeeper_and_hang) {

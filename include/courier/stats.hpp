@@ -158,6 +158,9 @@ struct HousekeepResult {
   /// segments_kept too): their next look is not due yet (back-off), or the
   /// record that kept them is still owed (a tracker lookup, no read).
   std::uint64_t segments_deferred = 0;
+  /// Bytes of journal files read this pass to judge them (a file whose
+  /// first megabyte holds a record still owed is not read further).
+  std::uint64_t bytes_read = 0;
 };
 
 /// A damaged stretch of a journal file that a recovery skipped.

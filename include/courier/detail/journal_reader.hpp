@@ -110,6 +110,12 @@ struct JournalReaderOptions {
   // (every other check of the frame is made; other files and records as usual).
   std::shared_ptr<detail::CheckedFiles> note_checked;
   std::shared_ptr<const detail::CheckedFiles> skip_checked;
+  // Read no more than the first `read_limit` bytes of each file (0: all of
+  // it). What lies past them is not looked at: a record the limit cuts ends
+  // the read as a torn tail would. For a first look that only needs early
+  // records (the housekeeper's: is one of them still owed?), never for a
+  // recovery.
+  std::uint64_t read_limit = 0;
 };
 
 class JournalReader {
@@ -142,6 +148,8 @@ class JournalReader {
   // record (a preallocated file, docs/log-format.md). Files not read (refused,
   // or torn in their header) add nothing.
   std::uint64_t written_bytes() const noexcept { return written_; }
+  // The bytes read from files so far (what read_limit bounds).
+  std::uint64_t read_bytes() const noexcept { return read_; }
 
  private:
   JournalReader() = default;
@@ -164,6 +172,7 @@ class JournalReader {
   std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero
   std::uint64_t written_ = 0;    // written_bytes()
+  std::uint64_t read_ = 0;       // read_bytes()
   std::uint64_t checked_end_ = 0;                // skip_checked: the CRC of records before this was checked
   detail::CheckedFile* noting_ = nullptr;        // note_checked: this file's entry, while its records are whole
   std::vector<JournalDamage> damage_;

@@ -34,6 +34,11 @@ inline constexpr std::uint64_t journal_preallocate = 8ull << 20;
 inline constexpr std::size_t journal_buffer_limit = 1u << 20;
 // A reader holds one whole journal file in memory: larger ones are damage.
 inline constexpr std::uint64_t max_read_file_size = 1ull << 30;
+// The housekeeper first reads this much of a larger journal file: a file
+// whose messages nobody has received yet is kept by one of its first
+// records, found without reading the whole file (docs/design.md, "The
+// housekeeper reads a file's first megabyte first").
+inline constexpr std::uint64_t settle_peek_bytes = 1ull << 20;
 
 // A producer faster than the disk waits while the log buffers more than
 // 4 batches and this much.
