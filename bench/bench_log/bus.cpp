@@ -16,6 +16,7 @@
 #include "courier/limits.hpp"
 #include "courier_bench/children.hpp"
 #include "courier_bench/harness.hpp"
+#include "journal_rates.hpp"
 
 namespace blog {
 
@@ -26,7 +27,7 @@ std::uint64_t tracker_for(std::uint64_t messages) {
 }
 
 // The status ring of every bus unless --status-ring names one: room for the
-// events of two full batches (group_commit_bytes of 144-byte journal records)
+// events of two full batches (group_commit_bytes of the run's journal records)
 // and one poll's sends, 64 bytes each, as a power of two of at least 64 KiB.
 // Not larger: a ring far larger than the events in flight makes each event's
 // line one not touched for a whole wrap (a page walk away); 64 MiB here made
@@ -35,7 +36,7 @@ std::uint64_t tracker_for(std::uint64_t messages) {
 // otherwise ask for a ring Bus::open refuses.
 std::uint64_t status_ring_for(const Config& c) {
   if (c.status_ring != 0) return c.status_ring;
-  const std::uint64_t events = 2 * (c.group_bytes / 144 + c.poll_every);
+  const std::uint64_t events = 2 * (c.group_bytes / journal_rates::record_bytes(payload_size) + c.poll_every);
   const std::uint64_t ring = std::max<std::uint64_t>(64 << 10, std::bit_ceil(events * 64));
   return std::min(courier::max_status_capacity, ring);
 }
