@@ -60,12 +60,9 @@ TEST(Journal, TornTailAtEveryByteOfTheLastRecordIsCutSilently) {
 // record the limit cuts ends the read as a torn tail, never as damage.
 TEST(Journal, AReadLimitReturnsTheRecordsBeforeItAndCutsLikeATornTail) {
   TempDir d;
-  JournalWriter w = open_writer(d.sub("src"));
-  Written written;
-  std::mt19937_64 rng(29);
-  for (int i = 0; i < 200; ++i) append_random(w, written, rng, 300);
-  ASSERT_TRUE(w.close());
-  const std::string path = w.segment_path();
+  const RandomJournal j = random_journal(d.sub("src"), 29, 200, 300);
+  const std::string& path = j.path;
+  const Written& written = j.written;
   const std::uint64_t size = fs::file_size(path);
   const std::size_t total = written.records.size();
   for (std::uint64_t limit = 1; limit < size + 100; limit += 37) {
@@ -459,17 +456,14 @@ TEST(Journal, ReaderOfAMissingDirectoryOrFileSaysWhich) {
 // torn tail, which `courier log stat` and a recovery report then counted.)
 TEST(Journal, ZerosAfterTheLastRecordEndTheFileNeitherTornNorDamage) {
   TempDir d;
-  JournalWriter w = open_writer(d.sub("src"));
-  Written written;
-  std::mt19937_64 rng(15);
-  for (int i = 0; i < 3; ++i) append_random(w, written, rng, 100);
-  ASSERT_TRUE(w.close());
-  Bytes file = read_file(w.segment_path());
+  const RandomJournal j = random_journal(d.sub("src"), 15, 3, 100);
+  const Written& written = j.written;
+  Bytes file = read_file(j.path);
   for (std::uint64_t zeros : {std::uint64_t{8}, std::uint64_t{4096}, std::uint64_t{8} << 20}) {
     SCOPED_TRACE(std::to_string(zeros) + " zero bytes");
     Bytes tailed = file;
     tailed.resize(file.size() + zeros, std::byte{0});
-    write_file(w.segment_path(), tailed);
+    write_file(j.path, tailed);
     const ReadBack r = read_dir_records(d.sub("src"));
     EXPECT_TRUE(r.damage.empty()) << r.damage[0].reason;
     EXPECT_TRUE(r.torn.empty()) << "torn at " << r.torn[0].offset << ", " << r.torn[0].length << " bytes";

@@ -183,4 +183,21 @@ inline JournalWriter open_writer(const std::string& dir, JournalOptions o = {}) 
   return std::move(w).value();
 }
 
+// A closed journal file of `n` random records (append_random from `seed`,
+// payloads up to `max_payload` bytes) by a new writer in `dir`: its path and
+// what was written.
+struct RandomJournal {
+  std::string path;
+  Written written;
+};
+inline RandomJournal random_journal(const std::string& dir, std::uint64_t seed, int n, std::uint32_t max_payload) {
+  JournalWriter w = open_writer(dir);
+  RandomJournal j;
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < n; ++i) append_random(w, j.written, rng, max_payload);
+  EXPECT_TRUE(w.close());
+  j.path = w.segment_path();
+  return j;
+}
+
 }  // namespace courier::journal_testing
