@@ -115,35 +115,56 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
   detail::Log& log = *s_->log;
   // The record goes to the log from the lane's bytes while the claim is still
   // ours; `sent` is reported with the first batch written after the lane took
-  // it (the pending is added then): a claim stepped over meanwhile is revoked,
-  // never said sent (docs/design.md, "The crash matrix's drain").
+  // it: a claim stepped over meanwhile is revoked, never said sent
+  // (docs/design.md, "The crash matrix's drain"). Record, lane commit and
+  // pending are made under one hold of the log's mutex, so that batch is the
+  // one that takes the record (docs/design.md, "A logged send locks the log
+  // once").
   const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
-  // The log could not take the record: the claim is given up (the message is
-  // never delivered) and the entry kept, settled log_failed, which frees the
-  // id for a resend (docs/design.md, "No wedged ids").
-  const auto failed = [&]() -> SendResult {
-    c.track_ = Tracker::no_slot;  // abort() would free the entry: it stays, as log_failed
-    abort(c);
-    settle(slot, c.id_, to, 0, Status::log_failed);
-    return {Status::log_failed, c.id_};
+  // A test's pause point, outside the mutex: the flusher writes batches
+  // meanwhile, as it may take the record before the lane commit.
+  const auto pause = [](detail::Log::Hold& hold, const char* at) {
+    if (detail::pause_at != nullptr) [[unlikely]]
+      hold.unlocked([at] { detail::pause_here(at); });
   };
-  if (!log.append_message(h, {c.lc_.payload(), len}, slot != Tracker::no_slot)) return failed();
-  detail::pause_point("logged-appended");
-  // Release: partner of Tracker::replaceable's acquire (a resend after our
-  // death must not replace a message that reached the lane or the log).
-  const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
-  if (slot != Tracker::no_slot)
-    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
-  detail::pause_point("logged-committed");  // killed here: the housekeeper's lane proof (housekeeping_lanes.cpp)
-  const bool ok = c.writer_->commit(c.lc_);
-  // in_lane after the commit: a sender killed before it leaves an outbox
-  // entry, never said sent (its message is in the lane, or was stepped over
-  // and a reboot's recovery brings it back from the log); set before, the
-  // message of a claim stepped over would be lost for good.
-  if (ok && slot != Tracker::no_slot)  // release: as above
-    s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
-  c.lc_ = {};
-  c.track_ = Tracker::no_slot;
+  bool ok = false;
+  {
+    detail::Log::Hold hold(log);
+    if (!hold.append_message(h, {c.lc_.payload(), len})) {
+      hold.release();
+      // The log could not take the record: the claim is given up (the message
+      // is never delivered) and the entry kept, settled log_failed, which
+      // frees the id for a resend (docs/design.md, "No wedged ids").
+      c.track_ = Tracker::no_slot;  // abort() would free the entry: it stays, as log_failed
+      abort(c);
+      settle(slot, c.id_, to, 0, Status::log_failed);
+      return {Status::log_failed, c.id_};
+    }
+    pause(hold, "logged-appended");
+    // Release: partner of Tracker::replaceable's acquire (a resend after our
+    // death must not replace a message that reached the lane or the log).
+    const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
+    if (slot != Tracker::no_slot)
+      s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
+    pause(hold, "logged-committed");  // killed here: the housekeeper's lane proof (housekeeping_lanes.cpp)
+    ok = c.writer_->commit(c.lc_);
+    // in_lane after the commit: a sender killed before it leaves an outbox
+    // entry, never said sent (its message is in the lane, or was stepped over
+    // and a reboot's recovery brings it back from the log); set before, the
+    // message of a claim stepped over would be lost for good.
+    if (ok && slot != Tracker::no_slot)  // release: as above
+      s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+    c.lc_ = {};
+    c.track_ = Tracker::no_slot;
+    if (ok) {
+      // The wake-up first: a sender killed between its commit and
+      // inbox_notify leaves a record that only the receiver's next tidy finds,
+      // so the window stays a few instructions.
+      pause(hold, "logged-lane-committed");  // killed here: the receiver's tidy finds it (wedge_test.cpp)
+      inbox_notify(*c.inbox_, c.lane_);
+      if (slot != Tracker::no_slot) hold.add_pending(p);
+    }
+  }  // released: the flusher woken as add_pending wakes it
   if (!ok) {
     // Stepped over before the commit: settle it in the log too, or a recovery would bring it back.
     // A failure is kept in the log's last error; the send's own record failing is what reports log_failed.
@@ -151,12 +172,6 @@ SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
     settle(slot, c.id_, to, 0, Status::revoked);
     return {Status::revoked, c.id_};
   }
-  // The wake-up first: a sender killed between its commit and inbox_notify
-  // leaves a record that only the receiver's next tidy finds; nothing orders
-  // the pending after the notify, so the window stays a few instructions.
-  detail::pause_point("logged-lane-committed");  // killed here: the receiver's tidy finds it (wedge_test.cpp)
-  inbox_notify(*c.inbox_, c.lane_);
-  if (slot != Tracker::no_slot) log.add_pending(p);
   count_sent();
   // Sync::always: a failed sync leaves it outbox, in its lane: delivered, not
   // durable (log_error() says why); log_failed is only for a message never delivered.

@@ -129,6 +129,39 @@ class Log {
   Result<void> append_membership(std::span<const JournalMembership> changes);
   // Report `p` with the batch that holds what is buffered now.
   void add_pending(const Pending& p);
+  // One hold of the log's mutex for a sender's logged message
+  // (Endpoint::commit_logged): its record buffered, its lane commit made and
+  // its pending added under it, so the batch that takes the record takes the
+  // pending too, and the sender locks once where append_message then
+  // add_pending locked twice. Releasing it (release() or the destructor) wakes
+  // the flusher as add_pending does. Nothing that locks the log may run while
+  // it is held (append_settle, flush, a settle that writes a record).
+  class Hold {
+   public:
+    explicit Hold(Log& log) : log_(log), lk_(log.mu_) {}
+    ~Hold() { release(); }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    // append_message's record (and the name records before it), buffered.
+    Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload) {
+      return log_.append_locked(lk_, h, payload);
+    }
+    void add_pending(const Pending& p) { log_.pending_.push_back(p); }
+    // f() without the mutex (a test's pause point: batches go on meanwhile).
+    template <class F>
+    void unlocked(F&& f) {
+      lk_.unlock();
+      f();
+      lk_.lock();
+    }
+    void release() {
+      if (lk_.owns_lock()) log_.wake_flusher(lk_);
+    }
+
+   private:
+    Log& log_;
+    std::unique_lock<std::mutex> lk_;
+  };
   // Write (and sync, unless Sync::os) what is buffered now and report it,
   // on this thread. Ok when it is durable.
   Result<void> flush();
