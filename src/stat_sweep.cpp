@@ -165,7 +165,13 @@ void Bus::prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t byte
   const std::uint32_t slot = endpoint_slot(to);
   if (to == no_endpoint || slot >= s_->seg.geometry().max_endpoints || priority >= priority_levels) return;
   const LaneView lane = s_->seg.lane(slot, priority);
-  detail::populate(lane.data, std::min<std::uint64_t>(lane.capacity, bytes));
+  const std::uint64_t n = std::min<std::uint64_t>(lane.capacity, bytes);
+  // Reserved as a lane that has run that far is (a writer's claims up to
+  // there then reserve nothing more; a claim wants the unit after its record
+  // too: LaneWriter::room_limit), then populated.
+  if (lane.space != nullptr)
+    (void)detail::reserve_lane(*lane.space, lane.capacity, std::min<std::uint64_t>(lane.capacity, n + record_unit));
+  detail::populate(lane.data, n);
 }
 
 void Bus::prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept {

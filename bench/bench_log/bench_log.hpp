@@ -81,6 +81,18 @@ inline std::uint64_t real_ns() noexcept {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// The send() loop's per-message stamps (bus.cpp): the CPU's time-stamp
+// counter where there is one, mapped onto CLOCK_REALTIME after the loop.
+// clock_gettime() per send was ~9 % of a `group` send's time here (its
+// fenced counter read and conversion; bench/results/2026-12-07-log-s29.md).
+inline std::uint64_t stamp_now() noexcept {
+#if defined(__x86_64__)
+  return __builtin_ia32_rdtsc();
+#else
+  return real_ns();
+#endif
+}
+
 std::string num(double v);  // 1234567.8 -> "1,234,568"
 std::string fix(double v, int prec = 1);
 std::string mib(double bytes);

@@ -106,6 +106,25 @@ const courier::EndpointStats* stats_of(const courier::BusStats& s, const std::st
   return nullptr;
 }
 
+namespace {
+
+// The first n stamps (stamp_now()) in CLOCK_REALTIME: on the line through
+// (s0, real0) and (s1, real1), read together at the loop's ends (the counter
+// runs at a constant rate; CLOCK_REALTIME, slewed or not, is close to a line
+// over one loop). Where stamp_now() is CLOCK_REALTIME already, as they are.
+void to_realtime(std::vector<std::uint64_t>& t, std::uint64_t n, std::uint64_t s0, std::uint64_t s1,
+                 std::uint64_t real0, std::uint64_t real1) {
+#if defined(__x86_64__)
+  const long double per = s1 > s0 ? static_cast<long double>(real1 - real0) / static_cast<long double>(s1 - s0) : 0.0L;
+  for (std::uint64_t k = 0; k < n; ++k)
+    t[k] = real0 + static_cast<std::uint64_t>(static_cast<long double>(static_cast<std::int64_t>(t[k] - s0)) * per);
+#else
+  (void)t, (void)n, (void)s0, (void)s1, (void)real0, (void)real1;
+#endif
+}
+
+}  // namespace
+
 void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& ep, const courier::Destination& to,
              std::uint64_t n, ProducerRun& r, char (&error)[256], bool lone) {
   r.t_send.assign(n, 0);
@@ -132,11 +151,12 @@ void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& e
 
   const std::uint64_t cap = static_cast<std::uint64_t>(c.cap_s * 1e9);
   r.real0 = real_ns();
+  const std::uint64_t stamp0 = stamp_now();
   r.loop0 = now_ns();
   std::uint64_t i = 0;
   for (; i < n; ++i) {
     o.id = i + 1;
-    r.t_send[i] = real_ns();
+    r.t_send[i] = stamp_now();
     const courier::SendResult s = ep.send(o, payload);
     r.returned[i] = s.status;
     if (s.status == Status::sent) {
@@ -159,8 +179,10 @@ void produce(const Config& c, Sync sync, courier::Bus& bus, courier::Endpoint& e
     }
   }
   r.loop1 = now_ns();
+  const std::uint64_t stamp1 = stamp_now();
   r.real1 = real_ns();
   r.count = i;  // always stops at the cap
+  to_realtime(r.t_send, i, stamp0, stamp1, r.real0, r.real1);
 
   // Wait for the `sent` of everything in the outbox: first as the log does it
   // by itself, then with flush_log() (the brief's "at the end").

@@ -263,7 +263,8 @@ class Bus {
   bool created() const noexcept { return s_->seg.created(); }
 
   /// For benchmarks only: bring in now the pages a run will write, so that its
-  /// first pass takes no page fault (contents unchanged; best effort) ...
+  /// first pass takes no page fault and, for a lane, reserves no more space
+  /// for its first `bytes` (contents unchanged; best effort) ...
   void prefault_lane(EndpointId to, std::uint8_t priority, std::uint64_t bytes) const noexcept;
   /// ... the same for the status ring of `sender` ...
   void prefault_status_ring(EndpointId sender, std::uint64_t bytes) const noexcept;
