@@ -372,6 +372,40 @@ TEST(ShmSpace, PopulateAndMapLeavesEveryPagePresentAndEveryByteAsItWas) {
   }
 }
 
+// Bus::prefault_lane (for benchmarks) leaves a lane's first `bytes` as a lane
+// that has run that far has them: reserved (a sender's claims up to there ask
+// for no more space: LaneWriter::room_limit wants the unit after a record
+// too) and present, its contents unchanged; the rest of the lane untouched.
+TEST(ShmSpace, PrefaultLaneReservesAndPopulatesWhatItNamesAndWritesNothing) {
+  BusName name;
+  Options o = tiny_options();
+  o.lane_capacity = 1u << 20;  // well above the first reservation (detail::lane_reserve_step)
+  auto bus = Bus::open(name, o);
+  ASSERT_TRUE(bus) << bus.error().message;
+  auto ep = bus->endpoint("dst");
+  ASSERT_TRUE(ep) << ep.error().message;
+  const LaneView lane = bus->segment().lane(endpoint_slot(ep->id()), 3);
+  ASSERT_NE(lane.space, nullptr);
+  const std::uint64_t bytes = lane.capacity / 2 + 4096;
+  ASSERT_LT(lane.space->reserved.load(), bytes) << "the lane was reserved that far already";
+  const auto first = reinterpret_cast<std::uintptr_t>(lane.data) / 4096;
+  const std::uint64_t pages = (reinterpret_cast<std::uintptr_t>(lane.data) + bytes + 4095) / 4096 - first;
+  ASSERT_LT(present_pages(lane.data, bytes), pages);
+
+  bus->prefault_lane(ep->id(), 3, bytes);
+
+  EXPECT_GE(lane.space->reserved.load(), bytes + record_unit);
+  EXPECT_LT(lane.space->reserved.load(), lane.capacity) << "reserved the whole lane, not what was named";
+  EXPECT_EQ(present_pages(lane.data, bytes), pages);
+  std::uint64_t nonzero = 0;
+  for (std::uint64_t o = 0; o < bytes; o += 512) nonzero += lane.data[o] != std::byte{0};
+  EXPECT_EQ(nonzero, 0u) << "prefault_lane wrote into the lane";
+  // Nothing else: another priority's lane, and past the end of a lane.
+  EXPECT_EQ(bus->segment().lane(endpoint_slot(ep->id()), 2).space->reserved.load(), 0u);
+  bus->prefault_lane(ep->id(), 4, lane.capacity * 4);
+  EXPECT_EQ(bus->segment().lane(endpoint_slot(ep->id()), 4).space->reserved.load(), lane.capacity);
+}
+
 TEST(ShmSpace, StatShowsFreeSpaceAndFixedParts) {
   BusName name;
   auto bus = Bus::open(name, tiny_options());
