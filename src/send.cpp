@@ -13,6 +13,57 @@ namespace {
 // (room comes when the receiver drains).
 constexpr unsigned room_spins = 64;
 constexpr long room_poll_ns = 20'000;  // 20 us
+
+// The pause points (tests: COURIER_TEST_PAUSE_AT) of a stored copy's commit;
+// nullptr: none there.
+struct HeldPoints {
+  const char* appended;
+  const char* committed;
+  const char* lane_committed;
+};
+
+// A stored copy's commit under one hold of the log's mutex (docs/design.md,
+// "A logged send locks the log once"): its record buffered (h and payload:
+// the claimed record's), its tracker entry (`slot`; none: untracked) marked
+// committed with its priority, the lane commit, in_lane, the receiver's
+// wake-up and its pending `p`, so the batch that takes the record takes the
+// pending, after the lane took the message. log_failed: the log did not take
+// the record (the claim is still open: the caller aborts it); revoked: the
+// lane's reader stepped over the claim (its record is in the log: the caller
+// settles it there). The hold is released when this returns; the pause
+// points run outside it, so a stopped sender's flusher writes batches.
+Status commit_held(detail::Log& log, Tracker& tracker, LaneWriter& w, const LaneClaim& lc, const RecordHeader& h,
+                   std::span<const std::byte> payload, std::uint64_t slot, unsigned priority, InboxData& in,
+                   const detail::Log::Pending& p, const HeldPoints& at) noexcept {
+  const auto pause = [](detail::Log::Hold& hold, const char* point) {
+    if (point != nullptr && detail::pause_at != nullptr) [[unlikely]]
+      hold.unlocked([point] { detail::pause_here(point); });
+  };
+  detail::Log::Hold hold(log);
+  if (!hold.append_message(h, payload)) return Status::log_failed;
+  pause(hold, at.appended);
+  // Release: partner of Tracker::replaceable's acquire (a resend after our
+  // death must not replace a message that reached the lane or the log).
+  if (slot != Tracker::no_slot)
+    tracker.entry(slot).flags.fetch_or(
+        static_cast<std::uint16_t>(tracker_flag::committed | (priority << tracker_flag::priority_shift)),
+        std::memory_order_release);
+  pause(hold, at.committed);
+  if (!w.commit(lc)) return Status::revoked;
+  // in_lane after the commit: a sender killed before it leaves an outbox
+  // entry, never said sent (its message is in the lane, or was stepped over
+  // and a reboot's recovery brings it back from the log); set before, the
+  // message of a claim stepped over would be lost for good.
+  if (slot != Tracker::no_slot)  // release: as above
+    tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
+  // The wake-up first: a sender killed between its commit and inbox_notify
+  // leaves a record that only the receiver's next tidy finds, so the window
+  // stays a few instructions.
+  pause(hold, at.lane_committed);
+  inbox_notify(in, priority);
+  if (slot != Tracker::no_slot) hold.add_pending(p);
+  return Status::sent;
+}
 }  // namespace
 
 ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClaim& lc,
@@ -109,63 +160,29 @@ void Endpoint::warm_member(EndpointId m, std::uint64_t next) noexcept {
 }
 
 SendResult Endpoint::commit_logged(Claim& c, std::size_t len) noexcept {
-  RecordHeader& h = *c.lc_.header;
+  const RecordHeader& h = *c.lc_.header;
   const EndpointId to = h.to;
   const std::uint64_t slot = c.track_;
   detail::Log& log = *s_->log;
   // The record goes to the log from the lane's bytes while the claim is still
   // ours; `sent` is reported with the first batch written after the lane took
   // it: a claim stepped over meanwhile is revoked, never said sent
-  // (docs/design.md, "The crash matrix's drain"). Record, lane commit and
-  // pending are made under one hold of the log's mutex, so that batch is the
-  // one that takes the record (docs/design.md, "A logged send locks the log
-  // once").
-  const detail::Log::Pending p{slot, c.id_, self_, no_endpoint, to, 0};
-  // A test's pause point, outside the mutex: the flusher writes batches
-  // meanwhile, as it may take the record before the lane commit.
-  const auto pause = [](detail::Log::Hold& hold, const char* at) {
-    if (detail::pause_at != nullptr) [[unlikely]]
-      hold.unlocked([at] { detail::pause_here(at); });
-  };
-  bool ok = false;
-  {
-    detail::Log::Hold hold(log);
-    if (!hold.append_message(h, {c.lc_.payload(), len})) {
-      hold.release();
-      // The log could not take the record: the claim is given up (the message
-      // is never delivered) and the entry kept, settled log_failed, which
-      // frees the id for a resend (docs/design.md, "No wedged ids").
-      c.track_ = Tracker::no_slot;  // abort() would free the entry: it stays, as log_failed
-      abort(c);
-      settle(slot, c.id_, to, 0, Status::log_failed);
-      return {Status::log_failed, c.id_};
-    }
-    pause(hold, "logged-appended");
-    // Release: partner of Tracker::replaceable's acquire (a resend after our
-    // death must not replace a message that reached the lane or the log).
-    const auto prio_bits = static_cast<std::uint16_t>(c.lane_ << tracker_flag::priority_shift);
-    if (slot != Tracker::no_slot)
-      s_->tracker.entry(slot).flags.fetch_or(tracker_flag::committed | prio_bits, std::memory_order_release);
-    pause(hold, "logged-committed");  // killed here: the housekeeper's lane proof (housekeeping_lanes.cpp)
-    ok = c.writer_->commit(c.lc_);
-    // in_lane after the commit: a sender killed before it leaves an outbox
-    // entry, never said sent (its message is in the lane, or was stepped over
-    // and a reboot's recovery brings it back from the log); set before, the
-    // message of a claim stepped over would be lost for good.
-    if (ok && slot != Tracker::no_slot)  // release: as above
-      s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
-    c.lc_ = {};
-    c.track_ = Tracker::no_slot;
-    if (ok) {
-      // The wake-up first: a sender killed between its commit and
-      // inbox_notify leaves a record that only the receiver's next tidy finds,
-      // so the window stays a few instructions.
-      pause(hold, "logged-lane-committed");  // killed here: the receiver's tidy finds it (wedge_test.cpp)
-      inbox_notify(*c.inbox_, c.lane_);
-      if (slot != Tracker::no_slot) hold.add_pending(p);
-    }
-  }  // released: the flusher woken as add_pending wakes it
-  if (!ok) {
+  // (docs/design.md, "The crash matrix's drain").
+  const Status st = commit_held(log, s_->tracker, *c.writer_, c.lc_, h, {c.lc_.payload(), len}, slot, c.lane_,
+                                *c.inbox_, detail::Log::Pending{slot, c.id_, self_, no_endpoint, to, 0},
+                                {"logged-appended", "logged-committed", "logged-lane-committed"});
+  if (st == Status::log_failed) {
+    // The log could not take the record: the claim is given up (the message
+    // is never delivered) and the entry kept, settled log_failed, which frees
+    // the id for a resend (docs/design.md, "No wedged ids").
+    c.track_ = Tracker::no_slot;  // abort() would free the entry: it stays, as log_failed
+    abort(c);
+    settle(slot, c.id_, to, 0, Status::log_failed);
+    return {Status::log_failed, c.id_};
+  }
+  c.lc_ = {};
+  c.track_ = Tracker::no_slot;
+  if (st == Status::revoked) {
     // Stepped over before the commit: settle it in the log too, or a recovery would bring it back.
     // A failure is kept in the log's last error; the send's own record failing is what reports log_failed.
     (void)log.append_settle(logfmt::Kind::expired, logfmt::SettleBody{c.id_, self_, to, fast_realtime_ns()});
@@ -277,35 +294,24 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       } else {
         fill(*lc.header, o, id, now, m, gid, data.size(), lease);
         if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
-        // `sent` of a member copy, as in commit_logged: registered after its lane
-        // commit, never with the record (a claim stepped over is never said sent).
-        const detail::Log::Pending pm{slot, id, self_, m, m, gid};
-        if (log != nullptr) {  // one record per member copy (recovery puts each back on its own)
-          if (!log->append_message(*lc.header, data, slot != Tracker::no_slot)) {
+        if (log != nullptr) {
+          // One record per member copy (recovery puts each back on its own);
+          // its `sent` as in commit_logged: with the batch that takes the
+          // record, after its lane commit (a claim stepped over is never said sent).
+          st = commit_held(*log, s_->tracker, w, lc, *lc.header, data, slot, o.priority, in,
+                           detail::Log::Pending{slot, id, self_, m, m, gid},
+                           {nullptr, "group-committed", "group-lane-committed"});
+          if (st == Status::log_failed)
             w.abort(lc);
-            st = Status::log_failed;
-          } else if (slot != Tracker::no_slot) {
-            // Release: as in commit_logged.
-            s_->tracker.entry(slot).flags.fetch_or(
-                static_cast<std::uint16_t>(tracker_flag::committed | (o.priority << tracker_flag::priority_shift)),
-                std::memory_order_release);
-            detail::pause_point("group-committed");  // killed here: as "logged-committed" (housekeeping_lanes.cpp)
-          }
-        }
-        if (st == Status::sent) {
-          if (w.commit(lc)) {
-            const bool pending = log != nullptr && slot != Tracker::no_slot;
-            if (pending)  // release: as in commit_logged (after the commit)
-              s_->tracker.entry(slot).flags.fetch_or(tracker_flag::in_lane, std::memory_order_release);
-            if (log != nullptr) detail::pause_point("group-lane-committed");  // as "logged-lane-committed"
-            inbox_notify(in, o.priority);                                     // the wake-up first, as in commit_logged
-            if (pending) log->add_pending(pm);
+          else if (st == Status::revoked)
+            (void)log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
+          else
             count_sent();
-          } else {
-            st = Status::revoked;
-            if (log != nullptr)
-              (void)log->append_settle(logfmt::Kind::expired, logfmt::SettleBody{id, self_, m, fast_realtime_ns()});
-          }
+        } else if (w.commit(lc)) {
+          inbox_notify(in, o.priority);
+          count_sent();
+        } else {
+          st = Status::revoked;
         }
       }
     }

@@ -129,13 +129,14 @@ class Log {
   Result<void> append_membership(std::span<const JournalMembership> changes);
   // Report `p` with the batch that holds what is buffered now.
   void add_pending(const Pending& p);
-  // One hold of the log's mutex for a sender's logged message
-  // (Endpoint::commit_logged): its record buffered, its lane commit made and
-  // its pending added under it, so the batch that takes the record takes the
-  // pending too, and the sender locks once where append_message then
-  // add_pending locked twice. Releasing it (release() or the destructor) wakes
-  // the flusher as add_pending does. Nothing that locks the log may run while
-  // it is held (append_settle, flush, a settle that writes a record).
+  // One hold of the log's mutex for a sender's stored copy (commit_held in
+  // src/send.cpp, for one endpoint and for a group's members): its record
+  // buffered, its lane commit made and its pending added under it, so the
+  // batch that takes the record takes the pending too, and the sender locks
+  // once where append_message then add_pending locked twice. Releasing it
+  // (release() or the destructor) wakes the flusher as add_pending does.
+  // Nothing that locks the log may run while it is held (append_settle,
+  // flush, a settle that writes a record).
   class Hold {
    public:
     explicit Hold(Log& log) : log_(log), lk_(log.mu_) {}
