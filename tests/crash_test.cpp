@@ -35,6 +35,26 @@ Sync sync_arg(const std::string& s) {
   return v;
 }
 
+// What a producer that found a member missing saw, for the failure's message:
+// the ids, whether this open rebuilt the bus (and from how much), and the
+// journal files there are now.
+std::string membership_seen(Bus& bus, const std::string& member, const Result<EndpointId>& id, const Result<GroupId>& g,
+                            const std::vector<EndpointId>& members) {
+  std::string s = member + (id ? " is endpoint " + std::to_string(*id) : " is no endpoint");
+  s += g ? "; " + std::string(group_name) + " is group " + std::to_string(*g) + ", members:" : "; no group";
+  for (EndpointId e : members) s += " " + std::to_string(e);
+  const RecoveryReport& r = bus.recovery();
+  s += r.ran ? "; this open rebuilt the bus from " + std::to_string(r.segments) + " journal files, " +
+                   std::to_string(r.records) + " records, " + std::to_string(r.damaged) + " damaged, " +
+                   std::to_string(r.torn) + " torn"
+             : "; this open did not rebuild the bus";
+  s += "; journal files now:";
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(bus.log_directory(), ec))
+    s += " " + f.path().filename().string();
+  return s;
+}
+
 // args: bus, log dir, sync, producer number, first sequence. Sends ids
 // producer * 1e9 + seq to "rx" (p3: to the group "g") and says "sent EP ID"
 // once `sent` is reported for EP (send's own result with always; the status
@@ -60,7 +80,8 @@ COURIER_CHILD(crash_producer) {
     for (std::size_t i = 1; i < receivers.size(); ++i) {
       auto id = bus->find_endpoint(receivers[i]);
       if (!id || std::find(now.begin(), now.end(), *id) == now.end()) {
-        tell_parent("problem " + receivers[i] + " is not a member of " + group_name + " at the start of a life");
+        tell_parent("problem " + receivers[i] + " is not a member of " + group_name + " at the start of a life (" +
+                    membership_seen(*bus, receivers[i], id, g, now) + ")");
         return 6;
       }
       members[*id] = receivers[i];
