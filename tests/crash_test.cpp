@@ -40,8 +40,9 @@ Sync sync_arg(const std::string& s) {
 // journal files there are now.
 std::string membership_seen(Bus& bus, const std::string& member, const Result<EndpointId>& id, const Result<GroupId>& g,
                             const std::vector<EndpointId>& members) {
-  std::string s = member + (id ? " is endpoint " + std::to_string(*id) : " is no endpoint");
-  s += g ? "; " + std::string(group_name) + " is group " + std::to_string(*g) + ", members:" : "; no group";
+  std::string s = member + (id ? " is endpoint " + std::to_string(*id) : " is no endpoint: " + id.error().message);
+  s += g ? "; " + std::string(group_name) + " is group " + std::to_string(*g) + ", members:"
+         : "; no group: " + g.error().message;
   for (EndpointId e : members) s += " " + std::to_string(e);
   const RecoveryReport& r = bus.recovery();
   s += r.ran ? "; this open rebuilt the bus from " + std::to_string(r.segments) + " journal files, " +
