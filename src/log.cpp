@@ -238,18 +238,11 @@ void Log::forget_names_locked() {
   last_named_.valid = false;
 }
 
-Result<void> Log::append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows) {
-  std::unique_lock<std::mutex> lk(mu_);
-  const Result<void> r = append_locked(lk, h, payload);
-  wake_flusher(lk, r && pending_follows);  // also for name records buffered before a failure
-  return r;
-}
-
 Result<void> Log::append_spill(const RecordHeader& h, std::span<const std::byte> payload, const Spill& s) {
   std::unique_lock<std::mutex> lk(mu_);
   const Result<void> r = append_locked(lk, h, payload);
   if (r) spills_.push_back(s);  // taken by the batch that takes its record (write_batch swaps both under mu_)
-  wake_flusher(lk, false, r && spills_.size() == 1);
+  wake_flusher(lk, r && spills_.size() == 1);
   return r;
 }
 
@@ -287,10 +280,10 @@ Result<void> Log::make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64
   return {};
 }
 
-void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool defer, bool urgent) {
-  // !busy_: the flusher sleeps for want of work (it had none, or its wake was deferred). A busy one
-  // looks for work before it sleeps; Sync::always has no flusher (its appends flush themselves).
-  const bool work = !defer && settings_.sync != Sync::always && !busy_ && has_work_locked();
+void Log::wake_flusher(std::unique_lock<std::mutex>& lk, bool urgent) {
+  // !busy_: the flusher sleeps for want of work. A busy one looks for work before it sleeps;
+  // Sync::always has no flusher (its appends flush themselves).
+  const bool work = settings_.sync != Sync::always && !busy_ && has_work_locked();
   if (work) set_busy_locked(true);  // the flusher's work
   const bool wake = work || urgent || w_.buffered_bytes() >= settings_.batch_bytes;
   lk.unlock();

@@ -107,15 +107,8 @@ class Log {
   Sync sync() const noexcept { return settings_.sync; }
   const std::string& directory() const noexcept { return settings_.dir; }
 
-  // Buffer a message record (after name records for its ids when the
-  // current journal file has none yet). An error when the record could not be
-  // buffered (the writer is broken, or a roll failed). pending_follows: the
-  // caller adds the record's pending next (add_pending, after its lane
-  // commit), which wakes a sleeping flusher; woken by the record alone, the
-  // flusher could write it without its pending, which would then wait a
-  // batch of its own, one interval later.
-  Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload, bool pending_follows);
-  // Buffer a spilled message's record (as append_message) and `s` with it:
+  // Buffer a spilled message's record (after name records for its ids when
+  // the current journal file has none yet) and `s` with it:
   // the flusher writes it at once, not one interval later (Sync::always: the
   // caller's flush()).
   Result<void> append_spill(const RecordHeader& h, std::span<const std::byte> payload, const Spill& s);
@@ -133,17 +126,17 @@ class Log {
   // src/send.cpp, for one endpoint and for a group's members): its record
   // buffered, its lane commit made and its pending added under it, so the
   // batch that takes the record takes the pending too, and the sender locks
-  // once where append_message then add_pending locked twice. Releasing it
-  // (release() or the destructor) wakes the flusher as add_pending does.
+  // once where two calls locked twice. Its destructor releases it and wakes
+  // the flusher as add_pending does.
   // Nothing that locks the log may run while it is held (append_settle,
   // flush, a settle that writes a record).
   class Hold {
    public:
     explicit Hold(Log& log) : log_(log), lk_(log.mu_) {}
-    ~Hold() { release(); }
+    ~Hold() { log_.wake_flusher(lk_); }  // unlocked() locks again: always held here
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
-    // append_message's record (and the name records before it), buffered.
+    // A message's record (and the name records before it), buffered.
     Result<void> append_message(const RecordHeader& h, std::span<const std::byte> payload) {
       return log_.append_locked(lk_, h, payload);
     }
@@ -154,9 +147,6 @@ class Log {
       lk_.unlock();
       f();
       lk_.lock();
-    }
-    void release() {
-      if (lk_.owns_lock()) log_.wake_flusher(lk_);
     }
 
    private:
@@ -181,7 +171,7 @@ class Log {
 
  private:
   Log(const Settings& s, JournalWriter w, NameOf n, Durable d, SpillWritten sw);
-  // append_message and append_spill: the record buffered, lk still held.
+  // Hold::append_message and append_spill: the record buffered, lk still held.
   Result<void> append_locked(std::unique_lock<std::mutex>& lk, const RecordHeader& h,
                              std::span<const std::byte> payload);
   Result<void> name_locked(std::uint32_t id, bool group);
@@ -214,11 +204,10 @@ class Log {
   // Called with lk held; returns with it held.
   Result<void> make_room_locked(std::unique_lock<std::mutex>& lk, std::uint64_t bytes);
   // After an append under lk: wake the flusher when it sleeps for want of
-  // work and now has some (unless the wake is deferred: `defer`,
-  // append_message's pending_follows), when a batch is full, or when `urgent`
-  // (a first spilled record: a flusher waiting out its interval writes at
-  // once). Unlocks lk.
-  void wake_flusher(std::unique_lock<std::mutex>& lk, bool defer = false, bool urgent = false);
+  // work and now has some, when a batch is full, or when `urgent` (a first
+  // spilled record: a flusher waiting out its interval writes at once).
+  // Unlocks lk.
+  void wake_flusher(std::unique_lock<std::mutex>& lk, bool urgent = false);
 
   Settings settings_;
   NameOf name_of_;
