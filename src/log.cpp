@@ -189,12 +189,7 @@ Log::~Log() {
   housekeeping_wake_.notify_all();
   if (flusher_.joinable()) flusher_.join();
   if (housekeeper_.joinable()) housekeeper_.join();
-  (void)flush();   // reported on this thread, after what the poster holds
-  await_posted();  // nothing is handed over any more: the flusher has stopped
-  // Release: nothing to publish; the poster only stops.
-  post_state_.store(post_stop, std::memory_order_release);
-  post_state_.notify_one();
-  if (poster_.joinable()) poster_.join();
+  (void)flush();
   (void)w_.close();
 }
 
@@ -335,7 +330,7 @@ Result<void> Log::append_settle(logfmt::Kind kind, const logfmt::SettleBody& bod
   return {};
 }
 
-Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk, bool hand_off) {
+Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk) {
   // The write and the fdatasync run without the lock: senders keep appending
   // meanwhile (their records are in the next batch, at the offsets behind this
   // one). Nobody rolls or closes the file while flushing_ is set, nor writes
@@ -378,9 +373,9 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk, bool hand_off) {
   }
   synced_at_ = std::chrono::steady_clock::now();
   if (!result) (void)failed(result.error());  // before the senders hear log_failed: they may ask why
-  await_posted();  // in batch order: the last batch's events first (the poster's, when it has one)
+  if (!batch_.empty()) durable_(batch_, result ? Status::sent : Status::log_failed);
+  batch_.clear();
   lk.lock();
-  if (!batch_.empty()) report_batch(lk, result ? Status::sent : Status::log_failed, hand_off);
   // A failed roll is tried again after the next batch.
   if (result && w_.file_bytes() >= settings_.segment_size && w_.roll()) forget_names_locked();
   return result;
@@ -389,14 +384,9 @@ Result<void> Log::write_batch(std::unique_lock<std::mutex>& lk, bool hand_off) {
 Result<void> Log::flush() {
   std::unique_lock<std::mutex> lk(mu_);
   done_.wait(lk, [&] { return !flushing_; });
-  // Reported when this returns: a batch the poster holds too.
-  if (!has_work_locked()) {
-    lk.unlock();
-    await_posted();
-    return {};
-  }
+  if (!has_work_locked()) return {};
   flushing_ = true;
-  Result<void> r = write_batch(lk, false);
+  Result<void> r = write_batch(lk);
   flushing_ = false;
   lk.unlock();
   done_.notify_all();

@@ -1,5 +1,5 @@
-// The log's threads (courier/detail/log.hpp): the flusher's, the poster's and
-// the housekeeper's loops, their names and CPUs (Options::log_cpus), and the test
+// The log's threads (courier/detail/log.hpp): the flusher's and the
+// housekeeper's loops, their names and CPUs (Options::log_cpus), and the test
 // hooks that count their wake-ups.
 #include <pthread.h>
 
@@ -135,66 +135,8 @@ Result<void> Log::start_flusher() {
     set_busy_locked(true);  // until it first sleeps for want of work
   }
   flusher_ = std::thread([this] { run(); });
-  poster_ = std::thread([this] { post_handed(); });
-  // Placed before their first batch: both sleep until the first append.
-  if (auto r = place_thread(flusher_, "courier-flusher", pinned_ ? &cpus_ : nullptr); !r) return r;
-  return place_thread(poster_, "courier-poster", pinned_ ? &cpus_ : nullptr);
-}
-
-// A batch's events come after its sync and before the next batch's. When
-// records wait for the next batch, the flusher hands the events to the poster
-// and writes and syncs that batch meanwhile: under load a batch's cycle is
-// the longer of the two, not their sum (docs/design.md, "A batch's events
-// overlap the next batch's sync"). With nothing waiting they are posted here,
-// at once, with no thread to wake. The poster never takes the log's mutex
-// (a producer never waits for it).
-void Log::report_batch(std::unique_lock<std::mutex>& lk, Status st, bool hand_off) {
-  if (hand_off && has_work_locked()) {
-    // The caller waited for the poster's last batch (await_posted): it is idle and handed_ empty.
-    handed_.swap(batch_);  // batch_ takes handed_'s (empty) storage: no allocation once warm
-    handed_status_ = st;
-    handed_synced_at_ = synced_at_;
-    flusher_busy(true);  // the poster's, until its events are posted (await_log_flushers_idle)
-    // Release: publishes handed_ and the two above to the poster's acquire.
-    post_state_.store(post_handed_over, std::memory_order_release);
-    lk.unlock();
-    post_state_.notify_one();
-    lk.lock();
-    return;
-  }
-  lk.unlock();
-  durable_(batch_, st);
-  // Relaxed: a statistic, read as flusher_batches is.
-  flusher_post_ns.fetch_add(nanoseconds(std::chrono::steady_clock::now() - synced_at_), std::memory_order_relaxed);
-  batch_.clear();
-  lk.lock();
-}
-
-void Log::await_posted() noexcept {
-  // Acquire: the poster's events (and its handed_.clear()) happen before this returns.
-  while (post_state_.load(std::memory_order_acquire) == post_handed_over)
-    post_state_.wait(post_handed_over, std::memory_order_acquire);
-}
-
-// The poster: a batch's events, handed over by report_batch. It sleeps with
-// no timeout until a batch is handed over or the log stops.
-void Log::post_handed() {
-  for (;;) {
-    post_state_.wait(post_idle, std::memory_order_acquire);
-    // Acquire: handed_ as report_batch published it.
-    const std::uint32_t state = post_state_.load(std::memory_order_acquire);
-    if (state == post_stop) break;
-    if (state != post_handed_over) continue;
-    durable_(handed_, handed_status_);
-    // Relaxed: a statistic, read as flusher_batches is.
-    flusher_post_ns.fetch_add(nanoseconds(std::chrono::steady_clock::now() - handed_synced_at_),
-                              std::memory_order_relaxed);
-    handed_.clear();
-    flusher_busy(false);
-    // Release: the events and handed_.clear() before the next hand-over or await_posted().
-    post_state_.store(post_idle, std::memory_order_release);
-    post_state_.notify_all();
-  }
+  // Placed before its first batch: it sleeps until the first append.
+  return place_thread(flusher_, "courier-flusher", pinned_ ? &cpus_ : nullptr);
 }
 
 // A batch starts one interval after the last one started, at once when that
@@ -245,9 +187,10 @@ void Log::run() {
     // A failure is reported with the batch (and kept: last_error); retried one interval after this
     // batch's end (a failing disk is not retried in a loop).
     const clock::time_point started = anchor;
-    if (!write_batch(lk, true)) anchor = clock::now();
-    // Relaxed: a statistic, read as flusher_batches is. write_batch() set synced_at_ after `started`.
+    if (!write_batch(lk)) anchor = clock::now();
+    // Relaxed: statistics, read as flusher_batches is. write_batch() set synced_at_ after `started`.
     flusher_write_sync_ns.fetch_add(nanoseconds(synced_at_ - started), std::memory_order_relaxed);
+    flusher_post_ns.fetch_add(nanoseconds(clock::now() - synced_at_), std::memory_order_relaxed);
     flushing_ = false;
     done_.notify_all();
   }

@@ -259,7 +259,7 @@ struct KeepAffinity {
 };
 
 // The opening thread is pinned to one CPU and log_cpus names another: the
-// flusher, the poster and the housekeeper run on the one named, not where they would
+// flusher and the housekeeper run on the one named, not where they would
 // inherit.
 TEST(LogCpus, TheLogsThreadsRunOnTheCpusNamed) {
   const cpu_set_t allowed = allowed_cpus();
@@ -278,7 +278,7 @@ TEST(LogCpus, TheLogsThreadsRunOnTheCpusNamed) {
   auto bus = Bus::open(name.name, o);
   ASSERT_TRUE(bus) << bus.error().message;
   const cpu_set_t want = one_cpu(log_cpu);
-  for (const char* comm : {"courier-flusher", "courier-poster", "courier-housekp"}) {
+  for (const char* comm : {"courier-flusher", "courier-housekp"}) {
     const auto found = threads_named(comm);
     ASSERT_EQ(found.size(), 1u) << comm;
     EXPECT_TRUE(CPU_EQUAL(&found[0], &want)) << comm << " is not on CPU " << log_cpu << " alone";

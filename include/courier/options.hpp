@@ -193,7 +193,7 @@ struct Options {
   /// (0: never; call it yourself).
   std::chrono::milliseconds housekeeping_interval = defaults::housekeeping_interval;
   /// With a log: the CPUs (indices as taskset(1) numbers them) that the log's
-  /// threads of this process (the flusher, the poster and the housekeeper) run on, so they
+  /// threads of this process (the flusher and the housekeeper) run on, so they
   /// do not preempt a thread pinned elsewhere. Each must be a CPU this process
   /// may use (its cpuset, online), or open() fails naming it. Empty (default):
   /// they inherit the placement of the thread that opens the bus. A property of

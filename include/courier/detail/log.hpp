@@ -9,8 +9,7 @@
 // takes the buffer out, writes it in one pwrite() and fdatasync()s it, both
 // outside the mutex, one group_commit_interval after its last batch started
 // (at once when that one took longer; sooner at group_commit_bytes); the messages of the
-// batch then move from outbox to sent (on a second thread, the poster, while the
-// flusher writes the next batch, when records wait for one). With nothing to write it sleeps until an
+// batch then move from outbox to sent. With nothing to write it sleeps until an
 // append gives it work (no timer: an idle log never wakes it). Sync::os is the same without the
 // fdatasync. Sync::always writes and fdatasyncs on the sender's thread before
 // send() returns sent. The journal layer's errors come back as Result, and the
@@ -20,7 +19,6 @@
 
 #include <sched.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -181,21 +179,13 @@ class Log {
   Result<void> message_names_locked(const RecordHeader& h);
   // A new journal file: no name written in it yet.
   void forget_names_locked();
-  // Called with lk held and flushing_ set by us; returns with lk held, the
-  // batch reported, or handed to the poster when `hand_off` (report_batch).
-  Result<void> write_batch(std::unique_lock<std::mutex>& lk, bool hand_off);
-  // The synced batch_'s events (after the poster's last batch): handed to the
-  // poster when `hand_off` and records wait for the next batch, else posted
-  // on this thread. Called with lk held; returns with it held.
-  void report_batch(std::unique_lock<std::mutex>& lk, Status st, bool hand_off);
-  void post_handed();  // the poster's thread
-  // Until the poster has posted the batch handed to it, if any (no lock held).
-  void await_posted() noexcept;
+  // Called with lk held and flushing_ set by us; returns with lk held.
+  Result<void> write_batch(std::unique_lock<std::mutex>& lk);
   // Keep `e` as the last error and return it.
   Error failed(Error e);
   // Settings::cpus as a mask, each CPU checked against those this process may use.
   static Result<cpu_set_t> cpu_set_of(const std::vector<unsigned>& cpus);
-  Result<void> start_flusher();  // and the poster: named, on cpus_ when pinned_
+  Result<void> start_flusher();  // named, on cpus_ when pinned_
   // Under mu_: whether the flusher has work or is awake (busy_), counted for
   // await_log_flushers_idle. Set by an append that gives it work, cleared by
   // the flusher when it sleeps for want of work.
@@ -229,13 +219,6 @@ class Log {
   std::condition_variable housekeeping_wake_;  // the housekeeper: stop
   JournalWriter w_;
   std::vector<Pending> pending_, batch_;
-  // The batch the poster reports: set by the thread that holds flushing_ while
-  // the poster is idle, then the poster's alone until it is idle again.
-  static constexpr std::uint32_t post_idle = 0, post_handed_over = 1, post_stop = 2;
-  std::atomic<std::uint32_t> post_state_{post_idle};  // waited on (atomic wait / notify)
-  std::vector<Pending> handed_;
-  Status handed_status_ = Status::sent;
-  std::chrono::steady_clock::time_point handed_synced_at_{};
   std::vector<Spill> spills_, batch_spills_;  // buffered spilled records; those of the batch being written
   std::unordered_set<std::uint64_t> named_;  // (what << 32 | id) named in the current journal file
   struct LastNamed {
@@ -263,7 +246,6 @@ class Log {
   bool pinned_ = false;  // cpus_ holds Settings::cpus
   cpu_set_t cpus_{};
   std::thread flusher_;
-  std::thread poster_;
   std::thread housekeeper_;
 };
 
@@ -275,8 +257,7 @@ struct LogThreadCounts {
   std::uint64_t housekeeper_wakeups = 0;
   std::uint64_t flusher_batches = 0;
   // Over those batches: from each one's start to the end of its write and
-  // sync, and from there to the end of its events (`sent`), posted by the
-  // flusher or by the poster.
+  // sync, and from there to the end of its events (`sent`) and of a roll.
   std::uint64_t flusher_write_sync_ns = 0;
   std::uint64_t flusher_post_ns = 0;
 };
