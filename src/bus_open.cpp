@@ -172,6 +172,7 @@ Result<void> detail::open_log(BusState& st, const Options& o, bool created) {
   ls.batch_bytes = o.group_commit_bytes;
   ls.segment_size = o.log_segment_size;
   ls.cpus = o.log_cpus;
+  ls.direct_io = o.log_direct_io;
   // Before the log's flusher starts: its batches count them down.
   st.unwritten_spills = std::make_unique<std::atomic<std::uint32_t>[]>(
       std::size_t{st.seg.geometry().max_endpoints} * priority_levels);

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -83,6 +85,10 @@ JournalWriter::JournalWriter(JournalWriter&& o) noexcept
       id_(o.id_),
       dir_fd_(std::exchange(o.dir_fd_, -1)),
       fd_(std::exchange(o.fd_, -1)),
+      dfd_(std::exchange(o.dfd_, -1)),
+      direct_refused_(o.direct_refused_),
+      staging_(std::exchange(o.staging_, nullptr)),
+      staging_cap_(std::exchange(o.staging_cap_, 0)),
       sequence_(o.sequence_),
       salt_(o.salt_),
       file_size_(o.file_size_),
@@ -101,6 +107,11 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& o) noexcept {
     id_ = o.id_;
     dir_fd_ = std::exchange(o.dir_fd_, -1);
     fd_ = std::exchange(o.fd_, -1);
+    dfd_ = std::exchange(o.dfd_, -1);
+    direct_refused_ = o.direct_refused_;
+    std::free(staging_);
+    staging_ = std::exchange(o.staging_, nullptr);
+    staging_cap_ = std::exchange(o.staging_cap_, 0);
     sequence_ = o.sequence_;
     salt_ = o.salt_;
     file_size_ = o.file_size_;
@@ -113,12 +124,44 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& o) noexcept {
   return *this;
 }
 
-JournalWriter::~JournalWriter() { (void)close(); }
+JournalWriter::~JournalWriter() {
+  (void)close();
+  std::free(staging_);
+}
 
 void JournalWriter::release() noexcept {
   if (fd_ >= 0) ::close(fd_);
+  if (dfd_ >= 0) ::close(dfd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
-  fd_ = dir_fd_ = -1;
+  fd_ = dfd_ = dir_fd_ = -1;
+}
+
+bool JournalWriter::reserve_staging(std::size_t bytes, std::size_t keep) noexcept {
+  if (bytes <= staging_cap_) return true;
+  // Whole blocks, and room to grow: a batch a little larger than the last does not reallocate.
+  const std::size_t cap =
+      (std::max(bytes, staging_cap_ + staging_cap_ / 2) + direct_block - 1) / direct_block * direct_block;
+  auto* grown = static_cast<std::byte*>(std::aligned_alloc(direct_block, cap));
+  if (grown == nullptr) return false;
+  if (keep != 0) std::memcpy(grown, staging_, keep);
+  std::free(staging_);
+  staging_ = grown;
+  staging_cap_ = cap;
+  return true;
+}
+
+void JournalWriter::open_direct(const std::string& name, const logfmt::FileHeader& h) noexcept {
+  if (!options_.direct || direct_refused_) return;
+  // The file's header is its first partial block: the next write writes it again, from staging_.
+  static_assert(sizeof h < direct_block);
+  if (!reserve_staging(direct_block, 0)) return;
+  std::memcpy(staging_, &h, sizeof h);
+  const int dfd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  if (dfd < 0) {
+    if (errno == EINVAL) direct_refused_ = true;  // a file system without O_DIRECT (tmpfs): buffered from now on
+    return;                                       // anything else: buffered for this file
+  }
+  dfd_ = dfd;
 }
 
 std::string JournalWriter::file_path() const { return dir_ + "/" + journal_file_name(id_, sequence_); }
@@ -147,11 +190,14 @@ Result<void> JournalWriter::create_file(std::uint64_t sequence) {
     return sys_error(err, "fsync of journal directory '" + dir_ + "'");
   }
   if (fd_ >= 0) ::close(fd_);
+  if (dfd_ >= 0) ::close(dfd_);
   fd_ = fd;
+  dfd_ = -1;
   sequence_ = sequence;
   salt_ = h.salt;
   file_size_ = sizeof h;
   allocated_ = sizeof h;
+  open_direct(name, h);
   return {};
 }
 
@@ -177,7 +223,8 @@ Result<void> JournalWriter::roll() {
   if (auto r = cut_preallocation(); !r) return r;
   if (::fdatasync(fd_) != 0) return sys_error(errno, "fdatasync of journal file '" + file_path() + "'");
   ::close(fd_);
-  fd_ = -1;
+  if (dfd_ >= 0) ::close(dfd_);
+  fd_ = dfd_ = -1;
   return create_file(sequence_ + 1);  // on failure append() tries again
 }
 
@@ -282,8 +329,57 @@ Result<JournalPosition> JournalWriter::append_membership(std::uint8_t change, st
   return append(Kind::membership, head, tail);
 }
 
+bool JournalWriter::write_direct(std::span<const std::byte> bytes, Result<void>& result, bool& cut_failed) {
+  // From the start of the block that holds file_size_: that block's records again (staging_ keeps them), the
+  // batch, zeros to the end of its last block.
+  const std::uint64_t start = file_size_ / direct_block * direct_block;
+  const std::size_t lead = static_cast<std::size_t>(file_size_ - start);
+  const std::size_t len = lead + bytes.size();
+  const std::size_t whole = (len + direct_block - 1) / direct_block * direct_block;
+  if (!reserve_staging(whole, lead)) {
+    ::close(dfd_);  // no memory for the copy: buffered from now on, for this file
+    dfd_ = -1;
+    return false;
+  }
+  std::memcpy(staging_ + lead, bytes.data(), bytes.size());
+  std::memset(staging_ + len, 0, whole - len);
+  preallocate(start + whole);
+  std::size_t done = 0;
+  while (done < whole) {
+    const ssize_t n = ::pwrite(dfd_, staging_ + done, whole - done, static_cast<off_t>(start + done));
+    // A short direct write ends on a block (the device's); anything else is taken as a failure.
+    if (n > 0 && static_cast<std::size_t>(n) % 512 == 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    const int err = n < 0 ? errno : EIO;
+    if (err == EINVAL && done == 0) {
+      // Opened, but this file system does not write it so (alignment it wants otherwise): buffered from now on.
+      ::close(dfd_);
+      dfd_ = -1;
+      direct_refused_ = true;
+      return false;
+    }
+    // As write_at_end: cut the partial batch (a failed direct write may have left part of it). The
+    // block before file_size_ holds only what it held: staging_'s lead is unchanged.
+    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) cut_failed = true;
+    allocated_ = file_size_;
+    result = sys_error(err, "writing " + std::to_string(bytes.size()) + " bytes to journal file '" + file_path() + "'");
+    return true;
+  }
+  // The new last partial block's records lead the next write.
+  const std::size_t keep = (file_size_ + bytes.size()) % direct_block;
+  std::memmove(staging_, staging_ + (len - keep), keep);
+  return true;
+}
+
 Result<void> JournalWriter::write_at_end(std::span<const std::byte> bytes, bool& cut_failed) {
   cut_failed = false;
+  if (dfd_ >= 0) {
+    Result<void> result;
+    if (write_direct(bytes, result, cut_failed)) return result;
+  }
   preallocate(file_size_ + bytes.size());
   std::size_t done = 0;
   while (done < bytes.size()) {

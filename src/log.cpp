@@ -156,6 +156,9 @@ Result<std::unique_ptr<Log>> Log::open(const Settings& s, NameOf name_of, Durabl
   jo.buffer_limit = std::numeric_limits<std::size_t>::max();
   // Never far past the roll: a small log_segment_size keeps small files.
   jo.preallocate = std::min(d::journal_preallocate, s.segment_size);
+  // Batches that are synced skip the page cache (docs/design.md, "Batches written with O_DIRECT"); Sync::os,
+  // which never syncs, leaves them to the page cache.
+  jo.direct = s.direct_io && s.sync != Sync::os;
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   if (!s.cpus.empty()) {

@@ -3,6 +3,8 @@
 // Reading damaged and torn files: journal_reader_test.cpp.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "courier/detail/tracker_entry.hpp"
 #include "journal_support.hpp"
 
@@ -361,6 +363,97 @@ TEST(Journal, ABatchTakenOutKeepsTheOffsetsOfTheRecordsAppendedBehindIt) {
     EXPECT_TRUE(r.torn.empty());
     EXPECT_EQ(r.records, written.records);
   }
+}
+
+// JournalOptions::direct: batches of every size (one record, several blocks,
+// a record that ends on a block's end, one longer than a block), through
+// flush(), take_batch() / write_taken() and a roll, read back as written, each
+// flushed batch readable while the file is open (the zeros after it end the
+// file), and every file cut back to its records at the roll and the close.
+TEST(Journal, DirectWritesReadBackAsWrittenAtEveryOffset) {
+  TempDir d;
+  JournalOptions o;
+  o.direct = true;
+  o.preallocate = 64 << 10;
+  JournalWriter w = open_writer(d.path, o);
+  if (!w.writes_direct()) GTEST_SKIP() << d.path << ": its file system does not take O_DIRECT";
+  Written written;
+  std::mt19937_64 rng(7);
+  // Settle records take 40 bytes, after the 64 of the header.
+  const auto settles = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const auto st = sample_settle(rng());
+      auto p = w.append_settle(Kind::delivered, st);
+      ASSERT_TRUE(p) << p.error().message;
+      written.add(Kind::delivered, settle_bytes(st), *p);
+    }
+  };
+  const auto expect_all_read = [&](const char* when) {
+    const ReadBack r = read_dir_records(d.path);
+    EXPECT_TRUE(r.damage.empty()) << when;
+    EXPECT_TRUE(r.torn.empty()) << when;
+    EXPECT_EQ(r.records, written.records) << when;
+  };
+  settles(1);
+  ASSERT_TRUE(w.flush());
+  expect_all_read("one record");
+  settles(100);
+  ASSERT_TRUE(w.flush());
+  ASSERT_EQ(w.file_bytes(), 64u + 101u * 40u);  // 4,104: across the first block's end
+  expect_all_read("across a block's end");
+  settles(99);
+  ASSERT_TRUE(w.flush());
+  settles(3);  // 8,184: inside the block the last batch ended in
+  ASSERT_TRUE(w.flush());
+  expect_all_read("inside a block");
+  settles(205);
+  ASSERT_TRUE(w.flush());
+  ASSERT_EQ(w.file_bytes(), 4u * 4096u);  // 64 + 408 x 40: on a block's end
+  expect_all_read("on a block's end");
+  for (int i = 0; i < 40; ++i) append_random(w, written, rng, 9000);  // payloads beyond a block
+  std::vector<std::byte> batch;
+  w.take_batch(batch);
+  settles(5);  // appended behind the batch taken out
+  ASSERT_TRUE(w.write_taken(batch));
+  w.end_taken(batch, true);
+  ASSERT_TRUE(w.sync());
+  expect_all_read("a batch taken out, then the records behind it");
+  const std::string first = w.file_path();
+  const std::uint64_t first_bytes = w.file_bytes();
+  ASSERT_TRUE(w.roll());
+  EXPECT_EQ(fs::file_size(first), first_bytes) << "rolled: cut to its records";
+  EXPECT_TRUE(w.writes_direct()) << "the next file too";
+  settles(7);
+  for (int i = 0; i < 10; ++i) append_random(w, written, rng, 5000);
+  ASSERT_TRUE(w.flush());
+  expect_all_read("the second file");
+  const std::uint64_t second_bytes = w.file_bytes();
+  ASSERT_TRUE(w.close());
+  EXPECT_EQ(fs::file_size(w.file_path()), second_bytes) << "closed: cut to its records";
+  expect_all_read("closed");
+}
+
+// tmpfs: before Linux 6.6 it refuses O_DIRECT (the writer then writes
+// buffered), since then it takes it; either way the records read back.
+TEST(Journal, DirectWritesOnTmpfsReadBackAsWritten) {
+  if (!fs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
+  const std::string dir = "/dev/shm/courier-journal-direct-" + std::to_string(::getpid());
+  fs::remove_all(dir);
+  {
+    JournalOptions o;
+    o.direct = true;
+    JournalWriter w = open_writer(dir, o);
+    std::cout << "/dev/shm: " << (w.writes_direct() ? "O_DIRECT" : "buffered, O_DIRECT refused") << "\n";
+    Written written;
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 50; ++i) append_random(w, written, rng, 6000);
+    ASSERT_TRUE(w.sync());
+    ASSERT_TRUE(w.close());
+    const ReadBack r = read_dir_records(dir);
+    EXPECT_TRUE(r.damage.empty());
+    EXPECT_EQ(r.records, written.records);
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Journal, AppendRefusesRecordsTheFormatCannotHold) {

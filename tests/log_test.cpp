@@ -1,7 +1,10 @@
 // The durable log as the bus uses it: sync policies (sent only when durable),
 // recovery after a reboot (simulated by removing the shared memory), dedup
 // and ids across restarts, expiry found at recovery, damaged logs.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -1145,6 +1148,80 @@ std::vector<std::string> journal_files(const std::string& dir) {
     if (e.path().extension() == ".journal") v.push_back(e.path().string());
   std::sort(v.begin(), v.end());
   return v;
+}
+
+// Pages of `path` in the page cache, over its first `bytes`.
+std::size_t resident_pages(const std::string& path, std::uint64_t bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ~std::size_t{0};
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return ~std::size_t{0};
+  std::vector<unsigned char> in((bytes + page - 1) / page);
+  std::size_t n = ~std::size_t{0};
+  if (::mincore(m, bytes, in.data()) == 0)
+    n = std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; });
+  ::munmap(m, bytes);
+  return n;
+}
+
+// Options::log_direct_io: with Sync::group and Sync::always the batches a
+// process writes skip the page cache (none of the journal file's pages are
+// cached after them); false, or Sync::os, writes through it (every page
+// cached). Either way every message is `sent` and recovered after a reboot.
+TEST(LogDirectIo, SyncedBatchesSkipThePageCacheUnlessTurnedOff) {
+  {
+    TempDir probe;
+    const std::string f = probe.path + "/probe";
+    const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+    if (fd < 0) GTEST_SKIP() << probe.path << ": its file system does not take O_DIRECT";
+    ::close(fd);
+  }
+  struct Case {
+    Sync sync;
+    bool direct;
+    bool cached;  // the journal's pages in the page cache after the sends
+  };
+  for (const Case c : {Case{Sync::group, true, false}, Case{Sync::always, true, false}, Case{Sync::group, false, true},
+                       Case{Sync::os, true, true}}) {
+    SCOPED_TRACE(std::string(sync_name(c.sync)) + (c.direct ? ", log_direct_io" : ", log_direct_io false"));
+    BusName name;
+    TempDir dir;
+    Options o = logged(dir.path, c.sync);
+    o.log_direct_io = c.direct;
+    std::set<std::uint64_t> ids;
+    std::string file;
+    std::uint64_t bytes = 0;
+    {
+      auto scene = Scene::open(name.name, o);
+      ASSERT_TRUE(scene);
+      const std::string payload(1000, 'd');
+      for (int i = 0; i < 64; ++i) {
+        const SendResult r = scene->alice.send(stored("bob"), payload);
+        ASSERT_TRUE(r) << status_name(r.status);
+        ids.insert(r.id);
+      }
+      ASSERT_TRUE(scene->bus.flush_log());
+      const auto files = journal_files(scene->bus.log_directory());
+      ASSERT_EQ(files.size(), 1u);
+      file = files[0];
+      bytes = 64u << 10;  // 64 records of 1,144 bytes and more: past it
+      const std::size_t cached = resident_pages(file, bytes);
+      const std::size_t pages = bytes / static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+      if (c.cached)
+        EXPECT_EQ(cached, pages);
+      else
+        EXPECT_EQ(cached, 0u);
+    }
+    // A reboot: the shared memory gone, the journal read back whole.
+    ASSERT_TRUE(Bus::remove(name.name));
+    auto bus = Bus::open(name.name, o);
+    ASSERT_TRUE(bus) << bus.error().message;
+    EXPECT_EQ(bus->recovery().messages, ids.size());
+    EXPECT_EQ(bus->recovery().owed, ids.size());
+    EXPECT_EQ(bus->recovery().damaged, 0u);
+  }
 }
 
 // A segment that stays unsettled (here a damaged one, which is kept for good

@@ -34,6 +34,15 @@ struct JournalOptions {
   // roll() and close() cut the file back to its records. A file system
   // without fallocate: no preallocation.
   std::uint64_t preallocate = 0;
+  // Write batches with O_DIRECT where the file system takes it: each write
+  // covers whole 4 KiB blocks (the last, partly written block of the file
+  // again, from a copy, and zeros after the last record, which end the file
+  // for a reader), from an aligned copy of the batch, so the batch's bytes
+  // skip the page cache and its fdatasync has no dirty pages to write back
+  // (docs/design.md, "Batches written with O_DIRECT"). A file system that
+  // refuses it (tmpfs; EINVAL at open or at a write): buffered writes, as
+  // without it. The syncs are the caller's, as without it.
+  bool direct = false;
 };
 
 // Where a record went: its journal file (sequence of this writer) and byte offset.
@@ -110,6 +119,8 @@ class JournalWriter {
   std::uint64_t segment_bytes() const noexcept { return file_bytes(); }
   std::size_t buffered_bytes() const noexcept { return buffer_.size(); }
   const JournalWriterId& writer_id() const noexcept { return id_; }
+  // The current file is written with O_DIRECT (JournalOptions::direct, taken by its file system).
+  bool writes_direct() const noexcept { return dfd_ >= 0; }
 
  private:
   JournalWriter() = default;
@@ -124,6 +135,13 @@ class JournalWriter {
   // Write `bytes` at file_size_ (preallocating first); on failure cut the file back to file_size_
   // (`cut_failed` when that failed too).
   Result<void> write_at_end(std::span<const std::byte> bytes, bool& cut_failed);
+  // write_at_end through dfd_: false (nothing written) when the file system
+  // refused the direct write (EINVAL): direct writes are then off.
+  bool write_direct(std::span<const std::byte> bytes, Result<void>& result, bool& cut_failed);
+  // staging_ holds at least `bytes`, its first `keep` bytes kept.
+  bool reserve_staging(std::size_t bytes, std::size_t keep) noexcept;
+  // The current file's O_DIRECT descriptor, when options_.direct and the file system takes it.
+  void open_direct(const std::string& name, const logfmt::FileHeader& h) noexcept;
   Error broken_error() const;
   void release() noexcept;
 
@@ -132,6 +150,15 @@ class JournalWriter {
   JournalWriterId id_;
   int dir_fd_ = -1;
   int fd_ = -1;
+  // JournalOptions::direct: the current file opened again with O_DIRECT (-1:
+  // not direct), and an aligned copy of the next write: the bytes of the
+  // file's last partial block (file_size_ % direct_block of them) at its
+  // start, then the batch, then zeros to a block's end.
+  static constexpr std::size_t direct_block = 4096;
+  int dfd_ = -1;
+  bool direct_refused_ = false;  // the file system refused O_DIRECT: not tried again
+  std::byte* staging_ = nullptr;
+  std::size_t staging_cap_ = 0;
   std::uint64_t sequence_ = 0;
   std::uint64_t salt_ = 0;
   std::uint64_t file_size_ = 0;  // bytes on the file (header and complete batches)

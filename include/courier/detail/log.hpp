@@ -80,6 +80,7 @@ class Log {
     std::uint64_t batch_bytes = log_defaults::group_commit_bytes;
     std::uint64_t segment_size = log_defaults::journal_file_size;  // a journal file rolls at about this size
     std::vector<unsigned> cpus;  // Options::log_cpus: the CPUs of the log's threads (empty: inherited)
+    bool direct_io = true;       // Options::log_direct_io: JournalOptions::direct unless Sync::os
   };
   // A spilled message (docs/design.md, "Spill written in the log's
   // batches"): append_spill buffers its record; a batch writes it, then hands
