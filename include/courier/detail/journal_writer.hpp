@@ -40,8 +40,8 @@ struct JournalOptions {
   // for a reader), from an aligned copy of the batch, so the batch's bytes
   // skip the page cache and its fdatasync has no dirty pages to write back
   // (docs/design.md, "Batches written with O_DIRECT"). A file system that
-  // refuses it (tmpfs; EINVAL at open or at a write): buffered writes, as
-  // without it. The syncs are the caller's, as without it.
+  // refuses it (EINVAL at open or at a write; tmpfs before Linux 6.6):
+  // buffered writes, as without it. The syncs are the caller's, as without it.
   bool direct = false;
 };
 

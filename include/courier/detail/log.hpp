@@ -133,7 +133,7 @@ class Log {
   // flush, a settle that writes a record).
   class Hold {
    public:
-    explicit Hold(Log& log) : log_(log), lk_(log.mu_) {}
+    explicit Hold(Log& log) : log_(log), lk_(log.mu_, std::defer_lock) { lock_spinning(lk_); }
     ~Hold() { log_.wake_flusher(lk_); }  // unlocked() locks again: always held here
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
@@ -182,6 +182,11 @@ class Log {
   void forget_names_locked();
   // Called with lk held and flushing_ set by us; returns with lk held.
   Result<void> write_batch(std::unique_lock<std::mutex>& lk);
+  // lk.lock(), after trying for a few microseconds: the producer and the
+  // flusher each hold the log's mutex briefly and often, and a thread that
+  // sleeps on it makes the holder's unlock a futex wake and itself wait for a
+  // wake-up (docs/design.md, "The log's mutex is taken spinning first").
+  static void lock_spinning(std::unique_lock<std::mutex>& lk) noexcept;
   // Keep `e` as the last error and return it.
   Error failed(Error e);
   // Settings::cpus as a mask, each CPU checked against those this process may use.
