@@ -21,6 +21,7 @@
 
 #include <random>
 
+#include "courier/detail/journal.hpp"
 #include "crash_matrix.hpp"
 
 using namespace courier;
@@ -53,6 +54,27 @@ std::string membership_seen(Bus& bus, const std::string& member, const Result<En
   std::error_code ec;
   for (const auto& f : std::filesystem::directory_iterator(bus.log_directory(), ec))
     s += " " + f.path().filename().string();
+  // Whether the journals still say the group and its members exist (a
+  // compaction that lost them) or a rebuild did not apply what they say.
+  s += "; membership records of " + std::string(group_name) + " in them:";
+  int found = 0;
+  if (auto rd = JournalReader::open_directory(bus.log_directory()); !rd) {
+    s += " (unreadable: " + rd.error().message + ")";
+  } else {
+    JournalRecord rec;
+    for (;;) {
+      auto more = rd->next(rec);
+      if (!more || !*more) break;
+      if (rec.kind != logfmt::Kind::membership) continue;
+      auto m = decode_journal_membership(rec.body);
+      if (!m || m->group != group_name) continue;
+      ++found;
+      s += " [" + std::filesystem::path(rec.segment != nullptr ? rec.segment->path : "?").filename().string() + " @" +
+           std::to_string(rec.offset) + ": change " + std::to_string(m->change) + " " + m->group +
+           (m->endpoint.empty() ? "" : "/" + m->endpoint) + " at " + std::to_string(m->at_ns) + "]";
+    }
+  }
+  if (found == 0) s += " none";
   return s;
 }
 
