@@ -305,8 +305,11 @@ Result<HousekeepResult> detail::housekeep(BusState& st) {
     // them now (docs/design.md, "Groups in the log"); durable before it goes.
     if (settled && !groups.empty()) {
       const std::uint64_t t0 = realtime_ns();  // before reading the directory: a change after the read is later
-      const auto now = detail::restate(st.dir, groups, t0);
-      if (auto w = st.log->append_membership(now); !w) settled = false;  // kept; the log's last error says why
+      auto now = detail::restate(st.dir, groups, t0);
+      if (!now)
+        settled = false;  // the directory could not say (its lock): kept, looked at again later
+      else if (auto w = st.log->append_membership(*now); !w)
+        settled = false;  // kept; the log's last error says why
     }
     if (settled && ::unlink(path.c_str()) == 0) {
       ++r.segments_deleted;

@@ -89,11 +89,12 @@ void MembershipReplay::remove_groups(Directory& dir) const {
   for (const std::string& g : removed()) (void)dir.remove_group(g);  // not_found: nothing to remove
 }
 
-std::vector<JournalMembership> restate(const Directory& dir, const MembershipKeys& keys, std::uint64_t at_ns) {
+Result<std::vector<JournalMembership>> restate(const Directory& dir, const MembershipKeys& keys, std::uint64_t at_ns) {
   std::vector<JournalMembership> out;
   std::vector<EndpointId> members;
   for (const auto& [group, endpoint] : keys) {
     auto g = dir.find_group(group);
+    if (!g && g.error().code != Errc::not_found) return std::move(g).error();
     JournalMembership m;
     m.at_ns = at_ns;
     m.group = group;
@@ -102,6 +103,7 @@ std::vector<JournalMembership> restate(const Directory& dir, const MembershipKey
       m.change = g ? mc::group_created : mc::group_removed;
     } else {
       auto e = dir.find(endpoint);
+      if (!e && e.error().code != Errc::not_found) return std::move(e).error();
       const bool member =
           g && e && dir.members(*g, members) && std::find(members.begin(), members.end(), *e) != members.end();
       m.change = member ? mc::joined : mc::left;

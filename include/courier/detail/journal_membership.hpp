@@ -67,7 +67,10 @@ class MembershipReplay {
 
 // The (group, endpoint) pairs a file's membership records mention (endpoint
 // empty: the group itself): compaction restates each as it is in `dir` now.
+// A lookup that fails for another reason than not_found (the directory's lock
+// held past the open timeout, a damaged lock) is no answer: the error, so
+// that the file is kept, never a "removed" or "left" the bus did not make.
 using MembershipKeys = std::set<std::pair<std::string, std::string>>;
-std::vector<JournalMembership> restate(const Directory& dir, const MembershipKeys& keys, std::uint64_t at_ns);
+Result<std::vector<JournalMembership>> restate(const Directory& dir, const MembershipKeys& keys, std::uint64_t at_ns);
 
 }  // namespace courier::detail
