@@ -301,6 +301,14 @@ TEST(GroupLog, GroupsSurviveCompactionThenAReboot) {
 // restated as removed and its members as gone, for good, at the next reboot.
 // Once the lock is free the file goes, and the groups survive a reboot.
 TEST(GroupLog, CompactionKeepsAFileWhoseGroupsTheDirectoryCannotSay) {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer reports the lock's takeover from the killed holder, after
+  // a wait for it that timed out, as an unlock of an unlocked mutex (a robust
+  // mutex across processes, which it does not follow); and `courier ls` in
+  // another test, looking at this bus meanwhile, then fails the same way. The
+  // release and ASan stages run it.
+  GTEST_SKIP() << "the directory lock's takeover after a timed-out wait is not followed by ThreadSanitizer";
+#endif
   BusName name;
   TempDir dir;
   std::string setup_file;
