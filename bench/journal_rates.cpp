@@ -2,8 +2,10 @@
 // encode_journal_record, append_message, append + flush() / sync() per batch.
 #include "journal_rates.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -65,6 +67,33 @@ bool append_rate(const std::string& dir, std::uint64_t n, std::uint64_t payload_
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   rate = static_cast<double>(i) * 1e9 / static_cast<double>(t1 - t0);
+  return true;
+}
+
+bool read_rate(const std::string& dir, unsigned rounds, double& rate, std::uint64_t& records, std::string& err) {
+  auto buffer = std::make_shared<courier::detail::ReadBuffer>();
+  std::vector<double> rates;
+  for (unsigned k = 0; k < rounds; ++k) {
+    courier::JournalReaderOptions ro;
+    ro.buffer = buffer;
+    const std::uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+    auto rd = courier::JournalReader::open_directory(dir, ro);
+    if (!rd) return err = rd.error().message, false;
+    courier::JournalRecord rec;
+    std::uint64_t n = 0;
+    for (;;) {
+      auto more = rd->next(rec);
+      if (!more) return err = more.error().message, false;
+      if (!*more) break;
+      ++n;
+    }
+    const std::uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+    records = n;
+    rates.push_back(static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0 ? t1 - t0 : 1));
+  }
+  if (rates.empty()) return err = "no rounds", false;
+  std::sort(rates.begin(), rates.end());
+  rate = rates[rates.size() / 2];
   return true;
 }
 

@@ -23,4 +23,10 @@ enum class Every { nothing, flush, sync };
 bool append_rate(const std::string& dir, std::uint64_t n, std::uint64_t payload, std::uint64_t batch, Every every,
                  double cap_s, double& rate, std::string& err);
 
+// Records/s of JournalReader alone over every journal file of `dir` (each
+// file read whole, every CRC checked: what bench_journal's BM_Journal_Read
+// measures), the median of `rounds` reads with one buffer kept between them;
+// `records`: the records of one read. false: err says why.
+bool read_rate(const std::string& dir, unsigned rounds, double& rate, std::uint64_t& records, std::string& err);
+
 }  // namespace journal_rates

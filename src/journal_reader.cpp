@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <new>
+#include <system_error>
 #include <utility>
 
 #include "journal_codec.hpp"
@@ -58,10 +60,10 @@ const char* file_type_name(mode_t mode) noexcept {
 
 }  // namespace
 
-std::string JournalReader::unusable(const struct stat& st) const {
+std::string JournalReader::unusable_for(const struct stat& st, uid_t owner) {
   if (!S_ISREG(st.st_mode)) return std::string(file_type_name(st.st_mode)) + ", not a regular file: not read";
-  if (st.st_uid != owner_)
-    return "owned by uid " + std::to_string(st.st_uid) + ", not by uid " + std::to_string(owner_) + ": not read";
+  if (st.st_uid != owner)
+    return "owned by uid " + std::to_string(st.st_uid) + ", not by uid " + std::to_string(owner) + ": not read";
   return {};
 }
 
@@ -133,11 +135,141 @@ Result<JournalReader> JournalReader::open_directory(const std::string& dir, cons
   return r;
 }
 
+struct JournalReader::Fetched {
+  enum class Outcome : std::uint8_t { read, vanished, damaged, failed };
+  Outcome outcome = Outcome::failed;
+  std::string why;  // damaged: the reason
+  std::uint64_t damage_length = 0;
+  std::optional<Error> error;  // failed: the process cannot go on
+  struct stat st {};
+  std::uint64_t got = 0;        // read: the bytes in the buffer
+  std::uint64_t zero_from = 0;  // read: where the zeros that end them start
+};
+
+struct JournalReader::Ahead {
+  std::string path;
+  std::future<Fetched> fetched;  // std::async's: its destructor waits for the helper
+};
+
+JournalReader::FetchLimits JournalReader::fetch_limits() const noexcept {
+  return FetchLimits{owner_, from_directory_, options_.max_file_size, options_.read_limit};
+}
+
+// Looked at before it is opened (a device is never opened), opened without
+// following a link and without blocking (a FIFO would block open() until a
+// writer came), then looked at again through the descriptor (it may have
+// been replaced in between). A file that cannot be read is damage, not an
+// error: one bad file does not stop a recovery.
+JournalReader::Fetched JournalReader::fetch(const std::string& path, const FetchLimits& limits,
+                                            detail::ReadBuffer& buf) {
+  Fetched f;
+  using Outcome = Fetched::Outcome;
+  const auto damaged = [&f](std::uint64_t length, std::string why) {
+    f.outcome = Outcome::damaged;
+    f.damage_length = length;
+    f.why = std::move(why);
+  };
+  const auto failed = [&f](Error e) {
+    f.outcome = Outcome::failed;
+    f.error = std::move(e);
+  };
+  buf.clear();
+  struct stat& st = f.st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT && limits.from_directory) {  // removed since the listing (compaction)
+      f.outcome = Outcome::vanished;
+      return f;
+    }
+    // A file named by the caller that is not there is the caller's error.
+    if (!file_level_error(err) || err == ENOENT)
+      failed(journal_codec::sys_error(err, "journal file '" + path + "'"));
+    else
+      damaged(0, std::string("cannot be looked at (") + std::strerror(err) + "): not read");
+    return f;
+  }
+  if (std::string why = unusable_for(st, limits.owner); !why.empty()) {
+    damaged(0, std::move(why));
+    return f;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT && limits.from_directory)
+      f.outcome = Outcome::vanished;
+    else if (err == ELOOP)
+      damaged(0, "a symbolic link: not read");
+    else if (!file_level_error(err))
+      failed(journal_codec::sys_error(err, "opening journal file '" + path + "'"));
+    else
+      damaged(0, std::string("cannot be opened (") + std::strerror(err) + "): not read");
+    return f;
+  }
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    failed(journal_codec::sys_error(err, "journal file '" + path + "'"));
+    return f;
+  }
+  if (std::string why = unusable_for(st, limits.owner); !why.empty()) {
+    ::close(fd);
+    damaged(0, std::move(why));
+    return f;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > limits.max_file_size) {
+    ::close(fd);
+    damaged(size, "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
+                      std::to_string(limits.max_file_size));
+    return f;
+  }
+  const std::uint64_t want = limits.read_limit != 0 && limits.read_limit < size ? limits.read_limit : size;
+  buf.resize(want);
+  std::uint64_t got = 0;
+  while (got < want) {
+    const ssize_t n = ::pread(fd, buf.data() + got, want - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      buf.clear();
+      if (!file_level_error(err))
+        failed(journal_codec::sys_error(err, "reading journal file '" + path + "'"));
+      else
+        damaged(0, std::string("cannot be read (") + std::strerror(err) + "): not read");
+      return f;
+    }
+    if (n == 0) break;  // shrank while we read: what is there is what counts
+    got += static_cast<std::uint64_t>(n);
+  }
+  ::close(fd);
+  buf.resize(got);
+  f.outcome = Outcome::read;
+  f.got = got;
+  f.zero_from = zero_run_start(buf.data(), got);
+  return f;
+}
+
+void JournalReader::fetch_ahead() {
+  ahead_.reset();
+  if (!options_.read_ahead || next_file_ >= files_.size()) return;
+  if (!ahead_buf_) ahead_buf_ = options_.ahead_buffer ? options_.ahead_buffer : std::make_shared<detail::ReadBuffer>();
+  auto a = std::make_shared<Ahead>();
+  a->path = files_[next_file_];
+  try {
+    a->fetched = std::async(std::launch::async, [path = a->path, limits = fetch_limits(), buf = ahead_buf_] {
+      return fetch(path, limits, *buf);
+    });
+  } catch (const std::system_error&) {  // no thread to be had: this file is read when its turn comes
+    return;
+  }
+  ahead_ = std::move(a);
+}
+
 Result<bool> JournalReader::load(const std::string& path) {
   loaded_ = false;
   info_ = JournalFileInfo{};
   info_.path = path;
-  buf_->clear();
   pos_ = 0;
   checked_end_ = 0;
   noting_ = nullptr;
@@ -146,66 +278,28 @@ Result<bool> JournalReader::load(const std::string& path) {
     return false;
   };
 
-  // Looked at before it is opened (a device is never opened), opened without
-  // following a link and without blocking (a FIFO would block open() until a
-  // writer came), then looked at again through the descriptor (it may have
-  // been replaced in between). A file that cannot be read is damage, not an
-  // error: one bad file does not stop a recovery.
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    const int err = errno;
-    if (err == ENOENT && from_directory_) return false;  // removed since the listing (compaction)
-    // A file named by the caller that is not there is the caller's error.
-    if (!file_level_error(err) || err == ENOENT) return journal_codec::sys_error(err, "journal file '" + path + "'");
-    return damaged(0, 0, std::string("cannot be looked at (") + std::strerror(err) + "): not read");
+  Fetched f;
+  if (ahead_ && ahead_->path == path) {
+    f = ahead_->fetched.get();  // rethrows what the helper threw (bad_alloc), as a fetch here would
+    ahead_.reset();
+    std::swap(buf_, ahead_buf_);  // its data is the helper's buffer; ours is free for the next file
+  } else {
+    ahead_.reset();
+    f = fetch(path, fetch_limits(), *buf_);
   }
-  if (const std::string why = unusable(st); !why.empty()) return damaged(0, 0, why);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT && from_directory_) return false;
-    if (err == ELOOP) return damaged(0, 0, "a symbolic link: not read");
-    if (!file_level_error(err)) return journal_codec::sys_error(err, "opening journal file '" + path + "'");
-    return damaged(0, 0, std::string("cannot be opened (") + std::strerror(err) + "): not read");
+  switch (f.outcome) {
+    case Fetched::Outcome::read: break;
+    case Fetched::Outcome::vanished: return false;
+    case Fetched::Outcome::damaged: return damaged(0, f.damage_length, std::move(f.why));
+    case Fetched::Outcome::failed: return std::move(*f.error);
   }
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return journal_codec::sys_error(err, "journal file '" + path + "'");
-  }
-  if (const std::string why = unusable(st); !why.empty()) {
-    ::close(fd);
-    return damaged(0, 0, why);
-  }
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size > options_.max_file_size) {
-    ::close(fd);
-    return damaged(0, size,
-                   "file of " + std::to_string(size) + " bytes is larger than max_file_size " +
-                       std::to_string(options_.max_file_size));
-  }
-  const std::uint64_t want = options_.read_limit != 0 && options_.read_limit < size ? options_.read_limit : size;
-  buf_->resize(want);
-  std::uint64_t got = 0;
-  while (got < want) {
-    const ssize_t n = ::pread(fd, buf_->data() + got, want - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      if (!file_level_error(err)) return journal_codec::sys_error(err, "reading journal file '" + path + "'");
-      return damaged(0, 0, std::string("cannot be read (") + std::strerror(err) + "): not read");
-    }
-    if (n == 0) break;  // shrank while we read: what is there is what counts
-    got += static_cast<std::uint64_t>(n);
-  }
-  ::close(fd);
-  buf_->resize(got);
+  const struct stat& st = f.st;
+  const std::uint64_t got = f.got;
   read_ += got;
   info_.file_size = got;
   const detail::CheckedFile seen{st.st_dev, st.st_ino, got, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
                                  st.st_ctim.tv_sec * 1'000'000'000ll + st.st_ctim.tv_nsec, 0};
-  zero_from_ = zero_run_start(buf_->data(), got);
+  zero_from_ = f.zero_from;
 
   // The file header. A file cut inside it, or zeros only, is a writer that
   // died creating the file: torn, not damage. A header that seals itself (its
@@ -322,6 +416,7 @@ Result<bool> JournalReader::next(JournalRecord& out) {
       if (next_file_ >= files_.size()) return false;
       auto r = load(files_[next_file_++]);
       if (!r) return std::move(r).error();
+      fetch_ahead();  // read_ahead: the next file while this one's records are returned
       continue;
     }
     const std::uint64_t size = buf_->size();

@@ -31,13 +31,21 @@ Result<RecoveryReport> Recovery::run(bool fresh) {
   total_ = directory_bytes();
   fresh_ = fresh;
   passes_ = fresh ? 2 : 3;
+  const std::uint64_t load_from = monotonic_ns();
   if (!fresh) {
     // Counts what needs a tracker entry; nothing is changed before it fits.
     if (auto r = pass(Phase::count); !r) return std::move(r).error();
     if (auto r = check_room(); !r) return std::move(r).error();
   }
   prefault_tracker();
+  if (fresh_ && total_ >= lane_warm_from && std::thread::hardware_concurrency() > 1) {
+    try {
+      warmer_ = std::make_unique<LaneWarmer>(st_.seg);
+    } catch (...) {  // no thread to be had: prefault_lanes does it all, as without one
+    }
+  }
   if (auto r = pass(Phase::load); !r) return std::move(r).error();
+  rep_.load_ns = monotonic_ns() - load_from;
   // Refused by the tracker, or past the safe fill (fresh): fail rather than put back untracked copies.
   if (refused_) return room_error();
   for (const EarlySettle& e : early_settles_) apply_settle(e.sender, e.id, e.recipient, e.status, false);
@@ -45,8 +53,11 @@ Result<RecoveryReport> Recovery::run(bool fresh) {
   // The groups and their members before any message is put back.
   if (auto r = membership_.apply(st_.dir); !r) return std::move(r).error().with_context("recovery");
   finish_totals();
+  const std::uint64_t put_back_from = monotonic_ns();
+  warmer_.reset();
   prefault_lanes();
   if (auto r = pass(Phase::put_back); !r) return std::move(r).error();
+  rep_.put_back_ns = monotonic_ns() - put_back_from;
   membership_.remove_groups(st_.dir);  // not before: the reads register the groups their messages name
   raise_next_id();
   rep_.ran = true;
@@ -96,6 +107,10 @@ Result<void> Recovery::pass(Phase ph) {
   const bool counting = first(ph);
   JournalReaderOptions ro;
   ro.buffer = buffer_;  // one buffer for every file of every pass: its pages stay mapped
+  // The next file read on a helper thread while this one's records are worked on (the copy
+  // out of the page cache on the other CPU), into a second buffer kept as the first.
+  ro.read_ahead = true;
+  ro.ahead_buffer = ahead_buffer_;
   // The first read checks every CRC and notes what it found whole; the later ones skip those CRCs
   // in the files that did not change since (docs/design.md, "The CRC checked once").
   if (counting)

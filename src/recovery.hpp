@@ -6,10 +6,14 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -79,6 +83,34 @@ class Recovery {
 
   // src/recovery_put_back.cpp: back into the lanes.
   void prefault_lanes() const;
+  // A fresh load's helper thread: populates the lanes the put-back will write
+  // while the load is still reading (the load runs on one CPU; the other
+  // would idle), up to the bytes the load has found for each lane so far,
+  // lane_warm_step at a time. What it has not reached when the load ends,
+  // prefault_lanes does (the pages it did cost that call next to nothing).
+  class LaneWarmer {
+   public:
+    explicit LaneWarmer(const Segment& seg);
+    LaneWarmer(const LaneWarmer&) = delete;
+    LaneWarmer& operator=(const LaneWarmer&) = delete;
+    ~LaneWarmer();  // drops what is asked and not begun, waits for the range in hand
+    // Lane `lane` (endpoint slot * priority_levels + priority) holds up to `bytes` to put back.
+    void want(std::uint64_t lane, std::uint64_t bytes);
+
+   private:
+    void run();
+    void warm(std::uint64_t lane, std::uint64_t bytes);
+    const Segment& seg_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> asked_;  // guarded by m_
+    bool stop_ = false;                                          // guarded by m_
+    std::unordered_map<std::uint64_t, std::uint64_t> done_;      // lane -> bytes populated (the helper's own)
+    std::thread helper_;                                         // last: started once the rest is built
+  };
+  static constexpr std::uint64_t lane_warm_step = 16ull << 20;
+  // A log smaller than this is put back before a thread would pay for itself.
+  static constexpr std::uint64_t lane_warm_from = 64ull << 20;
   // inline: defined beside their one caller (put_back), inlined there.
   inline std::uint64_t slot_of(const TrackerKey& key);
   void put_back(const JournalMessage& m);
@@ -103,9 +135,16 @@ class Recovery {
   RecoveryReport rep_;
   detail::MembershipReplay membership_;  // the groups the journals say the bus has (pass 1)
   std::shared_ptr<detail::ReadBuffer> buffer_ = std::make_shared<detail::ReadBuffer>();
+  std::shared_ptr<detail::ReadBuffer> ahead_buffer_ = std::make_shared<detail::ReadBuffer>();  // the next file's
   std::shared_ptr<detail::CheckedFiles> checked_ = std::make_shared<detail::CheckedFiles>();  // by the first read
-  std::unordered_map<std::uint64_t, std::uint64_t> lane_bytes_;  // (endpoint slot, priority) -> bytes owed at most
-  std::uint64_t last_lane_ = 0, *last_lane_bytes_ = nullptr;     // the lane of the last message loaded
+  struct LaneLoad {
+    std::uint64_t bytes = 0;                 // owed at most
+    std::uint64_t warm_at = lane_warm_step;  // the next size at which the warmer is asked for more
+  };
+  std::unordered_map<std::uint64_t, LaneLoad> lane_bytes_;  // (endpoint slot, priority) -> what the load found
+  std::uint64_t last_lane_ = 0;
+  LaneLoad* last_lane_bytes_ = nullptr;  // the lane of the last message loaded
+  std::unique_ptr<LaneWarmer> warmer_;   // a fresh load of a big log on a machine with two CPUs or more
   std::unordered_set<std::uint64_t> totals_;                     // group totals this recovery made
   std::unordered_set<std::uint64_t> pending_totals_;             // group totals whose members settled in pass 3
   // A fresh load's slots, per message record in journal order (no_hint: none); ordinal_: the record's number.

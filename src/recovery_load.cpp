@@ -135,7 +135,12 @@ void Recovery::load(const RecordHeader& h, std::size_t payload_size, std::uint64
       last_lane_ = lane;
       last_lane_bytes_ = &lane_bytes_[lane];
     }
-    *last_lane_bytes_ += record_bytes(payload_size);
+    LaneLoad& l = *last_lane_bytes_;
+    l.bytes += record_bytes(payload_size);
+    if (l.bytes >= l.warm_at) {
+      if (warmer_) warmer_->want(lane, l.bytes);
+      l.warm_at = warmer_ ? l.bytes + lane_warm_step : ~std::uint64_t{0};
+    }
   }
 }
 

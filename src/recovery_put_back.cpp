@@ -13,18 +13,74 @@ namespace courier::detail {
 
 // The lanes pass 4 will write into, as far as it may write (same reason as
 // prefault_tracker, src/recovery.cpp).
+namespace {
+
+// Bytes [from, to) of the lane `v` counted from its tail (where the
+// put-back writes first), wrapped to the lane's start, to `populate`.
+template <class Populate>
+void lane_pages(const LaneView& v, std::uint64_t from, std::uint64_t to, Populate&& populate) {
+  to = std::min(to, v.capacity);
+  if (from >= to) return;
+  const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
+  for (std::uint64_t at = from; at < to;) {
+    const std::uint64_t pos = (tail + at) & v.mask();
+    const std::uint64_t n = std::min(to - at, v.capacity - pos);
+    populate(v.data + pos, n);
+    at += n;
+  }
+}
+
+}  // namespace
+
 void Recovery::prefault_lanes() const {
   const Geometry& g = st_.seg.geometry();
-  for (const auto& [key, bytes] : lane_bytes_) {
+  for (const auto& [key, load] : lane_bytes_) {
     const auto slot = static_cast<std::uint32_t>(key / priority_levels);
-    if (slot >= g.max_endpoints || bytes < (1u << 20)) continue;  // small: faults are cheaper than the call
+    if (slot >= g.max_endpoints || load.bytes < (1u << 20)) continue;  // small: faults are cheaper than the call
     const LaneView v = st_.seg.lane(slot, static_cast<unsigned>(key % priority_levels));
-    const std::uint64_t tail = v.ctl->tail.load(std::memory_order_relaxed) & v.mask();  // relaxed: a hint
-    const std::uint64_t want = bytes < v.capacity ? bytes : v.capacity;
-    const std::uint64_t first = (want < v.capacity - tail) ? want : v.capacity - tail;
-    detail::populate_and_map(v.data + tail, first);
-    if (first < want) detail::populate_and_map(v.data, want - first);  // wrapped to the lane's start
+    lane_pages(v, 0, load.bytes, [](const void* at, std::uint64_t n) { detail::populate_and_map(at, n); });
   }
+}
+
+Recovery::LaneWarmer::LaneWarmer(const Segment& seg) : seg_(seg), helper_([this] { run(); }) {}
+
+Recovery::LaneWarmer::~LaneWarmer() {
+  {
+    std::lock_guard lk(m_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  helper_.join();
+}
+
+void Recovery::LaneWarmer::want(std::uint64_t lane, std::uint64_t bytes) {
+  {
+    std::lock_guard lk(m_);
+    asked_.emplace_back(lane, bytes);
+  }
+  cv_.notify_one();
+}
+
+void Recovery::LaneWarmer::run() {
+  std::unique_lock lk(m_);
+  for (;;) {
+    cv_.wait(lk, [this] { return stop_ || !asked_.empty(); });
+    if (stop_) return;
+    const auto [lane, bytes] = asked_.front();
+    asked_.pop_front();
+    lk.unlock();
+    warm(lane, bytes);
+    lk.lock();
+  }
+}
+
+void Recovery::LaneWarmer::warm(std::uint64_t lane, std::uint64_t bytes) {
+  const auto slot = static_cast<std::uint32_t>(lane / priority_levels);
+  if (slot >= seg_.geometry().max_endpoints) return;
+  const LaneView v = seg_.lane(slot, static_cast<unsigned>(lane % priority_levels));
+  std::uint64_t& done = done_[lane];
+  lane_pages(v, done, bytes, [](const void* at, std::uint64_t n) { detail::populate_and_touch(at, n); });
+  done = std::max(done, std::min(bytes, v.capacity));
 }
 
 // The slot of the put-back's message record number ordinal_ (its key

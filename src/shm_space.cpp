@@ -71,17 +71,19 @@ void populate(const void* at, std::uint64_t len) noexcept {
 #endif
 }
 
+void populate_and_touch(const void* at, std::uint64_t len) noexcept {
+  populate(at, len);
+  const auto a = reinterpret_cast<std::uintptr_t>(at);
+  unsigned char sink = 0;
+  // One read per page. Relaxed atomic: a plain read would do (nobody writes
+  // this memory meanwhile), but this one says so to a race detector too.
+  for (std::uintptr_t q = page_down(a); q < a + len; q += page_size)
+    sink |= __atomic_load_n(reinterpret_cast<const unsigned char*>(q < a ? a : q), __ATOMIC_RELAXED);
+  asm volatile("" : : "r"(sink));  // the reads are the point: keep them
+}
+
 void populate_and_map(const void* at, std::uint64_t len) noexcept {
-  const auto part = [](const void* at_part, std::uint64_t n) noexcept {
-    populate(at_part, n);
-    const auto a = reinterpret_cast<std::uintptr_t>(at_part);
-    unsigned char sink = 0;
-    // One read per page. Relaxed atomic: a plain read would do (nobody writes
-    // this memory meanwhile), but this one says so to a race detector too.
-    for (std::uintptr_t q = page_down(a); q < a + n; q += page_size)
-      sink |= __atomic_load_n(reinterpret_cast<const unsigned char*>(q < a ? a : q), __ATOMIC_RELAXED);
-    asm volatile("" : : "r"(sink));  // the reads are the point: keep them
-  };
+  const auto part = [](const void* at_part, std::uint64_t n) noexcept { populate_and_touch(at_part, n); };
   constexpr std::uint64_t split_from = 64ull << 20;  // below: a thread's start costs more than it saves
   if (len >= split_from && std::thread::hardware_concurrency() > 1) {
     const std::uint64_t half = page_down(len / 2);

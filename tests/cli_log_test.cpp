@@ -465,8 +465,9 @@ TEST_F(CliLogTest, recoverPrintsWhatItFoundAndTheDamage) {
 
   const Output rec = courier({"recover", bus()});
   EXPECT_EQ(rec.status, 0) << rec.err;  // damage is reported, not an error
-  for (const char* s : {"bus:", "journals:", "segments:", "records:", "owed:", "expired:", "retired:", "torn:",
-                        "elapsed:", "damaged:", "1 region (the records there are lost"})
+  for (const char* s :
+       {"bus:", "journals:", "segments:", "records:", "owed:", "expired:", "retired:", "torn:", "elapsed:",
+        "(reading and tracking ", ", putting back ", "damaged:", "1 region (the records there are lost"})
     EXPECT_NE(rec.out.find(s), std::string::npos) << s << "\n" << rec.out;
   EXPECT_NE(rec.out.find("  damaged: " + middle->file + " at offset " + std::to_string(middle->offset) + ", "),
             std::string::npos)
@@ -478,6 +479,12 @@ TEST_F(CliLogTest, recoverPrintsWhatItFoundAndTheDamage) {
   EXPECT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(json_field(again.out, "at_open"), "false") << again.out;
   EXPECT_EQ(json_number(again.out, "injected"), 0u) << again.out;
+  // Where the time went: the reads that track, the read that puts back, within the whole.
+  EXPECT_GT(json_number(again.out, "load_ns"), 0u) << again.out;
+  EXPECT_GT(json_number(again.out, "put_back_ns"), 0u) << again.out;
+  EXPECT_LE(json_number(again.out, "load_ns") + json_number(again.out, "put_back_ns"),
+            json_number(again.out, "elapsed_ns"))
+      << again.out;
 }
 
 // Exactly once across reboots: a message a receiver took is not put back by a

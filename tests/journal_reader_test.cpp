@@ -3,7 +3,9 @@
 // rolling, several writers, file headers and format versions.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "journal_support.hpp"
 
@@ -587,6 +589,62 @@ TEST(Journal, LiveReadStopsAtALivingWritersUnfinishedRecordAndSkipsADeadWritersD
   EXPECT_FALSE(r.stopped);
   ASSERT_EQ(r.damage.size(), 1u);
   EXPECT_EQ(r.records, without(dead.records, 2));
+}
+
+// JournalReaderOptions::read_ahead reads the next file on a helper thread:
+// what the reader returns must not change. A directory of many files, among
+// them every kind of file a reader skips (a damaged header, one torn inside
+// its header, a FIFO, a symbolic link, another uid's, one too large, one
+// removed after the listing), read with and without it.
+TEST(Journal, ReadAheadReturnsTheSameRecordsDamageAndTornFilesAsAPlainRead) {
+  TempDir d;
+  JournalWriter w = open_writer(d.path, {.segment_size = 4096});
+  Written written;
+  std::mt19937_64 rng(31);
+  while (w.sequence() < 12) append_random(w, written, rng, 300);
+  ASSERT_TRUE(w.close());
+  const auto files = segment_files(d.path);
+  ASSERT_GE(files.size(), 12u);
+  Bytes seg = read_file(files[1]);
+  seg[41] ^= std::byte{1};  // its header's CRC fails
+  write_file(files[1], seg);
+  Bytes torn = read_file(files[3]);
+  torn.resize(logfmt::file_header_size / 2);  // a writer that died creating it
+  write_file(files[3], torn);
+  ASSERT_EQ(::chown(files[5].c_str(), 4321, 4321), 0) << "another uid's file (the tests run as root)";
+  Bytes big = read_file(files[7]);
+  big.resize(3 * 4096, std::byte{0});  // zeros after its records: still whole, but larger than the limit below
+  write_file(files[7], big);
+  const JournalWriterId other{1, 1, 1};
+  ASSERT_EQ(::mkfifo(d.sub(journal_segment_name(other, 0)).c_str(), 0600), 0);
+  ASSERT_EQ(::symlink(files[2].c_str(), d.sub(journal_segment_name(other, 1)).c_str()), 0);
+
+  const auto read = [&](bool ahead) {
+    JournalReaderOptions o;
+    o.read_ahead = ahead;
+    o.max_file_size = 2 * 4096;
+    auto r = JournalReader::open_directory(d.path, o);
+    // Listed, then removed before its turn (compaction): skipped alike.
+    fs::rename(files[9], d.sub("kept"));
+    ReadBack b = drain(std::move(r));
+    fs::rename(d.sub("kept"), files[9]);
+    return b;
+  };
+  const ReadBack plain = read(false), ahead = read(true);
+  EXPECT_GT(plain.records.size(), 100u);
+  EXPECT_EQ(plain.damage.size(), 5u) << "header CRC, another uid, too large, FIFO, link";
+  EXPECT_EQ(plain.torn.size(), 1u);
+  EXPECT_EQ(ahead.records, plain.records);
+  ASSERT_EQ(ahead.damage.size(), plain.damage.size());
+  for (std::size_t i = 0; i < plain.damage.size(); ++i) {
+    EXPECT_EQ(ahead.damage[i].file, plain.damage[i].file) << i;
+    EXPECT_EQ(ahead.damage[i].offset, plain.damage[i].offset) << i;
+    EXPECT_EQ(ahead.damage[i].length, plain.damage[i].length) << i;
+    EXPECT_EQ(ahead.damage[i].reason, plain.damage[i].reason) << i;
+  }
+  ASSERT_EQ(ahead.torn.size(), plain.torn.size());
+  EXPECT_EQ(ahead.torn[0].file, plain.torn[0].file);
+  EXPECT_EQ(ahead.torn[0].length, plain.torn[0].length);
 }
 
 }  // namespace

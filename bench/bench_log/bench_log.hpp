@@ -278,7 +278,7 @@ struct RecoverResult {
   double open_s = 0;
   struct {  // RecoveryReport's counters
     std::uint64_t segments, bytes, records, messages, owed, injected, left, expired, damaged, torn, tracker_full,
-        elapsed_ns;
+        elapsed_ns, load_ns, put_back_ns;
   } n{};
   double per_s = 0;
   Rss rss;
@@ -314,6 +314,11 @@ struct RecoveryPart {
   RecoverResult cold{};
   long cold_maxrss = 0;
   bool cold_ran = false;
+  // JournalReader alone over the same log, page cache warm (journal_rates::read_rate): the
+  // raw read rate issue 15 compares the recovery with.
+  double raw_read_per_s = 0;
+  std::uint64_t raw_records = 0;
+  std::string raw_error;
 };
 
 RecoveryPart run_recovery(const Config& c);

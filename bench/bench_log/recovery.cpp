@@ -20,6 +20,7 @@
 #include "bench_log.hpp"
 #include "courier/detail/shm_space.hpp"
 #include "courier_bench/children.hpp"
+#include "journal_rates.hpp"
 
 namespace blog {
 
@@ -119,8 +120,8 @@ void recover_child(const Config& c, const std::string& name, RecoverResult& out)
   const courier::RecoveryReport& r = bus->recovery();
   if (!r.ran) set_error(out.error, "Bus::open did not recover (RecoveryReport::ran == false)");
   out.open_s = static_cast<double>(t1 - t0) / 1e9;
-  out.n = {r.segments, r.bytes,   r.records, r.messages, r.owed,         r.injected,
-           r.left,     r.expired, r.damaged, r.torn,     r.tracker_full, r.elapsed_ns};
+  out.n = {r.segments, r.bytes,   r.records, r.messages,     r.owed,       r.injected, r.left,
+           r.expired,  r.damaged, r.torn,    r.tracker_full, r.elapsed_ns, r.load_ns,  r.put_back_ns};
   out.per_s = r.elapsed_ns > 0 ? static_cast<double>(r.records) * 1e9 / static_cast<double>(r.elapsed_ns) : 0;
 }
 
@@ -223,6 +224,12 @@ RecoveryPart run_recovery(const Config& c) {
     part.warm_maxrss.push_back(0);
     recover_once(part.warm.back(), part.warm_maxrss.back(), "page cache warm");
   }
+  // The raw read rate of this log, page cache warm as for the rounds above
+  // (in this process: the reader allocates nothing the rounds would see).
+  if (!journal_rates::read_rate(log, 3, part.raw_read_per_s, part.raw_records, part.raw_error))
+    std::fprintf(stderr, "  raw journal read: FAILED: %s\n", part.raw_error.c_str());
+  else
+    std::fprintf(stderr, "  raw journal read (JournalReader alone): %s records/s\n", num(part.raw_read_per_s).c_str());
   if (c.cold) {
     evict(log);
     part.cold_ran = true;

@@ -119,7 +119,9 @@ Json recovery_json(const std::string& bus, const std::string& dir, bool at_open,
               {"damage", regions_json(r.damage, true)},
               {"torn", r.torn},
               {"max_id", id_json(r.max_id)},
-              {"elapsed_ns", r.elapsed_ns}};
+              {"elapsed_ns", r.elapsed_ns},
+              {"load_ns", r.load_ns},
+              {"put_back_ns", r.put_back_ns}};
 }
 
 std::string recovery_text(const std::string& bus, const std::string& dir, bool at_open, const RecoveryReport& r) {
@@ -144,7 +146,8 @@ std::string recovery_text(const std::string& bus, const std::string& dir, bool a
                                              : counted(r.damaged, "region", "regions") +
                                                    " (the records there are lost; those after them were read)"});
   rows.push_back({"torn:", counted(r.torn, "tail", "tails") + " cut (writes that did not finish)"});
-  rows.push_back({"elapsed:", elapsed_text(r.elapsed_ns)});
+  rows.push_back({"elapsed:", elapsed_text(r.elapsed_ns) + " (reading and tracking " + elapsed_text(r.load_ns) +
+                                  ", putting back " + elapsed_text(r.put_back_ns) + ")"});
   return table_text(rows, 2) + region_lines(r.damage, "  damaged: ", false);
 }
 

@@ -116,6 +116,15 @@ struct JournalReaderOptions {
   // records (the housekeeper's: is one of them still owed?), never for a
   // recovery.
   std::uint64_t read_limit = 0;
+  // Read the next file of a directory on a helper thread (open, checks of
+  // its owner and type, the whole-file pread) while the records of this one
+  // are returned: the copy out of the page cache overlaps the caller's work
+  // on another CPU. Into `ahead_buffer` (made when not given); what the
+  // reader returns is the same with or without it. For recovery, whose
+  // reads of whole directories are long; a reader of one file, or resuming
+  // from `start`, reads no file ahead.
+  bool read_ahead = false;
+  std::shared_ptr<detail::ReadBuffer> ahead_buffer;
 };
 
 class JournalReader {
@@ -154,10 +163,22 @@ class JournalReader {
  private:
   JournalReader() = default;
   Result<bool> load(const std::string& path);  // false: nothing to read in it (damage or torn)
+  // The file-level part of a load (look, open, read the whole file into a
+  // buffer): no member of the reader is touched, so it runs on the helper
+  // thread for read_ahead too.
+  struct Fetched;
+  struct FetchLimits {
+    uid_t owner = 0;
+    bool from_directory = false;
+    std::uint64_t max_file_size = 0, read_limit = 0;
+  };
+  static Fetched fetch(const std::string& path, const FetchLimits& limits, detail::ReadBuffer& buf);
+  FetchLimits fetch_limits() const noexcept;
+  void fetch_ahead();  // read_ahead: start the fetch of files_[next_file_] into ahead_buf_
   struct Check;
   Check check(std::uint64_t pos) const noexcept;
   bool torn_at(std::uint64_t pos) const noexcept;
-  std::string unusable(const struct stat& st) const;  // why a file is not read, or ""
+  static std::string unusable_for(const struct stat& st, uid_t owner);  // why a file is not read, or ""
 
   JournalReaderOptions options_;
   uid_t owner_ = 0;  // of the files read
@@ -168,6 +189,9 @@ class JournalReader {
   bool stopped_at_write_ = false;
   JournalFileInfo info_;
   std::shared_ptr<detail::ReadBuffer> buf_;
+  std::shared_ptr<detail::ReadBuffer> ahead_buf_;  // read_ahead: the next file's, filled by the helper
+  struct Ahead;                                    // the helper's fetch of files_[next_file_] (src/journal_reader.cpp)
+  std::shared_ptr<Ahead> ahead_;                   // read_ahead; its last owner waits for the helper
   std::uint64_t pos_ = 0;
   std::uint64_t start_ = 0;
   std::uint64_t zero_from_ = 0;  // all bytes from here to the end of data_ are zero

@@ -92,6 +92,8 @@ void populate(const void* at, std::uint64_t len) noexcept;
 // nothing and race with nothing. Best effort: without a thread, all of it on
 // this one.
 void populate_and_map(const void* at, std::uint64_t len) noexcept;
+// The same on the calling thread alone (a helper thread's share).
+void populate_and_touch(const void* at, std::uint64_t len) noexcept;
 
 // "64 GiB" / "13.2 MiB" / "511 bytes": sizes in the library's messages.
 std::string bytes_text(std::uint64_t n);
