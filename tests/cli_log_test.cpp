@@ -217,6 +217,41 @@ TEST_F(CliLogTest, sendWithGroupCommitOrOsSaysSentOnceTheBatchIsWritten) {
   }
 }
 
+// --no-log-direct-io (Options::log_direct_io = false): the command's journal
+// goes through the page cache. Without it a synced send's batch is written
+// with O_DIRECT, so none of its journal file is cached once it has exited.
+TEST_F(CliLogTest, noLogDirectIoWritesTheCommandsJournalThroughThePageCache) {
+  if (!courier::test::takes_direct_io(log_)) GTEST_SKIP() << log_ << ": its file system does not take O_DIRECT";
+  add_bob();  // --sync always
+  const auto journal_set = [&] {
+    std::vector<std::string> v;
+    for (const fs::directory_entry& e : fs::directory_iterator(journals()))
+      if (e.path().extension() == ".journal") v.push_back(e.path().string());
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  for (const bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "default" : "--no-log-direct-io");
+    const std::vector<std::string> before = journal_set();
+    send(direct ? "direct" : "cached",
+         direct ? std::vector<std::string>{} : std::vector<std::string>{"--no-log-direct-io"});
+    std::vector<std::string> added;
+    for (const std::string& f : journal_set())
+      if (!std::binary_search(before.begin(), before.end(), f)) added.push_back(f);
+    ASSERT_EQ(added.size(), 1u) << "the send's own journal file";
+    const std::uint64_t bytes = fs::file_size(added[0]);
+    ASSERT_GT(bytes, 0u);
+    const std::size_t pages = (bytes + 4095) / 4096;
+    const std::size_t cached = courier::test::resident_pages(added[0], bytes);
+    if (direct)
+      EXPECT_EQ(cached, 0u) << "of " << pages;
+    else
+      EXPECT_EQ(cached, pages);
+  }
+  EXPECT_EQ(run({"send", bus(), "--no-log-direct-io=1", "--from", "a", "--to", "bob", "x"}).status, 2)
+      << "a flag takes no value";
+}
+
 // ------------------------------------------------------------ log stat, dump, verify
 
 TEST_F(CliLogTest, statDumpAndVerifyReadWhatSendsWrote) {

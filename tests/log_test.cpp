@@ -1150,22 +1150,6 @@ std::vector<std::string> journal_files(const std::string& dir) {
   return v;
 }
 
-// Pages of `path` in the page cache, over its first `bytes`.
-std::size_t resident_pages(const std::string& path, std::uint64_t bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ~std::size_t{0};
-  const long page = ::sysconf(_SC_PAGESIZE);
-  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (m == MAP_FAILED) return ~std::size_t{0};
-  std::vector<unsigned char> in((bytes + page - 1) / page);
-  std::size_t n = ~std::size_t{0};
-  if (::mincore(m, bytes, in.data()) == 0)
-    n = std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; });
-  ::munmap(m, bytes);
-  return n;
-}
-
 // Options::log_direct_io: with Sync::group and Sync::always the batches a
 // process writes skip the page cache (none of the journal file's pages are
 // cached after them); false, or Sync::os, writes through it (every page
@@ -1173,10 +1157,7 @@ std::size_t resident_pages(const std::string& path, std::uint64_t bytes) {
 TEST(LogDirectIo, SyncedBatchesSkipThePageCacheUnlessTurnedOff) {
   {
     TempDir probe;
-    const std::string f = probe.path + "/probe";
-    const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-    if (fd < 0) GTEST_SKIP() << probe.path << ": its file system does not take O_DIRECT";
-    ::close(fd);
+    if (!takes_direct_io(probe.path)) GTEST_SKIP() << probe.path << ": its file system does not take O_DIRECT";
   }
   struct Case {
     Sync sync;

@@ -6,6 +6,7 @@
 // cleanly (no hang, nothing lost) and the next one recovers everything.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -64,15 +65,16 @@ void send_owed(const std::string& name, const std::string& dir) {
   ASSERT_TRUE(bus->flush_log());
 }
 
-// Every message once, whole, in send order within each priority (the
-// overflow forwarded from the log after what its lane held).
-void expect_all_back(Bus& bus) {
+// Bob gets back exactly the messages numbered in `want` (every one not
+// acknowledged before the reboot), each once, whole, in send order within
+// each priority (the overflow forwarded from the log after what its lane held).
+void expect_back(Bus& bus, const std::vector<int>& want) {
   auto bob = bus.attach("bob");
   ASSERT_TRUE(bob) << bob.error().message;
   std::vector<int> got_crowded, got_light;
-  for (int n = 0; n < messages; ++n) {
+  for (std::size_t n = 0; n < want.size(); ++n) {
     auto m = bob->receive(30s);  // a guard against a hang only: each message is there or forwarded at once
-    ASSERT_TRUE(m) << "message " << n << " of " << messages << " did not come";
+    ASSERT_TRUE(m) << "message " << n << " of " << want.size() << " did not come";
     const std::string text(m->text());
     const int i = std::stoi(text.substr(0, text.find(':')));
     ASSERT_EQ(text, payload_of(i)) << "message " << i << " came back changed";
@@ -80,10 +82,16 @@ void expect_all_back(Bus& bus) {
     ASSERT_TRUE(bob->ack(*m));
   }
   std::vector<int> want_crowded, want_light;
-  for (int i = 0; i < messages; ++i) (priority_of(i) == crowded ? want_crowded : want_light).push_back(i);
+  for (int i : want) (priority_of(i) == crowded ? want_crowded : want_light).push_back(i);
   EXPECT_EQ(got_crowded, want_crowded);
   EXPECT_EQ(got_light, want_light);
   EXPECT_FALSE(bob->try_receive()) << "nothing more than what was sent";
+}
+
+void expect_all_back(Bus& bus) {
+  std::vector<int> all(messages);
+  for (int i = 0; i < messages; ++i) all[i] = i;
+  expect_back(bus, all);
 }
 
 TEST(RecoveryLanes, ABigLogComesBackWholeAndInOrderThroughFullAndPartlyFilledLanes) {
@@ -123,6 +131,66 @@ TEST(RecoveryLanes, ARebuildThatFailsWhileItsLanesArePopulatedLosesNothing) {
   ASSERT_TRUE(bus) << bus.error().message;
   EXPECT_EQ(bus->recovery().owed, std::uint64_t{messages});
   ASSERT_NO_FATAL_FAILURE(expect_all_back(*bus));
+}
+
+// A big log with more than messages: acknowledgements (settle records) and
+// a group (membership records, a record per member, a total) come back as
+// they were left.
+TEST(RecoveryLanes, ABigLogWithAcknowledgementsAndAGroupComesBackAsItWasLeft) {
+  BusName name;
+  TempDir dir;
+  std::vector<int> acked;
+  constexpr int group_messages = 60, taken = 300;
+  {
+    ASSERT_NO_FATAL_FAILURE(send_owed(name.name, dir.path));
+    auto bus = Bus::open(name.name, logged(dir.path, 16384));
+    ASSERT_TRUE(bus) << bus.error().message;
+    ASSERT_TRUE(bus->add_group("team"));
+    ASSERT_TRUE(bus->add_member("team", "ann"));
+    ASSERT_TRUE(bus->add_member("team", "ben"));
+    auto carl = bus->endpoint("carl");
+    ASSERT_TRUE(carl);
+    for (int i = 0; i < group_messages; ++i) {
+      SendOptions s;
+      s.to = group("team");
+      s.expiry = 1h;
+      const SendResult r = carl->send(s, "g-" + std::to_string(i));
+      ASSERT_EQ(r.accepted, 2u) << i;
+    }
+    auto bob = bus->attach("bob");
+    ASSERT_TRUE(bob) << bob.error().message;
+    for (int n = 0; n < taken; ++n) {
+      auto m = bob->receive(30s);
+      ASSERT_TRUE(m) << n;
+      const std::string text(m->text());
+      acked.push_back(std::stoi(text.substr(0, text.find(':'))));
+      ASSERT_TRUE(bob->ack(*m));
+    }
+    ASSERT_TRUE(bus->flush_log());
+  }
+  ASSERT_TRUE(Bus::remove(name.name));
+  auto bus = Bus::open(name.name, logged(dir.path, 16384));
+  ASSERT_TRUE(bus) << bus.error().message;
+  const RecoveryReport& r = bus->recovery();
+  EXPECT_EQ(r.messages, std::uint64_t{messages + 2 * group_messages}) << "a group message: a record per member";
+  EXPECT_GE(r.settles, std::uint64_t{taken});
+  EXPECT_EQ(r.owed, std::uint64_t{messages - taken + 2 * group_messages})
+      << "the acknowledged are settled; each group message is owed to each member";
+  std::vector<int> want;
+  for (int i = 0; i < messages; ++i)
+    if (std::find(acked.begin(), acked.end(), i) == acked.end()) want.push_back(i);
+  ASSERT_NO_FATAL_FAILURE(expect_back(*bus, want));
+  for (const char* member : {"ann", "ben"}) {
+    auto m = bus->attach(member);
+    ASSERT_TRUE(m) << m.error().message;
+    for (int i = 0; i < group_messages; ++i) {
+      auto got = m->receive(30s);
+      ASSERT_TRUE(got) << member << " " << i;
+      EXPECT_EQ(got->text(), "g-" + std::to_string(i)) << member;
+      ASSERT_TRUE(m->ack(*got));
+    }
+    EXPECT_FALSE(m->try_receive()) << member;
+  }
 }
 
 }  // namespace

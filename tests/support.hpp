@@ -14,9 +14,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -68,6 +70,31 @@ struct TempDir {
 };
 
 // Small geometry for tests: 64 KiB lanes, 16 KiB payloads.
+// Pages of `path` in the page cache, over its first `bytes` (mincore); ~0 when it cannot be looked at.
+inline std::size_t resident_pages(const std::string& path, std::uint64_t bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ~std::size_t{0};
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return ~std::size_t{0};
+  std::vector<unsigned char> in((bytes + page - 1) / page);
+  std::size_t n = ~std::size_t{0};
+  if (::mincore(m, bytes, in.data()) == 0)
+    n = std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; });
+  ::munmap(m, bytes);
+  return n;
+}
+
+// Whether the file system of directory `dir` takes O_DIRECT (Options::log_direct_io has an effect there).
+inline bool takes_direct_io(const std::string& dir) {
+  const std::string f = dir + "/.direct-probe";
+  const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  ::unlink(f.c_str());
+  return fd >= 0;
+}
+
 inline Options small_options() {
   Options o;
   o.max_endpoints = 16;

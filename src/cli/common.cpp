@@ -57,6 +57,7 @@ constexpr OptionSpec all_options[] = {
     {"log", true, cmd_opens_bus | cmd_rm | cmd_log},
     {"sync", true, cmd_opens_bus},
     {"log-cpus", true, cmd_opens_bus},
+    {"no-log-direct-io", false, cmd_opens_bus},
     {"purge", false, cmd_rm},
     {"force", false, cmd_rm},
     {"nats", true, cmd_bridge},
@@ -332,6 +333,7 @@ Options bus_options(const Args& args, bool create) {
     o.sync = sync;  // named: compared with the bus's
   }
   if (auto v = args.value("log-cpus")) o.log_cpus = cpu_list_option(*v);
+  if (args.flag("no-log-direct-io")) o.log_direct_io = false;
   return o;
 }
 

@@ -75,6 +75,9 @@ options of every command that opens a bus (all but rm and log, which take
                             processes, not of the machine)
   --log-cpus LIST           run this command's log threads on these CPUs
                             (0 or 0-1,3; each one this process may use)
+  --no-log-direct-io        write this command's journal through the page
+                            cache (by default a synced batch, --sync group or
+                            always, is written with O_DIRECT and not cached)
 
 Options may come before or after the command and its operands; "--" ends
 them (for DATA that begins with '-'). -h is --help.
