@@ -154,6 +154,11 @@ void JournalWriter::open_direct(const std::string& name, const logfmt::FileHeade
   if (!options_.direct || direct_refused_) return;
   // The file's header is its first partial block: the next write writes it again, from staging_.
   static_assert(sizeof h < direct_block);
+  if (staging_cap_ > staging_kept_max) {  // grown by a rare big batch: not kept for every file after it
+    std::free(staging_);
+    staging_ = nullptr;
+    staging_cap_ = 0;
+  }
   if (!reserve_staging(direct_block, 0)) return;
   std::memcpy(staging_, &h, sizeof h);
   const int dfd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -361,11 +366,9 @@ bool JournalWriter::write_direct(std::span<const std::byte> bytes, Result<void>&
       direct_refused_ = true;
       return false;
     }
-    // As write_at_end: cut the partial batch (a failed direct write may have left part of it). The
-    // block before file_size_ holds only what it held: staging_'s lead is unchanged.
-    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) cut_failed = true;
-    allocated_ = file_size_;
-    result = sys_error(err, "writing " + std::to_string(bytes.size()) + " bytes to journal file '" + file_path() + "'");
+    // A failed direct write may have left part of the batch. The block before file_size_ holds
+    // only what it held: staging_'s lead is unchanged.
+    result = cut_back(err, bytes.size(), cut_failed);
     return true;
   }
   // The new last partial block's records lead the next write.
@@ -389,13 +392,15 @@ Result<void> JournalWriter::write_at_end(std::span<const std::byte> bytes, bool&
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    const int err = n < 0 ? errno : EIO;
-    // Cut the partial batch so that a retry writes it whole at the same offsets.
-    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) cut_failed = true;
-    allocated_ = file_size_;
-    return sys_error(err, "writing " + std::to_string(bytes.size()) + " bytes to journal file '" + file_path() + "'");
+    return cut_back(n < 0 ? errno : EIO, bytes.size(), cut_failed);
   }
   return {};
+}
+
+Error JournalWriter::cut_back(int err, std::size_t bytes, bool& cut_failed) {
+  if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) cut_failed = true;
+  allocated_ = file_size_;
+  return sys_error(err, "writing " + std::to_string(bytes) + " bytes to journal file '" + file_path() + "'");
 }
 
 Result<void> JournalWriter::flush() {

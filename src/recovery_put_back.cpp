@@ -11,8 +11,6 @@
 
 namespace courier::detail {
 
-// The lanes pass 4 will write into, as far as it may write (same reason as
-// prefault_tracker, src/recovery.cpp).
 namespace {
 
 // Bytes [from, to) of the lane `v` counted from its tail (where the
@@ -32,6 +30,8 @@ void lane_pages(const LaneView& v, std::uint64_t from, std::uint64_t to, Populat
 
 }  // namespace
 
+// The lanes pass 4 will write into, as far as it may write (same reason as
+// prefault_tracker, src/recovery.cpp).
 void Recovery::prefault_lanes() const {
   const Geometry& g = st_.seg.geometry();
   for (const auto& [key, load] : lane_bytes_) {
@@ -69,7 +69,10 @@ void Recovery::LaneWarmer::run() {
     const auto [lane, bytes] = asked_.front();
     asked_.pop_front();
     lk.unlock();
-    warm(lane, bytes);
+    try {
+      warm(lane, bytes);
+    } catch (...) {  // no memory for its bookkeeping: a hint not taken (prefault_lanes does it)
+    }
     lk.lock();
   }
 }

@@ -60,19 +60,20 @@ bool unsupported(int e) noexcept { return e == EOPNOTSUPP || e == ENOSYS; }
 
 }  // namespace
 
-void populate(const void* at, std::uint64_t len) noexcept {
+bool populate(const void* at, std::uint64_t len) noexcept {
 #ifdef MADV_POPULATE_WRITE
   const auto a = reinterpret_cast<std::uintptr_t>(at) & ~std::uintptr_t{page_size - 1};
   const auto e = reinterpret_cast<std::uintptr_t>(at) + len;
-  (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
+  return ::madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE) == 0;  // best effort
 #else
   (void)at;
   (void)len;
+  return false;
 #endif
 }
 
 void populate_and_touch(const void* at, std::uint64_t len) noexcept {
-  populate(at, len);
+  if (!populate(at, len)) return;  // not populated (no room, an old kernel): its pages are faulted in as written
   const auto a = reinterpret_cast<std::uintptr_t>(at);
   unsigned char sink = 0;
   // One read per page. Relaxed atomic: a plain read would do (nobody writes

@@ -433,6 +433,45 @@ TEST(Journal, DirectWritesReadBackAsWrittenAtEveryOffset) {
   expect_all_read("closed");
 }
 
+// The aligned copy a direct write goes through grows with the largest batch;
+// one grown past JournalWriter::staging_kept_max by a rare big batch goes
+// back to a block at the next file, and what was written reads back whole.
+TEST(Journal, DirectWritesGiveBackTheCopyABigBatchGrewAtTheNextFile) {
+  TempDir d;
+  JournalOptions o;
+  o.direct = true;
+  JournalWriter w = open_writer(d.path, o);
+  if (!w.writes_direct()) GTEST_SKIP() << d.path << ": its file system does not take O_DIRECT";
+  Written written;
+  const auto message = [&](std::size_t payload_len, std::uint64_t id) {
+    RecordHeader h = sample_header(static_cast<std::uint32_t>(payload_len));
+    h.id = id;
+    const Bytes payload(payload_len, std::byte{0x42});
+    auto p = w.append_message(h, payload);
+    ASSERT_TRUE(p) << p.error().message;
+    written.add(Kind::message, message_body(h, payload), *p);
+  };
+  ASSERT_NO_FATAL_FAILURE(message(100, 1));
+  ASSERT_TRUE(w.flush());
+  const std::size_t small = w.staging_capacity();
+  EXPECT_GT(small, 0u);
+  EXPECT_LE(small, JournalWriter::staging_kept_max);
+  ASSERT_NO_FATAL_FAILURE(message(6u << 20, 2));  // one 6 MiB batch
+  ASSERT_TRUE(w.flush());
+  EXPECT_GT(w.staging_capacity(), JournalWriter::staging_kept_max) << "the copy holds the big batch";
+  ASSERT_NO_FATAL_FAILURE(message(100, 3));
+  ASSERT_TRUE(w.flush());
+  EXPECT_GT(w.staging_capacity(), JournalWriter::staging_kept_max) << "kept while the file lasts";
+  ASSERT_TRUE(w.roll());
+  EXPECT_LE(w.staging_capacity(), JournalWriter::staging_kept_max) << "given back at the next file";
+  ASSERT_NO_FATAL_FAILURE(message(100, 4));
+  ASSERT_TRUE(w.close());
+  const ReadBack r = read_dir_records(d.path);
+  EXPECT_TRUE(r.damage.empty());
+  EXPECT_TRUE(r.torn.empty());
+  EXPECT_EQ(r.records, written.records);
+}
+
 // tmpfs: before Linux 6.6 it refuses O_DIRECT (the writer then writes
 // buffered), since then it takes it; either way the records read back.
 TEST(Journal, DirectWritesOnTmpfsReadBackAsWritten) {

@@ -107,6 +107,11 @@ class JournalWriter {
   // The current file's descriptor (for an fdatasync() made outside the
   // writer's lock; valid until the next roll() or close()).
   int fd() const noexcept { return fd_; }
+  // JournalOptions::direct: bytes of the aligned copy kept for the next
+  // write (it grows with the largest batch, and goes back to a block at the
+  // next file when it grew past staging_kept_max).
+  std::size_t staging_capacity() const noexcept { return staging_cap_; }
+  static constexpr std::size_t staging_kept_max = 4u << 20;
 
   const std::string& directory() const noexcept { return dir_; }
   std::string file_path() const;                                 // the current journal file
@@ -138,6 +143,9 @@ class JournalWriter {
   // write_at_end through dfd_: false (nothing written) when the file system
   // refused the direct write (EINVAL): direct writes are then off.
   bool write_direct(std::span<const std::byte> bytes, Result<void>& result, bool& cut_failed);
+  // After a failed write of `bytes` (errno `err`): the file cut back to file_size_ so that a retry
+  // writes the batch whole at the same offsets (`cut_failed` when that failed too); the error.
+  Error cut_back(int err, std::size_t bytes, bool& cut_failed);
   // staging_ holds at least `bytes`, its first `keep` bytes kept.
   bool reserve_staging(std::size_t bytes, std::size_t keep) noexcept;
   // The current file's O_DIRECT descriptor, when options_.direct and the file system takes it.

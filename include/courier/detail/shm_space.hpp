@@ -79,8 +79,9 @@ Result<void> reserve_inbox(int fd, const Geometry& g, std::uint32_t i);
 // Populate [at, at + len) of this process's mapping in one call (the pages
 // around it rounded out) instead of a page fault at each first touch
 // (MADV_POPULATE_WRITE, Linux 5.14+). A hint: errors are ignored, and an
-// older kernel faults the pages in as before.
-void populate(const void* at, std::uint64_t len) noexcept;
+// older kernel faults the pages in as before. True when the kernel populated
+// the range (false: not supported, or no memory for it).
+bool populate(const void* at, std::uint64_t len) noexcept;
 
 // populate, then read one byte of each page, with the range split between
 // this thread and one more (when the machine has two CPUs or more and the
@@ -92,7 +93,9 @@ void populate(const void* at, std::uint64_t len) noexcept;
 // nothing and race with nothing. Best effort: without a thread, all of it on
 // this one.
 void populate_and_map(const void* at, std::uint64_t len) noexcept;
-// The same on the calling thread alone (a helper thread's share).
+// The same on the calling thread alone (a helper thread's share). Either
+// reads only after the range was populated: a read of a page /dev/shm has
+// no room for would be a SIGBUS.
 void populate_and_touch(const void* at, std::uint64_t len) noexcept;
 
 // "64 GiB" / "13.2 MiB" / "511 bytes": sizes in the library's messages.
