@@ -253,6 +253,12 @@ JournalReader::Fetched JournalReader::fetch(const std::string& path, const Fetch
 void JournalReader::fetch_ahead() {
   ahead_.reset();
   if (!options_.read_ahead || next_file_ >= files_.size()) return;
+  // A small file is read in its turn: a thread costs more than its pread (a directory of many
+  // short-lived processes' journals). A look only: fetch() looks again, and decides.
+  struct stat st {};
+  if (::lstat(files_[next_file_].c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) < JournalReaderOptions::read_ahead_from)
+    return;
   if (!ahead_buf_) ahead_buf_ = options_.ahead_buffer ? options_.ahead_buffer : std::make_shared<detail::ReadBuffer>();
   auto a = std::make_shared<Ahead>();
   a->path = files_[next_file_];

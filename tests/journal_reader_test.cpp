@@ -598,7 +598,10 @@ TEST(Journal, LiveReadStopsAtALivingWritersUnfinishedRecordAndSkipsADeadWritersD
 // removed after the listing), read with and without it.
 TEST(Journal, ReadAheadReturnsTheSameRecordsDamageAndTornFilesAsAPlainRead) {
   TempDir d;
-  JournalWriter w = open_writer(d.path, {.segment_size = 4096});
+  // Files of 1.5 MiB: read ahead (smaller ones are read in their turn, JournalReaderOptions::read_ahead_from).
+  constexpr std::uint64_t file_size = 3u << 19;
+  static_assert(file_size >= JournalReaderOptions::read_ahead_from);
+  JournalWriter w = open_writer(d.path, {.segment_size = file_size});
   Written written;
   std::mt19937_64 rng(31);
   while (w.sequence() < 12) append_random(w, written, rng, 300);
@@ -613,7 +616,7 @@ TEST(Journal, ReadAheadReturnsTheSameRecordsDamageAndTornFilesAsAPlainRead) {
   write_file(files[3], torn);
   ASSERT_EQ(::chown(files[5].c_str(), 4321, 4321), 0) << "another uid's file (the tests run as root)";
   Bytes big = read_file(files[7]);
-  big.resize(3 * 4096, std::byte{0});  // zeros after its records: still whole, but larger than the limit below
+  big.resize(2 * file_size, std::byte{0});  // zeros after its records: still whole, but larger than the limit below
   write_file(files[7], big);
   const JournalWriterId other{1, 1, 1};
   ASSERT_EQ(::mkfifo(d.sub(journal_segment_name(other, 0)).c_str(), 0600), 0);
@@ -622,7 +625,7 @@ TEST(Journal, ReadAheadReturnsTheSameRecordsDamageAndTornFilesAsAPlainRead) {
   const auto read = [&](bool ahead) {
     JournalReaderOptions o;
     o.read_ahead = ahead;
-    o.max_file_size = 2 * 4096;
+    o.max_file_size = file_size + file_size / 2;
     auto r = JournalReader::open_directory(d.path, o);
     // Listed, then removed before its turn (compaction): skipped alike.
     fs::rename(files[9], d.sub("kept"));

@@ -123,8 +123,11 @@ struct JournalReaderOptions {
   // reader returns is the same with or without it. For recovery, whose
   // reads of whole directories are long; a reader of one file, or resuming
   // from `start`, reads no file ahead.
+  // Files smaller than read_ahead_from are read in their turn (a thread
+  // costs more than their pread).
   bool read_ahead = false;
   std::shared_ptr<detail::ReadBuffer> ahead_buffer;
+  static constexpr std::uint64_t read_ahead_from = 1u << 20;
 };
 
 class JournalReader {
