@@ -84,7 +84,7 @@ ClaimResult Endpoint::wait_for_room(LaneWriter& w, std::uint64_t bytes, LaneClai
 
 bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients,
                      std::uint64_t now, std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note,
-                     EndpointId member) noexcept {
+                     EndpointId member, bool new_key) noexcept {
   // BusState::same_send recognises the records of this send by this deadline. A following handle marks its
   // entries with its token (detail/status_follow.hpp: how its poll knows them).
   const EntryInit init{role,    dest,       Status::outbox,
@@ -96,7 +96,9 @@ bool Endpoint::track(const TrackerKey& key, std::uint8_t role, std::uint32_t des
   const Tracker::Placement at = k < warm_batch && warm_.at_id != 0 && key.recipient == no_endpoint
                                     ? warm_.at[k]
                                     : Tracker::Placement{Tracker::hash(key), 0};
-  Tracker::InsertResult ins = s_->tracker.insert(key, at, now, [&](TrackerEntry& e) { init_entry(e, init); });
+  const auto fill = [&](TrackerEntry& e) { init_entry(e, init); };
+  Tracker::InsertResult ins =
+      new_key ? s_->tracker.insert_new(key, at, now, fill) : s_->tracker.insert(key, at, now, fill);
   if (ins.result == Tracker::Insert::inserted) {
     slot = ins.slot;
     if (follow_ && note) follow_->note_tracked(slot, key, role, dest, member);  // status following (status_follow.hpp)
@@ -244,7 +246,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
     SendResult r;
     // n <= max_group_members <= max_group_members_limit (check_geometry; Directory::members clamps): fits 16 bits.
     if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group, gid, static_cast<std::uint16_t>(n), now,
-               expires, total, r)) {
+               expires, total, r, true, no_endpoint, o.id == 0)) {
       r.recipients = n;
       return r;
     }
@@ -264,7 +266,7 @@ SendResult Endpoint::send_group(const SendOptions& o, std::span<const std::byte>
       // A member entry's dest is the slot of its group total: receivers reach the
       // total without a second lookup (checked with Tracker::holds before use).
       if (!track(TrackerKey{self_, id, m}, tracker_role::member, static_cast<std::uint32_t>(total), 1, now, expires,
-                 slot, r)) {
+                 slot, r, true, no_endpoint, o.id == 0)) {
         if (r.duplicate)
           had_it = true;
         else
@@ -347,7 +349,8 @@ SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::b
                                     std::uint64_t id, std::uint64_t now, std::uint64_t expires) noexcept {
   std::uint64_t slot = Tracker::no_slot;
   SendResult r;
-  if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group_one, gid, 1, now, expires, slot, r, true, m)) {
+  if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::group_one, gid, 1, now, expires, slot, r, true, m,
+             o.id == 0)) {
     r.recipients = 1;
     return r;
   }

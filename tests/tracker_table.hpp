@@ -39,17 +39,20 @@ class TrackerTable {
 
 inline constexpr std::uint64_t far_future = ~0ull >> 1;
 
+// The entry of a message to one endpoint (dest `dest`), in outbox, retiring at `deadline`.
+inline void message_entry(TrackerEntry& e, std::uint64_t deadline, std::uint32_t dest = 99) {
+  e.dest = dest;
+  e.role = tracker_role::endpoint;
+  e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);
+  e.recipients.store(1, std::memory_order_relaxed);
+  e.deadline_ns = deadline;
+  e.expires_ns = deadline;
+}
+
 // Insert `k` as a message to one endpoint, retiring at `deadline`.
 inline Tracker::InsertResult put(Tracker& t, const TrackerKey& k, std::uint64_t deadline = far_future,
                                  std::uint64_t now = 1000) {
-  return t.insert(k, now, [&](TrackerEntry& e) {
-    e.dest = 99;
-    e.role = tracker_role::endpoint;
-    e.status.store(static_cast<std::uint8_t>(Status::outbox), std::memory_order_relaxed);
-    e.recipients.store(1, std::memory_order_relaxed);
-    e.deadline_ns = deadline;
-    e.expires_ns = deadline;
-  });
+  return t.insert(k, now, [&](TrackerEntry& e) { message_entry(e, deadline); });
 }
 
 inline TrackerKey key(std::uint64_t id, EndpointId sender = 0x10001, EndpointId recipient = no_endpoint) {

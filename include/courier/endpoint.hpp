@@ -257,9 +257,11 @@ class Endpoint {
   // Insert the tracker entry of a tracked send; on failure r is the result to return.
   // `note`: tell the status follower now; false: the caller's settle(..., true) tells it with the outcome.
   // `member`: a group_one entry's member (tracker_role::group_one), else 0.
+  // `new_key`: key.id was just taken from next_id() (no original can exist:
+  // Tracker::insert_new).
   bool track(const TrackerKey& key, std::uint8_t role, std::uint32_t dest, std::uint16_t recipients, std::uint64_t now,
              std::uint64_t expires, std::uint64_t& slot, SendResult& r, bool note = true,
-             EndpointId member = no_endpoint) noexcept;
+             EndpointId member = no_endpoint, bool new_key = false) noexcept;
   // A tracked send to the group `gid` of the one member `m` that is not
   // stored: one tracker entry (tracker_role::group_one) for member and total.
   SendResult send_group_one(const SendOptions& o, std::span<const std::byte> data, GroupId gid, EndpointId m,

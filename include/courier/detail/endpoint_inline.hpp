@@ -68,7 +68,8 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   if (tracked) {
     SendResult r;
     const std::uint64_t expires = stored ? now + static_cast<std::uint64_t>(o.expiry.count()) : 0;
-    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r, !first))
+    if (!track(TrackerKey{self_, id, no_endpoint}, tracker_role::endpoint, t->id, 1, now, expires, slot, r, !first,
+               no_endpoint, o.id == 0))
       return r;
   }
   // Acquire: pairs with the receiver's lease CAS; real-time messages need one.

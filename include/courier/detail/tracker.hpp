@@ -114,15 +114,9 @@ class Tracker {
           }
           return {Insert::duplicate, orig};
         }
-        h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-        return {Insert::full, 0};
+        return refused();
       }
-      TrackerEntry& e = entry(slot);
-      // Relaxed: published by the CAS to ready below.
-      e.id.store(key.id, std::memory_order_relaxed);
-      e.sender.store(key.sender, std::memory_order_relaxed);
-      e.recipient.store(key.recipient, std::memory_order_relaxed);
-      init(e);
+      write_claimed(slot, key, init);  // published by the CAS to ready below
       // 2. look for the same key elsewhere in our two buckets. Most tags
       // differ in their hash bits (free slots too, unless h40 is 0): those are
       // passed with one load and compare; a match goes to scan_slot.
@@ -146,6 +140,28 @@ class Tracker {
       tags_[slot].store(0, std::memory_order_release);
     }
     return {Insert::full, 0};
+  }
+
+  // insert() of a key nobody else can be inserting or have inserted: its id
+  // was just handed to this handle by the bus (Endpoint::next_id; ids are
+  // unique bus-wide, taken in blocks). Steps 2 and 3 of the protocol order
+  // racing inserters of one key and find its original; a new key has
+  // neither, so the entry is published with a release store, without the
+  // scan and the second CAS (docs/design.md, "A bus-assigned id skips the
+  // duplicate scan"). An inserter of another key with the same hash bits may
+  // kill the claim meanwhile (keys cannot be compared while a slot is
+  // claiming); the store overwrites the kill, which only orders inserters of
+  // one key: both entries stand, under different keys.
+  template <class Init>
+  InsertResult insert_new(const TrackerKey& key, Placement at, std::uint64_t now_ns, Init&& init) noexcept {
+    const std::uint64_t hv = at.hv;
+    const std::uint64_t me = tag::make(tag::claiming, static_cast<std::uint64_t>(self_identity().pid), hv >> 24);
+    const std::uint64_t slot = claim_slot(bucket_a(hv), bucket_b(hv), me, now_ns, at.first);
+    if (slot == no_slot) return refused();
+    write_claimed(slot, key, init);  // published by the release store of the tag below
+    // SYNC POINT WRITE: the entry, partner of find()'s and holds()' acquire load of the tag.
+    tags_[slot].store((me & ~3ull) | tag::ready, std::memory_order_release);
+    return {Insert::inserted, slot};
   }
 
   // insert() for a table no other process can use yet: a bus being rebuilt
@@ -366,6 +382,21 @@ class Tracker {
     for (unsigned i = 0; i < tracker_bucket_slots; ++i)
       n += tags_[b * tracker_bucket_slots + i].load(std::memory_order_relaxed) != 0;  // relaxed: a placement hint
     return n;
+  }
+
+  // The entry of a slot this process has claimed: its key and `init`'s
+  // fields. Relaxed stores: the caller's write of the tag to ready publishes them.
+  template <class Init>
+  void write_claimed(std::uint64_t slot, const TrackerKey& key, Init& init) noexcept {
+    TrackerEntry& e = entry(slot);
+    e.id.store(key.id, std::memory_order_relaxed);
+    e.sender.store(key.sender, std::memory_order_relaxed);
+    e.recipient.store(key.recipient, std::memory_order_relaxed);
+    init(e);
+  }
+  InsertResult refused() noexcept {
+    h_->full_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    return {Insert::full, 0};
   }
 
   std::uint64_t try_claim_in(std::uint64_t b, std::uint64_t me) noexcept {
