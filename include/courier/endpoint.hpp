@@ -63,7 +63,10 @@ struct SendOptions {
   std::uint8_t priority = default_priority;  ///< 0 (highest) .. 15
   std::chrono::nanoseconds expiry{0};   ///< 0: real-time (attached receiver now, or offline); > 0: stored until then
   std::uint32_t type = 0;               ///< the application's type, handed to the receiver
-  std::uint64_t id = 0;                 ///< 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget
+  /// 0: generated when expiry > 0; 0 with expiry 0: fire-and-forget. Generated ids are unique on the bus
+  /// and start above 10^18 (the clock in ns); they are not compared with ids given here, so give ids below
+  /// that (or resend a generated one, which is found as a duplicate).
+  std::uint64_t id = 0;
   std::chrono::nanoseconds timeout{0};  ///< when the lane is full: wait up to this long for room (0: report full)
 };
 
