@@ -142,27 +142,10 @@ class Tracker {
     return {Insert::full, 0};
   }
 
-  // insert() of a key nobody else can be inserting or have inserted: its id
-  // was just handed to this handle by the bus (Endpoint::next_id; ids are
-  // unique bus-wide, taken in blocks). Steps 2 and 3 of the protocol order
-  // racing inserters of one key and find its original; a new key has
-  // neither, so the entry is published with a release store, without the
-  // scan and the second CAS (docs/design.md, "A bus-assigned id skips the
-  // duplicate scan"). An inserter of another key with the same hash bits may
-  // kill the claim meanwhile (keys cannot be compared while a slot is
-  // claiming); the store overwrites the kill, which only orders inserters of
-  // one key: both entries stand, under different keys.
+  // insert() of a key whose id the bus just handed to this handle: no scan, no
+  // second CAS (tracker_new_key.hpp says why that is safe).
   template <class Init>
-  InsertResult insert_new(const TrackerKey& key, Placement at, std::uint64_t now_ns, Init&& init) noexcept {
-    const std::uint64_t hv = at.hv;
-    const std::uint64_t me = tag::make(tag::claiming, static_cast<std::uint64_t>(self_identity().pid), hv >> 24);
-    const std::uint64_t slot = claim_slot(bucket_a(hv), bucket_b(hv), me, now_ns, at.first);
-    if (slot == no_slot) return refused();
-    write_claimed(slot, key, init);  // published by the release store of the tag below
-    // SYNC POINT WRITE: the entry, partner of find()'s and holds()' acquire load of the tag.
-    tags_[slot].store((me & ~3ull) | tag::ready, std::memory_order_release);
-    return {Insert::inserted, slot};
-  }
+  InsertResult insert_new(const TrackerKey& key, Placement at, std::uint64_t now_ns, Init&& init) noexcept;
 
   // insert() for a table no other process can use yet: a bus being rebuilt
   // from its log by the open that created it (recovery; other openers wait
@@ -179,9 +162,7 @@ class Tracker {
   // insert_unshared() with the key's hash `hv` (hash(key)) computed before (to warm its lines).
   template <class Init>
   InsertResult insert_unshared(const TrackerKey& key, std::uint64_t hv, std::uint64_t now_ns, Init&& init) noexcept;
-  // A rebuild's inserts in order, each key's buckets read once, ahead of its
-  // insert (tracker_unshared.hpp).
-  class Rebuild;
+  class Rebuild;  // a rebuild's inserts in order, each key's buckets read once ahead (tracker_unshared.hpp)
 
   // Cache hints for a key this process expects to insert soon (a sender's
   // next bus-assigned id): warm_tags prefetches its two tag lines; warm_entry,
@@ -514,4 +495,5 @@ class Tracker {
 }  // namespace courier
 
 // insert_unshared and Tracker::Rebuild.
+#include "courier/detail/tracker_new_key.hpp"
 #include "courier/detail/tracker_unshared.hpp"
