@@ -203,6 +203,11 @@ void Endpoint::settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId r
                               std::uint64_t now, bool first) noexcept {
   if (now == 0) now = fast_realtime_ns();  // one read: the change and its event have one time
   s_->tracker.advance(slot, st, now);
+  tell_settled(slot, id, recipient, group, st, now, first);
+}
+
+void Endpoint::tell_settled(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
+                            std::uint64_t now, bool first) noexcept {
   const bool told = static_cast<bool>(on_status_);  // the callback is given it (read once: it may replace itself)
   if (told) on_status_(StatusEvent{id, recipient, group, st, now});
   if (!follow_) return;

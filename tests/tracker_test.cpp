@@ -329,6 +329,30 @@ TEST(Tracker, ANewKeyIsFoundAndAResendOfItsIdIsItsDuplicate) {
   EXPECT_EQ(t->usage().used, 1u);
 }
 
+// A send's `sent` written before its lane commit (sent_before_commit): its
+// receiver moves it on to delivered; a commit that fails (the claim revoked)
+// ends it revoked; neither goes back to sent.
+TEST(Tracker, ASentWrittenBeforeTheCommitMovesOnToDeliveredOrRevokedAndNeverBack) {
+  TrackerTable t(64);
+  const auto taken = put_new(*t, key(7));
+  const auto stepped_over = put_new(*t, key(8));
+  ASSERT_EQ(taken.result, Tracker::Insert::inserted);
+  ASSERT_EQ(stepped_over.result, Tracker::Insert::inserted);
+  for (const auto& r : {taken, stepped_over}) {
+    sent_before_commit(t->entry(r.slot), 1500);
+    EXPECT_EQ(static_cast<Status>(t->entry(r.slot).status.load()), Status::sent);
+    EXPECT_EQ(t->entry(r.slot).updated_ns.load(), 1500u);
+    EXPECT_FALSE(t->advance(r.slot, Status::sent, 1600)) << "already sent";
+  }
+  EXPECT_TRUE(t->advance(taken.slot, Status::delivered, 1700));
+  EXPECT_TRUE(t->advance(stepped_over.slot, Status::revoked, 1700));
+  EXPECT_EQ(static_cast<Status>(t->entry(taken.slot).status.load()), Status::delivered);
+  EXPECT_EQ(static_cast<Status>(t->entry(stepped_over.slot).status.load()), Status::revoked);
+  EXPECT_FALSE(t->advance(taken.slot, Status::sent, 1800));
+  EXPECT_FALSE(t->advance(stepped_over.slot, Status::delivered, 1800)) << "revoked is final";
+  EXPECT_EQ(put(*t, key(8)).result, Tracker::Insert::inserted) << "revoked frees its id for a resend";
+}
+
 TEST(Tracker, NewKeysFillTheTableRetireAtTheirDeadlineAndAreRefusedWhenItIsFull) {
   TrackerTable t(64);
   std::vector<TrackerKey> held;  // a key whose two buckets are full is refused: placement as insert()'s

@@ -121,6 +121,7 @@ class Claim {
   std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
   bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
+  bool new_id_ = false;  // id_ taken from next_id() by this claim: no one else knows it yet
 };
 
 /// Sends as one endpoint (Bus::endpoint). Cheap to make; many handles of one
@@ -278,6 +279,10 @@ class Endpoint {
   }
   void settle_tracked(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
                       std::uint64_t now, bool first) noexcept;
+  // settle_tracked's telling (the status callback, the follower) of a status
+  // the entry already has (`now` its time, not 0).
+  void tell_settled(std::uint64_t slot, std::uint64_t id, EndpointId recipient, GroupId group, Status st,
+                    std::uint64_t now, bool first) noexcept;
   // What a claim or commit knows at compile time: whether the message is
   // tracked (send() tells; claim() and commit() of the public API do not).
   // no: expiry 0 and id 0 (fire-and-forget); yes: expiry > 0 or an id.

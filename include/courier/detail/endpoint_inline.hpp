@@ -45,6 +45,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   c.logged_ = false;
+  c.new_id_ = false;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
     return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
@@ -105,6 +106,7 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lane_ = o.priority;
   c.track_ = slot;
   c.logged_ = logged;
+  c.new_id_ = tracked && o.id == 0;
   return {Status::sent, id};
 }
 
@@ -122,6 +124,11 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noex
   // T == yes: claim() tracked it (c.track_ is its slot).
   const std::uint64_t sent_ns =
       T != Track::no && stamped && (T == Track::yes || c.track_ != Tracker::no_slot) ? c.lc_.header->timestamp_ns : 0;
+  // send() of a bus-assigned id (its claim held for one copy; the id known to
+  // no one, so no resend of it after a crash here can meet this entry): the
+  // entry says `sent` before the commit, with no CAS (sent_before_commit).
+  const bool sent_before = T == Track::yes && c.new_id_;
+  if (sent_before) sent_before_commit(s_->tracker.entry(c.track_), sent_ns);
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};
   const std::uint64_t slot = T == Track::no ? Tracker::no_slot : c.track_;
@@ -133,7 +140,9 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noex
   }
   inbox_notify(*c.inbox_, c.lane_);
   count_sent();
-  if (T == Track::yes)
+  if (sent_before)
+    tell_settled(slot, c.id_, to, 0, Status::sent, sent_ns, true);
+  else if (T == Track::yes)
     settle_tracked(slot, c.id_, to, 0, Status::sent, sent_ns, true);
   else
     settle(slot, c.id_, to, 0, Status::sent, sent_ns);

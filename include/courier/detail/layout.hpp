@@ -255,7 +255,7 @@ struct TrackerEntry {
   std::atomic<std::uint32_t> recipient;    // key: 0 for endpoint/group entries, the member's id for member entries
   std::atomic<std::uint32_t> dest;         // endpoint id (endpoint), group id (group), slot of the group total (member)
   std::atomic<std::uint8_t> role;          // tracker_role
-  std::atomic<std::uint8_t> status;        // Status; only moves forward (CAS)
+  std::atomic<std::uint8_t> status;        // Status; only moves forward (CAS; a send's own `sent`: sent_before_commit)
   std::atomic<std::uint16_t> flags;        // tracker_flag bits (set only, never cleared while the entry lives)
   std::atomic<std::uint16_t> recipients;   // group: members addressed (<= max_group_members_limit); else 1
   std::atomic<std::uint16_t> follower;     // the sending handle's follow token, or 0 (written once, at insert)
