@@ -360,6 +360,7 @@ SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::b
     return r;
   }
   Status st = Status::sent;
+  bool advanced = false;  // the entry has st already
   Target* t = target_by_id(m);
   if (t == nullptr) {
     st = Status::invalid_destination;
@@ -380,16 +381,19 @@ SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::b
       fill(*lc.header, o, id, now, m, gid, data.size(), lease);
       lc.header->flags = record_flag::one_member;  // its receiver reports to this entry (key_of)
       if (!data.empty()) std::memcpy(lc.payload(), data.data(), data.size());
+      // A bus-assigned id: `sent` before the commit, no CAS after it (sent_before_commit).
+      if (o.id == 0) sent_before_commit(s_->tracker.entry(slot), now);
       if (w.commit(lc)) {
         inbox_notify(in, o.priority);
         count_sent();
+        advanced = o.id == 0;
       } else {
         st = Status::revoked;
       }
     }
   }
   // The member's outcome and the total's, which is the same for one member.
-  s_->tracker.advance(slot, st, now);
+  if (!advanced) s_->tracker.advance(slot, st, now);
   const bool told = static_cast<bool>(on_status_);  // read once: the callback may replace itself
   if (told) {
     on_status_(StatusEvent{id, m, gid, st, now});

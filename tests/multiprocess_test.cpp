@@ -836,52 +836,77 @@ TEST(MultiProcessTracked, ReceiverInAnotherProcessAcksAndMarksReadAndTheSenderSe
 }
 
 // A tracked send of a bus-assigned id writes `sent` into its entry before its
-// lane commit, without a CAS (detail/tracker_entry.hpp, sent_before_commit);
-// a receiver in another process that takes each message the instant it is
+// lane commit, without a CAS (detail/tracker_entry.hpp, sent_before_commit),
+// to one endpoint and to a group of one member (one entry for both); a
+// receiver in another process that takes each message the instant it is
 // committed moves it on to `delivered`. Whoever is first, every message ends
-// delivered, and its sender hears it delivered once. (With `sent` written
-// after the commit instead, a `delivered` was overwritten in 7 of 10 runs of
-// these six rounds, each on a bus of its own.)
+// delivered, and its sender hears it delivered once per recipient (the
+// group's member and total). (With `sent` written after the commit instead,
+// in the send to one endpoint, a `delivered` was overwritten in 4 of 10 runs
+// of this test: six rounds, each on a bus of its own.)
 TEST(MultiProcessTracked, EveryTrackedSendTakenTheMomentItIsCommittedEndsDelivered) {
-  constexpr int n = 30000;  // each keeps its entry (60 s expiry): under half the tracker
+  constexpr int to_bob = 30000;  // to the endpoint, waiting for room when the lane is full
+  constexpr int to_solo = 2000;  // then to the group (a group send does not wait for room)
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     BusName name;
-    Bus bus = open_bus(name.name);
+    Bus bus = open_bus(name.name);  // each message keeps its entry (60 s expiry): under half the tracker
     auto alice = bus.endpoint("alice");
     ASSERT_TRUE(alice);
-    Child bob = Child::spawn("receive_spinning", {name.name, std::to_string(n)});
+    ASSERT_TRUE(bus.add_group("solo"));
+    ASSERT_TRUE(bus.add_member("solo", "bob"));
+    const EndpointId bob_id = *bus.find_endpoint("bob");
+    Child bob = Child::spawn("receive_spinning", {name.name, std::to_string(to_bob + to_solo)});
     bob.expect_line("attached");
-    std::map<std::uint64_t, std::vector<Status>> heard;
+    std::map<std::pair<std::uint64_t, EndpointId>, std::vector<Status>> heard;  // by id and recipient
+    std::size_t taken = 0;                                                      // messages heard delivered to bob
     auto poll = [&] {
-      auto r = alice->poll_status([&](const StatusEvent& e) { heard[e.id].push_back(e.status); });
+      auto r = alice->poll_status([&](const StatusEvent& e) {
+        heard[{e.id, e.recipient}].push_back(e.status);
+        taken += e.status == Status::delivered && e.recipient == bob_id ? 1 : 0;
+      });
       ASSERT_TRUE(r) << r.error().message;
     };
     poll();  // following starts here
-    std::vector<std::uint64_t> ids;
-    for (int i = 0; i < n; ++i) {
-      const SendResult r = alice->send({.to = peer("bob"), .expiry = 60s, .timeout = 30s}, "now");
+    std::vector<std::pair<std::uint64_t, bool>> sent;  // id, to the group
+    for (int i = 0; i < to_bob + to_solo; ++i) {
+      const bool to_group = i >= to_bob;
+      // To the group: at most 256 of bob's 512 records' room in flight, down
+      // to 128 before going on, told by the events.
+      for (long polls = 0; to_group && sent.size() - taken >= 256;) {
+        for (; sent.size() - taken > 128; ++polls) {
+          ASSERT_LT(polls, 100'000'000) << "bob stopped taking messages at " << taken;
+          ASSERT_NO_FATAL_FAILURE(poll());
+          if (sent.size() - taken > 128) sched_yield();
+        }
+      }
+      const SendResult r =
+          alice->send({.to = to_group ? group("solo") : peer("bob"), .expiry = 60s, .timeout = 30s}, "now");
       ASSERT_EQ(r.status, Status::sent) << "send " << i;
-      ids.push_back(r.id);
+      sent.emplace_back(r.id, to_group);
       if (i % 256 == 255) {
         ASSERT_NO_FATAL_FAILURE(poll());
       }
     }
-    EXPECT_EQ(bob.read_line(), "got " + std::to_string(n));
+    EXPECT_EQ(bob.read_line(), "got " + std::to_string(to_bob + to_solo));
     EXPECT_EQ(bob.wait(), 0);
-    for (const std::uint64_t id : ids) {
+    for (const auto& [id, to_group] : sent) {
       auto st = alice->status(id);
       ASSERT_TRUE(st) << st.error().message;
       ASSERT_EQ(st->status, Status::delivered) << "id " << id << " ends " << status_name(st->status);
     }
     ASSERT_NO_FATAL_FAILURE(poll());
-    for (const std::uint64_t id : ids) {
-      const std::vector<Status>& h = heard[id];
-      ASSERT_EQ(std::count(h.begin(), h.end(), Status::delivered), 1) << "id " << id;
-      ASSERT_EQ(h.back(), Status::delivered) << "id " << id;
-      for (std::size_t i = 1; i < h.size(); ++i)
-        ASSERT_TRUE(moves_forward(h[i - 1], h[i]))
-            << "id " << id << ": " << status_name(h[i - 1]) << " then " << status_name(h[i]);
+    for (const auto& [id, to_group] : sent) {
+      const std::vector<EndpointId> recipients =
+          to_group ? std::vector<EndpointId>{bob_id, no_endpoint} : std::vector<EndpointId>{bob_id};
+      for (const EndpointId who : recipients) {
+        const std::vector<Status>& h = heard[{id, who}];
+        ASSERT_EQ(std::count(h.begin(), h.end(), Status::delivered), 1) << "id " << id << " recipient " << who;
+        ASSERT_EQ(h.back(), Status::delivered) << "id " << id << " recipient " << who;
+        for (std::size_t i = 1; i < h.size(); ++i)
+          ASSERT_TRUE(moves_forward(h[i - 1], h[i]))
+              << "id " << id << ": " << status_name(h[i - 1]) << " then " << status_name(h[i]);
+      }
     }
   }
 }

@@ -80,8 +80,8 @@ inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
 }
 
-// `sent` written into the entry of a send() to one endpoint of a bus-assigned
-// id just before its lane commit, as a plain store: the message is in no lane
+// `sent` written into the entry of a send() to one endpoint (or to a group of
+// one member: its one entry) of a bus-assigned id just before its lane commit, as a plain store: the message is in no lane
 // yet, so no receiver, sweep or orphan walk advances this entry meanwhile
 // (each finds a message by its record, or its sender dead), and the commit's
 // seq_cst CAS publishes the store with the record. It replaces the status CAS
