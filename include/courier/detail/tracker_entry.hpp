@@ -80,21 +80,22 @@ inline void init_entry(TrackerEntry& e, const EntryInit& v) noexcept {
   e.updated_ns.store(v.updated_ns, std::memory_order_relaxed);
 }
 
-// `sent` written into the entry of a send() to one endpoint (or to a group of
-// one member: its one entry) of a bus-assigned id just before its lane commit, as a plain store: the message is in no lane
-// yet, so no receiver, sweep or orphan walk advances this entry meanwhile
-// (each finds a message by its record, or its sender dead), and the commit's
-// seq_cst CAS publishes the store with the record. It replaces the status CAS
-// after the commit (a locked instruction): docs/design.md, "A send's `sent`
-// written before its commit". A commit that fails (the claim revoked) then
-// advances it sent -> revoked. A sender killed between the two leaves `sent`
-// on a message in no lane: its id was known to no one, so no resend meets it
-// (an explicit id keeps the CAS after the commit: its resend must find it
-// outbox, replaceable), and the entry retires at its deadline.
+// `sent` written into the entry of a send() of a bus-assigned id (to one
+// endpoint, or to a group of one member: its one entry) just before its lane
+// commit, as a plain store: the message is in no lane yet, so no receiver,
+// sweep or orphan walk advances this entry meanwhile (each finds a message by
+// its record, or its sender dead), and the commit's seq_cst CAS publishes the
+// store with the record. It replaces the status CAS after the commit (a
+// locked instruction): docs/design.md, "A send's `sent` written before its
+// commit". A commit that fails (the claim revoked) then advances it sent ->
+// revoked. A sender killed between the two leaves `sent` on a message in no
+// lane: its id was known to no one, so no resend meets it (an explicit id
+// keeps the CAS after the commit: its resend must find it outbox,
+// replaceable), and the entry retires at its deadline.
 inline void sent_before_commit(TrackerEntry& e, std::uint64_t now_ns) noexcept {
-  e.status.store(static_cast<std::uint8_t>(Status::sent),
-                 std::memory_order_relaxed);              // relaxed: the commit publishes it
-  e.updated_ns.store(now_ns, std::memory_order_relaxed);  // relaxed: informational, as Tracker::advance's
+  // Relaxed, both: the commit's CAS publishes them (updated_ns is informational, as in Tracker::advance).
+  e.status.store(static_cast<std::uint8_t>(Status::sent), std::memory_order_relaxed);
+  e.updated_ns.store(now_ns, std::memory_order_relaxed);
 }
 
 // Whether `e` is the group_one entry of `member` (a 1-member group's send
