@@ -360,7 +360,6 @@ SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::b
     return r;
   }
   Status st = Status::sent;
-  bool advanced = false;  // the entry has st already
   Target* t = target_by_id(m);
   if (t == nullptr) {
     st = Status::invalid_destination;
@@ -386,14 +385,14 @@ SendResult Endpoint::send_group_one(const SendOptions& o, std::span<const std::b
       if (w.commit(lc)) {
         inbox_notify(in, o.priority);
         count_sent();
-        advanced = o.id == 0;
       } else {
         st = Status::revoked;
       }
     }
   }
-  // The member's outcome and the total's, which is the same for one member.
-  if (!advanced) s_->tracker.advance(slot, st, now);
+  // The member's outcome and the total's, which is the same for one member
+  // (a bus-assigned id's `sent` is in the entry already).
+  if (o.id != 0 || st != Status::sent) s_->tracker.advance(slot, st, now);
   const bool told = static_cast<bool>(on_status_);  // read once: the callback may replace itself
   if (told) {
     on_status_(StatusEvent{id, m, gid, st, now});

@@ -121,7 +121,6 @@ class Claim {
   std::uint64_t track_ = Tracker::no_slot;  // tracker slot of a tracked message
   unsigned lane_ = 0;
   bool logged_ = false;  // expiry > 0 on a bus with a log: commit writes it to the log
-  bool new_id_ = false;  // id_ taken from next_id() by this claim: no one else knows it yet
 };
 
 /// Sends as one endpoint (Bus::endpoint). Cheap to make; many handles of one
@@ -293,11 +292,13 @@ class Endpoint {
     SendResult r = claim<T>(o, data.size(), c, nullptr);
     if (!r || r.duplicate) return r;  // a duplicate is ok() but has no claim: nothing to write
     if (!data.empty() && c.active()) std::memcpy(c.lc_.payload(), data.data(), data.size());
-    return commit<T>(c, data.size(), true);  // `sent` at the message's stamp: one clock read per send
+    // `sent` at the message's stamp: one clock read per send. o.id == 0: claim() took the id from next_id().
+    return commit<T>(c, data.size(), true, o.id == 0);
   }
   // commit(); `stamped`: its `sent` has the time of the record's stamp (send()), else the clock's.
+  // `new_id`: T == yes only, the id was bus-assigned by this send's claim (no one else knows it).
   template <Track T>
-  SendResult commit(Claim& c, std::size_t len, bool stamped) noexcept;
+  SendResult commit(Claim& c, std::size_t len, bool stamped, bool new_id = false) noexcept;
   // Exact: one relaxed fetch_add on this endpoint's own counter line (which
   // only processes sending as it write, so it stays in the sender's cache).
   // Measured ~5 ns per send single-threaded; batching it would make `courier

@@ -45,7 +45,6 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lc_ = {};
   c.track_ = Tracker::no_slot;
   c.logged_ = false;
-  c.new_id_ = false;
   if (o.priority >= priority_levels || o.expiry.count() < 0 || o.timeout.count() < 0)
     return {Status::invalid_argument, o.id};
   if (o.to.is_group) return {Status::invalid_argument, o.id};  // zero-copy goes to one endpoint; groups use send()
@@ -106,12 +105,11 @@ inline SendResult Endpoint::claim(const SendOptions& o, std::size_t len, Claim& 
   c.lane_ = o.priority;
   c.track_ = slot;
   c.logged_ = logged;
-  c.new_id_ = tracked && o.id == 0;
   return {Status::sent, id};
 }
 
 template <Endpoint::Track T>
-inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noexcept {
+inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped, bool new_id) noexcept {
   if (!c.active()) return {Status::invalid_argument, c.id_};
   if (len > c.capacity_) {
     abort(c);
@@ -127,7 +125,7 @@ inline SendResult Endpoint::commit(Claim& c, std::size_t len, bool stamped) noex
   // send() of a bus-assigned id (its claim held for one copy; the id known to
   // no one, so no resend of it after a crash here can meet this entry): the
   // entry says `sent` before the commit, with no CAS (sent_before_commit).
-  const bool sent_before = T == Track::yes && c.new_id_;
+  const bool sent_before = T == Track::yes && new_id;
   if (sent_before) sent_before_commit(s_->tracker.entry(c.track_), sent_ns);
   const bool ok = c.writer_->commit(c.lc_);
   c.lc_ = {};
