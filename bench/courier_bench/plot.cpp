@@ -55,6 +55,7 @@ std::string line_style(const std::string& t, std::size_t k) {
       {"courier.spin", "#d62728", 1, 3.0},
       {"courier.park", "#ff7f0e", 1, 3.0},
       {"courier.poll", "#8c564b", 1, 2.0},
+      {"courier.lane", "#ff9896", 2, 2.0},
       {"pipe", "#2ca02c", 1, 1.5},
       {"unix.seqpacket", "#17becf", 1, 1.5},
       {"posix.mq", "#9467bd", 1, 1.5},

@@ -136,6 +136,14 @@ std::vector<Target> Report::targets(std::size_t payload) const {
     x.informational = true;
     t.push_back(std::move(x));
   };
+  // Where courier.spin's round trip goes: the lane protocol alone (courier.lane) over a ring, the bus over its lanes.
+  const ItemResult* lane = find(latency, "courier.lane");
+  info_now("courier.lane round trip p50 / floor.spsc p50", paired(lane, find(latency, "floor.spsc")),
+           "the lane protocol alone (claim CAS, full header, commit CAS, no bus) against a minimal ring: median over "
+           "rounds of the two floor-normalised p50s' quotient");
+  info_now("courier.spin round trip p50 / courier.lane p50", paired(spin, lane),
+           "what the bus adds to its lanes (destination, lease, expiry, counters, bitmap, the Message): median over "
+           "rounds of the two floor-normalised p50s' quotient");
   // Reliable sends (the log's rows). No limit here: issue 4's (`always`
   // within 1.2x of write + fdatasync per message) is bench_log's, per send.
   // A round trip of courier.log.always syncs four times (each message and

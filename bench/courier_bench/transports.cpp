@@ -20,6 +20,10 @@ const std::vector<TransportInfo>& transports() {
     {"courier.spin", "courier bus, real-time messages, receive() busy-spinning", true, true, make_courier_spin},
     {"courier.park", "courier bus, receive() parked on the inbox futex (spin_ns = 0)", true, false, make_courier_park},
     {"courier.poll", "courier bus, try_receive() polled in a loop (diagnostic)", false, false, make_courier_poll},
+    // Round trip only: what the lane protocol costs over a ring (against floor.spsc), and what the bus adds to
+    // its lanes (courier.spin against it).
+    {"courier.lane", "courier's lane alone (LaneWriter / LaneReader, full header, busy-spin), no bus", true, false,
+     make_courier_lane},
     // One-way only: the batched receive (Receiver::drain) against courier.spin's receive per message.
     {"courier.spin.drain", "courier bus, one-way received in batches of up to 64 (Receiver::drain, busy-spinning)",
      false, true, make_courier_spin_drain},

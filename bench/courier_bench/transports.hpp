@@ -19,6 +19,7 @@ std::unique_ptr<Transport> make_courier_spin();
 std::unique_ptr<Transport> make_courier_park();
 std::unique_ptr<Transport> make_courier_poll();
 std::unique_ptr<Transport> make_courier_spin_drain();
+std::unique_ptr<Transport> make_courier_lane();  // the lane protocol without the bus (lane_transport.cpp)
 // Reliable sends: stored messages on a bus with a log in RunConfig::disk_dir, one per sync policy.
 std::unique_ptr<Transport> make_courier_log_always();
 std::unique_ptr<Transport> make_courier_log_group();
