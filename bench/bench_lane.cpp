@@ -49,8 +49,7 @@ struct PrivateLane {
     mem = std::aligned_alloc(4096, size);
     if (mem == nullptr) std::abort();
     std::memset(mem, 0, size);
-    auto* ctl = static_cast<LaneData*>(mem);
-    view = LaneView{ctl, static_cast<std::byte*>(mem) + sizeof(LaneData), lane_bytes};
+    view = LaneView::over(static_cast<std::byte*>(mem), lane_bytes);
   }
   ~PrivateLane() { std::free(mem); }
   PrivateLane(const PrivateLane&) = delete;

@@ -25,7 +25,7 @@ struct PrivateLane {
     std::memset(mem, 0, sizeof(LaneData) + capacity);
   }
   ~PrivateLane() { std::free(mem); }
-  LaneView view() const { return LaneView{reinterpret_cast<LaneData*>(mem), mem + sizeof(LaneData), capacity}; }
+  LaneView view() const { return LaneView::over(mem, capacity); }
   std::uint64_t capacity;
   std::byte* mem;
 };

@@ -53,8 +53,9 @@ class LaneAlone {
     if (!send(msg, n, wd, err)) return false;
     const courier::LaneRecord r = wait(wd, err);
     if (!r) return false;
-    if (r.header->payload_len != n) {
-      err = "reply of " + std::to_string(r.header->payload_len) + " bytes, expected " + std::to_string(n);
+    const std::size_t got = payload_len(r);
+    if (got != n) {
+      err = "reply of " + std::to_string(got) + " bytes, expected " + std::to_string(n);
       return false;
     }
     std::memcpy(reply, r.payload(), n);
@@ -64,20 +65,16 @@ class LaneAlone {
   bool pong(Watchdog& wd, std::string& err) {
     const courier::LaneRecord r = wait(wd, err);
     if (!r) return false;
-    if (!send(r.payload(), r.header->payload_len, wd, err)) return false;  // echo: lane to lane
+    if (!send(r.payload(), payload_len(r), wd, err)) return false;  // echo: lane to lane
     in_.release(r);
     return true;
   }
 
  private:
   void bind(std::byte* base, unsigned side) {
-    auto view = [&](unsigned k) {
-      std::byte* at = base + k * lane_stride;
-      return courier::LaneView{reinterpret_cast<courier::LaneData*>(at), at + sizeof(courier::LaneData), ring_capacity,
-                               nullptr};
-    };
-    out_ = courier::LaneWriter(view(side));
-    in_ = courier::LaneReader(view(1 - side), courier::min_claim_timeout_ns);
+    out_ = courier::LaneWriter(courier::LaneView::over(base + side * lane_stride, ring_capacity));
+    in_ = courier::LaneReader(courier::LaneView::over(base + (1 - side) * lane_stride, ring_capacity),
+                              courier::min_claim_timeout_ns);
     me_ = side + 1;
   }
 
@@ -117,6 +114,13 @@ class LaneAlone {
       return false;
     }
     return true;
+  }
+
+  // The record's payload length, read once: the lane is shared memory and the
+  // header may change after peek checked it. Within the record, else 0.
+  static std::size_t payload_len(const courier::LaneRecord& r) noexcept {
+    const std::uint64_t len = r.header->payload_len;
+    return len <= r.units * courier::record_unit - sizeof(courier::RecordHeader) ? len : 0;
   }
 
   courier::LaneRecord wait(Watchdog& wd, std::string& err) {

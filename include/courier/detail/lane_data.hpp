@@ -98,6 +98,11 @@ struct LaneView {
   // /dev/shm segment); nullptr: nothing to reserve (private memory, tests).
   LaneSpace* space = nullptr;
 
+  // The lane laid out at `block`: its control block, then `capacity` bytes of records.
+  static LaneView over(std::byte* block, std::uint64_t capacity, LaneSpace* space = nullptr) noexcept {
+    return LaneView{reinterpret_cast<LaneData*>(block), block + sizeof(LaneData), capacity, space};
+  }
+
   std::uint64_t mask() const noexcept { return capacity - 1; }
   std::uint64_t* frame_ptr(std::uint64_t pos) const noexcept {
     return reinterpret_cast<std::uint64_t*>(data + (pos & mask()));

@@ -114,7 +114,7 @@ class Segment {
   }
   LaneView status_lane(std::uint32_t i) const noexcept {
     std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + geometry_.status_offset_in_inbox();
-    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.status_capacity};
+    return LaneView::over(l, geometry_.status_capacity);
   }
   InboxData& inbox(std::uint32_t i) const noexcept {
     return *reinterpret_cast<InboxData*>(base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_);
@@ -122,8 +122,7 @@ class Segment {
   LaneView lane(std::uint32_t i, unsigned priority) const noexcept {
     std::byte* l = base_ + inbox_offset_ + std::uint64_t(i) * inbox_stride_ + sizeof(InboxData) +
                    std::uint64_t(priority) * geometry_.lane_stride();
-    return LaneView{reinterpret_cast<LaneData*>(l), l + sizeof(LaneData), geometry_.lane_capacity,
-                    fd_ >= 0 ? lane_space(i, priority) : nullptr};
+    return LaneView::over(l, geometry_.lane_capacity, fd_ >= 0 ? lane_space(i, priority) : nullptr);
   }
 
  private:
